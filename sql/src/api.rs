@@ -1,0 +1,204 @@
+//! The public surface of the SQL layer used by `pgserver` (and by `slt`'s in-process engine).
+//!
+//! This file fixes the seam; the implementation lives in the other modules.
+
+use std::sync::Arc;
+
+/// A SQL data type that a column, parameter or result can have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DataType {
+    /// BOOLEAN (oid 16).
+    Bool,
+    /// INT / INTEGER / INT4 (oid 23).
+    Int4,
+    /// BIGINT / INT8 (oid 20).
+    Int8,
+    /// DOUBLE PRECISION / FLOAT8 (oid 701).
+    Float8,
+    /// TEXT / VARCHAR (oid 25).
+    Text,
+}
+
+/// A SQL value. Integers of every width are held as i64; the column's `DataType` says the width.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+/// A result column: its name and type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub data_type: DataType,
+}
+
+/// What one executed statement produced.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExecResult {
+    /// Rows of a query (SELECT, EXPLAIN, SHOW).
+    Rows { columns: Vec<Column>, rows: Vec<Vec<Value>> },
+    /// A completed command: `tag` is the CommandComplete word(s) ("INSERT", "UPDATE", "CREATE TABLE",
+    /// "BEGIN", "COMMIT", "ROLLBACK", "SET", ...), `rows` the affected row count where PostgreSQL
+    /// reports one (INSERT is reported by pgserver as "INSERT 0 n").
+    Command { tag: String, rows: Option<u64> },
+    /// An empty statement (only whitespace or `;`).
+    Empty,
+}
+
+/// The transaction state of a session, as reported in ReadyForQuery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxnStatus {
+    /// No explicit transaction block ('I').
+    Idle,
+    /// Inside BEGIN ... COMMIT ('T').
+    InBlock,
+    /// Inside a block that failed: every statement but ROLLBACK/COMMIT fails with 25P02 ('E').
+    Failed,
+}
+
+/// A SQL error category; `pgserver` maps each to a SQLSTATE in one place.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Error {
+    /// 42601: the text does not parse.
+    Syntax(String),
+    /// 42P01: relation does not exist.
+    UndefinedTable(String),
+    /// 42703: column does not exist.
+    UndefinedColumn(String),
+    /// 42P07: relation already exists.
+    DuplicateTable(String),
+    /// 23505: duplicate key value violates unique constraint (the primary key).
+    UniqueViolation(String),
+    /// 23502: null value in a NOT NULL / primary-key column.
+    NotNullViolation(String),
+    /// 22012: division by zero.
+    DivisionByZero,
+    /// 22003: numeric value out of range.
+    OutOfRange(String),
+    /// 22P02: invalid input syntax for a type.
+    InvalidInput(String),
+    /// 42804 / 42883: type mismatch or no operator for the given types.
+    DatatypeMismatch(String),
+    /// 25P02: current transaction is aborted, commands ignored until end of transaction block.
+    InFailedTransaction,
+    /// 40001: serialization failure; the client should retry the transaction.
+    Serialization(String),
+    /// 40003: the outcome of a commit is unknown.
+    CompletionUnknown(String),
+    /// 0A000: feature not supported (yet).
+    NotSupported(String),
+    /// 08P01 / 42P02 etc.: anything the client did wrong that has no better category.
+    InvalidParameter(String),
+    /// XX000: an internal error (storage, replication).
+    Internal(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Syntax(m)
+            | Error::UndefinedTable(m)
+            | Error::UndefinedColumn(m)
+            | Error::DuplicateTable(m)
+            | Error::UniqueViolation(m)
+            | Error::NotNullViolation(m)
+            | Error::OutOfRange(m)
+            | Error::InvalidInput(m)
+            | Error::DatatypeMismatch(m)
+            | Error::Serialization(m)
+            | Error::CompletionUnknown(m)
+            | Error::NotSupported(m)
+            | Error::InvalidParameter(m)
+            | Error::Internal(m) => f.write_str(m),
+            Error::DivisionByZero => f.write_str("division by zero"),
+            Error::InFailedTransaction => f.write_str(
+                "current transaction is aborted, commands ignored until end of transaction block",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Result type of the SQL layer.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// One parsed statement, ready to be described or executed. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Statement {
+    /// The parsed statement (sqlparser AST).
+    pub(crate) ast: Arc<sqlparser::ast::Statement>,
+}
+
+impl Statement {
+    /// The statement as normalised SQL text (for logs).
+    pub fn sql(&self) -> String {
+        self.ast.to_string()
+    }
+}
+
+/// What the extended protocol needs to know about a statement before it runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Description {
+    /// Types of `$1..$n`, inferred from context (e.g. `id = $1` takes the column's type); TEXT when
+    /// nothing constrains a parameter, or the type the client declared in Parse.
+    pub params: Vec<DataType>,
+    /// Result columns; empty for statements that return no rows.
+    pub columns: Vec<Column>,
+}
+
+/// The shared SQL engine of a node: the transactional store, the catalog cache, counters.
+pub struct Engine {
+    pub(crate) db: txn::Db,
+}
+
+impl Engine {
+    /// Creates the engine over a node's transactional store.
+    pub fn new(db: txn::Db) -> Arc<Engine> {
+        Arc::new(Engine { db })
+    }
+}
+
+/// One client session: its explicit transaction (if any), its failed state, its settings.
+pub struct Session {
+    pub(crate) engine: Arc<Engine>,
+}
+
+impl Session {
+    /// Opens a session for `user` on `database` (the only database is `tinkerdb`; others are 3D000).
+    pub fn new(engine: Arc<Engine>, _user: &str, _database: &str) -> Result<Session> {
+        Ok(Session { engine })
+    }
+
+    /// Parses SQL text into statements (several when `;`-separated). Errors are 42601.
+    pub fn parse(&self, _sql: &str) -> Result<Vec<Statement>> {
+        todo!("sql layer")
+    }
+
+    /// Describes a statement for the extended protocol. `declared` holds the parameter types the
+    /// client declared in Parse (None where it left them unspecified).
+    pub async fn describe(
+        &mut self,
+        _stmt: &Statement,
+        _declared: &[Option<DataType>],
+    ) -> Result<Description> {
+        todo!("sql layer")
+    }
+
+    /// Executes one statement with its parameter values (empty for the simple protocol). Inside a
+    /// failed transaction block every statement except COMMIT/ROLLBACK returns 25P02; an error in a
+    /// block moves the session to `TxnStatus::Failed`; an error outside a block rolls back the
+    /// implicit transaction.
+    pub async fn execute(&mut self, _stmt: &Statement, _params: &[Value]) -> Result<ExecResult> {
+        todo!("sql layer")
+    }
+
+    /// The session's transaction state, for ReadyForQuery.
+    pub fn txn_status(&self) -> TxnStatus {
+        todo!("sql layer")
+    }
+}
