@@ -1,1 +1,120 @@
-//! placeholder
+//! Raft replication for TinkerDB: generic glue over openraft that knows nothing of kv.
+//!
+//! Every range is one Raft group. A node hosts many groups; each is a [`Group`] over a
+//! [`StateMachine`] that the kv layer implements. This crate provides the rest:
+//!
+//! - **Log storage** ([`LogStore`]): one fjall keyspace, `raft`, holds the log, vote, committed
+//!   and purged log ids of every group on the node, keyed by group id. Entries are stored in an
+//!   explicit, versioned binary envelope. Appends and votes are fsynced (`SyncData`) before
+//!   openraft learns they are done, so an acknowledged write is durable on a quorum.
+//! - **State machine glue**: openraft's asynchronous state machine API is adapted to the plain,
+//!   synchronous [`StateMachine`] trait. Every applied entry comes with its [`AppliedState`]
+//!   (applied log id and membership), which the state machine writes in the same atomic batch as
+//!   the entry's effects, so the applied index never disagrees with the data.
+//! - **Snapshots**: openraft's log compaction "snapshot" is a metadata checkpoint: the state
+//!   machine is persisted (fsync) and openraft may purge the log up to what it has applied. No
+//!   data is copied. Only when a follower needs a snapshot is one built, fresh, from the state
+//!   machine's data and applied state read at one point.
+//! - **Transport seam** ([`Transport`], [`Message`], [`Registry`]): Raft RPCs are serializable
+//!   messages addressed to (node, group). [`LocalTransport`] delivers them in process; a gRPC
+//!   transport only has to carry the bytes and call [`Registry::handle`] on the receiver.
+//!
+//! openraft stays behind this crate's own types: no openraft type is public, so moving to
+//! another openraft alpha touches only this crate.
+//!
+//! # Invariants
+//!
+//! - An append or vote is durable before openraft is told so (`SyncData`).
+//! - The state machine is persisted (`SyncAll`, through [`StateMachine::persist`]) before any
+//!   log entry is purged and before a checkpoint is reported: the durably applied index never
+//!   falls behind the purged log, so a restart can always re-apply from the log.
+//! - `get_current_snapshot` never reports "no snapshot" while the log is purged: during start-up
+//!   it reports a checkpoint of the durable applied state, afterwards a fresh data snapshot.
+//! - A checkpoint is never sent to a follower or installed; a data snapshot is installed
+//!   atomically by the state machine and persisted before openraft purges behind it.
+//! - Messages for a group not running on a node are refused; groups are never created on
+//!   demand (an empty replica would need a full snapshot and could disturb the group).
+//! - A restarted leader must win an election again (`enable_leader_restore = false`), because
+//!   applies are not fsynced one by one.
+//! - Reads use ReadIndex, never leases: openraft 0.10.0-alpha.37 forgets the vote lease on
+//!   restart.
+//!
+//! # Caveats
+//!
+//! - Each append fsyncs on its own; appends of different groups do not share fsyncs yet.
+//! - Heartbeats are per group, not batched per node pair, and idle groups do not quiesce.
+//! - RPC bodies are JSON (`serde_json` of openraft's messages); snapshots travel in one message,
+//!   not in chunks, and are built in memory.
+//! - Storage calls (fjall, fsync) run on the async runtime's threads, not on a blocking pool.
+//! - Building a follower snapshot holds the state machine lock, pausing applies meanwhile.
+//! - No membership changes (adding learners, promoting, removing) are exposed yet.
+//! - Commands are not size-checked here; the caller rejects commands that are too large.
+//! - A proposal that times out is reported as [`Error::Ambiguous`]: it may still commit.
+
+mod codec;
+mod error;
+mod group;
+mod log_store;
+mod options;
+mod sm;
+mod state;
+mod transport;
+mod types;
+
+use std::fmt::{Debug, Display};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use error::Error;
+pub use group::{Group, Status};
+pub use log_store::{KEYSPACE, LogStore};
+pub use options::Options;
+pub use state::{AppliedState, Entry, SPLIT_INITIAL_INDEX, split_initial_state};
+pub use transport::{LocalTransport, Message, Registry, Reply, RpcKind, Transport};
+
+/// Id of a node in the cluster. Node id 0 is reserved (see [`split_initial_state`]).
+pub type NodeId = u64;
+
+/// Id of a Raft group; equal to the id of the range it replicates.
+pub type GroupId = u64;
+
+/// A replicated command. Commands travel in openraft messages and log entries through serde
+/// (the log stores them as JSON inside a versioned envelope); the implementing crate chooses
+/// and versions their serde representation.
+pub trait Command:
+    Clone + Debug + Display + Send + Sync + Serialize + DeserializeOwned + 'static
+{
+}
+
+/// A state machine's response to an applied command. Implemented for every type with these
+/// bounds.
+pub trait Response: Clone + Debug + Send + Sync + Serialize + DeserializeOwned + 'static {}
+
+impl<T> Response for T where T: Clone + Debug + Send + Sync + Serialize + DeserializeOwned + 'static {}
+
+/// The replicated state machine of one group. Plain synchronous code; every method runs with
+/// exclusive access to the state machine.
+pub trait StateMachine: Send + Sync + 'static {
+    /// The commands this state machine applies.
+    type Command: Command;
+    /// The responses it returns (blank and membership entries return a "none" response too).
+    type Response: Response;
+
+    /// The durable applied state, None when nothing was applied yet.
+    fn applied_state(&self) -> std::io::Result<Option<AppliedState>>;
+
+    /// Applies one entry: its effects and `entry.state` in ONE atomic fjall batch. Must be
+    /// deterministic. An error is an I/O failure and is fatal for the group.
+    fn apply(&mut self, entry: Entry<Self::Command>) -> std::io::Result<Self::Response>;
+
+    /// Makes everything applied so far durable (fjall `PersistMode::SyncAll`). Called before the
+    /// log is purged and before a checkpoint is reported.
+    fn persist(&self) -> std::io::Result<()>;
+
+    /// A snapshot for a follower: the data and the applied state read at ONE consistent point.
+    fn snapshot(&self) -> std::io::Result<(AppliedState, Vec<u8>)>;
+
+    /// Replaces the state with `data` and records `state`, atomically.
+    fn install_snapshot(&mut self, state: &AppliedState, data: &[u8]) -> std::io::Result<()>;
+}

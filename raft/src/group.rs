@@ -1,0 +1,321 @@
+//! [`Group`]: one Raft group (one range replica) on this node.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use openraft::ReadPolicy;
+use openraft::async_runtime::WatchReceiver;
+use openraft::error::{
+    ClientWriteError, Fatal, ForwardReason, InitializeError, LinearizableReadError, RaftError,
+};
+use tracing::Instrument;
+
+use crate::log_store::LogStore;
+use crate::sm::{Shared, Store};
+use crate::transport::{GroupRaft, NetworkFactory, Registry, Transport};
+use crate::types::Node;
+use crate::{Error, GroupId, NodeId, Options, StateMachine};
+
+/// Pause between retries of a proposal that a new leader refused while its lease was unconfirmed.
+const LEASE_RETRY: Duration = Duration::from_millis(10);
+
+/// A snapshot of a group's Raft progress, for diagnostics and tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    pub node: NodeId,
+    pub leader: Option<NodeId>,
+    pub is_leader: bool,
+    pub term: u64,
+    pub last_log_index: Option<u64>,
+    pub committed_index: Option<u64>,
+    pub applied_index: Option<u64>,
+    /// Index of the last log checkpoint (or installed snapshot).
+    pub snapshot_index: Option<u64>,
+    /// Index of the last purged log entry.
+    pub purged_index: Option<u64>,
+}
+
+/// One Raft group hosted on this node. Cheap to clone.
+pub struct Group<SM: StateMachine> {
+    inner: Arc<Inner<SM>>,
+}
+
+impl<SM: StateMachine> Clone for Group<SM> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+struct Inner<SM: StateMachine> {
+    group: GroupId,
+    node: NodeId,
+    raft: GroupRaft<SM>,
+    shared: Arc<Shared<SM>>,
+    registry: Registry,
+    opts: Options,
+    span: tracing::Span,
+}
+
+fn fatal<C: openraft::RaftTypeConfig>(e: Fatal<C>) -> Error {
+    match e {
+        Fatal::Stopped => Error::Unavailable("raft group is shut down".to_string()),
+        e => Error::Fatal(e.to_string()),
+    }
+}
+
+impl<SM: StateMachine> Group<SM> {
+    /// Starts the group's Raft instance over the log in `log` and the state machine `sm`, and
+    /// registers it in `registry`. A group that was never initialized (and has no split initial
+    /// state) starts empty and waits to be contacted by a leader or [`initialize`](Self::initialize)d.
+    pub async fn start(
+        group: GroupId,
+        node: NodeId,
+        log: &LogStore,
+        sm: SM,
+        transport: Arc<dyn Transport>,
+        registry: &Registry,
+        opts: &Options,
+    ) -> Result<Self, Error> {
+        let span = tracing::info_span!("raft", group, node);
+        let config = Arc::new(opts.to_config()?);
+        let shared = Shared::new(sm);
+        let serve_data = Arc::new(AtomicBool::new(false));
+        let persist = shared.clone();
+        let log_store = log
+            .group(group)
+            .before_purge(Arc::new(move || persist.lock()?.persist()));
+        let store = Store {
+            shared: shared.clone(),
+            serve_data: serve_data.clone(),
+            group,
+        };
+        let network = NetworkFactory {
+            transport,
+            group,
+            node,
+        };
+        let raft = GroupRaft::<SM>::new(node, config, network, log_store, store)
+            .instrument(span.clone())
+            .await
+            .map_err(fatal)?;
+        serve_data.store(true, Ordering::Release);
+        if let Err(e) = registry.register::<SM>(group, raft.clone()) {
+            let _ = raft.shutdown().await;
+            return Err(e);
+        }
+        span.in_scope(|| tracing::info!("raft group started"));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                group,
+                node,
+                raft,
+                shared,
+                registry: registry.clone(),
+                opts: opts.clone(),
+                span,
+            }),
+        })
+    }
+
+    /// The group id.
+    pub fn id(&self) -> GroupId {
+        self.inner.group
+    }
+
+    /// This node's id.
+    pub fn node(&self) -> NodeId {
+        self.inner.node
+    }
+
+    /// Bootstraps a new group with these voters (node id → address). Only for cluster bootstrap;
+    /// fails with [`Error::Invalid`] on a group that already has a log or a vote.
+    pub async fn initialize(&self, voters: BTreeMap<NodeId, String>) -> Result<(), Error> {
+        let members: BTreeMap<NodeId, Node> = voters
+            .into_iter()
+            .map(|(id, addr)| (id, Node { addr }))
+            .collect();
+        match self
+            .inner
+            .raft
+            .initialize(members)
+            .instrument(self.inner.span.clone())
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(RaftError::APIError(InitializeError::NotAllowed(e))) => {
+                Err(Error::Invalid(e.to_string()))
+            }
+            Err(RaftError::APIError(InitializeError::NotInMembers(e))) => {
+                Err(Error::Invalid(e.to_string()))
+            }
+            Err(RaftError::Fatal(e)) => Err(fatal(e)),
+        }
+    }
+
+    /// True when the group has a membership (initialized, joined, or created by a split).
+    pub async fn is_initialized(&self) -> Result<bool, Error> {
+        self.inner.raft.is_initialized().await.map_err(fatal)
+    }
+
+    /// Proposes a command and returns the state machine's response once the entry is committed
+    /// and applied here. Only the leader accepts proposals ([`Error::NotLeader`] otherwise). A
+    /// new leader's brief refusal until a quorum acknowledged it is retried internally.
+    pub async fn propose(&self, cmd: SM::Command) -> Result<SM::Response, Error> {
+        let deadline = tokio::time::Instant::now() + self.inner.opts.propose_timeout;
+        loop {
+            let write = self
+                .inner
+                .raft
+                .client_write(cmd.clone())
+                .instrument(self.inner.span.clone());
+            let result = match tokio::time::timeout_at(deadline, write).await {
+                Ok(r) => r,
+                Err(_) => return Err(Error::Ambiguous("proposal timed out".to_string())),
+            };
+            match result {
+                Ok(resp) => return Ok(resp.data),
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                    if f.reason == ForwardReason::LeaseExpired
+                        && tokio::time::Instant::now() + LEASE_RETRY < deadline
+                    {
+                        tokio::time::sleep(LEASE_RETRY).await;
+                        continue;
+                    }
+                    return Err(Error::NotLeader {
+                        leader: f.leader_id,
+                    });
+                }
+                Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(f))) => {
+                    return Err(Error::Ambiguous(format!(
+                        "entry discarded on leader change (leader: {:?})",
+                        f.leader_id
+                    )));
+                }
+                Err(RaftError::APIError(e)) => return Err(Error::Invalid(e.to_string())),
+                Err(RaftError::Fatal(e)) => return Err(fatal(e)),
+            }
+        }
+    }
+
+    /// Linearizable read barrier (ReadIndex): confirms leadership with a quorum and waits until
+    /// the local state machine has applied everything committed before the call. Only the leader
+    /// can serve it.
+    pub async fn read_index(&self) -> Result<(), Error> {
+        let deadline = tokio::time::Instant::now() + self.inner.opts.read_timeout;
+        loop {
+            let read = self
+                .inner
+                .raft
+                .ensure_linearizable(ReadPolicy::ReadIndex)
+                .instrument(self.inner.span.clone());
+            let result = match tokio::time::timeout_at(deadline, read).await {
+                Ok(r) => r,
+                Err(_) => return Err(Error::Unavailable("read barrier timed out".to_string())),
+            };
+            match result {
+                Ok(_) => return Ok(()),
+                Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
+                    if f.reason == ForwardReason::LeaseExpired
+                        && tokio::time::Instant::now() + LEASE_RETRY < deadline
+                    {
+                        tokio::time::sleep(LEASE_RETRY).await;
+                        continue;
+                    }
+                    return Err(Error::NotLeader {
+                        leader: f.leader_id,
+                    });
+                }
+                Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(e))) => {
+                    return Err(Error::Unavailable(e.to_string()));
+                }
+                Err(RaftError::Fatal(e)) => return Err(fatal(e)),
+            }
+        }
+    }
+
+    /// The leader this replica knows of.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.status().leader
+    }
+
+    /// True when this replica is the leader.
+    pub fn is_leader(&self) -> bool {
+        self.status().is_leader
+    }
+
+    /// This replica's Raft progress.
+    pub fn status(&self) -> Status {
+        // The watch guard must not live across an await: it blocks the Raft core.
+        let m = self.inner.raft.metrics().borrow_watched().clone();
+        let index = |id: &Option<crate::types::LogId>| id.as_ref().map(|id| id.index);
+        Status {
+            node: self.inner.node,
+            leader: m.current_leader,
+            is_leader: m.state.is_leader(),
+            term: m.current_term,
+            last_log_index: m.last_log_index,
+            committed_index: index(&m.local_committed),
+            applied_index: index(&m.last_applied),
+            snapshot_index: index(&m.snapshot),
+            purged_index: index(&m.purged),
+        }
+    }
+
+    /// Waits (at most `timeout`) until the group has a leader, and returns it.
+    pub async fn wait_for_leader(&self, timeout: Duration) -> Result<NodeId, Error> {
+        let m = self
+            .inner
+            .raft
+            .wait(Some(timeout))
+            .metrics(|m| m.current_leader.is_some(), "leader elected")
+            .await;
+        match m {
+            Ok(m) => m
+                .current_leader
+                .ok_or_else(|| Error::Unavailable("no leader".to_string())),
+            Err(e) => Err(Error::Unavailable(format!("no leader: {e}"))),
+        }
+    }
+
+    /// Waits (at most `timeout`) until this replica has applied the entry at `index`.
+    pub async fn wait_applied(&self, index: u64, timeout: Duration) -> Result<(), Error> {
+        let wait = self.inner.raft.wait(Some(timeout));
+        match wait.applied_index_at_least(Some(index), "applied").await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(Error::Unavailable(format!(
+                "index {index} not applied: {e}"
+            ))),
+        }
+    }
+
+    /// Starts an election at once on this replica (e.g. the parent's leader for a new right-hand
+    /// range after a split), instead of waiting for an election timeout.
+    pub async fn campaign(&self) -> Result<(), Error> {
+        self.inner.raft.trigger().elect(true).await.map_err(fatal)
+    }
+
+    /// Runs `f` on the state machine (e.g. to read what was applied). Blocks applies meanwhile.
+    pub fn with_state_machine<T>(&self, f: impl FnOnce(&SM) -> T) -> Result<T, Error> {
+        let sm = self.inner.shared.lock()?;
+        Ok(f(&sm))
+    }
+
+    /// Stops the group: unregisters it and shuts its Raft instance down. Other handles then
+    /// answer [`Error::Unavailable`].
+    pub async fn shutdown(&self) -> Result<(), Error> {
+        self.inner.registry.unregister(self.inner.group);
+        self.inner
+            .raft
+            .shutdown()
+            .await
+            .map_err(|e| Error::Fatal(format!("raft shutdown: {e}")))?;
+        self.inner
+            .span
+            .in_scope(|| tracing::info!("raft group stopped"));
+        Ok(())
+    }
+}

@@ -1,0 +1,336 @@
+//! Node-wide Raft log storage on fjall.
+//!
+//! One keyspace, `raft`, holds the logs of every group on the node. Keys start with the group id
+//! (u64 big-endian) and a one-byte tag:
+//!
+//! - `group ++ 'e' ++ index (u64 BE)` → log entry (see `codec::encode_entry`)
+//! - `group ++ 'v'` → vote
+//! - `group ++ 'c'` → committed log id
+//! - `group ++ 'p'` → last purged log id
+//!
+//! Appends and votes are written with `PersistMode::SyncData` before openraft is told they are
+//! done. Truncation, purge and the committed id need no fsync of their own: losing them in a
+//! crash leaves a state openraft recovers from (extra entries are re-truncated, purged entries
+//! re-purged, committed is re-learned), and any later synced write syncs them too (one journal).
+
+use std::fmt::Debug;
+use std::io;
+use std::marker::PhantomData;
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode};
+use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
+use openraft::{OptionalSend, RaftLogReader};
+
+use crate::codec;
+use crate::state::AppliedState;
+use crate::types::{Cfg, LogId, OrEntry, Vote};
+use crate::{Command, GroupId, Response};
+
+/// Name of the fjall keyspace holding every group's log.
+pub const KEYSPACE: &str = "raft";
+
+const TAG_ENTRY: u8 = b'e';
+const TAG_VOTE: u8 = b'v';
+const TAG_COMMITTED: u8 = b'c';
+const TAG_PURGED: u8 = b'p';
+
+fn key(group: GroupId, tag: u8) -> Vec<u8> {
+    let mut k = Vec::with_capacity(17);
+    k.extend_from_slice(&group.to_be_bytes());
+    k.push(tag);
+    k
+}
+
+fn entry_key(group: GroupId, index: u64) -> Vec<u8> {
+    let mut k = key(group, TAG_ENTRY);
+    k.extend_from_slice(&index.to_be_bytes());
+    k
+}
+
+fn index_of(k: &[u8]) -> io::Result<u64> {
+    let tail: [u8; 8] = k
+        .get(9..17)
+        .and_then(|t| t.try_into().ok())
+        .ok_or_else(|| codec::corrupt("entry key"))?;
+    Ok(u64::from_be_bytes(tail))
+}
+
+pub(crate) fn io_err(e: fjall::Error) -> io::Error {
+    io::Error::other(e)
+}
+
+/// Node-wide Raft log storage: the `raft` keyspace of the node's fjall database, shared by every
+/// group on the node. Cheap to clone.
+#[derive(Clone)]
+pub struct LogStore {
+    db: Database,
+    ks: Keyspace,
+}
+
+impl LogStore {
+    /// Opens (creating if needed) the `raft` keyspace of `db`.
+    pub fn open(db: &Database) -> io::Result<LogStore> {
+        let ks = db
+            .keyspace(KEYSPACE, KeyspaceCreateOptions::default)
+            .map_err(io_err)?;
+        Ok(LogStore { db: db.clone(), ks })
+    }
+
+    /// The `raft` keyspace, e.g. for tools that dump it.
+    pub fn keyspace(&self) -> &Keyspace {
+        &self.ks
+    }
+
+    /// Adds to `batch` the initial log state of the right-hand range of a split: last purged =
+    /// the state's applied log id, no entries, no vote, no committed id. `state` must come from
+    /// [`split_initial_state`](crate::split_initial_state), and the state machine must write the
+    /// same state in the same batch.
+    pub fn write_initial_log_state(
+        &self,
+        batch: &mut OwnedWriteBatch,
+        group: GroupId,
+        state: &AppliedState,
+    ) {
+        let purged = state
+            .log_id
+            .as_ref()
+            .expect("split initial state has a log id");
+        batch.insert(
+            &self.ks,
+            key(group, TAG_PURGED),
+            codec::encode_opt_log_id(Some(purged)),
+        );
+        batch.remove(&self.ks, key(group, TAG_VOTE));
+        batch.remove(&self.ks, key(group, TAG_COMMITTED));
+    }
+
+    /// True when the log of `group` holds anything (entries, vote or log state).
+    pub fn has_group(&self, group: GroupId) -> io::Result<bool> {
+        match self.ks.prefix(group.to_be_bytes()).next() {
+            None => Ok(false),
+            Some(g) => g.key().map(|_| true).map_err(io_err),
+        }
+    }
+
+    /// Removes everything of `group` (after its replica was removed from this node).
+    pub fn delete_group(&self, group: GroupId) -> io::Result<()> {
+        let mut batch = self.db.batch();
+        for g in self.ks.prefix(group.to_be_bytes()) {
+            batch.remove(&self.ks, g.key().map_err(io_err)?);
+        }
+        batch.commit().map_err(io_err)
+    }
+
+    pub(crate) fn group<C, R>(&self, group: GroupId) -> GroupLog<C, R> {
+        GroupLog {
+            store: self.clone(),
+            group,
+            before_purge: None,
+            _types: PhantomData,
+        }
+    }
+
+    fn get(&self, group: GroupId, tag: u8) -> io::Result<Option<fjall::Slice>> {
+        self.ks.get(key(group, tag)).map_err(io_err)
+    }
+}
+
+/// The log of one group: implements openraft's log storage and log reader.
+pub(crate) struct GroupLog<C, R> {
+    store: LogStore,
+    group: GroupId,
+    /// Makes the state machine durable; called before every purge so that the durably applied
+    /// index never falls behind the purged log, whichever openraft path purges.
+    before_purge: Option<BeforePurge>,
+    _types: PhantomData<fn() -> (C, R)>,
+}
+
+pub(crate) type BeforePurge = Arc<dyn Fn() -> io::Result<()> + Send + Sync>;
+
+impl<C, R> Clone for GroupLog<C, R> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            group: self.group,
+            before_purge: self.before_purge.clone(),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<C, R> GroupLog<C, R> {
+    pub(crate) fn before_purge(mut self, f: BeforePurge) -> Self {
+        self.before_purge = Some(f);
+        self
+    }
+}
+
+impl<C: Command, R: Response> GroupLog<C, R> {
+    fn read_log_id(&self, tag: u8) -> io::Result<Option<LogId>> {
+        match self.store.get(self.group, tag)? {
+            None => Ok(None),
+            Some(b) => codec::decode_opt_log_id(&b),
+        }
+    }
+
+    fn last_entry_id(&self) -> io::Result<Option<LogId>> {
+        let Some(g) = self.store.ks.prefix(key(self.group, TAG_ENTRY)).next_back() else {
+            return Ok(None);
+        };
+        let value = g.value().map_err(io_err)?;
+        Ok(Some(codec::decode_entry::<C>(&value)?.log_id))
+    }
+
+    /// Removes the entries with index in `range` into `batch`.
+    fn remove_entries(
+        &self,
+        batch: &mut OwnedWriteBatch,
+        from: u64,
+        to_inclusive: u64,
+    ) -> io::Result<()> {
+        let range = entry_key(self.group, from)..=entry_key(self.group, to_inclusive);
+        for g in self.store.ks.range(range) {
+            batch.remove(&self.store.ks, g.key().map_err(io_err)?);
+        }
+        Ok(())
+    }
+}
+
+impl<C: Command, R: Response> RaftLogReader<Cfg<C, R>> for GroupLog<C, R> {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> io::Result<Vec<OrEntry<C>>> {
+        let start = match range.start_bound() {
+            Bound::Included(i) => *i,
+            Bound::Excluded(i) => i.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(i) => Bound::Included(entry_key(self.group, *i)),
+            Bound::Excluded(i) => Bound::Excluded(entry_key(self.group, *i)),
+            Bound::Unbounded => Bound::Included(entry_key(self.group, u64::MAX)),
+        };
+        let mut entries = Vec::new();
+        for g in self
+            .store
+            .ks
+            .range((Bound::Included(entry_key(self.group, start)), end))
+        {
+            let (k, v) = g.into_inner().map_err(io_err)?;
+            let entry = codec::decode_entry::<C>(&v)?;
+            if entry.log_id.index != index_of(&k)? {
+                return Err(codec::corrupt("entry index does not match its key"));
+            }
+            entries.push(entry);
+        }
+        Ok(entries)
+    }
+
+    async fn read_vote(&mut self) -> io::Result<Option<Vote>> {
+        match self.store.get(self.group, TAG_VOTE)? {
+            None => Ok(None),
+            Some(b) => codec::decode_vote(&b).map(Some),
+        }
+    }
+}
+
+impl<C: Command, R: Response> RaftLogStorage<Cfg<C, R>> for GroupLog<C, R> {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> io::Result<LogState<Cfg<C, R>>> {
+        let last_purged_log_id = self.read_log_id(TAG_PURGED)?;
+        let last_log_id = self.last_entry_id()?.or(last_purged_log_id);
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> io::Result<()> {
+        let mut batch = self
+            .store
+            .db
+            .batch()
+            .durability(Some(PersistMode::SyncData));
+        batch.insert(
+            &self.store.ks,
+            key(self.group, TAG_VOTE),
+            codec::encode_vote(vote),
+        );
+        batch.commit().map_err(io_err)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> io::Result<()> {
+        let bytes = codec::encode_opt_log_id(committed.as_ref());
+        self.store
+            .ks
+            .insert(key(self.group, TAG_COMMITTED), bytes)
+            .map_err(io_err)
+    }
+
+    async fn read_committed(&mut self) -> io::Result<Option<LogId>> {
+        self.read_log_id(TAG_COMMITTED)
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: IOFlushed<Cfg<C, R>>) -> io::Result<()>
+    where
+        I: IntoIterator<Item = OrEntry<C>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let result = (|| {
+            let mut batch = self
+                .store
+                .db
+                .batch()
+                .durability(Some(PersistMode::SyncData));
+            for entry in entries {
+                let bytes = codec::encode_entry(&entry)?;
+                batch.insert(
+                    &self.store.ks,
+                    entry_key(self.group, entry.log_id.index),
+                    bytes,
+                );
+            }
+            batch.commit().map_err(io_err)
+        })();
+        match result {
+            Ok(()) => {
+                callback.io_completed(Ok(()));
+                Ok(())
+            }
+            Err(e) => {
+                callback.io_completed(Err(io::Error::new(e.kind(), e.to_string())));
+                Err(e)
+            }
+        }
+    }
+
+    async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> io::Result<()> {
+        let from = last_log_id.map_or(0, |id| id.index + 1);
+        let mut batch = self.store.db.batch();
+        self.remove_entries(&mut batch, from, u64::MAX)?;
+        batch.commit().map_err(io_err)
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> io::Result<()> {
+        tracing::debug!(group = self.group, index = log_id.index, "purging log");
+        if let Some(persist) = &self.before_purge {
+            persist()?;
+        }
+        let mut batch = self.store.db.batch();
+        batch.insert(
+            &self.store.ks,
+            key(self.group, TAG_PURGED),
+            codec::encode_opt_log_id(Some(&log_id)),
+        );
+        self.remove_entries(&mut batch, 0, log_id.index)?;
+        batch.commit().map_err(io_err)
+    }
+}

@@ -1,0 +1,209 @@
+//! Adapts a synchronous [`StateMachine`] to openraft's state machine and snapshot traits.
+//!
+//! Snapshots come in two kinds ([`SnapshotBody`]):
+//!
+//! - A *checkpoint* is what openraft's log compaction builds: the state machine is persisted
+//!   (`persist()`, an fsync) and its applied state reported, which lets openraft purge the log up
+//!   to it. No data is copied. Checkpoints are also what `get_current_snapshot` reports while the
+//!   group is starting, so start-up never reads a whole range.
+//! - A *data* snapshot is built fresh by `get_current_snapshot` once the group runs, i.e. when a
+//!   follower needs one: the state machine reads its data and applied state at one point.
+//!
+//! A checkpoint is never sent to a follower (the network refuses it) and never installed.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use futures::{Stream, TryStreamExt};
+use openraft::storage::{EntryResponder, RaftStateMachine};
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
+
+use crate::state::{AppliedState, Entry};
+use crate::types::{Cfg, LogId, SnapshotMeta, StoredMembership};
+use crate::{GroupId, StateMachine};
+
+type Snapshot =
+    openraft::Snapshot<crate::types::Clid, crate::NodeId, crate::types::Node, SnapshotBody>;
+type SmCfg<SM> = Cfg<<SM as StateMachine>::Command, <SM as StateMachine>::Response>;
+
+/// The data of an openraft snapshot.
+#[derive(Debug)]
+pub(crate) enum SnapshotBody {
+    /// Metadata-only log-compaction checkpoint; never transferred.
+    Checkpoint,
+    /// The state machine's snapshot data.
+    Data(Vec<u8>),
+}
+
+/// A state machine shared between openraft's state machine worker, snapshot builders and the
+/// [`Group`](crate::Group) handle.
+pub(crate) struct Shared<SM> {
+    sm: Mutex<SM>,
+    /// Membership in force, cached so that every applied entry can carry it.
+    membership: Mutex<Option<StoredMembership>>,
+}
+
+impl<SM: StateMachine> Shared<SM> {
+    pub(crate) fn new(sm: SM) -> Arc<Self> {
+        Arc::new(Self {
+            sm: Mutex::new(sm),
+            membership: Mutex::new(None),
+        })
+    }
+
+    pub(crate) fn lock(&self) -> io::Result<MutexGuard<'_, SM>> {
+        self.sm
+            .lock()
+            .map_err(|_| io::Error::other("state machine lock poisoned"))
+    }
+
+    fn membership(&self, sm: &SM) -> io::Result<StoredMembership> {
+        let mut cached = self
+            .membership
+            .lock()
+            .map_err(|_| io::Error::other("membership lock poisoned"))?;
+        if let Some(m) = cached.as_ref() {
+            return Ok(m.clone());
+        }
+        let m = sm.applied_state()?.unwrap_or_default().membership;
+        *cached = Some(m.clone());
+        Ok(m)
+    }
+
+    fn set_membership(&self, m: StoredMembership) -> io::Result<()> {
+        *self
+            .membership
+            .lock()
+            .map_err(|_| io::Error::other("membership lock poisoned"))? = Some(m);
+        Ok(())
+    }
+
+    /// Persists the state machine and returns a checkpoint of what it has applied.
+    fn checkpoint(&self) -> io::Result<Snapshot> {
+        let sm = self.lock()?;
+        sm.persist()?;
+        let state = sm.applied_state()?.unwrap_or_default();
+        Ok(snapshot(state, SnapshotBody::Checkpoint))
+    }
+}
+
+fn snapshot(state: AppliedState, body: SnapshotBody) -> Snapshot {
+    let meta = SnapshotMeta {
+        last_log_id: state.log_id,
+        last_membership: state.membership,
+    };
+    openraft::Snapshot {
+        meta,
+        snapshot: body,
+    }
+}
+
+/// openraft's view of a group's state machine.
+pub(crate) struct Store<SM> {
+    pub(crate) shared: Arc<Shared<SM>>,
+    /// False while the group starts: `get_current_snapshot` then reports a checkpoint.
+    pub(crate) serve_data: Arc<AtomicBool>,
+    pub(crate) group: GroupId,
+}
+
+/// Builds log-compaction checkpoints.
+pub(crate) struct Builder<SM> {
+    shared: Arc<Shared<SM>>,
+    group: GroupId,
+}
+
+impl<SM: StateMachine> RaftSnapshotBuilder<SmCfg<SM>> for Builder<SM> {
+    type SnapshotData = SnapshotBody;
+
+    async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
+        let snap = self.shared.checkpoint()?;
+        tracing::debug!(group = self.group, applied = ?snap.meta.last_log_id, "built log checkpoint");
+        Ok(snap)
+    }
+}
+
+impl<SM: StateMachine> Store<SM> {
+    fn apply_one(
+        &self,
+        log_id: LogId,
+        payload: EntryPayload<SM::Command, crate::NodeId, crate::types::Node>,
+    ) -> io::Result<SM::Response> {
+        let mut sm = self.shared.lock()?;
+        let (command, membership) = match payload {
+            EntryPayload::Blank => (None, self.shared.membership(&sm)?),
+            EntryPayload::Normal(cmd) => (Some(cmd), self.shared.membership(&sm)?),
+            EntryPayload::Membership(m) => (None, StoredMembership::new(Some(log_id), m)),
+        };
+        let state = AppliedState::new(Some(log_id), membership.clone());
+        let response = sm.apply(Entry { command, state })?;
+        self.shared.set_membership(membership)?;
+        Ok(response)
+    }
+}
+
+impl<SM: StateMachine> RaftStateMachine<SmCfg<SM>> for Store<SM> {
+    type SnapshotData = SnapshotBody;
+    type SnapshotBuilder = Builder<SM>;
+
+    async fn applied_state(&mut self) -> io::Result<(Option<LogId>, StoredMembership)> {
+        let state = self.shared.lock()?.applied_state()?.unwrap_or_default();
+        self.shared.set_membership(state.membership.clone())?;
+        Ok((state.log_id, state.membership))
+    }
+
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> io::Result<()>
+    where
+        Strm: Stream<Item = io::Result<EntryResponder<SmCfg<SM>>>> + Unpin + OptionalSend,
+    {
+        while let Some((entry, responder)) = entries.try_next().await? {
+            let response = self
+                .apply_one(entry.log_id, entry.payload)
+                .inspect_err(|e| {
+                    tracing::error!(group = self.group, error = %e, "state machine apply failed");
+                })?;
+            if let Some(responder) = responder {
+                responder.send(response);
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        Builder {
+            shared: self.shared.clone(),
+            group: self.group,
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        body: SnapshotBody,
+    ) -> io::Result<()> {
+        let SnapshotBody::Data(data) = body else {
+            return Err(io::Error::other("a log checkpoint cannot be installed"));
+        };
+        let state = AppliedState::new(meta.last_log_id, meta.last_membership.clone());
+        let mut sm = self.shared.lock()?;
+        sm.install_snapshot(&state, &data)?;
+        // openraft purges the log behind an installed snapshot: make it durable first.
+        sm.persist()?;
+        self.shared.set_membership(state.membership)?;
+        tracing::info!(group = self.group, applied = ?state.log_id, bytes = data.len(), "installed snapshot");
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> io::Result<Option<Snapshot>> {
+        if !self.serve_data.load(Ordering::Acquire) {
+            let state = self.shared.lock()?.applied_state()?;
+            return Ok(state.map(|s| snapshot(s, SnapshotBody::Checkpoint)));
+        }
+        let (state, data) = self.shared.lock()?.snapshot()?;
+        if state.log_id.is_none() {
+            return Ok(None);
+        }
+        tracing::info!(group = self.group, applied = ?state.log_id, bytes = data.len(), "built snapshot for a follower");
+        Ok(Some(snapshot(state, SnapshotBody::Data(data))))
+    }
+}

@@ -1,0 +1,379 @@
+//! The transport seam: Raft RPCs as serializable messages between nodes.
+//!
+//! A [`Message`] names its target node and group and carries an opaque body (openraft's request,
+//! encoded by this crate); a [`Reply`] carries the opaque response. A [`Transport`] delivers a
+//! message to the target node, whose [`Registry`] hands it to the group. [`LocalTransport`]
+//! does this in process; a gRPC transport would carry `Message` and `Reply` as bytes and call
+//! [`Registry::handle`] on the receiving node.
+//!
+//! Bodies are encoded with `serde_json` for now; only this crate encodes and decodes them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use openraft::error::{RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::network::{RPCOption, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
+};
+use openraft::{OptionalSend, Raft, RaftNetworkV2};
+use serde::{Deserialize, Serialize};
+
+use crate::sm::{SnapshotBody, Store};
+use crate::state::AppliedState;
+use crate::types::{Cfg, Node, SnapshotMeta, Vote};
+use crate::{Command, Error, GroupId, NodeId, Response, StateMachine};
+
+/// The kind of a Raft RPC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RpcKind {
+    AppendEntries,
+    Vote,
+    PreVote,
+    Snapshot,
+    TransferLeader,
+}
+
+/// One Raft RPC from node `from` to group `group` on node `to`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub group: GroupId,
+    pub from: NodeId,
+    pub to: NodeId,
+    pub kind: RpcKind,
+    /// The request, encoded by this crate.
+    pub body: Vec<u8>,
+}
+
+/// The answer to a [`Message`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    /// The response, encoded by this crate.
+    pub body: Vec<u8>,
+}
+
+/// Delivers messages to other nodes. `addr` is the target's address from the group membership.
+/// A failure to deliver is [`Error::Unavailable`]; the receiving side's errors come back as is.
+pub trait Transport: Send + Sync + 'static {
+    fn send(&self, addr: &str, msg: Message) -> BoxFuture<'static, Result<Reply, Error>>;
+}
+
+/// A group's receiving side, with its types erased.
+trait Handler: Send + Sync + 'static {
+    fn handle(&self, kind: RpcKind, body: Vec<u8>) -> BoxFuture<'static, Result<Vec<u8>, Error>>;
+}
+
+/// The groups hosted on one node, by id, so that incoming messages find their group. Messages
+/// for groups not registered are answered [`Error::Unavailable`]; a group is never created on
+/// demand. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Registry {
+    groups: Arc<RwLock<HashMap<GroupId, Arc<dyn Handler>>>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Ids of the registered groups.
+    pub fn groups(&self) -> Vec<GroupId> {
+        let mut ids: Vec<_> = self.read().keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Hands an incoming message to its group and returns the group's reply.
+    pub fn handle(&self, msg: Message) -> BoxFuture<'static, Result<Reply, Error>> {
+        let handler = self.read().get(&msg.group).cloned();
+        match handler {
+            None => Box::pin(async move {
+                Err(Error::Unavailable(format!(
+                    "group {} not on this node",
+                    msg.group
+                )))
+            }),
+            Some(h) => {
+                let fut = h.handle(msg.kind, msg.body);
+                Box::pin(async move { fut.await.map(|body| Reply { body }) })
+            }
+        }
+    }
+
+    pub(crate) fn register<SM: StateMachine>(
+        &self,
+        group: GroupId,
+        raft: GroupRaft<SM>,
+    ) -> Result<(), Error> {
+        let mut groups = self.groups.write().unwrap_or_else(|e| e.into_inner());
+        if groups.contains_key(&group) {
+            return Err(Error::Invalid(format!(
+                "group {group} already runs on this node"
+            )));
+        }
+        groups.insert(group, Arc::new(RaftHandler(raft)));
+        Ok(())
+    }
+
+    pub(crate) fn unregister(&self, group: GroupId) {
+        self.groups
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&group);
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<GroupId, Arc<dyn Handler>>> {
+        self.groups.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// In-process transport: a map from node id to that node's [`Registry`]. Messages still go
+/// through their encoded form. Nodes can be removed and re-added to simulate failures.
+#[derive(Clone, Default)]
+pub struct LocalTransport {
+    nodes: Arc<RwLock<HashMap<NodeId, Registry>>>,
+}
+
+impl LocalTransport {
+    /// A transport with no nodes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes `node` reachable, delivering its messages to `registry`.
+    pub fn add_node(&self, node: NodeId, registry: Registry) {
+        self.nodes
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(node, registry);
+    }
+
+    /// Makes `node` unreachable.
+    pub fn remove_node(&self, node: NodeId) {
+        self.nodes
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&node);
+    }
+}
+
+impl Transport for LocalTransport {
+    fn send(&self, _addr: &str, msg: Message) -> BoxFuture<'static, Result<Reply, Error>> {
+        let registry = self
+            .nodes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&msg.to)
+            .cloned();
+        match registry {
+            None => {
+                Box::pin(
+                    async move { Err(Error::Unavailable(format!("node {} unreachable", msg.to))) },
+                )
+            }
+            Some(r) => r.handle(msg),
+        }
+    }
+}
+
+pub(crate) type GroupRaft<SM> =
+    Raft<Cfg<<SM as StateMachine>::Command, <SM as StateMachine>::Response>, Store<SM>>;
+
+fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(v).map_err(|e| Error::Invalid(format!("encode raft message: {e}")))
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(b: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(b).map_err(|e| Error::Invalid(format!("decode raft message: {e}")))
+}
+
+fn raft_err(e: impl std::fmt::Display) -> Error {
+    Error::Unavailable(e.to_string())
+}
+
+/// A full snapshot on the wire: the sender's vote, the applied state, the data.
+#[derive(Serialize, Deserialize)]
+struct SnapshotWire {
+    vote: Vote,
+    state: Vec<u8>,
+    data: Vec<u8>,
+}
+
+struct RaftHandler<SM: StateMachine>(GroupRaft<SM>);
+
+impl<SM: StateMachine> Handler for RaftHandler<SM> {
+    fn handle(&self, kind: RpcKind, body: Vec<u8>) -> BoxFuture<'static, Result<Vec<u8>, Error>> {
+        let raft = self.0.clone();
+        Box::pin(async move {
+            match kind {
+                RpcKind::AppendEntries => encode(
+                    &raft
+                        .append_entries(decode(&body)?)
+                        .await
+                        .map_err(raft_err)?,
+                ),
+                RpcKind::Vote => encode(&raft.vote(decode(&body)?).await.map_err(raft_err)?),
+                RpcKind::PreVote => encode(&raft.pre_vote(decode(&body)?).await.map_err(raft_err)?),
+                RpcKind::TransferLeader => encode(
+                    &raft
+                        .handle_transfer_leader(decode(&body)?)
+                        .await
+                        .map_err(raft_err)?,
+                ),
+                RpcKind::Snapshot => {
+                    let wire: SnapshotWire = decode(&body)?;
+                    let state = AppliedState::from_bytes(&wire.state)
+                        .map_err(|e| Error::Invalid(e.to_string()))?;
+                    let meta = SnapshotMeta {
+                        last_log_id: state.log_id,
+                        last_membership: state.membership,
+                    };
+                    let snap = openraft::Snapshot {
+                        meta,
+                        snapshot: SnapshotBody::Data(wire.data),
+                    };
+                    encode(
+                        &raft
+                            .install_full_snapshot(wire.vote, snap)
+                            .await
+                            .map_err(raft_err)?,
+                    )
+                }
+            }
+        })
+    }
+}
+
+/// Creates the per-peer clients of one group.
+pub(crate) struct NetworkFactory {
+    pub(crate) transport: Arc<dyn Transport>,
+    pub(crate) group: GroupId,
+    pub(crate) node: NodeId,
+}
+
+impl<C: Command, R: Response> RaftNetworkFactory<Cfg<C, R>> for NetworkFactory {
+    type Network = Client;
+
+    async fn new_client(&mut self, target: NodeId, node: &Node) -> Client {
+        Client {
+            transport: self.transport.clone(),
+            group: self.group,
+            from: self.node,
+            to: target,
+            addr: node.addr.clone(),
+        }
+    }
+}
+
+/// Sends one group's RPCs to one peer.
+pub(crate) struct Client {
+    transport: Arc<dyn Transport>,
+    group: GroupId,
+    from: NodeId,
+    to: NodeId,
+    addr: String,
+}
+
+impl Client {
+    async fn call(&self, kind: RpcKind, body: Vec<u8>, ttl: Duration) -> Result<Vec<u8>, String> {
+        let msg = Message {
+            group: self.group,
+            from: self.from,
+            to: self.to,
+            kind,
+            body,
+        };
+        match tokio::time::timeout(ttl, self.transport.send(&self.addr, msg)).await {
+            Ok(Ok(reply)) => Ok(reply.body),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!(
+                "{kind:?} to node {} timed out after {ttl:?}",
+                self.to
+            )),
+        }
+    }
+
+    async fn rpc<Req: Serialize, Resp: for<'de> Deserialize<'de>, C: Command, R: Response>(
+        &self,
+        kind: RpcKind,
+        req: &Req,
+        option: &RPCOption,
+    ) -> Result<Resp, RPCError<Cfg<C, R>>> {
+        let unreachable = |m: String| RPCError::Unreachable(Unreachable::from_string(m));
+        let body = encode(req).map_err(|e| unreachable(e.to_string()))?;
+        let reply = self
+            .call(kind, body, option.soft_ttl())
+            .await
+            .map_err(unreachable)?;
+        decode(&reply).map_err(|e| unreachable(e.to_string()))
+    }
+}
+
+impl<C: Command, R: Response> RaftNetworkV2<Cfg<C, R>> for Client {
+    type SnapshotData = SnapshotBody;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<Cfg<C, R>>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<Cfg<C, R>>, RPCError<Cfg<C, R>>> {
+        self.rpc(RpcKind::AppendEntries, &rpc, &option).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<Cfg<C, R>>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<Cfg<C, R>>, RPCError<Cfg<C, R>>> {
+        self.rpc(RpcKind::Vote, &rpc, &option).await
+    }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<Cfg<C, R>>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<Cfg<C, R>>, RPCError<Cfg<C, R>>> {
+        self.rpc(RpcKind::PreVote, &rpc, &option).await
+    }
+
+    async fn transfer_leader(
+        &mut self,
+        req: TransferLeaderRequest<Cfg<C, R>>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<Cfg<C, R>>, RPCError<Cfg<C, R>>> {
+        self.rpc(RpcKind::TransferLeader, &req, &option).await
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote,
+        snapshot: openraft::Snapshot<crate::types::Clid, NodeId, Node, SnapshotBody>,
+        cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<Cfg<C, R>>, StreamingError<Cfg<C, R>>> {
+        let unreachable = |m: String| StreamingError::Unreachable(Unreachable::from_string(m));
+        let SnapshotBody::Data(data) = snapshot.snapshot else {
+            return Err(unreachable(
+                "a log checkpoint is not sent to followers".to_string(),
+            ));
+        };
+        let state = AppliedState::new(snapshot.meta.last_log_id, snapshot.meta.last_membership);
+        let body = encode(&SnapshotWire {
+            vote,
+            state: state.to_bytes(),
+            data,
+        })
+        .map_err(|e| unreachable(e.to_string()))?;
+        tokio::select! {
+            closed = cancel => Err(StreamingError::Closed(closed)),
+            reply = self.call(RpcKind::Snapshot, body, option.hard_ttl()) => {
+                let reply = reply.map_err(unreachable)?;
+                decode(&reply).map_err(|e| unreachable(e.to_string()))
+            }
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Three nodes in one process over the local transport.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::*;
+use raft::{Error, LocalTransport, Message, Options, RpcKind};
+
+const GROUP: u64 = 3;
+
+fn voters() -> BTreeMap<u64, String> {
+    (1..=3).map(|id| (id, addr(id))).collect()
+}
+
+async fn leader_of(nodes: &[&TestNode]) -> usize {
+    let leader = nodes[0].group.wait_for_leader(WAIT).await.unwrap();
+    nodes
+        .iter()
+        .position(|n| n.id == leader)
+        .expect("leader is a started node")
+}
+
+async fn propose_on_leader(nodes: &[&TestNode], from: usize, n: usize) -> u64 {
+    let mut last = 0;
+    for i in from..from + n {
+        // Leadership may move while the cluster settles: follow NotLeader.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let l = leader_of(nodes).await;
+            match nodes[l]
+                .group
+                .propose(put(&format!("k{i}"), &format!("v{i}")))
+                .await
+            {
+                Ok(resp) => {
+                    last = resp.index;
+                    break;
+                }
+                Err(e) if e.is_retryable() && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("propose failed: {e:?}"),
+            }
+        }
+    }
+    last
+}
+
+async fn assert_replica(node: &TestNode, index: u64, n: usize) {
+    node.group.wait_applied(index, WAIT).await.unwrap();
+    let data = node.group.with_state_machine(|sm| sm.dump()).unwrap();
+    assert_eq!(data.len(), n, "node {}", node.id);
+    for i in 0..n {
+        assert_eq!(data[&format!("k{i}")], format!("v{i}"), "node {}", node.id);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_replicate_and_late_follower_catches_up() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let opts = fast_options();
+    let transport = LocalTransport::new();
+
+    let n1 = start_node(1, GROUP, dirs[0].path(), &transport, &opts).await;
+    let n2 = start_node(2, GROUP, dirs[1].path(), &transport, &opts).await;
+    n1.group.initialize(voters()).await.unwrap();
+    let last = propose_on_leader(&[&n1, &n2], 0, 10).await;
+    assert_replica(&n1, last, 10).await;
+    assert_replica(&n2, last, 10).await;
+
+    // A follower refuses proposals and names the leader.
+    let l = leader_of(&[&n1, &n2]).await;
+    let follower = if l == 0 { &n2 } else { &n1 };
+    let leader_id = [&n1, &n2][l].id;
+    match follower.group.propose(put("x", "y")).await {
+        Err(Error::NotLeader { leader }) => assert_eq!(leader, Some(leader_id)),
+        other => panic!("expected NotLeader, got {other:?}"),
+    }
+    assert!(matches!(
+        follower.group.read_index().await,
+        Err(Error::NotLeader { .. })
+    ));
+
+    // Node 3 starts late and catches up by log replication.
+    let n3 = start_node(3, GROUP, dirs[2].path(), &transport, &opts).await;
+    assert_replica(&n3, last, 10).await;
+    let last = propose_on_leader(&[&n1, &n2, &n3], 10, 5).await;
+    for n in [&n1, &n2, &n3] {
+        assert_replica(n, last, 15).await;
+    }
+    for n in [&n1, &n2, &n3] {
+        n.group.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_follower_catches_up_by_snapshot_after_purge() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let opts = Options {
+        snapshot_logs_since_last: Some(5),
+        max_in_snapshot_log_to_keep: 0,
+        purge_batch_size: 1,
+        ..fast_options()
+    };
+    let transport = LocalTransport::new();
+
+    let n1 = start_node(1, GROUP, dirs[0].path(), &transport, &opts).await;
+    let n2 = start_node(2, GROUP, dirs[1].path(), &transport, &opts).await;
+    n1.group.initialize(voters()).await.unwrap();
+    let last = propose_on_leader(&[&n1, &n2], 0, 30).await;
+
+    // Wait until the leader has purged past the start of the log.
+    let l = leader_of(&[&n1, &n2]).await;
+    let leader = [&n1, &n2][l];
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while leader.group.status().purged_index.is_none_or(|p| p < 5) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no purge: {:?}",
+            leader.group.status()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let n3 = start_node(3, GROUP, dirs[2].path(), &transport, &opts).await;
+    assert_replica(&n3, last, 30).await;
+    assert!(
+        n3.probe.installs.load(Ordering::SeqCst) >= 1,
+        "node 3 installed a snapshot"
+    );
+    let last = propose_on_leader(&[&n1, &n2, &n3], 30, 3).await;
+    assert_replica(&n3, last, 33).await;
+    for n in [&n1, &n2, &n3] {
+        n.group.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_group_is_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let transport = LocalTransport::new();
+    let n1 = start_node(1, GROUP, dir.path(), &transport, &fast_options()).await;
+    assert_eq!(n1.registry.groups(), vec![GROUP]);
+    let msg = Message {
+        group: 99,
+        from: 2,
+        to: 1,
+        kind: RpcKind::Vote,
+        body: b"{}".to_vec(),
+    };
+    let err = n1.registry.handle(msg).await.unwrap_err();
+    assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
+    n1.group.shutdown().await.unwrap();
+    assert!(n1.registry.groups().is_empty());
+}

@@ -1,0 +1,242 @@
+//! A test state machine that stores its data in fjall, so restarts are real.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
+use raft::{
+    AppliedState, Entry, Group, GroupId, LocalTransport, LogStore, NodeId, Options, Registry,
+    StateMachine,
+};
+use serde::{Deserialize, Serialize};
+
+pub const WAIT: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Cmd {
+    Put { key: String, value: String },
+}
+
+impl fmt::Display for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cmd::Put { key, value } => write!(f, "put {key}={value}"),
+        }
+    }
+}
+
+impl raft::Command for Cmd {}
+
+pub fn put(key: &str, value: &str) -> Cmd {
+    Cmd::Put {
+        key: key.to_string(),
+        value: value.to_string(),
+    }
+}
+
+/// Response: the entry's index and the key's previous value.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct Resp {
+    pub index: u64,
+    pub prev: Option<String>,
+}
+
+/// Counters shared with the test.
+#[derive(Default)]
+pub struct Probe {
+    pub persists: AtomicU64,
+    /// Applied index + 1 at the last persist (0: nothing applied yet).
+    pub durable_index: AtomicU64,
+    pub installs: AtomicU64,
+}
+
+/// Data under `group ++ key` in keyspace `data`; applied state under `group` in `meta`.
+pub struct TestSm {
+    db: Database,
+    data: Keyspace,
+    meta: Keyspace,
+    group: GroupId,
+    pub probe: Arc<Probe>,
+}
+
+impl TestSm {
+    pub fn new(db: &Database, group: GroupId) -> Self {
+        let data = db.keyspace("data", KeyspaceCreateOptions::default).unwrap();
+        let meta = db.keyspace("meta", KeyspaceCreateOptions::default).unwrap();
+        Self {
+            db: db.clone(),
+            data,
+            meta,
+            group,
+            probe: Arc::default(),
+        }
+    }
+
+    fn prefix(&self) -> Vec<u8> {
+        self.group.to_be_bytes().to_vec()
+    }
+
+    fn data_key(&self, key: &str) -> Vec<u8> {
+        let mut k = self.prefix();
+        k.extend_from_slice(key.as_bytes());
+        k
+    }
+
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.data
+            .get(self.data_key(key))
+            .unwrap()
+            .map(|v| String::from_utf8(v.to_vec()).unwrap())
+    }
+
+    pub fn dump(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for g in self.data.prefix(self.prefix()) {
+            let (k, v) = g.into_inner().unwrap();
+            out.insert(
+                String::from_utf8(k[8..].to_vec()).unwrap(),
+                String::from_utf8(v.to_vec()).unwrap(),
+            );
+        }
+        out
+    }
+}
+
+fn io(e: fjall::Error) -> io::Error {
+    io::Error::other(e)
+}
+
+impl StateMachine for TestSm {
+    type Command = Cmd;
+    type Response = Resp;
+
+    fn applied_state(&self) -> io::Result<Option<AppliedState>> {
+        match self.meta.get(self.prefix()).map_err(io)? {
+            None => Ok(None),
+            Some(b) => AppliedState::from_bytes(&b).map(Some),
+        }
+    }
+
+    fn apply(&mut self, entry: Entry<Cmd>) -> io::Result<Resp> {
+        let index = entry.state.index().expect("applied entries have an index");
+        let mut batch = self.db.batch();
+        let mut resp = Resp { index, prev: None };
+        if let Some(Cmd::Put { key, value }) = entry.command {
+            resp.prev = self.get(&key);
+            batch.insert(&self.data, self.data_key(&key), value.into_bytes());
+        }
+        batch.insert(&self.meta, self.prefix(), entry.state.to_bytes());
+        batch.commit().map_err(io)?;
+        Ok(resp)
+    }
+
+    fn persist(&self) -> io::Result<()> {
+        self.db.persist(PersistMode::SyncAll).map_err(io)?;
+        let index = self
+            .applied_state()?
+            .and_then(|s| s.index())
+            .map_or(0, |i| i + 1);
+        self.probe.durable_index.store(index, Ordering::SeqCst);
+        self.probe.persists.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn snapshot(&self) -> io::Result<(AppliedState, Vec<u8>)> {
+        let snap = self.db.snapshot();
+        let state = match snap.get(&self.meta, self.prefix()).map_err(io)? {
+            None => AppliedState::default(),
+            Some(b) => AppliedState::from_bytes(&b)?,
+        };
+        let mut pairs = Vec::new();
+        for g in snap.prefix(&self.data, self.prefix()) {
+            let (k, v) = g.into_inner().map_err(io)?;
+            pairs.push((k[8..].to_vec(), v.to_vec()));
+        }
+        Ok((state, serde_json::to_vec(&pairs).map_err(io::Error::other)?))
+    }
+
+    fn install_snapshot(&mut self, state: &AppliedState, data: &[u8]) -> io::Result<()> {
+        let pairs: Vec<(Vec<u8>, Vec<u8>)> =
+            serde_json::from_slice(data).map_err(io::Error::other)?;
+        let mut batch = self.db.batch();
+        for g in self.data.prefix(self.prefix()) {
+            batch.remove(&self.data, g.key().map_err(io)?);
+        }
+        for (k, v) in pairs {
+            let mut key = self.prefix();
+            key.extend_from_slice(&k);
+            batch.insert(&self.data, key, v);
+        }
+        batch.insert(&self.meta, self.prefix(), state.to_bytes());
+        batch.commit().map_err(io)?;
+        self.probe.installs.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+pub fn open_db(path: &Path) -> Database {
+    Database::builder(path).open().unwrap()
+}
+
+/// Test options: short timeouts so tests run fast (still no timing assertions).
+pub fn fast_options() -> Options {
+    Options {
+        heartbeat_interval: Duration::from_millis(50),
+        election_timeout_min: Duration::from_millis(200),
+        election_timeout_max: Duration::from_millis(400),
+        ..Options::default()
+    }
+}
+
+/// One node of a test cluster hosting one group.
+pub struct TestNode {
+    pub id: NodeId,
+    pub db: Database,
+    pub registry: Registry,
+    pub group: Group<TestSm>,
+    pub probe: Arc<Probe>,
+}
+
+pub async fn start_node(
+    id: NodeId,
+    group: GroupId,
+    path: &Path,
+    transport: &LocalTransport,
+    opts: &Options,
+) -> TestNode {
+    let db = open_db(path);
+    let log = LogStore::open(&db).unwrap();
+    let sm = TestSm::new(&db, group);
+    let probe = sm.probe.clone();
+    let registry = Registry::new();
+    transport.add_node(id, registry.clone());
+    let g = Group::start(
+        group,
+        id,
+        &log,
+        sm,
+        Arc::new(transport.clone()),
+        &registry,
+        opts,
+    )
+    .await
+    .unwrap();
+    TestNode {
+        id,
+        db,
+        registry,
+        group: g,
+        probe,
+    }
+}
+
+pub fn addr(id: NodeId) -> String {
+    format!("node-{id}")
+}
