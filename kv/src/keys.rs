@@ -103,7 +103,11 @@ pub enum Key {
     /// A catalog entry; `suffix` is owned by the SQL layer.
     Catalog { suffix: Vec<u8> },
     /// A SQL row or index entry; `columns` is the SQL layer's order-preserving encoding.
-    Sql { table_id: u32, index_id: u32, columns: Vec<u8> },
+    Sql {
+        table_id: u32,
+        index_id: u32,
+        columns: Vec<u8>,
+    },
     /// A raw KV API key of a tenant.
     Kv { tenant: Vec<u8>, key: Vec<u8> },
 }
@@ -113,7 +117,10 @@ impl Key {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         match self {
-            Key::Local { range_start, suffix } => {
+            Key::Local {
+                range_start,
+                suffix,
+            } => {
                 out.push(TAG_LOCAL);
                 encode_bytes(&mut out, range_start);
                 out.push(*suffix);
@@ -126,7 +133,11 @@ impl Key {
                 out.extend_from_slice(&[TAG_SYS, SYS_CATALOG]);
                 out.extend_from_slice(suffix);
             }
-            Key::Sql { table_id, index_id, columns } => {
+            Key::Sql {
+                table_id,
+                index_id,
+                columns,
+            } => {
                 out.extend_from_slice(&sql_index_prefix(*table_id, *index_id));
                 out.extend_from_slice(columns);
             }
@@ -146,7 +157,10 @@ impl Key {
             TAG_LOCAL => {
                 let (range_start, rest) = decode_bytes(rest)?;
                 match rest {
-                    [suffix] => Some(Key::Local { range_start, suffix: *suffix }),
+                    [suffix] => Some(Key::Local {
+                        range_start,
+                        suffix: *suffix,
+                    }),
                     _ => None,
                 }
             }
@@ -157,7 +171,9 @@ impl Key {
                         let (end_key, rest) = decode_bytes(rest)?;
                         rest.is_empty().then_some(Key::RangeDirectory { end_key })
                     }
-                    SYS_CATALOG => Some(Key::Catalog { suffix: rest.to_vec() }),
+                    SYS_CATALOG => Some(Key::Catalog {
+                        suffix: rest.to_vec(),
+                    }),
                     _ => None,
                 }
             }
@@ -167,7 +183,11 @@ impl Key {
                 }
                 let table_id = u32::from_be_bytes(rest[0..4].try_into().ok()?);
                 let index_id = u32::from_be_bytes(rest[4..8].try_into().ok()?);
-                Some(Key::Sql { table_id, index_id, columns: rest[8..].to_vec() })
+                Some(Key::Sql {
+                    table_id,
+                    index_id,
+                    columns: rest[8..].to_vec(),
+                })
             }
             TAG_KV => {
                 let (tenant, rest) = decode_bytes(rest)?;
@@ -200,7 +220,11 @@ pub fn sql_start() -> Vec<u8> {
 
 /// The range-local key that a range's descriptor copy is written to (it routes to that range).
 pub fn range_descriptor_key(range_start: &[u8]) -> Vec<u8> {
-    Key::Local { range_start: range_start.to_vec(), suffix: LOCAL_DESCRIPTOR }.encode()
+    Key::Local {
+        range_start: range_start.to_vec(),
+        suffix: LOCAL_DESCRIPTOR,
+    }
+    .encode()
 }
 
 /// The key whose range a raw key is routed to: range-local keys route to the range containing
@@ -233,7 +257,10 @@ impl fmt::Display for Pretty<'_> {
             return f.write_str("/Max");
         }
         match Key::decode(self.0) {
-            Some(Key::Local { range_start, suffix }) => {
+            Some(Key::Local {
+                range_start,
+                suffix,
+            }) => {
                 write!(f, "/Local/Range/{}/{suffix}", Pretty(&range_start))
             }
             Some(Key::RangeDirectory { end_key }) => {
@@ -243,7 +270,11 @@ impl fmt::Display for Pretty<'_> {
                 f.write_str("/Sys/Catalog/")?;
                 bytes(f, &suffix)
             }
-            Some(Key::Sql { table_id, index_id, columns }) => {
+            Some(Key::Sql {
+                table_id,
+                index_id,
+                columns,
+            }) => {
                 write!(f, "/Table/{table_id}/{index_id}")?;
                 if !columns.is_empty() {
                     f.write_str("/")?;
@@ -268,9 +299,17 @@ mod tests {
     use proptest::prelude::*;
 
     fn any_key() -> impl Strategy<Value = Key> {
-        let bytes = || proptest::collection::vec(prop_oneof![Just(0u8), Just(1), Just(0xFF), any::<u8>()], 0..6);
+        let bytes = || {
+            proptest::collection::vec(
+                prop_oneof![Just(0u8), Just(1), Just(0xFF), any::<u8>()],
+                0..6,
+            )
+        };
         prop_oneof![
-            (bytes(), any::<u8>()).prop_map(|(range_start, suffix)| Key::Local { range_start, suffix }),
+            (bytes(), any::<u8>()).prop_map(|(range_start, suffix)| Key::Local {
+                range_start,
+                suffix
+            }),
             bytes().prop_map(|end_key| Key::RangeDirectory { end_key }),
             bytes().prop_map(|suffix| Key::Catalog { suffix }),
             (0u32..3, 0u32..3, bytes()).prop_map(|(table_id, index_id, columns)| Key::Sql {
@@ -309,26 +348,63 @@ mod tests {
 
     #[test]
     fn tenant_components_do_not_collide() {
-        let a = Key::Kv { tenant: b"a/b".to_vec(), key: b"c".to_vec() }.encode();
-        let b = Key::Kv { tenant: b"a".to_vec(), key: b"b/c".to_vec() }.encode();
+        let a = Key::Kv {
+            tenant: b"a/b".to_vec(),
+            key: b"c".to_vec(),
+        }
+        .encode();
+        let b = Key::Kv {
+            tenant: b"a".to_vec(),
+            key: b"b/c".to_vec(),
+        }
+        .encode();
         assert_ne!(a, b);
-        let c = Key::Kv { tenant: b"a\0".to_vec(), key: b"x".to_vec() }.encode();
-        let d = Key::Kv { tenant: b"a".to_vec(), key: b"\0x".to_vec() }.encode();
+        let c = Key::Kv {
+            tenant: b"a\0".to_vec(),
+            key: b"x".to_vec(),
+        }
+        .encode();
+        let d = Key::Kv {
+            tenant: b"a".to_vec(),
+            key: b"\0x".to_vec(),
+        }
+        .encode();
         assert_ne!(c, d);
     }
 
     #[test]
     fn spaces_are_ordered_and_prefixes_hold() {
-        let local = Key::Local { range_start: vec![0xFF; 3], suffix: 0xFF }.encode();
+        let local = Key::Local {
+            range_start: vec![0xFF; 3],
+            suffix: 0xFF,
+        }
+        .encode();
         let sys = Key::RangeDirectory { end_key: vec![] }.encode();
-        let sql = Key::Sql { table_id: 0, index_id: 0, columns: vec![] }.encode();
-        let kv = Key::Kv { tenant: vec![], key: vec![] }.encode();
+        let sql = Key::Sql {
+            table_id: 0,
+            index_id: 0,
+            columns: vec![],
+        }
+        .encode();
+        let kv = Key::Kv {
+            tenant: vec![],
+            key: vec![],
+        }
+        .encode();
         assert!(local < sys && sys < sql && kv > sql);
         assert!(sys < sql_start() && sql_start() <= sql);
         assert!(kv.as_slice() < KEY_MAX);
-        let row = Key::Sql { table_id: 7, index_id: 1, columns: vec![1, 2] }.encode();
+        let row = Key::Sql {
+            table_id: 7,
+            index_id: 1,
+            columns: vec![1, 2],
+        }
+        .encode();
         assert!(row.starts_with(&sql_index_prefix(7, 1)));
-        let cat = Key::Catalog { suffix: b"t".to_vec() }.encode();
+        let cat = Key::Catalog {
+            suffix: b"t".to_vec(),
+        }
+        .encode();
         assert!(cat.starts_with(&catalog_prefix()));
     }
 
@@ -339,6 +415,9 @@ mod tests {
         assert_eq!(&*routing_key(b"\x03x"), b"\x03x");
         assert_eq!(prefix_end(&[1, 0xFF]), Some(vec![2]));
         assert_eq!(prefix_end(&[0xFF]), None);
-        assert_eq!(Pretty(&range_descriptor_key(b"")).to_string(), "/Local/Range//Min/1");
+        assert_eq!(
+            Pretty(&range_descriptor_key(b"")).to_string(),
+            "/Local/Range//Min/1"
+        );
     }
 }

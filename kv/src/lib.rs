@@ -1,2 +1,51 @@
-//! placeholder
+//! # kv: storage and distribution
+//!
+//! This layer turns one ordered keyspace into a transactional, range-sharded store. Keys
+//! ([`keys`]) are typed and order-preserving, tagged by space (`local < sys < sql < kv`). Values
+//! are MVCC versions on the fjall LSM engine ([`mvcc`]): a version key is the escaped key plus the
+//! bit-inverted commit timestamp, so a point read at a timestamp is one seek, and transaction
+//! locks live in their own keyspace. The keyspace is split into ranges ([`range`]); each range is
+//! one Raft group whose state machine ([`replica`]) applies [`command`]s to the range's span of
+//! the node's database. The [`client`] routes each request to its range through the range
+//! directory kept in range 1.
+//!
+//! ## Invariants
+//!
+//! - Commands are evaluated at apply time, in log order, deterministically; any "now" they need
+//!   travels inside them. One apply writes one atomic fjall batch: its effects, the range's
+//!   applied log position and its statistics together, so a crash never leaves half a command.
+//! - Every MVCC read uses one fjall snapshot across `data` and `locks`, taken after a ReadIndex
+//!   leadership check issued after the request arrived.
+//! - A command larger than [`replica::MAX_COMMAND_BYTES`] is refused before it is proposed.
+//! - Transactional commands are idempotent and decide from evidence (locks and records of the
+//!   transaction's start timestamp), so a retry or a duplicate never changes an outcome.
+//! - A conflicting lock is reported as a value ([`mvcc::LockedKey`]); the transaction layer
+//!   decides what to do with it.
+//!
+//! ## Caveats
+//!
+//! - One node: replicas exist only on the local node and the client routes in-process; the
+//!   inter-node transport, replication factor and rebalancing are later work.
+//! - No splits yet: ranges 1 and 2 from the bootstrap are the only ranges. The bootstrap data is
+//!   written outside the Raft log, which is fine for one node but must reach new replicas by
+//!   snapshot once nodes join.
+//! - No MVCC garbage collection; lock values are kept inline in the lock.
+//! - Statistics count every version written (no live/dead split yet).
+
+pub mod client;
+mod codec;
+pub mod command;
+pub mod engine;
+pub mod error;
 pub mod keys;
+pub mod mvcc;
+pub mod range;
+pub mod replica;
+pub mod store;
+
+pub use client::Client;
+pub use command::{Command, Response};
+pub use error::{Error, Result};
+pub use mvcc::{KeyError, Lock, LockedKey, Mutation, Op, ScanResult, Timestamp, TxnStatus};
+pub use range::{NodeId, RangeDescriptor, RangeId};
+pub use store::{Store, StoreOptions};

@@ -1,0 +1,220 @@
+//! The kv client: routes each request to the range that holds its keys, through a cached range
+//! directory, and retries on routing errors.
+//!
+//! Range 1 always starts at KeyMin and holds the directory itself, so a lookup starts there. Every
+//! other range is found by the directory entry with the smallest end key greater than the key.
+//! Directory reads take the latest committed descriptor and ignore locks on directory keys.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crate::command::{Command, Response};
+use crate::error::{Error, Result};
+use crate::keys::{Key, SYS_RANGES, TAG_SYS, next_key, prefix_end, routing_key, sql_start};
+use crate::mvcc::{LockedKey, ScanResult, Timestamp};
+use crate::range::{RangeDescriptor, RangeId};
+use crate::store::Store;
+
+/// How often a request is retried after routing errors before giving up.
+const MAX_ATTEMPTS: usize = 20;
+
+/// Routes requests to ranges.
+#[derive(Clone)]
+pub struct Client {
+    store: Arc<Store>,
+    /// Cached descriptors by end key.
+    cache: Arc<RwLock<BTreeMap<Vec<u8>, RangeDescriptor>>>,
+}
+
+impl Client {
+    /// A client over the node's store.
+    pub fn new(store: Arc<Store>) -> Client {
+        Client {
+            store,
+            cache: Arc::default(),
+        }
+    }
+
+    /// The node's store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The descriptor of the range holding `key` (a routing key).
+    pub async fn range_for(&self, key: &[u8]) -> Result<RangeDescriptor> {
+        if let Some((_, desc)) = self
+            .cache
+            .read()
+            .expect("cache lock")
+            .range(next_key(key)..)
+            .next()
+            && desc.contains(key)
+        {
+            return Ok(desc.clone());
+        }
+        let desc = if key < sql_start().as_slice() {
+            self.store.replica(1)?.descriptor()
+        } else {
+            self.lookup(key).await?
+        };
+        self.cache
+            .write()
+            .expect("cache lock")
+            .insert(desc.end.clone(), desc.clone());
+        Ok(desc)
+    }
+
+    /// Reads the directory entry of the range holding `key` from range 1.
+    async fn lookup(&self, key: &[u8]) -> Result<RangeDescriptor> {
+        let start = Key::RangeDirectory {
+            end_key: next_key(key),
+        }
+        .encode();
+        let end = prefix_end(&[TAG_SYS, SYS_RANGES]).expect("not all 0xFF");
+        let range1 = self.store.replica(1)?;
+        let found = range1.scan(&start, &end, u64::MAX, 1).await?;
+        let (_, value) = found.rows.first().ok_or_else(|| {
+            Error::Storage(format!(
+                "no range directory entry covers key {}",
+                crate::keys::Pretty(key)
+            ))
+        })?;
+        Ok(RangeDescriptor::decode(value)?)
+    }
+
+    fn evict(&self, desc: &RangeDescriptor) {
+        self.cache.write().expect("cache lock").remove(&desc.end);
+    }
+
+    /// Runs `op` against the replica of the range holding `key`, retrying on routing errors.
+    async fn with_range<T, F, Fut>(&self, key: &[u8], op: F) -> Result<T>
+    where
+        F: Fn(Arc<crate::replica::Replica>, RangeDescriptor) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let mut attempt = 0;
+        loop {
+            let desc = self.range_for(key).await?;
+            let result = match self.store.replica(desc.range_id) {
+                Ok(replica) => op(replica, desc.clone()).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Err(e) if e.is_retryable() && attempt < MAX_ATTEMPTS => {
+                    attempt += 1;
+                    tracing::debug!(range = desc.range_id, attempt, "retrying after {e}");
+                    self.evict(&desc);
+                    tokio::time::sleep(Duration::from_millis(10 * attempt as u64)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Reads `key` at `ts`.
+    pub async fn get(
+        &self,
+        key: &[u8],
+        ts: Timestamp,
+    ) -> Result<std::result::Result<Option<Vec<u8>>, LockedKey>> {
+        let route = routing_key(key).into_owned();
+        self.with_range(
+            &route,
+            |replica, _| async move { replica.get(key, ts).await },
+        )
+        .await
+    }
+
+    /// Scans up to `limit` rows of `[start, end)` at `ts` across ranges. Stops at the first range
+    /// that reports locks (the result then carries them and a resume key where the scan stopped).
+    pub async fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        ts: Timestamp,
+        limit: usize,
+    ) -> Result<ScanResult> {
+        let mut result = ScanResult::default();
+        let mut from = start.to_vec();
+        while from.as_slice() < end {
+            let want = limit - result.rows.len();
+            let (part, range_end) = self
+                .with_range(&from, |replica, desc| {
+                    let from = from.clone();
+                    async move {
+                        let to = end.min(desc.end.as_slice());
+                        Ok((replica.scan(&from, to, ts, want).await?, to.to_vec()))
+                    }
+                })
+                .await?;
+            result.rows.extend(part.rows);
+            if !part.locks.is_empty() {
+                result.locks = part.locks;
+                result.resume = Some(from);
+                return Ok(result);
+            }
+            if let Some(resume) = part.resume {
+                result.resume = Some(resume);
+                return Ok(result);
+            }
+            if result.rows.len() == limit && range_end.as_slice() < end {
+                result.resume = Some(range_end);
+                return Ok(result);
+            }
+            from = range_end;
+        }
+        Ok(result)
+    }
+
+    /// Sends a command whose keys all lie in one range (routed by its first key; range 1 when it
+    /// has none) and returns its response.
+    pub async fn send(&self, cmd: Command) -> Result<Response> {
+        let route = cmd
+            .keys()
+            .first()
+            .map(|k| routing_key(k).into_owned())
+            .unwrap_or_default();
+        let cmd = &cmd;
+        self.with_range(&route, |replica, _| async move {
+            replica.propose(cmd.clone()).await
+        })
+        .await
+    }
+
+    /// Groups keys by the range that holds them, in key order.
+    pub async fn group_by_range<T>(
+        &self,
+        items: Vec<T>,
+        key: impl Fn(&T) -> &[u8],
+    ) -> Result<Vec<(RangeId, Vec<T>)>> {
+        let mut groups: BTreeMap<Vec<u8>, (RangeId, Vec<T>)> = BTreeMap::new();
+        for item in items {
+            let desc = self.range_for(&routing_key(key(&item))).await?;
+            groups
+                .entry(desc.end.clone())
+                .or_insert_with(|| (desc.range_id, Vec::new()))
+                .1
+                .push(item);
+        }
+        Ok(groups.into_values().collect())
+    }
+
+    /// Proposes a command to range 1 (the oracle's bound lives there).
+    pub async fn send_range1(&self, cmd: Command) -> Result<Response> {
+        self.store.replica(1)?.propose(cmd).await
+    }
+
+    /// The persisted oracle bound, read from range 1 after a leadership check.
+    pub async fn tso_bound(&self) -> Result<Option<Timestamp>> {
+        self.store.replica(1)?.tso_bound().await
+    }
+}
+
+impl Client {
+    /// Confirms that range 1's leader (the oracle's home) is still the leader, with a ReadIndex
+    /// check issued after the call.
+    pub async fn range1_read_index(&self) -> Result<()> {
+        Ok(self.store.replica(1)?.group().read_index().await?)
+    }
+}

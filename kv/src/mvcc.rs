@@ -1,0 +1,568 @@
+//! MVCC on fjall: versioned records in `data`, transaction locks in `locks`.
+//!
+//! A version lives at `escaped(key) ++ !commit_ts` in `data` (newest first; the key is escaped and
+//! terminated so versions of `a` never interleave with key `ab`, even when one key is a byte prefix
+//! of another). Its value is a [`Record`]: `Put`, `Delete` (a tombstone) or `Rollback` (written at
+//! `start_ts` by a rollback, so a delayed prewrite of a rolled-back transaction is refused).
+//! `locks` maps a raw key to the [`Lock`] of the transaction that prewrote it.
+//!
+//! Reads go through one fjall snapshot across both keyspaces. The write side ([`Mvcc::prewrite`],
+//! [`Mvcc::commit`], [`Mvcc::rollback`], [`Mvcc::check_txn_status`]) is evaluated at apply time:
+//! it reads the current state and adds its effects to the caller's atomic batch. Every command is
+//! idempotent and evidence-based: it decides from the records and locks it finds, never from who
+//! sent it.
+
+use std::io;
+
+use fjall::{Keyspace, OwnedWriteBatch as WriteBatch, Readable, Snapshot};
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{Reader, Writer, corrupt};
+use crate::keys::encode_bytes;
+
+/// A timestamp from the oracle: `physical_ms << 18 | logical`.
+pub type Timestamp = u64;
+
+/// The physical part (milliseconds) of a timestamp.
+pub fn physical_ms(ts: Timestamp) -> u64 {
+    ts >> 18
+}
+
+const RECORD_V1: u8 = 1;
+const LOCK_V1: u8 = 1;
+
+/// The kind of a committed version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RecordKind {
+    Put = 1,
+    Delete = 2,
+    Rollback = 3,
+}
+
+/// A version in `data`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub kind: RecordKind,
+    /// The start timestamp of the transaction that wrote it.
+    pub start_ts: Timestamp,
+    pub value: Vec<u8>,
+}
+
+impl Record {
+    /// `[1] [kind u8] [start_ts u64] [value...]`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::versioned(RECORD_V1);
+        w.u8(self.kind as u8).u64(self.start_ts);
+        w.0.extend_from_slice(&self.value);
+        w.finish()
+    }
+
+    pub fn decode(buf: &[u8]) -> io::Result<Record> {
+        let mut r = Reader::versioned(buf, RECORD_V1, "record")?;
+        let kind = match r.u8()? {
+            1 => RecordKind::Put,
+            2 => RecordKind::Delete,
+            3 => RecordKind::Rollback,
+            _ => return Err(corrupt("record kind")),
+        };
+        let start_ts = r.u64()?;
+        Ok(Record {
+            kind,
+            start_ts,
+            value: r.rest().to_vec(),
+        })
+    }
+}
+
+/// What a lock will do to its key when its transaction commits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LockKind {
+    Put = 1,
+    Delete = 2,
+    /// Locks the key without changing it (SELECT FOR UPDATE; the pessimistic locks of later work).
+    Lock = 3,
+}
+
+/// A transaction's lock on a key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lock {
+    pub start_ts: Timestamp,
+    /// The transaction's primary key, whose record is the commit point.
+    pub primary: Vec<u8>,
+    /// Expiry in TSO-physical milliseconds; past it, the primary may be rolled back.
+    pub expiry_ms: u64,
+    pub kind: LockKind,
+    pub for_update_ts: Timestamp,
+    /// The value to write on commit (`Put` only). Kept inline for now.
+    pub value: Option<Vec<u8>>,
+}
+
+impl Lock {
+    /// `[1] [kind u8] [start_ts] [for_update_ts] [expiry_ms] [primary: len u32, bytes] [value: 0 | 1 len bytes]`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::versioned(LOCK_V1);
+        w.u8(self.kind as u8)
+            .u64(self.start_ts)
+            .u64(self.for_update_ts)
+            .u64(self.expiry_ms)
+            .bytes(&self.primary)
+            .opt_bytes(self.value.as_deref());
+        w.finish()
+    }
+
+    pub fn decode(buf: &[u8]) -> io::Result<Lock> {
+        let mut r = Reader::versioned(buf, LOCK_V1, "lock")?;
+        let kind = match r.u8()? {
+            1 => LockKind::Put,
+            2 => LockKind::Delete,
+            3 => LockKind::Lock,
+            _ => return Err(corrupt("lock kind")),
+        };
+        let lock = Lock {
+            kind,
+            start_ts: r.u64()?,
+            for_update_ts: r.u64()?,
+            expiry_ms: r.u64()?,
+            primary: r.bytes()?,
+            value: r.opt_bytes()?,
+        };
+        r.end("lock")?;
+        Ok(lock)
+    }
+}
+
+/// One write of a transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    Put(Vec<u8>),
+    Delete,
+    Lock,
+}
+
+/// A key and the write to make to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mutation {
+    pub key: Vec<u8>,
+    pub op: Op,
+}
+
+/// Why a transactional command could not act on a key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyError {
+    /// Another transaction's lock is on the key.
+    Locked { key: Vec<u8>, lock: Lock },
+    /// A version committed after the transaction started (first-committer-wins).
+    WriteConflict {
+        key: Vec<u8>,
+        conflict_ts: Timestamp,
+    },
+    /// The transaction was already rolled back on this key.
+    RolledBack { key: Vec<u8> },
+    /// The transaction already committed on this key.
+    Committed { key: Vec<u8>, commit_ts: Timestamp },
+    /// Neither the transaction's lock nor a record of it is on the key.
+    LockNotFound { key: Vec<u8> },
+}
+
+/// The recorded outcome of a transaction, as read from its primary key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TxnStatus {
+    Committed {
+        commit_ts: Timestamp,
+    },
+    RolledBack,
+    /// The primary lock is present and has not expired (or the caller did not ask to roll back).
+    Pending {
+        expiry_ms: u64,
+    },
+    /// No lock and no record: the primary was never prewritten (or not yet).
+    Missing,
+}
+
+/// A key read at a timestamp that another transaction has locked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockedKey {
+    pub key: Vec<u8>,
+    pub lock: Lock,
+}
+
+/// The result of a scan: rows in key order, where to resume, and any locks met.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanResult {
+    pub rows: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Set when the limit stopped the scan: the next key to read from.
+    pub resume: Option<Vec<u8>>,
+    /// Locks of other transactions on keys the scan examined; when non-empty, `rows` must not be used.
+    pub locks: Vec<LockedKey>,
+}
+
+/// Changes to a range's MVCC statistics made by one command.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatsDelta {
+    pub version_bytes: i64,
+    pub versions: i64,
+    pub locks: i64,
+}
+
+/// The `data` key of the version of `key` committed at `ts`.
+pub fn version_key(key: &[u8], ts: Timestamp) -> Vec<u8> {
+    let mut out = Vec::with_capacity(key.len() + 10);
+    encode_bytes(&mut out, key);
+    out.extend_from_slice(&(!ts).to_be_bytes());
+    out
+}
+
+/// Splits a `data` key into the escaped key prefix length and the commit timestamp.
+fn split_version_key(raw: &[u8]) -> io::Result<(Vec<u8>, Timestamp)> {
+    let (key, rest) = crate::keys::decode_bytes(raw).ok_or_else(|| corrupt("version key"))?;
+    let ts: [u8; 8] = rest.try_into().map_err(|_| corrupt("version key"))?;
+    Ok((key, !u64::from_be_bytes(ts)))
+}
+
+/// The `data` span holding every version of every key in `[start, end)`.
+fn data_span(start: &[u8], end: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let (mut s, mut e) = (Vec::new(), Vec::new());
+    encode_bytes(&mut s, start);
+    encode_bytes(&mut e, end);
+    (s, e)
+}
+
+fn io_err(e: fjall::Error) -> io::Error {
+    io::Error::other(e)
+}
+
+/// MVCC reads and command evaluation over one consistent fjall snapshot.
+pub struct Mvcc<'a> {
+    pub snapshot: &'a Snapshot,
+    pub data: &'a Keyspace,
+    pub locks: &'a Keyspace,
+}
+
+impl Mvcc<'_> {
+    /// The lock on `key`, if any.
+    pub fn lock(&self, key: &[u8]) -> io::Result<Option<Lock>> {
+        match self.snapshot.get(self.locks, key).map_err(io_err)? {
+            Some(v) => Lock::decode(&v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Versions of `key` with commit_ts in `[from_ts, to_ts]`, newest first.
+    fn versions(
+        &self,
+        key: &[u8],
+        to_ts: Timestamp,
+        from_ts: Timestamp,
+    ) -> impl Iterator<Item = io::Result<(Timestamp, Record)>> {
+        let range = version_key(key, to_ts)..=version_key(key, from_ts);
+        self.snapshot.range(self.data, range).map(|g| {
+            let (k, v) = g.into_inner().map_err(io_err)?;
+            let (_, ts) = split_version_key(&k)?;
+            Ok((ts, Record::decode(&v)?))
+        })
+    }
+
+    /// The newest `Put` or `Delete` of `key` with commit_ts <= ts (rollback records skipped).
+    pub fn latest(&self, key: &[u8], ts: Timestamp) -> io::Result<Option<(Timestamp, Record)>> {
+        for version in self.versions(key, ts, 0) {
+            let (commit_ts, record) = version?;
+            if record.kind != RecordKind::Rollback {
+                return Ok(Some((commit_ts, record)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads `key` at `ts`: its value, or the foreign lock that hides it.
+    pub fn get(&self, key: &[u8], ts: Timestamp) -> io::Result<Result<Option<Vec<u8>>, LockedKey>> {
+        if let Some(lock) = self.lock(key)?
+            && lock.start_ts <= ts
+        {
+            return Ok(Err(LockedKey {
+                key: key.to_vec(),
+                lock,
+            }));
+        }
+        Ok(Ok(self.latest(key, ts)?.and_then(|(_, r)| match r.kind {
+            RecordKind::Put => Some(r.value),
+            _ => None,
+        })))
+    }
+
+    /// Reads up to `limit` live rows of `[start, end)` at `ts`, and the locks on keys examined.
+    pub fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        ts: Timestamp,
+        limit: usize,
+    ) -> io::Result<ScanResult> {
+        let (ds, de) = data_span(start, end);
+        let mut result = ScanResult::default();
+        let mut current: Option<Vec<u8>> = None; // the key whose visible version was decided
+        for guard in self.snapshot.range(self.data, ds..de) {
+            let (k, v) = guard.into_inner().map_err(io_err)?;
+            let (key, commit_ts) = split_version_key(&k)?;
+            if current.as_deref() == Some(&key) || commit_ts > ts {
+                continue;
+            }
+            let record = Record::decode(&v)?;
+            match record.kind {
+                RecordKind::Rollback => continue,
+                RecordKind::Delete => current = Some(key),
+                RecordKind::Put => {
+                    if result.rows.len() == limit {
+                        result.resume = Some(key);
+                        break;
+                    }
+                    current = Some(key.clone());
+                    result.rows.push((key, record.value));
+                }
+            }
+        }
+        // Locks on keys the scan examined block it: up to the resume key, or the whole span.
+        let lock_end = result.resume.clone().unwrap_or_else(|| end.to_vec());
+        for guard in self.snapshot.range(self.locks, start.to_vec()..lock_end) {
+            let (k, v) = guard.into_inner().map_err(io_err)?;
+            let lock = Lock::decode(&v)?;
+            if lock.start_ts <= ts {
+                result.locks.push(LockedKey {
+                    key: k.to_vec(),
+                    lock,
+                });
+            }
+        }
+        Ok(result)
+    }
+
+    /// The record this transaction left on `key` (its commit or its rollback), if any.
+    fn own_record(
+        &self,
+        key: &[u8],
+        start_ts: Timestamp,
+    ) -> io::Result<Option<(Timestamp, Record)>> {
+        for version in self.versions(key, u64::MAX, start_ts) {
+            let (commit_ts, record) = version?;
+            if record.start_ts == start_ts {
+                return Ok(Some((commit_ts, record)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Checks one key for prewrite: foreign locks, records of this transaction, newer commits.
+    fn check_prewrite(
+        &self,
+        key: &[u8],
+        start_ts: Timestamp,
+    ) -> io::Result<Result<bool, KeyError>> {
+        if let Some(lock) = self.lock(key)? {
+            if lock.start_ts == start_ts {
+                return Ok(Ok(true)); // already prewritten: idempotent
+            }
+            return Ok(Err(KeyError::Locked {
+                key: key.to_vec(),
+                lock,
+            }));
+        }
+        for version in self.versions(key, u64::MAX, start_ts) {
+            let (commit_ts, record) = version?;
+            if record.start_ts == start_ts {
+                return Ok(Err(match record.kind {
+                    RecordKind::Rollback => KeyError::RolledBack { key: key.to_vec() },
+                    _ => KeyError::Committed {
+                        key: key.to_vec(),
+                        commit_ts,
+                    },
+                }));
+            }
+            if record.kind != RecordKind::Rollback && commit_ts > start_ts {
+                return Ok(Err(KeyError::WriteConflict {
+                    key: key.to_vec(),
+                    conflict_ts: commit_ts,
+                }));
+            }
+        }
+        Ok(Ok(false))
+    }
+
+    /// Prewrite: locks every key, or (on the first error) writes nothing.
+    pub fn prewrite(
+        &self,
+        batch: &mut WriteBatch,
+        stats: &mut StatsDelta,
+        mutations: &[Mutation],
+        primary: &[u8],
+        start_ts: Timestamp,
+        expiry_ms: u64,
+    ) -> io::Result<Result<(), KeyError>> {
+        let mut fresh = Vec::with_capacity(mutations.len());
+        for m in mutations {
+            match self.check_prewrite(&m.key, start_ts)? {
+                Ok(already) => fresh.push(!already),
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        for (m, fresh) in mutations.iter().zip(fresh) {
+            let (kind, value) = match &m.op {
+                Op::Put(v) => (LockKind::Put, Some(v.clone())),
+                Op::Delete => (LockKind::Delete, None),
+                Op::Lock => (LockKind::Lock, None),
+            };
+            let lock = Lock {
+                start_ts,
+                primary: primary.to_vec(),
+                expiry_ms,
+                kind,
+                for_update_ts: start_ts,
+                value,
+            };
+            batch.insert(self.locks, m.key.clone(), lock.encode());
+            stats.locks += fresh as i64;
+        }
+        Ok(Ok(()))
+    }
+
+    /// Commits each key: writes the version its lock holds at `commit_ts` and removes the lock.
+    /// A key whose lock is gone is fine if this transaction's commit record is there.
+    pub fn commit(
+        &self,
+        batch: &mut WriteBatch,
+        stats: &mut StatsDelta,
+        keys: &[Vec<u8>],
+        start_ts: Timestamp,
+        commit_ts: Timestamp,
+    ) -> io::Result<Vec<KeyError>> {
+        let mut errors = Vec::new();
+        for key in keys {
+            match self.lock(key)? {
+                Some(lock) if lock.start_ts == start_ts => {
+                    let record = match lock.kind {
+                        LockKind::Put => Some(Record {
+                            kind: RecordKind::Put,
+                            start_ts,
+                            value: lock.value.unwrap_or_default(),
+                        }),
+                        LockKind::Delete => Some(Record {
+                            kind: RecordKind::Delete,
+                            start_ts,
+                            value: Vec::new(),
+                        }),
+                        LockKind::Lock => None,
+                    };
+                    if let Some(record) = record {
+                        let (k, v) = (version_key(key, commit_ts), record.encode());
+                        stats.version_bytes += (k.len() + v.len()) as i64;
+                        stats.versions += 1;
+                        batch.insert(self.data, k, v);
+                    }
+                    batch.remove(self.locks, key.clone());
+                    stats.locks -= 1;
+                }
+                _ => match self.own_record(key, start_ts)? {
+                    Some((_, r)) if r.kind != RecordKind::Rollback => {}
+                    Some(_) => errors.push(KeyError::RolledBack { key: key.clone() }),
+                    None => errors.push(KeyError::LockNotFound { key: key.clone() }),
+                },
+            }
+        }
+        Ok(errors)
+    }
+
+    /// Rolls back each key: removes this transaction's lock and leaves a `Rollback` record at
+    /// `start_ts`, so a delayed prewrite of the transaction is refused. A key on which the
+    /// transaction already committed is reported, not touched.
+    pub fn rollback(
+        &self,
+        batch: &mut WriteBatch,
+        stats: &mut StatsDelta,
+        keys: &[Vec<u8>],
+        start_ts: Timestamp,
+    ) -> io::Result<Vec<KeyError>> {
+        let mut errors = Vec::new();
+        for key in keys {
+            if let Some(lock) = self.lock(key)?
+                && lock.start_ts == start_ts
+            {
+                batch.remove(self.locks, key.clone());
+                stats.locks -= 1;
+            }
+            match self.own_record(key, start_ts)? {
+                Some((commit_ts, r)) if r.kind != RecordKind::Rollback => {
+                    errors.push(KeyError::Committed {
+                        key: key.clone(),
+                        commit_ts,
+                    })
+                }
+                Some(_) => {}
+                None => {
+                    let record = Record {
+                        kind: RecordKind::Rollback,
+                        start_ts,
+                        value: Vec::new(),
+                    };
+                    let (k, v) = (version_key(key, start_ts), record.encode());
+                    stats.version_bytes += (k.len() + v.len()) as i64;
+                    stats.versions += 1;
+                    batch.insert(self.data, k, v);
+                }
+            }
+        }
+        Ok(errors)
+    }
+
+    /// Reads a transaction's outcome from its primary key. With `rollback_if_expired`, a primary
+    /// lock that expired before `now_ms` (or a primary that was never prewritten) is rolled back
+    /// here, and the outcome is then `RolledBack`.
+    pub fn check_txn_status(
+        &self,
+        batch: &mut WriteBatch,
+        stats: &mut StatsDelta,
+        primary: &[u8],
+        start_ts: Timestamp,
+        now_ms: u64,
+        rollback_if_expired: bool,
+    ) -> io::Result<TxnStatus> {
+        let pending = match self.lock(primary)? {
+            Some(lock) if lock.start_ts == start_ts => Some(lock.expiry_ms),
+            _ => None,
+        };
+        if let Some(expiry_ms) = pending
+            && !(rollback_if_expired && expiry_ms < now_ms)
+        {
+            return Ok(TxnStatus::Pending { expiry_ms });
+        }
+        if pending.is_none() {
+            match self.own_record(primary, start_ts)? {
+                Some((commit_ts, r)) if r.kind != RecordKind::Rollback => {
+                    return Ok(TxnStatus::Committed { commit_ts });
+                }
+                Some(_) => return Ok(TxnStatus::RolledBack),
+                None if !rollback_if_expired => return Ok(TxnStatus::Missing),
+                None => {}
+            }
+        }
+        let errors = self.rollback(batch, stats, &[primary.to_vec()], start_ts)?;
+        debug_assert!(errors.is_empty(), "no commit record was found above");
+        Ok(TxnStatus::RolledBack)
+    }
+}
+
+/// Clears every version and lock in `[start, end)` (per-key removes: fjall has no range delete).
+pub fn clear_span(
+    snapshot: &Snapshot,
+    data: &Keyspace,
+    locks: &Keyspace,
+    batch: &mut WriteBatch,
+    start: &[u8],
+    end: &[u8],
+) -> io::Result<()> {
+    let (ds, de) = data_span(start, end);
+    for guard in snapshot.range(data, ds..de) {
+        batch.remove(data, guard.key().map_err(io_err)?);
+    }
+    for guard in snapshot.range(locks, start.to_vec()..end.to_vec()) {
+        batch.remove(locks, guard.key().map_err(io_err)?);
+    }
+    Ok(())
+}

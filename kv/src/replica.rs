@@ -1,0 +1,389 @@
+//! A replica of a range: the Raft state machine that applies commands to the range's span of the
+//! node's fjall database, and the handle that proposes commands and serves reads.
+
+use std::io;
+use std::sync::{Arc, RwLock};
+
+use fjall::{Readable, Snapshot};
+
+use crate::codec::{Reader, Writer, corrupt};
+use crate::command::{Command, Response};
+use crate::engine::{
+    Engine, RANGE_APPLIED, RANGE_DESCRIPTOR, RANGE_STATS, RANGE_TSO_BOUND, Stats, meta_key,
+};
+use crate::error::{Error, Result};
+use crate::keys::{TAG_LOCAL, TAG_SYS, encode_bytes, routing_key};
+use crate::mvcc::{LockedKey, Mvcc, ScanResult, StatsDelta, Timestamp, clear_span};
+use crate::range::{RangeDescriptor, RangeId};
+
+/// The largest command a range accepts; larger ones are refused before they are proposed.
+pub const MAX_COMMAND_BYTES: usize = 32 << 20;
+
+const SNAPSHOT_V1: u8 = 1;
+
+/// The raw-key spans whose data belongs to a range: its span outside the local space, and the
+/// range-local keys of the start keys in its span.
+pub fn replicated_spans(desc: &RangeDescriptor) -> [(Vec<u8>, Vec<u8>); 2] {
+    let global_start = desc.start.clone().max(vec![TAG_SYS]);
+    let global_end = desc.end.clone().max(global_start.clone());
+    let local = |k: &[u8]| {
+        let mut out = vec![TAG_LOCAL];
+        encode_bytes(&mut out, k);
+        out
+    };
+    [
+        (global_start, global_end),
+        (local(&desc.start), local(&desc.end)),
+    ]
+}
+
+/// The state machine of one range on one node.
+pub struct RangeStateMachine {
+    range_id: RangeId,
+    engine: Engine,
+    desc: Arc<RwLock<RangeDescriptor>>,
+    stats: Stats,
+}
+
+impl RangeStateMachine {
+    /// The state machine of a range whose descriptor is already stored in `meta`.
+    pub fn open(engine: Engine, desc: Arc<RwLock<RangeDescriptor>>) -> Result<Self> {
+        let range_id = desc.read().expect("descriptor lock").range_id;
+        let stats = match engine.meta.get(meta_key(range_id, RANGE_STATS))? {
+            Some(v) => Stats::decode(&v)?,
+            None => Stats::default(),
+        };
+        Ok(RangeStateMachine {
+            range_id,
+            engine,
+            desc,
+            stats,
+        })
+    }
+
+    fn descriptor(&self) -> RangeDescriptor {
+        self.desc.read().expect("descriptor lock").clone()
+    }
+
+    /// Evaluates a command against the current state, adding its effects to `batch`.
+    fn eval(
+        &self,
+        cmd: &Command,
+        snapshot: &Snapshot,
+        batch: &mut fjall::OwnedWriteBatch,
+        stats: &mut StatsDelta,
+    ) -> io::Result<Response> {
+        let desc = self.descriptor();
+        if cmd.keys().iter().any(|k| !desc.contains(&routing_key(k))) {
+            return Ok(Response::RangeKeyMismatch(desc));
+        }
+        let mvcc = Mvcc {
+            snapshot,
+            data: &self.engine.data,
+            locks: &self.engine.locks,
+        };
+        Ok(match cmd {
+            Command::Noop => Response::Done,
+            Command::Prewrite {
+                start_ts,
+                primary,
+                expiry_ms,
+                mutations,
+            } => match mvcc.prewrite(batch, stats, mutations, primary, *start_ts, *expiry_ms)? {
+                Ok(()) => Response::KeyErrors(Vec::new()),
+                Err(e) => Response::KeyErrors(vec![e]),
+            },
+            Command::Commit {
+                start_ts,
+                commit_ts,
+                keys,
+            } => Response::KeyErrors(mvcc.commit(batch, stats, keys, *start_ts, *commit_ts)?),
+            Command::Rollback { start_ts, keys } => {
+                Response::KeyErrors(mvcc.rollback(batch, stats, keys, *start_ts)?)
+            }
+            Command::CheckTxnStatus {
+                primary,
+                start_ts,
+                now_ms,
+                rollback_if_expired,
+            } => Response::TxnStatus(mvcc.check_txn_status(
+                batch,
+                stats,
+                primary,
+                *start_ts,
+                *now_ms,
+                *rollback_if_expired,
+            )?),
+            Command::SetTsoBound { bound } => {
+                let current = read_tso_bound(&self.engine, snapshot, self.range_id)?.unwrap_or(0);
+                batch.insert(
+                    &self.engine.meta,
+                    meta_key(self.range_id, RANGE_TSO_BOUND),
+                    current.max(*bound).to_be_bytes(),
+                );
+                Response::Done
+            }
+        })
+    }
+}
+
+/// The persisted timestamp-oracle bound of a range (range 1), if any.
+pub fn read_tso_bound(
+    engine: &Engine,
+    snapshot: &Snapshot,
+    range_id: RangeId,
+) -> io::Result<Option<Timestamp>> {
+    let v = snapshot
+        .get(&engine.meta, meta_key(range_id, RANGE_TSO_BOUND))
+        .map_err(io::Error::other)?;
+    v.map(|v| {
+        <[u8; 8]>::try_from(v.as_ref())
+            .map(u64::from_be_bytes)
+            .map_err(|_| corrupt("tso bound"))
+    })
+    .transpose()
+}
+
+impl raft::StateMachine for RangeStateMachine {
+    type Command = Command;
+    type Response = Response;
+
+    fn applied_state(&self) -> io::Result<Option<raft::AppliedState>> {
+        match self
+            .engine
+            .meta
+            .get(meta_key(self.range_id, RANGE_APPLIED))
+            .map_err(io::Error::other)?
+        {
+            Some(v) => raft::AppliedState::from_bytes(&v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn apply(&mut self, entry: raft::Entry<Command>) -> io::Result<Response> {
+        let snapshot = self.engine.db.snapshot();
+        let mut batch = self.engine.db.batch();
+        let mut delta = StatsDelta::default();
+        let response = match &entry.command {
+            Some(cmd) => self.eval(cmd, &snapshot, &mut batch, &mut delta)?,
+            None => Response::Done,
+        };
+        let meta = &self.engine.meta;
+        batch.insert(
+            meta,
+            meta_key(self.range_id, RANGE_APPLIED),
+            entry.state.to_bytes(),
+        );
+        if delta != StatsDelta::default() {
+            self.stats.add(&delta);
+            batch.insert(
+                meta,
+                meta_key(self.range_id, RANGE_STATS),
+                self.stats.encode(),
+            );
+        }
+        batch.commit().map_err(io::Error::other)?;
+        Ok(response)
+    }
+
+    fn persist(&self) -> io::Result<()> {
+        self.engine
+            .persist()
+            .map_err(|e| io::Error::other(e.to_string()))
+    }
+
+    /// Snapshot format: `[1] [descriptor] [stats] [tso bound: 0 | 1 u64]` then entries
+    /// `[keyspace: 1 data | 2 locks] [key] [value]` until the end, all read from one fjall snapshot.
+    fn snapshot(&self) -> io::Result<(raft::AppliedState, Vec<u8>)> {
+        let snapshot = self.engine.db.snapshot();
+        let get = |tag| {
+            snapshot
+                .get(&self.engine.meta, meta_key(self.range_id, tag))
+                .map_err(io::Error::other)
+        };
+        let state = get(RANGE_APPLIED)?
+            .ok_or_else(|| corrupt("snapshot of a range with nothing applied"))?;
+        let state = raft::AppliedState::from_bytes(&state)?;
+        let desc_bytes =
+            get(RANGE_DESCRIPTOR)?.ok_or_else(|| corrupt("range without descriptor"))?;
+        let desc = RangeDescriptor::decode(&desc_bytes)?;
+        let stats = get(RANGE_STATS)?
+            .map(|v| v.to_vec())
+            .unwrap_or_else(|| Stats::default().encode());
+        let mut w = Writer::versioned(SNAPSHOT_V1);
+        w.bytes(&desc_bytes).bytes(&stats);
+        match read_tso_bound(&self.engine, &snapshot, self.range_id)? {
+            Some(b) => w.u8(1).u64(b),
+            None => w.u8(0),
+        };
+        for (start, end) in replicated_spans(&desc) {
+            let (mut ds, mut de) = (Vec::new(), Vec::new());
+            encode_bytes(&mut ds, &start);
+            encode_bytes(&mut de, &end);
+            for (tag, ks, range) in [
+                (1u8, &self.engine.data, ds..de),
+                (2u8, &self.engine.locks, start..end),
+            ] {
+                for guard in snapshot.range(ks, range) {
+                    let (k, v) = guard.into_inner().map_err(io::Error::other)?;
+                    w.u8(tag).bytes(&k).bytes(&v);
+                }
+            }
+        }
+        Ok((state, w.finish()))
+    }
+
+    fn install_snapshot(&mut self, state: &raft::AppliedState, data: &[u8]) -> io::Result<()> {
+        let mut r = Reader::versioned(data, SNAPSHOT_V1, "range snapshot")?;
+        let desc_bytes = r.bytes()?;
+        let desc = RangeDescriptor::decode(&desc_bytes)?;
+        if desc.range_id != self.range_id {
+            return Err(corrupt("snapshot of another range"));
+        }
+        let stats = Stats::decode(&r.bytes()?)?;
+        let tso_bound = if r.bool()? { Some(r.u64()?) } else { None };
+        let engine = &self.engine;
+        let snapshot = engine.db.snapshot();
+        let mut batch = engine.db.batch().durability(engine.durable_mode());
+        // Clear what the old and the new descriptor cover, then write the snapshot's data.
+        for d in [&self.descriptor(), &desc] {
+            for (start, end) in replicated_spans(d) {
+                clear_span(
+                    &snapshot,
+                    &engine.data,
+                    &engine.locks,
+                    &mut batch,
+                    &start,
+                    &end,
+                )?;
+            }
+        }
+        while !r.rest().is_empty() {
+            let ks = match r.u8()? {
+                1 => &engine.data,
+                2 => &engine.locks,
+                _ => return Err(corrupt("snapshot entry")),
+            };
+            let (k, v) = (r.bytes()?, r.bytes()?);
+            batch.insert(ks, k, v);
+        }
+        let meta = &engine.meta;
+        batch.insert(meta, meta_key(self.range_id, RANGE_DESCRIPTOR), desc_bytes);
+        batch.insert(meta, meta_key(self.range_id, RANGE_STATS), stats.encode());
+        batch.insert(
+            meta,
+            meta_key(self.range_id, RANGE_APPLIED),
+            state.to_bytes(),
+        );
+        if let Some(b) = tso_bound {
+            batch.insert(
+                meta,
+                meta_key(self.range_id, RANGE_TSO_BOUND),
+                b.to_be_bytes(),
+            );
+        }
+        batch.commit().map_err(io::Error::other)?;
+        *self.desc.write().expect("descriptor lock") = desc;
+        self.stats = stats;
+        Ok(())
+    }
+}
+
+/// A range's replica on this node: proposes commands and serves linearizable reads.
+pub struct Replica {
+    pub range_id: RangeId,
+    desc: Arc<RwLock<RangeDescriptor>>,
+    group: raft::Group<RangeStateMachine>,
+    engine: Engine,
+}
+
+impl Replica {
+    /// Wraps a started Raft group.
+    pub fn new(
+        desc: Arc<RwLock<RangeDescriptor>>,
+        group: raft::Group<RangeStateMachine>,
+        engine: Engine,
+    ) -> Self {
+        let range_id = desc.read().expect("descriptor lock").range_id;
+        Replica {
+            range_id,
+            desc,
+            group,
+            engine,
+        }
+    }
+
+    /// The replica's current descriptor.
+    pub fn descriptor(&self) -> RangeDescriptor {
+        self.desc.read().expect("descriptor lock").clone()
+    }
+
+    /// The Raft group.
+    pub fn group(&self) -> &raft::Group<RangeStateMachine> {
+        &self.group
+    }
+
+    /// Proposes a command and returns its apply-time response.
+    pub async fn propose(&self, cmd: Command) -> Result<Response> {
+        let size = cmd.encode().len();
+        if size > MAX_COMMAND_BYTES {
+            return Err(Error::CommandTooLarge {
+                size,
+                limit: MAX_COMMAND_BYTES,
+            });
+        }
+        match self.group.propose(cmd).await? {
+            Response::RangeKeyMismatch(desc) => Err(Error::RangeKeyMismatch(Box::new(desc))),
+            r => Ok(r),
+        }
+    }
+
+    /// Confirms leadership, then returns a fjall snapshot that includes everything committed
+    /// before the call, and the descriptor to check bounds against.
+    async fn read_snapshot(&self) -> Result<(Snapshot, RangeDescriptor)> {
+        self.group.read_index().await?;
+        Ok((self.engine.db.snapshot(), self.descriptor()))
+    }
+
+    fn mvcc<'a>(&'a self, snapshot: &'a Snapshot) -> Mvcc<'a> {
+        Mvcc {
+            snapshot,
+            data: &self.engine.data,
+            locks: &self.engine.locks,
+        }
+    }
+
+    /// Reads `key` at `ts` (linearizable).
+    pub async fn get(
+        &self,
+        key: &[u8],
+        ts: Timestamp,
+    ) -> Result<std::result::Result<Option<Vec<u8>>, LockedKey>> {
+        let (snapshot, desc) = self.read_snapshot().await?;
+        if !desc.contains(&routing_key(key)) {
+            return Err(Error::RangeKeyMismatch(Box::new(desc)));
+        }
+        Ok(self.mvcc(&snapshot).get(key, ts)?)
+    }
+
+    /// Scans `[start, end)` at `ts` (linearizable); the span must lie inside the range.
+    pub async fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        ts: Timestamp,
+        limit: usize,
+    ) -> Result<ScanResult> {
+        let (snapshot, desc) = self.read_snapshot().await?;
+        if !desc.contains_span(start, end) {
+            return Err(Error::RangeKeyMismatch(Box::new(desc)));
+        }
+        Ok(self.mvcc(&snapshot).scan(start, end, ts, limit)?)
+    }
+
+    /// The persisted timestamp-oracle bound (range 1), read after a leadership check.
+    pub async fn tso_bound(&self) -> Result<Option<Timestamp>> {
+        let (snapshot, _) = self.read_snapshot().await?;
+        Ok(read_tso_bound(&self.engine, &snapshot, self.range_id)?)
+    }
+}

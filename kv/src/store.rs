@@ -1,0 +1,279 @@
+//! A node's store: the storage engine, the Raft log, and a replica per range hosted here.
+//!
+//! At start-up a replica is created for every range descriptor in `meta`. A node started on an
+//! empty directory without peers bootstraps a new cluster: range 1 = [KeyMin, start of `sql`) and
+//! range 2 = [start of `sql`, KeyMax), their descriptors, range-local descriptor copies and
+//! directory entries written in one atomic batch, then the only `initialize()` calls.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crate::engine::{
+    Engine, EngineOptions, NODE_BOOTSTRAPPED, NODE_CLUSTER_ID, NODE_ID, RANGE_DESCRIPTOR,
+    RANGE_STATS, Stats, meta_key,
+};
+use crate::error::{Error, Result};
+use crate::keys::{KEY_MAX, KEY_MIN, Key, range_descriptor_key, sql_start};
+use crate::mvcc::{Record, RecordKind, version_key};
+use crate::range::{NodeId, RangeDescriptor, RangeId};
+use crate::replica::{RangeStateMachine, Replica};
+
+/// The commit timestamp of the data written by the cluster bootstrap (below every oracle timestamp).
+pub const BOOTSTRAP_TS: u64 = 1;
+
+/// Options of a node's store.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// The data directory.
+    pub dir: PathBuf,
+    /// The address peers reach this node at (recorded in Raft membership).
+    pub advertise_addr: String,
+    /// Storage engine options.
+    pub engine: EngineOptions,
+    /// Raft timing options.
+    pub raft: raft::Options,
+}
+
+impl StoreOptions {
+    /// Options for a store in `dir` with defaults elsewhere.
+    pub fn new(dir: impl AsRef<Path>) -> StoreOptions {
+        StoreOptions {
+            dir: dir.as_ref().to_path_buf(),
+            advertise_addr: "127.0.0.1:0".into(),
+            engine: EngineOptions::default(),
+            raft: raft::Options::default(),
+        }
+    }
+}
+
+/// A node's store.
+pub struct Store {
+    node_id: NodeId,
+    cluster_id: u64,
+    engine: Engine,
+    log: raft::LogStore,
+    registry: raft::Registry,
+    transport: Arc<raft::LocalTransport>,
+    options: StoreOptions,
+    replicas: RwLock<HashMap<RangeId, Arc<Replica>>>,
+}
+
+impl Store {
+    /// Opens the store in `options.dir`, bootstrapping a single-node cluster on an empty directory,
+    /// and waits until every range has a leader.
+    pub async fn open(options: StoreOptions) -> Result<Arc<Store>> {
+        let engine = Engine::open(&options.dir.join("store"), options.engine.clone())?;
+        let log = raft::LogStore::open(&engine.db)?;
+        if engine.node_u64(NODE_ID)?.is_none() {
+            bootstrap_state(&engine)?;
+        }
+        let node_id = engine.node_u64(NODE_ID)?.expect("written by the bootstrap");
+        let cluster_id = engine
+            .node_u64(NODE_CLUSTER_ID)?
+            .expect("written by the bootstrap");
+        let registry = raft::Registry::new();
+        let transport = Arc::new(raft::LocalTransport::new());
+        transport.add_node(node_id, registry.clone());
+        let store = Arc::new(Store {
+            node_id,
+            cluster_id,
+            engine,
+            log,
+            registry,
+            transport,
+            options,
+            replicas: RwLock::new(HashMap::new()),
+        });
+        for desc in store.engine.descriptors()? {
+            store.start_replica(desc).await?;
+        }
+        store.maybe_initialize().await?;
+        for replica in store.replicas() {
+            replica
+                .group()
+                .wait_for_leader(Duration::from_secs(30))
+                .await?;
+        }
+        tracing::info!(
+            node_id,
+            cluster_id,
+            ranges = store.replicas().len(),
+            "store open"
+        );
+        Ok(store)
+    }
+
+    async fn start_replica(&self, desc: RangeDescriptor) -> Result<()> {
+        let range_id = desc.range_id;
+        let desc = Arc::new(RwLock::new(desc));
+        let sm = RangeStateMachine::open(self.engine.clone(), desc.clone())?;
+        let group = raft::Group::start(
+            range_id,
+            self.node_id,
+            &self.log,
+            sm,
+            self.transport.clone(),
+            &self.registry,
+            &self.options.raft,
+        )
+        .await?;
+        let replica = Arc::new(Replica::new(desc, group, self.engine.clone()));
+        self.replicas
+            .write()
+            .expect("replicas lock")
+            .insert(range_id, replica);
+        Ok(())
+    }
+
+    /// Runs the bootstrap's `initialize()` calls once (they are skipped when already done).
+    async fn maybe_initialize(&self) -> Result<()> {
+        if self.engine.node_u64(NODE_BOOTSTRAPPED)?.is_some() {
+            return Ok(());
+        }
+        let voters = BTreeMap::from([(self.node_id, self.options.advertise_addr.clone())]);
+        for replica in self.replicas() {
+            if !replica.group().is_initialized().await? {
+                replica.group().initialize(voters.clone()).await?;
+            }
+        }
+        self.engine
+            .meta
+            .insert(meta_key(0, NODE_BOOTSTRAPPED), 1u64.to_be_bytes())?;
+        self.engine.persist()?;
+        Ok(())
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    /// The cluster's id.
+    pub fn cluster_id(&self) -> u64 {
+        self.cluster_id
+    }
+
+    /// The storage engine (for statistics and debug tools).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The replica of `range_id` on this node.
+    pub fn replica(&self, range_id: RangeId) -> Result<Arc<Replica>> {
+        self.replicas
+            .read()
+            .expect("replicas lock")
+            .get(&range_id)
+            .cloned()
+            .ok_or(Error::RangeNotFound(range_id))
+    }
+
+    /// Every replica on this node, by range id.
+    pub fn replicas(&self) -> Vec<Arc<Replica>> {
+        let mut all: Vec<_> = self
+            .replicas
+            .read()
+            .expect("replicas lock")
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by_key(|r| r.range_id);
+        all
+    }
+
+    /// Stops every replica's Raft group and makes applied state durable.
+    pub async fn shutdown(&self) -> Result<()> {
+        for replica in self.replicas() {
+            if let Err(e) = replica.group().shutdown().await {
+                tracing::warn!(range = replica.range_id, "raft shutdown: {e}");
+            }
+        }
+        self.engine.persist()
+    }
+}
+
+/// Writes the initial state of a new single-node cluster in one durable batch.
+fn bootstrap_state(engine: &Engine) -> Result<()> {
+    let node_id: NodeId = 1;
+    let cluster_id = new_cluster_id();
+    let ranges = [
+        RangeDescriptor {
+            range_id: 1,
+            start: KEY_MIN.to_vec(),
+            end: sql_start(),
+            replicas: vec![node_id],
+            generation: 0,
+        },
+        RangeDescriptor {
+            range_id: 2,
+            start: sql_start(),
+            end: KEY_MAX.to_vec(),
+            replicas: vec![node_id],
+            generation: 0,
+        },
+    ];
+    let mut batch = engine.db.batch().durability(engine.durable_mode());
+    let mut put = |key: Vec<u8>, value: Vec<u8>| {
+        let record = Record {
+            kind: RecordKind::Put,
+            start_ts: BOOTSTRAP_TS,
+            value,
+        };
+        batch.insert(
+            &engine.data,
+            version_key(&key, BOOTSTRAP_TS),
+            record.encode(),
+        );
+    };
+    for desc in &ranges {
+        put(
+            Key::RangeDirectory {
+                end_key: desc.end.clone(),
+            }
+            .encode(),
+            desc.encode(),
+        );
+        put(range_descriptor_key(&desc.start), desc.encode());
+    }
+    for desc in &ranges {
+        batch.insert(
+            &engine.meta,
+            meta_key(desc.range_id, RANGE_DESCRIPTOR),
+            desc.encode(),
+        );
+        batch.insert(
+            &engine.meta,
+            meta_key(desc.range_id, RANGE_STATS),
+            Stats {
+                estimate: true,
+                ..Stats::default()
+            }
+            .encode(),
+        );
+    }
+    batch.insert(&engine.meta, meta_key(0, NODE_ID), node_id.to_be_bytes());
+    batch.insert(
+        &engine.meta,
+        meta_key(0, NODE_CLUSTER_ID),
+        cluster_id.to_be_bytes(),
+    );
+    batch.commit()?;
+    tracing::info!(cluster_id, "bootstrapped a new cluster");
+    Ok(())
+}
+
+/// A cluster id that differs between clusters created on different machines or at different times.
+fn new_cluster_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}
