@@ -190,6 +190,9 @@ impl Store {
                 tracing::warn!(range = replica.range_id, "raft shutdown: {e}");
             }
         }
+        // Drop the groups so their state machines release the database once the last handle
+        // on the store goes.
+        self.replicas.write().expect("replicas lock").clear();
         self.engine.persist()
     }
 }

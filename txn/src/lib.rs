@@ -1,4 +1,40 @@
-//! placeholder: public surface of the transaction layer (implementation follows).
+//! # txn: timestamps and transactions
+//!
+//! This layer gives the SQL layer atomic, durable transactions over the range-sharded store.
+//! The [`oracle`] hands out strictly increasing timestamps from the leader of range 1. A
+//! [`Transaction`] reads at its `start_ts` from one consistent snapshot, buffers its writes, and
+//! commits them with Percolator-style two-phase commit: prewrite locks every key (one of them is
+//! the primary), `commit_ts` comes from the oracle, the primary's commit is the commit point, and
+//! the other keys follow. Whoever meets a lock resolves it through the primary's recorded
+//! outcome: committed locks are rolled forward, rolled-back ones removed, and only a primary
+//! whose TTL has expired may be rolled back by someone else. After a restart nothing special
+//! happens: locks of a dead coordinator expire and are resolved by the first transaction that
+//! meets them.
+//!
+//! ## Invariants
+//!
+//! - Every commit_ts is greater than the transaction's start_ts and than every timestamp issued
+//!   before it was requested (the oracle's persisted bound and leadership check).
+//! - Commands are idempotent and evidence-based (see `kv::mvcc`): a delayed prewrite after a
+//!   rollback is refused, a commit of the primary succeeds only while its lock is there.
+//! - A lost commit reply is resolved by reading the primary's outcome; when it cannot be read
+//!   the error is `Ambiguous` (40003), never a serialization failure.
+//!
+//! ## Caveats
+//!
+//! - Isolation is snapshot isolation with first-committer-wins (PostgreSQL's REPEATABLE READ):
+//!   write-write conflicts abort with 40001, but write skew is possible. SERIALIZABLE read-set
+//!   validation, pessimistic locks, wait queues, deadlock detection, lock heartbeats and
+//!   asynchronous secondaries come with the transactions work.
+//! - Prewrites of different ranges are sent one after another, and every key is committed
+//!   before the commit is acknowledged.
+//! - No one-phase commit, no GC, no AS OF SYSTEM TIME.
+
+pub mod oracle;
+mod transaction;
+
+pub use oracle::Oracle;
+pub use transaction::{Config, Db, Transaction};
 
 /// A timestamp from the oracle: `physical_ms << 18 | logical`.
 pub type Timestamp = u64;
@@ -42,65 +78,3 @@ pub enum Error {
 
 /// Result type of the transaction layer.
 pub type Result<T> = std::result::Result<T, Error>;
-
-/// A handle on a node's transactional store; cheap to clone.
-#[derive(Clone)]
-pub struct Db {}
-
-impl Db {
-    /// Begins a transaction (takes its start timestamp from the oracle).
-    pub async fn begin(&self, _opts: TxnOptions) -> Result<Transaction> {
-        todo!()
-    }
-}
-
-/// A transaction: reads at `start_ts`, buffered writes, two-phase commit at `commit`.
-pub struct Transaction {}
-
-impl Transaction {
-    /// The transaction's start (read) timestamp.
-    pub fn start_ts(&self) -> Timestamp {
-        todo!()
-    }
-
-    /// The transaction's isolation level.
-    pub fn isolation(&self) -> IsolationLevel {
-        todo!()
-    }
-
-    /// Reads a key (the transaction's own writes first).
-    pub async fn get(&mut self, _key: &[u8]) -> Result<Option<Vec<u8>>> {
-        todo!()
-    }
-
-    /// Reads up to `limit` pairs of `[start, end)` in key order, own writes merged in. To read
-    /// on, call again with `start` = `keys::next_key(last key returned)`.
-    pub async fn scan(
-        &mut self,
-        _start: &[u8],
-        _end: &[u8],
-        _limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        todo!()
-    }
-
-    /// Buffers a write.
-    pub fn put(&mut self, _key: Vec<u8>, _value: Vec<u8>) -> Result<()> {
-        todo!()
-    }
-
-    /// Buffers a delete.
-    pub fn delete(&mut self, _key: Vec<u8>) -> Result<()> {
-        todo!()
-    }
-
-    /// Commits: prewrite every write, take commit_ts, commit the primary then the rest.
-    pub async fn commit(self) -> Result<()> {
-        todo!()
-    }
-
-    /// Rolls back (releases whatever was written).
-    pub async fn rollback(self) -> Result<()> {
-        todo!()
-    }
-}

@@ -1,0 +1,453 @@
+//! Transactions: reads at `start_ts`, buffered writes, Percolator-style two-phase commit with the
+//! primary key's range as the single arbiter of the outcome.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kv::keys::Pretty;
+use kv::{Command, KeyError, LockedKey, Mutation, Op, Response, TxnStatus};
+
+use crate::oracle::{Oracle, physical};
+use crate::{Error, IsolationLevel, Result, Timestamp, TxnOptions};
+
+/// Tunables of the transaction layer.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Lifetime of a transaction's locks without a heartbeat, in TSO-physical milliseconds.
+    pub lock_ttl_ms: u64,
+    /// How long a reader backs off between checks of a live lock's primary.
+    pub lock_backoff: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            lock_ttl_ms: 3_000,
+            lock_backoff: Duration::from_millis(20),
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub client: kv::Client,
+    pub oracle: Oracle,
+    pub config: Config,
+}
+
+/// A handle on a node's transactional store; cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Db {
+    /// Opens the transactional layer over a node's store (starts the timestamp oracle).
+    pub async fn open(store: Arc<kv::Store>, config: Config) -> Result<Db> {
+        let client = kv::Client::new(store);
+        let oracle = Oracle::start(client.clone()).await?;
+        Ok(Db {
+            inner: Arc::new(Inner {
+                client,
+                oracle,
+                config,
+            }),
+        })
+    }
+
+    /// Opens a single-node store in `dir` (bootstrapping it when empty) and the transaction
+    /// layer over it; for tests and tools that need a store without the rest of a node.
+    pub async fn open_local(dir: &std::path::Path) -> Result<Db> {
+        let store = kv::Store::open(kv::StoreOptions::new(dir))
+            .await
+            .map_err(kv_err)?;
+        Db::open(store, Config::default()).await
+    }
+
+    /// Stops the store's Raft groups and makes its state durable.
+    pub async fn shutdown(&self) -> Result<()> {
+        self.inner.client.store().shutdown().await.map_err(kv_err)
+    }
+
+    /// The kv client (for debug tools and statistics).
+    pub fn client(&self) -> &kv::Client {
+        &self.inner.client
+    }
+
+    /// A timestamp from the oracle.
+    pub async fn now(&self) -> Result<Timestamp> {
+        self.inner.oracle.now().await
+    }
+
+    /// Begins a transaction (takes its start timestamp from the oracle).
+    pub async fn begin(&self, opts: TxnOptions) -> Result<Transaction> {
+        let start_ts = self.inner.oracle.now().await?;
+        Ok(Transaction {
+            db: self.clone(),
+            start_ts,
+            opts,
+            writes: BTreeMap::new(),
+        })
+    }
+}
+
+/// A transaction: reads at `start_ts`, writes buffered until `commit`.
+pub struct Transaction {
+    db: Db,
+    start_ts: Timestamp,
+    opts: TxnOptions,
+    /// Buffered writes: `Some(value)` puts, `None` deletes.
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl Transaction {
+    /// The transaction's start (read) timestamp.
+    pub fn start_ts(&self) -> Timestamp {
+        self.start_ts
+    }
+
+    /// The transaction's isolation level.
+    pub fn isolation(&self) -> IsolationLevel {
+        self.opts.isolation
+    }
+
+    /// Whether the transaction is read-only.
+    pub fn read_only(&self) -> bool {
+        self.opts.read_only
+    }
+
+    fn client(&self) -> &kv::Client {
+        &self.db.inner.client
+    }
+
+    /// Reads a key (the transaction's own writes first).
+    pub async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if let Some(w) = self.writes.get(key) {
+            return Ok(w.clone());
+        }
+        loop {
+            match self
+                .client()
+                .get(key, self.start_ts)
+                .await
+                .map_err(kv_err)?
+            {
+                Ok(value) => return Ok(value),
+                Err(locked) => self.db.resolve_lock(&locked).await?,
+            }
+        }
+    }
+
+    /// Reads up to `limit` pairs of `[start, end)` in key order, own writes merged in. To read
+    /// on, call again with `start` = `keys::next_key(last key returned)`.
+    pub async fn scan(
+        &mut self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut out = Vec::new();
+        let mut from = start.to_vec();
+        while out.len() < limit && from.as_slice() < end {
+            let part = self
+                .client()
+                .scan(&from, end, self.start_ts, limit - out.len())
+                .await
+                .map_err(kv_err)?;
+            if let Some(locked) = part.locks.first() {
+                self.db.resolve_lock(locked).await?;
+                continue;
+            }
+            let covered = part.resume.clone().unwrap_or_else(|| end.to_vec());
+            let own = self.writes.range::<[u8], _>((
+                Bound::Included(from.as_slice()),
+                Bound::Excluded(covered.as_slice()),
+            ));
+            out.extend(merge(part.rows, own));
+            from = covered;
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// Buffers a write.
+    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<()> {
+        self.write(key, Some(value))
+    }
+
+    /// Buffers a delete.
+    pub fn delete(&mut self, key: Vec<u8>) -> Result<()> {
+        self.write(key, None)
+    }
+
+    fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) -> Result<()> {
+        if self.opts.read_only {
+            return Err(Error::ReadOnly);
+        }
+        self.writes.insert(key, value);
+        Ok(())
+    }
+
+    /// Commits: prewrites every write, takes `commit_ts`, commits the primary (the commit point),
+    /// then the other keys. A transaction that wrote nothing commits without any of this.
+    pub async fn commit(self) -> Result<()> {
+        if self.writes.is_empty() {
+            return Ok(());
+        }
+        let db = self.db.clone();
+        let start_ts = self.start_ts;
+        let mutations: Vec<Mutation> = self
+            .writes
+            .into_iter()
+            .map(|(key, v)| Mutation {
+                key,
+                op: v.map_or(Op::Delete, Op::Put),
+            })
+            .collect();
+        let primary = mutations[0].key.clone();
+        let keys: Vec<Vec<u8>> = mutations.iter().map(|m| m.key.clone()).collect();
+        let expiry_ms = physical(db.now().await?) + db.inner.config.lock_ttl_ms;
+        if let Err(e) = db.prewrite(mutations, &primary, start_ts, expiry_ms).await {
+            db.rollback_keys(keys, start_ts).await;
+            return Err(e);
+        }
+        let commit_ts = db.now().await?;
+        db.commit_primary(&primary, &keys, start_ts, commit_ts)
+            .await?;
+        db.commit_secondaries(keys[1..].to_vec(), start_ts, commit_ts)
+            .await;
+        Ok(())
+    }
+
+    /// Rolls back: nothing has been written before commit, so the buffer is dropped.
+    pub async fn rollback(self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Overlays buffered writes on rows read from the store (both in key order).
+fn merge<'a>(
+    rows: Vec<(Vec<u8>, Vec<u8>)>,
+    own: impl Iterator<Item = (&'a Vec<u8>, &'a Option<Vec<u8>>)>,
+) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = rows.into_iter().collect();
+    for (k, v) in own {
+        match v {
+            Some(v) => merged.insert(k.clone(), v.clone()),
+            None => merged.remove(k),
+        };
+    }
+    merged.into_iter().collect()
+}
+
+pub(crate) fn kv_err(e: kv::Error) -> Error {
+    Error::Internal(e.to_string())
+}
+
+fn conflict(e: &KeyError) -> Error {
+    Error::Serialization(match e {
+        KeyError::Locked { key, .. } => {
+            format!("key {} is locked by another transaction", Pretty(key))
+        }
+        KeyError::WriteConflict { key, .. } => format!(
+            "key {} was written after this transaction started",
+            Pretty(key)
+        ),
+        KeyError::RolledBack { .. } | KeyError::LockNotFound { .. } => {
+            "the transaction was rolled back by another transaction after its locks expired".into()
+        }
+        KeyError::Committed { key, .. } => format!(
+            "key {} was already committed by this transaction",
+            Pretty(key)
+        ),
+    })
+}
+
+impl Db {
+    /// Prewrites every mutation, range by range. A foreign lock is resolved once if it can be
+    /// (committed, rolled back or expired); a live one aborts (optimistic prewrite never waits).
+    async fn prewrite(
+        &self,
+        mutations: Vec<Mutation>,
+        primary: &[u8],
+        start_ts: Timestamp,
+        expiry_ms: u64,
+    ) -> Result<()> {
+        let client = &self.inner.client;
+        for (_, group) in client
+            .group_by_range(mutations, |m| &m.key)
+            .await
+            .map_err(kv_err)?
+        {
+            let cmd = Command::Prewrite {
+                start_ts,
+                primary: primary.to_vec(),
+                expiry_ms,
+                mutations: group,
+            };
+            for attempt in 0.. {
+                match client.send(cmd.clone()).await.map_err(kv_err)? {
+                    Response::KeyErrors(errors) if errors.is_empty() => break,
+                    Response::KeyErrors(errors) => match &errors[0] {
+                        KeyError::Locked { key, lock } if attempt == 0 => {
+                            let locked = LockedKey {
+                                key: key.clone(),
+                                lock: lock.clone(),
+                            };
+                            if !self.try_resolve_lock(&locked).await? {
+                                return Err(conflict(&errors[0]));
+                            }
+                        }
+                        e => return Err(conflict(e)),
+                    },
+                    other => {
+                        return Err(Error::Internal(format!(
+                            "unexpected prewrite response {other:?}"
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits the primary key: the commit point. When the reply is lost, the recorded outcome
+    /// is read back; if it cannot be read, the outcome is reported as unknown (never as a
+    /// serialization failure, which a client would retry).
+    async fn commit_primary(
+        &self,
+        primary: &[u8],
+        keys: &[Vec<u8>],
+        start_ts: Timestamp,
+        commit_ts: Timestamp,
+    ) -> Result<()> {
+        let client = &self.inner.client;
+        let cmd = Command::Commit {
+            start_ts,
+            commit_ts,
+            keys: vec![primary.to_vec()],
+        };
+        let errors = match client.send(cmd).await {
+            Ok(Response::KeyErrors(errors)) => errors,
+            Ok(other) => {
+                return Err(Error::Internal(format!(
+                    "unexpected commit response {other:?}"
+                )));
+            }
+            Err(e) => {
+                tracing::warn!(
+                    start_ts,
+                    "commit of the primary failed: {e}; reading its outcome"
+                );
+                let check = Command::CheckTxnStatus {
+                    primary: primary.to_vec(),
+                    start_ts,
+                    now_ms: 0,
+                    rollback_if_expired: false,
+                };
+                return match client.send(check).await {
+                    Ok(Response::TxnStatus(TxnStatus::Committed { .. })) => Ok(()),
+                    Ok(Response::TxnStatus(TxnStatus::RolledBack)) => Err(Error::Serialization(
+                        "the transaction was rolled back".into(),
+                    )),
+                    _ => Err(Error::Ambiguous(format!(
+                        "the commit of the primary key failed: {e}"
+                    ))),
+                };
+            }
+        };
+        if let Some(e) = errors.first() {
+            self.rollback_keys(keys.to_vec(), start_ts).await;
+            return Err(conflict(e));
+        }
+        Ok(())
+    }
+
+    /// Commits the secondaries. The outcome is already decided by the primary; a failure here is
+    /// repaired by whoever meets a leftover lock.
+    async fn commit_secondaries(
+        &self,
+        keys: Vec<Vec<u8>>,
+        start_ts: Timestamp,
+        commit_ts: Timestamp,
+    ) {
+        let client = &self.inner.client;
+        let groups = match client.group_by_range(keys, |k| k).await {
+            Ok(g) => g,
+            Err(e) => return tracing::warn!(start_ts, "committing secondaries: {e}"),
+        };
+        for (_, keys) in groups {
+            if let Err(e) = client
+                .send(Command::Commit {
+                    start_ts,
+                    commit_ts,
+                    keys,
+                })
+                .await
+            {
+                tracing::warn!(start_ts, "committing secondaries: {e}");
+            }
+        }
+    }
+
+    /// Rolls back `keys` (best effort: leftover locks are resolved by whoever meets them).
+    async fn rollback_keys(&self, keys: Vec<Vec<u8>>, start_ts: Timestamp) {
+        let client = &self.inner.client;
+        let Ok(groups) = client.group_by_range(keys, |k| k).await else {
+            return;
+        };
+        for (_, keys) in groups {
+            if let Err(e) = client.send(Command::Rollback { start_ts, keys }).await {
+                tracing::warn!(start_ts, "rollback: {e}");
+            }
+        }
+    }
+
+    /// Resolves a lock met by a reader, waiting while its transaction is live.
+    pub(crate) async fn resolve_lock(&self, locked: &LockedKey) -> Result<()> {
+        while !self.try_resolve_lock(locked).await? {
+            tokio::time::sleep(self.inner.config.lock_backoff).await;
+        }
+        Ok(())
+    }
+
+    /// Checks the lock owner's primary and rolls the lock forward (committed) or back (rolled
+    /// back, or the primary's TTL expired and the primary was rolled back here). Returns false
+    /// while the owner is live.
+    async fn try_resolve_lock(&self, locked: &LockedKey) -> Result<bool> {
+        let client = &self.inner.client;
+        let lock = &locked.lock;
+        let now_ms = physical(self.now().await?);
+        let check = Command::CheckTxnStatus {
+            primary: lock.primary.clone(),
+            start_ts: lock.start_ts,
+            now_ms,
+            rollback_if_expired: lock.expiry_ms < now_ms,
+        };
+        let status = match client.send(check).await.map_err(kv_err)? {
+            Response::TxnStatus(s) => s,
+            other => {
+                return Err(Error::Internal(format!(
+                    "unexpected status response {other:?}"
+                )));
+            }
+        };
+        let resolve = match status {
+            TxnStatus::Committed { commit_ts } => Command::Commit {
+                start_ts: lock.start_ts,
+                commit_ts,
+                keys: vec![locked.key.clone()],
+            },
+            TxnStatus::RolledBack => Command::Rollback {
+                start_ts: lock.start_ts,
+                keys: vec![locked.key.clone()],
+            },
+            TxnStatus::Pending { .. } | TxnStatus::Missing => return Ok(false),
+        };
+        if locked.key != lock.primary {
+            client.send(resolve).await.map_err(kv_err)?;
+        }
+        Ok(true)
+    }
+}

@@ -1,0 +1,263 @@
+//! Transactions over a real single-node store (fjall on disk, Raft groups for ranges 1 and 2).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kv::keys::{Key, sql_index_prefix};
+use kv::{Command, Mutation, Op, Response};
+use txn::{Config, Db, Error, TxnOptions};
+
+/// Opens the store in `dir`. A store shut down in this process releases its directory once its
+/// background tasks have finished, so a reopen waits for that (bounded).
+async fn open(dir: &std::path::Path, config: Config) -> (Arc<kv::Store>, Db) {
+    let mut attempts = 0;
+    let store = loop {
+        match kv::Store::open(kv::StoreOptions::new(dir)).await {
+            Err(kv::Error::DirectoryLocked(_)) if attempts < 100 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            result => break result.expect("store opens"),
+        }
+    };
+    let db = Db::open(store.clone(), config)
+        .await
+        .expect("transactions start");
+    (store, db)
+}
+
+fn row(id: u8) -> Vec<u8> {
+    Key::Sql {
+        table_id: 1,
+        index_id: 1,
+        columns: vec![id],
+    }
+    .encode()
+}
+
+/// A key in range 1 (sys), so that a transaction writing it and a row spans two Raft groups.
+fn sys(id: u8) -> Vec<u8> {
+    Key::Catalog { suffix: vec![id] }.encode()
+}
+
+#[tokio::test]
+async fn commit_is_atomic_across_ranges_and_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (store, db) = open(dir.path(), Config::default()).await;
+        let mut t = db.begin(TxnOptions::default()).await.unwrap();
+        t.put(row(1), b"one".to_vec()).unwrap();
+        t.put(sys(1), b"meta".to_vec()).unwrap();
+        t.commit().await.unwrap();
+        let mut t = db.begin(TxnOptions::default()).await.unwrap();
+        t.delete(row(1)).unwrap();
+        t.put(row(2), b"two".to_vec()).unwrap();
+        t.rollback().await.unwrap();
+        store.shutdown().await.unwrap();
+    }
+    let (_store, db) = open(dir.path(), Config::default()).await;
+    let mut t = db.begin(TxnOptions::default()).await.unwrap();
+    assert_eq!(t.get(&row(1)).await.unwrap(), Some(b"one".to_vec()));
+    assert_eq!(t.get(&sys(1)).await.unwrap(), Some(b"meta".to_vec()));
+    assert_eq!(
+        t.get(&row(2)).await.unwrap(),
+        None,
+        "a rolled-back write is not visible"
+    );
+}
+
+#[tokio::test]
+async fn timestamps_increase_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = {
+        let (store, db) = open(dir.path(), Config::default()).await;
+        let mut last = 0;
+        for _ in 0..100 {
+            let ts = db.now().await.unwrap();
+            assert!(ts > last);
+            last = ts;
+        }
+        store.shutdown().await.unwrap();
+        last
+    };
+    let (_store, db) = open(dir.path(), Config::default()).await;
+    assert!(db.now().await.unwrap() > before);
+}
+
+#[tokio::test]
+async fn concurrent_timestamps_are_unique() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, db) = open(dir.path(), Config::default()).await;
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut v = Vec::new();
+            for _ in 0..50 {
+                v.push(db.now().await.unwrap());
+            }
+            v
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        let v = t.await.unwrap();
+        assert!(
+            v.windows(2).all(|w| w[0] < w[1]),
+            "each caller sees increasing timestamps"
+        );
+        all.extend(v);
+    }
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), n, "no timestamp is issued twice");
+}
+
+#[tokio::test]
+async fn snapshot_reads_and_own_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, db) = open(dir.path(), Config::default()).await;
+    let mut setup = db.begin(TxnOptions::default()).await.unwrap();
+    for i in 1..=5 {
+        setup.put(row(i), vec![i]).unwrap();
+    }
+    setup.commit().await.unwrap();
+
+    let mut reader = db.begin(TxnOptions::default()).await.unwrap();
+    let mut writer = db.begin(TxnOptions::default()).await.unwrap();
+    writer.put(row(3), b"new".to_vec()).unwrap();
+    writer.delete(row(4)).unwrap();
+    writer.commit().await.unwrap();
+
+    // The reader keeps its snapshot; its own writes are merged into scans.
+    reader.delete(row(1)).unwrap();
+    reader.put(row(6), vec![6]).unwrap();
+    let start = sql_index_prefix(1, 1);
+    let end = sql_index_prefix(1, 2);
+    let rows = reader.scan(&start, &end, 100).await.unwrap();
+    let ids: Vec<u8> = rows.iter().map(|(k, _)| *k.last().unwrap()).collect();
+    assert_eq!(ids, vec![2, 3, 4, 5, 6]);
+    assert_eq!(rows[1].1, vec![3], "the snapshot hides the later write");
+    // Paging with a small limit returns the same rows.
+    let mut paged = Vec::new();
+    let mut from = start.clone();
+    loop {
+        let page = reader.scan(&from, &end, 2).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        from = kv::keys::next_key(&page.last().unwrap().0);
+        paged.extend(page);
+    }
+    assert_eq!(paged, rows);
+}
+
+#[tokio::test]
+async fn write_write_conflict_aborts_the_later_committer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, db) = open(dir.path(), Config::default()).await;
+    let mut a = db.begin(TxnOptions::default()).await.unwrap();
+    let mut b = db.begin(TxnOptions::default()).await.unwrap();
+    a.put(row(1), b"a".to_vec()).unwrap();
+    b.put(row(1), b"b".to_vec()).unwrap();
+    a.commit().await.unwrap();
+    let err = b.commit().await.unwrap_err();
+    assert!(matches!(err, Error::Serialization(_)), "{err:?}");
+    let mut r = db.begin(TxnOptions::default()).await.unwrap();
+    assert_eq!(r.get(&row(1)).await.unwrap(), Some(b"a".to_vec()));
+    // The loser left no lock behind: a new transaction writes the key.
+    let mut c = db.begin(TxnOptions::default()).await.unwrap();
+    c.put(row(1), b"c".to_vec()).unwrap();
+    c.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn read_only_transactions_refuse_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, db) = open(dir.path(), Config::default()).await;
+    let mut t = db
+        .begin(TxnOptions {
+            read_only: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(t.put(row(1), vec![]), Err(Error::ReadOnly));
+}
+
+/// A coordinator that died between prewrite and commit: its locks block readers until the
+/// primary's TTL expires, then the first reader rolls the primary back and the secondaries follow.
+#[tokio::test]
+async fn abandoned_locks_are_rolled_back_after_their_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        lock_ttl_ms: 300,
+        ..Config::default()
+    };
+    let (_store, db) = open(dir.path(), config).await;
+    let start_ts = db.now().await.unwrap();
+    let expiry_ms = txn::oracle::physical(start_ts) + 300;
+    let prewrite = |key: Vec<u8>| Command::Prewrite {
+        start_ts,
+        primary: sys(9),
+        expiry_ms,
+        mutations: vec![Mutation {
+            key,
+            op: Op::Put(b"ghost".to_vec()),
+        }],
+    };
+    for key in [sys(9), row(9)] {
+        let r = db.client().send(prewrite(key)).await.unwrap();
+        assert_eq!(r, Response::KeyErrors(vec![]));
+    }
+    let mut reader = db.begin(TxnOptions::default()).await.unwrap();
+    assert_eq!(
+        reader.get(&row(9)).await.unwrap(),
+        None,
+        "the reader waited, then rolled the lock back"
+    );
+    // The primary's outcome is recorded: a delayed prewrite of the dead transaction is refused.
+    let late = db.client().send(prewrite(sys(9))).await.unwrap();
+    assert!(matches!(late, Response::KeyErrors(e) if !e.is_empty()));
+    let mut w = db.begin(TxnOptions::default()).await.unwrap();
+    w.put(row(9), b"live".to_vec()).unwrap();
+    w.commit().await.unwrap();
+}
+
+/// A reader that meets a secondary lock of a committed transaction rolls it forward.
+#[tokio::test]
+async fn secondary_locks_of_committed_transactions_roll_forward() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, db) = open(dir.path(), Config::default()).await;
+    let start_ts = db.now().await.unwrap();
+    let prewrite = |key: Vec<u8>| Command::Prewrite {
+        start_ts,
+        primary: sys(7),
+        expiry_ms: txn::oracle::physical(start_ts) + 60_000,
+        mutations: vec![Mutation {
+            key,
+            op: Op::Put(b"v".to_vec()),
+        }],
+    };
+    db.client().send(prewrite(sys(7))).await.unwrap();
+    db.client().send(prewrite(row(7))).await.unwrap();
+    let commit_ts = db.now().await.unwrap();
+    let r = db
+        .client()
+        .send(Command::Commit {
+            start_ts,
+            commit_ts,
+            keys: vec![sys(7)],
+        })
+        .await
+        .unwrap();
+    assert_eq!(r, Response::KeyErrors(vec![]));
+    // The coordinator "crashed" before committing the secondary.
+    let mut reader = db.begin(TxnOptions::default()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        assert_eq!(reader.get(&row(7)).await.unwrap(), Some(b"v".to_vec()));
+    })
+    .await
+    .expect("the reader resolves the lock without waiting for its TTL");
+}
