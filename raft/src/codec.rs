@@ -262,3 +262,66 @@ pub(crate) fn decode_entry<C: crate::Command>(b: &[u8]) -> io::Result<OrEntry<C>
     r.finish()?;
     Ok(openraft::Entry { log_id, payload })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fmt;
+
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+    use crate::types::{self, log_id};
+
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    struct Cmd(String);
+
+    impl fmt::Display for Cmd {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    impl crate::Command for Cmd {}
+
+    fn roundtrip(payload: types::Payload<Cmd>) {
+        let entry = OrEntry::<Cmd> {
+            log_id: log_id(3, 2, 42),
+            payload,
+        };
+        let bytes = encode_entry(&entry).unwrap();
+        assert_eq!(bytes[0], VERSION);
+        assert_eq!(&bytes[1..9], &3u64.to_be_bytes(), "term first");
+        assert_eq!(decode_entry::<Cmd>(&bytes).unwrap(), entry);
+        assert!(decode_entry::<Cmd>(&bytes[..bytes.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn entry_envelope_roundtrip() {
+        roundtrip(openraft::EntryPayload::Blank);
+        roundtrip(openraft::EntryPayload::Normal(Cmd("put a=1".into())));
+        let nodes = BTreeMap::from([(1, types::node("a".into())), (2, types::node("b".into()))]);
+        let m = Membership::new(vec![BTreeSet::from([1, 2])], nodes).unwrap();
+        roundtrip(openraft::EntryPayload::Membership(m));
+    }
+
+    #[test]
+    fn vote_and_log_id_roundtrip() {
+        for committed in [false, true] {
+            let v = Vote {
+                leader_id: types::Clid {
+                    term: 9,
+                    node_id: 4,
+                },
+                committed,
+            };
+            assert_eq!(decode_vote(&encode_vote(&v)).unwrap(), v);
+        }
+        for id in [None, Some(log_id(1, 2, 3))] {
+            assert_eq!(
+                decode_opt_log_id(&encode_opt_log_id(id.as_ref())).unwrap(),
+                id
+            );
+        }
+        assert!(decode_vote(&[2, 0]).is_err());
+    }
+}

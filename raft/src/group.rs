@@ -80,6 +80,11 @@ impl<SM: StateMachine> Group<SM> {
         registry: &Registry,
         opts: &Options,
     ) -> Result<Self, Error> {
+        if registry.contains(group) {
+            return Err(Error::Invalid(format!(
+                "group {group} already runs on this node"
+            )));
+        }
         let span = tracing::info_span!("raft", group, node);
         let config = Arc::new(opts.to_config()?);
         let shared = Shared::new(sm);

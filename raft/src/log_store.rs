@@ -334,3 +334,25 @@ impl<C: Command, R: Response> RaftLogStorage<Cfg<C, R>> for GroupLog<C, R> {
         batch.commit().map_err(io_err)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_grouped_and_ordered() {
+        let group = 5u64;
+        let prefix = group.to_be_bytes();
+        for k in [
+            key(group, TAG_VOTE),
+            key(group, TAG_PURGED),
+            entry_key(group, 0),
+        ] {
+            assert!(k.starts_with(&prefix));
+        }
+        assert!(entry_key(group, 255) < entry_key(group, 256));
+        assert!(entry_key(group, u64::MAX) < entry_key(group + 1, 0));
+        assert!(!entry_key(group + 1, 0).starts_with(&prefix));
+        assert_eq!(index_of(&entry_key(group, 300)).unwrap(), 300);
+    }
+}

@@ -87,6 +87,11 @@ impl Registry {
         ids
     }
 
+    /// True when `group` is registered.
+    pub fn contains(&self, group: GroupId) -> bool {
+        self.read().contains_key(&group)
+    }
+
     /// Hands an incoming message to its group and returns the group's reply.
     pub fn handle(&self, msg: Message) -> BoxFuture<'static, Result<Reply, Error>> {
         let handler = self.read().get(&msg.group).cloned();

@@ -96,6 +96,11 @@ impl TestSm {
             .map(|v| String::from_utf8(v.to_vec()).unwrap())
     }
 
+    /// Writes the initial applied state of a split's right-hand range into `batch`.
+    pub fn write_initial(&self, batch: &mut fjall::OwnedWriteBatch, state: &AppliedState) {
+        batch.insert(&self.meta, self.prefix(), state.to_bytes());
+    }
+
     pub fn dump(&self) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         for g in self.data.prefix(self.prefix()) {
