@@ -9,7 +9,10 @@ use crate::NodeId;
 pub enum Error {
     /// This replica is not the leader; `leader` is the leader it knows of, if any.
     #[error("not the leader (leader: {leader:?})")]
-    NotLeader { leader: Option<NodeId> },
+    NotLeader {
+        /// The leader this replica knows of.
+        leader: Option<NodeId>,
+    },
     /// The group cannot serve the request now: no quorum, a timeout before the proposal was
     /// accepted, an unreachable peer, or the group is shutting down.
     #[error("raft group unavailable: {0}")]

@@ -24,12 +24,19 @@ const LEASE_RETRY: Duration = Duration::from_millis(10);
 /// A snapshot of a group's Raft progress, for diagnostics and tests.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Status {
+    /// This node.
     pub node: NodeId,
+    /// The leader this replica knows of.
     pub leader: Option<NodeId>,
+    /// True when this replica is the leader.
     pub is_leader: bool,
+    /// Current term.
     pub term: u64,
+    /// Index of the last entry in the local log.
     pub last_log_index: Option<u64>,
+    /// Index of the last entry known committed.
     pub committed_index: Option<u64>,
+    /// Index of the last entry applied to the state machine.
     pub applied_index: Option<u64>,
     /// Index of the last log checkpoint (or installed snapshot).
     pub snapshot_index: Option<u64>,

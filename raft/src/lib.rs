@@ -51,6 +51,8 @@
 //! - Commands are not size-checked here; the caller rejects commands that are too large.
 //! - A proposal that times out is reported as [`Error::Ambiguous`]: it may still commit.
 
+#![warn(missing_docs)]
+
 mod codec;
 mod error;
 mod group;

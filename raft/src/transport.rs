@@ -30,19 +30,28 @@ use crate::{Command, Error, GroupId, NodeId, Response, StateMachine};
 /// The kind of a Raft RPC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RpcKind {
+    /// Append entries (also heartbeats).
     AppendEntries,
+    /// Request vote.
     Vote,
+    /// Pre-vote: would the peer grant a vote?
     PreVote,
+    /// A full snapshot.
     Snapshot,
+    /// Leadership transfer notice.
     TransferLeader,
 }
 
 /// One Raft RPC from node `from` to group `group` on node `to`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
+    /// Target group.
     pub group: GroupId,
+    /// Sending node.
     pub from: NodeId,
+    /// Target node.
     pub to: NodeId,
+    /// Kind of RPC; decides how `body` is decoded.
     pub kind: RpcKind,
     /// The request, encoded by this crate.
     pub body: Vec<u8>,
@@ -58,6 +67,7 @@ pub struct Reply {
 /// Delivers messages to other nodes. `addr` is the target's address from the group membership.
 /// A failure to deliver is [`Error::Unavailable`]; the receiving side's errors come back as is.
 pub trait Transport: Send + Sync + 'static {
+    /// Delivers `msg` to node `msg.to` (at `addr`) and returns its reply.
     fn send(&self, addr: &str, msg: Message) -> BoxFuture<'static, Result<Reply, Error>>;
 }
 
