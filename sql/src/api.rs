@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 /// A SQL data type that a column, parameter or result can have.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum DataType {
     /// BOOLEAN (oid 16).
     Bool,
@@ -40,7 +40,10 @@ pub struct Column {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ExecResult {
     /// Rows of a query (SELECT, EXPLAIN, SHOW).
-    Rows { columns: Vec<Column>, rows: Vec<Vec<Value>> },
+    Rows {
+        columns: Vec<Column>,
+        rows: Vec<Vec<Value>>,
+    },
     /// A completed command: `tag` is the CommandComplete word(s) ("INSERT", "UPDATE", "CREATE TABLE",
     /// "BEGIN", "COMMIT", "ROLLBACK", "SET", ...), `rows` the affected row count where PostgreSQL
     /// reports one (INSERT is reported by pgserver as "INSERT 0 n").
@@ -151,54 +154,81 @@ pub struct Description {
     pub columns: Vec<Column>,
 }
 
-/// The shared SQL engine of a node: the transactional store, the catalog cache, counters.
+/// The shared SQL engine of a node: the transactional store and the row-id allocator.
 pub struct Engine {
-    pub(crate) db: txn::Db,
+    pub(crate) store: Arc<dyn crate::store::Store>,
+    pub(crate) rowids: crate::exec::RowIds,
 }
 
 impl Engine {
     /// Creates the engine over a node's transactional store.
     pub fn new(db: txn::Db) -> Arc<Engine> {
-        Arc::new(Engine { db })
+        Self::with_store(Arc::new(db))
+    }
+
+    /// Creates an engine over an in-memory store with snapshot isolation: nothing is durable and
+    /// nothing is shared with other processes. For tests of this crate and the layers above.
+    pub fn memory() -> Arc<Engine> {
+        Self::with_store(Arc::new(crate::store::Memory::default()))
+    }
+
+    fn with_store(store: Arc<dyn crate::store::Store>) -> Arc<Engine> {
+        let rowids = crate::exec::RowIds::new(store.clone());
+        Arc::new(Engine { store, rowids })
     }
 }
 
 /// One client session: its explicit transaction (if any), its failed state, its settings.
 pub struct Session {
     pub(crate) engine: Arc<Engine>,
+    pub(crate) state: crate::session::TxnState,
+    pub(crate) settings: crate::session::Settings,
 }
 
 impl Session {
-    /// Opens a session for `user` on `database` (the only database is `tinkerdb`; others are 3D000).
-    pub fn new(engine: Arc<Engine>, _user: &str, _database: &str) -> Result<Session> {
-        Ok(Session { engine })
+    /// Opens a session for `user` on `database` (the only database is `tinkerdb`; others are
+    /// `InvalidParameter`, which pgserver reports as 3D000 at start-up).
+    pub fn new(engine: Arc<Engine>, _user: &str, database: &str) -> Result<Session> {
+        if database != crate::DATABASE {
+            return Err(Error::InvalidParameter(format!(
+                "database \"{database}\" does not exist"
+            )));
+        }
+        Ok(Session {
+            engine,
+            state: Default::default(),
+            settings: Default::default(),
+        })
     }
 
     /// Parses SQL text into statements (several when `;`-separated). Errors are 42601.
-    pub fn parse(&self, _sql: &str) -> Result<Vec<Statement>> {
-        todo!("sql layer")
+    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
+        Ok(crate::parser::parse(sql)?
+            .into_iter()
+            .map(|ast| Statement { ast: Arc::new(ast) })
+            .collect())
     }
 
     /// Describes a statement for the extended protocol. `declared` holds the parameter types the
     /// client declared in Parse (None where it left them unspecified).
     pub async fn describe(
         &mut self,
-        _stmt: &Statement,
-        _declared: &[Option<DataType>],
+        stmt: &Statement,
+        declared: &[Option<DataType>],
     ) -> Result<Description> {
-        todo!("sql layer")
+        self.describe_statement(&stmt.ast, declared).await
     }
 
     /// Executes one statement with its parameter values (empty for the simple protocol). Inside a
     /// failed transaction block every statement except COMMIT/ROLLBACK returns 25P02; an error in a
     /// block moves the session to `TxnStatus::Failed`; an error outside a block rolls back the
     /// implicit transaction.
-    pub async fn execute(&mut self, _stmt: &Statement, _params: &[Value]) -> Result<ExecResult> {
-        todo!("sql layer")
+    pub async fn execute(&mut self, stmt: &Statement, params: &[Value]) -> Result<ExecResult> {
+        self.execute_statement(&stmt.ast, params).await
     }
 
     /// The session's transaction state, for ReadyForQuery.
     pub fn txn_status(&self) -> TxnStatus {
-        todo!("sql layer")
+        self.state.status()
     }
 }

@@ -1,0 +1,125 @@
+//! Expression evaluation with SQL's three-valued logic.
+
+use std::cmp::Ordering;
+
+use crate::plan::{CmpOp, Expr};
+use crate::types::negate;
+use crate::{DataType, Error, Result, Value};
+
+/// Evaluates `e` over `row`.
+pub(crate) fn eval(e: &Expr, row: &[Value]) -> Result<Value> {
+    Ok(match e {
+        Expr::Constant(v) => v.clone(),
+        Expr::Column(i) => row
+            .get(*i)
+            .cloned()
+            .ok_or_else(|| Error::Internal(format!("column #{i} out of bounds")))?,
+        Expr::Param(i) => {
+            return Err(Error::InvalidParameter(format!(
+                "no value for parameter ${}",
+                i + 1
+            )));
+        }
+        Expr::Not(a) => match eval(a, row)? {
+            Value::Bool(b) => Value::Bool(!b),
+            Value::Null => Value::Null,
+            v => return Err(not_bool(&v)),
+        },
+        Expr::And(a, b) => match (truth(eval(a, row)?)?, truth(eval(b, row)?)?) {
+            (Some(false), _) | (_, Some(false)) => Value::Bool(false),
+            (Some(true), Some(true)) => Value::Bool(true),
+            _ => Value::Null,
+        },
+        Expr::Or(a, b) => match (truth(eval(a, row)?)?, truth(eval(b, row)?)?) {
+            (Some(true), _) | (_, Some(true)) => Value::Bool(true),
+            (Some(false), Some(false)) => Value::Bool(false),
+            _ => Value::Null,
+        },
+        Expr::Compare(op, a, b) => match eval(a, row)?.compare(&eval(b, row)?)? {
+            None => Value::Null,
+            Some(o) => Value::Bool(compare(*op, o)),
+        },
+        Expr::Arith(op, a, b, ty) => op.apply(eval(a, row)?, eval(b, row)?, *ty)?,
+        Expr::Neg(a, ty) => negate(eval(a, row)?, *ty)?,
+        Expr::Concat(a, b) => match (eval(a, row)?, eval(b, row)?) {
+            (Value::Null, _) | (_, Value::Null) => Value::Null,
+            (a, b) => Value::Text(format!("{a}{b}")),
+        },
+        Expr::IsNull(a) => Value::Bool(eval(a, row)?.is_null()),
+        Expr::Cast(a, ty) => eval(a, row)?.cast(*ty)?,
+    })
+}
+
+fn compare(op: CmpOp, o: Ordering) -> bool {
+    match op {
+        CmpOp::Eq => o.is_eq(),
+        CmpOp::NotEq => o.is_ne(),
+        CmpOp::Lt => o.is_lt(),
+        CmpOp::LtEq => o.is_le(),
+        CmpOp::Gt => o.is_gt(),
+        CmpOp::GtEq => o.is_ge(),
+    }
+}
+
+fn not_bool(v: &Value) -> Error {
+    Error::DatatypeMismatch(format!("expected a boolean, got {v}"))
+}
+
+/// The truth of a boolean value: `None` for NULL.
+pub(crate) fn truth(v: Value) -> Result<Option<bool>> {
+    match v {
+        Value::Bool(b) => Ok(Some(b)),
+        Value::Null => Ok(None),
+        v => Err(not_bool(&v)),
+    }
+}
+
+/// Evaluates a constant expression to a non-negative count (LIMIT, OFFSET); NULL is "none".
+pub(crate) fn eval_count(e: &Expr, what: &str) -> Result<Option<u64>> {
+    match eval(e, &[])?.cast(DataType::Int8)? {
+        Value::Null => Ok(None),
+        Value::Int(i) => u64::try_from(i)
+            .map(Some)
+            .map_err(|_| Error::InvalidParameter(format!("{what} must not be negative"))),
+        v => Err(Error::DatatypeMismatch(format!(
+            "{what} must be an integer, got {v}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::ArithOp;
+
+    fn c(v: Value) -> Box<Expr> {
+        Box::new(Expr::Constant(v))
+    }
+
+    #[test]
+    fn three_valued_logic() {
+        let null_and_false = Expr::And(c(Value::Null), c(Value::Bool(false)));
+        assert_eq!(eval(&null_and_false, &[]), Ok(Value::Bool(false)));
+        let null_or_true = Expr::Or(c(Value::Null), c(Value::Bool(true)));
+        assert_eq!(eval(&null_or_true, &[]), Ok(Value::Bool(true)));
+        let null_cmp = Expr::Compare(CmpOp::Eq, c(Value::Null), c(Value::Int(1)));
+        assert_eq!(eval(&null_cmp, &[]), Ok(Value::Null));
+        assert_eq!(eval(&Expr::Not(Box::new(null_cmp)), &[]), Ok(Value::Null));
+    }
+
+    #[test]
+    fn arithmetic_and_concat() {
+        let row = [Value::Int(7), Value::Text("x".into())];
+        let div = Expr::Arith(
+            ArithOp::Div,
+            Box::new(Expr::Column(0)),
+            c(Value::Int(0)),
+            DataType::Int4,
+        );
+        assert_eq!(eval(&div, &row), Err(Error::DivisionByZero));
+        let cat = Expr::Concat(Box::new(Expr::Column(1)), Box::new(Expr::Column(0)));
+        assert_eq!(eval(&cat, &row), Ok(Value::Text("x7".into())));
+        let cat_null = Expr::Concat(Box::new(Expr::Column(1)), c(Value::Null));
+        assert_eq!(eval(&cat_null, &row), Ok(Value::Null));
+    }
+}

@@ -1,0 +1,154 @@
+//! The executor: runs a [`Plan`] inside a transaction.
+//!
+//! Queries run as pull-based operators over batches of rows ([`ops`]); table reads are point
+//! gets or span scans of [`ops::SCAN_BATCH`] rows that resume after the last key returned.
+//! Parameters are substituted as constants before execution ([`bind_params`]).
+
+pub(crate) mod eval;
+pub(crate) mod ops;
+mod rows;
+mod write;
+
+use std::sync::{Arc, Mutex};
+
+use crate::catalog::{self, Table};
+use crate::plan::{Expr, Plan};
+use crate::store::{KvTxn, Store};
+use crate::{DataType, Error, ExecResult, Result, Value};
+
+/// How many hidden row ids one reservation takes.
+const ROWID_BLOCK: i64 = 1000;
+
+/// Hands out hidden row ids, reserving blocks from the catalog counter in transactions of
+/// their own (non-transactional, like a sequence: a rolled-back insert leaves a gap).
+pub(crate) struct RowIds {
+    store: Arc<dyn Store>,
+    /// The next id and the end of the reserved block.
+    block: Mutex<(i64, i64)>,
+}
+
+impl RowIds {
+    pub(crate) fn new(store: Arc<dyn Store>) -> RowIds {
+        RowIds {
+            store,
+            block: Mutex::new((0, 0)),
+        }
+    }
+
+    fn take(&self) -> Option<i64> {
+        let mut b = self.block.lock().unwrap_or_else(|e| e.into_inner());
+        (b.0 < b.1).then(|| {
+            b.0 += 1;
+            b.0 - 1
+        })
+    }
+
+    /// The next row id.
+    pub(crate) async fn next(&self) -> Result<i64> {
+        if let Some(id) = self.take() {
+            return Ok(id);
+        }
+        let mut attempt = 0;
+        let first = loop {
+            let mut txn = self.store.begin(txn::TxnOptions::default()).await?;
+            let first = catalog::reserve_rowids(txn.as_mut(), ROWID_BLOCK).await?;
+            match txn.commit().await {
+                Ok(()) => break first,
+                Err(txn::Error::Serialization(_)) if attempt < 10 => attempt += 1,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        *self.block.lock().unwrap_or_else(|e| e.into_inner()) = (first + 1, first + ROWID_BLOCK);
+        Ok(first)
+    }
+}
+
+/// Replaces parameters with their values, cast to the parameters' types.
+pub(crate) fn bind_params(plan: Plan, types: &[DataType], params: &[Value]) -> Result<Plan> {
+    if params.len() < types.len() {
+        return Err(Error::InvalidParameter(format!(
+            "bind message supplies {} parameters, but prepared statement requires {}",
+            params.len(),
+            types.len()
+        )));
+    }
+    let values: Vec<Value> = params
+        .iter()
+        .zip(types)
+        .map(|(v, t)| v.clone().cast(*t))
+        .collect::<Result<_>>()?;
+    Ok(plan.map_exprs(&mut |e| {
+        e.transform(&mut |e| match e {
+            Expr::Param(i) => Expr::Constant(values.get(i).cloned().unwrap_or(Value::Null)),
+            e => e,
+        })
+    }))
+}
+
+fn command(tag: &str, rows: Option<u64>) -> ExecResult {
+    ExecResult::Command {
+        tag: tag.into(),
+        rows,
+    }
+}
+
+/// Executes a plan whose parameters are bound.
+pub(crate) async fn execute(
+    plan: Plan,
+    txn: &mut dyn KvTxn,
+    rowids: &RowIds,
+) -> Result<ExecResult> {
+    match plan {
+        Plan::Select(node) => {
+            let columns = node.columns();
+            let rows = ops::collect(ops::build(node)?, txn).await?;
+            Ok(ExecResult::Rows { columns, rows })
+        }
+        Plan::Insert {
+            table,
+            columns,
+            source,
+        } => {
+            let n = write::insert(txn, rowids, &table, &columns, source).await?;
+            Ok(command("INSERT", Some(n)))
+        }
+        Plan::Update { table, source, set } => Ok(command(
+            "UPDATE",
+            Some(write::update(txn, &table, source, &set).await?),
+        )),
+        Plan::Delete { table, source } => Ok(command(
+            "DELETE",
+            Some(write::delete(txn, &table, source).await?),
+        )),
+        Plan::CreateTable {
+            table,
+            if_not_exists,
+        } => create_table(txn, table, if_not_exists).await,
+        Plan::DropTable { names, if_exists } => {
+            for name in &names {
+                match catalog::get_table(txn, name).await? {
+                    Some(t) => catalog::drop_table(txn, &t).await?,
+                    None if if_exists => {}
+                    None => {
+                        return Err(Error::UndefinedTable(format!(
+                            "table \"{name}\" does not exist"
+                        )));
+                    }
+                }
+            }
+            Ok(command("DROP TABLE", None))
+        }
+    }
+}
+
+async fn create_table(
+    txn: &mut dyn KvTxn,
+    table: Table,
+    if_not_exists: bool,
+) -> Result<ExecResult> {
+    if if_not_exists && catalog::get_table(txn, &table.name).await?.is_some() {
+        return Ok(command("CREATE TABLE", None));
+    }
+    catalog::create_table(txn, table).await?;
+    Ok(command("CREATE TABLE", None))
+}

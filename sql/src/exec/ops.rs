@@ -1,0 +1,429 @@
+//! Query operators: pull-based, each call returns the next batch of rows.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::eval::{eval, eval_count, truth};
+use super::rows::{Row, decode_table_row};
+use crate::catalog::Table;
+use crate::encoding::encode_key;
+use crate::plan::{Aggregate, Expr, Node, SortKey, Span, SpanBound};
+use crate::store::KvTxn;
+use crate::types::ArithOp;
+use crate::{DataType, Result, Value};
+
+/// Rows per KV scan request (the scan resumes after the last key of a full batch).
+pub const SCAN_BATCH: usize = 1024;
+
+/// A query operator.
+#[async_trait]
+pub(crate) trait Operator: Send {
+    /// The next batch of rows (never empty), or `None` when done.
+    async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>>;
+}
+
+/// Builds the operator tree of a node (whose parameters are already substituted).
+pub(crate) fn build(node: Node) -> Result<Box<dyn Operator>> {
+    Ok(match node {
+        Node::Get { table, key } => Box::new(Get {
+            table,
+            key: Some(key),
+        }),
+        Node::Scan { table, span } => Box::new(Scan::new(table, &span)?),
+        Node::Values { rows, .. } => Box::new(Values { rows: Some(rows) }),
+        Node::Filter { source, predicate } => Box::new(Filter {
+            source: build(*source)?,
+            predicate,
+        }),
+        Node::Projection { source, exprs, .. } => Box::new(Projection {
+            source: build(*source)?,
+            exprs,
+        }),
+        Node::Order { source, keys } => Box::new(Order {
+            source: build(*source)?,
+            keys,
+            done: false,
+        }),
+        Node::Limit {
+            source,
+            limit,
+            offset,
+        } => Box::new(Limit {
+            source: build(*source)?,
+            limit: limit
+                .as_ref()
+                .map(|l| eval_count(l, "LIMIT"))
+                .transpose()?
+                .flatten(),
+            offset: offset
+                .as_ref()
+                .map(|o| eval_count(o, "OFFSET"))
+                .transpose()?
+                .flatten()
+                .unwrap_or(0),
+        }),
+        Node::Aggregate {
+            source,
+            group_by,
+            aggregates,
+            ..
+        } => Box::new(Aggregation {
+            source: build(*source)?,
+            group_by,
+            aggregates,
+            done: false,
+        }),
+    })
+}
+
+/// Reads all rows of an operator.
+pub(crate) async fn collect(mut op: Box<dyn Operator>, txn: &mut dyn KvTxn) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    while let Some(batch) = op.next(txn).await? {
+        rows.extend(batch);
+    }
+    Ok(rows)
+}
+
+fn const_values(exprs: &[Expr]) -> Result<Option<Vec<Value>>> {
+    let values = exprs
+        .iter()
+        .map(|e| eval(e, &[]))
+        .collect::<Result<Vec<_>>>()?;
+    // A NULL bound matches no key (key columns are NOT NULL and `= NULL` is never true).
+    Ok((!values.iter().any(Value::is_null)).then_some(values))
+}
+
+struct Get {
+    table: Arc<Table>,
+    key: Option<Vec<Expr>>,
+}
+
+#[async_trait]
+impl Operator for Get {
+    async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
+        let Some(key) = self.key.take() else {
+            return Ok(None);
+        };
+        let Some(values) = const_values(&key)? else {
+            return Ok(None);
+        };
+        let values = values
+            .into_iter()
+            .zip(&self.table.primary_key)
+            .map(|(v, &c)| v.cast(self.table.columns[c].data_type))
+            .collect::<Result<Vec<_>>>();
+        // A value out of the column's range cannot match.
+        let Ok(values) = values else { return Ok(None) };
+        let mut raw = self.table.prefix();
+        raw.extend(encode_key(&values, &[]));
+        match txn.get(&raw).await? {
+            Some(v) => Ok(Some(vec![decode_table_row(&self.table, &raw, &v)?])),
+            None => Ok(None),
+        }
+    }
+}
+
+struct Scan {
+    table: Arc<Table>,
+    /// The next key to read; `None` when done.
+    start: Option<Vec<u8>>,
+    end: Vec<u8>,
+}
+
+impl Scan {
+    fn new(table: Arc<Table>, span: &Span) -> Result<Scan> {
+        let prefix = table.prefix();
+        let bound = |b: &SpanBound| -> Result<Option<Vec<u8>>> {
+            let Some(values) = const_values(&b.values)? else {
+                return Ok(None);
+            };
+            let mut key = prefix.clone();
+            key.extend(encode_key(&values, &[]));
+            Ok(Some(if b.after {
+                txn::keys::prefix_end(&key).unwrap_or_else(|| txn::keys::KEY_MAX.to_vec())
+            } else {
+                key
+            }))
+        };
+        let (start, end) = (bound(&span.start)?, bound(&span.end)?);
+        match (start, end) {
+            (Some(start), Some(end)) => Ok(Scan {
+                table,
+                start: Some(start),
+                end,
+            }),
+            _ => Ok(Scan {
+                table,
+                start: None,
+                end: vec![],
+            }),
+        }
+    }
+}
+
+#[async_trait]
+impl Operator for Scan {
+    async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
+        let Some(start) = self.start.take() else {
+            return Ok(None);
+        };
+        if start >= self.end {
+            return Ok(None);
+        }
+        let batch = txn.scan(&start, &self.end, SCAN_BATCH).await?;
+        if batch.len() == SCAN_BATCH
+            && let Some((last, _)) = batch.last()
+        {
+            self.start = Some(txn::keys::next_key(last));
+        }
+        if batch.is_empty() {
+            return Ok(None);
+        }
+        batch
+            .iter()
+            .map(|(k, v)| decode_table_row(&self.table, k, v))
+            .collect::<Result<_>>()
+            .map(Some)
+    }
+}
+
+struct Values {
+    rows: Option<Vec<Vec<Expr>>>,
+}
+
+#[async_trait]
+impl Operator for Values {
+    async fn next(&mut self, _txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
+        let Some(rows) = self.rows.take().filter(|r| !r.is_empty()) else {
+            return Ok(None);
+        };
+        let rows = rows
+            .iter()
+            .map(|r| r.iter().map(|e| eval(e, &[])).collect())
+            .collect::<Result<_>>()?;
+        Ok(Some(rows))
+    }
+}
+
+struct Filter {
+    source: Box<dyn Operator>,
+    predicate: Expr,
+}
+
+#[async_trait]
+impl Operator for Filter {
+    async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
+        while let Some(batch) = self.source.next(txn).await? {
+            let mut out = Vec::with_capacity(batch.len());
+            for row in batch {
+                if truth(eval(&self.predicate, &row)?)? == Some(true) {
+                    out.push(row);
+                }
+            }
+            if !out.is_empty() {
+                return Ok(Some(out));
+            }
+        }
+        Ok(None)
+    }
+}
+
+struct Projection {
+    source: Box<dyn Operator>,
+    exprs: Vec<Expr>,
+}
+
+#[async_trait]
+impl Operator for Projection {
+    async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
+        let Some(batch) = self.source.next(txn).await? else {
+            return Ok(None);
+        };
+        let rows = batch
+            .iter()
+            .map(|row| {
+                self.exprs
+                    .iter()
+                    .map(|e| eval(e, row))
+                    .collect::<Result<Row>>()
+            })
+            .collect::<Result<_>>()?;
+        Ok(Some(rows))
+    }
+}
+
+struct Order {
+    source: Box<dyn Operator>,
+    keys: Vec<SortKey>,
+    done: bool,
+}
+
+#[async_trait]
+impl Operator for Order {
+    async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
+        if std::mem::replace(&mut self.done, true) {
+            return Ok(None);
+        }
+        let mut rows = Vec::new();
+        while let Some(batch) = self.source.next(txn).await? {
+            rows.extend(batch);
+        }
+        rows.sort_by(|a, b| {
+            for k in &self.keys {
+                let (x, y) = (&a[k.column], &b[k.column]);
+                let o = match (x.is_null(), y.is_null()) {
+                    (true, true) => std::cmp::Ordering::Equal,
+                    (true, false) if k.nulls_first => std::cmp::Ordering::Less,
+                    (true, false) => std::cmp::Ordering::Greater,
+                    (false, true) if k.nulls_first => std::cmp::Ordering::Greater,
+                    (false, true) => std::cmp::Ordering::Less,
+                    (false, false) if k.descending => y.sort_cmp(x),
+                    (false, false) => x.sort_cmp(y),
+                };
+                if o.is_ne() {
+                    return o;
+                }
+            }
+            std::cmp::Ordering::Equal
+        });
+        Ok((!rows.is_empty()).then_some(rows))
+    }
+}
+
+struct Limit {
+    source: Box<dyn Operator>,
+    limit: Option<u64>,
+    offset: u64,
+}
+
+#[async_trait]
+impl Operator for Limit {
+    async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
+        loop {
+            if self.limit == Some(0) {
+                return Ok(None);
+            }
+            let Some(mut batch) = self.source.next(txn).await? else {
+                return Ok(None);
+            };
+            let skip = self.offset.min(batch.len() as u64) as usize;
+            self.offset -= skip as u64;
+            batch.drain(..skip);
+            if let Some(limit) = &mut self.limit {
+                batch.truncate((*limit).min(batch.len() as u64) as usize);
+                *limit -= batch.len() as u64;
+            }
+            if !batch.is_empty() {
+                return Ok(Some(batch));
+            }
+        }
+    }
+}
+
+struct Aggregation {
+    source: Box<dyn Operator>,
+    group_by: Vec<Expr>,
+    aggregates: Vec<Aggregate>,
+    done: bool,
+}
+
+/// The running state of one aggregate.
+#[derive(Clone)]
+enum Acc {
+    Count(i64),
+    Sum(Value, DataType),
+    MinMax(Value, bool),
+}
+
+impl Acc {
+    fn new(a: &Aggregate) -> Acc {
+        match a {
+            Aggregate::CountStar | Aggregate::Count(_) => Acc::Count(0),
+            Aggregate::Sum(_, t) => Acc::Sum(Value::Null, *t),
+            Aggregate::Min(_) => Acc::MinMax(Value::Null, false),
+            Aggregate::Max(_) => Acc::MinMax(Value::Null, true),
+        }
+    }
+
+    fn add(&mut self, a: &Aggregate, row: &[Value]) -> Result<()> {
+        let v = match a {
+            Aggregate::CountStar => Value::Bool(true),
+            Aggregate::Count(e) | Aggregate::Sum(e, _) | Aggregate::Min(e) | Aggregate::Max(e) => {
+                eval(e, row)?
+            }
+        };
+        if v.is_null() {
+            return Ok(());
+        }
+        match self {
+            Acc::Count(n) => *n += 1,
+            Acc::Sum(s, t) if s.is_null() => *s = v.cast(*t)?,
+            Acc::Sum(s, t) => *s = ArithOp::Add.apply(std::mem::replace(s, Value::Null), v, *t)?,
+            Acc::MinMax(m, max) => {
+                let replace = m.is_null() || {
+                    let o = v.compare(m)?.unwrap_or(std::cmp::Ordering::Equal);
+                    if *max { o.is_gt() } else { o.is_lt() }
+                };
+                if replace {
+                    *m = v;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Value {
+        match self {
+            Acc::Count(n) => Value::Int(n),
+            Acc::Sum(v, _) | Acc::MinMax(v, _) => v,
+        }
+    }
+}
+
+#[async_trait]
+impl Operator for Aggregation {
+    async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
+        if std::mem::replace(&mut self.done, true) {
+            return Ok(None);
+        }
+        let init: Vec<Acc> = self.aggregates.iter().map(Acc::new).collect();
+        let mut groups: Vec<(Row, Vec<Acc>)> = Vec::new();
+        let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+        if self.group_by.is_empty() {
+            groups.push((vec![], init.clone()));
+            index.insert(vec![], 0);
+        }
+        while let Some(batch) = self.source.next(txn).await? {
+            for row in batch {
+                let key_values = self
+                    .group_by
+                    .iter()
+                    .map(|e| eval(e, &row))
+                    .collect::<Result<Row>>()?;
+                // The key encoding is canonical (one encoding per distinct value), so it groups.
+                let key = encode_key(&key_values, &[]);
+                let i = *index.entry(key).or_insert_with(|| {
+                    groups.push((key_values, init.clone()));
+                    groups.len() - 1
+                });
+                for (acc, a) in groups[i].1.iter_mut().zip(&self.aggregates) {
+                    acc.add(a, &row)?;
+                }
+            }
+        }
+        let rows: Vec<Row> = groups
+            .into_iter()
+            .map(|(mut key, accs)| {
+                key.extend(accs.into_iter().map(Acc::finish));
+                key
+            })
+            .collect();
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(rows))
+    }
+}

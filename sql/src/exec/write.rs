@@ -1,0 +1,115 @@
+//! INSERT, UPDATE and DELETE.
+//!
+//! UPDATE and DELETE first read every row they will change and only then write, so a statement
+//! never sees its own writes (a key moved forward by `SET id = id + 1` is not updated twice).
+
+use std::sync::Arc;
+
+use super::RowIds;
+use super::eval::eval;
+use super::ops::{build, collect};
+use super::rows::{Row, encode_table_row, row_key};
+use crate::catalog::Table;
+use crate::plan::{Expr, Node};
+use crate::store::KvTxn;
+use crate::{Error, Result, Value};
+
+/// Casts each value to its column's type and checks NOT NULL.
+fn check_row(table: &Table, row: Row) -> Result<Row> {
+    row.into_iter()
+        .zip(&table.columns)
+        .map(|(v, c)| {
+            let v = v.cast(c.data_type)?;
+            if v.is_null() && !c.nullable {
+                return Err(Error::NotNullViolation(format!(
+                    "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
+                    c.name, table.name
+                )));
+            }
+            Ok(v)
+        })
+        .collect()
+}
+
+fn duplicate(table: &Table) -> Error {
+    Error::UniqueViolation(format!(
+        "duplicate key value violates unique constraint \"{}_pkey\"",
+        table.name
+    ))
+}
+
+/// Writes a new row, failing with 23505 if its key exists.
+async fn put_new(txn: &mut dyn KvTxn, table: &Table, row: &[Value]) -> Result<()> {
+    let (key, value) = encode_table_row(table, row);
+    if txn.get(&key).await?.is_some() {
+        return Err(duplicate(table));
+    }
+    txn.put(key, value)?;
+    Ok(())
+}
+
+/// Inserts the rows of `source` into the given columns; returns the row count.
+pub(crate) async fn insert(
+    txn: &mut dyn KvTxn,
+    rowids: &RowIds,
+    table: &Table,
+    columns: &[usize],
+    source: Node,
+) -> Result<u64> {
+    let mut op = build(source)?;
+    let mut count = 0;
+    while let Some(batch) = op.next(txn).await? {
+        for values in batch {
+            let mut row = vec![Value::Null; table.columns.len()];
+            for (v, &c) in values.into_iter().zip(columns) {
+                row[c] = v;
+            }
+            if table.has_rowid() {
+                row[table.primary_key[0]] = Value::Int(rowids.next().await?);
+            }
+            let row = check_row(table, row)?;
+            put_new(txn, table, &row).await?;
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
+/// Updates the rows `source` emits; returns the row count.
+pub(crate) async fn update(
+    txn: &mut dyn KvTxn,
+    table: &Arc<Table>,
+    source: Node,
+    set: &[(usize, Expr)],
+) -> Result<u64> {
+    let rows = collect(build(source)?, txn).await?;
+    let mut moved = Vec::new();
+    for old in &rows {
+        let mut new = old.clone();
+        for (c, e) in set {
+            new[*c] = eval(e, old)?;
+        }
+        let new = check_row(table, new)?;
+        let old_key = row_key(table, old);
+        if row_key(table, &new) == old_key {
+            let (key, value) = encode_table_row(table, &new);
+            txn.put(key, value)?;
+        } else {
+            txn.delete(old_key)?;
+            moved.push(new);
+        }
+    }
+    for new in &moved {
+        put_new(txn, table, new).await?;
+    }
+    Ok(rows.len() as u64)
+}
+
+/// Deletes the rows `source` emits; returns the row count.
+pub(crate) async fn delete(txn: &mut dyn KvTxn, table: &Arc<Table>, source: Node) -> Result<u64> {
+    let rows = collect(build(source)?, txn).await?;
+    for row in &rows {
+        txn.delete(row_key(table, row))?;
+    }
+    Ok(rows.len() as u64)
+}

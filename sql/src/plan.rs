@@ -1,0 +1,658 @@
+//! Plans: [`Plan`] for statements, [`Node`] for query operators, [`Expr`] for expressions that
+//! refer to their input's columns by index. One tree printer ([`Plan::explain`]) serves EXPLAIN
+//! and the golden tests.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use crate::catalog::Table;
+use crate::types::ArithOp;
+use crate::{Column, DataType, Value};
+
+/// A comparison operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    NotEq,
+    Lt,
+    LtEq,
+    Gt,
+    GtEq,
+}
+
+impl CmpOp {
+    /// The operator's SQL symbol.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "=",
+            CmpOp::NotEq => "<>",
+            CmpOp::Lt => "<",
+            CmpOp::LtEq => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::GtEq => ">=",
+        }
+    }
+
+    /// The operator with its operands swapped (`a < b` ⇔ `b > a`).
+    pub fn flip(self) -> CmpOp {
+        match self {
+            CmpOp::Lt => CmpOp::Gt,
+            CmpOp::LtEq => CmpOp::GtEq,
+            CmpOp::Gt => CmpOp::Lt,
+            CmpOp::GtEq => CmpOp::LtEq,
+            op => op,
+        }
+    }
+}
+
+/// A bound expression. Columns are indexes into the input row.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr {
+    /// A constant.
+    Constant(Value),
+    /// A column of the input row.
+    Column(usize),
+    /// A statement parameter `$n` (0-based), replaced by a constant before execution.
+    Param(usize),
+    Not(Box<Expr>),
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+    Compare(CmpOp, Box<Expr>, Box<Expr>),
+    /// Arithmetic with its result type (whose range is checked).
+    Arith(ArithOp, Box<Expr>, Box<Expr>, DataType),
+    /// Unary minus with its result type.
+    Neg(Box<Expr>, DataType),
+    /// Text concatenation `||` (operands are rendered as text).
+    Concat(Box<Expr>, Box<Expr>),
+    IsNull(Box<Expr>),
+    Cast(Box<Expr>, DataType),
+}
+
+impl Expr {
+    /// Transforms the expression bottom-up.
+    pub fn transform(self, f: &mut impl FnMut(Expr) -> Expr) -> Expr {
+        let mut t = |e: Box<Expr>| Box::new(e.transform(f));
+        let e = match self {
+            Expr::Not(a) => Expr::Not(t(a)),
+            Expr::And(a, b) => Expr::And(t(a), t(b)),
+            Expr::Or(a, b) => Expr::Or(t(a), t(b)),
+            Expr::Compare(op, a, b) => Expr::Compare(op, t(a), t(b)),
+            Expr::Arith(op, a, b, ty) => Expr::Arith(op, t(a), t(b), ty),
+            Expr::Neg(a, ty) => Expr::Neg(t(a), ty),
+            Expr::Concat(a, b) => Expr::Concat(t(a), t(b)),
+            Expr::IsNull(a) => Expr::IsNull(t(a)),
+            Expr::Cast(a, ty) => Expr::Cast(t(a), ty),
+            e @ (Expr::Constant(_) | Expr::Column(_) | Expr::Param(_)) => e,
+        };
+        f(e)
+    }
+
+    /// Whether the expression reads no input column (constants and parameters only).
+    pub fn is_constant(&self) -> bool {
+        let mut constant = true;
+        self.walk(&mut |e| constant &= !matches!(e, Expr::Column(_)));
+        constant
+    }
+
+    /// Visits every node of the expression.
+    pub fn walk(&self, f: &mut impl FnMut(&Expr)) {
+        f(self);
+        match self {
+            Expr::Not(a) | Expr::Neg(a, _) | Expr::IsNull(a) | Expr::Cast(a, _) => a.walk(f),
+            Expr::And(a, b)
+            | Expr::Or(a, b)
+            | Expr::Compare(_, a, b)
+            | Expr::Arith(_, a, b, _)
+            | Expr::Concat(a, b) => {
+                a.walk(f);
+                b.walk(f);
+            }
+            Expr::Constant(_) | Expr::Column(_) | Expr::Param(_) => {}
+        }
+    }
+
+    /// Splits a conjunction into its conjuncts.
+    pub fn into_conjuncts(self) -> Vec<Expr> {
+        match self {
+            Expr::And(a, b) => {
+                let mut v = a.into_conjuncts();
+                v.extend(b.into_conjuncts());
+                v
+            }
+            e => vec![e],
+        }
+    }
+
+    /// Joins conjuncts with AND; `None` if there are none.
+    pub fn and_all(conjuncts: Vec<Expr>) -> Option<Expr> {
+        conjuncts
+            .into_iter()
+            .reduce(|a, b| Expr::And(Box::new(a), Box::new(b)))
+    }
+
+    /// Formats the expression with the input's column names.
+    pub fn format(&self, names: &[String]) -> String {
+        let f = |e: &Expr| e.format_operand(names);
+        match self {
+            Expr::Constant(Value::Text(s)) => format!("'{}'", s.replace('\'', "''")),
+            Expr::Constant(v) => v.to_string(),
+            Expr::Column(i) => names.get(*i).cloned().unwrap_or_else(|| format!("#{i}")),
+            Expr::Param(i) => format!("${}", i + 1),
+            Expr::Not(a) => match a.as_ref() {
+                Expr::IsNull(a) => format!("{} IS NOT NULL", f(a)),
+                a => format!("NOT {}", f(a)),
+            },
+            Expr::And(a, b) => format!("{} AND {}", f(a), f(b)),
+            Expr::Or(a, b) => format!("{} OR {}", f(a), f(b)),
+            Expr::Compare(op, a, b) => format!("{} {} {}", f(a), op.symbol(), f(b)),
+            Expr::Arith(op, a, b, _) => format!("{} {} {}", f(a), op.symbol(), f(b)),
+            Expr::Neg(a, _) => format!("-{}", f(a)),
+            Expr::Concat(a, b) => format!("{} || {}", f(a), f(b)),
+            Expr::IsNull(a) => format!("{} IS NULL", f(a)),
+            Expr::Cast(a, ty) => format!("{}::{}", f(a), ty.short_name()),
+        }
+    }
+
+    fn format_operand(&self, names: &[String]) -> String {
+        match self {
+            Expr::Constant(_) | Expr::Column(_) | Expr::Param(_) | Expr::Cast(..) => {
+                self.format(names)
+            }
+            e => format!("({})", e.format(names)),
+        }
+    }
+}
+
+/// One end of a key span: the key of `values` (a primary-key prefix), or just past every key
+/// with that prefix when `after` is set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpanBound {
+    /// Values of the leading primary-key columns (constant expressions).
+    pub values: Vec<Expr>,
+    /// Past every key that starts with `values` (the prefix end) instead of at it.
+    pub after: bool,
+}
+
+/// A key span `[start, end)` of a table's primary index.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Span {
+    pub start: SpanBound,
+    pub end: SpanBound,
+}
+
+impl Span {
+    /// The whole table.
+    pub fn full() -> Span {
+        Span {
+            start: SpanBound {
+                values: vec![],
+                after: false,
+            },
+            end: SpanBound {
+                values: vec![],
+                after: true,
+            },
+        }
+    }
+}
+
+/// A sort key: an input column, descending, NULLs first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SortKey {
+    pub column: usize,
+    pub descending: bool,
+    pub nulls_first: bool,
+}
+
+/// An aggregate function.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Aggregate {
+    /// count(*).
+    CountStar,
+    /// count(expr): non-NULL values.
+    Count(Expr),
+    Sum(Expr, DataType),
+    Min(Expr),
+    Max(Expr),
+}
+
+impl Aggregate {
+    /// The SQL name of the function.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Aggregate::CountStar | Aggregate::Count(_) => "count",
+            Aggregate::Sum(..) => "sum",
+            Aggregate::Min(_) => "min",
+            Aggregate::Max(_) => "max",
+        }
+    }
+
+    fn format(&self, names: &[String]) -> String {
+        match self {
+            Aggregate::CountStar => "count(*)".into(),
+            Aggregate::Count(e) | Aggregate::Sum(e, _) | Aggregate::Min(e) | Aggregate::Max(e) => {
+                format!("{}({})", self.name(), e.format(names))
+            }
+        }
+    }
+}
+
+/// A query operator. Each node emits rows of the columns [`Node::columns`] describes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Node {
+    /// Reads one row by its whole primary key.
+    Get { table: Arc<Table>, key: Vec<Expr> },
+    /// Reads the rows of a primary-key span, in key order.
+    Scan { table: Arc<Table>, span: Span },
+    /// Constant rows.
+    Values {
+        columns: Vec<Column>,
+        rows: Vec<Vec<Expr>>,
+    },
+    /// Emits the rows for which the predicate is true.
+    Filter { source: Box<Node>, predicate: Expr },
+    /// Evaluates expressions over each row.
+    Projection {
+        source: Box<Node>,
+        exprs: Vec<Expr>,
+        columns: Vec<Column>,
+    },
+    /// Sorts all rows (buffers them).
+    Order {
+        source: Box<Node>,
+        keys: Vec<SortKey>,
+    },
+    /// Skips `offset` rows then emits at most `limit` (constant expressions).
+    Limit {
+        source: Box<Node>,
+        limit: Option<Expr>,
+        offset: Option<Expr>,
+    },
+    /// Groups rows by `group_by` and computes aggregates: emits the group columns then the
+    /// aggregates. Without GROUP BY it emits exactly one row.
+    Aggregate {
+        source: Box<Node>,
+        group_by: Vec<Expr>,
+        aggregates: Vec<Aggregate>,
+        columns: Vec<Column>,
+    },
+}
+
+impl Node {
+    /// The columns of the rows the node emits.
+    pub fn columns(&self) -> Vec<Column> {
+        match self {
+            Node::Get { table, .. } | Node::Scan { table, .. } => table
+                .columns
+                .iter()
+                .map(|c| Column {
+                    name: c.name.clone(),
+                    data_type: c.data_type,
+                })
+                .collect(),
+            Node::Values { columns, .. }
+            | Node::Projection { columns, .. }
+            | Node::Aggregate { columns, .. } => columns.clone(),
+            Node::Filter { source, .. }
+            | Node::Order { source, .. }
+            | Node::Limit { source, .. } => source.columns(),
+        }
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.columns().into_iter().map(|c| c.name).collect()
+    }
+
+    /// Transforms the tree bottom-up.
+    pub fn transform<E>(self, f: &mut impl FnMut(Node) -> Result<Node, E>) -> Result<Node, E> {
+        let mut t = |n: Box<Node>| n.transform(f).map(Box::new);
+        let node = match self {
+            Node::Filter { source, predicate } => Node::Filter {
+                source: t(source)?,
+                predicate,
+            },
+            Node::Projection {
+                source,
+                exprs,
+                columns,
+            } => Node::Projection {
+                source: t(source)?,
+                exprs,
+                columns,
+            },
+            Node::Order { source, keys } => Node::Order {
+                source: t(source)?,
+                keys,
+            },
+            Node::Limit {
+                source,
+                limit,
+                offset,
+            } => Node::Limit {
+                source: t(source)?,
+                limit,
+                offset,
+            },
+            Node::Aggregate {
+                source,
+                group_by,
+                aggregates,
+                columns,
+            } => Node::Aggregate {
+                source: t(source)?,
+                group_by,
+                aggregates,
+                columns,
+            },
+            n @ (Node::Get { .. } | Node::Scan { .. } | Node::Values { .. }) => n,
+        };
+        f(node)
+    }
+
+    /// Transforms every expression in the tree.
+    pub fn map_exprs(self, f: &mut impl FnMut(Expr) -> Expr) -> Node {
+        let r: Result<Node, ()> = self.transform(&mut |n| {
+            Ok(match n {
+                Node::Get { table, key } => Node::Get {
+                    table,
+                    key: key.into_iter().map(&mut *f).collect(),
+                },
+                Node::Scan { table, span } => Node::Scan {
+                    table,
+                    span: map_span(span, f),
+                },
+                Node::Values { columns, rows } => Node::Values {
+                    columns,
+                    rows: rows
+                        .into_iter()
+                        .map(|r| r.into_iter().map(&mut *f).collect())
+                        .collect(),
+                },
+                Node::Filter { source, predicate } => Node::Filter {
+                    source,
+                    predicate: f(predicate),
+                },
+                Node::Projection {
+                    source,
+                    exprs,
+                    columns,
+                } => Node::Projection {
+                    source,
+                    exprs: exprs.into_iter().map(&mut *f).collect(),
+                    columns,
+                },
+                Node::Limit {
+                    source,
+                    limit,
+                    offset,
+                } => Node::Limit {
+                    source,
+                    limit: limit.map(&mut *f),
+                    offset: offset.map(&mut *f),
+                },
+                Node::Aggregate {
+                    source,
+                    group_by,
+                    aggregates,
+                    columns,
+                } => Node::Aggregate {
+                    source,
+                    group_by: group_by.into_iter().map(&mut *f).collect(),
+                    aggregates: aggregates
+                        .into_iter()
+                        .map(|a| map_aggregate(a, f))
+                        .collect(),
+                    columns,
+                },
+                n @ Node::Order { .. } => n,
+            })
+        });
+        match r {
+            Ok(n) => n,
+            Err(()) => unreachable!("the closure never fails"),
+        }
+    }
+
+    /// Writes the node and its inputs as an indented tree.
+    fn explain(&self, out: &mut String, depth: usize) {
+        let indent = if depth == 0 {
+            String::new()
+        } else {
+            format!("{}└─ ", "   ".repeat(depth - 1))
+        };
+        let _ = write!(out, "{indent}");
+        let source = match self {
+            Node::Get { table, key } => {
+                let _ = writeln!(out, "Get {} {}", table.name, format_key(table, key, false));
+                None
+            }
+            Node::Scan { table, span } => {
+                let (s, e) = (
+                    format_key(table, &span.start.values, span.start.after),
+                    format_key(table, &span.end.values, span.end.after),
+                );
+                let _ = writeln!(out, "Scan {} {s} - {e}", table.name);
+                None
+            }
+            Node::Values { rows, .. } => {
+                let _ = writeln!(out, "Values rows={}", rows.len());
+                None
+            }
+            Node::Filter { source, predicate } => {
+                let _ = writeln!(out, "Filter {}", predicate.format(&source.names()));
+                Some(source)
+            }
+            Node::Projection {
+                source,
+                exprs,
+                columns,
+            } => {
+                let names = source.names();
+                let items: Vec<String> = exprs
+                    .iter()
+                    .zip(columns)
+                    .map(|(e, c)| {
+                        let s = e.format(&names);
+                        if s == c.name {
+                            s
+                        } else {
+                            format!("{s} AS {}", c.name)
+                        }
+                    })
+                    .collect();
+                let _ = writeln!(out, "Projection {}", items.join(", "));
+                Some(source)
+            }
+            Node::Order { source, keys } => {
+                let names = source.names();
+                let items: Vec<String> = keys
+                    .iter()
+                    .map(|k| {
+                        let name = names
+                            .get(k.column)
+                            .cloned()
+                            .unwrap_or_else(|| format!("#{}", k.column));
+                        let dir = if k.descending { " DESC" } else { "" };
+                        let nulls = if k.nulls_first != k.descending {
+                            if k.nulls_first {
+                                " NULLS FIRST"
+                            } else {
+                                " NULLS LAST"
+                            }
+                        } else {
+                            ""
+                        };
+                        format!("{name}{dir}{nulls}")
+                    })
+                    .collect();
+                let _ = writeln!(out, "Order {}", items.join(", "));
+                Some(source)
+            }
+            Node::Limit {
+                source,
+                limit,
+                offset,
+            } => {
+                let mut s = "Limit".to_string();
+                if let Some(l) = limit {
+                    let _ = write!(s, " {}", l.format(&[]));
+                }
+                if let Some(o) = offset {
+                    let _ = write!(s, " offset {}", o.format(&[]));
+                }
+                let _ = writeln!(out, "{s}");
+                Some(source)
+            }
+            Node::Aggregate {
+                source,
+                group_by,
+                aggregates,
+                ..
+            } => {
+                let names = source.names();
+                let mut items: Vec<String> = aggregates.iter().map(|a| a.format(&names)).collect();
+                if !group_by.is_empty() {
+                    let g: Vec<String> = group_by.iter().map(|e| e.format(&names)).collect();
+                    items.push(format!("group by {}", g.join(", ")));
+                }
+                let _ = writeln!(out, "Aggregate {}", items.join(", "));
+                Some(source)
+            }
+        };
+        if let Some(source) = source {
+            source.explain(out, depth + 1);
+        }
+    }
+}
+
+fn map_span(span: Span, f: &mut impl FnMut(Expr) -> Expr) -> Span {
+    let mut bound = |b: SpanBound| SpanBound {
+        values: b.values.into_iter().map(&mut *f).collect(),
+        after: b.after,
+    };
+    Span {
+        start: bound(span.start),
+        end: bound(span.end),
+    }
+}
+
+fn map_aggregate(a: Aggregate, f: &mut impl FnMut(Expr) -> Expr) -> Aggregate {
+    match a {
+        Aggregate::CountStar => Aggregate::CountStar,
+        Aggregate::Count(e) => Aggregate::Count(f(e)),
+        Aggregate::Sum(e, t) => Aggregate::Sum(f(e), t),
+        Aggregate::Min(e) => Aggregate::Min(f(e)),
+        Aggregate::Max(e) => Aggregate::Max(f(e)),
+    }
+}
+
+/// Formats a primary-index key prefix like `/Table/104/1/1/'a'`; `after` marks the prefix end
+/// (`/PrefixEnd`; the end of a whole index is the next index's prefix).
+fn format_key(table: &Table, values: &[Expr], after: bool) -> String {
+    let index = crate::catalog::PRIMARY_INDEX_ID;
+    if values.is_empty() && after {
+        return format!("/Table/{}/{}", table.id, index + 1);
+    }
+    let mut s = format!("/Table/{}/{index}", table.id);
+    for v in values {
+        let _ = write!(s, "/{}", v.format(&[]));
+    }
+    if after {
+        s.push_str("/PrefixEnd");
+    }
+    s
+}
+
+/// A statement plan.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Plan {
+    /// A query.
+    Select(Node),
+    /// Inserts the rows of `source`; `columns[i]` is the table column that source column `i`
+    /// fills (the others get NULL).
+    Insert {
+        table: Arc<Table>,
+        columns: Vec<usize>,
+        source: Node,
+    },
+    /// Updates the rows `source` emits (whole table rows): `set` gives new values by column.
+    Update {
+        table: Arc<Table>,
+        source: Node,
+        set: Vec<(usize, Expr)>,
+    },
+    /// Deletes the rows `source` emits (whole table rows).
+    Delete { table: Arc<Table>, source: Node },
+    /// Creates a table (its id is assigned at execution).
+    CreateTable { table: Table, if_not_exists: bool },
+    /// Drops tables.
+    DropTable { names: Vec<String>, if_exists: bool },
+}
+
+impl Plan {
+    /// Renders the plan as indented lines (EXPLAIN output).
+    pub fn explain(&self) -> String {
+        let mut out = String::new();
+        match self {
+            Plan::Select(node) => node.explain(&mut out, 0),
+            Plan::Insert { table, source, .. } => {
+                let _ = writeln!(out, "Insert {}", table.name);
+                source.explain(&mut out, 1);
+            }
+            Plan::Update { table, source, set } => {
+                let names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
+                let items: Vec<String> = set
+                    .iter()
+                    .map(|(i, e)| format!("{} = {}", names[*i], e.format(&names)))
+                    .collect();
+                let _ = writeln!(out, "Update {} set {}", table.name, items.join(", "));
+                source.explain(&mut out, 1);
+            }
+            Plan::Delete { table, source } => {
+                let _ = writeln!(out, "Delete {}", table.name);
+                source.explain(&mut out, 1);
+            }
+            Plan::CreateTable { table, .. } => {
+                let _ = writeln!(out, "CreateTable {}", table.name);
+            }
+            Plan::DropTable { names, .. } => {
+                let _ = writeln!(out, "DropTable {}", names.join(", "));
+            }
+        }
+        out
+    }
+
+    /// The result columns (empty for statements without rows).
+    pub fn columns(&self) -> Vec<Column> {
+        match self {
+            Plan::Select(node) => node.columns(),
+            _ => vec![],
+        }
+    }
+
+    /// Transforms every expression of the plan (e.g. to substitute parameters).
+    pub fn map_exprs(self, f: &mut impl FnMut(Expr) -> Expr) -> Plan {
+        match self {
+            Plan::Select(n) => Plan::Select(n.map_exprs(f)),
+            Plan::Insert {
+                table,
+                columns,
+                source,
+            } => Plan::Insert {
+                table,
+                columns,
+                source: source.map_exprs(f),
+            },
+            Plan::Update { table, source, set } => Plan::Update {
+                table,
+                source: source.map_exprs(f),
+                set: set.into_iter().map(|(i, e)| (i, f(e))).collect(),
+            },
+            Plan::Delete { table, source } => Plan::Delete {
+                table,
+                source: source.map_exprs(f),
+            },
+            p @ (Plan::CreateTable { .. } | Plan::DropTable { .. }) => p,
+        }
+    }
+}

@@ -1,0 +1,541 @@
+//! Planning queries: FROM, WHERE, aggregates, projections, ORDER BY, LIMIT/OFFSET.
+
+use std::sync::Arc;
+
+use sqlparser::ast;
+
+use super::Planner;
+use super::access::access;
+use super::expr::{Scope, ScopeColumn, aggregate_name, ident_name, object_name};
+use crate::plan::{Aggregate, Expr, Node, SortKey};
+use crate::{Column, DataType, Error, Result};
+
+fn not_supported(what: impl std::fmt::Display) -> Error {
+    Error::NotSupported(format!("{what} is not supported yet"))
+}
+
+/// The column name PostgreSQL gives an unaliased select item.
+pub(crate) fn figure_colname(e: &ast::Expr) -> Option<String> {
+    match e {
+        ast::Expr::Identifier(i) => Some(ident_name(i)),
+        ast::Expr::CompoundIdentifier(parts) => parts.last().map(ident_name),
+        ast::Expr::Nested(e) => figure_colname(e),
+        ast::Expr::Cast {
+            expr, data_type, ..
+        } => figure_colname(expr).or_else(|| {
+            DataType::from_ast(data_type)
+                .ok()
+                .map(|t| t.short_name().to_string())
+        }),
+        ast::Expr::Function(f) => Some(f.name.to_string().to_lowercase()),
+        ast::Expr::Value(v) if matches!(v.value, ast::Value::Boolean(_)) => Some("bool".into()),
+        _ => None,
+    }
+}
+
+impl Planner<'_> {
+    /// Plans a query.
+    pub(crate) fn plan_query(&mut self, q: &ast::Query) -> Result<Node> {
+        if q.with.is_some() || q.fetch.is_some() || !q.locks.is_empty() {
+            return Err(not_supported("WITH, FETCH and FOR UPDATE"));
+        }
+        let order_by: &[ast::OrderByExpr] = match &q.order_by {
+            None => &[],
+            Some(ast::OrderBy {
+                kind: ast::OrderByKind::Expressions(e),
+                ..
+            }) => e,
+            Some(_) => return Err(not_supported("ORDER BY ALL")),
+        };
+        let (node, hidden) = match q.body.as_ref() {
+            ast::SetExpr::Select(s) => self.plan_select(s, order_by)?,
+            ast::SetExpr::Values(v) if order_by.is_empty() => (self.plan_values(v, &[])?, 0),
+            ast::SetExpr::Query(inner) if order_by.is_empty() && q.limit_clause.is_none() => {
+                (self.plan_query(inner)?, 0)
+            }
+            other => return Err(not_supported(format!("query {other}"))),
+        };
+        let node = self.plan_limit(node, q.limit_clause.as_ref())?;
+        Ok(drop_hidden(node, hidden))
+    }
+
+    /// Plans `VALUES (...), (...)`; `hints` gives each column's expected type.
+    pub(crate) fn plan_values(&mut self, v: &ast::Values, hints: &[DataType]) -> Result<Node> {
+        let width = v.rows.first().map(|r| r.len()).unwrap_or(0);
+        let mut types: Vec<Option<DataType>> = hints.iter().copied().map(Some).collect();
+        types.resize(width, None);
+        let mut rows = Vec::with_capacity(v.rows.len());
+        for row in &v.rows {
+            if row.len() != width {
+                return Err(Error::Syntax(
+                    "VALUES lists must all be the same length".into(),
+                ));
+            }
+            let mut out = Vec::with_capacity(width);
+            for (i, e) in row.iter().enumerate() {
+                let (e, t) = self.binder.bind(e, &Scope::default(), types[i])?;
+                types[i].get_or_insert(t);
+                out.push(e);
+            }
+            rows.push(out);
+        }
+        let columns = types
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| Column {
+                name: format!("column{}", i + 1),
+                data_type: t.unwrap_or(DataType::Text),
+            })
+            .collect();
+        Ok(Node::Values { columns, rows })
+    }
+
+    /// Plans the FROM clause: one table (optionally aliased) or none.
+    pub(crate) fn plan_from(
+        &self,
+        from: &[ast::TableWithJoins],
+    ) -> Result<(Option<Arc<crate::catalog::Table>>, Scope)> {
+        match from {
+            [] => Ok((None, Scope::default())),
+            [
+                ast::TableWithJoins {
+                    relation:
+                        ast::TableFactor::Table {
+                            name,
+                            alias,
+                            args: None,
+                            ..
+                        },
+                    joins,
+                },
+            ] if joins.is_empty() => {
+                let table = self.table(&object_name(name)?)?;
+                let relation = match alias {
+                    Some(a) if a.columns.is_empty() => ident_name(&a.name),
+                    Some(_) => return Err(not_supported("column aliases in FROM")),
+                    None => table.name.clone(),
+                };
+                Ok((Some(table.clone()), table_scope(&table, &relation)))
+            }
+            _ => Err(not_supported("joins and subqueries in FROM")),
+        }
+    }
+
+    /// Binds a WHERE predicate and builds the access path (Get, Scan, Filter).
+    pub(crate) fn plan_where(
+        &mut self,
+        table: Arc<crate::catalog::Table>,
+        scope: &Scope,
+        selection: Option<&ast::Expr>,
+    ) -> Result<Node> {
+        let predicate = match selection {
+            Some(e) => Some(self.bind_predicate(e, scope)?),
+            None => None,
+        };
+        Ok(access(table, predicate, &self.binder.params))
+    }
+
+    fn bind_predicate(&mut self, e: &ast::Expr, scope: &Scope) -> Result<Expr> {
+        let (p, t) = self.binder.bind(e, scope, Some(DataType::Bool))?;
+        if t != DataType::Bool {
+            return Err(Error::DatatypeMismatch(format!(
+                "argument of WHERE must be type boolean, not type {t}"
+            )));
+        }
+        Ok(p)
+    }
+
+    /// Plans a SELECT; returns the node and how many hidden sort columns trail its output.
+    fn plan_select(
+        &mut self,
+        s: &ast::Select,
+        order_by: &[ast::OrderByExpr],
+    ) -> Result<(Node, usize)> {
+        if s.distinct.is_some()
+            || s.top.is_some()
+            || s.into.is_some()
+            || !s.lateral_views.is_empty()
+        {
+            return Err(not_supported("DISTINCT, TOP and INTO"));
+        }
+        let (table, mut scope) = self.plan_from(&s.from)?;
+        let mut node = match table {
+            Some(table) => self.plan_where(table, &scope, s.selection.as_ref())?,
+            None => {
+                let values = Node::Values {
+                    columns: vec![],
+                    rows: vec![vec![]],
+                };
+                match &s.selection {
+                    Some(e) => Node::Filter {
+                        source: Box::new(values),
+                        predicate: self.bind_predicate(e, &scope)?,
+                    },
+                    None => values,
+                }
+            }
+        };
+        let group_by = match &s.group_by {
+            ast::GroupByExpr::Expressions(e, m) if m.is_empty() => e.as_slice(),
+            _ => return Err(not_supported("GROUP BY ALL and grouping modifiers")),
+        };
+        let mut aggs = Vec::new();
+        for item in &s.projection {
+            if let ast::SelectItem::UnnamedExpr(e)
+            | ast::SelectItem::ExprWithAlias { expr: e, .. } = item
+            {
+                collect_aggregates(e, &mut aggs);
+            }
+        }
+        s.having
+            .iter()
+            .for_each(|h| collect_aggregates(h, &mut aggs));
+        order_by
+            .iter()
+            .for_each(|o| collect_aggregates(&o.expr, &mut aggs));
+        if !aggs.is_empty() || !group_by.is_empty() || s.having.is_some() {
+            (node, scope) = self.plan_aggregate(node, &scope, group_by, &aggs)?;
+            if let Some(h) = &s.having {
+                node = Node::Filter {
+                    source: Box::new(node),
+                    predicate: self.bind_predicate(h, &scope)?,
+                };
+            }
+        }
+        self.plan_projection(node, &scope, &s.projection, order_by)
+    }
+
+    fn plan_aggregate(
+        &mut self,
+        source: Node,
+        scope: &Scope,
+        group_by: &[ast::Expr],
+        aggs: &[ast::Function],
+    ) -> Result<(Node, Scope)> {
+        let mut grouped = Vec::new();
+        let mut columns = Vec::new();
+        let mut groups = Vec::new();
+        for g in group_by {
+            let (e, t) = self.binder.bind(g, scope, None)?;
+            grouped.push((g.clone(), columns.len()));
+            columns.push(Column {
+                name: figure_colname(g).unwrap_or_else(|| "?column?".into()),
+                data_type: t,
+            });
+            groups.push(e);
+        }
+        let mut aggregates = Vec::new();
+        for f in aggs {
+            let (agg, t) = self.bind_aggregate(f, scope)?;
+            grouped.push((ast::Expr::Function(f.clone()), columns.len()));
+            columns.push(Column {
+                name: agg.name().into(),
+                data_type: t,
+            });
+            aggregates.push(agg);
+        }
+        let new_scope = Scope {
+            columns: columns
+                .iter()
+                .map(|c| ScopeColumn {
+                    relation: None,
+                    name: c.name.clone(),
+                    data_type: c.data_type,
+                    hidden: false,
+                })
+                .collect(),
+            grouped: Some(grouped),
+        };
+        Ok((
+            Node::Aggregate {
+                source: Box::new(source),
+                group_by: groups,
+                aggregates,
+                columns,
+            },
+            new_scope,
+        ))
+    }
+
+    fn bind_aggregate(
+        &mut self,
+        f: &ast::Function,
+        scope: &Scope,
+    ) -> Result<(Aggregate, DataType)> {
+        let name = aggregate_name(f).unwrap_or_default();
+        let args = match &f.args {
+            ast::FunctionArguments::List(l)
+                if l.duplicate_treatment.is_none() && l.clauses.is_empty() =>
+            {
+                &l.args
+            }
+            _ => return Err(not_supported(format!("aggregate {f}"))),
+        };
+        if f.filter.is_some() || f.over.is_some() || !f.within_group.is_empty() {
+            return Err(not_supported(format!("aggregate {f}")));
+        }
+        let arg = match args.as_slice() {
+            [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard)] if name == "count" => {
+                return Ok((Aggregate::CountStar, DataType::Int8));
+            }
+            [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e))] => e,
+            _ => {
+                return Err(Error::DatatypeMismatch(format!(
+                    "function {f} does not exist"
+                )));
+            }
+        };
+        let (e, t) = self.binder.bind(arg, scope, None)?;
+        Ok(match name.as_str() {
+            "count" => (Aggregate::Count(e), DataType::Int8),
+            "sum" if t.is_numeric() => {
+                let out = if t == DataType::Float8 {
+                    DataType::Float8
+                } else {
+                    DataType::Int8
+                };
+                (Aggregate::Sum(e, out), out)
+            }
+            "min" => (Aggregate::Min(e), t),
+            "max" => (Aggregate::Max(e), t),
+            _ => {
+                return Err(Error::DatatypeMismatch(format!(
+                    "function {name}({t}) does not exist"
+                )));
+            }
+        })
+    }
+
+    /// Plans the select list and ORDER BY. Sort expressions that are not output columns are
+    /// computed as hidden trailing columns, dropped after sorting.
+    fn plan_projection(
+        &mut self,
+        source: Node,
+        scope: &Scope,
+        items: &[ast::SelectItem],
+        order_by: &[ast::OrderByExpr],
+    ) -> Result<(Node, usize)> {
+        let mut exprs = Vec::new();
+        let mut columns = Vec::new();
+        for item in items {
+            match item {
+                ast::SelectItem::UnnamedExpr(e) => {
+                    let (b, t) = self.binder.bind(e, scope, None)?;
+                    exprs.push(b);
+                    columns.push(Column {
+                        name: figure_colname(e).unwrap_or_else(|| "?column?".into()),
+                        data_type: t,
+                    });
+                }
+                ast::SelectItem::ExprWithAlias { expr, alias } => {
+                    let (b, t) = self.binder.bind(expr, scope, None)?;
+                    exprs.push(b);
+                    columns.push(Column {
+                        name: ident_name(alias),
+                        data_type: t,
+                    });
+                }
+                ast::SelectItem::Wildcard(_) => {
+                    expand_wildcard(scope, None, &mut exprs, &mut columns)?
+                }
+                ast::SelectItem::QualifiedWildcard(
+                    ast::SelectItemQualifiedWildcardKind::ObjectName(n),
+                    _,
+                ) => expand_wildcard(scope, Some(&object_name(n)?), &mut exprs, &mut columns)?,
+                other => return Err(not_supported(format!("select item {other}"))),
+            }
+        }
+        let visible = exprs.len();
+        let mut keys = Vec::new();
+        for o in order_by {
+            let column = match output_column(&o.expr, &columns, visible)? {
+                Some(i) => i,
+                None => {
+                    let (b, t) = self.binder.bind(&o.expr, scope, None)?;
+                    exprs.push(b);
+                    columns.push(Column {
+                        name: format!("?sort{}?", exprs.len()),
+                        data_type: t,
+                    });
+                    exprs.len() - 1
+                }
+            };
+            let descending = match &o.options.sort {
+                None | Some(ast::OrderBySort::Asc) => false,
+                Some(ast::OrderBySort::Desc) => true,
+                Some(other) => return Err(not_supported(format!("ORDER BY {other:?}"))),
+            };
+            let nulls_first = o.options.nulls_first.unwrap_or(descending);
+            keys.push(SortKey {
+                column,
+                descending,
+                nulls_first,
+            });
+        }
+        let mut node = Node::Projection {
+            source: Box::new(source),
+            exprs,
+            columns,
+        };
+        if !keys.is_empty() {
+            node = Node::Order {
+                source: Box::new(node),
+                keys,
+            };
+        }
+        let hidden = node.columns().len() - visible;
+        Ok((node, hidden))
+    }
+
+    fn plan_limit(&mut self, node: Node, clause: Option<&ast::LimitClause>) -> Result<Node> {
+        let (limit, offset) = match clause {
+            None => return Ok(node),
+            Some(ast::LimitClause::LimitOffset {
+                limit,
+                offset,
+                limit_by,
+            }) if limit_by.is_empty() => (limit.as_ref(), offset.as_ref().map(|o| &o.value)),
+            Some(_) => return Err(not_supported("this LIMIT form")),
+        };
+        let mut bind = |e: Option<&ast::Expr>| -> Result<Option<Expr>> {
+            let Some(e) = e else { return Ok(None) };
+            let (b, t) = self
+                .binder
+                .bind(e, &Scope::default(), Some(DataType::Int8))?;
+            if !matches!(t, DataType::Int4 | DataType::Int8) {
+                return Err(Error::DatatypeMismatch(format!(
+                    "argument of LIMIT/OFFSET must be an integer, not {t}"
+                )));
+            }
+            Ok(Some(b))
+        };
+        let (limit, offset) = (bind(limit)?, bind(offset)?);
+        Ok(Node::Limit {
+            source: Box::new(node),
+            limit,
+            offset,
+        })
+    }
+}
+
+/// Drops `hidden` trailing columns.
+fn drop_hidden(node: Node, hidden: usize) -> Node {
+    if hidden == 0 {
+        return node;
+    }
+    let mut columns = node.columns();
+    columns.truncate(columns.len() - hidden);
+    let exprs = (0..columns.len()).map(Expr::Column).collect();
+    Node::Projection {
+        source: Box::new(node),
+        exprs,
+        columns,
+    }
+}
+
+/// An ORDER BY item naming an output column by name or position.
+fn output_column(e: &ast::Expr, columns: &[Column], visible: usize) -> Result<Option<usize>> {
+    match e {
+        ast::Expr::Identifier(id) => {
+            let name = ident_name(id);
+            Ok(columns[..visible].iter().position(|c| c.name == name))
+        }
+        ast::Expr::Value(v) => match &v.value {
+            ast::Value::Number(n, _) => match n.parse::<usize>() {
+                Ok(i) if (1..=visible).contains(&i) => Ok(Some(i - 1)),
+                _ => Err(Error::InvalidParameter(format!(
+                    "ORDER BY position {n} is not in select list"
+                ))),
+            },
+            _ => Ok(None),
+        },
+        _ => Ok(None),
+    }
+}
+
+fn expand_wildcard(
+    scope: &Scope,
+    relation: Option<&str>,
+    exprs: &mut Vec<Expr>,
+    columns: &mut Vec<Column>,
+) -> Result<()> {
+    if scope.grouped.is_some() {
+        return Err(Error::InvalidParameter(
+            "SELECT * is not allowed with GROUP BY or aggregates".into(),
+        ));
+    }
+    let before = exprs.len();
+    for (i, c) in scope.columns.iter().enumerate() {
+        if c.hidden || relation.is_some_and(|r| c.relation.as_deref() != Some(r)) {
+            continue;
+        }
+        exprs.push(Expr::Column(i));
+        columns.push(Column {
+            name: c.name.clone(),
+            data_type: c.data_type,
+        });
+    }
+    if exprs.len() == before && scope.columns.is_empty() {
+        return Err(Error::Syntax(
+            "SELECT * with no tables specified is not valid".into(),
+        ));
+    }
+    if let (Some(r), true) = (relation, exprs.len() == before) {
+        return Err(Error::UndefinedTable(format!(
+            "missing FROM-clause entry for table \"{r}\""
+        )));
+    }
+    Ok(())
+}
+
+/// The scope of a table's columns under `relation` (its name or alias).
+pub(crate) fn table_scope(table: &crate::catalog::Table, relation: &str) -> Scope {
+    let columns = table
+        .columns
+        .iter()
+        .map(|c| ScopeColumn {
+            relation: Some(relation.to_string()),
+            name: c.name.clone(),
+            data_type: c.data_type,
+            hidden: c.hidden,
+        })
+        .collect();
+    Scope {
+        columns,
+        grouped: None,
+    }
+}
+
+/// Collects aggregate calls (not nested in other aggregates), without duplicates.
+fn collect_aggregates(e: &ast::Expr, out: &mut Vec<ast::Function>) {
+    use ast::Expr as A;
+    match e {
+        A::Function(f) if aggregate_name(f).is_some() && !out.contains(f) => out.push(f.clone()),
+        A::Function(_) => {}
+        A::BinaryOp { left, right, .. } => {
+            collect_aggregates(left, out);
+            collect_aggregates(right, out);
+        }
+        A::UnaryOp { expr, .. }
+        | A::Nested(expr)
+        | A::IsNull(expr)
+        | A::IsNotNull(expr)
+        | A::Cast { expr, .. } => collect_aggregates(expr, out),
+        A::Between {
+            expr, low, high, ..
+        } => {
+            for e in [expr, low, high] {
+                collect_aggregates(e, out);
+            }
+        }
+        A::In {
+            expr,
+            target: ast::InTarget::List(list),
+            ..
+        } => {
+            collect_aggregates(expr, out);
+            list.iter().for_each(|e| collect_aggregates(e, out));
+        }
+        _ => {}
+    }
+}

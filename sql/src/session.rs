@@ -1,0 +1,504 @@
+//! The session state machine: explicit and implicit transactions, the failed-block state,
+//! session settings, and the dispatch of one statement.
+//!
+//! States: `Idle` (each statement runs in an implicit transaction committed at its end, retried
+//! internally on 40001), `InBlock` (after BEGIN; statements share the block's transaction) and
+//! `Failed` (a statement in the block failed: the transaction was rolled back, and every
+//! statement but COMMIT/ROLLBACK fails with 25P02; COMMIT then reports ROLLBACK).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sqlparser::ast;
+use txn::{IsolationLevel, TxnOptions};
+
+use crate::plan::Plan;
+use crate::planner::{Planner, referenced_tables};
+use crate::store::KvTxn;
+use crate::{
+    Column, DataType, Description, Error, ExecResult, Result, TxnStatus, Value, catalog, exec,
+    optimizer,
+};
+
+/// How often an implicit transaction is retried after a serialization failure.
+const IMPLICIT_RETRIES: usize = 5;
+
+/// The server version reported to clients.
+pub const SERVER_VERSION: &str = concat!("15.0 (TinkerDB ", env!("CARGO_PKG_VERSION"), ")");
+
+/// The transaction state of a session.
+#[derive(Default)]
+pub(crate) enum TxnState {
+    #[default]
+    Idle,
+    InBlock(Box<dyn KvTxn>),
+    Failed,
+}
+
+impl TxnState {
+    pub(crate) fn status(&self) -> TxnStatus {
+        match self {
+            TxnState::Idle => TxnStatus::Idle,
+            TxnState::InBlock(_) => TxnStatus::InBlock,
+            TxnState::Failed => TxnStatus::Failed,
+        }
+    }
+}
+
+/// Session settings (SET/SHOW).
+#[derive(Default)]
+pub(crate) struct Settings(HashMap<String, String>);
+
+fn command(tag: &str) -> ExecResult {
+    ExecResult::Command {
+        tag: tag.into(),
+        rows: None,
+    }
+}
+
+/// A statement that only reads `SHOW`-style rows.
+fn text_rows(name: &str, lines: impl IntoIterator<Item = String>) -> ExecResult {
+    ExecResult::Rows {
+        columns: vec![Column {
+            name: name.into(),
+            data_type: DataType::Text,
+        }],
+        rows: lines.into_iter().map(|l| vec![Value::Text(l)]).collect(),
+    }
+}
+
+/// A statement with no table access to plan.
+fn is_transaction_exit(stmt: &ast::Statement) -> bool {
+    matches!(
+        stmt,
+        ast::Statement::Commit { .. } | ast::Statement::Rollback { .. }
+    )
+}
+
+/// The transaction options of BEGIN / SET TRANSACTION modes.
+fn txn_options(modes: &[ast::TransactionMode]) -> Result<TxnOptions> {
+    let mut opts = TxnOptions::default();
+    for mode in modes {
+        match mode {
+            ast::TransactionMode::IsolationLevel(ast::TransactionIsolationLevel::Serializable) => {
+                return Err(Error::NotSupported(
+                    "SERIALIZABLE isolation is not supported yet; use REPEATABLE READ (snapshot isolation)".into(),
+                ));
+            }
+            // READ COMMITTED and READ UNCOMMITTED run as REPEATABLE READ, which is stronger.
+            ast::TransactionMode::IsolationLevel(_) => opts.isolation = IsolationLevel::Snapshot,
+            ast::TransactionMode::AccessMode(ast::TransactionAccessMode::ReadOnly) => {
+                opts.read_only = true
+            }
+            ast::TransactionMode::AccessMode(ast::TransactionAccessMode::ReadWrite) => {
+                opts.read_only = false
+            }
+        }
+    }
+    Ok(opts)
+}
+
+fn isolation_name(level: IsolationLevel) -> &'static str {
+    match level {
+        IsolationLevel::Snapshot => "repeatable read",
+    }
+}
+
+impl Settings {
+    /// The value of a variable for SHOW.
+    fn show(&self, name: &str) -> Result<String> {
+        if let Some(v) = self.0.get(name) {
+            return Ok(v.clone());
+        }
+        Ok(match name {
+            "transaction_isolation" | "default_transaction_isolation" => {
+                isolation_name(IsolationLevel::Snapshot).into()
+            }
+            "server_version" => SERVER_VERSION.into(),
+            "server_version_num" => "150000".into(),
+            "server_encoding" | "client_encoding" => "UTF8".into(),
+            "datestyle" => "ISO, MDY".into(),
+            "intervalstyle" => "postgres".into(),
+            "timezone" => "UTC".into(),
+            "integer_datetimes" | "standard_conforming_strings" => "on".into(),
+            "transaction_read_only" | "default_transaction_read_only" | "is_superuser" => {
+                "off".into()
+            }
+            "search_path" => "\"$user\", public".into(),
+            "application_name" => String::new(),
+            "extra_float_digits" => "1".into(),
+            "max_identifier_length" => "63".into(),
+            _ => {
+                return Err(Error::InvalidParameter(format!(
+                    "unrecognized configuration parameter \"{name}\""
+                )));
+            }
+        })
+    }
+
+    /// Applies a SET statement.
+    fn set(&mut self, set: &ast::Set) -> Result<()> {
+        match set {
+            ast::Set::SingleAssignment {
+                variable, values, ..
+            } => {
+                let name = variable.to_string().to_lowercase();
+                let value = values.iter().map(set_value).collect::<Vec<_>>().join(", ");
+                if matches!(
+                    name.as_str(),
+                    "transaction_isolation" | "default_transaction_isolation"
+                ) {
+                    let v = value.to_lowercase();
+                    if v == "serializable" {
+                        return Err(Error::NotSupported(
+                            "SERIALIZABLE isolation is not supported yet".into(),
+                        ));
+                    }
+                    return Ok(());
+                }
+                self.0.insert(name, value);
+                Ok(())
+            }
+            ast::Set::SetTransaction { modes, .. } => txn_options(modes).map(|_| ()),
+            ast::Set::SetTimeZone { value, .. } => {
+                self.0.insert("timezone".into(), set_value(value));
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The text of a SET value: strings unquoted, identifiers as written.
+fn set_value(e: &ast::Expr) -> String {
+    match e {
+        ast::Expr::Value(v) => match &v.value {
+            ast::Value::SingleQuotedString(s) => s.clone(),
+            other => other.to_string(),
+        },
+        ast::Expr::Identifier(i) => i.value.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The variable a SHOW names (`SHOW TRANSACTION ISOLATION LEVEL` is `transaction_isolation`).
+fn show_name(variable: &[ast::Ident]) -> String {
+    let words: Vec<String> = variable.iter().map(|i| i.value.to_lowercase()).collect();
+    match words.join(" ").as_str() {
+        "transaction isolation level" => "transaction_isolation".into(),
+        "time zone" => "timezone".into(),
+        other => other.replace(' ', "_"),
+    }
+}
+
+impl crate::Session {
+    /// Loads the tables a statement names and plans it; returns the plan and parameter types.
+    async fn plan(
+        txn: &mut dyn KvTxn,
+        stmt: &ast::Statement,
+        declared: &[Option<DataType>],
+    ) -> Result<(Plan, Vec<DataType>)> {
+        let mut tables = HashMap::new();
+        for name in referenced_tables(stmt) {
+            if !tables.contains_key(&name)
+                && let Some(t) = catalog::get_table(txn, &name).await?
+            {
+                tables.insert(name, Arc::new(t));
+            }
+        }
+        let mut planner = Planner::new(&tables, declared);
+        let plan = optimizer::optimize(planner.plan(stmt)?);
+        Ok((plan, planner.params()))
+    }
+
+    /// Runs a planned statement (or EXPLAIN) in a transaction.
+    async fn run_in(
+        &self,
+        txn: &mut dyn KvTxn,
+        stmt: &ast::Statement,
+        params: &[Value],
+    ) -> Result<ExecResult> {
+        if let ast::Statement::Explain {
+            statement,
+            analyze,
+            options,
+            format,
+            ..
+        } = stmt
+        {
+            if *analyze || options.is_some() || format.is_some() {
+                return Err(Error::NotSupported(
+                    "EXPLAIN options are not supported yet".into(),
+                ));
+            }
+            let (plan, _) = Self::plan(txn, statement, &[]).await?;
+            return Ok(text_rows(
+                "QUERY PLAN",
+                plan.explain().lines().map(String::from),
+            ));
+        }
+        let (plan, types) = Self::plan(txn, stmt, &[]).await?;
+        let plan = exec::bind_params(plan, &types, params)?;
+        exec::execute(plan, txn, &self.engine.rowids).await
+    }
+
+    /// Whether a statement must run in a transaction (everything but queries without tables).
+    fn needs_txn(stmt: &ast::Statement) -> bool {
+        let query = match stmt {
+            ast::Statement::Explain { statement, .. } => {
+                matches!(**statement, ast::Statement::Query(_))
+            }
+            s => matches!(s, ast::Statement::Query(_)),
+        };
+        !query || !referenced_tables(stmt).is_empty()
+    }
+
+    /// Runs a statement in an implicit transaction, retrying serialization failures.
+    async fn run_implicit(&self, stmt: &ast::Statement, params: &[Value]) -> Result<ExecResult> {
+        if !Self::needs_txn(stmt) {
+            return self.run_in(&mut NoTxn, stmt, params).await;
+        }
+        let mut attempt = 0;
+        loop {
+            let mut txn = self.engine.store.begin(TxnOptions::default()).await?;
+            let result = self.run_in(txn.as_mut(), stmt, params).await;
+            let result = match result {
+                Ok(r) => txn.commit().await.map(|()| r).map_err(Error::from),
+                Err(e) => {
+                    // The statement's error is what the client needs; a failed rollback only
+                    // leaves locks that expire.
+                    let _ = txn.rollback().await;
+                    Err(e)
+                }
+            };
+            match result {
+                Err(Error::Serialization(_)) if attempt < IMPLICIT_RETRIES => attempt += 1,
+                r => return r,
+            }
+        }
+    }
+
+    /// Dispatches one statement (the body of `Session::execute`).
+    pub(crate) async fn execute_statement(
+        &mut self,
+        stmt: &ast::Statement,
+        params: &[Value],
+    ) -> Result<ExecResult> {
+        match stmt {
+            ast::Statement::Commit { chain: false, .. } => return self.commit().await,
+            ast::Statement::Rollback {
+                chain: false,
+                savepoint: None,
+            } => return self.rollback().await,
+            _ if matches!(self.state, TxnState::Failed) => return Err(Error::InFailedTransaction),
+            ast::Statement::StartTransaction {
+                modes,
+                statements,
+                exception: None,
+                ..
+            } if statements.is_empty() => {
+                return self.begin(modes).await;
+            }
+            _ => {}
+        }
+        let result = match stmt {
+            ast::Statement::Set(set) => self.settings.set(set).map(|()| command("SET")),
+            ast::Statement::ShowVariable { variable } => self.show(variable),
+            _ => match std::mem::take(&mut self.state) {
+                TxnState::InBlock(mut txn) => {
+                    let r = self.run_in(txn.as_mut(), stmt, params).await;
+                    self.state = TxnState::InBlock(txn);
+                    r
+                }
+                state => {
+                    self.state = state;
+                    self.run_implicit(stmt, params).await
+                }
+            },
+        };
+        if result.is_err() {
+            self.fail().await;
+        }
+        result
+    }
+
+    /// Moves a block to the failed state, rolling its transaction back.
+    async fn fail(&mut self) {
+        if let TxnState::InBlock(txn) = std::mem::take(&mut self.state) {
+            let _ = txn.rollback().await;
+            self.state = TxnState::Failed;
+        }
+    }
+
+    fn show(&self, variable: &[ast::Ident]) -> Result<ExecResult> {
+        let name = show_name(variable);
+        if name == "all" {
+            return Err(Error::NotSupported("SHOW ALL is not supported yet".into()));
+        }
+        let value = match (&self.state, name.as_str()) {
+            (TxnState::InBlock(txn), "transaction_isolation") => {
+                isolation_name(txn.isolation()).to_string()
+            }
+            _ => self.settings.show(&name)?,
+        };
+        Ok(text_rows(&name, [value]))
+    }
+
+    async fn begin(&mut self, modes: &[ast::TransactionMode]) -> Result<ExecResult> {
+        let opts = txn_options(modes)?;
+        if matches!(self.state, TxnState::Idle) {
+            // PostgreSQL only warns about BEGIN inside a block; so do we (silently).
+            let txn = self.engine.store.begin(opts).await?;
+            self.state = TxnState::InBlock(txn);
+        }
+        Ok(command("BEGIN"))
+    }
+
+    async fn commit(&mut self) -> Result<ExecResult> {
+        match std::mem::take(&mut self.state) {
+            TxnState::InBlock(txn) => {
+                txn.commit().await?;
+                Ok(command("COMMIT"))
+            }
+            TxnState::Failed => Ok(command("ROLLBACK")),
+            TxnState::Idle => Ok(command("COMMIT")),
+        }
+    }
+
+    async fn rollback(&mut self) -> Result<ExecResult> {
+        if let TxnState::InBlock(txn) = std::mem::take(&mut self.state) {
+            txn.rollback().await?;
+        }
+        Ok(command("ROLLBACK"))
+    }
+
+    /// Describes a statement (the body of `Session::describe`).
+    pub(crate) async fn describe_statement(
+        &mut self,
+        stmt: &ast::Statement,
+        declared: &[Option<DataType>],
+    ) -> Result<Description> {
+        let declared_only = || {
+            declared
+                .iter()
+                .map(|d| d.unwrap_or(DataType::Text))
+                .collect()
+        };
+        match stmt {
+            s if is_transaction_exit(s) => {
+                return Ok(Description {
+                    params: declared_only(),
+                    columns: vec![],
+                });
+            }
+            _ if matches!(self.state, TxnState::Failed) => return Err(Error::InFailedTransaction),
+            ast::Statement::StartTransaction { .. } | ast::Statement::Set(_) => {
+                return Ok(Description {
+                    params: declared_only(),
+                    columns: vec![],
+                });
+            }
+            ast::Statement::ShowVariable { variable } => {
+                let columns = vec![Column {
+                    name: show_name(variable),
+                    data_type: DataType::Text,
+                }];
+                return Ok(Description {
+                    params: declared_only(),
+                    columns,
+                });
+            }
+            _ => {}
+        }
+        let result = match std::mem::take(&mut self.state) {
+            TxnState::InBlock(mut txn) => {
+                let r = Self::plan_for_describe(txn.as_mut(), stmt, declared).await;
+                self.state = TxnState::InBlock(txn);
+                r
+            }
+            state => {
+                self.state = state;
+                self.describe_implicit(stmt, declared).await
+            }
+        };
+        if result.is_err() {
+            self.fail().await;
+        }
+        result
+    }
+
+    async fn describe_implicit(
+        &self,
+        stmt: &ast::Statement,
+        declared: &[Option<DataType>],
+    ) -> Result<Description> {
+        if !Self::needs_txn(stmt) {
+            return Self::plan_for_describe(&mut NoTxn, stmt, declared).await;
+        }
+        let opts = TxnOptions {
+            read_only: true,
+            ..TxnOptions::default()
+        };
+        let mut txn = self.engine.store.begin(opts).await?;
+        let r = Self::plan_for_describe(txn.as_mut(), stmt, declared).await;
+        let _ = txn.rollback().await;
+        r
+    }
+
+    async fn plan_for_describe(
+        txn: &mut dyn KvTxn,
+        stmt: &ast::Statement,
+        declared: &[Option<DataType>],
+    ) -> Result<Description> {
+        if let ast::Statement::Explain { statement, .. } = stmt {
+            let (_, params) = Self::plan(txn, statement, declared).await?;
+            let columns = vec![Column {
+                name: "QUERY PLAN".into(),
+                data_type: DataType::Text,
+            }];
+            return Ok(Description { params, columns });
+        }
+        let (plan, params) = Self::plan(txn, stmt, declared).await?;
+        Ok(Description {
+            params,
+            columns: plan.columns(),
+        })
+    }
+}
+
+/// The transaction of statements that read no table: every access is a bug.
+struct NoTxn;
+
+#[async_trait::async_trait]
+impl KvTxn for NoTxn {
+    fn isolation(&self) -> IsolationLevel {
+        IsolationLevel::Snapshot
+    }
+    async fn get(&mut self, _: &[u8]) -> crate::store::KvResult<Option<Vec<u8>>> {
+        Err(no_txn())
+    }
+    async fn scan(
+        &mut self,
+        _: &[u8],
+        _: &[u8],
+        _: usize,
+    ) -> crate::store::KvResult<Vec<(Vec<u8>, Vec<u8>)>> {
+        Err(no_txn())
+    }
+    fn put(&mut self, _: Vec<u8>, _: Vec<u8>) -> crate::store::KvResult<()> {
+        Err(no_txn())
+    }
+    fn delete(&mut self, _: Vec<u8>) -> crate::store::KvResult<()> {
+        Err(no_txn())
+    }
+    async fn commit(self: Box<Self>) -> crate::store::KvResult<()> {
+        Ok(())
+    }
+    async fn rollback(self: Box<Self>) -> crate::store::KvResult<()> {
+        Ok(())
+    }
+}
+
+fn no_txn() -> txn::Error {
+    txn::Error::Internal("statement without a transaction read the store".into())
+}

@@ -1,0 +1,257 @@
+//! The transactional key-value store as the SQL layer sees it.
+//!
+//! [`Store`] and [`KvTxn`] are the few operations the executor and catalog need from a
+//! transaction. The real implementation delegates to `txn`; [`Memory`] is an in-process store
+//! with snapshot isolation and first-committer-wins, used by tests of this crate and of the
+//! layers above while no node is running. Errors stay `txn::Error` here and are mapped to SQL
+//! categories in one place ([`crate::Error::from`]).
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use txn::{IsolationLevel, TxnOptions};
+
+/// Result of a store operation.
+pub(crate) type KvResult<T> = std::result::Result<T, txn::Error>;
+
+/// A store that begins transactions.
+#[async_trait]
+pub(crate) trait Store: Send + Sync {
+    /// Begins a transaction.
+    async fn begin(&self, opts: TxnOptions) -> KvResult<Box<dyn KvTxn>>;
+}
+
+/// A transaction's reads and writes (see `txn::Transaction` for the semantics).
+#[async_trait]
+pub(crate) trait KvTxn: Send + Sync {
+    /// The isolation level.
+    fn isolation(&self) -> IsolationLevel;
+    /// Reads one key.
+    async fn get(&mut self, key: &[u8]) -> KvResult<Option<Vec<u8>>>;
+    /// Reads up to `limit` pairs of `[start, end)` in key order.
+    async fn scan(
+        &mut self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// Buffers a write.
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> KvResult<()>;
+    /// Buffers a delete.
+    fn delete(&mut self, key: Vec<u8>) -> KvResult<()>;
+    /// Commits.
+    async fn commit(self: Box<Self>) -> KvResult<()>;
+    /// Rolls back.
+    async fn rollback(self: Box<Self>) -> KvResult<()>;
+}
+
+#[async_trait]
+impl Store for txn::Db {
+    async fn begin(&self, opts: TxnOptions) -> KvResult<Box<dyn KvTxn>> {
+        Ok(Box::new(txn::Db::begin(self, opts).await?))
+    }
+}
+
+#[async_trait]
+impl KvTxn for txn::Transaction {
+    fn isolation(&self) -> IsolationLevel {
+        txn::Transaction::isolation(self)
+    }
+    async fn get(&mut self, key: &[u8]) -> KvResult<Option<Vec<u8>>> {
+        txn::Transaction::get(self, key).await
+    }
+    async fn scan(
+        &mut self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>> {
+        txn::Transaction::scan(self, start, end, limit).await
+    }
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> KvResult<()> {
+        txn::Transaction::put(self, key, value)
+    }
+    fn delete(&mut self, key: Vec<u8>) -> KvResult<()> {
+        txn::Transaction::delete(self, key)
+    }
+    async fn commit(self: Box<Self>) -> KvResult<()> {
+        txn::Transaction::commit(*self).await
+    }
+    async fn rollback(self: Box<Self>) -> KvResult<()> {
+        txn::Transaction::rollback(*self).await
+    }
+}
+
+/// Versions of one key: `(commit_ts, value or tombstone)`, oldest first.
+type Versions = Vec<(u64, Option<Vec<u8>>)>;
+
+#[derive(Default)]
+struct MemoryState {
+    /// The last timestamp handed out.
+    clock: u64,
+    data: BTreeMap<Vec<u8>, Versions>,
+}
+
+/// An in-memory MVCC store with snapshot isolation and first-committer-wins. Not durable; for
+/// tests only.
+#[derive(Clone, Default)]
+pub(crate) struct Memory {
+    state: Arc<Mutex<MemoryState>>,
+}
+
+impl Memory {
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryState> {
+        // A panic while holding the lock leaves consistent data (every mutation is one insert).
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl Store for Memory {
+    async fn begin(&self, opts: TxnOptions) -> KvResult<Box<dyn KvTxn>> {
+        let mut state = self.lock();
+        state.clock += 1;
+        let start_ts = state.clock;
+        Ok(Box::new(MemoryTxn {
+            store: self.clone(),
+            start_ts,
+            opts,
+            writes: BTreeMap::new(),
+        }))
+    }
+}
+
+/// A transaction of the [`Memory`] store: reads at `start_ts`, writes buffered until commit.
+struct MemoryTxn {
+    store: Memory,
+    start_ts: u64,
+    opts: TxnOptions,
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl MemoryTxn {
+    fn visible(versions: &Versions, ts: u64) -> Option<&Vec<u8>> {
+        versions
+            .iter()
+            .rev()
+            .find(|(v, _)| *v <= ts)
+            .and_then(|(_, value)| value.as_ref())
+    }
+}
+
+#[async_trait]
+impl KvTxn for MemoryTxn {
+    fn isolation(&self) -> IsolationLevel {
+        self.opts.isolation
+    }
+    async fn get(&mut self, key: &[u8]) -> KvResult<Option<Vec<u8>>> {
+        if let Some(w) = self.writes.get(key) {
+            return Ok(w.clone());
+        }
+        let state = self.store.lock();
+        Ok(state
+            .data
+            .get(key)
+            .and_then(|v| Self::visible(v, self.start_ts))
+            .cloned())
+    }
+    async fn scan(
+        &mut self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>> {
+        let range = (
+            Bound::Included(start.to_vec()),
+            Bound::Excluded(end.to_vec()),
+        );
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+        {
+            let state = self.store.lock();
+            for (k, versions) in state.data.range(range.clone()) {
+                if let Some(v) = Self::visible(versions, self.start_ts) {
+                    merged.insert(k.clone(), Some(v.clone()));
+                }
+            }
+        }
+        for (k, w) in self.writes.range(range) {
+            merged.insert(k.clone(), w.clone());
+        }
+        Ok(merged
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v?)))
+            .take(limit)
+            .collect())
+    }
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> KvResult<()> {
+        if self.opts.read_only {
+            return Err(txn::Error::ReadOnly);
+        }
+        self.writes.insert(key, Some(value));
+        Ok(())
+    }
+    fn delete(&mut self, key: Vec<u8>) -> KvResult<()> {
+        if self.opts.read_only {
+            return Err(txn::Error::ReadOnly);
+        }
+        self.writes.insert(key, None);
+        Ok(())
+    }
+    async fn commit(self: Box<Self>) -> KvResult<()> {
+        let mut state = self.store.lock();
+        for key in self.writes.keys() {
+            let newer = state
+                .data
+                .get(key)
+                .and_then(|v| v.last())
+                .is_some_and(|(ts, _)| *ts > self.start_ts);
+            if newer {
+                return Err(txn::Error::Serialization(format!(
+                    "write conflict on {}",
+                    txn::keys::Pretty(key)
+                )));
+            }
+        }
+        state.clock += 1;
+        let commit_ts = state.clock;
+        for (key, value) in self.writes {
+            state.data.entry(key).or_default().push((commit_ts, value));
+        }
+        Ok(())
+    }
+    async fn rollback(self: Box<Self>) -> KvResult<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_snapshot_and_first_committer_wins() {
+        let store = Memory::default();
+        let mut a = store.begin(TxnOptions::default()).await.expect("begin");
+        let mut b = store.begin(TxnOptions::default()).await.expect("begin");
+        a.put(b"k".to_vec(), b"a".to_vec()).expect("put");
+        b.put(b"k".to_vec(), b"b".to_vec()).expect("put");
+        assert_eq!(a.get(b"k").await.expect("get"), Some(b"a".to_vec()));
+        a.commit().await.expect("commit");
+        assert!(matches!(
+            b.commit().await,
+            Err(txn::Error::Serialization(_))
+        ));
+        let mut c = store.begin(TxnOptions::default()).await.expect("begin");
+        assert_eq!(
+            c.scan(b"a", b"z", 10).await.expect("scan"),
+            vec![(b"k".to_vec(), b"a".to_vec())]
+        );
+        c.delete(b"k".to_vec()).expect("delete");
+        assert_eq!(c.scan(b"a", b"z", 10).await.expect("scan"), vec![]);
+    }
+}
