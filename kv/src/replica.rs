@@ -332,6 +332,7 @@ impl Replica {
                 limit: MAX_COMMAND_BYTES,
             });
         }
+        metrics::counter!("tinkerdb_raft_proposals_total").increment(1);
         match self.group.propose(cmd).await? {
             Response::RangeKeyMismatch(desc) => Err(Error::RangeKeyMismatch(Box::new(desc))),
             r => Ok(r),

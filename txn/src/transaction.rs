@@ -193,6 +193,7 @@ impl Transaction {
     /// then the other keys. A transaction that wrote nothing commits without any of this.
     pub async fn commit(self) -> Result<()> {
         if self.writes.is_empty() {
+            metrics::counter!("tinkerdb_txn_commits_total", "kind" => "read_only").increment(1);
             return Ok(());
         }
         let db = self.db.clone();

@@ -1,0 +1,71 @@
+//! The HTTP endpoint of an in-process node: `/health` and Prometheus `/metrics`.
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.unwrap();
+    let status = buf.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tinkerdb::Config {
+        data_dir: dir.path().to_path_buf(),
+        sql_addr: "127.0.0.1:0".parse().unwrap(),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        ..Default::default()
+    };
+    let node = tinkerdb::Node::start(config).await.unwrap();
+    let (client, conn) = tokio_postgres::connect(
+        &format!(
+            "host=127.0.0.1 port={} user=root dbname=tinkerdb",
+            node.sql_addr().port()
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    client
+        .batch_execute("CREATE TABLE m (id INT PRIMARY KEY); INSERT INTO m VALUES (1), (2)")
+        .await
+        .unwrap();
+
+    let (status, body) = get(node.http_addr(), "/health").await;
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    let (status, body) = get(node.http_addr(), "/metrics").await;
+    assert_eq!(status, 200);
+    for name in [
+        "tinkerdb_sql_statements_total",
+        "tinkerdb_txn_commits_total",
+        "tinkerdb_raft_proposals_total",
+    ] {
+        let line = body
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{body}"));
+        let value: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(value > 0.0, "{line}");
+    }
+    assert!(
+        body.contains("tinkerdb_range_is_leader{range=\"1\"} 1"),
+        "{body}"
+    );
+    let (status, _) = get(node.http_addr(), "/nope").await;
+    assert_eq!(status, 404);
+    node.shutdown().await.unwrap();
+}
