@@ -1,0 +1,12 @@
+CREATE TABLE t (id INT PRIMARY KEY, name TEXT, score BIGINT);
+INSERT INTO t VALUES (1, 'a', 10), (2, 'b', 20);
+SELECT * FROM t WHERE id = 2;
+EXPLAIN SELECT * FROM t WHERE id >= 1 AND id < 5;
+SHOW transaction_isolation;
+BEGIN;
+UPDATE t SET score = score + 1 WHERE id = 1;
+SELECT nosuchcolumn FROM t;
+SELECT 1;
+ROLLBACK;
+SELECT id, name, score FROM t ORDER BY id;
+DROP TABLE t;
