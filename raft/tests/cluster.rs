@@ -156,3 +156,43 @@ async fn unknown_group_is_unavailable() {
     n1.group.shutdown().await.unwrap();
     assert!(n1.registry.groups().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_failure_elects_new_leader() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let opts = fast_options();
+    let transport = LocalTransport::new();
+    let mut nodes = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        nodes.push(start_node(i as u64 + 1, GROUP, dir.path(), &transport, &opts).await);
+    }
+    nodes[0].group.initialize(voters()).await.unwrap();
+    let refs: Vec<&TestNode> = nodes.iter().collect();
+    let last = propose_on_leader(&refs, 0, 5).await;
+
+    // Cut the leader off and stop it.
+    let old = leader_of(&refs).await;
+    let old_id = nodes[old].id;
+    transport.remove_node(old_id);
+    nodes[old].group.shutdown().await.unwrap();
+    let survivors: Vec<&TestNode> = nodes.iter().filter(|n| n.id != old_id).collect();
+
+    // Some survivor takes over and accepts the next proposal.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let resp = 'outer: loop {
+        for n in &survivors {
+            match n.group.propose(put("k5", "v5")).await {
+                Ok(resp) => break 'outer resp,
+                Err(e) => assert!(e.is_retryable(), "{e:?}"),
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no new leader");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(resp.index > last);
+    for n in &survivors {
+        assert_replica(n, resp.index, 6).await;
+        assert_ne!(n.group.leader(), Some(old_id));
+        n.group.shutdown().await.unwrap();
+    }
+}
