@@ -1,4 +1,49 @@
-//! placeholder
+//! The SQL layer: from SQL text to reads and writes of key spans in a transaction.
+//!
+//! `pgserver` hands each statement to a [`Session`]. The session parses it ([`parser`], a thin
+//! wrapper over sqlparser with our own dialect), loads the descriptors of the tables it names
+//! from the [`catalog`] in the statement's transaction, binds names and types and builds a
+//! [`plan::Plan`] ([`planner`]), rewrites it with a few small rules ([`optimizer`]), substitutes
+//! the parameters, and runs it with pull-based operators over batches of rows (`exec`).
+//!
+//! Every table access is lowered to key spans of the table's primary index
+//! (`txn::keys::sql_index_prefix(table_id, 1)`): equality on the whole primary key is a point
+//! get, equality on a key prefix and/or a range on the next key column is a span scan, anything
+//! else is a scan of the whole table with a filter just above it. Scans read
+//! `exec::ops::SCAN_BATCH` (1024) rows per request and resume after the last key returned.
+//!
+//! Invariants:
+//!
+//! - The byte order of encoded key columns is the SQL order of their values, NULL last
+//!   ([`encoding`], with a property test). Row values are tagged by column id.
+//! - A statement outside a transaction block runs in an implicit transaction that commits at its
+//!   end and rolls back on error (retried internally on 40001, never on 40003). In a block, an
+//!   error rolls the transaction back at once and every later statement fails with 25P02 until
+//!   COMMIT or ROLLBACK; COMMIT of a failed block reports ROLLBACK.
+//! - The catalog is read in the statement's own transaction, so DDL is transactional and a
+//!   statement sees the schema of its snapshot; nothing is cached across transactions.
+//! - UPDATE and DELETE read every row they change before writing any, so a statement never
+//!   reads its own writes.
+//! - Every error a client can cause is an [`Error`] category (pgserver maps them to SQLSTATE
+//!   codes); nothing a client sends can panic the layer.
+//!
+//! Caveats (not done yet):
+//!
+//! - One table per query: no joins, subqueries, CTEs, set operations, DISTINCT, window
+//!   functions or scalar functions; aggregates are count, sum, min and max.
+//! - No secondary indexes, UNIQUE, CHECK, FOREIGN KEY or DEFAULT constraints (NULL is the only
+//!   default), no ALTER TABLE, no RETURNING, no ON CONFLICT, no savepoints.
+//! - Types: boolean, integer, bigint, double precision and text only. SMALLINT is stored as
+//!   integer, REAL as double precision, VARCHAR(n) as text without the length check; number
+//!   literals with a fraction are double precision (PostgreSQL: numeric); sum(bigint) is bigint
+//!   and fails on overflow (PostgreSQL: numeric).
+//! - Isolation: what `txn` provides, snapshot isolation, reported as REPEATABLE READ. BEGIN
+//!   ISOLATION LEVEL SERIALIZABLE is rejected with 0A000; READ COMMITTED runs as REPEATABLE READ.
+//! - A table without a primary key gets a hidden `rowid` key column (int8) from a cluster-wide
+//!   counter reserved in blocks of 1000 per node (ids are unique, not ordered by time).
+//! - ORDER BY and aggregation buffer their input in memory; DROP TABLE deletes the rows in the
+//!   dropping transaction (no range clear).
+//! - No pg_catalog / information_schema tables and no `SHOW ALL`.
 
 mod api;
 pub mod catalog;
