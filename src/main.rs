@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start a node (without --join: bootstrap or reopen a single-node cluster).
-    Start(StartArgs),
+    Start(Box<StartArgs>),
     /// Bootstrap a cluster whose nodes were started with --join.
     Init {
         #[arg(long)]
