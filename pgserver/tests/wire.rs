@@ -1,0 +1,544 @@
+//! pgserver end to end: a server over an in-memory SQL engine, driven by tokio-postgres and by a
+//! raw protocol client that sees every message (ReadyForQuery status bytes, command tags, the
+//! order of responses in a batch).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_postgres::types::Type;
+use tokio_postgres::{NoTls, SimpleQueryMessage};
+
+/// A running server and the means to stop it.
+struct TestServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl TestServer {
+    async fn start() -> TestServer {
+        TestServer::start_with(pgserver::Options::default()).await
+    }
+
+    async fn start_with(opts: pgserver::Options) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let engine = sql::Engine::memory();
+        let task = tokio::spawn(pgserver::serve(listener, engine, opts, async move {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("postgresql://root@{}/tinkerdb", self.addr)
+    }
+
+    async fn client(&self) -> tokio_postgres::Client {
+        let (client, conn) = tokio_postgres::connect(&self.url(), NoTls).await.unwrap();
+        tokio::spawn(conn);
+        client
+    }
+
+    async fn stop(mut self) -> std::io::Result<()> {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("server stops in time")
+            .expect("server task does not panic")
+    }
+}
+
+/// What the server sent in answer to one request, up to and including ReadyForQuery.
+#[derive(Debug, Default)]
+struct Reply {
+    /// Message type bytes in order.
+    kinds: String,
+    /// CommandComplete tags in order.
+    tags: Vec<String>,
+    /// SQLSTATEs of ErrorResponses in order.
+    errors: Vec<String>,
+    /// DataRow first-column values (text), in order.
+    values: Vec<Option<String>>,
+    /// The ReadyForQuery status byte.
+    status: char,
+}
+
+/// A protocol-level client: every message is visible.
+struct Raw {
+    stream: TcpStream,
+}
+
+impl Raw {
+    async fn connect(addr: SocketAddr, params: &[(&str, &str)]) -> (Raw, Reply) {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let mut body = 196608i32.to_be_bytes().to_vec();
+        for (k, v) in params {
+            body.extend_from_slice(k.as_bytes());
+            body.push(0);
+            body.extend_from_slice(v.as_bytes());
+            body.push(0);
+        }
+        body.push(0);
+        let mut msg = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+        msg.extend_from_slice(&body);
+        stream.write_all(&msg).await.unwrap();
+        let mut raw = Raw { stream };
+        let reply = raw.reply().await;
+        (raw, reply)
+    }
+
+    async fn send(&mut self, kind: u8, body: &[u8]) {
+        let mut msg = vec![kind];
+        msg.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+        msg.extend_from_slice(body);
+        self.stream.write_all(&msg).await.unwrap();
+    }
+
+    /// Reads one message; None at end of stream.
+    async fn recv(&mut self) -> Option<(u8, Vec<u8>)> {
+        let kind = self.stream.read_u8().await.ok()?;
+        let len = self.stream.read_i32().await.ok()? as usize;
+        let mut body = vec![0; len - 4];
+        self.stream.read_exact(&mut body).await.ok()?;
+        Some((kind, body))
+    }
+
+    /// Reads until ReadyForQuery (or the end of the stream).
+    async fn reply(&mut self) -> Reply {
+        let mut reply = Reply::default();
+        while let Some((kind, body)) = self.recv().await {
+            reply.kinds.push(kind as char);
+            match kind {
+                b'C' => reply.tags.push(cstr(&body)),
+                b'E' => reply.errors.push(error_code(&body)),
+                b'D' => reply.values.push(first_value(&body)),
+                b'Z' => {
+                    reply.status = body[0] as char;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        reply
+    }
+
+    async fn query(&mut self, sql: &str) -> Reply {
+        self.send(b'Q', &cstring(sql)).await;
+        self.reply().await
+    }
+
+    /// Parse (unnamed) + Bind + Execute + Sync of a parameterless statement.
+    async fn extended(&mut self, sql: &str) -> Reply {
+        self.extended_with(sql, &[]).await
+    }
+
+    /// Parse (unnamed, no declared types) + Bind with text parameters + Execute + Sync.
+    async fn extended_with(&mut self, sql: &str, params: &[Option<&str>]) -> Reply {
+        let mut parse = cstring("");
+        parse.extend(cstring(sql));
+        parse.extend(0i16.to_be_bytes());
+        self.send(b'P', &parse).await;
+        let mut bind = cstring("");
+        bind.extend(cstring(""));
+        bind.extend(0i16.to_be_bytes()); // all parameters in text format
+        bind.extend((params.len() as i16).to_be_bytes());
+        for param in params {
+            match param {
+                None => bind.extend((-1i32).to_be_bytes()),
+                Some(p) => {
+                    bind.extend((p.len() as i32).to_be_bytes());
+                    bind.extend(p.as_bytes());
+                }
+            }
+        }
+        bind.extend(0i16.to_be_bytes()); // results in text format
+        self.send(b'B', &bind).await;
+        let mut execute = cstring("");
+        execute.extend(0i32.to_be_bytes());
+        self.send(b'E', &execute).await;
+        self.send(b'S', &[]).await;
+        self.reply().await
+    }
+}
+
+fn cstring(s: &str) -> Vec<u8> {
+    let mut v = s.as_bytes().to_vec();
+    v.push(0);
+    v
+}
+
+fn cstr(body: &[u8]) -> String {
+    let end = body.iter().position(|b| *b == 0).unwrap_or(body.len());
+    String::from_utf8_lossy(&body[..end]).into_owned()
+}
+
+fn error_code(body: &[u8]) -> String {
+    let mut rest = body;
+    while let Some((&field, tail)) = rest.split_first() {
+        if field == 0 {
+            break;
+        }
+        let value = cstr(tail);
+        if field == b'C' {
+            return value;
+        }
+        rest = &tail[value.len() + 1..];
+    }
+    String::new()
+}
+
+fn first_value(body: &[u8]) -> Option<String> {
+    let len = i32::from_be_bytes(body[2..6].try_into().unwrap());
+    (len >= 0).then(|| String::from_utf8_lossy(&body[6..6 + len as usize]).into_owned())
+}
+
+async fn raw(server: &TestServer) -> Raw {
+    let (raw, reply) =
+        Raw::connect(server.addr, &[("user", "root"), ("database", "tinkerdb")]).await;
+    assert_eq!(reply.status, 'I', "{reply:?}");
+    raw
+}
+
+#[tokio::test]
+async fn startup_reports_a_postgres_15_server() {
+    let server = TestServer::start().await;
+    let (client, conn) = tokio_postgres::connect(&server.url(), NoTls).await.unwrap();
+    let version = conn.parameter("server_version").unwrap().to_string();
+    assert_eq!(
+        version,
+        format!("15.0 (TinkerDB {})", env!("CARGO_PKG_VERSION"))
+    );
+    assert_eq!(conn.parameter("server_encoding"), Some("UTF8"));
+    assert_eq!(conn.parameter("client_encoding"), Some("UTF8"));
+    assert_eq!(conn.parameter("DateStyle"), Some("ISO, MDY"));
+    assert_eq!(conn.parameter("integer_datetimes"), Some("on"));
+    assert_eq!(conn.parameter("standard_conforming_strings"), Some("on"));
+    assert_eq!(conn.parameter("TimeZone"), Some("UTC"));
+    tokio::spawn(conn);
+    let rows = client.simple_query("SELECT 1").await.unwrap();
+    assert!(matches!(&rows[1], SimpleQueryMessage::Row(r) if r.get(0) == Some("1")));
+    drop(client);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn unknown_database_is_fatal_3d000() {
+    let server = TestServer::start().await;
+    let url = format!("postgresql://root@{}/nope", server.addr);
+    let err = tokio_postgres::connect(&url, NoTls)
+        .await
+        .err()
+        .expect("connect fails");
+    assert_eq!(err.code().map(|c| c.code()), Some("3D000"), "{err}");
+    // Without a database the user name is the database, as in PostgreSQL.
+    let (_, reply) = Raw::connect(server.addr, &[("user", "alice")]).await;
+    assert_eq!(reply.errors, ["3D000"]);
+    let (_, reply) = Raw::connect(server.addr, &[("user", "tinkerdb")]).await;
+    assert_eq!((reply.errors.len(), reply.status), (0, 'I'), "{reply:?}");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn simple_batches_stop_at_the_first_error() {
+    let server = TestServer::start().await;
+    let mut raw = raw(&server).await;
+    let reply = raw.query("SELECT 1; SELECT boom; SELECT 2").await;
+    assert_eq!(reply.kinds, "TDCEZ", "{reply:?}");
+    assert_eq!(reply.tags, ["SELECT 1"]);
+    assert_eq!(reply.errors, ["42703"]);
+    assert_eq!(reply.status, 'I');
+
+    // A syntax error anywhere runs nothing.
+    let reply = raw
+        .query("CREATE TABLE t (id INT PRIMARY KEY); SELEC 1")
+        .await;
+    assert_eq!(
+        (reply.kinds.as_str(), reply.errors[0].as_str()),
+        ("EZ", "42601")
+    );
+    assert_eq!(raw.query("SELECT * FROM t").await.errors, ["42P01"]);
+
+    let reply = raw.query(" ; ").await;
+    assert_eq!(reply.kinds, "IZ", "empty query: {reply:?}");
+    let reply = raw.query("-- only a comment").await;
+    assert_eq!(reply.kinds, "IZ", "comment only: {reply:?}");
+
+    let reply = raw
+        .query(
+            "CREATE TABLE t (id INT PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, NULL)",
+        )
+        .await;
+    assert_eq!(reply.tags, ["CREATE TABLE", "INSERT 0 2"]);
+    let reply = raw
+        .query("UPDATE t SET v = 'b'; DELETE FROM t WHERE id = 1; SELECT v FROM t")
+        .await;
+    assert_eq!(reply.tags, ["UPDATE 2", "DELETE 1", "SELECT 1"]);
+    assert_eq!(reply.values, [Some("b".to_string())]);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn ready_for_query_follows_the_session_transaction() {
+    let server = TestServer::start().await;
+    let mut raw = raw(&server).await;
+    raw.query("CREATE TABLE t (id INT PRIMARY KEY)").await;
+
+    let status = |r: Reply| (r.tags, r.errors, r.status);
+    assert_eq!(
+        status(raw.query("BEGIN").await),
+        (vec!["BEGIN".into()], vec![], 'T')
+    );
+    assert_eq!(status(raw.query("INSERT INTO t VALUES (1)").await).2, 'T');
+    assert_eq!(
+        status(raw.query("SELECT * FROM nope").await),
+        (vec![], vec!["42P01".into()], 'E')
+    );
+    assert_eq!(
+        status(raw.query("SELECT 1").await),
+        (vec![], vec!["25P02".into()], 'E')
+    );
+    // COMMIT of a failed block rolls back, and says so.
+    assert_eq!(
+        status(raw.query("COMMIT").await),
+        (vec!["ROLLBACK".into()], vec![], 'I')
+    );
+    assert_eq!(raw.query("SELECT id FROM t").await.values, []);
+
+    assert_eq!(
+        raw.query("BEGIN; INSERT INTO t VALUES (2)").await.status,
+        'T'
+    );
+    assert_eq!(raw.query("INSERT INTO t VALUES (2)").await.status, 'E');
+    assert_eq!(
+        status(raw.query("ROLLBACK").await),
+        (vec!["ROLLBACK".into()], vec![], 'I')
+    );
+
+    // A batch that opens a block and fails inside it ends failed.
+    assert_eq!(raw.query("BEGIN; SELECT boom").await.status, 'E');
+    assert_eq!(
+        raw.query("ROLLBACK; BEGIN; INSERT INTO t VALUES (3); COMMIT")
+            .await
+            .status,
+        'I'
+    );
+    assert_eq!(
+        raw.query("SELECT id FROM t").await.values,
+        [Some("3".to_string())]
+    );
+
+    // The extended protocol reports the same states at Sync.
+    assert_eq!(raw.extended("BEGIN").await.status, 'T');
+    let reply = raw.extended("SELECT * FROM nope").await;
+    assert_eq!((reply.errors, reply.status), (vec!["42P01".into()], 'E'));
+    assert_eq!(raw.extended("SELECT 1").await.status, 'E');
+    let reply = raw.extended("ROLLBACK").await;
+    assert_eq!((reply.tags, reply.status), (vec!["ROLLBACK".into()], 'I'));
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn extended_protocol_binds_and_returns_every_type() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE v (id INT PRIMARY KEY, b BIGINT, d DOUBLE PRECISION, f BOOLEAN, t TEXT)",
+        )
+        .await
+        .unwrap();
+    let insert = client
+        .prepare("INSERT INTO v VALUES ($1, $2, $3, $4, $5)")
+        .await
+        .unwrap();
+    assert_eq!(
+        insert.params(),
+        [Type::INT4, Type::INT8, Type::FLOAT8, Type::BOOL, Type::TEXT]
+    );
+    let n = client
+        .execute(&insert, &[&1i32, &(1i64 << 40), &1.5f64, &true, &"one"])
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let none: Option<&str> = None;
+    client
+        .execute(&insert, &[&2i32, &-2i64, &f64::NEG_INFINITY, &false, &none])
+        .await
+        .unwrap();
+
+    let select = client
+        .prepare("SELECT id, b, d, f, t FROM v WHERE id = $1")
+        .await
+        .unwrap();
+    assert_eq!(select.params(), [Type::INT4]);
+    let types: Vec<Type> = select.columns().iter().map(|c| c.type_().clone()).collect();
+    assert_eq!(
+        types,
+        [Type::INT4, Type::INT8, Type::FLOAT8, Type::BOOL, Type::TEXT]
+    );
+    let names: Vec<&str> = select.columns().iter().map(|c| c.name()).collect();
+    assert_eq!(names, ["id", "b", "d", "f", "t"]);
+
+    let row = client.query_one(&select, &[&1i32]).await.unwrap();
+    assert_eq!(row.get::<_, i32>(0), 1);
+    assert_eq!(row.get::<_, i64>(1), 1 << 40);
+    assert_eq!(row.get::<_, f64>(2), 1.5);
+    assert!(row.get::<_, bool>(3));
+    assert_eq!(row.get::<_, &str>(4), "one");
+    let row = client.query_one(&select, &[&2i32]).await.unwrap();
+    assert_eq!(row.get::<_, f64>(2), f64::NEG_INFINITY);
+    assert_eq!(row.get::<_, Option<&str>>(4), None);
+
+    // Declared parameter types: INT2 and VARCHAR are decoded in their own layouts.
+    let typed = client
+        .prepare_typed(
+            "SELECT id FROM v WHERE id = $1 AND t = $2",
+            &[Type::INT2, Type::VARCHAR],
+        )
+        .await
+        .unwrap();
+    assert_eq!(typed.params(), [Type::INT2, Type::VARCHAR]);
+    let rows = client.query(&typed, &[&1i16, &"one"]).await.unwrap();
+    assert_eq!(rows.len(), 1);
+
+    // Text-format results through the simple protocol render the same values.
+    let msgs = client
+        .simple_query("SELECT b, d, f FROM v WHERE id = 2")
+        .await
+        .unwrap();
+    let SimpleQueryMessage::Row(row) = &msgs[1] else {
+        panic!("{msgs:?}")
+    };
+    assert_eq!(
+        (row.get(0), row.get(1), row.get(2)),
+        (Some("-2"), Some("-Infinity"), Some("f"))
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn extended_protocol_errors_keep_the_connection() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    client
+        .batch_execute("CREATE TABLE t (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    let code = |e: tokio_postgres::Error| e.code().map(|c| c.code().to_string());
+
+    let err = client.prepare("SELECT * FROM nope").await.unwrap_err();
+    assert_eq!(code(err).as_deref(), Some("42P01"));
+    let err = client.prepare("SELECT 1; SELECT 2").await.unwrap_err();
+    assert_eq!(code(err).as_deref(), Some("42601"));
+    let err = client
+        .prepare_typed("SELECT $1", &[Type::NUMERIC])
+        .await
+        .unwrap_err();
+    assert_eq!(code(err).as_deref(), Some("0A000"));
+
+    let insert = client.prepare("INSERT INTO t VALUES ($1)").await.unwrap();
+    client.execute(&insert, &[&1i32]).await.unwrap();
+    let err = client.execute(&insert, &[&1i32]).await.unwrap_err();
+    assert_eq!(code(err).as_deref(), Some("23505"));
+    let err = client.query("SELECT 1 / 0", &[]).await.unwrap_err();
+    assert_eq!(code(err).as_deref(), Some("22012"));
+
+    // A text parameter that does not parse as the column type.
+    let by_text = client
+        .prepare_typed("SELECT id FROM t WHERE id = $1", &[Type::TEXT])
+        .await;
+    if let Ok(stmt) = by_text {
+        let _ = client.query(&stmt, &[&"x"]).await;
+    }
+
+    let rows = client.query("SELECT id FROM t", &[]).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn text_parameters_parse_as_their_inferred_type() {
+    let server = TestServer::start().await;
+    let mut raw = raw(&server).await;
+    raw.query("CREATE TABLE t (id INT PRIMARY KEY, f BOOLEAN); INSERT INTO t VALUES (7, true)")
+        .await;
+    let sql = "SELECT id FROM t WHERE id = $1";
+    let reply = raw.extended_with(sql, &[Some(" 7 ")]).await;
+    assert_eq!(
+        (reply.values, reply.status),
+        (vec![Some("7".to_string())], 'I')
+    );
+    assert_eq!(raw.extended_with(sql, &[Some("x")]).await.errors, ["22P02"]);
+    assert_eq!(
+        raw.extended_with(sql, &[Some("99999999999")]).await.errors,
+        ["22003"]
+    );
+    assert_eq!(raw.extended_with(sql, &[None]).await.values, []);
+    let reply = raw
+        .extended_with("SELECT id FROM t WHERE f = $1", &[Some("yes")])
+        .await;
+    assert_eq!(reply.values, [Some("7".to_string())]);
+    // Wrong parameter count.
+    assert_eq!(raw.extended_with(sql, &[]).await.errors, ["08P01"]);
+    // The connection is still usable.
+    assert_eq!(
+        raw.query("SELECT id FROM t").await.values,
+        [Some("7".to_string())]
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn portals_return_rows_in_max_rows_chunks() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1), (2), (3), (4), (5)",
+        )
+        .await
+        .unwrap();
+    let tx = client.transaction().await.unwrap();
+    let stmt = tx.prepare("SELECT id FROM t ORDER BY id").await.unwrap();
+    let portal = tx.bind(&stmt, &[]).await.unwrap();
+    let mut seen = Vec::new();
+    loop {
+        let rows = tx.query_portal(&portal, 2).await.unwrap();
+        assert!(rows.len() <= 2);
+        if rows.is_empty() {
+            break;
+        }
+        seen.extend(rows.iter().map(|r| r.get::<_, i32>(0)));
+    }
+    assert_eq!(seen, [1, 2, 3, 4, 5]);
+    tx.commit().await.unwrap();
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_closes_idle_connections_at_once() {
+    let opts = pgserver::Options {
+        shutdown_grace: Duration::from_secs(30),
+        ..Default::default()
+    };
+    let server = TestServer::start_with(opts).await;
+    let client = server.client().await;
+    client.simple_query("BEGIN").await.unwrap();
+    let started = std::time::Instant::now();
+    server.stop().await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "idle connections must not wait for grace"
+    );
+    assert!(client.simple_query("SELECT 1").await.is_err());
+}
