@@ -1,0 +1,325 @@
+//! Session-level tests through the public API: describe and parameter inference, parameters at
+//! execution, transaction status, batched scans, and the same behaviour over the real store.
+
+use std::sync::Arc;
+
+use sql::{Column, DataType, Description, Engine, Error, ExecResult, Session, TxnStatus, Value};
+
+fn session(engine: &Arc<Engine>) -> Session {
+    Session::new(engine.clone(), "root", "tinkerdb").expect("session")
+}
+
+async fn exec(s: &mut Session, sql: &str, params: &[Value]) -> sql::Result<ExecResult> {
+    let mut stmts = s.parse(sql)?;
+    assert_eq!(stmts.len(), 1, "{sql}");
+    let stmt = stmts.remove(0);
+    s.execute(&stmt, params).await
+}
+
+async fn must(s: &mut Session, sql: &str) -> ExecResult {
+    exec(s, sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+async fn rows(s: &mut Session, sql: &str, params: &[Value]) -> Vec<Vec<Value>> {
+    match exec(s, sql, params).await {
+        Ok(ExecResult::Rows { rows, .. }) => rows,
+        other => panic!("{sql}: {other:?}"),
+    }
+}
+
+async fn describe(
+    s: &mut Session,
+    sql: &str,
+    declared: &[Option<DataType>],
+) -> sql::Result<Description> {
+    let stmt = s.parse(sql)?.remove(0);
+    s.describe(&stmt, declared).await
+}
+
+fn col(name: &str, data_type: DataType) -> Column {
+    Column {
+        name: name.into(),
+        data_type,
+    }
+}
+
+async fn setup(s: &mut Session) {
+    must(
+        s,
+        "CREATE TABLE kv (k INT PRIMARY KEY, v TEXT, n BIGINT, f FLOAT8, b BOOL)",
+    )
+    .await;
+    must(
+        s,
+        "INSERT INTO kv VALUES (1, 'a', 10, 1.5, true), (2, 'b', 20, NULL, false)",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn describe_infers_parameter_and_result_types() {
+    let engine = Engine::memory();
+    let mut s = session(&engine);
+    setup(&mut s).await;
+    use DataType::*;
+    let d = describe(
+        &mut s,
+        "SELECT v, k + 1, n AS total, count(*) FROM kv WHERE k = $1 GROUP BY v, k, n",
+        &[],
+    )
+    .await
+    .expect("describe");
+    assert_eq!(d.params, vec![Int4]);
+    assert_eq!(
+        d.columns,
+        vec![
+            col("v", Text),
+            col("?column?", Int4),
+            col("total", Int8),
+            col("count", Int8)
+        ]
+    );
+    let cases: &[(&str, &[DataType])] = &[
+        (
+            "INSERT INTO kv VALUES ($1, $2, $3, $4, $5)",
+            &[Int4, Text, Int8, Float8, Bool],
+        ),
+        ("INSERT INTO kv (f, k) VALUES ($1, $2)", &[Float8, Int4]),
+        ("UPDATE kv SET v = $1 WHERE k = $2", &[Text, Int4]),
+        ("DELETE FROM kv WHERE $1 < n", &[Int8]),
+        ("SELECT $1::int8, $2", &[Int8, Text]),
+        ("SELECT * FROM kv LIMIT $1 OFFSET $2", &[Int8, Int8]),
+        ("SELECT v || $1 FROM kv", &[Text]),
+        ("SELECT 1 WHERE $1", &[Bool]),
+    ];
+    for (sql, want) in cases {
+        let d = describe(&mut s, sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        assert_eq!(d.params, *want, "{sql}");
+    }
+    let d = describe(&mut s, "SELECT * FROM kv WHERE k = $1", &[Some(Int8)])
+        .await
+        .expect("describe");
+    assert_eq!(d.params, vec![Int8]);
+    assert_eq!(d.columns.len(), 5);
+    let d = describe(&mut s, "SELECT $1::int4 AS x", &[])
+        .await
+        .expect("describe");
+    assert_eq!(d.columns, vec![col("x", Int4)]);
+    let d = describe(&mut s, "EXPLAIN SELECT * FROM kv", &[])
+        .await
+        .expect("describe");
+    assert_eq!(d.columns, vec![col("QUERY PLAN", Text)]);
+    let d = describe(&mut s, "SHOW transaction_isolation", &[])
+        .await
+        .expect("describe");
+    assert_eq!(d.columns, vec![col("transaction_isolation", Text)]);
+    let d = describe(&mut s, "INSERT INTO kv (k) VALUES (9)", &[])
+        .await
+        .expect("describe");
+    assert!(d.columns.is_empty());
+    // Describing does not execute.
+    assert_eq!(
+        rows(&mut s, "SELECT count(*) FROM kv", &[]).await,
+        vec![vec![Value::Int(2)]]
+    );
+    let err = describe(&mut s, "SELECT nope FROM kv", &[])
+        .await
+        .expect_err("fails");
+    assert!(matches!(err, Error::UndefinedColumn(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn parameters_at_execution() {
+    let engine = Engine::memory();
+    let mut s = session(&engine);
+    setup(&mut s).await;
+    let got = rows(&mut s, "SELECT v FROM kv WHERE k = $1", &[Value::Int(2)]).await;
+    assert_eq!(got, vec![vec![Value::Text("b".into())]]);
+    // Text-format parameters are parsed as the inferred type.
+    let got = rows(
+        &mut s,
+        "SELECT v FROM kv WHERE k = $1",
+        &[Value::Text("1".into())],
+    )
+    .await;
+    assert_eq!(got, vec![vec![Value::Text("a".into())]]);
+    let got = rows(
+        &mut s,
+        "SELECT k FROM kv WHERE k >= $1 ORDER BY k LIMIT $2",
+        &[Value::Int(1), Value::Int(1)],
+    )
+    .await;
+    assert_eq!(got, vec![vec![Value::Int(1)]]);
+    let got = rows(&mut s, "SELECT k FROM kv WHERE k = $1", &[Value::Null]).await;
+    assert!(got.is_empty());
+    let r = exec(
+        &mut s,
+        "INSERT INTO kv (k, v) VALUES ($1, $2)",
+        &[Value::Int(3), Value::Text("c".into())],
+    )
+    .await;
+    assert_eq!(
+        r,
+        Ok(ExecResult::Command {
+            tag: "INSERT".into(),
+            rows: Some(1)
+        })
+    );
+    let err = exec(
+        &mut s,
+        "SELECT v FROM kv WHERE k = $1",
+        &[Value::Text("x".into())],
+    )
+    .await
+    .expect_err("fails");
+    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+    let err = exec(&mut s, "SELECT v FROM kv WHERE k = $1", &[])
+        .await
+        .expect_err("fails");
+    assert!(matches!(err, Error::InvalidParameter(_)), "{err:?}");
+    let err = exec(&mut s, "SELECT 1 LIMIT $1", &[Value::Int(-1)])
+        .await
+        .expect_err("fails");
+    assert!(matches!(err, Error::InvalidParameter(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn transaction_status_and_failed_blocks() {
+    let engine = Engine::memory();
+    let mut s = session(&engine);
+    setup(&mut s).await;
+    assert_eq!(s.txn_status(), TxnStatus::Idle);
+    must(&mut s, "BEGIN").await;
+    assert_eq!(s.txn_status(), TxnStatus::InBlock);
+    must(&mut s, "INSERT INTO kv (k) VALUES (7)").await;
+    let err = exec(&mut s, "INSERT INTO kv (k) VALUES (7)", &[])
+        .await
+        .expect_err("duplicate");
+    assert!(matches!(err, Error::UniqueViolation(_)));
+    assert_eq!(s.txn_status(), TxnStatus::Failed);
+    assert_eq!(
+        exec(&mut s, "SELECT 1", &[]).await,
+        Err(Error::InFailedTransaction)
+    );
+    let stmt = s.parse("SELECT 1").expect("parse").remove(0);
+    assert_eq!(
+        s.describe(&stmt, &[]).await,
+        Err(Error::InFailedTransaction)
+    );
+    assert_eq!(
+        must(&mut s, "COMMIT").await,
+        ExecResult::Command {
+            tag: "ROLLBACK".into(),
+            rows: None
+        }
+    );
+    assert_eq!(s.txn_status(), TxnStatus::Idle);
+    assert!(
+        rows(&mut s, "SELECT k FROM kv WHERE k = 7", &[])
+            .await
+            .is_empty()
+    );
+    // An error outside a block leaves the session idle.
+    assert!(exec(&mut s, "SELECT 1 / 0", &[]).await.is_err());
+    assert_eq!(s.txn_status(), TxnStatus::Idle);
+    assert!(s.parse("").expect("parse").is_empty());
+    let err = Session::new(engine.clone(), "root", "other")
+        .err()
+        .expect("unknown database");
+    assert!(matches!(err, Error::InvalidParameter(_)));
+}
+
+/// Scans cross several KV batches (resume keys) and spans cut them correctly.
+async fn large_table(engine: Arc<Engine>) {
+    let mut s = session(&engine);
+    must(&mut s, "CREATE TABLE big (id INT PRIMARY KEY, sq BIGINT)").await;
+    must(&mut s, "BEGIN").await;
+    for chunk in (0..2500).collect::<Vec<i64>>().chunks(250) {
+        let values: Vec<String> = chunk.iter().map(|i| format!("({i}, {})", i * i)).collect();
+        must(
+            &mut s,
+            &format!("INSERT INTO big VALUES {}", values.join(", ")),
+        )
+        .await;
+    }
+    must(&mut s, "COMMIT").await;
+    let count = |r: Vec<Vec<Value>>| r[0][0].clone();
+    assert_eq!(
+        count(rows(&mut s, "SELECT count(*) FROM big", &[]).await),
+        Value::Int(2500)
+    );
+    assert_eq!(
+        count(
+            rows(
+                &mut s,
+                "SELECT count(*) FROM big WHERE id >= 1000 AND id < 2100",
+                &[]
+            )
+            .await
+        ),
+        Value::Int(1100)
+    );
+    assert_eq!(
+        count(rows(&mut s, "SELECT sum(sq) FROM big WHERE id % 2 = 0", &[]).await),
+        Value::Int(2_601_042_500)
+    );
+    let got = rows(
+        &mut s,
+        "SELECT id FROM big WHERE id > 2000 ORDER BY id DESC LIMIT 2 OFFSET 1",
+        &[],
+    )
+    .await;
+    assert_eq!(got, vec![vec![Value::Int(2498)], vec![Value::Int(2497)]]);
+    let r = must(&mut s, "DELETE FROM big WHERE id >= 100").await;
+    assert_eq!(
+        r,
+        ExecResult::Command {
+            tag: "DELETE".into(),
+            rows: Some(2400)
+        }
+    );
+    assert_eq!(
+        count(rows(&mut s, "SELECT count(*) FROM big", &[]).await),
+        Value::Int(100)
+    );
+}
+
+#[tokio::test]
+async fn large_table_memory() {
+    large_table(Engine::memory()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_table_txn() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = txn::Db::open_local(dir.path()).await.expect("open");
+    large_table(Engine::new(db.clone())).await;
+    db.shutdown().await.expect("shutdown");
+}
+
+/// Data written through one engine is there after the store is reopened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn survives_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let db = txn::Db::open_local(dir.path()).await.expect("open");
+        let mut s = session(&Engine::new(db.clone()));
+        setup(&mut s).await;
+        db.shutdown().await.expect("shutdown");
+    }
+    let db = txn::Db::open_local(dir.path()).await.expect("reopen");
+    let mut s = session(&Engine::new(db.clone()));
+    let got = rows(&mut s, "SELECT k, v FROM kv ORDER BY k", &[]).await;
+    assert_eq!(got.len(), 2);
+    must(&mut s, "CREATE TABLE other (x INT PRIMARY KEY)").await;
+    let plan = rows(&mut s, "EXPLAIN SELECT * FROM other WHERE x = 1", &[]).await;
+    assert_eq!(
+        plan,
+        vec![vec![Value::Text("Get other /Table/101/1/1".into())]]
+    );
+    db.shutdown().await.expect("shutdown");
+}
