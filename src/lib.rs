@@ -12,6 +12,7 @@
 //!   range-size options are rejected as "not supported yet".
 
 mod http;
+pub mod workload;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -37,10 +37,10 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Load generators.
+    /// Load generators: kv, bank and YCSB over the PostgreSQL protocol.
     Workload {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        #[command(subcommand)]
+        command: tinkerdb::workload::Command,
     },
 }
 
@@ -129,9 +129,7 @@ fn main() -> ExitCode {
         )),
         Command::Demo { .. } => Err(anyhow::anyhow!("`tinkerdb demo` is not supported yet")),
         Command::Kv { .. } => Err(anyhow::anyhow!("`tinkerdb kv` is not supported yet")),
-        Command::Workload { .. } => {
-            Err(anyhow::anyhow!("`tinkerdb workload` is not supported yet"))
-        }
+        Command::Workload { command } => tinkerdb::workload::cli::main(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
