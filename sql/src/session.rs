@@ -284,6 +284,7 @@ impl crate::Session {
         stmt: &ast::Statement,
         params: &[Value],
     ) -> Result<ExecResult> {
+        tracing::debug!(statement = %stmt, params = params.len(), status = ?self.state.status(), "execute");
         match stmt {
             ast::Statement::Commit { chain: false, .. } => return self.commit().await,
             ast::Statement::Rollback {
