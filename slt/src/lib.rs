@@ -6,8 +6,9 @@
 //! - in-process, by `cargo test -p slt`: every file gets a fresh node in a temporary directory
 //!   with an ephemeral SQL port (`tests/slt.rs`);
 //! - against any endpoint, by the `slt` binary: `cargo run -p slt -- --url
-//!   postgresql://user@host:port/db FILES...`, which is how each expected output is checked
-//!   against real PostgreSQL 15.
+//!   postgresql://user@host:port/db FILES_OR_DIRS...` — a started TinkerDB node, or real
+//!   PostgreSQL 15, which is how every expected output is checked (use a database created with
+//!   `LC_COLLATE=C`, e.g. a cluster initialised with `initdb --locale=C`).
 //!
 //! Output conventions: SQL NULL is rendered `NULL` and the empty string `(empty)`; column types
 //! are not checked (every column reports [`DefaultColumnType::Any`]); errors carry their SQLSTATE,
@@ -16,6 +17,11 @@
 //! The engine names itself `tinkerdb` when the server's `server_version` mentions TinkerDB and
 //! `postgresql` otherwise, so a record can be limited to one with `onlyif tinkerdb` or
 //! `skipif postgresql` (for output only TinkerDB has, such as EXPLAIN plans).
+//!
+//! Writing files: one behaviour per file, `rowsort` wherever the order is not specified, and
+//! drop every table at the end (the binary runs all files against one database). Output that
+//! legitimately varies between runs against one node (catalog ids in EXPLAIN) is matched with
+//! sqllogictest's `<slt:ignore>` marker.
 //!
 //! # Caveats
 //!
