@@ -224,7 +224,10 @@ impl Session {
     /// block moves the session to `TxnStatus::Failed`; an error outside a block rolls back the
     /// implicit transaction.
     pub async fn execute(&mut self, stmt: &Statement, params: &[Value]) -> Result<ExecResult> {
-        self.execute_statement(&stmt.ast, params).await
+        let result = self.execute_statement(&stmt.ast, params).await;
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        metrics::counter!("tinkerdb_sql_statements_total", "outcome" => outcome).increment(1);
+        result
     }
 
     /// The session's transaction state, for ReadyForQuery.

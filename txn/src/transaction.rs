@@ -211,13 +211,20 @@ impl Transaction {
         let expiry_ms = physical(db.now().await?) + db.inner.config.lock_ttl_ms;
         if let Err(e) = db.prewrite(mutations, &primary, start_ts, expiry_ms).await {
             db.rollback_keys(keys, start_ts).await;
+            metrics::counter!("tinkerdb_txn_aborts_total").increment(1);
             return Err(e);
         }
         let commit_ts = db.now().await?;
-        db.commit_primary(&primary, &keys, start_ts, commit_ts)
-            .await?;
+        if let Err(e) = db
+            .commit_primary(&primary, &keys, start_ts, commit_ts)
+            .await
+        {
+            metrics::counter!("tinkerdb_txn_aborts_total").increment(1);
+            return Err(e);
+        }
         db.commit_secondaries(keys[1..].to_vec(), start_ts, commit_ts)
             .await;
+        metrics::counter!("tinkerdb_txn_commits_total", "kind" => "read_write").increment(1);
         Ok(())
     }
 
