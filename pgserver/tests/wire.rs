@@ -499,6 +499,74 @@ async fn text_parameters_parse_as_their_inferred_type() {
 }
 
 #[tokio::test]
+async fn describe_statement_and_portal() {
+    let server = TestServer::start().await;
+    let mut raw = raw(&server).await;
+    raw.query("CREATE TABLE t (id BIGINT PRIMARY KEY, ok BOOLEAN); INSERT INTO t VALUES (1, true)")
+        .await;
+    let mut parse = cstring("s1");
+    parse.extend(cstring("SELECT id, ok FROM t WHERE id = $1"));
+    parse.extend(0i16.to_be_bytes());
+    raw.send(b'P', &parse).await;
+    let mut describe = vec![b'S'];
+    describe.extend(cstring("s1"));
+    raw.send(b'D', &describe).await;
+    let mut bind = cstring("p1");
+    bind.extend(cstring("s1"));
+    bind.extend([0, 0, 0, 1, 0, 0, 0, 1, b'1', 0, 0]);
+    raw.send(b'B', &bind).await;
+    let mut describe = vec![b'P'];
+    describe.extend(cstring("p1"));
+    raw.send(b'D', &describe).await;
+    let mut execute = cstring("p1");
+    execute.extend(0i32.to_be_bytes());
+    raw.send(b'E', &execute).await;
+    raw.send(b'S', &[]).await;
+
+    // ParseComplete, ParameterDescription, RowDescription, BindComplete, RowDescription, DataRow,
+    // CommandComplete, ReadyForQuery.
+    let mut kinds = String::new();
+    let mut param_oids = Vec::new();
+    let mut column_oids = Vec::new();
+    while let Some((kind, body)) = raw.recv().await {
+        kinds.push(kind as char);
+        match kind {
+            b't' => param_oids = parameter_oids(&body),
+            b'T' => column_oids.push(row_description_oids(&body)),
+            b'Z' => break,
+            _ => {}
+        }
+    }
+    assert_eq!(kinds, "1tT2TDCZ");
+    assert_eq!(param_oids, [20]);
+    assert_eq!(column_oids, [vec![20, 16], vec![20, 16]]);
+    server.stop().await.unwrap();
+}
+
+/// The type OIDs of a ParameterDescription (a count, then one OID each).
+fn parameter_oids(body: &[u8]) -> Vec<u32> {
+    body[2..]
+        .chunks(4)
+        .map(|c| u32::from_be_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+/// The type OIDs of a RowDescription.
+fn row_description_oids(body: &[u8]) -> Vec<u32> {
+    let count = i16::from_be_bytes([body[0], body[1]]) as usize;
+    let mut rest = &body[2..];
+    let mut oids = Vec::new();
+    for _ in 0..count {
+        let name_end = rest.iter().position(|b| *b == 0).unwrap();
+        let field = &rest[name_end + 1..];
+        // table oid (4), attnum (2), type oid (4), typlen (2), typmod (4), format (2).
+        oids.push(u32::from_be_bytes(field[6..10].try_into().unwrap()));
+        rest = &field[18..];
+    }
+    oids
+}
+
+#[tokio::test]
 async fn portals_return_rows_in_max_rows_chunks() {
     let server = TestServer::start().await;
     let mut client = server.client().await;
