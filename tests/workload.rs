@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tinkerdb::workload::{self, Kind, Options};
+use tinkerdb::workload::{self, Kind, Options, YcsbWorkload};
 use tinkerdb::{Config, Node};
 
 async fn start_node(dir: &tempfile::TempDir) -> anyhow::Result<Node> {
@@ -129,4 +129,43 @@ fn options_are_validated() {
         ..Options::default()
     };
     assert!(opts.validate(Kind::Bank).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ycsb_workloads_run_without_errors() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let node = start_node(&dir).await?;
+    let opts = Options {
+        duration: Duration::from_millis(500),
+        ..options(&node)
+    };
+    workload::init(Kind::Ycsb, &opts).await?;
+    for ycsb in [
+        YcsbWorkload::A,
+        YcsbWorkload::D,
+        YcsbWorkload::E,
+        YcsbWorkload::F,
+    ] {
+        let opts = Options {
+            ycsb,
+            ..opts.clone()
+        };
+        let report = workload::run(Kind::Ycsb, &opts).await?;
+        assert!(report.ops > 0, "{}", report.summary());
+        assert_eq!(report.errors, 0, "{}", report.summary());
+    }
+    // D and E inserted records after the 500 loaded ones; E's inserts did not collide with D's
+    // (no errors above) because each run continues after the largest key.
+    let client = workload::connect(&node.sql_url()).await?;
+    let inserted = client
+        .query(
+            "SELECT ycsb_key FROM usertable WHERE ycsb_key >= $1",
+            &[&workload::ycsb::key(500)],
+        )
+        .await?
+        .len();
+    assert!(inserted > 0);
+
+    drop(client);
+    node.shutdown().await
 }

@@ -93,8 +93,8 @@ pub fn main(command: Command) -> Result<()> {
                 let started = std::time::Instant::now();
                 super::init(args.workload_kind, &opts).await?;
                 eprintln!(
-                    "loaded {:?} in {:.1}s",
-                    args.workload_kind,
+                    "loaded {} in {:.1}s",
+                    format!("{:?}", args.workload_kind).to_lowercase(),
                     started.elapsed().as_secs_f64()
                 );
                 Ok(())
