@@ -208,3 +208,40 @@ fn unsupported_flags_are_rejected() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--join is not supported yet"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_shuts_down_gracefully_and_the_node_reopens() {
+    let (_tmp, dir) = data_dir();
+    let mut node = Process::start(&dir);
+    let client = node.connect().await;
+    client
+        .batch_execute("CREATE TABLE g (id INT PRIMARY KEY); INSERT INTO g VALUES (1)")
+        .await
+        .unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &node.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let exit = loop {
+        if let Some(exit) = node.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "graceful shutdown exits 0: {exit:?}");
+    drop(node);
+    let node = Process::start(&dir);
+    let client = node.connect().await;
+    let n: i32 = client
+        .query_one("SELECT id FROM g", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+}
