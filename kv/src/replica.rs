@@ -341,12 +341,12 @@ impl Replica {
 
     /// Confirms leadership, then returns a fjall snapshot that includes everything committed
     /// before the call, and the descriptor to check bounds against.
-    async fn read_snapshot(&self) -> Result<(Snapshot, RangeDescriptor)> {
+    pub(crate) async fn read_snapshot(&self) -> Result<(Snapshot, RangeDescriptor)> {
         self.group.read_index().await?;
         Ok((self.engine.db.snapshot(), self.descriptor()))
     }
 
-    fn mvcc<'a>(&'a self, snapshot: &'a Snapshot) -> Mvcc<'a> {
+    pub(crate) fn mvcc<'a>(&'a self, snapshot: &'a Snapshot) -> Mvcc<'a> {
         Mvcc {
             snapshot,
             data: &self.engine.data,
