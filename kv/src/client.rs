@@ -167,6 +167,39 @@ impl Client {
         Ok(result)
     }
 
+    /// Validates a read of `[start, end)` across ranges: the first conflicting version, or the
+    /// foreign locks met (see `Mvcc::validate`).
+    pub async fn validate(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        from_ts: Timestamp,
+        to_ts: Timestamp,
+    ) -> Result<crate::mvcc::Validation> {
+        let mut result = crate::mvcc::Validation::default();
+        let mut from = start.to_vec();
+        while from.as_slice() < end {
+            let (part, range_end) = self
+                .with_range(&from, |replica, desc| {
+                    let from = from.clone();
+                    async move {
+                        let to = end.min(desc.end.as_slice());
+                        Ok((
+                            replica.validate(&from, to, from_ts, to_ts).await?,
+                            to.to_vec(),
+                        ))
+                    }
+                })
+                .await?;
+            if part.conflict.is_some() {
+                return Ok(part);
+            }
+            result.locks.extend(part.locks);
+            from = range_end;
+        }
+        Ok(result)
+    }
+
     /// Sends a command whose keys all lie in one range (routed by its first key; range 1 when it
     /// has none) and returns its response.
     pub async fn send(&self, cmd: Command) -> Result<Response> {

@@ -37,6 +37,7 @@ mod codec;
 pub mod command;
 pub mod engine;
 pub mod error;
+pub mod history;
 pub mod keys;
 pub mod mvcc;
 pub mod range;
@@ -46,6 +47,8 @@ pub mod store;
 pub use client::Client;
 pub use command::{Command, Response};
 pub use error::{Error, Result};
-pub use mvcc::{KeyError, Lock, LockedKey, Mutation, Op, ScanResult, Timestamp, TxnStatus};
+pub use mvcc::{
+    KeyError, Lock, LockedKey, Mutation, Op, ScanResult, Timestamp, TxnStatus, Validation,
+};
 pub use range::{NodeId, RangeDescriptor, RangeId};
 pub use store::{Store, StoreOptions};

@@ -196,6 +196,15 @@ pub struct ScanResult {
     pub locks: Vec<LockedKey>,
 }
 
+/// The outcome of validating a read span (see [`Mvcc::validate`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Validation {
+    /// A key with a version committed inside the validated interval, and its commit timestamp.
+    pub conflict: Option<(Vec<u8>, Timestamp)>,
+    /// Locks of other transactions that may commit inside the interval.
+    pub locks: Vec<LockedKey>,
+}
+
 /// Changes to a range's MVCC statistics made by one command.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StatsDelta {
@@ -326,6 +335,46 @@ impl Mvcc<'_> {
             let (k, v) = guard.into_inner().map_err(io_err)?;
             let lock = Lock::decode(&v)?;
             if lock.start_ts <= ts {
+                result.locks.push(LockedKey {
+                    key: k.to_vec(),
+                    lock,
+                });
+            }
+        }
+        Ok(result)
+    }
+
+    /// Validates a read of `[start, end)` made at `from_ts` by a transaction committing at
+    /// `to_ts`: reports the first version committed in `(from_ts, to_ts]` (rollback records
+    /// aside), and every lock of another transaction with `start_ts <= to_ts`, which the caller
+    /// must resolve through its primary.
+    pub fn validate(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        from_ts: Timestamp,
+        to_ts: Timestamp,
+    ) -> io::Result<Validation> {
+        let (ds, de) = data_span(start, end);
+        let mut result = Validation::default();
+        for guard in self.snapshot.range(self.data, ds..de) {
+            let (k, v) = guard.into_inner().map_err(io_err)?;
+            let (key, commit_ts) = split_version_key(&k)?;
+            if commit_ts > from_ts
+                && commit_ts <= to_ts
+                && Record::decode(&v)?.kind != RecordKind::Rollback
+            {
+                result.conflict = Some((key, commit_ts));
+                return Ok(result);
+            }
+        }
+        for guard in self
+            .snapshot
+            .range(self.locks, start.to_vec()..end.to_vec())
+        {
+            let (k, v) = guard.into_inner().map_err(io_err)?;
+            let lock = Lock::decode(&v)?;
+            if lock.start_ts != from_ts && lock.start_ts <= to_ts {
                 result.locks.push(LockedKey {
                     key: k.to_vec(),
                     lock,

@@ -382,6 +382,21 @@ impl Replica {
         Ok(self.mvcc(&snapshot).scan(start, end, ts, limit)?)
     }
 
+    /// Validates a read of `[start, end)` (see [`Mvcc::validate`]); the span must lie inside the range.
+    pub async fn validate(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        from_ts: Timestamp,
+        to_ts: Timestamp,
+    ) -> Result<crate::mvcc::Validation> {
+        let (snapshot, desc) = self.read_snapshot().await?;
+        if !desc.contains_span(start, end) {
+            return Err(Error::RangeKeyMismatch(Box::new(desc)));
+        }
+        Ok(self.mvcc(&snapshot).validate(start, end, from_ts, to_ts)?)
+    }
+
     /// The persisted timestamp-oracle bound (range 1), read after a leadership check.
     pub async fn tso_bound(&self) -> Result<Option<Timestamp>> {
         let (snapshot, _) = self.read_snapshot().await?;

@@ -49,6 +49,7 @@ pub fn sqlstate(err: &sql::Error) -> &'static str {
         Error::InvalidInput(_) => "22P02",
         Error::DatatypeMismatch(_) => "42804",
         Error::InFailedTransaction => "25P02",
+        Error::ActiveTransaction(_) => "25001",
         Error::Serialization(_) => "40001",
         Error::CompletionUnknown(_) => "40003",
         Error::NotSupported(_) => "0A000",

@@ -86,6 +86,8 @@ pub enum Error {
     InvalidInput(String),
     /// 42804 / 42883: type mismatch or no operator for the given types.
     DatatypeMismatch(String),
+    /// 25001: the command cannot run once the transaction has started working.
+    ActiveTransaction(String),
     /// 25P02: current transaction is aborted, commands ignored until end of transaction block.
     InFailedTransaction,
     /// 40001: serialization failure; the client should retry the transaction.
@@ -116,6 +118,7 @@ impl std::fmt::Display for Error {
             | Error::CompletionUnknown(m)
             | Error::NotSupported(m)
             | Error::InvalidParameter(m)
+            | Error::ActiveTransaction(m)
             | Error::Internal(m) => f.write_str(m),
             Error::DivisionByZero => f.write_str("division by zero"),
             Error::InFailedTransaction => f.write_str(

@@ -37,8 +37,9 @@
 //!   integer, REAL as double precision, VARCHAR(n) as text without the length check; number
 //!   literals with a fraction are double precision (PostgreSQL: numeric); sum(bigint) is bigint
 //!   and fails on overflow (PostgreSQL: numeric).
-//! - Isolation: what `txn` provides, snapshot isolation, reported as REPEATABLE READ. BEGIN
-//!   ISOLATION LEVEL SERIALIZABLE is rejected with 0A000; READ COMMITTED runs as REPEATABLE READ.
+//! - Isolation: SERIALIZABLE by default; REPEATABLE READ runs as snapshot isolation, and so do
+//!   READ COMMITTED and READ UNCOMMITTED (stronger than they promise; SHOW reports the level
+//!   that runs). The in-memory test store runs every level as snapshot isolation.
 //! - A table without a primary key gets a hidden `rowid` key column (int8) from a cluster-wide
 //!   counter reserved in blocks of 1000 per node (ids are unique, not ordered by time).
 //! - ORDER BY and aggregation buffer their input in memory; DROP TABLE deletes the rows in the

@@ -75,18 +75,38 @@ fn is_transaction_exit(stmt: &ast::Statement) -> bool {
     )
 }
 
-/// The transaction options of BEGIN / SET TRANSACTION modes.
-fn txn_options(modes: &[ast::TransactionMode]) -> Result<TxnOptions> {
-    let mut opts = TxnOptions::default();
+/// The level a requested isolation level runs at: SERIALIZABLE as itself; REPEATABLE READ (and
+/// SNAPSHOT) as snapshot isolation; READ COMMITTED and READ UNCOMMITTED as snapshot isolation
+/// too, which is stronger than what they promise.
+fn isolation_level(level: &ast::TransactionIsolationLevel) -> IsolationLevel {
+    match level {
+        ast::TransactionIsolationLevel::Serializable => IsolationLevel::Serializable,
+        _ => IsolationLevel::Snapshot,
+    }
+}
+
+/// Parses an isolation level name as SET accepts it.
+fn parse_isolation(name: &str) -> Result<IsolationLevel> {
+    match name.trim().to_lowercase().as_str() {
+        "serializable" => Ok(IsolationLevel::Serializable),
+        "repeatable read" | "snapshot" | "read committed" | "read uncommitted" => {
+            Ok(IsolationLevel::Snapshot)
+        }
+        other => Err(Error::InvalidParameter(format!(
+            "invalid value for parameter \"transaction_isolation\": \"{other}\""
+        ))),
+    }
+}
+
+/// The transaction options of BEGIN / SET TRANSACTION modes, over the session's default.
+fn txn_options(modes: &[ast::TransactionMode], default: IsolationLevel) -> Result<TxnOptions> {
+    let mut opts = TxnOptions {
+        isolation: default,
+        ..TxnOptions::default()
+    };
     for mode in modes {
         match mode {
-            ast::TransactionMode::IsolationLevel(ast::TransactionIsolationLevel::Serializable) => {
-                return Err(Error::NotSupported(
-                    "SERIALIZABLE isolation is not supported yet; use REPEATABLE READ (snapshot isolation)".into(),
-                ));
-            }
-            // READ COMMITTED and READ UNCOMMITTED run as REPEATABLE READ, which is stronger.
-            ast::TransactionMode::IsolationLevel(_) => opts.isolation = IsolationLevel::Snapshot,
+            ast::TransactionMode::IsolationLevel(level) => opts.isolation = isolation_level(level),
             ast::TransactionMode::AccessMode(ast::TransactionAccessMode::ReadOnly) => {
                 opts.read_only = true
             }
@@ -101,10 +121,19 @@ fn txn_options(modes: &[ast::TransactionMode]) -> Result<TxnOptions> {
 fn isolation_name(level: IsolationLevel) -> &'static str {
     match level {
         IsolationLevel::Snapshot => "repeatable read",
+        IsolationLevel::Serializable => "serializable",
     }
 }
 
 impl Settings {
+    /// The isolation level of transactions that do not ask for one.
+    fn default_isolation(&self) -> IsolationLevel {
+        self.0
+            .get("default_transaction_isolation")
+            .and_then(|v| parse_isolation(v).ok())
+            .unwrap_or_default()
+    }
+
     /// The value of a variable for SHOW.
     fn show(&self, name: &str) -> Result<String> {
         if let Some(v) = self.0.get(name) {
@@ -112,7 +141,7 @@ impl Settings {
         }
         Ok(match name {
             "transaction_isolation" | "default_transaction_isolation" => {
-                isolation_name(IsolationLevel::Snapshot).into()
+                isolation_name(self.default_isolation()).into()
             }
             "server_version" => SERVER_VERSION.into(),
             "server_version_num" => "150000".into(),
@@ -144,22 +173,15 @@ impl Settings {
             } => {
                 let name = variable.to_string().to_lowercase();
                 let value = values.iter().map(set_value).collect::<Vec<_>>().join(", ");
-                if matches!(
-                    name.as_str(),
-                    "transaction_isolation" | "default_transaction_isolation"
-                ) {
-                    let v = value.to_lowercase();
-                    if v == "serializable" {
-                        return Err(Error::NotSupported(
-                            "SERIALIZABLE isolation is not supported yet".into(),
-                        ));
-                    }
+                if name == "default_transaction_isolation" {
+                    let level = parse_isolation(&value)?;
+                    self.0.insert(name, isolation_name(level).into());
                     return Ok(());
                 }
                 self.0.insert(name, value);
                 Ok(())
             }
-            ast::Set::SetTransaction { modes, .. } => txn_options(modes).map(|_| ()),
+            ast::Set::SetTransaction { .. } => Ok(()),
             ast::Set::SetTimeZone { value, .. } => {
                 self.0.insert("timezone".into(), set_value(value));
                 Ok(())
@@ -260,7 +282,11 @@ impl crate::Session {
         }
         let mut attempt = 0;
         loop {
-            let mut txn = self.engine.store.begin(TxnOptions::default()).await?;
+            let opts = TxnOptions {
+                isolation: self.settings.default_isolation(),
+                ..TxnOptions::default()
+            };
+            let mut txn = self.engine.store.begin(opts).await?;
             let result = self.run_in(txn.as_mut(), stmt, params).await;
             let result = match result {
                 Ok(r) => txn.commit().await.map(|()| r).map_err(Error::from),
@@ -303,7 +329,7 @@ impl crate::Session {
             _ => {}
         }
         let result = match stmt {
-            ast::Statement::Set(set) => self.settings.set(set).map(|()| command("SET")),
+            ast::Statement::Set(set) => self.set(set).map(|()| command("SET")),
             ast::Statement::ShowVariable { variable } => self.show(variable),
             _ => match std::mem::take(&mut self.state) {
                 TxnState::InBlock(mut txn) => {
@@ -345,8 +371,53 @@ impl crate::Session {
         Ok(text_rows(&name, [value]))
     }
 
+    /// SET: session variables, and the transaction's isolation level (SET TRANSACTION, or SET
+    /// transaction_isolation), which must come before the transaction's first query.
+    fn set(&mut self, set: &ast::Set) -> Result<()> {
+        let level = match set {
+            ast::Set::SetTransaction {
+                modes,
+                session: true,
+                ..
+            } => {
+                let level = txn_options(modes, self.settings.default_isolation())?.isolation;
+                self.settings.0.insert(
+                    "default_transaction_isolation".into(),
+                    isolation_name(level).into(),
+                );
+                return Ok(());
+            }
+            ast::Set::SetTransaction { modes, .. } => {
+                txn_options(modes, self.settings.default_isolation())?.isolation
+            }
+            ast::Set::SingleAssignment {
+                variable, values, ..
+            } if variable
+                .to_string()
+                .eq_ignore_ascii_case("transaction_isolation") =>
+            {
+                let value = values.iter().map(set_value).collect::<Vec<_>>().join(" ");
+                parse_isolation(&value)?
+            }
+            _ => return self.settings.set(set),
+        };
+        match &mut self.state {
+            TxnState::InBlock(txn) => {
+                if txn.set_isolation(level) {
+                    Ok(())
+                } else {
+                    Err(Error::ActiveTransaction(
+                        "SET TRANSACTION ISOLATION LEVEL must be called before any query".into(),
+                    ))
+                }
+            }
+            // Outside a block it has no effect, as in PostgreSQL (which warns).
+            _ => Ok(()),
+        }
+    }
+
     async fn begin(&mut self, modes: &[ast::TransactionMode]) -> Result<ExecResult> {
-        let opts = txn_options(modes)?;
+        let opts = txn_options(modes, self.settings.default_isolation())?;
         if matches!(self.state, TxnState::Idle) {
             // PostgreSQL only warns about BEGIN inside a block; so do we (silently).
             let txn = self.engine.store.begin(opts).await?;
@@ -473,7 +544,10 @@ struct NoTxn;
 #[async_trait::async_trait]
 impl KvTxn for NoTxn {
     fn isolation(&self) -> IsolationLevel {
-        IsolationLevel::Snapshot
+        IsolationLevel::default()
+    }
+    fn set_isolation(&mut self, _: IsolationLevel) -> bool {
+        false
     }
     async fn get(&mut self, _: &[u8]) -> crate::store::KvResult<Option<Vec<u8>>> {
         Err(no_txn())

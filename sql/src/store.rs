@@ -37,6 +37,8 @@ pub(crate) trait KvTxn: Send + Sync {
         end: &[u8],
         limit: usize,
     ) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// Changes the isolation level before the first read or write; false when too late.
+    fn set_isolation(&mut self, isolation: IsolationLevel) -> bool;
     /// Buffers a write.
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> KvResult<()>;
     /// Buffers a delete.
@@ -58,6 +60,9 @@ impl Store for txn::Db {
 impl KvTxn for txn::Transaction {
     fn isolation(&self) -> IsolationLevel {
         txn::Transaction::isolation(self)
+    }
+    fn set_isolation(&mut self, isolation: IsolationLevel) -> bool {
+        txn::Transaction::set_isolation(self, isolation)
     }
     async fn get(&mut self, key: &[u8]) -> KvResult<Option<Vec<u8>>> {
         txn::Transaction::get(self, key).await
@@ -145,6 +150,11 @@ impl MemoryTxn {
 impl KvTxn for MemoryTxn {
     fn isolation(&self) -> IsolationLevel {
         self.opts.isolation
+    }
+    fn set_isolation(&mut self, isolation: IsolationLevel) -> bool {
+        // The in-memory store runs every level as snapshot isolation.
+        self.opts.isolation = isolation;
+        true
     }
     async fn get(&mut self, key: &[u8]) -> KvResult<Option<Vec<u8>>> {
         if let Some(w) = self.writes.get(key) {

@@ -22,14 +22,14 @@
 //!
 //! ## Caveats
 //!
-//! - Isolation is snapshot isolation with first-committer-wins (PostgreSQL's REPEATABLE READ):
-//!   write-write conflicts abort with 40001, but write skew is possible. SERIALIZABLE read-set
-//!   validation, pessimistic locks, wait queues, deadlock detection, lock heartbeats and
-//!   asynchronous secondaries come with the transactions work.
+//! - SERIALIZABLE (the default) validates the read set at commit; SNAPSHOT keeps only
+//!   first-committer-wins. Pessimistic locks, wait queues, deadlock detection, lock heartbeats
+//!   and asynchronous secondaries are not built yet.
 //! - Prewrites of different ranges are sent one after another, and every key is committed
 //!   before the commit is acknowledged.
 //! - No one-phase commit, no GC, no AS OF SYSTEM TIME.
 
+pub mod kvapi;
 pub mod oracle;
 mod transaction;
 
@@ -45,9 +45,12 @@ pub use kv::keys;
 /// Isolation level of a transaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum IsolationLevel {
-    /// Snapshot isolation with first-committer-wins (PostgreSQL's REPEATABLE READ).
-    #[default]
+    /// Snapshot isolation with first-committer-wins (PostgreSQL's REPEATABLE READ): no lost
+    /// updates, but write skew is possible.
     Snapshot,
+    /// Serializable: snapshot isolation plus validation of every read at commit.
+    #[default]
+    Serializable,
 }
 
 /// Options of a new transaction.

@@ -88,6 +88,7 @@ impl Db {
             start_ts,
             opts,
             writes: BTreeMap::new(),
+            reads: Vec::new(),
         })
     }
 }
@@ -99,6 +100,8 @@ pub struct Transaction {
     opts: TxnOptions,
     /// Buffered writes: `Some(value)` puts, `None` deletes.
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// The spans read from the store (SERIALIZABLE only): `[start, end)` actually examined.
+    reads: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Transaction {
@@ -110,6 +113,16 @@ impl Transaction {
     /// The transaction's isolation level.
     pub fn isolation(&self) -> IsolationLevel {
         self.opts.isolation
+    }
+
+    /// Changes the isolation level; only before the transaction has read or written anything
+    /// (returns false, changing nothing, after that).
+    pub fn set_isolation(&mut self, isolation: IsolationLevel) -> bool {
+        if !self.reads.is_empty() || !self.writes.is_empty() {
+            return self.opts.isolation == isolation;
+        }
+        self.opts.isolation = isolation;
+        true
     }
 
     /// Whether the transaction is read-only.
@@ -133,7 +146,10 @@ impl Transaction {
                 .await
                 .map_err(kv_err)?
             {
-                Ok(value) => return Ok(value),
+                Ok(value) => {
+                    self.record_read(key.to_vec(), kv::keys::next_key(key));
+                    return Ok(value);
+                }
                 Err(locked) => self.db.resolve_lock(&locked).await?,
             }
         }
@@ -160,6 +176,7 @@ impl Transaction {
                 continue;
             }
             let covered = part.resume.clone().unwrap_or_else(|| end.to_vec());
+            self.record_read(from.clone(), covered.clone());
             let own = self.writes.range::<[u8], _>((
                 Bound::Included(from.as_slice()),
                 Bound::Excluded(covered.as_slice()),
@@ -169,6 +186,13 @@ impl Transaction {
         }
         out.truncate(limit);
         Ok(out)
+    }
+
+    /// Remembers a span read from the store, for validation at commit (SERIALIZABLE only).
+    fn record_read(&mut self, start: Vec<u8>, end: Vec<u8>) {
+        if self.opts.isolation == IsolationLevel::Serializable && start < end {
+            self.reads.push((start, end));
+        }
     }
 
     /// Buffers a write.
@@ -216,6 +240,14 @@ impl Transaction {
         }
         let commit_ts = db.now().await?;
         if let Err(e) = db
+            .validate(merge_spans(self.reads), start_ts, commit_ts)
+            .await
+        {
+            db.rollback_keys(keys, start_ts).await;
+            metrics::counter!("tinkerdb_txn_aborts_total").increment(1);
+            return Err(e);
+        }
+        if let Err(e) = db
             .commit_primary(&primary, &keys, start_ts, commit_ts)
             .await
         {
@@ -232,6 +264,23 @@ impl Transaction {
     pub async fn rollback(self) -> Result<()> {
         Ok(())
     }
+}
+
+/// Sorts spans and merges the ones that overlap or touch.
+fn merge_spans(mut spans: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    spans.sort();
+    let mut merged: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(spans.len());
+    for (start, end) in spans {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => {
+                if end > last.1 {
+                    last.1 = end;
+                }
+            }
+            _ => merged.push((start, end)),
+        }
+    }
+    merged
 }
 
 /// Overlays buffered writes on rows read from the store (both in key order).
@@ -312,6 +361,44 @@ impl Db {
                     other => {
                         return Err(Error::Internal(format!(
                             "unexpected prewrite response {other:?}"
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// SERIALIZABLE validation, after prewrite and after taking `commit_ts`: every span read at
+    /// `start_ts` must have no version committed in `(start_ts, commit_ts]`, and every foreign
+    /// lock with `start_ts <= commit_ts` on it must belong to a transaction that rolled back or
+    /// commits after `commit_ts`. Then commit-timestamp order is a valid serial order.
+    async fn validate(
+        &self,
+        spans: Vec<(Vec<u8>, Vec<u8>)>,
+        start_ts: Timestamp,
+        commit_ts: Timestamp,
+    ) -> Result<()> {
+        let client = &self.inner.client;
+        for (start, end) in spans {
+            let v = client
+                .validate(&start, &end, start_ts, commit_ts)
+                .await
+                .map_err(kv_err)?;
+            if let Some((key, ts)) = v.conflict {
+                return Err(Error::Serialization(format!(
+                    "key {} read by this transaction was written by a transaction committed at {ts}",
+                    Pretty(&key)
+                )));
+            }
+            for locked in v.locks {
+                match self.lock_status(&locked).await? {
+                    TxnStatus::RolledBack => {}
+                    TxnStatus::Committed { commit_ts: c } if c > commit_ts => {}
+                    _ => {
+                        return Err(Error::Serialization(format!(
+                            "key {} read by this transaction is being written by a concurrent transaction",
+                            Pretty(&locked.key)
                         )));
                     }
                 }
@@ -424,24 +511,8 @@ impl Db {
     /// back, or the primary's TTL expired and the primary was rolled back here). Returns false
     /// while the owner is live.
     async fn try_resolve_lock(&self, locked: &LockedKey) -> Result<bool> {
-        let client = &self.inner.client;
         let lock = &locked.lock;
-        let now_ms = physical(self.now().await?);
-        let check = Command::CheckTxnStatus {
-            primary: lock.primary.clone(),
-            start_ts: lock.start_ts,
-            now_ms,
-            rollback_if_expired: lock.expiry_ms < now_ms,
-        };
-        let status = match client.send(check).await.map_err(kv_err)? {
-            Response::TxnStatus(s) => s,
-            other => {
-                return Err(Error::Internal(format!(
-                    "unexpected status response {other:?}"
-                )));
-            }
-        };
-        let resolve = match status {
+        let resolve = match self.lock_status(locked).await? {
             TxnStatus::Committed { commit_ts } => Command::Commit {
                 start_ts: lock.start_ts,
                 commit_ts,
@@ -454,8 +525,29 @@ impl Db {
             TxnStatus::Pending { .. } | TxnStatus::Missing => return Ok(false),
         };
         if locked.key != lock.primary {
-            client.send(resolve).await.map_err(kv_err)?;
+            self.inner.client.send(resolve).await.map_err(kv_err)?;
         }
         Ok(true)
+    }
+
+    /// The outcome of a lock's transaction, read from its primary. A primary whose TTL has
+    /// expired (judged by the lock met, and again by the primary's own lock at apply) is rolled
+    /// back there and reported `RolledBack`.
+    async fn lock_status(&self, locked: &LockedKey) -> Result<TxnStatus> {
+        let client = &self.inner.client;
+        let lock = &locked.lock;
+        let now_ms = physical(self.now().await?);
+        let check = Command::CheckTxnStatus {
+            primary: lock.primary.clone(),
+            start_ts: lock.start_ts,
+            now_ms,
+            rollback_if_expired: lock.expiry_ms < now_ms,
+        };
+        match client.send(check).await.map_err(kv_err)? {
+            Response::TxnStatus(s) => Ok(s),
+            other => Err(Error::Internal(format!(
+                "unexpected status response {other:?}"
+            ))),
+        }
     }
 }

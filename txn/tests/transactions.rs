@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use kv::keys::{Key, sql_index_prefix};
 use kv::{Command, Mutation, Op, Response};
-use txn::{Config, Db, Error, TxnOptions};
+use txn::{Config, Db, Error, IsolationLevel, TxnOptions};
 
 /// Opens the store in `dir`. A store shut down in this process releases its directory once its
 /// background tasks have finished, so a reopen waits for that (bounded).
@@ -260,4 +260,112 @@ async fn secondary_locks_of_committed_transactions_roll_forward() {
     })
     .await
     .expect("the reader resolves the lock without waiting for its TTL");
+}
+
+async fn put_all(db: &Db, rows: &[(Vec<u8>, &[u8])]) {
+    let mut t = db.begin(TxnOptions::default()).await.unwrap();
+    for (k, v) in rows {
+        t.put(k.clone(), v.to_vec()).unwrap();
+    }
+    t.commit().await.unwrap();
+}
+
+fn opts(isolation: IsolationLevel) -> TxnOptions {
+    TxnOptions {
+        isolation,
+        ..Default::default()
+    }
+}
+
+/// The on-call doctors: each transaction checks that the other is on call, then goes off call.
+/// SERIALIZABLE aborts the second committer; SNAPSHOT lets both commit (write skew).
+async fn write_skew(isolation: IsolationLevel) -> (Result<(), Error>, Result<(), Error>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, db) = open(dir.path(), Config::default()).await;
+    put_all(&db, &[(row(1), b"on"), (row(2), b"on")]).await;
+    let mut alice = db.begin(opts(isolation)).await.unwrap();
+    let mut bob = db.begin(opts(isolation)).await.unwrap();
+    assert_eq!(alice.get(&row(2)).await.unwrap(), Some(b"on".to_vec()));
+    assert_eq!(bob.get(&row(1)).await.unwrap(), Some(b"on".to_vec()));
+    alice.put(row(1), b"off".to_vec()).unwrap();
+    bob.put(row(2), b"off".to_vec()).unwrap();
+    (alice.commit().await, bob.commit().await)
+}
+
+#[tokio::test]
+async fn write_skew_is_prevented_under_serializable() {
+    let (a, b) = write_skew(IsolationLevel::Serializable).await;
+    assert!(a.is_ok(), "{a:?}");
+    assert!(matches!(b, Err(Error::Serialization(_))), "{b:?}");
+}
+
+#[tokio::test]
+async fn write_skew_is_allowed_under_snapshot() {
+    let (a, b) = write_skew(IsolationLevel::Snapshot).await;
+    assert!(a.is_ok() && b.is_ok(), "{a:?} {b:?}");
+}
+
+/// A phantom: a scan that saw no row in a span, and a concurrent insert into that span.
+#[tokio::test]
+async fn phantom_in_a_scanned_span_aborts_under_serializable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, db) = open(dir.path(), Config::default()).await;
+    put_all(&db, &[(row(1), b"x")]).await;
+    let mut reader = db.begin(TxnOptions::default()).await.unwrap();
+    let rows = reader.scan(&row(2), &row(9), 100).await.unwrap();
+    assert!(rows.is_empty());
+    reader.put(sys(1), b"saw nothing".to_vec()).unwrap();
+    put_all(&db, &[(row(5), b"phantom")]).await;
+    let err = reader.commit().await.unwrap_err();
+    assert!(matches!(err, Error::Serialization(_)), "{err:?}");
+    // A scan under a LIMIT is validated only up to the last key it examined.
+    let mut limited = db.begin(TxnOptions::default()).await.unwrap();
+    let first = limited.scan(&row(0), &row(200), 1).await.unwrap();
+    assert_eq!(first.len(), 1);
+    limited.put(sys(2), b"first only".to_vec()).unwrap();
+    put_all(&db, &[(row(100), b"beyond")]).await;
+    limited.commit().await.unwrap();
+}
+
+/// A read-only transaction needs no validation: it reads one consistent snapshot.
+#[tokio::test]
+async fn read_only_transactions_commit_without_validation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, db) = open(dir.path(), Config::default()).await;
+    put_all(&db, &[(row(1), b"a")]).await;
+    let mut r = db.begin(TxnOptions::default()).await.unwrap();
+    assert_eq!(r.get(&row(1)).await.unwrap(), Some(b"a".to_vec()));
+    put_all(&db, &[(row(1), b"b")]).await;
+    assert_eq!(r.get(&row(1)).await.unwrap(), Some(b"a".to_vec()));
+    r.commit().await.unwrap();
+}
+
+/// Validation resolves a reader's conflict with a pending writer through the writer's primary:
+/// a live lock on a key read aborts the committer.
+#[tokio::test]
+async fn a_pending_writer_on_a_read_key_aborts_the_validating_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, db) = open(dir.path(), Config::default()).await;
+    put_all(&db, &[(row(1), b"a")]).await;
+    let mut t = db.begin(TxnOptions::default()).await.unwrap();
+    t.get(&row(1)).await.unwrap();
+    t.put(row(2), b"w".to_vec()).unwrap();
+    // Another transaction prewrites row 1 (started before t's commit) and stays pending.
+    let other_ts = db.now().await.unwrap();
+    let r = db
+        .client()
+        .send(Command::Prewrite {
+            start_ts: other_ts,
+            primary: row(1),
+            expiry_ms: txn::oracle::physical(other_ts) + 60_000,
+            mutations: vec![Mutation {
+                key: row(1),
+                op: Op::Put(b"b".to_vec()),
+            }],
+        })
+        .await
+        .unwrap();
+    assert_eq!(r, Response::KeyErrors(vec![]));
+    let err = t.commit().await.unwrap_err();
+    assert!(matches!(err, Error::Serialization(_)), "{err:?}");
 }
