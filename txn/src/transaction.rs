@@ -216,9 +216,15 @@ impl Transaction {
     /// Commits: prewrites every write, takes `commit_ts`, commits the primary (the commit point),
     /// then the other keys. A transaction that wrote nothing commits without any of this.
     pub async fn commit(self) -> Result<()> {
+        self.commit_at().await.map(|_| ())
+    }
+
+    /// Commits like [`commit`](Self::commit) and returns the commit timestamp (None for a
+    /// transaction that wrote nothing: it is serialized at its start timestamp).
+    pub async fn commit_at(self) -> Result<Option<Timestamp>> {
         if self.writes.is_empty() {
             metrics::counter!("tinkerdb_txn_commits_total", "kind" => "read_only").increment(1);
-            return Ok(());
+            return Ok(None);
         }
         let db = self.db.clone();
         let start_ts = self.start_ts;
@@ -257,7 +263,7 @@ impl Transaction {
         db.commit_secondaries(keys[1..].to_vec(), start_ts, commit_ts)
             .await;
         metrics::counter!("tinkerdb_txn_commits_total", "kind" => "read_write").increment(1);
-        Ok(())
+        Ok(Some(commit_ts))
     }
 
     /// Rolls back: nothing has been written before commit, so the buffer is dropped.
