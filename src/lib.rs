@@ -2,14 +2,16 @@
 //!
 //! [`Node::start`] assembles one TinkerDB node from the layers below it: the kv store (ranges on
 //! fjall, each a Raft group), the transaction layer (timestamp oracle, two-phase commit), the SQL
-//! engine, the PostgreSQL wire-protocol server and the HTTP endpoint (`/health`, `/metrics`). The
+//! engine, the PostgreSQL wire-protocol server, the raw KV gRPC API (`txn::kvapi`, with gRPC
+//! reflection and health) and the HTTP endpoint (`/health`, `/metrics`). The
 //! command line in `main.rs`, the integration tests and the sqllogictest runner all start nodes
 //! through this type.
 //!
 //! ## Caveats
 //!
-//! - A node is a single-node cluster; `--join`, the gRPC address, TLS certificates, KV auth and
-//!   range-size options are rejected as "not supported yet".
+//! - A node is a single-node cluster; `--join`, TLS certificates and range-size options are
+//!   rejected as "not supported yet". The gRPC address serves only the KV API (no inter-node
+//!   traffic yet).
 
 mod http;
 pub mod workload;
@@ -25,6 +27,8 @@ use tokio::task::JoinHandle;
 
 /// The default SQL (pgwire) address.
 pub const DEFAULT_SQL_ADDR: &str = "127.0.0.1:5433";
+/// The default gRPC address (raw KV API).
+pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
 /// The default HTTP address.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 /// The default data directory.
@@ -39,6 +43,10 @@ pub struct Config {
     pub sql_addr: SocketAddr,
     /// The HTTP listen address (`/health`, `/metrics`); port 0 picks a free port.
     pub http_addr: SocketAddr,
+    /// The gRPC listen address (raw KV API); port 0 picks a free port.
+    pub grpc_addr: SocketAddr,
+    /// A file of `token tenant` lines: with it, KV API calls need a bearer token of their tenant.
+    pub kv_auth_file: Option<PathBuf>,
     /// Accept plaintext connections on non-loopback addresses.
     pub insecure: bool,
     /// Skip fsyncs: acknowledged writes can be lost on a crash. For semantic test suites only.
@@ -51,6 +59,8 @@ impl Default for Config {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             sql_addr: DEFAULT_SQL_ADDR.parse().expect("valid default address"),
             http_addr: DEFAULT_HTTP_ADDR.parse().expect("valid default address"),
+            grpc_addr: DEFAULT_GRPC_ADDR.parse().expect("valid default address"),
+            kv_auth_file: None,
             insecure: false,
             unsafe_no_fsync: false,
         }
@@ -60,7 +70,11 @@ impl Default for Config {
 impl Config {
     /// Checks the configuration before anything starts.
     pub fn validate(&self) -> Result<()> {
-        for (name, addr) in [("SQL", self.sql_addr), ("HTTP", self.http_addr)] {
+        for (name, addr) in [
+            ("SQL", self.sql_addr),
+            ("HTTP", self.http_addr),
+            ("gRPC", self.grpc_addr),
+        ] {
             if !addr.ip().is_loopback() && !self.insecure {
                 bail!(
                     "the {name} address {addr} is not a loopback address: without certificates this requires --insecure"
@@ -76,6 +90,7 @@ impl Config {
 pub struct Addresses {
     pub sql: SocketAddr,
     pub http: SocketAddr,
+    pub grpc: SocketAddr,
 }
 
 /// A running node.
@@ -87,9 +102,13 @@ pub struct Node {
 }
 
 impl Node {
-    /// Starts a node: opens (or bootstraps) the store, then serves SQL and HTTP.
+    /// Starts a node: opens (or bootstraps) the store, then serves SQL, gRPC and HTTP.
     pub async fn start(config: Config) -> Result<Node> {
         config.validate()?;
+        let mut kv_options = txn::kvapi::Options::default();
+        if let Some(path) = &config.kv_auth_file {
+            kv_options.auth = Some(txn::kvapi::Auth::load(path).map_err(anyhow::Error::msg)?);
+        }
         let metrics = http::install_metrics();
         let mut store_options = kv::StoreOptions::new(&config.data_dir);
         store_options.engine.unsafe_no_fsync = config.unsafe_no_fsync;
@@ -106,13 +125,15 @@ impl Node {
         let db = txn::Db::open(store.clone(), txn::Config::default())
             .await
             .context("starting transactions")?;
-        let engine = sql::Engine::new(db);
+        let engine = sql::Engine::new(db.clone());
 
         let sql_listener = bind("SQL", config.sql_addr).await?;
         let http_listener = bind("HTTP", config.http_addr).await?;
+        let grpc_listener = bind("gRPC", config.grpc_addr).await?;
         let addresses = Addresses {
             sql: sql_listener.local_addr()?,
             http: http_listener.local_addr()?,
+            grpc: grpc_listener.local_addr()?,
         };
         write_addresses(&config.data_dir, &addresses)?;
 
@@ -129,13 +150,19 @@ impl Node {
                 tracing::error!("SQL server: {e}");
             }
         }));
+        let grpc_stop = wait(stop.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = txn::kvapi::serve(grpc_listener, db, kv_options, grpc_stop).await {
+                tracing::error!("gRPC server: {e}");
+            }
+        }));
         tasks.push(tokio::spawn(http::serve(
             http_listener,
             metrics,
             store.clone(),
             wait(stop),
         )));
-        tracing::info!(sql = %addresses.sql, http = %addresses.http, data_dir = %config.data_dir.display(), "node started");
+        tracing::info!(sql = %addresses.sql, http = %addresses.http, grpc = %addresses.grpc, data_dir = %config.data_dir.display(), "node started");
         Ok(Node {
             addresses,
             store,
@@ -152,6 +179,11 @@ impl Node {
     /// The address the HTTP server listens on.
     pub fn http_addr(&self) -> SocketAddr {
         self.addresses.http
+    }
+
+    /// The address the gRPC server (raw KV API) listens on.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.addresses.grpc
     }
 
     /// A PostgreSQL connection URL for this node.

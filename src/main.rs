@@ -1,8 +1,10 @@
 //! The `tinkerdb` command line: parses arguments and runs a node.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tinkerdb::{Config, Node};
@@ -32,11 +34,8 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         nodes: usize,
     },
-    /// Raw KV API client.
-    Kv {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    /// Raw KV API client: values are printed raw on stdout.
+    Kv(KvArgs),
     /// Load generators: kv, bank and YCSB over the PostgreSQL protocol.
     Workload {
         #[command(subcommand)]
@@ -52,9 +51,9 @@ struct StartArgs {
     /// SQL (PostgreSQL wire protocol) listen address; port 0 picks a free port.
     #[arg(long, default_value = tinkerdb::DEFAULT_SQL_ADDR)]
     sql_addr: SocketAddr,
-    /// gRPC listen address (raw KV API, inter-node traffic).
-    #[arg(long)]
-    grpc_addr: Option<SocketAddr>,
+    /// gRPC listen address (raw KV API); port 0 picks a free port.
+    #[arg(long, default_value = tinkerdb::DEFAULT_GRPC_ADDR)]
+    grpc_addr: SocketAddr,
     /// HTTP listen address (/health, /metrics); port 0 picks a free port.
     #[arg(long, default_value = tinkerdb::DEFAULT_HTTP_ADDR)]
     http_addr: SocketAddr,
@@ -76,7 +75,8 @@ struct StartArgs {
     /// Allow plaintext connections on non-loopback addresses.
     #[arg(long)]
     insecure: bool,
-    /// File mapping bearer tokens to KV tenants.
+    /// File of `token tenant` lines (`#` comments): KV API calls then need
+    /// `authorization: Bearer <token>` of their tenant.
     #[arg(long)]
     kv_auth_file: Option<PathBuf>,
     /// Skip fsyncs. UNSAFE: acknowledged writes can be lost on a crash; for semantic test suites.
@@ -84,11 +84,74 @@ struct StartArgs {
     unsafe_no_fsync: bool,
 }
 
+#[derive(Args)]
+struct KvArgs {
+    /// Address of a node's gRPC API.
+    #[arg(long, global = true, default_value = tinkerdb::DEFAULT_GRPC_ADDR)]
+    addr: String,
+    /// The tenant whose keys to use.
+    #[arg(long, global = true, default_value = txn::kvapi::DEFAULT_TENANT)]
+    tenant: String,
+    /// Bearer token (when the node runs with --kv-auth-file).
+    #[arg(long, global = true)]
+    token: Option<String>,
+    /// Timeout of each call.
+    #[arg(long, global = true, default_value = "30s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    #[command(subcommand)]
+    command: KvCommand,
+}
+
+#[derive(Subcommand)]
+enum KvCommand {
+    /// Print a key's value (raw bytes); exit 1 with "not found" if it has none.
+    Get { key: String },
+    /// Write a value given as an argument or read from a file (`-` = stdin).
+    Set {
+        key: String,
+        value: Option<String>,
+        #[arg(long, conflicts_with = "value")]
+        file: Option<PathBuf>,
+        /// Expire the value after this long (e.g. 10s, 5m).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        ttl: Option<Duration>,
+    },
+    /// Delete a key; prints "deleted" or "not found".
+    Del { key: String },
+    /// Print "true" or "false".
+    Exists { key: String },
+    /// Print keys, one per line.
+    Keys {
+        #[arg(long, default_value = "")]
+        prefix: String,
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        #[arg(long)]
+        reverse: bool,
+    },
+    /// Print key<TAB>value lines.
+    Scan {
+        /// First key (inclusive).
+        #[arg(long, default_value = "")]
+        from: String,
+        /// End key (exclusive).
+        #[arg(long, default_value = "")]
+        to: String,
+        #[arg(long, default_value = "")]
+        prefix: String,
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        #[arg(long)]
+        reverse: bool,
+    },
+    /// Print every stored version of a key and any lock on it.
+    History { key: String },
+}
+
 impl StartArgs {
     /// The node configuration, refusing flags whose feature does not exist yet.
     fn into_config(self) -> Result<Config, String> {
         let unsupported = [
-            ("--grpc-addr", self.grpc_addr.is_some()),
             ("--join", !self.join.is_empty()),
             ("--range-max-bytes", self.range_max_bytes.is_some()),
             (
@@ -97,7 +160,6 @@ impl StartArgs {
             ),
             ("--config", self.config.is_some()),
             ("--certs-dir", self.certs_dir.is_some()),
-            ("--kv-auth-file", self.kv_auth_file.is_some()),
         ];
         if let Some((flag, _)) = unsupported.iter().find(|(_, given)| *given) {
             return Err(format!("{flag} is not supported yet"));
@@ -106,6 +168,8 @@ impl StartArgs {
             data_dir: self.data_dir,
             sql_addr: self.sql_addr,
             http_addr: self.http_addr,
+            grpc_addr: self.grpc_addr,
+            kv_auth_file: self.kv_auth_file,
             insecure: self.insecure,
             unsafe_no_fsync: self.unsafe_no_fsync,
         })
@@ -128,7 +192,7 @@ fn main() -> ExitCode {
             "`tinkerdb init` is not supported yet: nodes cannot join a cluster yet"
         )),
         Command::Demo { .. } => Err(anyhow::anyhow!("`tinkerdb demo` is not supported yet")),
-        Command::Kv { .. } => Err(anyhow::anyhow!("`tinkerdb kv` is not supported yet")),
+        Command::Kv(args) => kv_main(args),
         Command::Workload { command } => tinkerdb::workload::cli::main(command),
     };
     match result {
@@ -138,6 +202,146 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs one `tinkerdb kv` command against a node's gRPC API.
+fn kv_main(args: KvArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut client = txn::kvapi::Client::connect(&args.addr)
+            .await
+            .map_err(status_error)?
+            .with_tenant(&args.tenant)
+            .with_timeout(args.timeout);
+        if let Some(token) = &args.token {
+            client = client.with_token(token).map_err(status_error)?;
+        }
+        kv_run(&client, args.command).await
+    })
+}
+
+fn status_error(s: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{:?}: {}", s.code(), s.message())
+}
+
+async fn kv_run(client: &txn::kvapi::Client, command: KvCommand) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match command {
+        KvCommand::Get { key } => match client.get(key.as_bytes()).await.map_err(status_error)? {
+            Some(value) => out.write_all(&value)?,
+            None => anyhow::bail!("not found"),
+        },
+        KvCommand::Set {
+            key,
+            value,
+            file,
+            ttl,
+        } => {
+            let value = match (value, file) {
+                (Some(v), None) => v.into_bytes(),
+                (None, Some(f)) if f.as_os_str() == "-" => {
+                    let mut buf = Vec::new();
+                    std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
+                    buf
+                }
+                (None, Some(f)) => std::fs::read(&f)
+                    .map_err(|e| anyhow::anyhow!("reading {}: {e}", f.display()))?,
+                _ => anyhow::bail!("give a VALUE or --file FILE"),
+            };
+            client
+                .set_with_ttl(key.as_bytes(), &value, ttl)
+                .await
+                .map_err(status_error)?;
+        }
+        KvCommand::Del { key } => {
+            let deleted = client.delete(key.as_bytes()).await.map_err(status_error)?;
+            writeln!(out, "{}", if deleted { "deleted" } else { "not found" })?;
+        }
+        KvCommand::Exists { key } => {
+            let exists = client.exists(key.as_bytes()).await.map_err(status_error)?;
+            writeln!(out, "{exists}")?;
+        }
+        KvCommand::Keys {
+            prefix,
+            limit,
+            reverse,
+        } => {
+            let range = txn::kvapi::ScanRange {
+                prefix: prefix.into_bytes(),
+                reverse,
+                ..Default::default()
+            };
+            for (key, _) in client.scan_all(&range, limit).await.map_err(status_error)? {
+                out.write_all(&key)?;
+                out.write_all(b"\n")?;
+            }
+        }
+        KvCommand::Scan {
+            from,
+            to,
+            prefix,
+            limit,
+            reverse,
+        } => {
+            let range = txn::kvapi::ScanRange {
+                prefix: prefix.into_bytes(),
+                start: from.into_bytes(),
+                end: to.into_bytes(),
+                reverse,
+                ..Default::default()
+            };
+            for (key, value) in client.scan_all(&range, limit).await.map_err(status_error)? {
+                out.write_all(&key)?;
+                out.write_all(b"\t")?;
+                out.write_all(&value)?;
+                out.write_all(b"\n")?;
+            }
+        }
+        KvCommand::History { key } => {
+            let history = client.history(key.as_bytes()).await.map_err(status_error)?;
+            print_history(&mut out, &history)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn print_history(
+    out: &mut impl Write,
+    history: &txn::kvapi::proto::MvccHistoryResponse,
+) -> std::io::Result<()> {
+    use txn::kvapi::proto::{LockKind, VersionKind};
+    if let Some(lock) = &history.lock {
+        let kind = LockKind::try_from(lock.kind).unwrap_or(LockKind::Unspecified);
+        let primary = if lock.primary_in_tenant {
+            lock.primary.escape_ascii().to_string()
+        } else {
+            "(another tenant)".into()
+        };
+        writeln!(
+            out,
+            "lock {kind:?} start_ts={} primary={primary} expiry_ms={}",
+            lock.start_ts, lock.expiry_ms
+        )?;
+    }
+    for v in &history.versions {
+        let kind = VersionKind::try_from(v.kind).unwrap_or(VersionKind::Unspecified);
+        write!(
+            out,
+            "{kind:?} commit_ts={} start_ts={}",
+            v.commit_ts, v.start_ts
+        )?;
+        if kind == VersionKind::Put {
+            write!(out, " value={}", v.value.escape_ascii())?;
+        }
+        if v.expires_at_ms != 0 {
+            write!(out, " expires_at_ms={}", v.expires_at_ms)?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
 }
 
 fn run(config: Config) -> anyhow::Result<()> {
