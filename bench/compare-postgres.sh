@@ -57,7 +57,7 @@ echo "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on port $PG_
 # TinkerDB: a single node with fsync on.
 mkdir -p "$WORK/tinkerdb"
 RUST_LOG=warn "$TINKERDB" start --data-dir "$WORK/tinkerdb" --sql-addr 127.0.0.1:0 \
-    --http-addr 127.0.0.1:0 >"$WORK/tinkerdb.log" 2>&1 &
+    --http-addr 127.0.0.1:0 --grpc-addr 127.0.0.1:0 >"$WORK/tinkerdb.log" 2>&1 &
 TDB_PID=$!
 for _ in $(seq 100); do
     [[ -f $WORK/tinkerdb/addresses.json ]] && break

@@ -27,6 +27,7 @@ async fn health_and_metrics() {
         data_dir: dir.path().to_path_buf(),
         sql_addr: "127.0.0.1:0".parse().unwrap(),
         http_addr: "127.0.0.1:0".parse().unwrap(),
+        grpc_addr: "127.0.0.1:0".parse().unwrap(),
         ..Default::default()
     };
     let node = tinkerdb::Node::start(config).await.unwrap();

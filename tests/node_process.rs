@@ -22,6 +22,8 @@ fn start_args(dir: &Path) -> Vec<String> {
         "127.0.0.1:0".into(),
         "--http-addr".into(),
         "127.0.0.1:0".into(),
+        "--grpc-addr".into(),
+        "127.0.0.1:0".into(),
     ]
 }
 
@@ -180,6 +182,8 @@ async fn a_taken_port_is_reported_by_name() {
             "--sql-addr",
             &addr.to_string(),
             "--http-addr",
+            "127.0.0.1:0",
+            "--grpc-addr",
             "127.0.0.1:0",
         ])
         .output()

@@ -11,6 +11,7 @@ async fn start_node(dir: &tempfile::TempDir) -> anyhow::Result<Node> {
         data_dir: dir.path().to_path_buf(),
         sql_addr: "127.0.0.1:0".parse()?,
         http_addr: "127.0.0.1:0".parse()?,
+        grpc_addr: "127.0.0.1:0".parse()?,
         ..Default::default()
     })
     .await

@@ -173,6 +173,7 @@ impl Client {
         &self,
         start: &[u8],
         end: &[u8],
+        own_start_ts: Timestamp,
         from_ts: Timestamp,
         to_ts: Timestamp,
     ) -> Result<crate::mvcc::Validation> {
@@ -185,7 +186,9 @@ impl Client {
                     async move {
                         let to = end.min(desc.end.as_slice());
                         Ok((
-                            replica.validate(&from, to, from_ts, to_ts).await?,
+                            replica
+                                .validate(&from, to, own_start_ts, from_ts, to_ts)
+                                .await?,
                             to.to_vec(),
                         ))
                     }

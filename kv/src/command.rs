@@ -22,12 +22,29 @@ pub enum Command {
     /// Does nothing (used to confirm leadership and to apply a leader's blank entry).
     #[default]
     Noop,
-    /// Locks every mutation's key for the transaction `start_ts`, or nothing.
+    /// Locks every mutation's key for the transaction `start_ts`, or nothing; a version
+    /// committed after `read_ts` on a key not already locked refuses it.
     Prewrite {
         start_ts: Timestamp,
+        read_ts: Timestamp,
         primary: Vec<u8>,
         expiry_ms: u64,
         mutations: Vec<Mutation>,
+    },
+    /// Takes pessimistic (`Lock`-kind) locks on `keys` for the transaction `start_ts`, or none;
+    /// reports the newest commit after `read_ts` on them.
+    PessimisticLock {
+        start_ts: Timestamp,
+        read_ts: Timestamp,
+        primary: Vec<u8>,
+        expiry_ms: u64,
+        keys: Vec<Vec<u8>>,
+    },
+    /// Pushes the expiry of the transaction's primary lock forward.
+    Heartbeat {
+        primary: Vec<u8>,
+        start_ts: Timestamp,
+        expiry_ms: u64,
     },
     /// Commits the transaction's locks on `keys` at `commit_ts`.
     Commit {
@@ -59,10 +76,12 @@ impl Command {
             Command::Prewrite { mutations, .. } => {
                 mutations.iter().map(|m| m.key.as_slice()).collect()
             }
-            Command::Commit { keys, .. } | Command::Rollback { keys, .. } => {
-                keys.iter().map(Vec::as_slice).collect()
+            Command::Commit { keys, .. }
+            | Command::Rollback { keys, .. }
+            | Command::PessimisticLock { keys, .. } => keys.iter().map(Vec::as_slice).collect(),
+            Command::CheckTxnStatus { primary, .. } | Command::Heartbeat { primary, .. } => {
+                vec![primary.as_slice()]
             }
-            Command::CheckTxnStatus { primary, .. } => vec![primary.as_slice()],
         }
     }
 
@@ -80,11 +99,16 @@ impl Command {
             }
             Command::Prewrite {
                 start_ts,
+                read_ts,
                 primary,
                 expiry_ms,
                 mutations,
             } => {
-                w.u8(1).u64(*start_ts).bytes(primary).u64(*expiry_ms);
+                w.u8(1)
+                    .u64(*start_ts)
+                    .u64(*read_ts)
+                    .bytes(primary)
+                    .u64(*expiry_ms);
                 w.list(mutations, |w, m| {
                     w.bytes(&m.key);
                     match &m.op {
@@ -118,6 +142,27 @@ impl Command {
                     .u64(*now_ms)
                     .bool(*rollback_if_expired);
             }
+            Command::PessimisticLock {
+                start_ts,
+                read_ts,
+                primary,
+                expiry_ms,
+                keys: ks,
+            } => {
+                w.u8(6)
+                    .u64(*start_ts)
+                    .u64(*read_ts)
+                    .bytes(primary)
+                    .u64(*expiry_ms);
+                keys(&mut w, ks);
+            }
+            Command::Heartbeat {
+                primary,
+                start_ts,
+                expiry_ms,
+            } => {
+                w.u8(7).bytes(primary).u64(*start_ts).u64(*expiry_ms);
+            }
             Command::SetTsoBound { bound } => {
                 w.u8(5).u64(*bound);
             }
@@ -132,6 +177,7 @@ impl Command {
             0 => Command::Noop,
             1 => Command::Prewrite {
                 start_ts: r.u64()?,
+                read_ts: r.u64()?,
                 primary: r.bytes()?,
                 expiry_ms: r.u64()?,
                 mutations: r.list(|r| {
@@ -161,6 +207,18 @@ impl Command {
                 rollback_if_expired: r.bool()?,
             },
             5 => Command::SetTsoBound { bound: r.u64()? },
+            6 => Command::PessimisticLock {
+                start_ts: r.u64()?,
+                read_ts: r.u64()?,
+                primary: r.bytes()?,
+                expiry_ms: r.u64()?,
+                keys: r.list(|r| r.bytes())?,
+            },
+            7 => Command::Heartbeat {
+                primary: r.bytes()?,
+                start_ts: r.u64()?,
+                expiry_ms: r.u64()?,
+            },
             _ => return Err(corrupt("command tag")),
         };
         r.end("command")?;
@@ -194,6 +252,10 @@ impl fmt::Display for Command {
                 write!(f, "rollback txn {start_ts} ({} keys)", keys.len())
             }
             Command::CheckTxnStatus { start_ts, .. } => write!(f, "check txn {start_ts}"),
+            Command::PessimisticLock { start_ts, keys, .. } => {
+                write!(f, "lock txn {start_ts} ({} keys)", keys.len())
+            }
+            Command::Heartbeat { start_ts, .. } => write!(f, "heartbeat txn {start_ts}"),
             Command::SetTsoBound { bound } => write!(f, "set tso bound {bound}"),
         }
     }
@@ -224,6 +286,8 @@ pub enum Response {
     KeyErrors(Vec<KeyError>),
     /// The transaction status read from a primary.
     TxnStatus(TxnStatus),
+    /// Pessimistic locks taken; the newest commit after the read timestamp on their keys.
+    Locked { newer: Option<Timestamp> },
     /// A key was outside the range when the command applied; the current descriptor is attached.
     RangeKeyMismatch(RangeDescriptor),
 }
@@ -236,8 +300,21 @@ mod tests {
     fn commands_round_trip() {
         let cmds = [
             Command::Noop,
+            Command::PessimisticLock {
+                start_ts: 7,
+                read_ts: 8,
+                primary: b"p".to_vec(),
+                expiry_ms: 9,
+                keys: vec![b"a".to_vec(), b"b".to_vec()],
+            },
+            Command::Heartbeat {
+                primary: b"p".to_vec(),
+                start_ts: 7,
+                expiry_ms: 10,
+            },
             Command::Prewrite {
                 start_ts: 7,
+                read_ts: 7,
                 primary: b"p".to_vec(),
                 expiry_ms: 99,
                 mutations: vec![

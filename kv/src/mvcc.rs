@@ -286,6 +286,7 @@ impl Mvcc<'_> {
     pub fn get(&self, key: &[u8], ts: Timestamp) -> io::Result<Result<Option<Vec<u8>>, LockedKey>> {
         if let Some(lock) = self.lock(key)?
             && lock.start_ts <= ts
+            && lock.kind != LockKind::Lock
         {
             return Ok(Err(LockedKey {
                 key: key.to_vec(),
@@ -334,7 +335,7 @@ impl Mvcc<'_> {
         for guard in self.snapshot.range(self.locks, start.to_vec()..lock_end) {
             let (k, v) = guard.into_inner().map_err(io_err)?;
             let lock = Lock::decode(&v)?;
-            if lock.start_ts <= ts {
+            if lock.start_ts <= ts && lock.kind != LockKind::Lock {
                 result.locks.push(LockedKey {
                     key: k.to_vec(),
                     lock,
@@ -344,14 +345,15 @@ impl Mvcc<'_> {
         Ok(result)
     }
 
-    /// Validates a read of `[start, end)` made at `from_ts` by a transaction committing at
-    /// `to_ts`: reports the first version committed in `(from_ts, to_ts]` (rollback records
-    /// aside), and every lock of another transaction with `start_ts <= to_ts`, which the caller
-    /// must resolve through its primary.
+    /// Validates a read of `[start, end)` made at `from_ts` by the transaction `own_start_ts`
+    /// committing (or moving its reads) to `to_ts`: reports the first version committed in
+    /// `(from_ts, to_ts]` (rollback records aside), and every prewrite lock of another
+    /// transaction with `start_ts <= to_ts`, which the caller must resolve through its primary.
     pub fn validate(
         &self,
         start: &[u8],
         end: &[u8],
+        own_start_ts: Timestamp,
         from_ts: Timestamp,
         to_ts: Timestamp,
     ) -> io::Result<Validation> {
@@ -374,7 +376,12 @@ impl Mvcc<'_> {
         {
             let (k, v) = guard.into_inner().map_err(io_err)?;
             let lock = Lock::decode(&v)?;
-            if lock.start_ts != from_ts && lock.start_ts <= to_ts {
+            // Pessimistic locks are ignored: their owner has not prewritten, so it will commit
+            // after `to_ts`.
+            if lock.start_ts != own_start_ts
+                && lock.start_ts <= to_ts
+                && lock.kind != LockKind::Lock
+            {
                 result.locks.push(LockedKey {
                     key: k.to_vec(),
                     lock,
@@ -399,21 +406,25 @@ impl Mvcc<'_> {
         Ok(None)
     }
 
-    /// Checks one key for prewrite: foreign locks, records of this transaction, newer commits.
-    fn check_prewrite(
+    /// Checks one key before locking it for the transaction `start_ts`: a foreign lock or a record
+    /// of this transaction refuses it; otherwise reports whether the transaction already holds the
+    /// lock, and the newest commit after `read_ts` (a version the transaction did not read).
+    fn check_lock(
         &self,
         key: &[u8],
         start_ts: Timestamp,
-    ) -> io::Result<Result<bool, KeyError>> {
+        read_ts: Timestamp,
+    ) -> io::Result<Result<(bool, Option<Timestamp>), KeyError>> {
         if let Some(lock) = self.lock(key)? {
             if lock.start_ts == start_ts {
-                return Ok(Ok(true)); // already prewritten: idempotent
+                return Ok(Ok((true, None))); // already locked by this transaction: idempotent
             }
             return Ok(Err(KeyError::Locked {
                 key: key.to_vec(),
                 lock,
             }));
         }
+        let mut newer = None;
         for version in self.versions(key, u64::MAX, start_ts) {
             let (commit_ts, record) = version?;
             if record.start_ts == start_ts {
@@ -425,17 +436,17 @@ impl Mvcc<'_> {
                     },
                 }));
             }
-            if record.kind != RecordKind::Rollback && commit_ts > start_ts {
-                return Ok(Err(KeyError::WriteConflict {
-                    key: key.to_vec(),
-                    conflict_ts: commit_ts,
-                }));
+            if record.kind != RecordKind::Rollback && commit_ts > read_ts && newer.is_none() {
+                newer = Some(commit_ts);
             }
         }
-        Ok(Ok(false))
+        Ok(Ok((false, newer)))
     }
 
-    /// Prewrite: locks every key, or (on the first error) writes nothing.
+    /// Prewrite: locks every key with its write, or (on the first error) writes nothing. A
+    /// version committed after `read_ts` refuses the prewrite (first-committer-wins), unless the
+    /// transaction already held the key's lock (taken when that was checked).
+    #[allow(clippy::too_many_arguments)]
     pub fn prewrite(
         &self,
         batch: &mut WriteBatch,
@@ -443,12 +454,19 @@ impl Mvcc<'_> {
         mutations: &[Mutation],
         primary: &[u8],
         start_ts: Timestamp,
+        read_ts: Timestamp,
         expiry_ms: u64,
     ) -> io::Result<Result<(), KeyError>> {
         let mut fresh = Vec::with_capacity(mutations.len());
         for m in mutations {
-            match self.check_prewrite(&m.key, start_ts)? {
-                Ok(already) => fresh.push(!already),
+            match self.check_lock(&m.key, start_ts, read_ts)? {
+                Ok((_, Some(conflict_ts))) => {
+                    return Ok(Err(KeyError::WriteConflict {
+                        key: m.key.clone(),
+                        conflict_ts,
+                    }));
+                }
+                Ok((held, None)) => fresh.push(!held),
                 Err(e) => return Ok(Err(e)),
             }
         }
@@ -463,13 +481,83 @@ impl Mvcc<'_> {
                 primary: primary.to_vec(),
                 expiry_ms,
                 kind,
-                for_update_ts: start_ts,
+                for_update_ts: read_ts,
                 value,
             };
             batch.insert(self.locks, m.key.clone(), lock.encode());
             stats.locks += fresh as i64;
         }
         Ok(Ok(()))
+    }
+
+    /// Pessimistic locking at statement time: takes a `Lock`-kind lock on every key, or (on the
+    /// first foreign lock or record of this transaction) nothing. Returns the newest commit after
+    /// `read_ts` on any of the keys: the caller must then read them at a later timestamp.
+    #[allow(clippy::too_many_arguments)]
+    pub fn pessimistic_lock(
+        &self,
+        batch: &mut WriteBatch,
+        stats: &mut StatsDelta,
+        keys: &[Vec<u8>],
+        primary: &[u8],
+        start_ts: Timestamp,
+        read_ts: Timestamp,
+        expiry_ms: u64,
+    ) -> io::Result<Result<Option<Timestamp>, KeyError>> {
+        let mut newest = None;
+        let mut fresh = Vec::with_capacity(keys.len());
+        for key in keys {
+            match self.check_lock(key, start_ts, read_ts)? {
+                Ok((held, newer)) => {
+                    newest = newest.max(newer);
+                    fresh.push(!held);
+                }
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        for (key, fresh) in keys.iter().zip(fresh) {
+            if fresh {
+                let kind = LockKind::Lock;
+                let lock = Lock {
+                    start_ts,
+                    primary: primary.to_vec(),
+                    expiry_ms,
+                    kind,
+                    for_update_ts: read_ts,
+                    value: None,
+                };
+                batch.insert(self.locks, key.clone(), lock.encode());
+                stats.locks += 1;
+            }
+        }
+        Ok(Ok(newest))
+    }
+
+    /// Pushes the expiry of a transaction's primary lock forward (never backward) and reports the
+    /// transaction's status: `Pending` while the lock is there, else its recorded outcome.
+    pub fn heartbeat(
+        &self,
+        batch: &mut WriteBatch,
+        primary: &[u8],
+        start_ts: Timestamp,
+        expiry_ms: u64,
+    ) -> io::Result<TxnStatus> {
+        match self.lock(primary)? {
+            Some(mut lock) if lock.start_ts == start_ts => {
+                lock.expiry_ms = lock.expiry_ms.max(expiry_ms);
+                batch.insert(self.locks, primary.to_vec(), lock.encode());
+                Ok(TxnStatus::Pending {
+                    expiry_ms: lock.expiry_ms,
+                })
+            }
+            _ => Ok(match self.own_record(primary, start_ts)? {
+                Some((commit_ts, r)) if r.kind != RecordKind::Rollback => {
+                    TxnStatus::Committed { commit_ts }
+                }
+                Some(_) => TxnStatus::RolledBack,
+                None => TxnStatus::Missing,
+            }),
+        }
     }
 
     /// Commits each key: writes the version its lock holds at `commit_ts` and removes the lock.

@@ -86,13 +86,35 @@ impl RangeStateMachine {
             Command::Noop => Response::Done,
             Command::Prewrite {
                 start_ts,
+                read_ts,
                 primary,
                 expiry_ms,
                 mutations,
-            } => match mvcc.prewrite(batch, stats, mutations, primary, *start_ts, *expiry_ms)? {
+            } => match mvcc.prewrite(
+                batch, stats, mutations, primary, *start_ts, *read_ts, *expiry_ms,
+            )? {
                 Ok(()) => Response::KeyErrors(Vec::new()),
                 Err(e) => Response::KeyErrors(vec![e]),
             },
+            Command::PessimisticLock {
+                start_ts,
+                read_ts,
+                primary,
+                expiry_ms,
+                keys,
+            } => {
+                match mvcc.pessimistic_lock(
+                    batch, stats, keys, primary, *start_ts, *read_ts, *expiry_ms,
+                )? {
+                    Ok(newer) => Response::Locked { newer },
+                    Err(e) => Response::KeyErrors(vec![e]),
+                }
+            }
+            Command::Heartbeat {
+                primary,
+                start_ts,
+                expiry_ms,
+            } => Response::TxnStatus(mvcc.heartbeat(batch, primary, *start_ts, *expiry_ms)?),
             Command::Commit {
                 start_ts,
                 commit_ts,
@@ -387,6 +409,7 @@ impl Replica {
         &self,
         start: &[u8],
         end: &[u8],
+        own_start_ts: Timestamp,
         from_ts: Timestamp,
         to_ts: Timestamp,
     ) -> Result<crate::mvcc::Validation> {
@@ -394,7 +417,9 @@ impl Replica {
         if !desc.contains_span(start, end) {
             return Err(Error::RangeKeyMismatch(Box::new(desc)));
         }
-        Ok(self.mvcc(&snapshot).validate(start, end, from_ts, to_ts)?)
+        Ok(self
+            .mvcc(&snapshot)
+            .validate(start, end, own_start_ts, from_ts, to_ts)?)
     }
 
     /// The persisted timestamp-oracle bound (range 1), read after a leadership check.

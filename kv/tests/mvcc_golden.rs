@@ -5,7 +5,8 @@
 //! review the diff.
 //!
 //! Commands (timestamps are plain integers, keys and values are text):
-//! - `prewrite start=T primary=K expiry=E put:K=V del:K lock:K ...`
+//! - `prewrite start=T [read=R] primary=K expiry=E put:K=V del:K lock:K ...`
+//! - `lock start=T [read=R] primary=K expiry=E K...` / `heartbeat primary=K start=T expiry=E`
 //! - `commit start=T commit=C K...` / `rollback start=T K...`
 //! - `check primary=K start=T now=N [rollback]`
 //! - `get K ts=T` / `scan FROM TO ts=T [limit=N]` / `dump`
@@ -119,15 +120,46 @@ fn run(engine: &Engine, line: &str, out: &mut String) {
                 })
                 .collect::<Vec<_>>();
             let primary = &bytes(kw["primary"]);
+            let start = num(&kw, "start");
+            let read = kw.get("read").map_or(start, |r| r.parse().unwrap());
             let r = mvcc.prewrite(
                 &mut batch,
                 &mut stats,
                 &mutations,
                 primary,
-                num(&kw, "start"),
+                start,
+                read,
                 num(&kw, "expiry"),
             );
             writeln!(out, "{}", errors(r.unwrap().err().as_slice())).unwrap();
+        }
+        "lock" => {
+            let start = num(&kw, "start");
+            let read = kw.get("read").map_or(start, |r| r.parse().unwrap());
+            let primary = &bytes(kw["primary"]);
+            let r = mvcc.pessimistic_lock(
+                &mut batch,
+                &mut stats,
+                &keys(1),
+                primary,
+                start,
+                read,
+                num(&kw, "expiry"),
+            );
+            match r.unwrap() {
+                Ok(None) => writeln!(out, "locked").unwrap(),
+                Ok(Some(ts)) => writeln!(out, "locked; newer version at {ts}").unwrap(),
+                Err(e) => writeln!(out, "{}", key_error(&e)).unwrap(),
+            }
+        }
+        "heartbeat" => {
+            let r = mvcc.heartbeat(
+                &mut batch,
+                &bytes(kw["primary"]),
+                num(&kw, "start"),
+                num(&kw, "expiry"),
+            );
+            writeln!(out, "{:?}", r.unwrap()).unwrap();
         }
         "commit" => {
             let r = mvcc.commit(

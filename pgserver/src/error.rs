@@ -50,6 +50,7 @@ pub fn sqlstate(err: &sql::Error) -> &'static str {
         Error::DatatypeMismatch(_) => "42804",
         Error::InFailedTransaction => "25P02",
         Error::ActiveTransaction(_) => "25001",
+        Error::LockNotAvailable(_) => "55P03",
         Error::Serialization(_) => "40001",
         Error::CompletionUnknown(_) => "40003",
         Error::NotSupported(_) => "0A000",

@@ -38,6 +38,7 @@ fn run_file(path: &Path) -> Result<(), Failed> {
             data_dir: data_dir.path().to_path_buf(),
             sql_addr: "127.0.0.1:0".parse().expect("valid address"),
             http_addr: "127.0.0.1:0".parse().expect("valid address"),
+            grpc_addr: "127.0.0.1:0".parse().expect("valid address"),
             // These files check SQL semantics only, never durability.
             unsafe_no_fsync: true,
             ..Default::default()

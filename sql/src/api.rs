@@ -86,6 +86,8 @@ pub enum Error {
     InvalidInput(String),
     /// 42804 / 42883: type mismatch or no operator for the given types.
     DatatypeMismatch(String),
+    /// 55P03: a lock could not be acquired within the lock wait timeout.
+    LockNotAvailable(String),
     /// 25001: the command cannot run once the transaction has started working.
     ActiveTransaction(String),
     /// 25P02: current transaction is aborted, commands ignored until end of transaction block.
@@ -119,6 +121,7 @@ impl std::fmt::Display for Error {
             | Error::NotSupported(m)
             | Error::InvalidParameter(m)
             | Error::ActiveTransaction(m)
+            | Error::LockNotAvailable(m)
             | Error::Internal(m) => f.write_str(m),
             Error::DivisionByZero => f.write_str("division by zero"),
             Error::InFailedTransaction => f.write_str(

@@ -46,6 +46,9 @@
 //!   dropping transaction (no range clear).
 //! - No pg_catalog / information_schema tables and no `SHOW ALL`.
 
+// The futures of transactional operations nest deeply through async_trait.
+#![recursion_limit = "256"]
+
 mod api;
 pub mod catalog;
 pub mod encoding;
@@ -70,6 +73,7 @@ impl From<txn::Error> for Error {
             txn::Error::Serialization(_) => Error::Serialization(e.to_string()),
             txn::Error::Ambiguous(_) => Error::CompletionUnknown(e.to_string()),
             txn::Error::ReadOnly => Error::NotSupported(e.to_string()),
+            txn::Error::LockTimeout(_) => Error::LockNotAvailable(e.to_string()),
             txn::Error::Internal(m) => Error::Internal(m),
         }
     }

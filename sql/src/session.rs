@@ -240,6 +240,7 @@ impl crate::Session {
         stmt: &ast::Statement,
         params: &[Value],
     ) -> Result<ExecResult> {
+        txn.statement_start();
         if let ast::Statement::Explain {
             statement,
             analyze,
@@ -548,6 +549,10 @@ impl KvTxn for NoTxn {
     }
     fn set_isolation(&mut self, _: IsolationLevel) -> bool {
         false
+    }
+    fn statement_start(&mut self) {}
+    async fn lock_keys(&mut self, _: Vec<Vec<u8>>) -> crate::store::KvResult<bool> {
+        Err(no_txn())
     }
     async fn get(&mut self, _: &[u8]) -> crate::store::KvResult<Option<Vec<u8>>> {
         Err(no_txn())

@@ -37,6 +37,11 @@ pub(crate) trait KvTxn: Send + Sync {
         end: &[u8],
         limit: usize,
     ) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// Marks the start of a statement (a restarted statement forgets its reads).
+    fn statement_start(&mut self);
+    /// Locks keys the statement will write; true when the statement must run again because the
+    /// transaction's read timestamp moved forward.
+    async fn lock_keys(&mut self, keys: Vec<Vec<u8>>) -> KvResult<bool>;
     /// Changes the isolation level before the first read or write; false when too late.
     fn set_isolation(&mut self, isolation: IsolationLevel) -> bool;
     /// Buffers a write.
@@ -63,6 +68,12 @@ impl KvTxn for txn::Transaction {
     }
     fn set_isolation(&mut self, isolation: IsolationLevel) -> bool {
         txn::Transaction::set_isolation(self, isolation)
+    }
+    fn statement_start(&mut self) {
+        txn::Transaction::statement_start(self)
+    }
+    async fn lock_keys(&mut self, keys: Vec<Vec<u8>>) -> KvResult<bool> {
+        txn::Transaction::lock_keys(self, keys).await
     }
     async fn get(&mut self, key: &[u8]) -> KvResult<Option<Vec<u8>>> {
         txn::Transaction::get(self, key).await
@@ -155,6 +166,11 @@ impl KvTxn for MemoryTxn {
         // The in-memory store runs every level as snapshot isolation.
         self.opts.isolation = isolation;
         true
+    }
+    fn statement_start(&mut self) {}
+    /// The in-memory store has no locks: conflicts surface at commit.
+    async fn lock_keys(&mut self, _keys: Vec<Vec<u8>>) -> KvResult<bool> {
+        Ok(false)
     }
     async fn get(&mut self, key: &[u8]) -> KvResult<Option<Vec<u8>>> {
         if let Some(w) = self.writes.get(key) {

@@ -9,7 +9,7 @@ bin=${1:-target/debug/tinkerdb}
 dir=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
 
-"$bin" start --data-dir "$dir/data" --sql-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 2>"$dir/log" &
+"$bin" start --data-dir "$dir/data" --sql-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --grpc-addr 127.0.0.1:0 2>"$dir/log" &
 pid=$!
 for _ in $(seq 1 600); do
   [[ -s "$dir/data/addresses.json" ]] && break

@@ -23,13 +23,15 @@
 //! ## Caveats
 //!
 //! - SERIALIZABLE (the default) validates the read set at commit; SNAPSHOT keeps only
-//!   first-committer-wins. Pessimistic locks, wait queues, deadlock detection, lock heartbeats
-//!   and asynchronous secondaries are not built yet.
+//!   first-committer-wins. Locking statements wait by polling the lock's owner (no wait queue
+//!   yet) and there is no deadlock detector: a deadlock ends when a lock wait times out (55P03).
+//!   Secondaries are committed before the commit is acknowledged.
 //! - Prewrites of different ranges are sent one after another, and every key is committed
 //!   before the commit is acknowledged.
 //! - No one-phase commit, no GC, no AS OF SYSTEM TIME.
 
 pub mod kvapi;
+mod locking;
 pub mod oracle;
 mod transaction;
 
@@ -74,6 +76,9 @@ pub enum Error {
     /// A write in a read-only transaction (25006).
     #[error("cannot execute a write in a read-only transaction")]
     ReadOnly,
+    /// A lock wait exceeded the lock wait timeout (55P03).
+    #[error("lock wait timeout: {0}")]
+    LockTimeout(String),
     /// A storage, replication or internal failure.
     #[error("{0}")]
     Internal(String),

@@ -1,7 +1,7 @@
 //! Transactions: reads at `start_ts`, buffered writes, Percolator-style two-phase commit with the
 //! primary key's range as the single arbiter of the outcome.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +19,10 @@ pub struct Config {
     pub lock_ttl_ms: u64,
     /// How long a reader backs off between checks of a live lock's primary.
     pub lock_backoff: Duration,
+    /// How long a locking statement waits behind another transaction's lock (then 55P03).
+    pub lock_wait_timeout: Duration,
+    /// How often a transaction holding locks pushes its primary lock's expiry forward.
+    pub heartbeat_interval: Duration,
 }
 
 impl Default for Config {
@@ -26,6 +30,8 @@ impl Default for Config {
         Config {
             lock_ttl_ms: 3_000,
             lock_backoff: Duration::from_millis(20),
+            lock_wait_timeout: Duration::from_secs(10),
+            heartbeat_interval: Duration::from_secs(1),
         }
     }
 }
@@ -89,19 +95,43 @@ impl Db {
             opts,
             writes: BTreeMap::new(),
             reads: Vec::new(),
+            read_ts: start_ts,
+            statement_reads: 0,
+            primary: None,
+            locked: BTreeSet::new(),
+            heartbeat: None,
         })
     }
 }
 
-/// A transaction: reads at `start_ts`, writes buffered until `commit`.
+/// A transaction: reads at its read timestamp (`start_ts` until a locking statement moves it
+/// forward), writes buffered until `commit`, pessimistic locks taken by locking statements.
 pub struct Transaction {
-    db: Db,
-    start_ts: Timestamp,
-    opts: TxnOptions,
+    pub(crate) db: Db,
+    pub(crate) start_ts: Timestamp,
+    pub(crate) opts: TxnOptions,
     /// Buffered writes: `Some(value)` puts, `None` deletes.
-    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pub(crate) writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// The spans read from the store (SERIALIZABLE only): `[start, end)` actually examined.
-    reads: Vec<(Vec<u8>, Vec<u8>)>,
+    pub(crate) reads: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The timestamp reads are made at: every read is valid at it (SERIALIZABLE refreshes).
+    pub(crate) read_ts: Timestamp,
+    /// How many of `reads` precede the current statement (a restarted statement drops the rest).
+    pub(crate) statement_reads: usize,
+    /// The primary key, once chosen (the first key locked, or the first key written).
+    pub(crate) primary: Option<Vec<u8>>,
+    /// Keys this transaction holds pessimistic locks on.
+    pub(crate) locked: BTreeSet<Vec<u8>>,
+    /// The task that keeps the primary lock alive.
+    pub(crate) heartbeat: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        if let Some(h) = self.heartbeat.take() {
+            h.abort();
+        }
+    }
 }
 
 impl Transaction {
@@ -140,12 +170,7 @@ impl Transaction {
             return Ok(w.clone());
         }
         loop {
-            match self
-                .client()
-                .get(key, self.start_ts)
-                .await
-                .map_err(kv_err)?
-            {
+            match self.client().get(key, self.read_ts).await.map_err(kv_err)? {
                 Ok(value) => {
                     self.record_read(key.to_vec(), kv::keys::next_key(key));
                     return Ok(value);
@@ -168,7 +193,7 @@ impl Transaction {
         while out.len() < limit && from.as_slice() < end {
             let part = self
                 .client()
-                .scan(&from, end, self.start_ts, limit - out.len())
+                .scan(&from, end, self.read_ts, limit - out.len())
                 .await
                 .map_err(kv_err)?;
             if let Some(locked) = part.locks.first() {
@@ -219,36 +244,60 @@ impl Transaction {
         self.commit_at().await.map(|_| ())
     }
 
-    /// Commits like [`commit`](Self::commit) and returns the commit timestamp (None for a
-    /// transaction that wrote nothing: it is serialized at its start timestamp).
-    pub async fn commit_at(self) -> Result<Option<Timestamp>> {
-        if self.writes.is_empty() {
-            metrics::counter!("tinkerdb_txn_commits_total", "kind" => "read_only").increment(1);
-            return Ok(None);
-        }
+    /// Commits like [`commit`](Self::commit) and returns the transaction's place in the serial
+    /// order: its commit timestamp, or its read timestamp if it wrote nothing.
+    pub async fn commit_at(mut self) -> Result<Timestamp> {
+        let writes = std::mem::take(&mut self.writes);
+        let locked = std::mem::take(&mut self.locked);
         let db = self.db.clone();
-        let start_ts = self.start_ts;
-        let mutations: Vec<Mutation> = self
-            .writes
+        let (start_ts, read_ts) = (self.start_ts, self.read_ts);
+        if writes.is_empty() {
+            // Locks taken by statements that wrote nothing are released; the reads were made at
+            // read_ts, which is where the transaction is serialized.
+            db.rollback_keys(locked.into_iter().collect(), start_ts)
+                .await;
+            metrics::counter!("tinkerdb_txn_commits_total", "kind" => "read_only").increment(1);
+            return Ok(read_ts);
+        }
+        let mut mutations: Vec<Mutation> = writes
             .into_iter()
             .map(|(key, v)| Mutation {
                 key,
                 op: v.map_or(Op::Delete, Op::Put),
             })
             .collect();
-        let primary = mutations[0].key.clone();
-        let keys: Vec<Vec<u8>> = mutations.iter().map(|m| m.key.clone()).collect();
+        let written: BTreeSet<&Vec<u8>> = mutations.iter().map(|m| &m.key).collect();
+        let only_locked: Vec<Vec<u8>> = locked
+            .iter()
+            .filter(|k| !written.contains(k))
+            .cloned()
+            .collect();
+        mutations.extend(
+            only_locked
+                .into_iter()
+                .map(|key| Mutation { key, op: Op::Lock }),
+        );
+        let primary = self
+            .primary
+            .clone()
+            .unwrap_or_else(|| mutations[0].key.clone());
+        let mut keys: Vec<Vec<u8>> = mutations.iter().map(|m| m.key.clone()).collect();
+        // The primary goes first: it is committed first, the rest follow.
+        if let Some(i) = keys.iter().position(|k| *k == primary) {
+            keys.swap(0, i);
+        }
         let expiry_ms = physical(db.now().await?) + db.inner.config.lock_ttl_ms;
-        if let Err(e) = db.prewrite(mutations, &primary, start_ts, expiry_ms).await {
+        if let Err(e) = db
+            .prewrite(mutations, &primary, start_ts, read_ts, expiry_ms)
+            .await
+        {
             db.rollback_keys(keys, start_ts).await;
             metrics::counter!("tinkerdb_txn_aborts_total").increment(1);
             return Err(e);
         }
         let commit_ts = db.now().await?;
-        if let Err(e) = db
-            .validate(merge_spans(self.reads), start_ts, commit_ts)
-            .await
-        {
+        let reads = merge_spans(std::mem::take(&mut self.reads));
+        if let Err(e) = db.validate(reads, start_ts, read_ts, commit_ts).await {
             db.rollback_keys(keys, start_ts).await;
             metrics::counter!("tinkerdb_txn_aborts_total").increment(1);
             return Err(e);
@@ -263,17 +312,23 @@ impl Transaction {
         db.commit_secondaries(keys[1..].to_vec(), start_ts, commit_ts)
             .await;
         metrics::counter!("tinkerdb_txn_commits_total", "kind" => "read_write").increment(1);
-        Ok(Some(commit_ts))
+        Ok(commit_ts)
     }
 
-    /// Rolls back: nothing has been written before commit, so the buffer is dropped.
-    pub async fn rollback(self) -> Result<()> {
+    /// Rolls back: drops the buffered writes and releases the locks taken by statements.
+    pub async fn rollback(mut self) -> Result<()> {
+        let locked = std::mem::take(&mut self.locked);
+        if !locked.is_empty() {
+            self.db
+                .rollback_keys(locked.into_iter().collect(), self.start_ts)
+                .await;
+        }
         Ok(())
     }
 }
 
 /// Sorts spans and merges the ones that overlap or touch.
-fn merge_spans(mut spans: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(Vec<u8>, Vec<u8>)> {
+pub(crate) fn merge_spans(mut spans: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(Vec<u8>, Vec<u8>)> {
     spans.sort();
     let mut merged: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(spans.len());
     for (start, end) in spans {
@@ -308,7 +363,7 @@ pub(crate) fn kv_err(e: kv::Error) -> Error {
     Error::Internal(e.to_string())
 }
 
-fn conflict(e: &KeyError) -> Error {
+pub(crate) fn conflict(e: &KeyError) -> Error {
     Error::Serialization(match e {
         KeyError::Locked { key, .. } => {
             format!("key {} is locked by another transaction", Pretty(key))
@@ -335,6 +390,7 @@ impl Db {
         mutations: Vec<Mutation>,
         primary: &[u8],
         start_ts: Timestamp,
+        read_ts: Timestamp,
         expiry_ms: u64,
     ) -> Result<()> {
         let client = &self.inner.client;
@@ -345,6 +401,7 @@ impl Db {
         {
             let cmd = Command::Prewrite {
                 start_ts,
+                read_ts,
                 primary: primary.to_vec(),
                 expiry_ms,
                 mutations: group,
@@ -375,20 +432,22 @@ impl Db {
         Ok(())
     }
 
-    /// SERIALIZABLE validation, after prewrite and after taking `commit_ts`: every span read at
-    /// `start_ts` must have no version committed in `(start_ts, commit_ts]`, and every foreign
+    /// SERIALIZABLE validation, after prewrite and after taking `commit_ts` (or when a locking
+    /// statement moves the reads forward): every span read at `read_ts` must have no version
+    /// committed in `(read_ts, commit_ts]`, and every foreign
     /// lock with `start_ts <= commit_ts` on it must belong to a transaction that rolled back or
     /// commits after `commit_ts`. Then commit-timestamp order is a valid serial order.
-    async fn validate(
+    pub(crate) async fn validate(
         &self,
         spans: Vec<(Vec<u8>, Vec<u8>)>,
         start_ts: Timestamp,
+        read_ts: Timestamp,
         commit_ts: Timestamp,
     ) -> Result<()> {
         let client = &self.inner.client;
         for (start, end) in spans {
             let v = client
-                .validate(&start, &end, start_ts, commit_ts)
+                .validate(&start, &end, start_ts, read_ts, commit_ts)
                 .await
                 .map_err(kv_err)?;
             if let Some((key, ts)) = v.conflict {
@@ -493,7 +552,7 @@ impl Db {
     }
 
     /// Rolls back `keys` (best effort: leftover locks are resolved by whoever meets them).
-    async fn rollback_keys(&self, keys: Vec<Vec<u8>>, start_ts: Timestamp) {
+    pub(crate) async fn rollback_keys(&self, keys: Vec<Vec<u8>>, start_ts: Timestamp) {
         let client = &self.inner.client;
         let Ok(groups) = client.group_by_range(keys, |k| k).await else {
             return;
@@ -516,7 +575,7 @@ impl Db {
     /// Checks the lock owner's primary and rolls the lock forward (committed) or back (rolled
     /// back, or the primary's TTL expired and the primary was rolled back here). Returns false
     /// while the owner is live.
-    async fn try_resolve_lock(&self, locked: &LockedKey) -> Result<bool> {
+    pub(crate) async fn try_resolve_lock(&self, locked: &LockedKey) -> Result<bool> {
         let lock = &locked.lock;
         let resolve = match self.lock_status(locked).await? {
             TxnStatus::Committed { commit_ts } => Command::Commit {

@@ -200,6 +200,7 @@ async fn abandoned_locks_are_rolled_back_after_their_ttl() {
     let expiry_ms = txn::oracle::physical(start_ts) + 300;
     let prewrite = |key: Vec<u8>| Command::Prewrite {
         start_ts,
+        read_ts: start_ts,
         primary: sys(9),
         expiry_ms,
         mutations: vec![Mutation {
@@ -233,6 +234,7 @@ async fn secondary_locks_of_committed_transactions_roll_forward() {
     let start_ts = db.now().await.unwrap();
     let prewrite = |key: Vec<u8>| Command::Prewrite {
         start_ts,
+        read_ts: start_ts,
         primary: sys(7),
         expiry_ms: txn::oracle::physical(start_ts) + 60_000,
         mutations: vec![Mutation {
@@ -356,6 +358,7 @@ async fn a_pending_writer_on_a_read_key_aborts_the_validating_transaction() {
         .client()
         .send(Command::Prewrite {
             start_ts: other_ts,
+            read_ts: other_ts,
             primary: row(1),
             expiry_ms: txn::oracle::physical(other_ts) + 60_000,
             mutations: vec![Mutation {

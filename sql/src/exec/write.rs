@@ -75,6 +75,23 @@ pub(crate) async fn insert(
     Ok(count)
 }
 
+/// Reads the rows an UPDATE or DELETE changes and locks them. When locking moved the
+/// transaction's read timestamp (a locked row had changed since it was read), the rows are read
+/// again at the new timestamp, until a read finds nothing newer under its locks.
+async fn read_and_lock(
+    txn: &mut dyn KvTxn,
+    table: &Arc<Table>,
+    source: &Node,
+) -> Result<Vec<Vec<Value>>> {
+    loop {
+        let rows = collect(build(source.clone())?, txn).await?;
+        let keys = rows.iter().map(|r| row_key(table, r)).collect();
+        if !txn.lock_keys(keys).await? {
+            return Ok(rows);
+        }
+    }
+}
+
 /// Updates the rows `source` emits; returns the row count.
 pub(crate) async fn update(
     txn: &mut dyn KvTxn,
@@ -82,7 +99,7 @@ pub(crate) async fn update(
     source: Node,
     set: &[(usize, Expr)],
 ) -> Result<u64> {
-    let rows = collect(build(source)?, txn).await?;
+    let rows = read_and_lock(txn, table, &source).await?;
     let mut moved = Vec::new();
     for old in &rows {
         let mut new = old.clone();
@@ -107,7 +124,7 @@ pub(crate) async fn update(
 
 /// Deletes the rows `source` emits; returns the row count.
 pub(crate) async fn delete(txn: &mut dyn KvTxn, table: &Arc<Table>, source: Node) -> Result<u64> {
-    let rows = collect(build(source)?, txn).await?;
+    let rows = read_and_lock(txn, table, &source).await?;
     for row in &rows {
         txn.delete(row_key(table, row))?;
     }
