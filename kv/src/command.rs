@@ -40,6 +40,12 @@ pub enum Command {
         expiry_ms: u64,
         keys: Vec<Vec<u8>>,
     },
+    /// Removes the transaction's pessimistic (`Lock`-kind) locks on `keys`, leaving no record
+    /// (ROLLBACK TO SAVEPOINT; the transaction goes on).
+    ReleaseLocks {
+        start_ts: Timestamp,
+        keys: Vec<Vec<u8>>,
+    },
     /// Pushes the expiry of the transaction's primary lock forward.
     Heartbeat {
         primary: Vec<u8>,
@@ -78,7 +84,8 @@ impl Command {
             }
             Command::Commit { keys, .. }
             | Command::Rollback { keys, .. }
-            | Command::PessimisticLock { keys, .. } => keys.iter().map(Vec::as_slice).collect(),
+            | Command::PessimisticLock { keys, .. }
+            | Command::ReleaseLocks { keys, .. } => keys.iter().map(Vec::as_slice).collect(),
             Command::CheckTxnStatus { primary, .. } | Command::Heartbeat { primary, .. } => {
                 vec![primary.as_slice()]
             }
@@ -156,6 +163,10 @@ impl Command {
                     .u64(*expiry_ms);
                 keys(&mut w, ks);
             }
+            Command::ReleaseLocks { start_ts, keys: ks } => {
+                w.u8(8).u64(*start_ts);
+                keys(&mut w, ks);
+            }
             Command::Heartbeat {
                 primary,
                 start_ts,
@@ -214,6 +225,10 @@ impl Command {
                 expiry_ms: r.u64()?,
                 keys: r.list(|r| r.bytes())?,
             },
+            8 => Command::ReleaseLocks {
+                start_ts: r.u64()?,
+                keys: r.list(|r| r.bytes())?,
+            },
             7 => Command::Heartbeat {
                 primary: r.bytes()?,
                 start_ts: r.u64()?,
@@ -256,6 +271,9 @@ impl fmt::Display for Command {
                 write!(f, "lock txn {start_ts} ({} keys)", keys.len())
             }
             Command::Heartbeat { start_ts, .. } => write!(f, "heartbeat txn {start_ts}"),
+            Command::ReleaseLocks { start_ts, keys } => {
+                write!(f, "release txn {start_ts} ({} keys)", keys.len())
+            }
             Command::SetTsoBound { bound } => write!(f, "set tso bound {bound}"),
         }
     }
@@ -306,6 +324,10 @@ mod tests {
                 primary: b"p".to_vec(),
                 expiry_ms: 9,
                 keys: vec![b"a".to_vec(), b"b".to_vec()],
+            },
+            Command::ReleaseLocks {
+                start_ts: 7,
+                keys: vec![b"k".to_vec()],
             },
             Command::Heartbeat {
                 primary: b"p".to_vec(),

@@ -533,6 +533,26 @@ impl Mvcc<'_> {
         Ok(Ok(newest))
     }
 
+    /// Removes the transaction's `Lock`-kind locks on `keys` (other locks and keys untouched).
+    pub fn release_locks(
+        &self,
+        batch: &mut WriteBatch,
+        stats: &mut StatsDelta,
+        keys: &[Vec<u8>],
+        start_ts: Timestamp,
+    ) -> io::Result<()> {
+        for key in keys {
+            if let Some(lock) = self.lock(key)?
+                && lock.start_ts == start_ts
+                && lock.kind == LockKind::Lock
+            {
+                batch.remove(self.locks, key.clone());
+                stats.locks -= 1;
+            }
+        }
+        Ok(())
+    }
+
     /// Pushes the expiry of a transaction's primary lock forward (never backward) and reports the
     /// transaction's status: `Pending` while the lock is there, else its recorded outcome.
     pub fn heartbeat(

@@ -110,6 +110,10 @@ impl RangeStateMachine {
                     Err(e) => Response::KeyErrors(vec![e]),
                 }
             }
+            Command::ReleaseLocks { start_ts, keys } => {
+                mvcc.release_locks(batch, stats, keys, *start_ts)?;
+                Response::Done
+            }
             Command::Heartbeat {
                 primary,
                 start_ts,

@@ -74,6 +74,7 @@ impl From<txn::Error> for Error {
             txn::Error::Ambiguous(_) => Error::CompletionUnknown(e.to_string()),
             txn::Error::ReadOnly => Error::NotSupported(e.to_string()),
             txn::Error::LockTimeout(_) => Error::LockNotAvailable(e.to_string()),
+            txn::Error::InvalidArgument(m) => Error::InvalidParameter(m),
             txn::Error::Internal(m) => Error::Internal(m),
         }
     }

@@ -32,6 +32,7 @@
 
 pub mod kvapi;
 mod locking;
+pub use locking::Savepoint;
 pub mod oracle;
 mod transaction;
 
@@ -62,6 +63,8 @@ pub struct TxnOptions {
     pub isolation: IsolationLevel,
     /// A read-only transaction: writes fail, commit does nothing.
     pub read_only: bool,
+    /// Read a consistent snapshot at this past timestamp (AS OF SYSTEM TIME); implies read-only.
+    pub as_of: Option<Timestamp>,
 }
 
 /// Errors of the transaction layer.
@@ -76,6 +79,9 @@ pub enum Error {
     /// A write in a read-only transaction (25006).
     #[error("cannot execute a write in a read-only transaction")]
     ReadOnly,
+    /// A request the transaction layer refuses (e.g. a snapshot timestamp in the future).
+    #[error("{0}")]
+    InvalidArgument(String),
     /// A lock wait exceeded the lock wait timeout (55P03).
     #[error("lock wait timeout: {0}")]
     LockTimeout(String),

@@ -123,6 +123,46 @@ impl Transaction {
         Ok(())
     }
 
+    /// A savepoint: the buffered writes and locks at this point of the transaction.
+    pub fn savepoint(&self) -> Savepoint {
+        Savepoint {
+            writes: self.writes.clone(),
+            locked: self.locked.clone(),
+        }
+    }
+
+    /// Rolls back to a savepoint: undoes the writes buffered since, and releases the locks taken
+    /// since (except the primary's, which carries the transaction's status). The reads made since
+    /// stay in the read set.
+    pub async fn rollback_to(&mut self, savepoint: &Savepoint) -> Result<()> {
+        self.writes = savepoint.writes.clone();
+        let release: Vec<Vec<u8>> = self
+            .locked
+            .difference(&savepoint.locked)
+            .filter(|k| Some(*k) != self.primary.as_ref())
+            .cloned()
+            .collect();
+        if release.is_empty() {
+            return Ok(());
+        }
+        let client = self.db.client().clone();
+        for (_, keys) in client
+            .group_by_range(release.clone(), |k| k)
+            .await
+            .map_err(kv_err)?
+        {
+            let cmd = Command::ReleaseLocks {
+                start_ts: self.start_ts,
+                keys,
+            };
+            client.send(cmd).await.map_err(kv_err)?;
+        }
+        for k in release {
+            self.locked.remove(&k);
+        }
+        Ok(())
+    }
+
     fn maybe_start_heartbeat(&mut self, primary: Vec<u8>) {
         if self.heartbeat.is_some() {
             return;
@@ -131,6 +171,13 @@ impl Transaction {
         let task = tokio::spawn(heartbeat(db, primary, start_ts));
         self.heartbeat = Some(task.abort_handle());
     }
+}
+
+/// The state a transaction can roll back to (see [`Transaction::savepoint`]).
+#[derive(Clone, Debug)]
+pub struct Savepoint {
+    writes: std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    locked: BTreeSet<Vec<u8>>,
 }
 
 /// Pushes the primary lock's expiry forward every interval until the transaction is decided

@@ -87,8 +87,20 @@ impl Db {
     }
 
     /// Begins a transaction (takes its start timestamp from the oracle).
-    pub async fn begin(&self, opts: TxnOptions) -> Result<Transaction> {
-        let start_ts = self.inner.oracle.now().await?;
+    pub async fn begin(&self, mut opts: TxnOptions) -> Result<Transaction> {
+        let now = self.inner.oracle.now().await?;
+        let start_ts = match opts.as_of {
+            Some(ts) if ts > now => {
+                return Err(Error::InvalidArgument(format!(
+                    "AS OF SYSTEM TIME {ts} is in the future (the current timestamp is {now})"
+                )));
+            }
+            Some(ts) => {
+                opts.read_only = true;
+                ts
+            }
+            None => now,
+        };
         Ok(Transaction {
             db: self.clone(),
             start_ts,

@@ -372,3 +372,77 @@ async fn a_pending_writer_on_a_read_key_aborts_the_validating_transaction() {
     let err = t.commit().await.unwrap_err();
     assert!(matches!(err, Error::Serialization(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn rollback_to_savepoint_undoes_writes_and_releases_later_locks() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config { lock_wait_timeout: Duration::from_millis(200), ..Config::default() };
+    let (_store, db) = open(dir.path(), config).await;
+    put_all(&db, &[(row(1), b"1"), (row(2), b"2"), (row(3), b"3")]).await;
+    let mut t = db.begin(TxnOptions::default()).await.unwrap();
+    assert!(!t.lock_keys(vec![row(1)]).await.unwrap());
+    t.put(row(1), b"one".to_vec()).unwrap();
+    let sp = t.savepoint();
+    assert!(!t.lock_keys(vec![row(2)]).await.unwrap());
+    t.put(row(2), b"two".to_vec()).unwrap();
+    // Another transaction cannot lock row 2 while t holds it...
+    let mut other = db.begin(TxnOptions::default()).await.unwrap();
+    assert!(matches!(other.lock_keys(vec![row(2)]).await, Err(Error::LockTimeout(_))));
+    t.rollback_to(&sp).await.unwrap();
+    // ...and can once t rolled back to the savepoint.
+    assert!(!other.lock_keys(vec![row(2)]).await.unwrap());
+    other.rollback().await.unwrap();
+    assert_eq!(t.get(&row(2)).await.unwrap(), Some(b"2".to_vec()));
+    t.commit().await.unwrap();
+    let mut r = db.begin(TxnOptions::default()).await.unwrap();
+    assert_eq!(r.get(&row(1)).await.unwrap(), Some(b"one".to_vec()));
+    assert_eq!(r.get(&row(2)).await.unwrap(), Some(b"2".to_vec()));
+}
+
+#[tokio::test]
+async fn as_of_reads_a_past_snapshot_and_refuses_the_future() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, db) = open(dir.path(), Config::default()).await;
+    put_all(&db, &[(row(1), b"old")]).await;
+    let then = db.now().await.unwrap();
+    put_all(&db, &[(row(1), b"new")]).await;
+    let past = TxnOptions { as_of: Some(then), ..Default::default() };
+    let mut t = db.begin(past).await.unwrap();
+    assert_eq!(t.get(&row(1)).await.unwrap(), Some(b"old".to_vec()));
+    assert_eq!(t.put(row(1), vec![]), Err(Error::ReadOnly));
+    let future = TxnOptions { as_of: Some(db.now().await.unwrap() + (60_000 << 18)), ..Default::default() };
+    assert!(matches!(db.begin(future).await, Err(Error::InvalidArgument(_))));
+}
+
+/// A statement that locks a row changed since the transaction's read timestamp moves the read
+/// timestamp forward when nothing read before changed (SERIALIZABLE), and fails with 40001 when
+/// something did, or under SNAPSHOT.
+#[tokio::test]
+async fn locking_a_changed_row_refreshes_or_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, db) = open(dir.path(), Config::default()).await;
+    put_all(&db, &[(row(1), b"a"), (row(2), b"b")]).await;
+
+    let mut t = db.begin(TxnOptions::default()).await.unwrap();
+    let before = t.read_ts();
+    put_all(&db, &[(row(1), b"a2")]).await;
+    t.statement_start();
+    assert!(t.lock_keys(vec![row(1)]).await.unwrap(), "the read timestamp moved");
+    assert!(t.read_ts() > before);
+    assert_eq!(t.get(&row(1)).await.unwrap(), Some(b"a2".to_vec()));
+    t.put(row(1), b"a3".to_vec()).unwrap();
+    t.commit().await.unwrap();
+
+    let mut t = db.begin(TxnOptions::default()).await.unwrap();
+    t.get(&row(2)).await.unwrap();
+    put_all(&db, &[(row(1), b"x"), (row(2), b"y")]).await;
+    t.statement_start();
+    let err = t.lock_keys(vec![row(1)]).await.unwrap_err();
+    assert!(matches!(err, Error::Serialization(_)), "an earlier read changed: {err:?}");
+    t.rollback().await.unwrap();
+
+    let mut t = db.begin(opts(IsolationLevel::Snapshot)).await.unwrap();
+    put_all(&db, &[(row(1), b"z")]).await;
+    let err = t.lock_keys(vec![row(1)]).await.unwrap_err();
+    assert!(matches!(err, Error::Serialization(_)), "{err:?}");
+}

@@ -233,6 +233,8 @@ pub(crate) fn status(e: Error) -> Status {
         Error::Ambiguous(m) => Status::unknown(format!(
             "the commit's outcome is unknown (the writes may or may not have been applied): {m}"
         )),
+        Error::LockTimeout(m) => Status::unavailable(format!("lock wait timeout: {m}")),
+        Error::InvalidArgument(m) => Status::invalid_argument(m),
         e @ (Error::ReadOnly | Error::Internal(_)) => Status::internal(e.to_string()),
     }
 }
