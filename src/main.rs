@@ -273,7 +273,7 @@ async fn kv_run(client: &txn::kvapi::Client, command: KvCommand) -> anyhow::Resu
                 reverse,
                 ..Default::default()
             };
-            for (key, _) in client.scan_all(&range, limit).await.map_err(status_error)? {
+            for key in client.keys_all(&range, limit).await.map_err(status_error)? {
                 out.write_all(&key)?;
                 out.write_all(b"\n")?;
             }

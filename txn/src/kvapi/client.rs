@@ -257,6 +257,22 @@ impl Client {
         Ok(out)
     }
 
+    /// Up to `max` keys of a range across pages (each page is its own snapshot).
+    pub async fn keys_all(&self, range: &ScanRange, max: usize) -> Result<Vec<Vec<u8>>, Status> {
+        let mut range = range.clone();
+        let mut out = Vec::new();
+        loop {
+            let page = self.keys(&range).await?;
+            out.extend(page.items);
+            match page.next_page_token {
+                Some(t) if out.len() < max => range.page_token = t,
+                _ => break,
+            }
+        }
+        out.truncate(max);
+        Ok(out)
+    }
+
     /// The values of `keys` at one snapshot, in order.
     pub async fn batch_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, Status> {
         let req = BatchGetRequest {
