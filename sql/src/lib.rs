@@ -46,9 +46,6 @@
 //!   dropping transaction (no range clear).
 //! - No pg_catalog / information_schema tables and no `SHOW ALL`.
 
-// The futures of transactional operations nest deeply through async_trait.
-#![recursion_limit = "256"]
-
 mod api;
 pub mod catalog;
 pub mod encoding;

@@ -34,6 +34,11 @@ impl Transaction {
     /// behind live locks of other transactions. Returns true when the read timestamp moved
     /// forward: the current statement must then run again (its reads so far are forgotten).
     pub async fn lock_keys(&mut self, keys: Vec<Vec<u8>>) -> Result<bool> {
+        // Boxed: the lock loop's state machine is large and would nest into every caller's.
+        Box::pin(self.lock_keys_inner(keys)).await
+    }
+
+    async fn lock_keys_inner(&mut self, keys: Vec<Vec<u8>>) -> Result<bool> {
         if self.opts.read_only {
             return Err(Error::ReadOnly);
         }

@@ -258,7 +258,12 @@ impl Transaction {
 
     /// Commits like [`commit`](Self::commit) and returns the transaction's place in the serial
     /// order: its commit timestamp, or its read timestamp if it wrote nothing.
-    pub async fn commit_at(mut self) -> Result<Timestamp> {
+    pub async fn commit_at(self) -> Result<Timestamp> {
+        // Boxed: two-phase commit's state machine is large and would nest into every caller's.
+        Box::pin(self.commit_inner()).await
+    }
+
+    async fn commit_inner(mut self) -> Result<Timestamp> {
         let writes = std::mem::take(&mut self.writes);
         let locked = std::mem::take(&mut self.locked);
         let db = self.db.clone();

@@ -67,7 +67,7 @@ struct Committed {
 
 async fn run_txn(db: &Db, rng: &mut Rng, id: u64) -> Result<Committed, Error> {
     let mut txn = db.begin(TxnOptions::default()).await?;
-    match run_ops(&mut txn, rng, id).await {
+    match Box::pin(run_ops(&mut txn, rng, id)).await {
         Ok(ops) => Ok(Committed {
             at: txn.commit_at().await?,
             ops,
