@@ -376,7 +376,10 @@ async fn a_pending_writer_on_a_read_key_aborts_the_validating_transaction() {
 #[tokio::test]
 async fn rollback_to_savepoint_undoes_writes_and_releases_later_locks() {
     let dir = tempfile::tempdir().unwrap();
-    let config = Config { lock_wait_timeout: Duration::from_millis(200), ..Config::default() };
+    let config = Config {
+        lock_wait_timeout: Duration::from_millis(200),
+        ..Config::default()
+    };
     let (_store, db) = open(dir.path(), config).await;
     put_all(&db, &[(row(1), b"1"), (row(2), b"2"), (row(3), b"3")]).await;
     let mut t = db.begin(TxnOptions::default()).await.unwrap();
@@ -387,7 +390,10 @@ async fn rollback_to_savepoint_undoes_writes_and_releases_later_locks() {
     t.put(row(2), b"two".to_vec()).unwrap();
     // Another transaction cannot lock row 2 while t holds it...
     let mut other = db.begin(TxnOptions::default()).await.unwrap();
-    assert!(matches!(other.lock_keys(vec![row(2)]).await, Err(Error::LockTimeout(_))));
+    assert!(matches!(
+        other.lock_keys(vec![row(2)]).await,
+        Err(Error::LockTimeout(_))
+    ));
     t.rollback_to(&sp).await.unwrap();
     // ...and can once t rolled back to the savepoint.
     assert!(!other.lock_keys(vec![row(2)]).await.unwrap());
@@ -406,12 +412,21 @@ async fn as_of_reads_a_past_snapshot_and_refuses_the_future() {
     put_all(&db, &[(row(1), b"old")]).await;
     let then = db.now().await.unwrap();
     put_all(&db, &[(row(1), b"new")]).await;
-    let past = TxnOptions { as_of: Some(then), ..Default::default() };
+    let past = TxnOptions {
+        as_of: Some(then),
+        ..Default::default()
+    };
     let mut t = db.begin(past).await.unwrap();
     assert_eq!(t.get(&row(1)).await.unwrap(), Some(b"old".to_vec()));
     assert_eq!(t.put(row(1), vec![]), Err(Error::ReadOnly));
-    let future = TxnOptions { as_of: Some(db.now().await.unwrap() + (60_000 << 18)), ..Default::default() };
-    assert!(matches!(db.begin(future).await, Err(Error::InvalidArgument(_))));
+    let future = TxnOptions {
+        as_of: Some(db.now().await.unwrap() + (60_000 << 18)),
+        ..Default::default()
+    };
+    assert!(matches!(
+        db.begin(future).await,
+        Err(Error::InvalidArgument(_))
+    ));
 }
 
 /// A statement that locks a row changed since the transaction's read timestamp moves the read
@@ -427,7 +442,10 @@ async fn locking_a_changed_row_refreshes_or_fails() {
     let before = t.read_ts();
     put_all(&db, &[(row(1), b"a2")]).await;
     t.statement_start();
-    assert!(t.lock_keys(vec![row(1)]).await.unwrap(), "the read timestamp moved");
+    assert!(
+        t.lock_keys(vec![row(1)]).await.unwrap(),
+        "the read timestamp moved"
+    );
     assert!(t.read_ts() > before);
     assert_eq!(t.get(&row(1)).await.unwrap(), Some(b"a2".to_vec()));
     t.put(row(1), b"a3".to_vec()).unwrap();
@@ -438,7 +456,10 @@ async fn locking_a_changed_row_refreshes_or_fails() {
     put_all(&db, &[(row(1), b"x"), (row(2), b"y")]).await;
     t.statement_start();
     let err = t.lock_keys(vec![row(1)]).await.unwrap_err();
-    assert!(matches!(err, Error::Serialization(_)), "an earlier read changed: {err:?}");
+    assert!(
+        matches!(err, Error::Serialization(_)),
+        "an earlier read changed: {err:?}"
+    );
     t.rollback().await.unwrap();
 
     let mut t = db.begin(opts(IsolationLevel::Snapshot)).await.unwrap();
