@@ -83,7 +83,8 @@ impl Client {
         Ok(RangeDescriptor::decode(value)?)
     }
 
-    fn evict(&self, desc: &RangeDescriptor) {
+    /// Forgets a cached descriptor (after a routing error or a change of the range).
+    pub fn evict(&self, desc: &RangeDescriptor) {
         self.cache.write().expect("cache lock").remove(&desc.end);
     }
 

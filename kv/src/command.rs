@@ -58,6 +58,14 @@ pub enum Command {
         commit_ts: Timestamp,
         keys: Vec<Vec<u8>>,
     },
+    /// Commits a split transaction's primary: the parent range's range-local descriptor key. If
+    /// the commit happens here, the split trigger applies in the same batch.
+    CommitSplit {
+        start_ts: Timestamp,
+        commit_ts: Timestamp,
+        key: Vec<u8>,
+        trigger: SplitTrigger,
+    },
     /// Rolls the transaction back on `keys`, leaving rollback records.
     Rollback {
         start_ts: Timestamp,
@@ -86,6 +94,7 @@ impl Command {
             | Command::Rollback { keys, .. }
             | Command::PessimisticLock { keys, .. }
             | Command::ReleaseLocks { keys, .. } => keys.iter().map(Vec::as_slice).collect(),
+            Command::CommitSplit { key, .. } => vec![key.as_slice()],
             Command::CheckTxnStatus { primary, .. } | Command::Heartbeat { primary, .. } => {
                 vec![primary.as_slice()]
             }
@@ -163,6 +172,16 @@ impl Command {
                     .u64(*expiry_ms);
                 keys(&mut w, ks);
             }
+            Command::CommitSplit {
+                start_ts,
+                commit_ts,
+                key,
+                trigger,
+            } => {
+                w.u8(9).u64(*start_ts).u64(*commit_ts).bytes(key);
+                w.bytes(&trigger.left.encode())
+                    .bytes(&trigger.right.encode());
+            }
             Command::ReleaseLocks { start_ts, keys: ks } => {
                 w.u8(8).u64(*start_ts);
                 keys(&mut w, ks);
@@ -225,6 +244,15 @@ impl Command {
                 expiry_ms: r.u64()?,
                 keys: r.list(|r| r.bytes())?,
             },
+            9 => Command::CommitSplit {
+                start_ts: r.u64()?,
+                commit_ts: r.u64()?,
+                key: r.bytes()?,
+                trigger: SplitTrigger {
+                    left: RangeDescriptor::decode(&r.bytes()?)?,
+                    right: RangeDescriptor::decode(&r.bytes()?)?,
+                },
+            },
             8 => Command::ReleaseLocks {
                 start_ts: r.u64()?,
                 keys: r.list(|r| r.bytes())?,
@@ -274,6 +302,16 @@ impl fmt::Display for Command {
             Command::ReleaseLocks { start_ts, keys } => {
                 write!(f, "release txn {start_ts} ({} keys)", keys.len())
             }
+            Command::CommitSplit {
+                start_ts,
+                commit_ts,
+                trigger,
+                ..
+            } => write!(
+                f,
+                "commit split txn {start_ts} at {commit_ts}: r{} | r{}",
+                trigger.left.range_id, trigger.right.range_id
+            ),
             Command::SetTsoBound { bound } => write!(f, "set tso bound {bound}"),
         }
     }
@@ -292,6 +330,13 @@ impl<'de> Deserialize<'de> for Command {
         let bytes: Vec<u8> = serde::de::Deserialize::deserialize(d)?;
         Command::decode(&bytes).map_err(serde::de::Error::custom)
     }
+}
+
+/// A split: the parent keeps the left-hand side, a new range takes the right.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SplitTrigger {
+    pub left: RangeDescriptor,
+    pub right: RangeDescriptor,
 }
 
 /// The outcome of applying a command.
@@ -324,6 +369,27 @@ mod tests {
                 primary: b"p".to_vec(),
                 expiry_ms: 9,
                 keys: vec![b"a".to_vec(), b"b".to_vec()],
+            },
+            Command::CommitSplit {
+                start_ts: 1,
+                commit_ts: 2,
+                key: b"l".to_vec(),
+                trigger: SplitTrigger {
+                    left: RangeDescriptor {
+                        range_id: 2,
+                        start: vec![3],
+                        end: vec![3, 5],
+                        replicas: vec![1],
+                        generation: 1,
+                    },
+                    right: RangeDescriptor {
+                        range_id: 3,
+                        start: vec![3, 5],
+                        end: vec![0xFF],
+                        replicas: vec![1],
+                        generation: 1,
+                    },
+                },
             },
             Command::ReleaseLocks {
                 start_ts: 7,

@@ -21,6 +21,14 @@ pub const SYS_RANGES: u8 = 0x01;
 /// Sys sub-space: SQL catalog `<sys> 0x02 <catalog key>` (the SQL layer owns the suffix).
 pub const SYS_CATALOG: u8 = 0x02;
 
+/// Sys key: the next range id (u64 big-endian), `<sys> 0x03`.
+pub const SYS_RANGE_ID_COUNTER: u8 = 0x03;
+
+/// The key of the next range id.
+pub fn range_id_counter_key() -> Vec<u8> {
+    vec![TAG_SYS, SYS_RANGE_ID_COUNTER]
+}
+
 /// Range-local suffix: the range descriptor copy (the split/merge trigger key).
 pub const LOCAL_DESCRIPTOR: u8 = 0x01;
 

@@ -42,10 +42,11 @@ pub mod keys;
 pub mod mvcc;
 pub mod range;
 pub mod replica;
+pub mod split;
 pub mod store;
 
 pub use client::Client;
-pub use command::{Command, Response};
+pub use command::{Command, Response, SplitTrigger};
 pub use error::{Error, Result};
 pub use mvcc::{
     KeyError, Lock, LockedKey, Mutation, Op, ScanResult, Timestamp, TxnStatus, Validation,

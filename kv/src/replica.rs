@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use fjall::{Readable, Snapshot};
 
 use crate::codec::{Reader, Writer, corrupt};
-use crate::command::{Command, Response};
+use crate::command::{Command, Response, SplitTrigger};
 use crate::engine::{
     Engine, RANGE_APPLIED, RANGE_DESCRIPTOR, RANGE_STATS, RANGE_TSO_BOUND, Stats, meta_key,
 };
@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::keys::{TAG_LOCAL, TAG_SYS, encode_bytes, routing_key};
 use crate::mvcc::{LockedKey, Mvcc, ScanResult, StatsDelta, Timestamp, clear_span};
 use crate::range::{RangeDescriptor, RangeId};
+use crate::split::StoreEvent;
 
 /// The largest command a range accepts; larger ones are refused before they are proposed.
 pub const MAX_COMMAND_BYTES: usize = 32 << 20;
@@ -41,13 +42,20 @@ pub fn replicated_spans(desc: &RangeDescriptor) -> [(Vec<u8>, Vec<u8>); 2] {
 pub struct RangeStateMachine {
     range_id: RangeId,
     engine: Engine,
+    log: raft::LogStore,
     desc: Arc<RwLock<RangeDescriptor>>,
     stats: Stats,
+    events: tokio::sync::mpsc::UnboundedSender<StoreEvent>,
 }
 
 impl RangeStateMachine {
     /// The state machine of a range whose descriptor is already stored in `meta`.
-    pub fn open(engine: Engine, desc: Arc<RwLock<RangeDescriptor>>) -> Result<Self> {
+    pub fn open(
+        engine: Engine,
+        log: raft::LogStore,
+        desc: Arc<RwLock<RangeDescriptor>>,
+        events: tokio::sync::mpsc::UnboundedSender<StoreEvent>,
+    ) -> Result<Self> {
         let range_id = desc.read().expect("descriptor lock").range_id;
         let stats = match engine.meta.get(meta_key(range_id, RANGE_STATS))? {
             Some(v) => Stats::decode(&v)?,
@@ -56,8 +64,10 @@ impl RangeStateMachine {
         Ok(RangeStateMachine {
             range_id,
             engine,
+            log,
             desc,
             stats,
+            events,
         })
     }
 
@@ -66,12 +76,15 @@ impl RangeStateMachine {
     }
 
     /// Evaluates a command against the current state, adding its effects to `batch`.
+    #[allow(clippy::too_many_arguments)]
     fn eval(
         &self,
         cmd: &Command,
+        state: &raft::AppliedState,
         snapshot: &Snapshot,
         batch: &mut fjall::OwnedWriteBatch,
         stats: &mut StatsDelta,
+        split: &mut Option<(SplitTrigger, Stats)>,
     ) -> io::Result<Response> {
         let desc = self.descriptor();
         if cmd.keys().iter().any(|k| !desc.contains(&routing_key(k))) {
@@ -109,6 +122,39 @@ impl RangeStateMachine {
                     Ok(newer) => Response::Locked { newer },
                     Err(e) => Response::KeyErrors(vec![e]),
                 }
+            }
+            Command::CommitSplit {
+                start_ts,
+                commit_ts,
+                key,
+                trigger,
+            } => {
+                let committing = matches!(mvcc.lock(key)?, Some(l) if l.start_ts == *start_ts);
+                let errors = mvcc.commit(
+                    batch,
+                    stats,
+                    std::slice::from_ref(key),
+                    *start_ts,
+                    *commit_ts,
+                )?;
+                if committing && errors.is_empty() {
+                    if crate::split::is_valid(&desc, trigger) {
+                        let left_stats = crate::split::apply_trigger(
+                            &self.engine,
+                            &self.log,
+                            batch,
+                            trigger,
+                            &self.stats,
+                            state,
+                            *start_ts,
+                            *commit_ts,
+                        )?;
+                        *split = Some((trigger.clone(), left_stats));
+                    } else {
+                        tracing::error!(range = self.range_id, %desc, "split trigger does not match the range; ignored");
+                    }
+                }
+                Response::KeyErrors(errors)
             }
             Command::ReleaseLocks { start_ts, keys } => {
                 mvcc.release_locks(batch, stats, keys, *start_ts)?;
@@ -190,17 +236,28 @@ impl raft::StateMachine for RangeStateMachine {
         let snapshot = self.engine.db.snapshot();
         let mut batch = self.engine.db.batch();
         let mut delta = StatsDelta::default();
+        let mut split = None;
         let response = match &entry.command {
-            Some(cmd) => self.eval(cmd, &snapshot, &mut batch, &mut delta)?,
+            Some(cmd) => self.eval(
+                cmd,
+                &entry.state,
+                &snapshot,
+                &mut batch,
+                &mut delta,
+                &mut split,
+            )?,
             None => Response::Done,
         };
+        if let Some((_, left_stats)) = &split {
+            self.stats = *left_stats;
+        }
         let meta = &self.engine.meta;
         batch.insert(
             meta,
             meta_key(self.range_id, RANGE_APPLIED),
             entry.state.to_bytes(),
         );
-        if delta != StatsDelta::default() {
+        if delta != StatsDelta::default() || split.is_some() {
             self.stats.add(&delta);
             batch.insert(
                 meta,
@@ -209,6 +266,15 @@ impl raft::StateMachine for RangeStateMachine {
             );
         }
         batch.commit().map_err(io::Error::other)?;
+        if let Some((trigger, _)) = split {
+            *self.desc.write().expect("descriptor lock") = trigger.left.clone();
+            tracing::info!(left = %trigger.left, right = %trigger.right, "range split");
+            // The store may be shutting down; the right range starts with the next open then.
+            let _ = self.events.send(StoreEvent::Split {
+                left: trigger.left,
+                right: trigger.right,
+            });
+        }
         Ok(response)
     }
 

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use crate::engine::{
@@ -15,10 +15,11 @@ use crate::engine::{
     RANGE_STATS, Stats, meta_key,
 };
 use crate::error::{Error, Result};
-use crate::keys::{KEY_MAX, KEY_MIN, Key, range_descriptor_key, sql_start};
+use crate::keys::{KEY_MAX, KEY_MIN, Key, range_descriptor_key, range_id_counter_key, sql_start};
 use crate::mvcc::{Record, RecordKind, version_key};
 use crate::range::{NodeId, RangeDescriptor, RangeId};
 use crate::replica::{RangeStateMachine, Replica};
+use crate::split::StoreEvent;
 
 /// The commit timestamp of the data written by the cluster bootstrap (below every oracle timestamp).
 pub const BOOTSTRAP_TS: u64 = 1;
@@ -58,6 +59,7 @@ pub struct Store {
     transport: Arc<raft::LocalTransport>,
     options: StoreOptions,
     replicas: RwLock<HashMap<RangeId, Arc<Replica>>>,
+    events: tokio::sync::mpsc::UnboundedSender<StoreEvent>,
 }
 
 impl Store {
@@ -76,6 +78,7 @@ impl Store {
         let registry = raft::Registry::new();
         let transport = Arc::new(raft::LocalTransport::new());
         transport.add_node(node_id, registry.clone());
+        let (events, event_rx) = tokio::sync::mpsc::unbounded_channel();
         let store = Arc::new(Store {
             node_id,
             cluster_id,
@@ -85,11 +88,13 @@ impl Store {
             transport,
             options,
             replicas: RwLock::new(HashMap::new()),
+            events,
         });
         for desc in store.engine.descriptors()? {
             store.start_replica(desc).await?;
         }
         store.maybe_initialize().await?;
+        tokio::spawn(handle_events(Arc::downgrade(&store), event_rx));
         for replica in store.replicas() {
             replica
                 .group()
@@ -108,7 +113,12 @@ impl Store {
     async fn start_replica(&self, desc: RangeDescriptor) -> Result<()> {
         let range_id = desc.range_id;
         let desc = Arc::new(RwLock::new(desc));
-        let sm = RangeStateMachine::open(self.engine.clone(), desc.clone())?;
+        let sm = RangeStateMachine::open(
+            self.engine.clone(),
+            self.log.clone(),
+            desc.clone(),
+            self.events.clone(),
+        )?;
         let group = raft::Group::start(
             range_id,
             self.node_id,
@@ -197,6 +207,38 @@ impl Store {
     }
 }
 
+/// Starts the replicas of ranges created by splits applied on this node. The parent's leader
+/// campaigns for the new range at once.
+async fn handle_events(
+    store: Weak<Store>,
+    mut events: tokio::sync::mpsc::UnboundedReceiver<StoreEvent>,
+) {
+    while let Some(event) = events.recv().await {
+        let Some(store) = store.upgrade() else { return };
+        match event {
+            StoreEvent::Split { left, right } => {
+                let range_id = right.range_id;
+                if let Err(e) = store.start_replica(right).await {
+                    tracing::error!(
+                        range = range_id,
+                        "starting the right-hand range of a split: {e}"
+                    );
+                    continue;
+                }
+                let leads_parent = store
+                    .replica(left.range_id)
+                    .is_ok_and(|p| p.group().is_leader());
+                if leads_parent
+                    && let Ok(r) = store.replica(range_id)
+                    && let Err(e) = r.group().campaign().await
+                {
+                    tracing::warn!(range = range_id, "campaign after split: {e}");
+                }
+            }
+        }
+    }
+}
+
 /// Writes the initial state of a new single-node cluster in one durable batch.
 fn bootstrap_state(engine: &Engine) -> Result<()> {
     let node_id: NodeId = 1;
@@ -240,6 +282,8 @@ fn bootstrap_state(engine: &Engine) -> Result<()> {
         );
         put(range_descriptor_key(&desc.start), desc.encode());
     }
+    let next_range_id = ranges.len() as u64 + 1;
+    put(range_id_counter_key(), next_range_id.to_be_bytes().to_vec());
     for desc in &ranges {
         batch.insert(
             &engine.meta,

@@ -32,6 +32,7 @@
 
 pub mod kvapi;
 mod locking;
+mod split;
 pub use locking::Savepoint;
 pub mod oracle;
 mod transaction;

@@ -112,6 +112,7 @@ impl Db {
             primary: None,
             locked: BTreeSet::new(),
             heartbeat: None,
+            split: None,
         })
     }
 }
@@ -136,6 +137,8 @@ pub struct Transaction {
     pub(crate) locked: BTreeSet<Vec<u8>>,
     /// The task that keeps the primary lock alive.
     pub(crate) heartbeat: Option<tokio::task::AbortHandle>,
+    /// A split transaction's trigger, applied with the commit of its primary.
+    pub(crate) split: Option<kv::SplitTrigger>,
 }
 
 impl Drop for Transaction {
@@ -320,7 +323,7 @@ impl Transaction {
             return Err(e);
         }
         if let Err(e) = db
-            .commit_primary(&primary, &keys, start_ts, commit_ts)
+            .commit_primary(&primary, &keys, start_ts, commit_ts, self.split.take())
             .await
         {
             metrics::counter!("tinkerdb_txn_aborts_total").increment(1);
@@ -498,12 +501,21 @@ impl Db {
         keys: &[Vec<u8>],
         start_ts: Timestamp,
         commit_ts: Timestamp,
+        split: Option<kv::SplitTrigger>,
     ) -> Result<()> {
         let client = &self.inner.client;
-        let cmd = Command::Commit {
-            start_ts,
-            commit_ts,
-            keys: vec![primary.to_vec()],
+        let cmd = match split {
+            Some(trigger) => Command::CommitSplit {
+                start_ts,
+                commit_ts,
+                key: primary.to_vec(),
+                trigger,
+            },
+            None => Command::Commit {
+                start_ts,
+                commit_ts,
+                keys: vec![primary.to_vec()],
+            },
         };
         let errors = match client.send(cmd).await {
             Ok(Response::KeyErrors(errors)) => errors,
@@ -631,5 +643,13 @@ impl Db {
                 "unexpected status response {other:?}"
             ))),
         }
+    }
+}
+
+impl Db {
+    /// Splits the range holding `key` at `key` (ALTER TABLE ... SPLIT AT); returns the ids of
+    /// the left- and right-hand ranges. Splitting at an existing range boundary does nothing.
+    pub async fn split_at(&self, key: &[u8]) -> Result<(kv::RangeId, kv::RangeId)> {
+        crate::split::split_at(self, key).await
     }
 }

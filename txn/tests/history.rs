@@ -1,6 +1,6 @@
-//! A history checker for SERIALIZABLE: concurrent transactions over keys in two ranges (two Raft
-//! groups) record every read and write; the committed ones are replayed in commit-timestamp order
-//! (read-only ones at their start timestamp) against a model, and every read must match.
+//! A history checker for SERIALIZABLE: concurrent transactions over keys in three ranges (three
+//! Raft groups) record every read and write; the committed ones are replayed in commit-timestamp order
+//! (read-only ones at their read timestamp) against a model, and every read must match.
 //!
 //! Schedules come from seeded randomness (set `HISTORY_SEED` to replay one); the interleaving
 //! comes from concurrent tasks on a multi-threaded runtime.
@@ -28,7 +28,7 @@ impl Rng {
     }
 }
 
-/// Keys 0..3 live in range 1 (sys), keys 3..6 in range 2 (sql).
+/// Keys 0..3 live in range 1 (sys), keys 3..6 in the sql ranges (split at key 4).
 const KEYS: u8 = 6;
 
 fn key(i: u8) -> Vec<u8> {
@@ -184,6 +184,8 @@ async fn serializable_histories_replay_in_commit_order() {
             ..Config::default()
         };
         let db = Db::open(store.clone(), config).await.unwrap();
+        // Three ranges hold the keys: range 1 (sys), and range 2 split at key 4.
+        db.split_at(&key(4)).await.unwrap();
         let history = Arc::new(std::sync::Mutex::new(Vec::new()));
         let (mut committed, mut aborted) = (0, 0);
         let mut tasks = Vec::new();

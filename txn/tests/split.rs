@@ -1,0 +1,102 @@
+//! Range splits: a split is a transaction whose trigger creates the right-hand range's Raft group
+//! without `initialize()`; transactions then span the new ranges, and everything survives a
+//! restart.
+
+use std::time::Duration;
+
+use kv::keys::Key;
+use txn::{Config, Db, Error, TxnOptions};
+
+fn row(id: u8) -> Vec<u8> {
+    Key::Sql {
+        table_id: 1,
+        index_id: 1,
+        columns: vec![id],
+    }
+    .encode()
+}
+
+async fn open(dir: &std::path::Path) -> Db {
+    let mut attempts = 0;
+    let store = loop {
+        match kv::Store::open(kv::StoreOptions::new(dir)).await {
+            Err(kv::Error::DirectoryLocked(_)) if attempts < 100 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            result => break result.expect("store opens"),
+        }
+    };
+    Db::open(store, Config::default())
+        .await
+        .expect("transactions start")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn splits_create_ranges_that_serve_transactions_and_survive_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = open(dir.path()).await;
+        let mut t = db.begin(TxnOptions::default()).await.unwrap();
+        for i in 0..30 {
+            t.put(row(i), vec![i]).unwrap();
+        }
+        t.commit().await.unwrap();
+
+        let (left, right) = db.split_at(&row(10)).await.unwrap();
+        assert_eq!((left, right), (2, 3));
+        let (left, right) = db.split_at(&row(20)).await.unwrap();
+        assert_eq!((left, right), (3, 4));
+        assert_eq!(
+            db.split_at(&row(20)).await.unwrap(),
+            (3, 4),
+            "splitting at a boundary does nothing"
+        );
+        let err = db
+            .split_at(&Key::Catalog { suffix: vec![1] }.encode())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+
+        let ranges: Vec<_> = db
+            .client()
+            .store()
+            .replicas()
+            .iter()
+            .map(|r| r.descriptor())
+            .collect();
+        assert_eq!(ranges.len(), 4);
+        assert_eq!(ranges[1].end, row(10));
+        assert_eq!(
+            (ranges[2].start.clone(), ranges[2].end.clone()),
+            (row(10), row(20))
+        );
+        assert_eq!(ranges[3].start, row(20));
+
+        // A transaction across three ranges (and range 1) is atomic.
+        let mut t = db.begin(TxnOptions::default()).await.unwrap();
+        for i in [5u8, 15, 25] {
+            t.put(row(i), b"x".to_vec()).unwrap();
+        }
+        t.put(Key::Catalog { suffix: vec![9] }.encode(), b"meta".to_vec())
+            .unwrap();
+        t.commit().await.unwrap();
+        let mut r = db.begin(TxnOptions::default()).await.unwrap();
+        let all = r.scan(&row(0), &row(100), 1000).await.unwrap();
+        assert_eq!(all.len(), 30, "a scan reads across range boundaries");
+        assert_eq!(all[15].1, b"x".to_vec());
+        db.shutdown().await.unwrap();
+    }
+    let db = open(dir.path()).await;
+    assert_eq!(
+        db.client().store().replicas().len(),
+        4,
+        "every range comes back after a restart"
+    );
+    let mut r = db.begin(TxnOptions::default()).await.unwrap();
+    assert_eq!(r.get(&row(25)).await.unwrap(), Some(b"x".to_vec()));
+    assert_eq!(r.scan(&row(0), &row(100), 1000).await.unwrap().len(), 30);
+    let mut w = db.begin(TxnOptions::default()).await.unwrap();
+    w.put(row(21), b"after restart".to_vec()).unwrap();
+    w.commit().await.unwrap();
+}
