@@ -290,3 +290,61 @@ async fn lock_waits_time_out_with_55p03() {
         .get(0);
     assert_eq!(v, 3);
 }
+
+/// Two transactions lock rows in opposite orders: the wait that closes the cycle is refused with
+/// 40P01 (not 55P03: the detector, not the lock wait timeout, ends it), the victim rolls back,
+/// and the other transaction completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadlocks_abort_one_victim_with_40p01() {
+    let (_dir, node) = start().await;
+    let (a, b) = (connect(&node).await, connect(&node).await);
+    a.batch_execute(
+        "CREATE TABLE d (id INT PRIMARY KEY, v INT); INSERT INTO d VALUES (1, 0), (2, 0)",
+    )
+    .await
+    .unwrap();
+    a.batch_execute("BEGIN; UPDATE d SET v = 1 WHERE id = 1")
+        .await
+        .unwrap();
+    b.batch_execute("BEGIN; UPDATE d SET v = 1 WHERE id = 2")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let a_waits = tokio::spawn(async move {
+        let r = a.batch_execute("UPDATE d SET v = 2 WHERE id = 2").await;
+        (a, r)
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let rb = b.batch_execute("UPDATE d SET v = 2 WHERE id = 1").await;
+    let (b_victim, survivor, victim) = match rb {
+        Err(e) => {
+            assert_eq!(code(&e), Some("40P01"), "{e:?}");
+            b.batch_execute("ROLLBACK").await.unwrap();
+            let (a, ra) = a_waits.await.unwrap();
+            ra.unwrap();
+            (true, a, b)
+        }
+        Ok(()) => {
+            let (a, ra) = a_waits.await.unwrap();
+            let e = ra.unwrap_err();
+            assert_eq!(code(&e), Some("40P01"), "{e:?}");
+            a.batch_execute("ROLLBACK").await.unwrap();
+            (false, b, a)
+        }
+    };
+    survivor.batch_execute("COMMIT").await.unwrap();
+    eprintln!(
+        "deadlock resolved in {:?} (victim: {})",
+        started.elapsed(),
+        if b_victim { "b" } else { "a" }
+    );
+    let rows = victim
+        .query("SELECT v FROM d ORDER BY id", &[])
+        .await
+        .unwrap();
+    let values: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+    assert!(
+        values == [1, 2] || values == [2, 1],
+        "the survivor's two updates, nothing of the victim: {values:?}"
+    );
+}

@@ -24,12 +24,13 @@
 //!
 //! - SERIALIZABLE (the default) validates the read set at commit; SNAPSHOT keeps only
 //!   first-committer-wins. Locking statements wait by polling the lock's owner (no wait queue
-//!   yet) and there is no deadlock detector: a deadlock ends when a lock wait times out (55P03).
+//!   yet); the deadlock detector sees the waits of this node's coordinators only.
 //!   Secondaries are committed before the commit is acknowledged.
 //! - Prewrites of different ranges are sent one after another, and every key is committed
 //!   before the commit is acknowledged.
 //! - No one-phase commit, no GC, no AS OF SYSTEM TIME.
 
+mod deadlock;
 pub mod kvapi;
 mod locking;
 mod split;
@@ -83,6 +84,9 @@ pub enum Error {
     /// A request the transaction layer refuses (e.g. a snapshot timestamp in the future).
     #[error("{0}")]
     InvalidArgument(String),
+    /// A lock wait would deadlock; this transaction was chosen as the victim (40P01).
+    #[error("deadlock detected: {0}; retry the transaction")]
+    Deadlock(String),
     /// A lock wait exceeded the lock wait timeout (55P03).
     #[error("lock wait timeout: {0}")]
     LockTimeout(String),

@@ -35,7 +35,9 @@ impl Transaction {
     /// forward: the current statement must then run again (its reads so far are forgotten).
     pub async fn lock_keys(&mut self, keys: Vec<Vec<u8>>) -> Result<bool> {
         // Boxed: the lock loop's state machine is large and would nest into every caller's.
-        Box::pin(self.lock_keys_inner(keys)).await
+        let result = Box::pin(self.lock_keys_inner(keys)).await;
+        self.db.inner.deadlocks.done(self.start_ts);
+        result
     }
 
     async fn lock_keys_inner(&mut self, keys: Vec<Vec<u8>>) -> Result<bool> {
@@ -69,6 +71,7 @@ impl Transaction {
                 };
                 match client.send(cmd).await.map_err(kv_err)? {
                     Response::Locked { newer } => {
+                        db.inner.deadlocks.done(self.start_ts);
                         newest = newest.max(newer);
                         self.locked.extend(group);
                         break;
@@ -77,7 +80,15 @@ impl Transaction {
                         Some(KeyError::Locked { key, lock }) => {
                             let locked = LockedKey { key, lock };
                             if !db.try_resolve_lock(&locked).await? {
+                                if !db.inner.deadlocks.wait(self.start_ts, locked.lock.start_ts) {
+                                    db.inner.deadlocks.done(self.start_ts);
+                                    return Err(Error::Deadlock(format!(
+                                        "waiting for the lock on {} would close a cycle of lock waits",
+                                        kv::keys::Pretty(&locked.key)
+                                    )));
+                                }
                                 if Instant::now() >= deadline {
+                                    db.inner.deadlocks.done(self.start_ts);
                                     return Err(Error::LockTimeout(format!(
                                         "key {} is locked by another transaction",
                                         kv::keys::Pretty(&locked.key)

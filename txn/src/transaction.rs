@@ -40,6 +40,7 @@ pub(crate) struct Inner {
     pub client: kv::Client,
     pub oracle: Oracle,
     pub config: Config,
+    pub deadlocks: crate::deadlock::Detector,
 }
 
 /// A handle on a node's transactional store; cheap to clone.
@@ -58,6 +59,7 @@ impl Db {
                 client,
                 oracle,
                 config,
+                deadlocks: Default::default(),
             }),
         })
     }
