@@ -235,6 +235,7 @@ pub(crate) fn status(e: Error) -> Status {
         )),
         Error::LockTimeout(m) => Status::unavailable(format!("lock wait timeout: {m}")),
         Error::InvalidArgument(m) => Status::invalid_argument(m),
+        Error::Deadlock(m) => Status::aborted(format!("deadlock: {m}")),
         e @ (Error::ReadOnly | Error::Internal(_)) => Status::internal(e.to_string()),
     }
 }
@@ -306,4 +307,30 @@ pub(crate) fn user_pairs(tenant: &[u8], rows: Pairs) -> Result<Pairs, Status> {
                 .ok_or_else(|| Status::internal("a scan returned a key outside the tenant"))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::Code;
+
+    use super::*;
+
+    #[test]
+    fn errors_map_to_grpc_codes() {
+        assert_eq!(
+            status(Error::Serialization("x".into())).code(),
+            Code::Aborted
+        );
+        let unknown = status(Error::Ambiguous("x".into()));
+        assert_eq!(unknown.code(), Code::Unknown);
+        assert!(unknown.message().contains("may or may not"));
+        assert_eq!(status(Error::Internal("x".into())).code(), Code::Internal);
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_bounded() {
+        assert!(backoff(1) <= Duration::from_millis(3));
+        assert!(backoff(20) <= Duration::from_millis(96));
+        assert!(backoff(20) >= Duration::from_millis(32));
+    }
 }

@@ -601,3 +601,64 @@ async fn run_txn(
     }
     Ok((None, reads))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(prefix: &[u8], start: &[u8], end: &[u8], token: &[u8], reverse: bool) -> ScanRequest {
+        ScanRequest {
+            tenant: Bytes::from_static(b"t"),
+            prefix: Bytes::copy_from_slice(prefix),
+            start: Bytes::copy_from_slice(start),
+            end: Bytes::copy_from_slice(end),
+            page_token: Bytes::copy_from_slice(token),
+            reverse,
+            limit: 0,
+        }
+    }
+
+    #[test]
+    fn scan_spans_intersect_prefix_range_and_token() {
+        let k = |key: &[u8]| encode_key(b"t", key);
+        let span = |r| scan_span(&r).expect("valid");
+        assert_eq!(
+            span(scan(b"", b"", b"", b"", false)),
+            Some((k(b""), tenant_end(b"t")))
+        );
+        assert_eq!(
+            span(scan(b"p", b"a", b"pz", b"", false)),
+            Some((k(b"p"), k(b"pz")))
+        );
+        assert_eq!(
+            span(scan(b"p", b"", b"", b"", false)),
+            Some((k(b"p"), k(b"q")))
+        );
+        assert_eq!(span(scan(b"p", b"x", b"", b"", false)), None);
+        let forward = page_token(false, b"pa");
+        assert_eq!(
+            span(scan(b"p", b"", b"", &forward, false)),
+            Some((k(b"pa\0"), k(b"q")))
+        );
+        let reverse = page_token(true, b"pa");
+        assert_eq!(
+            span(scan(b"p", b"", b"", &reverse, true)),
+            Some((k(b"p"), k(b"pa")))
+        );
+        for bad in [&forward[..], b"\x01", b"\x09\x00k"] {
+            let e = scan_span(&scan(b"", b"", b"", bad, true)).expect_err("refused");
+            assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        }
+    }
+
+    #[test]
+    fn range_bounds_clamp_to_the_tenant() {
+        assert_eq!(clamp_bound(b"t", b""), b"");
+        assert_eq!(clamp_bound(b"t", &[0x03]), b"");
+        assert_eq!(clamp_bound(b"t", &encode_key(b"t", b"k\0x")), b"k\0x");
+        // A split point inside a key's escaped bytes unescapes as far as it goes.
+        let mut partial = encode_key(b"t", b"ab\0c");
+        partial.truncate(partial.len() - 3);
+        assert_eq!(clamp_bound(b"t", &partial), b"ab\0");
+    }
+}
