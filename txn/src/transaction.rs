@@ -324,6 +324,13 @@ impl Transaction {
             metrics::counter!("tinkerdb_txn_aborts_total").increment(1);
             return Err(e);
         }
+        // Crash tests stop the coordinator here (prewritten, not committed) and just after the
+        // commit point, leaving what a crash leaves.
+        fail::fail_point!("txn::before_commit_primary", |_| {
+            Err(Error::Internal(
+                "failpoint txn::before_commit_primary".into(),
+            ))
+        });
         if let Err(e) = db
             .commit_primary(&primary, &keys, start_ts, commit_ts, self.split.take())
             .await
@@ -331,6 +338,11 @@ impl Transaction {
             metrics::counter!("tinkerdb_txn_aborts_total").increment(1);
             return Err(e);
         }
+        fail::fail_point!("txn::after_commit_primary", |_| {
+            Err(Error::Internal(
+                "failpoint txn::after_commit_primary".into(),
+            ))
+        });
         db.commit_secondaries(keys[1..].to_vec(), start_ts, commit_ts)
             .await;
         metrics::counter!("tinkerdb_txn_commits_total", "kind" => "read_write").increment(1);
