@@ -173,8 +173,8 @@ impl Runner {
         }
     }
 
-    /// Runs `body` in a transaction and commits it, retrying the whole transaction on a
-    /// write-write conflict up to `max_retries` times. A commit whose outcome is unknown is
+    /// Runs `body` in a transaction and commits it, retrying the whole transaction after a
+    /// conflict or a deadlock (it was rolled back) up to `max_retries` times. A commit whose outcome is unknown is
     /// never retried.
     pub async fn run<T, F>(&self, tenant: &[u8], read_only: bool, body: F) -> Result<T, Status>
     where
@@ -202,7 +202,7 @@ impl Runner {
                     }
                     return Ok(value);
                 }
-                Err(Error::Serialization(_)) if attempt < self.max_retries => {
+                Err(Error::Serialization(_) | Error::Deadlock(_)) if attempt < self.max_retries => {
                     attempt += 1;
                     metrics::counter!("tinkerdb_kv_retries_total").increment(1);
                     tokio::time::sleep(backoff(attempt)).await;
@@ -236,6 +236,7 @@ pub(crate) fn status(e: Error) -> Status {
         Error::LockTimeout(m) => Status::unavailable(format!("lock wait timeout: {m}")),
         Error::InvalidArgument(m) => Status::invalid_argument(m),
         Error::Deadlock(m) => Status::aborted(format!("deadlock: {m}")),
+        Error::BelowGcThreshold(m) => Status::failed_precondition(m),
         e @ (Error::ReadOnly | Error::Internal(_)) => Status::internal(e.to_string()),
     }
 }
