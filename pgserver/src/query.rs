@@ -188,19 +188,22 @@ impl SimpleQueryHandler for Queries {
         if stmts.is_empty() {
             return Ok(vec![Response::EmptyQuery]);
         }
-        let mut responses = Vec::with_capacity(stmts.len());
-        for stmt in &stmts {
-            let before = session.txn_status();
-            let span = tracing::debug_span!("statement", sql = %stmt.sql());
-            let result = session.execute(stmt, &[]).instrument(span).await;
-            let after = session.txn_status();
+        // The statements of one Query run as one implicit transaction (all or nothing), and
+        // the rest of the string is abandoned at the first error, as in PostgreSQL.
+        let before = session.txn_status();
+        let span = tracing::debug_span!("batch", statements = stmts.len());
+        let results = session.execute_batch(&stmts).instrument(span).await;
+        let after = session.txn_status();
+        let mut responses = Vec::with_capacity(results.len());
+        for result in results {
+            // The simple protocol sends every completion alike, so the kind of transition does
+            // not matter here; the batch's overall one is reported.
             match result
                 .map_err(|e| from_sql(&e))
                 .and_then(|r| into_response(r, before, after, None))
             {
                 Ok(response) => responses.push(response),
                 Err(e) => {
-                    // PostgreSQL abandons the rest of a Query string at its first error.
                     responses.push(Response::Error(Box::new(ErrorInfo::from(e))));
                     break;
                 }

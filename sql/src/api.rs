@@ -88,8 +88,16 @@ pub enum Error {
     DatatypeMismatch(String),
     /// 55P03: a lock could not be acquired within the lock wait timeout.
     LockNotAvailable(String),
+    /// 40P01: this transaction was chosen as a deadlock victim; the client should retry it.
+    Deadlock(String),
+    /// 55000: a read below the garbage collection threshold (AS OF SYSTEM TIME too far back).
+    BelowGcThreshold(String),
     /// 25001: the command cannot run once the transaction has started working.
     ActiveTransaction(String),
+    /// 25P01: a command that needs a transaction block ran outside one (SAVEPOINT).
+    NoActiveTransaction(String),
+    /// 3B001: the savepoint named does not exist.
+    InvalidSavepoint(String),
     /// 25P02: current transaction is aborted, commands ignored until end of transaction block.
     InFailedTransaction,
     /// 40001: serialization failure; the client should retry the transaction.
@@ -121,7 +129,11 @@ impl std::fmt::Display for Error {
             | Error::NotSupported(m)
             | Error::InvalidParameter(m)
             | Error::ActiveTransaction(m)
+            | Error::NoActiveTransaction(m)
+            | Error::InvalidSavepoint(m)
             | Error::LockNotAvailable(m)
+            | Error::Deadlock(m)
+            | Error::BelowGcThreshold(m)
             | Error::Internal(m) => f.write_str(m),
             Error::DivisionByZero => f.write_str("division by zero"),
             Error::InFailedTransaction => f.write_str(
@@ -189,6 +201,8 @@ pub struct Session {
     pub(crate) engine: Arc<Engine>,
     pub(crate) state: crate::session::TxnState,
     pub(crate) settings: crate::session::Settings,
+    /// Inside `execute_batch`: statements join one implicit block.
+    pub(crate) in_batch: bool,
 }
 
 impl Session {
@@ -204,6 +218,7 @@ impl Session {
             engine,
             state: Default::default(),
             settings: Default::default(),
+            in_batch: false,
         })
     }
 
@@ -234,6 +249,49 @@ impl Session {
         let outcome = if result.is_ok() { "ok" } else { "error" };
         metrics::counter!("tinkerdb_sql_statements_total", "outcome" => outcome).increment(1);
         result
+    }
+
+    /// Executes the statements of one simple-protocol Query as PostgreSQL does: without an
+    /// explicit block they form one implicit transaction, committed after the last statement
+    /// and rolled back by an error (BEGIN, COMMIT and ROLLBACK inside the batch work as in
+    /// PostgreSQL). Returns one result per statement run, stopping after the first error, plus
+    /// a final error if committing the implicit transaction fails. A batch without transaction
+    /// control that starts outside a block is retried as a whole on 40001, like a single
+    /// statement.
+    pub async fn execute_batch(&mut self, stmts: &[Statement]) -> Vec<Result<ExecResult>> {
+        if stmts.len() == 1 {
+            return vec![self.execute(&stmts[0], &[]).await];
+        }
+        let retryable = self.txn_status() == TxnStatus::Idle
+            && stmts
+                .iter()
+                .all(|s| !crate::session::is_transaction_control(&s.ast));
+        let mut attempt = 0;
+        loop {
+            let results = self.run_batch(stmts).await;
+            let conflict = matches!(results.last(), Some(Err(Error::Serialization(_))));
+            if !(retryable && conflict && attempt < crate::session::IMPLICIT_RETRIES) {
+                return results;
+            }
+            attempt += 1;
+        }
+    }
+
+    async fn run_batch(&mut self, stmts: &[Statement]) -> Vec<Result<ExecResult>> {
+        self.in_batch = true;
+        let mut results = Vec::with_capacity(stmts.len());
+        for stmt in stmts {
+            let result = self.execute(stmt, &[]).await;
+            let failed = result.is_err();
+            results.push(result);
+            if failed {
+                break;
+            }
+        }
+        if let Err(e) = self.end_batch().await {
+            results.push(Err(e));
+        }
+        results
     }
 
     /// The session's transaction state, for ReadyForQuery.

@@ -32,7 +32,18 @@
 //! - One table per query: no joins, subqueries, CTEs, set operations, DISTINCT, window
 //!   functions or scalar functions; aggregates are count, sum, min and max.
 //! - No secondary indexes, UNIQUE, CHECK, FOREIGN KEY or DEFAULT constraints (NULL is the only
-//!   default), no ALTER TABLE, no RETURNING, no ON CONFLICT, no savepoints.
+//!   default), no ALTER TABLE, no RETURNING, no ON CONFLICT.
+//! - Savepoints: ROLLBACK TO SAVEPOINT undoes the writes and releases the row locks taken since
+//!   the savepoint, but the reads made since stay in the read set, so under SERIALIZABLE a row
+//!   read only by the rolled-back part can still fail the COMMIT with 40001 (PostgreSQL forgets
+//!   them). After 40001, 40003 or an internal error a block cannot be recovered by ROLLBACK TO
+//!   (which then reports 40001): the transaction is rolled back at once. A failed block with
+//!   savepoints keeps its locks until it ends, as in PostgreSQL; one without releases them at
+//!   once.
+//! - A multi-statement simple-protocol Query runs as one implicit transaction, as in PostgreSQL;
+//!   one without transaction control statements is retried as a whole on 40001 (its results
+//!   are only sent once it has committed). A failed implicit commit is reported as an error after
+//!   the batch's last result.
 //! - Types: boolean, integer, bigint, double precision and text only. SMALLINT is stored as
 //!   integer, REAL as double precision, VARCHAR(n) as text without the length check; number
 //!   literals with a fraction are double precision (PostgreSQL: numeric); sum(bigint) is bigint
@@ -71,6 +82,8 @@ impl From<txn::Error> for Error {
             txn::Error::Ambiguous(_) => Error::CompletionUnknown(e.to_string()),
             txn::Error::ReadOnly => Error::NotSupported(e.to_string()),
             txn::Error::LockTimeout(_) => Error::LockNotAvailable(e.to_string()),
+            txn::Error::Deadlock(_) => Error::Deadlock(e.to_string()),
+            txn::Error::BelowGcThreshold(m) => Error::BelowGcThreshold(m),
             txn::Error::InvalidArgument(m) => Error::InvalidParameter(m),
             txn::Error::Internal(m) => Error::Internal(m),
         }

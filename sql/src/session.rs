@@ -2,9 +2,18 @@
 //! session settings, and the dispatch of one statement.
 //!
 //! States: `Idle` (each statement runs in an implicit transaction committed at its end, retried
-//! internally on 40001), `InBlock` (after BEGIN; statements share the block's transaction) and
-//! `Failed` (a statement in the block failed: the transaction was rolled back, and every
-//! statement but COMMIT/ROLLBACK fails with 25P02; COMMIT then reports ROLLBACK).
+//! internally on 40001), `InBlock` (after BEGIN; statements share the block's transaction, and
+//! SAVEPOINT pushes a named savepoint of it) and `Failed` (a statement in the block failed: every
+//! statement but COMMIT/ROLLBACK/ROLLBACK TO fails with 25P02; COMMIT then reports ROLLBACK).
+//!
+//! A failed block keeps its transaction only while a savepoint can still recover it: when it has
+//! savepoints and the error left the transaction usable (anything but 40001, 40003 and internal
+//! errors). Otherwise the transaction is rolled back at once, releasing its locks.
+//!
+//! A multi-statement batch (one simple-protocol Query) runs as one implicit block: a `Block`
+//! flagged `implicit`, begun by the first statement that needs a transaction, committed at the
+//! end of the batch and rolled back by an error. BEGIN turns it into an explicit block, COMMIT
+//! and ROLLBACK end it (the statements after them start a new one), as in PostgreSQL.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,14 +23,14 @@ use txn::{IsolationLevel, TxnOptions};
 
 use crate::plan::Plan;
 use crate::planner::{Planner, referenced_tables};
-use crate::store::KvTxn;
+use crate::store::{KvTxn, Savepoint};
 use crate::{
     Column, DataType, Description, Error, ExecResult, Result, TxnStatus, Value, catalog, exec,
     optimizer,
 };
 
 /// How often an implicit transaction is retried after a serialization failure.
-const IMPLICIT_RETRIES: usize = 5;
+pub(crate) const IMPLICIT_RETRIES: usize = 5;
 
 /// The server version reported to clients.
 pub const SERVER_VERSION: &str = concat!("15.0 (TinkerDB ", env!("CARGO_PKG_VERSION"), ")");
@@ -31,16 +40,86 @@ pub const SERVER_VERSION: &str = concat!("15.0 (TinkerDB ", env!("CARGO_PKG_VERS
 pub(crate) enum TxnState {
     #[default]
     Idle,
-    InBlock(Box<dyn KvTxn>),
-    Failed,
+    InBlock(Block),
+    /// A block whose statement failed. `block` is kept while a savepoint can recover it;
+    /// `lost_savepoints` says the block had savepoints but the error made them unusable.
+    Failed {
+        block: Option<Block>,
+        lost_savepoints: bool,
+    },
+}
+
+/// The transaction of a block and its savepoints, oldest first (names may repeat).
+pub(crate) struct Block {
+    txn: Box<dyn KvTxn>,
+    savepoints: Vec<(String, Savepoint)>,
+    /// The implicit block of a multi-statement batch (reported to the client as `Idle`).
+    implicit: bool,
+}
+
+impl Block {
+    fn new(txn: Box<dyn KvTxn>, implicit: bool) -> Block {
+        Block {
+            txn,
+            savepoints: Vec::new(),
+            implicit,
+        }
+    }
+
+    /// The index of the most recent savepoint named `name`.
+    fn find(&self, name: &str) -> Result<usize> {
+        self.savepoints
+            .iter()
+            .rposition(|(n, _)| n == name)
+            .ok_or_else(|| no_savepoint(name))
+    }
+}
+
+fn no_savepoint(name: &str) -> Error {
+    Error::InvalidSavepoint(format!("savepoint \"{name}\" does not exist"))
+}
+
+/// The 25P01 error of a savepoint command outside a transaction block.
+fn outside_block(command: &str) -> Error {
+    Error::NoActiveTransaction(format!("{command} can only be used in transaction blocks"))
+}
+
+/// Whether the transaction is still usable after a statement failed with `err`, so that a
+/// savepoint can recover the block: a conflict, an unknown outcome or an internal failure may
+/// have left it rolled back or half-refreshed.
+fn recoverable(err: &Error) -> bool {
+    !matches!(
+        err,
+        Error::Serialization(_) | Error::CompletionUnknown(_) | Error::Internal(_)
+    )
+}
+
+/// A savepoint name as PostgreSQL compares it: unquoted names fold to lower case.
+fn savepoint_name(ident: &ast::Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_lowercase(),
+    }
 }
 
 impl TxnState {
     pub(crate) fn status(&self) -> TxnStatus {
         match self {
             TxnState::Idle => TxnStatus::Idle,
+            TxnState::InBlock(b) if b.implicit => TxnStatus::Idle,
             TxnState::InBlock(_) => TxnStatus::InBlock,
-            TxnState::Failed => TxnStatus::Failed,
+            TxnState::Failed { .. } => TxnStatus::Failed,
+        }
+    }
+
+    fn is_failed(&self) -> bool {
+        matches!(self, TxnState::Failed { .. })
+    }
+
+    fn failed(block: Option<Block>, lost_savepoints: bool) -> TxnState {
+        TxnState::Failed {
+            block,
+            lost_savepoints,
         }
     }
 }
@@ -65,6 +144,18 @@ fn text_rows(name: &str, lines: impl IntoIterator<Item = String>) -> ExecResult 
         }],
         rows: lines.into_iter().map(|l| vec![Value::Text(l)]).collect(),
     }
+}
+
+/// Whether a statement controls the transaction (a batch holding one is not retried).
+pub(crate) fn is_transaction_control(stmt: &ast::Statement) -> bool {
+    matches!(
+        stmt,
+        ast::Statement::StartTransaction { .. }
+            | ast::Statement::Commit { .. }
+            | ast::Statement::Rollback { .. }
+            | ast::Statement::Savepoint { .. }
+            | ast::Statement::ReleaseSavepoint { .. }
+    )
 }
 
 /// A statement with no table access to plan.
@@ -318,7 +409,11 @@ impl crate::Session {
                 chain: false,
                 savepoint: None,
             } => return self.rollback().await,
-            _ if matches!(self.state, TxnState::Failed) => return Err(Error::InFailedTransaction),
+            ast::Statement::Rollback {
+                chain: false,
+                savepoint: Some(name),
+            } => return self.rollback_to(&savepoint_name(name)).await,
+            _ if self.state.is_failed() => return Err(Error::InFailedTransaction),
             ast::Statement::StartTransaction {
                 modes,
                 statements,
@@ -332,11 +427,28 @@ impl crate::Session {
         let result = match stmt {
             ast::Statement::Set(set) => self.set(set).map(|()| command("SET")),
             ast::Statement::ShowVariable { variable } => self.show(variable),
+            ast::Statement::Savepoint { name } => self.savepoint(savepoint_name(name)),
+            ast::Statement::ReleaseSavepoint { name } => self.release(&savepoint_name(name)),
             _ => match std::mem::take(&mut self.state) {
-                TxnState::InBlock(mut txn) => {
-                    let r = self.run_in(txn.as_mut(), stmt, params).await;
-                    self.state = TxnState::InBlock(txn);
+                TxnState::InBlock(mut block) => {
+                    let r = self.run_in(block.txn.as_mut(), stmt, params).await;
+                    self.state = TxnState::InBlock(block);
                     r
+                }
+                TxnState::Idle if self.in_batch && Self::needs_txn(stmt) => {
+                    let opts = TxnOptions {
+                        isolation: self.settings.default_isolation(),
+                        ..TxnOptions::default()
+                    };
+                    match self.engine.store.begin(opts).await {
+                        Ok(txn) => {
+                            let mut block = Block::new(txn, true);
+                            let r = self.run_in(block.txn.as_mut(), stmt, params).await;
+                            self.state = TxnState::InBlock(block);
+                            r
+                        }
+                        Err(e) => Err(e.into()),
+                    }
                 }
                 state => {
                     self.state = state;
@@ -344,18 +456,115 @@ impl crate::Session {
                 }
             },
         };
-        if result.is_err() {
-            self.fail().await;
+        if let Err(e) = &result {
+            self.fail(e).await;
         }
         result
     }
 
-    /// Moves a block to the failed state, rolling its transaction back.
-    async fn fail(&mut self) {
-        if let TxnState::InBlock(txn) = std::mem::take(&mut self.state) {
-            let _ = txn.rollback().await;
-            self.state = TxnState::Failed;
+    /// Handles a statement's error: an implicit block is rolled back; an explicit block moves
+    /// to the failed state, keeping its transaction if a savepoint can recover it.
+    async fn fail(&mut self, err: &Error) {
+        self.state = match std::mem::take(&mut self.state) {
+            TxnState::InBlock(block) if block.implicit => {
+                let _ = block.txn.rollback().await;
+                TxnState::Idle
+            }
+            TxnState::InBlock(block) if !block.savepoints.is_empty() && recoverable(err) => {
+                TxnState::failed(Some(block), false)
+            }
+            TxnState::InBlock(block) => {
+                let lost = !block.savepoints.is_empty();
+                let _ = block.txn.rollback().await;
+                TxnState::failed(None, lost)
+            }
+            state => state,
+        };
+    }
+
+    /// SAVEPOINT: pushes a savepoint of the block's transaction.
+    fn savepoint(&mut self, name: String) -> Result<ExecResult> {
+        match &mut self.state {
+            TxnState::InBlock(block) if !block.implicit => {
+                let savepoint = block.txn.savepoint();
+                block.savepoints.push((name, savepoint));
+                Ok(command("SAVEPOINT"))
+            }
+            _ => Err(outside_block("SAVEPOINT")),
         }
+    }
+
+    /// RELEASE SAVEPOINT: forgets the most recent savepoint of that name and all later ones.
+    fn release(&mut self, name: &str) -> Result<ExecResult> {
+        match &mut self.state {
+            TxnState::InBlock(block) if !block.implicit => {
+                let i = block.find(name)?;
+                block.savepoints.truncate(i);
+                Ok(command("RELEASE"))
+            }
+            _ => Err(outside_block("RELEASE SAVEPOINT")),
+        }
+    }
+
+    /// ROLLBACK TO SAVEPOINT: undoes the block's work since the most recent savepoint of that
+    /// name (which stays), forgets later savepoints, and leaves the failed state.
+    async fn rollback_to(&mut self, name: &str) -> Result<ExecResult> {
+        let block = match std::mem::take(&mut self.state) {
+            TxnState::InBlock(block) if !block.implicit => block,
+            TxnState::Failed {
+                block: Some(block), ..
+            } => block,
+            TxnState::Failed {
+                block: None,
+                lost_savepoints,
+            } => {
+                self.state = TxnState::failed(None, lost_savepoints);
+                if lost_savepoints {
+                    return Err(Error::Serialization(
+                        "cannot roll back to a savepoint after a serialization failure or an \
+                         unknown commit outcome; roll back the transaction and retry it"
+                            .into(),
+                    ));
+                }
+                return Err(no_savepoint(name));
+            }
+            state => {
+                self.state = state;
+                let err = outside_block("ROLLBACK TO SAVEPOINT");
+                self.fail(&err).await;
+                return Err(err);
+            }
+        };
+        let was_failed = std::mem::replace(&mut self.state, TxnState::InBlock(block)).is_failed();
+        let TxnState::InBlock(block) = &mut self.state else {
+            unreachable!("just set");
+        };
+        let i = match block.find(name) {
+            Ok(i) => i,
+            Err(e) => {
+                if was_failed {
+                    let TxnState::InBlock(block) = std::mem::take(&mut self.state) else {
+                        unreachable!("just set");
+                    };
+                    self.state = TxnState::failed(Some(block), false);
+                } else {
+                    self.fail(&e).await;
+                }
+                return Err(e);
+            }
+        };
+        block.savepoints.truncate(i + 1);
+        let result = block.txn.rollback_to(&block.savepoints[i].1).await;
+        if let Err(e) = result {
+            let e = Error::from(e);
+            // The transaction may hold locks it failed to release: give it up.
+            if let TxnState::InBlock(block) = std::mem::take(&mut self.state) {
+                let _ = block.txn.rollback().await;
+            }
+            self.state = TxnState::failed(None, true);
+            return Err(e);
+        }
+        Ok(command("ROLLBACK"))
     }
 
     fn show(&self, variable: &[ast::Ident]) -> Result<ExecResult> {
@@ -364,8 +573,8 @@ impl crate::Session {
             return Err(Error::NotSupported("SHOW ALL is not supported yet".into()));
         }
         let value = match (&self.state, name.as_str()) {
-            (TxnState::InBlock(txn), "transaction_isolation") => {
-                isolation_name(txn.isolation()).to_string()
+            (TxnState::InBlock(block), "transaction_isolation") => {
+                isolation_name(block.txn.isolation()).to_string()
             }
             _ => self.settings.show(&name)?,
         };
@@ -403,8 +612,8 @@ impl crate::Session {
             _ => return self.settings.set(set),
         };
         match &mut self.state {
-            TxnState::InBlock(txn) => {
-                if txn.set_isolation(level) {
+            TxnState::InBlock(block) => {
+                if block.txn.set_isolation(level) {
                     Ok(())
                 } else {
                     Err(Error::ActiveTransaction(
@@ -419,30 +628,64 @@ impl crate::Session {
 
     async fn begin(&mut self, modes: &[ast::TransactionMode]) -> Result<ExecResult> {
         let opts = txn_options(modes, self.settings.default_isolation())?;
-        if matches!(self.state, TxnState::Idle) {
+        match &mut self.state {
+            TxnState::Idle => {
+                let txn = self.engine.store.begin(opts).await?;
+                self.state = TxnState::InBlock(Block::new(txn, false));
+            }
+            // BEGIN in a batch makes its implicit block explicit: the statements before it
+            // belong to the block, as in PostgreSQL.
+            TxnState::InBlock(block) if block.implicit => {
+                if !modes.is_empty() && !block.txn.set_isolation(opts.isolation) {
+                    return Err(Error::ActiveTransaction(
+                        "SET TRANSACTION ISOLATION LEVEL must be called before any query".into(),
+                    ));
+                }
+                block.implicit = false;
+            }
             // PostgreSQL only warns about BEGIN inside a block; so do we (silently).
-            let txn = self.engine.store.begin(opts).await?;
-            self.state = TxnState::InBlock(txn);
+            _ => {}
         }
         Ok(command("BEGIN"))
     }
 
     async fn commit(&mut self) -> Result<ExecResult> {
         match std::mem::take(&mut self.state) {
-            TxnState::InBlock(txn) => {
-                txn.commit().await?;
+            TxnState::InBlock(block) => {
+                block.txn.commit().await?;
                 Ok(command("COMMIT"))
             }
-            TxnState::Failed => Ok(command("ROLLBACK")),
+            TxnState::Failed { block, .. } => {
+                if let Some(block) = block {
+                    let _ = block.txn.rollback().await;
+                }
+                Ok(command("ROLLBACK"))
+            }
             TxnState::Idle => Ok(command("COMMIT")),
         }
     }
 
     async fn rollback(&mut self) -> Result<ExecResult> {
-        if let TxnState::InBlock(txn) = std::mem::take(&mut self.state) {
-            txn.rollback().await?;
+        match std::mem::take(&mut self.state) {
+            TxnState::InBlock(block)
+            | TxnState::Failed {
+                block: Some(block), ..
+            } => block.txn.rollback().await?,
+            _ => {}
         }
         Ok(command("ROLLBACK"))
+    }
+
+    /// Ends a batch: commits its implicit block, if one is open.
+    pub(crate) async fn end_batch(&mut self) -> Result<()> {
+        self.in_batch = false;
+        match std::mem::take(&mut self.state) {
+            TxnState::InBlock(block) if block.implicit => Ok(block.txn.commit().await?),
+            state => {
+                self.state = state;
+                Ok(())
+            }
+        }
     }
 
     /// Describes a statement (the body of `Session::describe`).
@@ -464,8 +707,11 @@ impl crate::Session {
                     columns: vec![],
                 });
             }
-            _ if matches!(self.state, TxnState::Failed) => return Err(Error::InFailedTransaction),
-            ast::Statement::StartTransaction { .. } | ast::Statement::Set(_) => {
+            _ if self.state.is_failed() => return Err(Error::InFailedTransaction),
+            ast::Statement::StartTransaction { .. }
+            | ast::Statement::Set(_)
+            | ast::Statement::Savepoint { .. }
+            | ast::Statement::ReleaseSavepoint { .. } => {
                 return Ok(Description {
                     params: declared_only(),
                     columns: vec![],
@@ -484,9 +730,9 @@ impl crate::Session {
             _ => {}
         }
         let result = match std::mem::take(&mut self.state) {
-            TxnState::InBlock(mut txn) => {
-                let r = Self::plan_for_describe(txn.as_mut(), stmt, declared).await;
-                self.state = TxnState::InBlock(txn);
+            TxnState::InBlock(mut block) => {
+                let r = Self::plan_for_describe(block.txn.as_mut(), stmt, declared).await;
+                self.state = TxnState::InBlock(block);
                 r
             }
             state => {
@@ -494,8 +740,8 @@ impl crate::Session {
                 self.describe_implicit(stmt, declared).await
             }
         };
-        if result.is_err() {
-            self.fail().await;
+        if let Err(e) = &result {
+            self.fail(e).await;
         }
         result
     }
@@ -570,6 +816,12 @@ impl KvTxn for NoTxn {
     }
     fn delete(&mut self, _: Vec<u8>) -> crate::store::KvResult<()> {
         Err(no_txn())
+    }
+    fn savepoint(&self) -> Savepoint {
+        Box::new(())
+    }
+    async fn rollback_to(&mut self, _: &Savepoint) -> crate::store::KvResult<()> {
+        Ok(())
     }
     async fn commit(self: Box<Self>) -> crate::store::KvResult<()> {
         Ok(())

@@ -6,6 +6,7 @@
 //! layers above while no node is running. Errors stay `txn::Error` here and are mapped to SQL
 //! categories in one place ([`crate::Error::from`]).
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Arc, Mutex};
@@ -15,6 +16,13 @@ use txn::{IsolationLevel, TxnOptions};
 
 /// Result of a store operation.
 pub(crate) type KvResult<T> = std::result::Result<T, txn::Error>;
+
+/// An opaque savepoint of a [`KvTxn`]: only the transaction that made it can roll back to it.
+pub(crate) type Savepoint = Box<dyn Any + Send + Sync>;
+
+fn foreign_savepoint() -> txn::Error {
+    txn::Error::Internal("savepoint of another kind of transaction".into())
+}
 
 /// A store that begins transactions.
 #[async_trait]
@@ -48,6 +56,11 @@ pub(crate) trait KvTxn: Send + Sync {
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> KvResult<()>;
     /// Buffers a delete.
     fn delete(&mut self, key: Vec<u8>) -> KvResult<()>;
+    /// The state to roll back to: the buffered writes and the locks held now.
+    fn savepoint(&self) -> Savepoint;
+    /// Undoes the writes buffered since `savepoint` and releases the locks taken since; reads
+    /// made since stay in the read set.
+    async fn rollback_to(&mut self, savepoint: &Savepoint) -> KvResult<()>;
     /// Commits.
     async fn commit(self: Box<Self>) -> KvResult<()>;
     /// Rolls back.
@@ -91,6 +104,15 @@ impl KvTxn for txn::Transaction {
     }
     fn delete(&mut self, key: Vec<u8>) -> KvResult<()> {
         txn::Transaction::delete(self, key)
+    }
+    fn savepoint(&self) -> Savepoint {
+        Box::new(txn::Transaction::savepoint(self))
+    }
+    async fn rollback_to(&mut self, savepoint: &Savepoint) -> KvResult<()> {
+        let savepoint = savepoint
+            .downcast_ref::<txn::Savepoint>()
+            .ok_or_else(foreign_savepoint)?;
+        txn::Transaction::rollback_to(self, savepoint).await
     }
     async fn commit(self: Box<Self>) -> KvResult<()> {
         txn::Transaction::commit(*self).await
@@ -144,8 +166,11 @@ struct MemoryTxn {
     store: Memory,
     start_ts: u64,
     opts: TxnOptions,
-    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    writes: Writes,
 }
+
+/// The buffered writes of a [`MemoryTxn`] (None: a delete).
+type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
 impl MemoryTxn {
     fn visible(versions: &Versions, ts: u64) -> Option<&Vec<u8>> {
@@ -226,6 +251,16 @@ impl KvTxn for MemoryTxn {
             return Err(txn::Error::ReadOnly);
         }
         self.writes.insert(key, None);
+        Ok(())
+    }
+    fn savepoint(&self) -> Savepoint {
+        Box::new(self.writes.clone())
+    }
+    async fn rollback_to(&mut self, savepoint: &Savepoint) -> KvResult<()> {
+        self.writes = savepoint
+            .downcast_ref::<Writes>()
+            .ok_or_else(foreign_savepoint)?
+            .clone();
         Ok(())
     }
     async fn commit(self: Box<Self>) -> KvResult<()> {

@@ -1,7 +1,8 @@
 //! Data-driven golden tests over an in-memory engine.
 //!
 //! Each file under `testdata/<suite>/` is a sequence of blocks: input lines, a `----` line, then
-//! the expected output up to a blank line. Every input line is SQL run in one session; a
+//! the expected output up to a blank line. Every input line is SQL run in one session (a line
+//! with several `;`-separated statements runs as one batch, like a simple-protocol Query); a
 //! `name: ` prefix runs it in the session of that name (sessions are created on first use, the
 //! unprefixed one is `default`). Lines starting with `#` are comments. Run with
 //! `UPDATE_GOLDEN=1` to rewrite the expected outputs, then review the diff.
@@ -97,8 +98,8 @@ async fn run_file(path: &Path, engine: Arc<Engine>) -> String {
             });
             match session.parse(sql) {
                 Ok(stmts) => {
-                    for stmt in stmts {
-                        render(session.execute(&stmt, &[]).await, &mut result);
+                    for r in session.execute_batch(&stmts).await {
+                        render(r, &mut result);
                     }
                 }
                 Err(e) => render(Err(e), &mut result),
