@@ -78,6 +78,9 @@ pub enum Command {
         now_ms: u64,
         rollback_if_expired: bool,
     },
+    /// Garbage-collects versions below `safe_point` and raises the range's GC threshold to it;
+    /// reads below the threshold fail from then on.
+    Gc { safe_point: Timestamp },
     /// Persists the timestamp oracle's upper bound (range 1 only).
     SetTsoBound { bound: Timestamp },
 }
@@ -86,7 +89,7 @@ impl Command {
     /// The keys the command touches, for routing and the range bounds check.
     pub fn keys(&self) -> Vec<&[u8]> {
         match self {
-            Command::Noop | Command::SetTsoBound { .. } => Vec::new(),
+            Command::Noop | Command::SetTsoBound { .. } | Command::Gc { .. } => Vec::new(),
             Command::Prewrite { mutations, .. } => {
                 mutations.iter().map(|m| m.key.as_slice()).collect()
             }
@@ -193,6 +196,9 @@ impl Command {
             } => {
                 w.u8(7).bytes(primary).u64(*start_ts).u64(*expiry_ms);
             }
+            Command::Gc { safe_point } => {
+                w.u8(10).u64(*safe_point);
+            }
             Command::SetTsoBound { bound } => {
                 w.u8(5).u64(*bound);
             }
@@ -237,6 +243,9 @@ impl Command {
                 rollback_if_expired: r.bool()?,
             },
             5 => Command::SetTsoBound { bound: r.u64()? },
+            10 => Command::Gc {
+                safe_point: r.u64()?,
+            },
             6 => Command::PessimisticLock {
                 start_ts: r.u64()?,
                 read_ts: r.u64()?,
@@ -313,6 +322,7 @@ impl fmt::Display for Command {
                 trigger.left.range_id, trigger.right.range_id
             ),
             Command::SetTsoBound { bound } => write!(f, "set tso bound {bound}"),
+            Command::Gc { safe_point } => write!(f, "gc below {safe_point}"),
         }
     }
 }
@@ -436,6 +446,7 @@ mod tests {
                 rollback_if_expired: true,
             },
             Command::SetTsoBound { bound: 1 << 40 },
+            Command::Gc { safe_point: 77 },
         ];
         for cmd in cmds {
             assert_eq!(Command::decode(&cmd.encode()).unwrap(), cmd);

@@ -27,6 +27,7 @@ pub const RANGE_APPLIED: u8 = 1;
 pub const RANGE_DESCRIPTOR: u8 = 2;
 pub const RANGE_STATS: u8 = 3;
 pub const RANGE_TSO_BOUND: u8 = 4;
+pub const RANGE_GC_THRESHOLD: u8 = 5;
 
 /// The `meta` key of a range's (or, for range 0, the node's) entry.
 pub fn meta_key(range_id: RangeId, tag: u8) -> [u8; 9] {

@@ -19,6 +19,9 @@ pub enum Error {
     /// The range cannot serve now (no quorum, shutting down, timed out); the request may be retried.
     #[error("range unavailable: {0}")]
     Unavailable(String),
+    /// A read at a timestamp below the range's GC threshold: the versions it needs are gone.
+    #[error("read at {ts} is below the garbage collection threshold {threshold}")]
+    BelowGcThreshold { ts: u64, threshold: u64 },
     /// A command larger than the limit; refused before it was proposed.
     #[error("command of {size} bytes exceeds the limit of {limit} bytes")]
     CommandTooLarge { size: usize, limit: usize },

@@ -391,6 +391,30 @@ impl Mvcc<'_> {
         Ok(result)
     }
 
+    /// The locks in `[start, end)` of transactions with `start_ts < before`.
+    pub fn locks_before(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        before: Timestamp,
+    ) -> io::Result<Vec<LockedKey>> {
+        let mut out = Vec::new();
+        for guard in self
+            .snapshot
+            .range(self.locks, start.to_vec()..end.to_vec())
+        {
+            let (k, v) = guard.into_inner().map_err(io_err)?;
+            let lock = Lock::decode(&v)?;
+            if lock.start_ts < before {
+                out.push(LockedKey {
+                    key: k.to_vec(),
+                    lock,
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// The record this transaction left on `key` (its commit or its rollback), if any.
     fn own_record(
         &self,
@@ -703,6 +727,41 @@ impl Mvcc<'_> {
         debug_assert!(errors.is_empty(), "no commit record was found above");
         Ok(TxnStatus::RolledBack)
     }
+}
+
+/// Garbage-collects the versions of `[start, end)` below `safe_point`: per key it keeps the newest
+/// version at or below the safe point unless that is a tombstone (then it goes with everything
+/// older), and drops every older version and every rollback record at or below the safe point.
+/// Locks are not touched: the caller resolves those below the safe point first.
+pub fn gc_span(
+    snapshot: &Snapshot,
+    data: &Keyspace,
+    batch: &mut WriteBatch,
+    stats: &mut StatsDelta,
+    start: &[u8],
+    end: &[u8],
+    safe_point: Timestamp,
+) -> io::Result<()> {
+    let (ds, de) = data_span(start, end);
+    let mut current: Option<Vec<u8>> = None; // the key whose kept version was decided
+    for guard in snapshot.range(data, ds..de) {
+        let (k, v) = guard.into_inner().map_err(io_err)?;
+        let (key, commit_ts) = split_version_key(&k)?;
+        if commit_ts > safe_point {
+            continue;
+        }
+        let record = Record::decode(&v)?;
+        let keep = current.as_deref() != Some(&key) && record.kind == RecordKind::Put;
+        if record.kind != RecordKind::Rollback {
+            current = Some(key);
+        }
+        if !keep {
+            stats.version_bytes -= (k.len() + v.len()) as i64;
+            stats.versions -= 1;
+            batch.remove(data, k);
+        }
+    }
+    Ok(())
 }
 
 /// Clears every version and lock in `[start, end)` (per-key removes: fjall has no range delete).

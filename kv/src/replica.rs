@@ -2,6 +2,7 @@
 //! node's fjall database, and the handle that proposes commands and serves reads.
 
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use fjall::{Readable, Snapshot};
@@ -9,7 +10,8 @@ use fjall::{Readable, Snapshot};
 use crate::codec::{Reader, Writer, corrupt};
 use crate::command::{Command, Response, SplitTrigger};
 use crate::engine::{
-    Engine, RANGE_APPLIED, RANGE_DESCRIPTOR, RANGE_STATS, RANGE_TSO_BOUND, Stats, meta_key,
+    Engine, RANGE_APPLIED, RANGE_DESCRIPTOR, RANGE_GC_THRESHOLD, RANGE_STATS, RANGE_TSO_BOUND,
+    Stats, meta_key,
 };
 use crate::error::{Error, Result};
 use crate::keys::{TAG_LOCAL, TAG_SYS, encode_bytes, routing_key};
@@ -46,6 +48,8 @@ pub struct RangeStateMachine {
     desc: Arc<RwLock<RangeDescriptor>>,
     stats: Stats,
     events: tokio::sync::mpsc::UnboundedSender<StoreEvent>,
+    /// Reads below this timestamp fail; shared with the replica's read path.
+    gc_threshold: Arc<AtomicU64>,
 }
 
 impl RangeStateMachine {
@@ -55,12 +59,18 @@ impl RangeStateMachine {
         log: raft::LogStore,
         desc: Arc<RwLock<RangeDescriptor>>,
         events: tokio::sync::mpsc::UnboundedSender<StoreEvent>,
+        gc_threshold: Arc<AtomicU64>,
     ) -> Result<Self> {
         let range_id = desc.read().expect("descriptor lock").range_id;
         let stats = match engine.meta.get(meta_key(range_id, RANGE_STATS))? {
             Some(v) => Stats::decode(&v)?,
             None => Stats::default(),
         };
+        let threshold = engine.meta.get(meta_key(range_id, RANGE_GC_THRESHOLD))?;
+        let threshold = threshold
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map_or(0, u64::from_be_bytes);
+        gc_threshold.store(threshold, Ordering::SeqCst);
         Ok(RangeStateMachine {
             range_id,
             engine,
@@ -68,6 +78,7 @@ impl RangeStateMachine {
             desc,
             stats,
             events,
+            gc_threshold,
         })
     }
 
@@ -186,6 +197,26 @@ impl RangeStateMachine {
                 *now_ms,
                 *rollback_if_expired,
             )?),
+            Command::Gc { safe_point } => {
+                if *safe_point > self.gc_threshold.load(Ordering::SeqCst) {
+                    for (start, end) in replicated_spans(&desc) {
+                        crate::mvcc::gc_span(
+                            snapshot,
+                            &self.engine.data,
+                            batch,
+                            stats,
+                            &start,
+                            &end,
+                            *safe_point,
+                        )?;
+                    }
+                    let key = meta_key(self.range_id, RANGE_GC_THRESHOLD);
+                    batch.insert(&self.engine.meta, key, safe_point.to_be_bytes());
+                    // Raised before the batch lands: a read in between fails, which is safe.
+                    self.gc_threshold.store(*safe_point, Ordering::SeqCst);
+                }
+                Response::Done
+            }
             Command::SetTsoBound { bound } => {
                 let current = read_tso_bound(&self.engine, snapshot, self.range_id)?.unwrap_or(0);
                 batch.insert(
@@ -387,6 +418,7 @@ pub struct Replica {
     desc: Arc<RwLock<RangeDescriptor>>,
     group: raft::Group<RangeStateMachine>,
     engine: Engine,
+    gc_threshold: Arc<AtomicU64>,
 }
 
 impl Replica {
@@ -395,6 +427,7 @@ impl Replica {
         desc: Arc<RwLock<RangeDescriptor>>,
         group: raft::Group<RangeStateMachine>,
         engine: Engine,
+        gc_threshold: Arc<AtomicU64>,
     ) -> Self {
         let range_id = desc.read().expect("descriptor lock").range_id;
         Replica {
@@ -402,7 +435,32 @@ impl Replica {
             desc,
             group,
             engine,
+            gc_threshold,
         }
+    }
+
+    /// The range's GC threshold: reads below it fail.
+    pub fn gc_threshold(&self) -> Timestamp {
+        self.gc_threshold.load(Ordering::SeqCst)
+    }
+
+    fn check_gc(&self, ts: Timestamp) -> Result<()> {
+        let threshold = self.gc_threshold();
+        if ts < threshold {
+            return Err(Error::BelowGcThreshold { ts, threshold });
+        }
+        Ok(())
+    }
+
+    /// The locks in the range's replicated spans of transactions that started before `before`
+    /// (GC resolves them first).
+    pub async fn locks_before(&self, before: Timestamp) -> Result<Vec<LockedKey>> {
+        let (snapshot, desc) = self.read_snapshot().await?;
+        let mut out = Vec::new();
+        for (start, end) in replicated_spans(&desc) {
+            out.extend(self.mvcc(&snapshot).locks_before(&start, &end, before)?);
+        }
+        Ok(out)
     }
 
     /// The replica's current descriptor.
@@ -452,6 +510,7 @@ impl Replica {
         key: &[u8],
         ts: Timestamp,
     ) -> Result<std::result::Result<Option<Vec<u8>>, LockedKey>> {
+        self.check_gc(ts)?;
         let (snapshot, desc) = self.read_snapshot().await?;
         if !desc.contains(&routing_key(key)) {
             return Err(Error::RangeKeyMismatch(Box::new(desc)));
@@ -467,6 +526,7 @@ impl Replica {
         ts: Timestamp,
         limit: usize,
     ) -> Result<ScanResult> {
+        self.check_gc(ts)?;
         let (snapshot, desc) = self.read_snapshot().await?;
         if !desc.contains_span(start, end) {
             return Err(Error::RangeKeyMismatch(Box::new(desc)));
@@ -483,6 +543,7 @@ impl Replica {
         from_ts: Timestamp,
         to_ts: Timestamp,
     ) -> Result<crate::mvcc::Validation> {
+        self.check_gc(from_ts)?;
         let (snapshot, desc) = self.read_snapshot().await?;
         if !desc.contains_span(start, end) {
             return Err(Error::RangeKeyMismatch(Box::new(desc)));

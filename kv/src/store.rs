@@ -113,11 +113,13 @@ impl Store {
     async fn start_replica(&self, desc: RangeDescriptor) -> Result<()> {
         let range_id = desc.range_id;
         let desc = Arc::new(RwLock::new(desc));
+        let gc_threshold = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let sm = RangeStateMachine::open(
             self.engine.clone(),
             self.log.clone(),
             desc.clone(),
             self.events.clone(),
+            gc_threshold.clone(),
         )?;
         let group = raft::Group::start(
             range_id,
@@ -129,7 +131,7 @@ impl Store {
             &self.options.raft,
         )
         .await?;
-        let replica = Arc::new(Replica::new(desc, group, self.engine.clone()));
+        let replica = Arc::new(Replica::new(desc, group, self.engine.clone(), gc_threshold));
         self.replicas
             .write()
             .expect("replicas lock")

@@ -9,7 +9,7 @@
 //! - `lock start=T [read=R] primary=K expiry=E K...` / `heartbeat primary=K start=T expiry=E`
 //! - `commit start=T commit=C K...` / `rollback start=T K...`
 //! - `check primary=K start=T now=N [rollback]`
-//! - `get K ts=T` / `scan FROM TO ts=T [limit=N]` / `dump`
+//! - `get K ts=T` / `scan FROM TO ts=T [limit=N]` / `gc FROM TO safe=T` / `dump`
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -211,6 +211,19 @@ fn run(engine: &Engine, line: &str, out: &mut String) {
             for l in &r.locks {
                 writeln!(out, "locked: {} by txn {}", text(&l.key), l.lock.start_ts).unwrap();
             }
+        }
+        "gc" => {
+            let r = kv::mvcc::gc_span(
+                &snapshot,
+                &engine.data,
+                &mut batch,
+                &mut stats,
+                &bytes(pos[1]),
+                &bytes(pos[2]),
+                num(&kw, "safe"),
+            );
+            r.unwrap();
+            writeln!(out, "gc below {}", num(&kw, "safe")).unwrap();
         }
         "dump" => dump(engine, out),
         other => panic!("unknown command {other}"),

@@ -28,9 +28,11 @@
 //!   Secondaries are committed before the commit is acknowledged.
 //! - Prewrites of different ranges are sent one after another, and every key is committed
 //!   before the commit is acknowledged.
-//! - No one-phase commit, no GC, no AS OF SYSTEM TIME.
+//! - No one-phase commit. GC runs on each range leader; the oldest active transaction it
+//!   respects is this node's (a cluster needs the oldest across nodes).
 
 mod deadlock;
+mod gc;
 pub mod kvapi;
 mod locking;
 mod split;
@@ -84,6 +86,9 @@ pub enum Error {
     /// A request the transaction layer refuses (e.g. a snapshot timestamp in the future).
     #[error("{0}")]
     InvalidArgument(String),
+    /// A read below the GC threshold: the versions it needs were garbage-collected (55000).
+    #[error("{0}")]
+    BelowGcThreshold(String),
     /// A lock wait would deadlock; this transaction was chosen as the victim (40P01).
     #[error("deadlock detected: {0}; retry the transaction")]
     Deadlock(String),

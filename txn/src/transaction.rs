@@ -23,6 +23,10 @@ pub struct Config {
     pub lock_wait_timeout: Duration,
     /// How often a transaction holding locks pushes its primary lock's expiry forward.
     pub heartbeat_interval: Duration,
+    /// How long old versions are kept for AS OF SYSTEM TIME reads before GC removes them.
+    pub gc_ttl: Duration,
+    /// How often GC runs over the ranges this node leads.
+    pub gc_interval: Duration,
 }
 
 impl Default for Config {
@@ -32,6 +36,8 @@ impl Default for Config {
             lock_backoff: Duration::from_millis(20),
             lock_wait_timeout: Duration::from_secs(10),
             heartbeat_interval: Duration::from_secs(1),
+            gc_ttl: Duration::from_secs(4 * 3600),
+            gc_interval: Duration::from_secs(300),
         }
     }
 }
@@ -41,6 +47,7 @@ pub(crate) struct Inner {
     pub oracle: Oracle,
     pub config: Config,
     pub deadlocks: crate::deadlock::Detector,
+    pub active: crate::gc::Active,
 }
 
 /// A handle on a node's transactional store; cheap to clone.
@@ -54,14 +61,17 @@ impl Db {
     pub async fn open(store: Arc<kv::Store>, config: Config) -> Result<Db> {
         let client = kv::Client::new(store);
         let oracle = Oracle::start(client.clone()).await?;
-        Ok(Db {
+        let db = Db {
             inner: Arc::new(Inner {
                 client,
                 oracle,
                 config,
                 deadlocks: Default::default(),
+                active: Default::default(),
             }),
-        })
+        };
+        tokio::spawn(crate::gc::run_periodically(Arc::downgrade(&db.inner)));
+        Ok(db)
     }
 
     /// Opens a single-node store in `dir` (bootstrapping it when empty) and the transaction
@@ -103,6 +113,7 @@ impl Db {
             }
             None => now,
         };
+        self.inner.active.begin(start_ts);
         Ok(Transaction {
             db: self.clone(),
             start_ts,
@@ -148,6 +159,7 @@ impl Drop for Transaction {
         if let Some(h) = self.heartbeat.take() {
             h.abort();
         }
+        self.db.inner.active.end(self.start_ts);
     }
 }
 
@@ -394,7 +406,10 @@ fn merge<'a>(
 }
 
 pub(crate) fn kv_err(e: kv::Error) -> Error {
-    Error::Internal(e.to_string())
+    match e {
+        kv::Error::BelowGcThreshold { .. } => Error::BelowGcThreshold(e.to_string()),
+        e => Error::Internal(e.to_string()),
+    }
 }
 
 pub(crate) fn conflict(e: &KeyError) -> Error {
