@@ -315,7 +315,7 @@ impl raft::StateMachine for RangeStateMachine {
             .map_err(|e| io::Error::other(e.to_string()))
     }
 
-    /// Snapshot format: `[1] [descriptor] [stats] [tso bound: 0 | 1 u64]` then entries
+    /// Snapshot format: `[1] [descriptor] [stats] [tso bound: 0 | 1 u64] [gc threshold u64]` then entries
     /// `[keyspace: 1 data | 2 locks] [key] [value]` until the end, all read from one fjall snapshot.
     fn snapshot(&self) -> io::Result<(raft::AppliedState, Vec<u8>)> {
         let snapshot = self.engine.db.snapshot();
@@ -339,6 +339,8 @@ impl raft::StateMachine for RangeStateMachine {
             Some(b) => w.u8(1).u64(b),
             None => w.u8(0),
         };
+        let threshold = get(RANGE_GC_THRESHOLD)?.and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok());
+        w.u64(threshold.map_or(0, u64::from_be_bytes));
         for (start, end) in replicated_spans(&desc) {
             let (mut ds, mut de) = (Vec::new(), Vec::new());
             encode_bytes(&mut ds, &start);
@@ -365,6 +367,7 @@ impl raft::StateMachine for RangeStateMachine {
         }
         let stats = Stats::decode(&r.bytes()?)?;
         let tso_bound = if r.bool()? { Some(r.u64()?) } else { None };
+        let gc_threshold = r.u64()?;
         let engine = &self.engine;
         let snapshot = engine.db.snapshot();
         let mut batch = engine.db.batch().durability(engine.durable_mode());
@@ -405,7 +408,10 @@ impl raft::StateMachine for RangeStateMachine {
                 b.to_be_bytes(),
             );
         }
+        let key = meta_key(self.range_id, RANGE_GC_THRESHOLD);
+        batch.insert(meta, key, gc_threshold.to_be_bytes());
         batch.commit().map_err(io::Error::other)?;
+        self.gc_threshold.store(gc_threshold, Ordering::SeqCst);
         *self.desc.write().expect("descriptor lock") = desc;
         self.stats = stats;
         Ok(())
