@@ -51,6 +51,8 @@ pub struct Config {
     pub insecure: bool,
     /// Skip fsyncs: acknowledged writes can be lost on a crash. For semantic test suites only.
     pub unsafe_no_fsync: bool,
+    /// Split a range once its versions pass this many bytes.
+    pub range_max_bytes: u64,
 }
 
 impl Default for Config {
@@ -63,6 +65,7 @@ impl Default for Config {
             kv_auth_file: None,
             insecure: false,
             unsafe_no_fsync: false,
+            range_max_bytes: 64 << 20,
         }
     }
 }
@@ -80,6 +83,12 @@ impl Config {
                     "the {name} address {addr} is not a loopback address: without certificates this requires --insecure"
                 );
             }
+        }
+        if self.range_max_bytes < 64 << 10 {
+            bail!(
+                "--range-max-bytes must be at least 65536 (got {})",
+                self.range_max_bytes
+            );
         }
         Ok(())
     }
@@ -122,7 +131,11 @@ impl Node {
                 config.data_dir.display()
             ),
         })?;
-        let db = txn::Db::open(store.clone(), txn::Config::default())
+        let txn_config = txn::Config {
+            range_max_bytes: config.range_max_bytes,
+            ..txn::Config::default()
+        };
+        let db = txn::Db::open(store.clone(), txn_config)
             .await
             .context("starting transactions")?;
         let engine = sql::Engine::new(db.clone());

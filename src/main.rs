@@ -60,7 +60,7 @@ struct StartArgs {
     /// Addresses of nodes to join, comma-separated.
     #[arg(long, value_delimiter = ',')]
     join: Vec<String>,
-    /// Split ranges larger than this many bytes.
+    /// Split ranges larger than this many bytes (default 64 MiB).
     #[arg(long)]
     range_max_bytes: Option<u64>,
     /// Replicas per range.
@@ -153,7 +153,6 @@ impl StartArgs {
     fn into_config(self) -> Result<Config, String> {
         let unsupported = [
             ("--join", !self.join.is_empty()),
-            ("--range-max-bytes", self.range_max_bytes.is_some()),
             (
                 "--replication-factor",
                 self.replication_factor.is_some_and(|n| n != 1),
@@ -172,6 +171,7 @@ impl StartArgs {
             kv_auth_file: self.kv_auth_file,
             insecure: self.insecure,
             unsafe_no_fsync: self.unsafe_no_fsync,
+            range_max_bytes: self.range_max_bytes.unwrap_or(64 << 20),
         })
     }
 }

@@ -445,6 +445,39 @@ impl Replica {
         }
     }
 
+    /// The range's MVCC statistics as last applied.
+    pub fn stats(&self) -> Result<Stats> {
+        match self.engine.meta.get(meta_key(self.range_id, RANGE_STATS))? {
+            Some(v) => Ok(Stats::decode(&v)?),
+            None => Ok(Stats::default()),
+        }
+    }
+
+    /// A key near the middle of the range's data by bytes, to split at: a user key strictly
+    /// inside the range (None when the range holds fewer than two keys).
+    pub async fn split_key(&self) -> Result<Option<Vec<u8>>> {
+        let (snapshot, desc) = self.read_snapshot().await?;
+        let [(start, end), _] = replicated_spans(&desc);
+        let (mut ds, mut de) = (Vec::new(), Vec::new());
+        encode_bytes(&mut ds, &start);
+        encode_bytes(&mut de, &end);
+        let mut total = 0usize;
+        for guard in snapshot.range(&self.engine.data, ds.clone()..de.clone()) {
+            let (k, v) = guard.into_inner().map_err(|e| Error::Storage(e.to_string()))?;
+            total += k.len() + v.len();
+        }
+        let mut seen = 0usize;
+        for guard in snapshot.range(&self.engine.data, ds..de) {
+            let (k, v) = guard.into_inner().map_err(|e| Error::Storage(e.to_string()))?;
+            seen += k.len() + v.len();
+            if seen * 2 >= total {
+                let (key, _) = crate::keys::decode_bytes(&k).ok_or_else(|| Error::Storage("malformed version key".into()))?;
+                return Ok((key.as_slice() > desc.start.as_slice() && desc.contains(&key)).then_some(key));
+            }
+        }
+        Ok(None)
+    }
+
     /// The range's GC threshold: reads below it fail.
     pub fn gc_threshold(&self) -> Timestamp {
         self.gc_threshold.load(Ordering::SeqCst)

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use kv::RangeDescriptor;
 use kv::keys::{Key, Pretty, range_descriptor_key, range_id_counter_key, sql_start};
 
-use crate::transaction::kv_err;
+use std::sync::Weak;
+
+use crate::transaction::{Inner, kv_err};
 use crate::{Db, Error, Result, TxnOptions};
 
 /// How often a split that lost a race with a concurrent change is retried.
@@ -129,5 +131,46 @@ async fn wait_for_replica(db: &Db, range_id: kv::RangeId) -> Result<()> {
             )));
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+impl Db {
+    /// Splits every range this node leads whose versions pass `range_max_bytes`, at a key near
+    /// the middle of its data; returns how many ranges were split.
+    pub async fn split_large_ranges(&self) -> Result<usize> {
+        let max = self.inner.config.range_max_bytes;
+        let mut splits = 0;
+        for replica in self.client().store().replicas() {
+            let desc = replica.descriptor();
+            if !replica.group().is_leader() || desc.end.as_slice() <= sql_start().as_slice() {
+                continue;
+            }
+            if replica.stats().map_err(kv_err)?.version_bytes < max as i64 {
+                continue;
+            }
+            if let Some(key) = replica.split_key().await.map_err(kv_err)? {
+                let (left, right) = split_at(self, &key).await?;
+                tracing::info!(left, right, at = %Pretty(&key), "split a range past {max} bytes");
+                splits += 1;
+            }
+        }
+        Ok(splits)
+    }
+}
+
+/// Checks range sizes every `split_check_interval` until the transaction layer is dropped.
+pub(crate) async fn split_periodically(inner: Weak<Inner>) {
+    let interval = match inner.upgrade() {
+        Some(inner) => inner.config.split_check_interval,
+        None => return,
+    };
+    let mut tick = tokio::time::interval(interval);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        if let Err(e) = (Db { inner }).split_large_ranges().await {
+            tracing::warn!("size-based split: {e}");
+        }
     }
 }

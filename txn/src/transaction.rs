@@ -27,6 +27,10 @@ pub struct Config {
     pub gc_ttl: Duration,
     /// How often GC runs over the ranges this node leads.
     pub gc_interval: Duration,
+    /// A range whose versions pass this many bytes is split in two.
+    pub range_max_bytes: u64,
+    /// How often range sizes are checked.
+    pub split_check_interval: Duration,
 }
 
 impl Default for Config {
@@ -38,6 +42,8 @@ impl Default for Config {
             heartbeat_interval: Duration::from_secs(1),
             gc_ttl: Duration::from_secs(4 * 3600),
             gc_interval: Duration::from_secs(300),
+            range_max_bytes: 64 << 20,
+            split_check_interval: Duration::from_secs(10),
         }
     }
 }
@@ -71,6 +77,7 @@ impl Db {
             }),
         };
         tokio::spawn(crate::gc::run_periodically(Arc::downgrade(&db.inner)));
+        tokio::spawn(crate::split::split_periodically(Arc::downgrade(&db.inner)));
         Ok(db)
     }
 

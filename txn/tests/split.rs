@@ -100,3 +100,52 @@ async fn splits_create_ranges_that_serve_transactions_and_survive_restarts() {
     w.put(row(21), b"after restart".to_vec()).unwrap();
     w.commit().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ranges_past_the_size_limit_split_in_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = kv::Store::open(kv::StoreOptions::new(dir.path()))
+        .await
+        .unwrap();
+    let config = Config {
+        range_max_bytes: 8 << 10,
+        ..Config::default()
+    };
+    let db = Db::open(store, config).await.unwrap();
+    let mut t = db.begin(TxnOptions::default()).await.unwrap();
+    for i in 0..200u8 {
+        t.put(row(i), vec![i; 100]).unwrap();
+    }
+    t.commit().await.unwrap();
+    assert_eq!(db.split_large_ranges().await.unwrap(), 1);
+    let ranges: Vec<_> = db
+        .client()
+        .store()
+        .replicas()
+        .iter()
+        .map(|r| r.descriptor())
+        .collect();
+    assert_eq!(ranges.len(), 3);
+    let at = ranges[2].start.clone();
+    assert!(
+        at > row(50) && at < row(150),
+        "the split key is near the middle: {}",
+        kv::keys::Pretty(&at)
+    );
+    // The halves (their statistics are estimates: half the parent's) split again until every
+    // range is under the limit.
+    let mut passes = 0;
+    while db.split_large_ranges().await.unwrap() > 0 {
+        passes += 1;
+        assert!(passes < 10, "splitting does not converge");
+    }
+    for r in db.client().store().replicas().iter().skip(1) {
+        assert!(
+            r.stats().unwrap().version_bytes < 8 << 10,
+            "{}",
+            r.descriptor()
+        );
+    }
+    let mut r = db.begin(TxnOptions::default()).await.unwrap();
+    assert_eq!(r.scan(&row(0), &row(255), 1000).await.unwrap().len(), 200);
+}
