@@ -40,6 +40,10 @@
 //!   (which then reports 40001): the transaction is rolled back at once. A failed block with
 //!   savepoints keeps its locks until it ends, as in PostgreSQL; one without releases them at
 //!   once.
+//! - `SELECT ... FOR UPDATE` locks the primary keys of the rows it returns, single-table queries
+//!   only (aggregates: 0A000). FOR SHARE takes the same exclusive lock; FOR NO KEY UPDATE and
+//!   FOR KEY SHARE do not parse yet (42601); NOWAIT, SKIP LOCKED and `OF` are 0A000 (PostgreSQL supports them). Locks
+//!   are taken at the statement's end (after all its rows are read), not row by row.
 //! - A multi-statement simple-protocol Query runs as one implicit transaction, as in PostgreSQL;
 //!   one without transaction control statements is retried as a whole on 40001 (its results
 //!   are only sent once it has committed). A failed implicit commit is reported as an error after

@@ -116,6 +116,10 @@ fn optimize_node(node: Node) -> Node {
 pub fn optimize(plan: Plan) -> Plan {
     match plan {
         Plan::Select(n) => Plan::Select(optimize_node(n)),
+        Plan::LockingSelect { table, node } => Plan::LockingSelect {
+            table,
+            node: optimize_node(node),
+        },
         Plan::Update { table, source, set } => Plan::Update {
             table,
             source: optimize_node(source),

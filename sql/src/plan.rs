@@ -568,6 +568,9 @@ fn format_key(table: &Table, values: &[Expr], after: bool) -> String {
 pub enum Plan {
     /// A query.
     Select(Node),
+    /// A query that locks the rows it returns (FOR UPDATE / FOR SHARE): `node` emits the
+    /// result columns followed by the primary-key columns of `table`'s row.
+    LockingSelect { table: Arc<Table>, node: Node },
     /// Inserts the rows of `source`; `columns[i]` is the table column that source column `i`
     /// fills (the others get NULL).
     Insert {
@@ -595,6 +598,10 @@ impl Plan {
         let mut out = String::new();
         match self {
             Plan::Select(node) => node.explain(&mut out, 0),
+            Plan::LockingSelect { table, node } => {
+                let _ = writeln!(out, "LockRows {}", table.name);
+                node.explain(&mut out, 1);
+            }
             Plan::Insert { table, source, .. } => {
                 let _ = writeln!(out, "Insert {}", table.name);
                 source.explain(&mut out, 1);
@@ -626,6 +633,11 @@ impl Plan {
     pub fn columns(&self) -> Vec<Column> {
         match self {
             Plan::Select(node) => node.columns(),
+            Plan::LockingSelect { table, node } => {
+                let mut columns = node.columns();
+                columns.truncate(columns.len() - table.primary_key.len());
+                columns
+            }
             _ => vec![],
         }
     }
@@ -634,6 +646,10 @@ impl Plan {
     pub fn map_exprs(self, f: &mut impl FnMut(Expr) -> Expr) -> Plan {
         match self {
             Plan::Select(n) => Plan::Select(n.map_exprs(f)),
+            Plan::LockingSelect { table, node } => Plan::LockingSelect {
+                table,
+                node: node.map_exprs(f),
+            },
             Plan::Insert {
                 table,
                 columns,

@@ -384,3 +384,36 @@ async fn batches_are_atomic() {
         vec![vec![Value::Int(0)]]
     );
 }
+
+/// SELECT ... FOR UPDATE locks the rows it returns: another session's UPDATE of such a row
+/// waits until the locking block ends, and then sees its write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn select_for_update_locks_returned_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = txn::Db::open_local(dir.path()).await.expect("open");
+    let engine = Engine::new(db.clone());
+    let (mut a, mut b) = (session(&engine), session(&engine));
+    must(&mut a, "CREATE TABLE q (id INT PRIMARY KEY, v INT)").await;
+    must(&mut a, "INSERT INTO q VALUES (1, 0), (2, 0)").await;
+    must(&mut a, "BEGIN").await;
+    assert_eq!(
+        rows(&mut a, "SELECT v FROM q WHERE id = 1 FOR UPDATE", &[]).await,
+        vec![vec![Value::Int(0)]]
+    );
+    // Row 2 was not returned, so it is not locked.
+    must(&mut b, "UPDATE q SET v = 7 WHERE id = 2").await;
+    let waiter = tokio::spawn(async move {
+        must(&mut b, "UPDATE q SET v = v + 1 WHERE id = 1").await;
+        b
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!waiter.is_finished(), "the update waits for the row lock");
+    must(&mut a, "UPDATE q SET v = 10 WHERE id = 1").await;
+    must(&mut a, "COMMIT").await;
+    let mut b = waiter.await.expect("join");
+    assert_eq!(
+        rows(&mut b, "SELECT v FROM q ORDER BY id", &[]).await,
+        vec![vec![Value::Int(11)], vec![Value::Int(7)]]
+    );
+    db.shutdown().await.expect("shutdown");
+}

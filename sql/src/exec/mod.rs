@@ -104,6 +104,13 @@ pub(crate) async fn execute(
             let rows = ops::collect(ops::build(node)?, txn).await?;
             Ok(ExecResult::Rows { columns, rows })
         }
+        Plan::LockingSelect { table, node } => {
+            let mut columns = node.columns();
+            let keys = table.primary_key.len();
+            columns.truncate(columns.len() - keys);
+            let rows = write::select_and_lock(txn, &table, &node).await?;
+            Ok(ExecResult::Rows { columns, rows })
+        }
         Plan::Insert {
             table,
             columns,

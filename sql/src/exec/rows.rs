@@ -10,8 +10,14 @@ pub(crate) type Row = Vec<Value>;
 /// The primary-index key of a full table row.
 pub(crate) fn row_key(table: &Table, row: &[Value]) -> Vec<u8> {
     let values: Vec<Value> = table.primary_key.iter().map(|&i| row[i].clone()).collect();
+    primary_key(table, &values)
+}
+
+/// The primary-index key of the row with these primary-key values (or of the first row of a
+/// key prefix, when only leading key columns are given).
+pub(crate) fn primary_key(table: &Table, values: &[Value]) -> Vec<u8> {
     let mut key = table.prefix();
-    key.extend(encode_key(&values, &[]));
+    key.extend(encode_key(values, &[]));
     key
 }
 

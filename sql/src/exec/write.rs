@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::RowIds;
 use super::eval::eval;
 use super::ops::{build, collect};
-use super::rows::{Row, encode_table_row, row_key};
+use super::rows::{Row, encode_table_row, primary_key, row_key};
 use crate::catalog::Table;
 use crate::plan::{Expr, Node};
 use crate::store::KvTxn;
@@ -86,6 +86,27 @@ async fn read_and_lock(
     loop {
         let rows = collect(build(source.clone())?, txn).await?;
         let keys = rows.iter().map(|r| row_key(table, r)).collect();
+        if !txn.lock_keys(keys).await? {
+            return Ok(rows);
+        }
+    }
+}
+
+/// Runs a locking query (SELECT ... FOR UPDATE) whose rows end with the primary key of their
+/// table row: locks those rows, reading again while locking moved the read timestamp, and
+/// returns the rows without the key columns.
+pub(crate) async fn select_and_lock(
+    txn: &mut dyn KvTxn,
+    table: &Table,
+    node: &Node,
+) -> Result<Vec<Vec<Value>>> {
+    let n = table.primary_key.len();
+    loop {
+        let mut rows = collect(build(node.clone())?, txn).await?;
+        let keys = rows
+            .iter_mut()
+            .map(|r| primary_key(table, &r.split_off(r.len() - n)))
+            .collect();
         if !txn.lock_keys(keys).await? {
             return Ok(rows);
         }

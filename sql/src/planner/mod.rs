@@ -7,6 +7,7 @@
 mod access;
 mod dml;
 pub(crate) mod expr;
+mod lock;
 mod select;
 
 use std::collections::HashMap;
@@ -58,6 +59,7 @@ impl<'a> Planner<'a> {
     /// Plans a statement (queries, DML and table DDL).
     pub fn plan(&mut self, stmt: &ast::Statement) -> Result<Plan> {
         match stmt {
+            ast::Statement::Query(q) if !q.locks.is_empty() => self.plan_locking_query(q),
             ast::Statement::Query(q) => Ok(Plan::Select(self.plan_query(q)?)),
             ast::Statement::Insert(i) => self.plan_insert(i),
             ast::Statement::Update(u) => self.plan_update(u),

@@ -37,7 +37,7 @@ impl Planner<'_> {
     /// Plans a query.
     pub(crate) fn plan_query(&mut self, q: &ast::Query) -> Result<Node> {
         if q.with.is_some() || q.fetch.is_some() || !q.locks.is_empty() {
-            return Err(not_supported("WITH, FETCH and FOR UPDATE"));
+            return Err(not_supported("WITH, FETCH and FOR UPDATE in a subquery"));
         }
         let order_by: &[ast::OrderByExpr] = match &q.order_by {
             None => &[],
