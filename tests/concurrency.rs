@@ -34,13 +34,14 @@ fn code(e: &tokio_postgres::Error) -> Option<&str> {
     e.code().map(|c| c.code())
 }
 
-/// Runs `body` as one transaction, retrying on 40001 (as a good client does); returns retries.
+/// Runs `sql` as one transaction, retrying on 40001 and 40P01 (as a good client does); returns
+/// the number of retries.
 async fn with_retries(client: &Client, sql: &str) -> u32 {
     let mut retries = 0;
     loop {
         match client.batch_execute(sql).await {
             Ok(()) => return retries,
-            Err(e) if code(&e) == Some("40001") => {
+            Err(e) if matches!(code(&e), Some("40001" | "40P01")) => {
                 client.batch_execute("ROLLBACK").await.unwrap();
                 retries += 1;
                 assert!(retries < 1000, "too many retries");

@@ -5,10 +5,10 @@
 //! range's GC threshold so that reads below it fail instead of returning wrong answers.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, Weak};
+use std::sync::Mutex;
 
 use crate::oracle::{compose, physical};
-use crate::transaction::{Db, Inner, kv_err};
+use crate::transaction::{Db, kv_err};
 use crate::{Result, Timestamp};
 
 /// The start timestamps of this node's live transactions.
@@ -70,23 +70,5 @@ impl Db {
             tracing::debug!(range = replica.range_id, safe_point, "gc");
         }
         Ok(safe_point)
-    }
-}
-
-/// Runs GC every `gc_interval` until the transaction layer is dropped.
-pub(crate) async fn run_periodically(inner: Weak<Inner>) {
-    let interval = match inner.upgrade() {
-        Some(inner) => inner.config.gc_interval,
-        None => return,
-    };
-    let mut tick = tokio::time::interval(interval);
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        let Some(inner) = inner.upgrade() else { return };
-        let db = Db { inner };
-        if let Err(e) = db.run_gc().await {
-            tracing::warn!("gc: {e}");
-        }
     }
 }

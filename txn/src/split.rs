@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 use kv::RangeDescriptor;
 use kv::keys::{Key, Pretty, range_descriptor_key, range_id_counter_key, sql_start};
 
-use std::sync::Weak;
-
-use crate::transaction::{Inner, kv_err};
+use crate::transaction::kv_err;
 use crate::{Db, Error, Result, TxnOptions};
 
 /// How often a split that lost a race with a concurrent change is retried.
@@ -155,22 +153,5 @@ impl Db {
             }
         }
         Ok(splits)
-    }
-}
-
-/// Checks range sizes every `split_check_interval` until the transaction layer is dropped.
-pub(crate) async fn split_periodically(inner: Weak<Inner>) {
-    let interval = match inner.upgrade() {
-        Some(inner) => inner.config.split_check_interval,
-        None => return,
-    };
-    let mut tick = tokio::time::interval(interval);
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        let Some(inner) = inner.upgrade() else { return };
-        if let Err(e) = (Db { inner }).split_large_ranges().await {
-            tracing::warn!("size-based split: {e}");
-        }
     }
 }

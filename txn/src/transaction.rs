@@ -76,8 +76,20 @@ impl Db {
                 active: Default::default(),
             }),
         };
-        tokio::spawn(crate::gc::run_periodically(Arc::downgrade(&db.inner)));
-        tokio::spawn(crate::split::split_periodically(Arc::downgrade(&db.inner)));
+        let config = &db.inner.config;
+        let weak = Arc::downgrade(&db.inner);
+        tokio::spawn(every(
+            weak.clone(),
+            config.gc_interval,
+            "gc",
+            |db| async move { db.run_gc().await.map(|_| ()) },
+        ));
+        tokio::spawn(every(
+            weak,
+            config.split_check_interval,
+            "size-based split",
+            |db| async move { db.split_large_ranges().await.map(|_| ()) },
+        ));
         Ok(db)
     }
 
@@ -377,6 +389,27 @@ impl Transaction {
                 .await;
         }
         Ok(())
+    }
+}
+
+/// Runs `task` every `interval` until the transaction layer is dropped, logging its failures.
+async fn every<F, Fut>(
+    inner: std::sync::Weak<Inner>,
+    interval: Duration,
+    what: &'static str,
+    task: F,
+) where
+    F: Fn(Db) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let mut tick = tokio::time::interval(interval);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        if let Err(e) = task(Db { inner }).await {
+            tracing::warn!("{what}: {e}");
+        }
     }
 }
 

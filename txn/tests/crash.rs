@@ -3,40 +3,17 @@
 //! shut down and reopened on the same directory (the coordinator is gone). The transaction must
 //! be all-or-nothing, and its keys writable again once the primary's TTL has passed.
 
-use std::time::Duration;
+mod common;
 
-use kv::keys::Key;
+use common::{row, sys};
 use txn::{Config, Db, TxnOptions};
 
-fn row(id: u8) -> Vec<u8> {
-    Key::Sql {
-        table_id: 1,
-        index_id: 1,
-        columns: vec![id],
-    }
-    .encode()
-}
-
-fn meta(id: u8) -> Vec<u8> {
-    Key::Catalog { suffix: vec![id] }.encode()
-}
-
 async fn open(dir: &std::path::Path) -> Db {
-    let mut attempts = 0;
-    let store = loop {
-        match kv::Store::open(kv::StoreOptions::new(dir)).await {
-            Err(kv::Error::DirectoryLocked(_)) if attempts < 100 => {
-                attempts += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            result => break result.expect("store opens"),
-        }
-    };
     let config = Config {
         lock_ttl_ms: 500,
         ..Config::default()
     };
-    Db::open(store, config).await.expect("transactions start")
+    common::open(dir, config).await.1
 }
 
 /// Writes keys in range 1, and on both sides of a split of the sql range, and stops at `point`.
@@ -46,7 +23,7 @@ async fn crash_at(dir: &std::path::Path, point: &str, value: &[u8]) {
         db.split_at(&row(50)).await.unwrap();
     }
     let mut t = db.begin(TxnOptions::default()).await.unwrap();
-    for k in [meta(1), row(1), row(99)] {
+    for k in [sys(1), row(1), row(99)] {
         t.put(k, value.to_vec()).unwrap();
     }
     fail::cfg(point, "return").unwrap();
@@ -59,7 +36,7 @@ async fn crash_at(dir: &std::path::Path, point: &str, value: &[u8]) {
 async fn read_all(db: &Db) -> Vec<Option<Vec<u8>>> {
     let mut r = db.begin(TxnOptions::default()).await.unwrap();
     let mut out = Vec::new();
-    for k in [meta(1), row(1), row(99)] {
+    for k in [sys(1), row(1), row(99)] {
         out.push(r.get(&k).await.unwrap());
     }
     out
@@ -75,7 +52,7 @@ async fn a_coordinator_crash_leaves_all_or_nothing() {
     let db = open(dir.path()).await;
     assert_eq!(read_all(&db).await, vec![None, None, None]);
     let mut w = db.begin(TxnOptions::default()).await.unwrap();
-    for k in [meta(1), row(1), row(99)] {
+    for k in [sys(1), row(1), row(99)] {
         w.put(k, b"written again".to_vec()).unwrap();
     }
     w.commit().await.unwrap();

@@ -3,17 +3,10 @@
 
 use std::time::Duration;
 
-use kv::keys::Key;
-use txn::{Config, Db, Error, TxnOptions};
+mod common;
 
-fn row(id: u8) -> Vec<u8> {
-    Key::Sql {
-        table_id: 1,
-        index_id: 1,
-        columns: vec![id],
-    }
-    .encode()
-}
+use common::row;
+use txn::{Config, Db, Error, TxnOptions};
 
 async fn put(db: &Db, key: Vec<u8>, value: Option<&[u8]>) {
     let mut t = db.begin(TxnOptions::default()).await.unwrap();

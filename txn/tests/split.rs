@@ -2,34 +2,14 @@
 //! without `initialize()`; transactions then span the new ranges, and everything survives a
 //! restart.
 
-use std::time::Duration;
+mod common;
 
+use common::row;
 use kv::keys::Key;
 use txn::{Config, Db, Error, TxnOptions};
 
-fn row(id: u8) -> Vec<u8> {
-    Key::Sql {
-        table_id: 1,
-        index_id: 1,
-        columns: vec![id],
-    }
-    .encode()
-}
-
 async fn open(dir: &std::path::Path) -> Db {
-    let mut attempts = 0;
-    let store = loop {
-        match kv::Store::open(kv::StoreOptions::new(dir)).await {
-            Err(kv::Error::DirectoryLocked(_)) if attempts < 100 => {
-                attempts += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            result => break result.expect("store opens"),
-        }
-    };
-    Db::open(store, Config::default())
-        .await
-        .expect("transactions start")
+    common::open(dir, Config::default()).await.1
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,44 +1,13 @@
 //! Transactions over a real single-node store (fjall on disk, Raft groups for ranges 1 and 2).
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use kv::keys::{Key, sql_index_prefix};
+mod common;
+
+use common::{open, row, sys};
+use kv::keys::sql_index_prefix;
 use kv::{Command, Mutation, Op, Response};
 use txn::{Config, Db, Error, IsolationLevel, TxnOptions};
-
-/// Opens the store in `dir`. A store shut down in this process releases its directory once its
-/// background tasks have finished, so a reopen waits for that (bounded).
-async fn open(dir: &std::path::Path, config: Config) -> (Arc<kv::Store>, Db) {
-    let mut attempts = 0;
-    let store = loop {
-        match kv::Store::open(kv::StoreOptions::new(dir)).await {
-            Err(kv::Error::DirectoryLocked(_)) if attempts < 100 => {
-                attempts += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            result => break result.expect("store opens"),
-        }
-    };
-    let db = Db::open(store.clone(), config)
-        .await
-        .expect("transactions start");
-    (store, db)
-}
-
-fn row(id: u8) -> Vec<u8> {
-    Key::Sql {
-        table_id: 1,
-        index_id: 1,
-        columns: vec![id],
-    }
-    .encode()
-}
-
-/// A key in range 1 (sys), so that a transaction writing it and a row spans two Raft groups.
-fn sys(id: u8) -> Vec<u8> {
-    Key::Catalog { suffix: vec![id] }.encode()
-}
 
 #[tokio::test]
 async fn commit_is_atomic_across_ranges_and_durable() {
