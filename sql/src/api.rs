@@ -153,6 +153,8 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub struct Statement {
     /// The parsed statement (sqlparser AST).
     pub(crate) ast: Arc<sqlparser::ast::Statement>,
+    /// Its `AS OF SYSTEM TIME` clause.
+    pub(crate) as_of: Option<crate::as_of::AsOf>,
 }
 
 impl Statement {
@@ -224,9 +226,12 @@ impl Session {
 
     /// Parses SQL text into statements (several when `;`-separated). Errors are 42601.
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
-        Ok(crate::parser::parse(sql)?
+        Ok(crate::parser::parse_with_as_of(sql)?
             .into_iter()
-            .map(|ast| Statement { ast: Arc::new(ast) })
+            .map(|(ast, as_of)| Statement {
+                ast: Arc::new(ast),
+                as_of,
+            })
             .collect())
     }
 
@@ -245,7 +250,10 @@ impl Session {
     /// block moves the session to `TxnStatus::Failed`; an error outside a block rolls back the
     /// implicit transaction.
     pub async fn execute(&mut self, stmt: &Statement, params: &[Value]) -> Result<ExecResult> {
-        let result = self.execute_statement(&stmt.ast, params).await;
+        let result = match &stmt.as_of {
+            Some(as_of) => self.execute_as_of(&stmt.ast, as_of, params).await,
+            None => self.execute_statement(&stmt.ast, params).await,
+        };
         let outcome = if result.is_ok() { "ok" } else { "error" };
         metrics::counter!("tinkerdb_sql_statements_total", "outcome" => outcome).increment(1);
         result

@@ -44,6 +44,12 @@
 //!   only (aggregates: 0A000). FOR SHARE takes the same exclusive lock; FOR NO KEY UPDATE and
 //!   FOR KEY SHARE do not parse yet (42601); NOWAIT, SKIP LOCKED and `OF` are 0A000 (PostgreSQL supports them). Locks
 //!   are taken at the statement's end (after all its rows are read), not row by row.
+//! - `SELECT ... AS OF SYSTEM TIME '<value>'` (CockroachDB syntax; not in PostgreSQL) reads a
+//!   snapshot in a read-only transaction of its own: a negative interval from the statement's
+//!   start (`'-10s'`), a TSO timestamp, or an RFC 3339 time; a future one is 22023. The clause
+//!   is cut from the statement's tokens before parsing (`as_of`), so it may stand anywhere in
+//!   the SELECT; other statements with it are 0A000, and so is a SELECT with it inside an
+//!   explicit block (CockroachDB allows it when the whole transaction uses it).
 //! - A multi-statement simple-protocol Query runs as one implicit transaction, as in PostgreSQL;
 //!   one without transaction control statements is retried as a whole on 40001 (its results
 //!   are only sent once it has committed). A failed implicit commit is reported as an error after
@@ -62,6 +68,7 @@
 //! - No pg_catalog / information_schema tables and no `SHOW ALL`.
 
 mod api;
+pub mod as_of;
 pub mod catalog;
 pub mod encoding;
 pub(crate) mod exec;

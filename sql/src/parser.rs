@@ -11,7 +11,9 @@ use sqlparser::ast;
 use sqlparser::dialect::{BindPlaceholderStyle, Dialect, PostgreSqlDialect, Precedence};
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::{Token, Tokenizer};
 
+use crate::as_of::AsOf;
 use crate::{Error, Result};
 
 const PG: PostgreSqlDialect = PostgreSqlDialect {};
@@ -107,16 +109,46 @@ impl Dialect for TinkerDialect {
     }
 }
 
+fn syntax(e: ParserError) -> Error {
+    let msg = e.to_string();
+    Error::Syntax(
+        msg.strip_prefix("sql parser error: ")
+            .unwrap_or(&msg)
+            .to_string(),
+    )
+}
+
 /// Parses SQL text into statements; errors are 42601.
 pub fn parse(sql: &str) -> Result<Vec<ast::Statement>> {
-    Parser::parse_sql(&TinkerDialect, sql).map_err(|e| {
-        let msg = e.to_string();
-        Error::Syntax(
-            msg.strip_prefix("sql parser error: ")
-                .unwrap_or(&msg)
-                .to_string(),
-        )
-    })
+    Parser::parse_sql(&TinkerDialect, sql).map_err(syntax)
+}
+
+/// Parses SQL text into statements with their `AS OF SYSTEM TIME` clause, if any (only a SELECT
+/// may have one: 0A000 otherwise). Syntax errors are 42601; a bad clause value is 22023.
+pub fn parse_with_as_of(sql: &str) -> Result<Vec<(ast::Statement, Option<AsOf>)>> {
+    let lower = sql.to_ascii_lowercase();
+    if !(lower.contains("system") && lower.contains("time")) {
+        return Ok(parse(sql)?.into_iter().map(|s| (s, None)).collect());
+    }
+    let tokens = Tokenizer::new(&TinkerDialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| syntax(e.into()))?;
+    let mut out = Vec::new();
+    for chunk in tokens.split(|t| t.token == Token::SemiColon) {
+        let mut chunk = chunk.to_vec();
+        let as_of = crate::as_of::strip(&mut chunk)?;
+        let stmts = Parser::new(&TinkerDialect)
+            .with_tokens_with_locations(chunk)
+            .parse_statements()
+            .map_err(syntax)?;
+        if as_of.is_some() && !matches!(stmts.as_slice(), [ast::Statement::Query(_)]) {
+            return Err(Error::NotSupported(
+                "AS OF SYSTEM TIME is only supported in SELECT".into(),
+            ));
+        }
+        out.extend(stmts.into_iter().map(|s| (s, as_of.clone())));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -141,6 +173,25 @@ mod tests {
             let pg = Parser::parse_sql(&PostgreSqlDialect {}, sql).expect("parses");
             assert_eq!(ours, pg, "{sql}");
         }
+    }
+
+    #[test]
+    fn as_of_system_time() {
+        let parsed = parse_with_as_of(
+            "SELECT * FROM t AS OF SYSTEM TIME '-10s' WHERE a = 1; SELECT 'system time'",
+        )
+        .expect("parses");
+        let plain = parse("SELECT * FROM t WHERE a = 1; SELECT 'system time'").expect("parses");
+        assert_eq!(parsed[0].0, plain[0]);
+        assert_eq!(
+            parsed[0].1,
+            Some(AsOf::Ago(std::time::Duration::from_secs(10)))
+        );
+        assert_eq!(parsed[1], (plain[1].clone(), None));
+        let err = parse_with_as_of("DELETE FROM t AS OF SYSTEM TIME '-1s'").expect_err("fails");
+        assert!(matches!(err, Error::NotSupported(_)), "{err:?}");
+        let err = parse_with_as_of("SELECT * FROM t AS OF SYSTEM TIME x").expect_err("fails");
+        assert!(matches!(err, Error::InvalidParameter(_)), "{err:?}");
     }
 
     #[test]

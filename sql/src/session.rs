@@ -21,6 +21,7 @@ use std::sync::Arc;
 use sqlparser::ast;
 use txn::{IsolationLevel, TxnOptions};
 
+use crate::as_of::AsOf;
 use crate::plan::Plan;
 use crate::planner::{Planner, referenced_tables};
 use crate::store::{KvTxn, Savepoint};
@@ -459,6 +460,50 @@ impl crate::Session {
         if let Err(e) = &result {
             self.fail(e).await;
         }
+        result
+    }
+
+    /// Runs a SELECT ... AS OF SYSTEM TIME in a read-only transaction of its own at that
+    /// timestamp. Not in an explicit block (0A000): the block reads at its own timestamp.
+    pub(crate) async fn execute_as_of(
+        &mut self,
+        stmt: &ast::Statement,
+        as_of: &AsOf,
+        params: &[Value],
+    ) -> Result<ExecResult> {
+        let result = match self.state.status() {
+            TxnStatus::Failed => return Err(Error::InFailedTransaction),
+            TxnStatus::InBlock => Err(Error::NotSupported(
+                "AS OF SYSTEM TIME is not supported inside a transaction block".into(),
+            )),
+            TxnStatus::Idle => self.run_as_of(stmt, as_of, params).await,
+        };
+        if let Err(e) = &result {
+            self.fail(e).await;
+        }
+        result
+    }
+
+    async fn run_as_of(
+        &self,
+        stmt: &ast::Statement,
+        as_of: &AsOf,
+        params: &[Value],
+    ) -> Result<ExecResult> {
+        let ts = as_of.resolve(self.engine.store.now().await?);
+        let opts = TxnOptions {
+            isolation: self.settings.default_isolation(),
+            read_only: true,
+            as_of: Some(ts),
+        };
+        let mut txn = self.engine.store.begin(opts).await.map_err(|e| match e {
+            txn::Error::InvalidArgument(_) => Error::InvalidParameter(format!(
+                "AS OF SYSTEM TIME: timestamp {ts} is in the future"
+            )),
+            e => e.into(),
+        })?;
+        let result = self.run_in(txn.as_mut(), stmt, params).await;
+        let _ = txn.rollback().await;
         result
     }
 

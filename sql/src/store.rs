@@ -29,6 +29,8 @@ fn foreign_savepoint() -> txn::Error {
 pub(crate) trait Store: Send + Sync {
     /// Begins a transaction.
     async fn begin(&self, opts: TxnOptions) -> KvResult<Box<dyn KvTxn>>;
+    /// A timestamp from the oracle (`physical_ms << 18 | logical`).
+    async fn now(&self) -> KvResult<txn::Timestamp>;
 }
 
 /// A transaction's reads and writes (see `txn::Transaction` for the semantics).
@@ -71,6 +73,9 @@ pub(crate) trait KvTxn: Send + Sync {
 impl Store for txn::Db {
     async fn begin(&self, opts: TxnOptions) -> KvResult<Box<dyn KvTxn>> {
         Ok(Box::new(txn::Db::begin(self, opts).await?))
+    }
+    async fn now(&self) -> KvResult<txn::Timestamp> {
+        txn::Db::now(self).await
     }
 }
 
@@ -146,18 +151,45 @@ impl Memory {
     }
 }
 
+impl MemoryState {
+    /// The next timestamp: TSO-shaped (the wall clock's milliseconds and a counter), so that
+    /// AS OF SYSTEM TIME intervals mean what they say.
+    fn tick(&mut self) -> u64 {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self.clock = (self.clock + 1).max(txn::oracle::compose(wall, 0));
+        self.clock
+    }
+}
+
 #[async_trait]
 impl Store for Memory {
     async fn begin(&self, opts: TxnOptions) -> KvResult<Box<dyn KvTxn>> {
         let mut state = self.lock();
-        state.clock += 1;
-        let start_ts = state.clock;
+        let now = state.tick();
+        let mut opts = opts;
+        let start_ts = match opts.as_of {
+            Some(ts) if ts > now => {
+                return Err(txn::Error::InvalidArgument(format!(
+                    "AS OF SYSTEM TIME {ts} is in the future"
+                )));
+            }
+            Some(ts) => {
+                opts.read_only = true;
+                ts
+            }
+            None => now,
+        };
         Ok(Box::new(MemoryTxn {
             store: self.clone(),
             start_ts,
             opts,
             writes: BTreeMap::new(),
         }))
+    }
+    async fn now(&self) -> KvResult<txn::Timestamp> {
+        Ok(self.lock().tick())
     }
 }
 
@@ -278,8 +310,7 @@ impl KvTxn for MemoryTxn {
                 )));
             }
         }
-        state.clock += 1;
-        let commit_ts = state.clock;
+        let commit_ts = state.tick();
         for (key, value) in self.writes {
             state.data.entry(key).or_default().push((commit_ts, value));
         }

@@ -417,3 +417,45 @@ async fn select_for_update_locks_returned_rows() {
     );
     db.shutdown().await.expect("shutdown");
 }
+
+/// AS OF SYSTEM TIME reads the snapshot of a past moment: a relative interval, or an RFC 3339
+/// time.
+#[tokio::test]
+async fn as_of_system_time_reads_the_past() {
+    let engine = Engine::memory();
+    let mut s = session(&engine);
+    must(&mut s, "CREATE TABLE p (id INT PRIMARY KEY, v INT)").await;
+    must(&mut s, "INSERT INTO p VALUES (1, 1)").await;
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let between = std::time::SystemTime::now();
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    must(&mut s, "UPDATE p SET v = 2").await;
+    let v = |n| vec![vec![Value::Int(n)]];
+    assert_eq!(rows(&mut s, "SELECT v FROM p", &[]).await, v(2));
+    let sql = "SELECT v FROM p AS OF SYSTEM TIME '-200ms'";
+    assert_eq!(rows(&mut s, sql, &[]).await, v(1));
+    let ms = between
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after the epoch")
+        .as_millis();
+    let (secs, ms) = (ms / 1000, ms % 1000);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // 1970-01-01 plus `days`, via the civil-from-days algorithm.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let time = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    );
+    let sql = format!("SELECT v FROM p AS OF SYSTEM TIME '{time}'");
+    assert_eq!(rows(&mut s, &sql, &[]).await, v(1), "{sql}");
+}
