@@ -53,3 +53,4 @@ mod types;
 pub use error::{sqlstate, startup_sqlstate};
 pub use server::{Auth, MAX_SHUTDOWN_GRACE, Options, Server, serve};
 pub use startup::server_version;
+pub use types::encode_data_rows;
