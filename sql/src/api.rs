@@ -155,6 +155,8 @@ pub struct Statement {
     pub(crate) ast: Arc<sqlparser::ast::Statement>,
     /// Its `AS OF SYSTEM TIME` clause.
     pub(crate) as_of: Option<crate::as_of::AsOf>,
+    /// For `ALTER TABLE ... SPLIT AT <query>`: the table (`ast` is then the query).
+    pub(crate) split_at: Option<crate::split_at::SplitAt>,
 }
 
 impl Statement {
@@ -226,11 +228,19 @@ impl Session {
 
     /// Parses SQL text into statements (several when `;`-separated). Errors are 42601.
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
+        if let Some((split_at, query)) = crate::split_at::parse(sql)? {
+            return Ok(vec![Statement {
+                ast: Arc::new(query),
+                as_of: None,
+                split_at: Some(split_at),
+            }]);
+        }
         Ok(crate::parser::parse_with_as_of(sql)?
             .into_iter()
             .map(|(ast, as_of)| Statement {
                 ast: Arc::new(ast),
                 as_of,
+                split_at: None,
             })
             .collect())
     }
@@ -242,6 +252,16 @@ impl Session {
         stmt: &Statement,
         declared: &[Option<DataType>],
     ) -> Result<Description> {
+        if stmt.split_at.is_some() {
+            let params = declared
+                .iter()
+                .map(|d| d.unwrap_or(DataType::Text))
+                .collect();
+            return Ok(Description {
+                params,
+                columns: crate::split_at::columns(),
+            });
+        }
         self.describe_statement(&stmt.ast, declared).await
     }
 
@@ -250,9 +270,10 @@ impl Session {
     /// block moves the session to `TxnStatus::Failed`; an error outside a block rolls back the
     /// implicit transaction.
     pub async fn execute(&mut self, stmt: &Statement, params: &[Value]) -> Result<ExecResult> {
-        let result = match &stmt.as_of {
-            Some(as_of) => self.execute_as_of(&stmt.ast, as_of, params).await,
-            None => self.execute_statement(&stmt.ast, params).await,
+        let result = match (&stmt.as_of, &stmt.split_at) {
+            (_, Some(split)) => self.execute_split_at(split, &stmt.ast, params).await,
+            (Some(as_of), None) => self.execute_as_of(&stmt.ast, as_of, params).await,
+            (None, None) => self.execute_statement(&stmt.ast, params).await,
         };
         let outcome = if result.is_ok() { "ok" } else { "error" };
         metrics::counter!("tinkerdb_sql_statements_total", "outcome" => outcome).increment(1);

@@ -50,6 +50,9 @@
 //!   is cut from the statement's tokens before parsing (`as_of`), so it may stand anywhere in
 //!   the SELECT; other statements with it are 0A000, and so is a SELECT with it inside an
 //!   explicit block (CockroachDB allows it when the whole transaction uses it).
+//! - `ALTER TABLE t SPLIT AT VALUES (...)` (CockroachDB syntax) splits the table's ranges at
+//!   primary-key prefixes, outside transaction blocks only (25001), and returns the new range
+//!   ids; it is recognised before the PostgreSQL grammar (`split_at`), as one statement per Query.
 //! - A multi-statement simple-protocol Query runs as one implicit transaction, as in PostgreSQL;
 //!   one without transaction control statements is retried as a whole on 40001 (its results
 //!   are only sent once it has committed). A failed implicit commit is reported as an error after
@@ -77,6 +80,7 @@ pub mod parser;
 pub mod plan;
 pub mod planner;
 mod session;
+mod split_at;
 pub(crate) mod store;
 pub mod types;
 

@@ -463,6 +463,65 @@ impl crate::Session {
         result
     }
 
+    /// Runs `ALTER TABLE ... SPLIT AT <query>`: evaluates the query's rows (primary-key
+    /// prefixes) and splits the table's ranges at each. Not in a transaction block (25001).
+    pub(crate) async fn execute_split_at(
+        &mut self,
+        split: &crate::split_at::SplitAt,
+        query: &ast::Statement,
+        params: &[Value],
+    ) -> Result<ExecResult> {
+        match self.state.status() {
+            TxnStatus::Failed => return Err(Error::InFailedTransaction),
+            TxnStatus::InBlock => {
+                let e = Error::ActiveTransaction(
+                    "ALTER TABLE ... SPLIT AT cannot run inside a transaction block".into(),
+                );
+                self.fail(&e).await;
+                return Err(e);
+            }
+            TxnStatus::Idle => {}
+        }
+        let rows = match self.run_implicit(query, params).await? {
+            ExecResult::Rows { rows, .. } => rows,
+            _ => {
+                return Err(Error::Syntax(
+                    "SPLIT AT expects a query such as VALUES (...)".into(),
+                ));
+            }
+        };
+        let name = split.table.to_string();
+        let opts = TxnOptions {
+            read_only: true,
+            ..TxnOptions::default()
+        };
+        let mut txn = self.engine.store.begin(opts).await?;
+        let table = crate::catalog::get_table(txn.as_mut(), &name).await;
+        let _ = txn.rollback().await;
+        let table = table?
+            .ok_or_else(|| Error::UndefinedTable(format!("relation \"{name}\" does not exist")))?;
+        let mut splits = Vec::with_capacity(rows.len());
+        for row in rows {
+            let prefix = crate::split_at::key_prefix(&table, row)?;
+            let key = crate::exec::rows::primary_key(&table, &prefix);
+            let range_id = self
+                .engine
+                .store
+                .split_at(&key)
+                .await
+                .map_err(|e| match e {
+                    txn::Error::InvalidArgument(m) => Error::NotSupported(m),
+                    e => e.into(),
+                })?;
+            let mut pretty = format!("/Table/{}/{}", table.id, crate::catalog::PRIMARY_INDEX_ID);
+            for v in &prefix {
+                pretty.push_str(&format!("/{v}"));
+            }
+            splits.push((range_id, pretty));
+        }
+        Ok(crate::split_at::result(splits))
+    }
+
     /// Runs a SELECT ... AS OF SYSTEM TIME in a read-only transaction of its own at that
     /// timestamp. Not in an explicit block (0A000): the block reads at its own timestamp.
     pub(crate) async fn execute_as_of(

@@ -31,6 +31,8 @@ pub(crate) trait Store: Send + Sync {
     async fn begin(&self, opts: TxnOptions) -> KvResult<Box<dyn KvTxn>>;
     /// A timestamp from the oracle (`physical_ms << 18 | logical`).
     async fn now(&self) -> KvResult<txn::Timestamp>;
+    /// Splits the range holding `key` at `key`; returns the id of the range starting there.
+    async fn split_at(&self, key: &[u8]) -> KvResult<u64>;
 }
 
 /// A transaction's reads and writes (see `txn::Transaction` for the semantics).
@@ -76,6 +78,9 @@ impl Store for txn::Db {
     }
     async fn now(&self) -> KvResult<txn::Timestamp> {
         txn::Db::now(self).await
+    }
+    async fn split_at(&self, key: &[u8]) -> KvResult<u64> {
+        Ok(txn::Db::split_at(self, key).await?.1)
     }
 }
 
@@ -187,6 +192,11 @@ impl Store for Memory {
             opts,
             writes: BTreeMap::new(),
         }))
+    }
+    async fn split_at(&self, _key: &[u8]) -> KvResult<u64> {
+        Err(txn::Error::InvalidArgument(
+            "the in-memory store has no ranges to split".into(),
+        ))
     }
     async fn now(&self) -> KvResult<txn::Timestamp> {
         Ok(self.lock().tick())

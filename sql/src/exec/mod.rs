@@ -6,7 +6,7 @@
 
 pub(crate) mod eval;
 pub(crate) mod ops;
-mod rows;
+pub(crate) mod rows;
 mod write;
 
 use std::sync::{Arc, Mutex};
