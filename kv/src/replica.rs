@@ -463,16 +463,23 @@ impl Replica {
         encode_bytes(&mut de, &end);
         let mut total = 0usize;
         for guard in snapshot.range(&self.engine.data, ds.clone()..de.clone()) {
-            let (k, v) = guard.into_inner().map_err(|e| Error::Storage(e.to_string()))?;
+            let (k, v) = guard
+                .into_inner()
+                .map_err(|e| Error::Storage(e.to_string()))?;
             total += k.len() + v.len();
         }
         let mut seen = 0usize;
         for guard in snapshot.range(&self.engine.data, ds..de) {
-            let (k, v) = guard.into_inner().map_err(|e| Error::Storage(e.to_string()))?;
+            let (k, v) = guard
+                .into_inner()
+                .map_err(|e| Error::Storage(e.to_string()))?;
             seen += k.len() + v.len();
             if seen * 2 >= total {
-                let (key, _) = crate::keys::decode_bytes(&k).ok_or_else(|| Error::Storage("malformed version key".into()))?;
-                return Ok((key.as_slice() > desc.start.as_slice() && desc.contains(&key)).then_some(key));
+                let (key, _) = crate::keys::decode_bytes(&k)
+                    .ok_or_else(|| Error::Storage("malformed version key".into()))?;
+                return Ok(
+                    (key.as_slice() > desc.start.as_slice() && desc.contains(&key)).then_some(key),
+                );
             }
         }
         Ok(None)
