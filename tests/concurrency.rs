@@ -1,33 +1,21 @@
 //! Concurrency through the PostgreSQL wire protocol against an in-process node: the isolation
 //! claims as clients see them.
 
+mod common;
+
 use std::time::Duration;
 
-use tinkerdb::{Config, Node};
-use tokio_postgres::{Client, NoTls};
+use tinkerdb::Node;
+use tokio_postgres::Client;
 
 async fn start() -> (tempfile::TempDir, Node) {
     let dir = tempfile::tempdir().unwrap();
-    let node = Node::start(Config {
-        data_dir: dir.path().to_path_buf(),
-        sql_addr: "127.0.0.1:0".parse().unwrap(),
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        grpc_addr: "127.0.0.1:0".parse().unwrap(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let node = common::start_node(dir.path()).await;
     (dir, node)
 }
 
 async fn connect(node: &Node) -> Client {
-    let url = format!(
-        "host=127.0.0.1 port={} user=root dbname=tinkerdb",
-        node.sql_addr().port()
-    );
-    let (client, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
-    tokio::spawn(conn);
-    client
+    common::connect(node.sql_addr()).await
 }
 
 fn code(e: &tokio_postgres::Error) -> Option<&str> {

@@ -1,5 +1,7 @@
 //! The HTTP endpoint of an in-process node: `/health` and Prometheus `/metrics`.
 
+mod common;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -23,24 +25,8 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_metrics() {
     let dir = tempfile::tempdir().unwrap();
-    let config = tinkerdb::Config {
-        data_dir: dir.path().to_path_buf(),
-        sql_addr: "127.0.0.1:0".parse().unwrap(),
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        grpc_addr: "127.0.0.1:0".parse().unwrap(),
-        ..Default::default()
-    };
-    let node = tinkerdb::Node::start(config).await.unwrap();
-    let (client, conn) = tokio_postgres::connect(
-        &format!(
-            "host=127.0.0.1 port={} user=root dbname=tinkerdb",
-            node.sql_addr().port()
-        ),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
+    let node = common::start_node(dir.path()).await;
+    let client = common::connect(node.sql_addr()).await;
     client
         .batch_execute("CREATE TABLE m (id INT PRIMARY KEY); INSERT INTO m VALUES (1), (2)")
         .await

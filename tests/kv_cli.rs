@@ -1,44 +1,19 @@
 //! `tinkerdb kv` end to end against a started `tinkerdb` binary.
 
+mod common;
+
 use std::io::Write;
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
-use tinkerdb::Addresses;
+use common::Process;
 
-/// A `tinkerdb start` process on ephemeral ports; killed when dropped.
-struct Process {
-    child: Child,
-    addresses: Addresses,
+/// Runs the `tinkerdb kv` command against a node process.
+trait KvCommand {
+    fn kv(&self, args: &[&str], stdin: &[u8]) -> Output;
+    fn ok(&self, args: &[&str]) -> Vec<u8>;
 }
 
-impl Process {
-    fn start(dir: &Path) -> Process {
-        let child = Command::new(env!("CARGO_BIN_EXE_tinkerdb"))
-            .args(["start", "--data-dir"])
-            .arg(dir)
-            .args(["--sql-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
-            .args(["--grpc-addr", "127.0.0.1:0"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("tinkerdb starts");
-        let path = dir.join("addresses.json");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let addresses = loop {
-            if let Ok(text) = std::fs::read_to_string(&path)
-                && let Ok(a) = serde_json::from_str::<Addresses>(&text)
-            {
-                break a;
-            }
-            assert!(Instant::now() < deadline, "no {}", path.display());
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        Process { child, addresses }
-    }
-
+impl KvCommand for Process {
     /// Runs `tinkerdb kv --addr <node> args...`, feeding `stdin`.
     fn kv(&self, args: &[&str], stdin: &[u8]) -> Output {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tinkerdb"))
@@ -68,13 +43,6 @@ impl Process {
             String::from_utf8_lossy(&out.stderr)
         );
         out.stdout
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

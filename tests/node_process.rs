@@ -1,71 +1,17 @@
 //! Tests that run the real `tinkerdb` binary: durability across `kill -9`, the data-directory
 //! lock, and address-in-use errors.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use tinkerdb::Addresses;
+use common::{Process, start_args};
 
-/// A `tinkerdb start` process on ephemeral ports; killed with SIGKILL when dropped.
-struct Process {
-    child: Child,
-    addresses: Addresses,
-}
-
-fn start_args(dir: &Path) -> Vec<String> {
-    vec![
-        "start".into(),
-        "--data-dir".into(),
-        dir.display().to_string(),
-        "--sql-addr".into(),
-        "127.0.0.1:0".into(),
-        "--http-addr".into(),
-        "127.0.0.1:0".into(),
-        "--grpc-addr".into(),
-        "127.0.0.1:0".into(),
-    ]
-}
-
-impl Process {
-    fn start(dir: &Path) -> Process {
-        let _ = std::fs::remove_file(dir.join("addresses.json"));
-        let child = Command::new(env!("CARGO_BIN_EXE_tinkerdb"))
-            .args(start_args(dir))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("tinkerdb starts");
-        let path = dir.join("addresses.json");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let addresses = loop {
-            if let Ok(text) = std::fs::read_to_string(&path)
-                && let Ok(a) = serde_json::from_str::<Addresses>(&text)
-            {
-                break a;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the node did not write {}",
-                path.display()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        Process { child, addresses }
-    }
-
+impl ProcessExt for Process {
     async fn connect(&self) -> tokio_postgres::Client {
-        let url = format!(
-            "host={} port={} user=root dbname=tinkerdb",
-            self.addresses.sql.ip(),
-            self.addresses.sql.port()
-        );
-        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-            .await
-            .expect("connects");
-        tokio::spawn(conn);
-        client
+        common::connect(self.addresses.sql).await
     }
 
     fn kill9(mut self) {
@@ -74,11 +20,10 @@ impl Process {
     }
 }
 
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// What these tests do with a node process.
+trait ProcessExt {
+    async fn connect(&self) -> tokio_postgres::Client;
+    fn kill9(self);
 }
 
 fn data_dir() -> (tempfile::TempDir, PathBuf) {
