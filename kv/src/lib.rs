@@ -26,10 +26,13 @@
 //!
 //! - One node: replicas exist only on the local node and the client routes in-process; the
 //!   inter-node transport, replication factor and rebalancing are later work.
-//! - No splits yet: ranges 1 and 2 from the bootstrap are the only ranges. The bootstrap data is
-//!   written outside the Raft log, which is fine for one node but must reach new replicas by
-//!   snapshot once nodes join.
-//! - No MVCC garbage collection; lock values are kept inline in the lock.
+//! - Splits ([`split`]) only; no merges, and no check yet that the parent's membership is not
+//!   joint (a single node never has learners). The halves' statistics are estimates that are
+//!   never recomputed.
+//! - The bootstrap data is written outside the Raft log, which is fine for one node but must
+//!   reach new replicas by snapshot once nodes join.
+//! - GC ([`mvcc::gc_span`]) runs over a whole range in one command; lock values are kept inline
+//!   in the lock.
 //! - Statistics count every version written (no live/dead split yet).
 
 pub mod client;

@@ -2,8 +2,9 @@
 //!
 //! This layer gives the SQL layer atomic, durable transactions over the range-sharded store.
 //! The [`oracle`] hands out strictly increasing timestamps from the leader of range 1. A
-//! [`Transaction`] reads at its `start_ts` from one consistent snapshot, buffers its writes, and
-//! commits them with Percolator-style two-phase commit: prewrite locks every key (one of them is
+//! [`Transaction`] reads at its read timestamp (its `start_ts`, moved forward only by a locking
+//! statement's refresh, see `locking`) from consistent snapshots, buffers its writes, validates
+//! its reads at commit under SERIALIZABLE, and commits with Percolator-style two-phase commit: prewrite locks every key (one of them is
 //! the primary), `commit_ts` comes from the oracle, the primary's commit is the commit point, and
 //! the other keys follow. Whoever meets a lock resolves it through the primary's recorded
 //! outcome: committed locks are rolled forward, rolled-back ones removed, and only a primary
@@ -25,9 +26,8 @@
 //! - SERIALIZABLE (the default) validates the read set at commit; SNAPSHOT keeps only
 //!   first-committer-wins. Locking statements wait by polling the lock's owner (no wait queue
 //!   yet); the deadlock detector sees the waits of this node's coordinators only.
-//!   Secondaries are committed before the commit is acknowledged.
 //! - Prewrites of different ranges are sent one after another, and every key is committed
-//!   before the commit is acknowledged.
+//!   before the commit is acknowledged (secondaries are not asynchronous yet).
 //! - No one-phase commit. GC runs on each range leader; the oldest active transaction it
 //!   respects is this node's (a cluster needs the oldest across nodes).
 
