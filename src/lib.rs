@@ -9,8 +9,8 @@
 //!
 //! ## Caveats
 //!
-//! - A node is a single-node cluster; `--join`, TLS certificates and range-size options are
-//!   rejected as "not supported yet". The gRPC address serves only the KV API (no inter-node
+//! - A node is a single-node cluster; `--join`, `--config`, TLS certificates and a replication
+//!   factor other than 1 are rejected as "not supported yet". The gRPC address serves only the KV API (no inter-node
 //!   traffic yet).
 
 mod http;

@@ -38,8 +38,6 @@
 //!   accepted; INT2 widens to int4 and FLOAT4 to float8. Results use bool, int4, int8, float8
 //!   and text only.
 //! - Results of SELECT, SHOW and EXPLAIN are all tagged `SELECT n`.
-//! - Several statements in one Query string are not one implicit transaction here: each runs
-//!   as its own statement (the session may still group them).
 //! - COPY, NOTICE messages, LISTEN/NOTIFY and the function-call protocol are not supported.
 //! - Shutdown closes idle connections without a FATAL 57P01 message.
 
