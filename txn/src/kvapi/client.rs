@@ -243,34 +243,12 @@ impl Client {
         range: &ScanRange,
         max: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Status> {
-        let mut range = range.clone();
-        let mut out = Vec::new();
-        loop {
-            let page = self.scan(&range).await?;
-            out.extend(page.items);
-            match page.next_page_token {
-                Some(t) if out.len() < max => range.page_token = t,
-                _ => break,
-            }
-        }
-        out.truncate(max);
-        Ok(out)
+        all_pages(range, max, |r| async move { self.scan(&r).await }).await
     }
 
     /// Up to `max` keys of a range across pages (each page is its own snapshot).
     pub async fn keys_all(&self, range: &ScanRange, max: usize) -> Result<Vec<Vec<u8>>, Status> {
-        let mut range = range.clone();
-        let mut out = Vec::new();
-        loop {
-            let page = self.keys(&range).await?;
-            out.extend(page.items);
-            match page.next_page_token {
-                Some(t) if out.len() < max => range.page_token = t,
-                _ => break,
-            }
-        }
-        out.truncate(max);
-        Ok(out)
+        all_pages(range, max, |r| async move { self.keys(&r).await }).await
     }
 
     /// The values of `keys` at one snapshot, in order.
@@ -379,4 +357,24 @@ fn ttl_ms(ttl: Option<Duration>) -> u64 {
 
 fn token(t: Bytes) -> Option<Vec<u8>> {
     (!t.is_empty()).then(|| t.to_vec())
+}
+
+/// Follows page tokens from `range` until `max` items or the last page.
+async fn all_pages<T, F, Fut>(range: &ScanRange, max: usize, fetch: F) -> Result<Vec<T>, Status>
+where
+    F: Fn(ScanRange) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, Status>>,
+{
+    let mut range = range.clone();
+    let mut out = Vec::new();
+    loop {
+        let page = fetch(range.clone()).await?;
+        out.extend(page.items);
+        match page.next_page_token {
+            Some(t) if out.len() < max => range.page_token = t,
+            _ => break,
+        }
+    }
+    out.truncate(max);
+    Ok(out)
 }
