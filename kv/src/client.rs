@@ -219,6 +219,16 @@ impl Client {
         .await
     }
 
+    /// The local replica of the range holding `key` (a raw key) and its descriptor: one-phase
+    /// commit latches and proposes there.
+    pub async fn replica_for(
+        &self,
+        key: &[u8],
+    ) -> Result<(Arc<crate::replica::Replica>, RangeDescriptor)> {
+        let desc = self.range_for(&routing_key(key)).await?;
+        Ok((self.store.replica(desc.range_id)?, desc))
+    }
+
     /// Groups keys by the range that holds them, in key order.
     pub async fn group_by_range<T>(
         &self,

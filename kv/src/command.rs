@@ -58,6 +58,17 @@ pub enum Command {
         commit_ts: Timestamp,
         keys: Vec<Vec<u8>>,
     },
+    /// Commits a transaction whose writes and reads all lie in this range in one step, at
+    /// `commit_ts` taken while the leader latched the write keys (see `Mvcc::one_phase_commit`).
+    /// `reads` is empty unless the transaction is SERIALIZABLE.
+    OnePhaseCommit {
+        start_ts: Timestamp,
+        read_ts: Timestamp,
+        commit_ts: Timestamp,
+        primary: Vec<u8>,
+        mutations: Vec<Mutation>,
+        reads: Vec<(Vec<u8>, Vec<u8>)>,
+    },
     /// Commits a split transaction's primary: the parent range's range-local descriptor key. If
     /// the commit happens here, the split trigger applies in the same batch.
     CommitSplit {
@@ -90,7 +101,7 @@ impl Command {
     pub fn keys(&self) -> Vec<&[u8]> {
         match self {
             Command::Noop | Command::SetTsoBound { .. } | Command::Gc { .. } => Vec::new(),
-            Command::Prewrite { mutations, .. } => {
+            Command::Prewrite { mutations, .. } | Command::OnePhaseCommit { mutations, .. } => {
                 mutations.iter().map(|m| m.key.as_slice()).collect()
             }
             Command::Commit { keys, .. }
@@ -128,13 +139,24 @@ impl Command {
                     .u64(*read_ts)
                     .bytes(primary)
                     .u64(*expiry_ms);
-                w.list(mutations, |w, m| {
-                    w.bytes(&m.key);
-                    match &m.op {
-                        Op::Put(v) => w.u8(1).bytes(v),
-                        Op::Delete => w.u8(2),
-                        Op::Lock => w.u8(3),
-                    };
+                write_mutations(&mut w, mutations);
+            }
+            Command::OnePhaseCommit {
+                start_ts,
+                read_ts,
+                commit_ts,
+                primary,
+                mutations,
+                reads,
+            } => {
+                w.u8(11)
+                    .u64(*start_ts)
+                    .u64(*read_ts)
+                    .u64(*commit_ts)
+                    .bytes(primary);
+                write_mutations(&mut w, mutations);
+                w.list(reads, |w, (start, end)| {
+                    w.bytes(start).bytes(end);
                 });
             }
             Command::Commit {
@@ -216,16 +238,15 @@ impl Command {
                 read_ts: r.u64()?,
                 primary: r.bytes()?,
                 expiry_ms: r.u64()?,
-                mutations: r.list(|r| {
-                    let key = r.bytes()?;
-                    let op = match r.u8()? {
-                        1 => Op::Put(r.bytes()?),
-                        2 => Op::Delete,
-                        3 => Op::Lock,
-                        _ => return Err(corrupt("mutation")),
-                    };
-                    Ok(Mutation { key, op })
-                })?,
+                mutations: read_mutations(&mut r)?,
+            },
+            11 => Command::OnePhaseCommit {
+                start_ts: r.u64()?,
+                read_ts: r.u64()?,
+                commit_ts: r.u64()?,
+                primary: r.bytes()?,
+                mutations: read_mutations(&mut r)?,
+                reads: r.list(|r| Ok((r.bytes()?, r.bytes()?)))?,
             },
             2 => Command::Commit {
                 start_ts: r.u64()?,
@@ -278,6 +299,30 @@ impl Command {
     }
 }
 
+fn write_mutations(w: &mut Writer, mutations: &[Mutation]) {
+    w.list(mutations, |w, m| {
+        w.bytes(&m.key);
+        match &m.op {
+            Op::Put(v) => w.u8(1).bytes(v),
+            Op::Delete => w.u8(2),
+            Op::Lock => w.u8(3),
+        };
+    });
+}
+
+fn read_mutations(r: &mut Reader<'_>) -> io::Result<Vec<Mutation>> {
+    r.list(|r| {
+        let key = r.bytes()?;
+        let op = match r.u8()? {
+            1 => Op::Put(r.bytes()?),
+            2 => Op::Delete,
+            3 => Op::Lock,
+            _ => return Err(corrupt("mutation")),
+        };
+        Ok(Mutation { key, op })
+    })
+}
+
 impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -289,6 +334,16 @@ impl fmt::Display for Command {
             } => {
                 write!(f, "prewrite txn {start_ts} ({} keys)", mutations.len())
             }
+            Command::OnePhaseCommit {
+                start_ts,
+                commit_ts,
+                mutations,
+                ..
+            } => write!(
+                f,
+                "one-phase commit txn {start_ts} at {commit_ts} ({} keys)",
+                mutations.len()
+            ),
             Command::Commit {
                 start_ts,
                 commit_ts,
@@ -447,6 +502,23 @@ mod tests {
             },
             Command::SetTsoBound { bound: 1 << 40 },
             Command::Gc { safe_point: 77 },
+            Command::OnePhaseCommit {
+                start_ts: 7,
+                read_ts: 8,
+                commit_ts: 9,
+                primary: b"a".to_vec(),
+                mutations: vec![
+                    Mutation {
+                        key: b"a".to_vec(),
+                        op: Op::Put(b"v".to_vec()),
+                    },
+                    Mutation {
+                        key: b"c".to_vec(),
+                        op: Op::Lock,
+                    },
+                ],
+                reads: vec![(b"a".to_vec(), b"b".to_vec())],
+            },
         ];
         for cmd in cmds {
             assert_eq!(Command::decode(&cmd.encode()).unwrap(), cmd);

@@ -21,6 +21,10 @@
 //!   transaction's start timestamp), so a retry or a duplicate never changes an outcome.
 //! - A conflicting lock is reported as a value ([`mvcc::LockedKey`]); the transaction layer
 //!   decides what to do with it.
+//! - A one-phase commit writes versions with no locks before them, so its write keys are latched
+//!   on the leader ([`latch`]) from before its commit timestamp is taken until it has applied,
+//!   and every read, validation and one-phase commit up to a timestamp waits for the latches of
+//!   holders that may commit at or below it.
 //!
 //! ## Caveats
 //!
@@ -42,6 +46,7 @@ pub mod engine;
 pub mod error;
 pub mod history;
 pub mod keys;
+pub mod latch;
 pub mod mvcc;
 pub mod range;
 pub mod replica;

@@ -2,8 +2,10 @@
 //!
 //! A version lives at `escaped(key) ++ !commit_ts` in `data` (newest first; the key is escaped and
 //! terminated so versions of `a` never interleave with key `ab`, even when one key is a byte prefix
-//! of another). Its value is a [`Record`]: `Put`, `Delete` (a tombstone) or `Rollback` (written at
-//! `start_ts` by a rollback, so a delayed prewrite of a rolled-back transaction is refused).
+//! of another). Its value is a [`Record`]: `Put`, `Delete` (a tombstone), `Rollback` (written at
+//! `start_ts` by a rollback, so a delayed prewrite of a rolled-back transaction is refused) or
+//! `Lock` (the commit of a primary key the transaction only locked: the evidence of its outcome).
+//! Only `Put` and `Delete` are versions of the data; readers skip the other two.
 //! `locks` maps a raw key to the [`Lock`] of the transaction that prewrote it.
 //!
 //! Reads go through one fjall snapshot across both keyspaces. The write side ([`Mvcc::prewrite`],
@@ -37,6 +39,15 @@ pub enum RecordKind {
     Put = 1,
     Delete = 2,
     Rollback = 3,
+    /// The commit record of a primary key that was locked but not written.
+    Lock = 4,
+}
+
+impl RecordKind {
+    /// Whether the record is a version of the data (`Put` or `Delete`), not bookkeeping.
+    pub fn is_version(self) -> bool {
+        matches!(self, RecordKind::Put | RecordKind::Delete)
+    }
 }
 
 /// A version in `data`.
@@ -63,6 +74,7 @@ impl Record {
             1 => RecordKind::Put,
             2 => RecordKind::Delete,
             3 => RecordKind::Rollback,
+            4 => RecordKind::Lock,
             _ => return Err(corrupt("record kind")),
         };
         let start_ts = r.u64()?;
@@ -271,11 +283,11 @@ impl Mvcc<'_> {
         })
     }
 
-    /// The newest `Put` or `Delete` of `key` with commit_ts <= ts (rollback records skipped).
+    /// The newest `Put` or `Delete` of `key` with commit_ts <= ts (other records skipped).
     pub fn latest(&self, key: &[u8], ts: Timestamp) -> io::Result<Option<(Timestamp, Record)>> {
         for version in self.versions(key, ts, 0) {
             let (commit_ts, record) = version?;
-            if record.kind != RecordKind::Rollback {
+            if record.kind.is_version() {
                 return Ok(Some((commit_ts, record)));
             }
         }
@@ -318,7 +330,7 @@ impl Mvcc<'_> {
             }
             let record = Record::decode(&v)?;
             match record.kind {
-                RecordKind::Rollback => continue,
+                RecordKind::Rollback | RecordKind::Lock => continue,
                 RecordKind::Delete => current = Some(key),
                 RecordKind::Put => {
                     if result.rows.len() == limit {
@@ -362,10 +374,7 @@ impl Mvcc<'_> {
         for guard in self.snapshot.range(self.data, ds..de) {
             let (k, v) = guard.into_inner().map_err(io_err)?;
             let (key, commit_ts) = split_version_key(&k)?;
-            if commit_ts > from_ts
-                && commit_ts <= to_ts
-                && Record::decode(&v)?.kind != RecordKind::Rollback
-            {
+            if commit_ts > from_ts && commit_ts <= to_ts && Record::decode(&v)?.kind.is_version() {
                 result.conflict = Some((key, commit_ts));
                 return Ok(result);
             }
@@ -460,7 +469,7 @@ impl Mvcc<'_> {
                     },
                 }));
             }
-            if record.kind != RecordKind::Rollback && commit_ts > read_ts && newer.is_none() {
+            if record.kind.is_version() && commit_ts > read_ts && newer.is_none() {
                 newer = Some(commit_ts);
             }
         }
@@ -510,6 +519,74 @@ impl Mvcc<'_> {
             };
             batch.insert(self.locks, m.key.clone(), lock.encode());
             stats.locks += fresh as i64;
+        }
+        Ok(Ok(()))
+    }
+
+    /// One-phase commit of a transaction whose writes and reads all lie in this range: checks
+    /// every key as [`prewrite`](Self::prewrite) does, validates every span in `reads` from
+    /// `read_ts` to `commit_ts` as [`validate`](Self::validate) does (none under SNAPSHOT), then
+    /// writes the versions at `commit_ts` and removes the transaction's own locks — or, on the
+    /// first error, writes nothing. A foreign prewrite lock in a read span is reported as
+    /// `Locked`: it cannot be resolved here, so the coordinator resolves it and commits in two
+    /// phases instead. The leader's latches make evaluating this at apply time safe (see
+    /// `latch`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn one_phase_commit(
+        &self,
+        batch: &mut WriteBatch,
+        stats: &mut StatsDelta,
+        mutations: &[Mutation],
+        reads: &[(Vec<u8>, Vec<u8>)],
+        primary: &[u8],
+        start_ts: Timestamp,
+        read_ts: Timestamp,
+        commit_ts: Timestamp,
+    ) -> io::Result<Result<(), KeyError>> {
+        let mut held = Vec::with_capacity(mutations.len());
+        for m in mutations {
+            match self.check_lock(&m.key, start_ts, read_ts)? {
+                Ok((false, Some(conflict_ts))) => {
+                    return Ok(Err(KeyError::WriteConflict {
+                        key: m.key.clone(),
+                        conflict_ts,
+                    }));
+                }
+                Ok((h, _)) => held.push(h),
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        for (start, end) in reads {
+            let v = self.validate(start, end, start_ts, read_ts, commit_ts)?;
+            if let Some((key, conflict_ts)) = v.conflict {
+                return Ok(Err(KeyError::WriteConflict { key, conflict_ts }));
+            }
+            if let Some(LockedKey { key, lock }) = v.locks.into_iter().next() {
+                return Ok(Err(KeyError::Locked { key, lock }));
+            }
+        }
+        for (m, held) in mutations.iter().zip(held) {
+            let record = match &m.op {
+                Op::Put(v) => Some((RecordKind::Put, v.clone())),
+                Op::Delete => Some((RecordKind::Delete, Vec::new())),
+                Op::Lock if m.key == primary => Some((RecordKind::Lock, Vec::new())),
+                Op::Lock => None,
+            };
+            if let Some((kind, value)) = record {
+                let record = Record {
+                    kind,
+                    start_ts,
+                    value,
+                };
+                let (k, v) = (version_key(&m.key, commit_ts), record.encode());
+                stats.version_bytes += (k.len() + v.len()) as i64;
+                stats.versions += 1;
+                batch.insert(self.data, k, v);
+            }
+            if held {
+                batch.remove(self.locks, m.key.clone());
+                stats.locks -= 1;
+            }
         }
         Ok(Ok(()))
     }
@@ -626,6 +703,13 @@ impl Mvcc<'_> {
                         }),
                         LockKind::Delete => Some(Record {
                             kind: RecordKind::Delete,
+                            start_ts,
+                            value: Vec::new(),
+                        }),
+                        // A primary that was only locked keeps a record of the commit: it is the
+                        // outcome that the transaction's other locks are resolved by.
+                        LockKind::Lock if lock.primary == *key => Some(Record {
+                            kind: RecordKind::Lock,
                             start_ts,
                             value: Vec::new(),
                         }),
@@ -752,7 +836,7 @@ pub fn gc_span(
         }
         let record = Record::decode(&v)?;
         let keep = current.as_deref() != Some(&key) && record.kind == RecordKind::Put;
-        if record.kind != RecordKind::Rollback {
+        if record.kind.is_version() {
             current = Some(key);
         }
         if !keep {

@@ -14,7 +14,8 @@ use crate::engine::{
     Stats, meta_key,
 };
 use crate::error::{Error, Result};
-use crate::keys::{TAG_LOCAL, TAG_SYS, encode_bytes, routing_key};
+use crate::keys::{TAG_LOCAL, TAG_SYS, encode_bytes, next_key, routing_key};
+use crate::latch::Latches;
 use crate::mvcc::{LockedKey, Mvcc, ScanResult, StatsDelta, Timestamp, clear_span};
 use crate::range::{RangeDescriptor, RangeId};
 use crate::split::StoreEvent;
@@ -131,6 +132,24 @@ impl RangeStateMachine {
                     batch, stats, keys, primary, *start_ts, *read_ts, *expiry_ms,
                 )? {
                     Ok(newer) => Response::Locked { newer },
+                    Err(e) => Response::KeyErrors(vec![e]),
+                }
+            }
+            Command::OnePhaseCommit {
+                start_ts,
+                read_ts,
+                commit_ts,
+                primary,
+                mutations,
+                reads,
+            } => {
+                if reads.iter().any(|(s, e)| !desc.contains_span(s, e)) {
+                    return Ok(Response::RangeKeyMismatch(desc));
+                }
+                match mvcc.one_phase_commit(
+                    batch, stats, mutations, reads, primary, *start_ts, *read_ts, *commit_ts,
+                )? {
+                    Ok(()) => Response::KeyErrors(Vec::new()),
                     Err(e) => Response::KeyErrors(vec![e]),
                 }
             }
@@ -425,6 +444,7 @@ pub struct Replica {
     group: raft::Group<RangeStateMachine>,
     engine: Engine,
     gc_threshold: Arc<AtomicU64>,
+    latches: Arc<Latches>,
 }
 
 impl Replica {
@@ -442,7 +462,13 @@ impl Replica {
             group,
             engine,
             gc_threshold,
+            latches: Arc::default(),
         }
+    }
+
+    /// The leader's latches (one-phase commit; see [`crate::latch`]).
+    pub fn latches(&self) -> &Arc<Latches> {
+        &self.latches
     }
 
     /// The range's MVCC statistics as last applied.
@@ -557,6 +583,7 @@ impl Replica {
         ts: Timestamp,
     ) -> Result<std::result::Result<Option<Vec<u8>>, LockedKey>> {
         self.check_gc(ts)?;
+        self.latches.wait(key, &next_key(key), ts, None).await;
         let (snapshot, desc) = self.read_snapshot().await?;
         if !desc.contains(&routing_key(key)) {
             return Err(Error::RangeKeyMismatch(Box::new(desc)));
@@ -573,6 +600,7 @@ impl Replica {
         limit: usize,
     ) -> Result<ScanResult> {
         self.check_gc(ts)?;
+        self.latches.wait(start, end, ts, None).await;
         let (snapshot, desc) = self.read_snapshot().await?;
         if !desc.contains_span(start, end) {
             return Err(Error::RangeKeyMismatch(Box::new(desc)));
@@ -590,6 +618,7 @@ impl Replica {
         to_ts: Timestamp,
     ) -> Result<crate::mvcc::Validation> {
         self.check_gc(from_ts)?;
+        self.latches.wait(start, end, to_ts, None).await;
         let (snapshot, desc) = self.read_snapshot().await?;
         if !desc.contains_span(start, end) {
             return Err(Error::RangeKeyMismatch(Box::new(desc)));

@@ -6,6 +6,7 @@
 //!
 //! Commands (timestamps are plain integers, keys and values are text):
 //! - `prewrite start=T [read=R] primary=K expiry=E put:K=V del:K lock:K ...`
+//! - `1pc start=T [read=R] commit=C primary=K put:K=V del:K lock:K read:FROM..TO ...`
 //! - `lock start=T [read=R] primary=K expiry=E K...` / `heartbeat primary=K start=T expiry=E`
 //! - `commit start=T commit=C K...` / `rollback start=T K...`
 //! - `check primary=K start=T now=N [rollback]`
@@ -94,9 +95,10 @@ fn run(engine: &Engine, line: &str, out: &mut String) {
     let mut stats = StatsDelta::default();
     let keys = |from: usize| pos[from..].iter().map(|k| bytes(k)).collect::<Vec<_>>();
     match pos[0] {
-        "prewrite" => {
+        "prewrite" | "1pc" => {
             let mutations = pos[1..]
                 .iter()
+                .filter(|m| !m.starts_with("read:"))
                 .map(|m| {
                     let (op, rest) = m.split_once(':').expect("op:key");
                     match op {
@@ -122,15 +124,36 @@ fn run(engine: &Engine, line: &str, out: &mut String) {
             let primary = &bytes(kw["primary"]);
             let start = num(&kw, "start");
             let read = kw.get("read").map_or(start, |r| r.parse().unwrap());
-            let r = mvcc.prewrite(
-                &mut batch,
-                &mut stats,
-                &mutations,
-                primary,
-                start,
-                read,
-                num(&kw, "expiry"),
-            );
+            let r = if pos[0] == "1pc" {
+                let reads = pos[1..]
+                    .iter()
+                    .filter_map(|m| m.strip_prefix("read:"))
+                    .map(|span| {
+                        let (from, to) = span.split_once("..").expect("read:FROM..TO");
+                        (bytes(from), bytes(to))
+                    })
+                    .collect::<Vec<_>>();
+                mvcc.one_phase_commit(
+                    &mut batch,
+                    &mut stats,
+                    &mutations,
+                    &reads,
+                    primary,
+                    start,
+                    read,
+                    num(&kw, "commit"),
+                )
+            } else {
+                mvcc.prewrite(
+                    &mut batch,
+                    &mut stats,
+                    &mutations,
+                    primary,
+                    start,
+                    read,
+                    num(&kw, "expiry"),
+                )
+            };
             writeln!(out, "{}", errors(r.unwrap().err().as_slice())).unwrap();
         }
         "lock" => {

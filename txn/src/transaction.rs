@@ -262,8 +262,12 @@ impl Transaction {
     }
 
     /// Remembers a span read from the store, for validation at commit (SERIALIZABLE only).
+    /// Reads of the system space (catalog, range directory) are not validated: schema changes
+    /// are ordered by descriptor versions, not by the read sets of the transactions using them.
     fn record_read(&mut self, start: Vec<u8>, end: Vec<u8>) {
-        if self.opts.isolation == IsolationLevel::Serializable && start < end {
+        let system = start.first() == Some(&kv::keys::TAG_SYS)
+            && end.as_slice() <= [kv::keys::TAG_SYS + 1].as_slice();
+        if self.opts.isolation == IsolationLevel::Serializable && start < end && !system {
             self.reads.push((start, end));
         }
     }
@@ -339,6 +343,26 @@ impl Transaction {
         if let Some(i) = keys.iter().position(|k| *k == primary) {
             keys.swap(0, i);
         }
+        let reads = merge_spans(std::mem::take(&mut self.reads));
+        if self.split.is_none() {
+            match db
+                .one_phase_commit(&mutations, &reads, &primary, start_ts, read_ts)
+                .await
+            {
+                Ok(Some(commit_ts)) => {
+                    metrics::counter!("tinkerdb_txn_commits_total", "kind" => "one_phase")
+                        .increment(1);
+                    return Ok(commit_ts);
+                }
+                Ok(None) => {}
+                Err(e @ Error::Ambiguous(_)) => return Err(e),
+                Err(e) => {
+                    db.rollback_keys(keys, start_ts).await;
+                    metrics::counter!("tinkerdb_txn_aborts_total").increment(1);
+                    return Err(e);
+                }
+            }
+        }
         let expiry_ms = physical(db.now().await?) + db.inner.config.lock_ttl_ms;
         if let Err(e) = db
             .prewrite(mutations, &primary, start_ts, read_ts, expiry_ms)
@@ -349,7 +373,6 @@ impl Transaction {
             return Err(e);
         }
         let commit_ts = db.now().await?;
-        let reads = merge_spans(std::mem::take(&mut self.reads));
         if let Err(e) = db.validate(reads, start_ts, read_ts, commit_ts).await {
             db.rollback_keys(keys, start_ts).await;
             metrics::counter!("tinkerdb_txn_aborts_total").increment(1);
@@ -519,6 +542,84 @@ impl Db {
             }
         }
         Ok(())
+    }
+
+    /// One-phase commit, when every write and read of the transaction lies in one range: the
+    /// leader latches the write keys, the commit timestamp is taken, the latches of transactions
+    /// that may commit at or below it on the read spans are waited for, and one command checks,
+    /// validates and writes at apply (DESIGN.md; `kv::latch` says why the latches are needed).
+    /// Returns None, having written nothing, when the transaction must commit in two phases
+    /// instead: it spans ranges, the range changed, or a foreign lock must be resolved.
+    async fn one_phase_commit(
+        &self,
+        mutations: &[Mutation],
+        reads: &[(Vec<u8>, Vec<u8>)],
+        primary: &[u8],
+        start_ts: Timestamp,
+        read_ts: Timestamp,
+    ) -> Result<Option<Timestamp>> {
+        let client = &self.inner.client;
+        let (replica, desc) = client.replica_for(primary).await.map_err(kv_err)?;
+        let inside = |k: &[u8]| desc.contains(&kv::keys::routing_key(k));
+        if !mutations.iter().all(|m| inside(&m.key))
+            || !reads.iter().all(|(s, e)| desc.contains_span(s, e))
+        {
+            return Ok(None);
+        }
+        let latches = replica.latches();
+        let guard = latches
+            .acquire(mutations.iter().map(|m| m.key.clone()).collect())
+            .await;
+        let commit_ts = self.now().await?;
+        guard.set_commit_ts(commit_ts);
+        for (start, end) in reads {
+            latches.wait(start, end, commit_ts, Some(&guard)).await;
+        }
+        let cmd = Command::OnePhaseCommit {
+            start_ts,
+            read_ts,
+            commit_ts,
+            primary: primary.to_vec(),
+            mutations: mutations.to_vec(),
+            reads: reads.to_vec(),
+        };
+        // The command is idempotent: a retry after an unknown outcome finds this transaction's
+        // records and reports the commit.
+        let mut attempt = 0;
+        let response = loop {
+            match replica.propose(cmd.clone()).await {
+                Ok(r) => break r,
+                Err(kv::Error::RangeKeyMismatch(_) | kv::Error::NotLeader { .. }) => {
+                    client.evict(&desc);
+                    return Ok(None);
+                }
+                Err(kv::Error::CommandTooLarge { .. }) => return Ok(None),
+                Err(e) if attempt < 3 => {
+                    attempt += 1;
+                    tracing::debug!(start_ts, "one-phase commit: {e}; retrying");
+                    tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+                }
+                Err(e) => {
+                    return Err(Error::Ambiguous(format!(
+                        "the one-phase commit's outcome is unknown: {e}"
+                    )));
+                }
+            }
+        };
+        drop(guard);
+        match response {
+            Response::KeyErrors(errors) => match errors.first() {
+                None => Ok(Some(commit_ts)),
+                Some(KeyError::Committed { commit_ts: c, .. }) if *c == commit_ts => {
+                    Ok(Some(commit_ts))
+                }
+                Some(KeyError::Locked { .. }) => Ok(None),
+                Some(e) => Err(conflict(e)),
+            },
+            other => Err(Error::Internal(format!(
+                "unexpected one-phase commit response {other:?}"
+            ))),
+        }
     }
 
     /// SERIALIZABLE validation, after prewrite and after taking `commit_ts` (or when a locking

@@ -5,7 +5,7 @@
 //!
 //! Lines: `setup k=v ...` (one committed transaction), `x: begin serializable|snapshot`,
 //! `x: get k`, `x: scan from to`, `x: put k v`, `x: del k`, `x: commit`, `x: rollback`.
-//! Keys are single letters: `a`–`m` live in range 1, `n`–`z` in range 2.
+//! Keys are single letters: `a`–`m` live in range 2, `n`–`z` in range 3 (split at `n`).
 
 mod common;
 
@@ -17,23 +17,17 @@ use kv::keys::Key;
 use txn::{Config, Db, Error, IsolationLevel, Transaction, TxnOptions};
 
 fn key(name: &str) -> Vec<u8> {
-    let c = name.as_bytes().to_vec();
-    if name < "n" {
-        Key::Catalog { suffix: c }.encode()
-    } else {
-        Key::Sql {
-            table_id: 9,
-            index_id: 1,
-            columns: c,
-        }
-        .encode()
+    Key::Sql {
+        table_id: if name < "n" { 8 } else { 9 },
+        index_id: 1,
+        columns: name.as_bytes().to_vec(),
     }
+    .encode()
 }
 
 fn name(raw: &[u8]) -> String {
     match Key::decode(raw) {
-        Some(Key::Catalog { suffix })
-        | Some(Key::Sql {
+        Some(Key::Sql {
             columns: suffix, ..
         }) => String::from_utf8_lossy(&suffix).into(),
         _ => format!("{raw:?}"),
@@ -133,6 +127,7 @@ async fn step(db: &Db, txns: &mut HashMap<String, Transaction>, line: &str, out:
 async fn run_file(path: &Path) {
     let dir = tempfile::tempdir().unwrap();
     let (_store, db) = common::open(dir.path(), Config::default()).await;
+    db.split_at(&key("n")).await.unwrap();
     let text = std::fs::read_to_string(path).unwrap();
     let mut txns = HashMap::new();
     let (mut expected, mut actual) = (String::new(), String::new());

@@ -479,6 +479,7 @@ impl Kv for Service {
                 RecordKind::Put => VersionKind::Put,
                 RecordKind::Delete => VersionKind::Delete,
                 RecordKind::Rollback => VersionKind::Rollback,
+                RecordKind::Lock => VersionKind::Lock,
             };
             let (value, expires_at_ms) = match v.record.kind {
                 RecordKind::Put => match Envelope::decode(v.record.value) {
