@@ -5,8 +5,10 @@
 //!
 //! - **Log storage** ([`LogStore`]): one fjall keyspace, `raft`, holds the log, vote, committed
 //!   and purged log ids of every group on the node, keyed by group id. Entries are stored in an
-//!   explicit, versioned binary envelope. Appends and votes are fsynced (`SyncData`) before
-//!   openraft learns they are done, so an acknowledged write is durable on a quorum.
+//!   explicit, versioned binary envelope. Appends are group-committed: a node-wide syncer thread
+//!   fsyncs (`SyncData`) the journal once for every append of any group that arrived meanwhile,
+//!   and only then tells openraft they are done; votes are fsynced before `save_vote` returns.
+//!   So an acknowledged write is durable on a quorum.
 //! - **State machine glue**: openraft's asynchronous state machine API is adapted to the plain,
 //!   synchronous [`StateMachine`] trait. Every applied entry comes with its [`AppliedState`]
 //!   (applied log id and membership), which the state machine writes in the same atomic batch as
@@ -41,11 +43,11 @@
 //!
 //! # Caveats
 //!
-//! - Each append fsyncs on its own; appends of different groups do not share fsyncs yet.
 //! - Heartbeats are per group, not batched per node pair, and idle groups do not quiesce.
 //! - RPC bodies are JSON (`serde_json` of openraft's messages); snapshots travel in one message,
 //!   not in chunks, and are built in memory.
-//! - Storage calls (fjall, fsync) run on the async runtime's threads, not on a blocking pool.
+//! - Storage calls other than the appends' fsync (fjall writes, vote fsyncs) run on the async
+//!   runtime's threads, not on a blocking pool.
 //! - Building a follower snapshot holds the state machine lock, pausing applies meanwhile.
 //! - No membership changes (adding learners, promoting, removing) are exposed yet.
 //! - Commands are not size-checked here; the caller rejects commands that are too large.

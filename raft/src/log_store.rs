@@ -8,16 +8,20 @@
 //! - `group ++ 'c'` → committed log id
 //! - `group ++ 'p'` → last purged log id
 //!
-//! Appends and votes are written with `PersistMode::SyncData` before openraft is told they are
-//! done. Truncation, purge and the committed id need no fsync of their own: losing them in a
-//! crash leaves a state openraft recovers from (extra entries are re-truncated, purged entries
+//! Appends are group-committed: `append` writes its entries to fjall's journal and hands
+//! openraft's completion callback to the node's syncer thread, which fsyncs the journal
+//! (`PersistMode::SyncData`) once for every append that arrived while the previous fsync ran —
+//! of all groups on the node — and only then reports them done. The Raft core is not blocked by
+//! the fsync meanwhile. Votes are written with `SyncData` before `save_vote` returns.
+//! Truncation, purge and the committed id need no fsync of their own: losing them in a crash
+//! leaves a state openraft recovers from (extra entries are re-truncated, purged entries
 //! re-purged, committed is re-learned), and any later synced write syncs them too (one journal).
 
 use std::fmt::Debug;
 use std::io;
 use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, mpsc};
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode};
 use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
@@ -67,15 +71,66 @@ pub(crate) fn io_err(e: fjall::Error) -> io::Error {
 pub struct LogStore {
     db: Database,
     ks: Keyspace,
+    syncer: Syncer,
+}
+
+/// A completion waiting for the journal to be durable.
+type Waiter = Box<dyn FnOnce(io::Result<()>) + Send>;
+
+/// The sending side of the node's syncer thread (group commit of log appends). The thread ends
+/// when the last `LogStore` clone is dropped.
+#[derive(Clone)]
+struct Syncer {
+    tx: Arc<Mutex<mpsc::Sender<Waiter>>>,
+}
+
+impl Syncer {
+    fn start(db: Database) -> io::Result<Syncer> {
+        let (tx, rx) = mpsc::channel::<Waiter>();
+        std::thread::Builder::new()
+            .name("raft-log-sync".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut waiters = vec![first];
+                    waiters.extend(rx.try_iter());
+                    let result = db.persist(PersistMode::SyncData);
+                    metrics::counter!("tinkerdb_raft_log_syncs_total").increment(1);
+                    metrics::histogram!("tinkerdb_raft_log_sync_batch")
+                        .record(waiters.len() as f64);
+                    for waiter in waiters {
+                        waiter(match &result {
+                            Ok(()) => Ok(()),
+                            Err(e) => Err(io::Error::other(e.to_string())),
+                        });
+                    }
+                }
+            })?;
+        Ok(Syncer {
+            tx: Arc::new(Mutex::new(tx)),
+        })
+    }
+
+    /// Calls `waiter` once everything written to the journal before this call is durable.
+    fn after_sync(&self, waiter: Waiter) {
+        let tx = self.tx.lock().expect("syncer channel");
+        if let Err(mpsc::SendError(waiter)) = tx.send(waiter) {
+            waiter(Err(io::Error::other("the log syncer has stopped")));
+        }
+    }
 }
 
 impl LogStore {
-    /// Opens (creating if needed) the `raft` keyspace of `db`.
+    /// Opens (creating if needed) the `raft` keyspace of `db`, and starts the node's log syncer.
     pub fn open(db: &Database) -> io::Result<LogStore> {
         let ks = db
             .keyspace(KEYSPACE, KeyspaceCreateOptions::default)
             .map_err(io_err)?;
-        Ok(LogStore { db: db.clone(), ks })
+        let syncer = Syncer::start(db.clone())?;
+        Ok(LogStore {
+            db: db.clone(),
+            ks,
+            syncer,
+        })
     }
 
     /// The `raft` keyspace, e.g. for tools that dump it.
@@ -285,11 +340,7 @@ impl<C: Command, R: Response> RaftLogStorage<Cfg<C, R>> for GroupLog<C, R> {
         I::IntoIter: OptionalSend,
     {
         let result = (|| {
-            let mut batch = self
-                .store
-                .db
-                .batch()
-                .durability(Some(PersistMode::SyncData));
+            let mut batch = self.store.db.batch();
             for entry in entries {
                 let bytes = codec::encode_entry(&entry)?;
                 batch.insert(
@@ -302,7 +353,10 @@ impl<C: Command, R: Response> RaftLogStorage<Cfg<C, R>> for GroupLog<C, R> {
         })();
         match result {
             Ok(()) => {
-                callback.io_completed(Ok(()));
+                // Done once the journal holding the batch is fsynced, with other groups' appends.
+                self.store
+                    .syncer
+                    .after_sync(Box::new(move |r| callback.io_completed(r)));
                 Ok(())
             }
             Err(e) => {
