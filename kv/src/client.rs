@@ -204,6 +204,20 @@ impl Client {
         Ok(result)
     }
 
+    /// Reads the status of the transaction `start_ts` from its primary key (see
+    /// `Mvcc::txn_status`); deciding an outcome takes a `CheckTxnStatus` command instead.
+    pub async fn txn_status(
+        &self,
+        primary: &[u8],
+        start_ts: Timestamp,
+    ) -> Result<crate::mvcc::TxnStatus> {
+        let route = routing_key(primary).into_owned();
+        self.with_range(&route, |replica, _| async move {
+            replica.txn_status(primary, start_ts).await
+        })
+        .await
+    }
+
     /// Sends a command whose keys all lie in one range (routed by its first key; range 1 when it
     /// has none) and returns its response.
     pub async fn send(&self, cmd: Command) -> Result<Response> {

@@ -776,6 +776,25 @@ impl Mvcc<'_> {
         Ok(errors)
     }
 
+    /// A transaction's status as recorded on its primary key, deciding nothing: `Pending` while
+    /// its lock is there, else its recorded outcome, else `Missing`.
+    pub fn txn_status(&self, primary: &[u8], start_ts: Timestamp) -> io::Result<TxnStatus> {
+        if let Some(lock) = self.lock(primary)?
+            && lock.start_ts == start_ts
+        {
+            return Ok(TxnStatus::Pending {
+                expiry_ms: lock.expiry_ms,
+            });
+        }
+        Ok(match self.own_record(primary, start_ts)? {
+            Some((commit_ts, r)) if r.kind != RecordKind::Rollback => {
+                TxnStatus::Committed { commit_ts }
+            }
+            Some(_) => TxnStatus::RolledBack,
+            None => TxnStatus::Missing,
+        })
+    }
+
     /// Reads a transaction's outcome from its primary key. With `rollback_if_expired`, a primary
     /// lock that expired before `now_ms` (or a primary that was never prewritten) is rolled back
     /// here, and the outcome is then `RolledBack`.

@@ -628,6 +628,20 @@ impl Replica {
             .validate(start, end, own_start_ts, from_ts, to_ts)?)
     }
 
+    /// The status of the transaction `start_ts` as recorded on its primary key (linearizable;
+    /// decides nothing, so it needs no proposal).
+    pub async fn txn_status(
+        &self,
+        primary: &[u8],
+        start_ts: Timestamp,
+    ) -> Result<crate::mvcc::TxnStatus> {
+        let (snapshot, desc) = self.read_snapshot().await?;
+        if !desc.contains(&routing_key(primary)) {
+            return Err(Error::RangeKeyMismatch(Box::new(desc)));
+        }
+        Ok(self.mvcc(&snapshot).txn_status(primary, start_ts)?)
+    }
+
     /// The persisted timestamp-oracle bound (range 1), read after a leadership check.
     pub async fn tso_bound(&self) -> Result<Option<Timestamp>> {
         let (snapshot, _) = self.read_snapshot().await?;

@@ -4,9 +4,11 @@
 //! The [`oracle`] hands out strictly increasing timestamps from the leader of range 1. A
 //! [`Transaction`] reads at its read timestamp (its `start_ts`, moved forward only by a locking
 //! statement's refresh, see `locking`) from consistent snapshots, buffers its writes, validates
-//! its reads at commit under SERIALIZABLE, and commits with Percolator-style two-phase commit: prewrite locks every key (one of them is
-//! the primary), `commit_ts` comes from the oracle, the primary's commit is the commit point, and
-//! the other keys follow. Whoever meets a lock resolves it through the primary's recorded
+//! its reads at commit under SERIALIZABLE, and commits. A transaction whose writes and reads all
+//! lie in one range commits in one phase: one command, under the leader's latches (`kv::latch`).
+//! Others use Percolator-style two-phase commit: prewrite locks every key (one of them is the
+//! primary), `commit_ts` comes from the oracle, the primary's commit is the commit point and is
+//! acknowledged, and the other keys are committed in the background. Whoever meets a lock resolves it through the primary's recorded
 //! outcome: committed locks are rolled forward, rolled-back ones removed, and only a primary
 //! whose TTL has expired may be rolled back by someone else. After a restart nothing special
 //! happens: locks of a dead coordinator expire and are resolved by the first transaction that
@@ -26,10 +28,11 @@
 //! - SERIALIZABLE (the default) validates the read set at commit; SNAPSHOT keeps only
 //!   first-committer-wins. Locking statements wait by polling the lock's owner (no wait queue
 //!   yet); the deadlock detector sees the waits of this node's coordinators only.
-//! - Prewrites of different ranges are sent one after another, and every key is committed
-//!   before the commit is acknowledged (secondaries are not asynchronous yet).
-//! - No one-phase commit. GC runs on each range leader; the oldest active transaction it
-//!   respects is this node's (a cluster needs the oldest across nodes).
+//! - Prewrites of different ranges are sent one after another.
+//! - One-phase commit latches on the local replica: a coordinator on another node than the
+//!   range's leader needs a leader-side request for it (multi-node work).
+//! - GC runs on each range leader; the oldest active transaction it respects is this node's (a
+//!   cluster needs the oldest across nodes).
 
 mod deadlock;
 mod gc;

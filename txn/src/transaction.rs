@@ -397,8 +397,15 @@ impl Transaction {
                 "failpoint txn::after_commit_primary".into(),
             ))
         });
-        db.commit_secondaries(keys[1..].to_vec(), start_ts, commit_ts)
-            .await;
+        // The outcome is decided: the secondaries are committed in the background, and whoever
+        // meets one of their locks first rolls it forward from the primary's record.
+        let secondaries = keys[1..].to_vec();
+        if !secondaries.is_empty() {
+            tokio::spawn(async move {
+                db.commit_secondaries(secondaries, start_ts, commit_ts)
+                    .await
+            });
+        }
         metrics::counter!("tinkerdb_txn_commits_total", "kind" => "read_write").increment(1);
         Ok(commit_ts)
     }
@@ -800,12 +807,26 @@ impl Db {
     async fn lock_status(&self, locked: &LockedKey) -> Result<TxnStatus> {
         let client = &self.inner.client;
         let lock = &locked.lock;
+        // Reading the recorded status needs no proposal; only rolling back an expired primary
+        // does.
+        let status = client
+            .txn_status(&lock.primary, lock.start_ts)
+            .await
+            .map_err(kv_err)?;
         let now_ms = physical(self.now().await?);
+        let expired = match status {
+            TxnStatus::Committed { .. } | TxnStatus::RolledBack => return Ok(status),
+            TxnStatus::Pending { expiry_ms } => expiry_ms < now_ms,
+            TxnStatus::Missing => lock.expiry_ms < now_ms,
+        };
+        if !expired {
+            return Ok(status);
+        }
         let check = Command::CheckTxnStatus {
             primary: lock.primary.clone(),
             start_ts: lock.start_ts,
             now_ms,
-            rollback_if_expired: lock.expiry_ms < now_ms,
+            rollback_if_expired: true,
         };
         match client.send(check).await.map_err(kv_err)? {
             Response::TxnStatus(s) => Ok(s),
