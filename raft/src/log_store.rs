@@ -21,6 +21,7 @@ use std::fmt::Debug;
 use std::io;
 use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode};
@@ -74,6 +75,53 @@ pub struct LogStore {
     syncer: Syncer,
 }
 
+/// The fjall journal file being written, synced outside fjall's journal lock.
+///
+/// `Database::persist(SyncData)` holds the journal's writer lock through the fsync, which would
+/// stall every write of the node (appends and applies) behind each group commit. So the syncer
+/// flushes fjall's buffer to the OS under the lock (`PersistMode::Buffer`, quick), then
+/// `fdatasync`s the active journal file (the highest-numbered `N.jnl` in the database folder)
+/// through its own descriptor, without the lock. A journal sealed in between was fsynced by
+/// fjall when it rotated. If the file cannot be found or opened, the syncer falls back to
+/// `persist(SyncData)`.
+#[derive(Default)]
+struct JournalFile {
+    open: Option<(PathBuf, std::fs::File)>,
+}
+
+impl JournalFile {
+    fn sync(&mut self, db: &Database, dir: &Path) -> io::Result<()> {
+        db.persist(PersistMode::Buffer).map_err(io_err)?;
+        let synced = active_journal(dir).and_then(|path| {
+            if self.open.as_ref().is_none_or(|(p, _)| *p != path) {
+                self.open = Some((path.clone(), std::fs::File::open(&path).ok()?));
+            }
+            let (_, file) = self.open.as_ref()?;
+            file.sync_data().ok()
+        });
+        match synced {
+            Some(()) => Ok(()),
+            None => {
+                self.open = None;
+                db.persist(PersistMode::SyncData).map_err(io_err)
+            }
+        }
+    }
+}
+
+/// The highest-numbered journal file (`N.jnl`) in fjall's database folder.
+fn active_journal(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| {
+            let name = e.ok()?.file_name();
+            let id: u64 = name.to_str()?.strip_suffix(".jnl")?.parse().ok()?;
+            Some((id, dir.join(name)))
+        })
+        .max_by_key(|(id, _)| *id)
+        .map(|(_, path)| path)
+}
+
 /// A completion waiting for the journal to be durable.
 type Waiter = Box<dyn FnOnce(io::Result<()>) + Send>;
 
@@ -85,22 +133,23 @@ struct Syncer {
 }
 
 impl Syncer {
-    fn start(db: Database) -> io::Result<Syncer> {
+    fn start(db: Database, dir: PathBuf) -> io::Result<Syncer> {
         let (tx, rx) = mpsc::channel::<Waiter>();
         std::thread::Builder::new()
             .name("raft-log-sync".into())
             .spawn(move || {
+                let mut journal = JournalFile::default();
                 while let Ok(first) = rx.recv() {
                     let mut waiters = vec![first];
                     waiters.extend(rx.try_iter());
-                    let result = db.persist(PersistMode::SyncData);
+                    let result = journal.sync(&db, &dir);
                     metrics::counter!("tinkerdb_raft_log_syncs_total").increment(1);
                     metrics::histogram!("tinkerdb_raft_log_sync_batch")
                         .record(waiters.len() as f64);
                     for waiter in waiters {
                         waiter(match &result {
                             Ok(()) => Ok(()),
-                            Err(e) => Err(io::Error::other(e.to_string())),
+                            Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
                         });
                     }
                 }
@@ -125,7 +174,14 @@ impl LogStore {
         let ks = db
             .keyspace(KEYSPACE, KeyspaceCreateOptions::default)
             .map_err(io_err)?;
-        let syncer = Syncer::start(db.clone())?;
+        // fjall keeps keyspaces in `<db>/keyspaces/<id>` and journals in `<db>`.
+        let dir = ks
+            .path()
+            .parent()
+            .and_then(Path::parent)
+            .ok_or_else(|| io::Error::other("unexpected fjall keyspace path"))?
+            .to_path_buf();
+        let syncer = Syncer::start(db.clone(), dir)?;
         Ok(LogStore {
             db: db.clone(),
             ks,
@@ -392,6 +448,19 @@ impl<C: Command, R: Response> RaftLogStorage<Cfg<C, R>> for GroupLog<C, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_syncer_finds_the_active_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::builder(dir.path()).open().unwrap();
+        let store = LogStore::open(&db).unwrap();
+        store.ks.insert(b"k", b"v").unwrap();
+        let journal = active_journal(dir.path()).expect("a journal file in the database folder");
+        assert!(journal.to_str().unwrap().ends_with(".jnl"));
+        let mut file = JournalFile::default();
+        file.sync(&db, dir.path()).unwrap();
+        assert_eq!(file.open.as_ref().map(|(p, _)| p.clone()), Some(journal));
+    }
 
     #[test]
     fn keys_are_grouped_and_ordered() {
