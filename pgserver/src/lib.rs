@@ -16,6 +16,9 @@
 //!   and used by one message at a time.
 //! - ReadyForQuery always carries the session's transaction status (`I`, `T`, `E`), read after
 //!   the message's work is done; pgwire's own inference is never trusted.
+//! - Replies to Parse, Bind, Describe and Execute wait in the connection's buffer until Sync,
+//!   Flush or an error (or until the buffer fills), as in PostgreSQL: a pipelined
+//!   Bind/Execute/Sync is answered with one write.
 //! - A simple Query string runs its statements in order with one response each and stops at the
 //!   first error, like PostgreSQL; a syntax error anywhere in the string runs nothing.
 //! - Every error a client sees has a SQLSTATE: SQL errors are mapped in one place
@@ -33,7 +36,9 @@
 //! - Execute's `max_rows` is honoured by pgwire's portal suspension, but the statement itself
 //!   runs to completion and its rows are buffered in memory first; results are not streamed.
 //! - Parse describes the statement at once (parameter and result types are fixed at Parse);
-//!   a prepared statement is not re-described if the schema changes later.
+//!   a prepared statement is not re-described if the schema changes later. Its executions are
+//!   planned again and return rows of the new schema under the old description (PostgreSQL
+//!   fails them with 0A000 "cached plan must not change result type").
 //! - Only BOOL, INT2, INT4, INT8, FLOAT4, FLOAT8, TEXT, VARCHAR, BPCHAR and NAME parameters are
 //!   accepted; INT2 widens to int4 and FLOAT4 to float8. Results use bool, int4, int8, float8
 //!   and text only.
@@ -41,6 +46,7 @@
 //! - COPY, NOTICE messages, LISTEN/NOTIFY and the function-call protocol are not supported.
 //! - Shutdown closes idle connections without a FATAL 57P01 message.
 
+mod buffered;
 mod conn;
 mod error;
 mod query;

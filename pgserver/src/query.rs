@@ -18,17 +18,20 @@ use pgwire::api::query::{
     send_ready_for_query,
 };
 use pgwire::api::results::{FieldFormat, FieldInfo, QueryResponse, Response, Tag};
-use pgwire::api::stmt::QueryParser;
-use pgwire::api::store::PortalStore;
+use pgwire::api::stmt::{QueryParser, StoredStatement};
+use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, PgWireConnectionState, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
-use pgwire::messages::extendedquery::Sync as PgSync;
+use pgwire::messages::extendedquery::{
+    Bind, BindComplete, Describe, Execute, Parse, ParseComplete, Sync as PgSync,
+};
 use pgwire::messages::response::{EmptyQueryResponse, ReadyForQuery};
 use pgwire::messages::simplequery::Query;
 use sql::{Column, DataType, Description, ExecResult, Statement, TxnStatus, Value};
 use tracing::Instrument;
 
+use crate::buffered::Buffered;
 use crate::conn::Connection;
 use crate::error::{code, error_info, from_sql, user_error};
 use crate::types::{ParamType, decode_param, encode_row, pg_type};
@@ -222,6 +225,88 @@ impl ExtendedQueryHandler for Queries {
         self.parser.clone()
     }
 
+    /// Like pgwire's default, but ParseComplete waits for Sync or Flush (see `buffered`).
+    async fn on_parse<C>(&self, client: &mut C, message: Parse) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        match StoredStatement::parse(client, &message, self.parser.clone()).await? {
+            Some(stmt) => client.portal_store().put_statement(Arc::new(stmt)),
+            None => {
+                let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+                client.portal_store().put_empty_statement(name)
+            }
+        }
+        let reply = PgWireBackendMessage::ParseComplete(ParseComplete::new());
+        client.feed(reply).await?;
+        Ok(())
+    }
+
+    /// Like pgwire's default, but BindComplete waits for Sync or Flush (see `buffered`).
+    async fn on_bind<C>(&self, client: &mut C, message: Bind) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let statement = message.statement_name.as_deref().unwrap_or(DEFAULT_NAME);
+        match client.portal_store().get_statement(statement) {
+            Some(Entry::Value(stmt)) => {
+                let portal = Portal::try_new(&message, stmt)?;
+                client.portal_store().put_portal(Arc::new(portal));
+            }
+            // An empty statement binds an empty portal, as in PostgreSQL.
+            Some(Entry::Empty) if message.parameters.is_empty() => {
+                let portal = message.portal_name.as_deref().unwrap_or(DEFAULT_NAME);
+                client.portal_store().put_empty_portal(portal);
+            }
+            Some(Entry::Empty) => {
+                let statement = if statement == DEFAULT_NAME {
+                    ""
+                } else {
+                    statement
+                };
+                return Err(user_error(
+                    code::PROTOCOL_VIOLATION,
+                    format!(
+                        "bind message supplies {} parameters, but prepared statement \"{statement}\" requires 0",
+                        message.parameters.len()
+                    ),
+                ));
+            }
+            None => return Err(PgWireError::StatementNotFound(statement.to_owned())),
+        }
+        let reply = PgWireBackendMessage::BindComplete(BindComplete::new());
+        client.feed(reply).await?;
+        Ok(())
+    }
+
+    /// pgwire's default, with replies waiting for Sync or Flush (see `buffered`).
+    async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        self._on_describe(&mut Buffered(client), message).await
+    }
+
+    /// pgwire's default, with replies waiting for Sync or Flush (see `buffered`).
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        self._on_execute(&mut Buffered(client), message).await
+    }
+
     /// Like pgwire's default, but ReadyForQuery reports the session's transaction status.
     async fn on_sync<C>(&self, client: &mut C, _message: PgSync) -> PgWireResult<()>
     where
@@ -238,7 +323,6 @@ impl ExtendedQueryHandler for Queries {
                 status,
             )))
             .await?;
-        client.flush().await?;
         Ok(())
     }
 

@@ -543,6 +543,39 @@ async fn describe_statement_and_portal() {
     server.stop().await.unwrap();
 }
 
+/// Replies to Parse, Bind and Execute wait for Flush or Sync, as in PostgreSQL (so a pipelined
+/// request is answered with one write).
+#[tokio::test]
+async fn extended_replies_wait_for_flush_or_sync() {
+    let server = TestServer::start().await;
+    let mut raw = raw(&server).await;
+    let mut parse = cstring("");
+    parse.extend(cstring("SELECT 1"));
+    parse.extend(0i16.to_be_bytes());
+    raw.send(b'P', &parse).await;
+    let mut bind = cstring("");
+    bind.extend(cstring(""));
+    bind.extend([0, 0, 0, 0, 0, 0]);
+    raw.send(b'B', &bind).await;
+    let mut execute = cstring("");
+    execute.extend(0i32.to_be_bytes());
+    raw.send(b'E', &execute).await;
+    let early = tokio::time::timeout(Duration::from_millis(300), raw.recv()).await;
+    assert!(early.is_err(), "replied before Flush: {early:?}");
+
+    raw.send(b'H', &[]).await;
+    let mut kinds = String::new();
+    for _ in 0..4 {
+        let (kind, _) = raw.recv().await.expect("reply");
+        kinds.push(kind as char);
+    }
+    assert_eq!(kinds, "12DC");
+    raw.send(b'S', &[]).await;
+    let reply = raw.reply().await;
+    assert_eq!((reply.kinds.as_str(), reply.status), ("Z", 'I'));
+    server.stop().await.unwrap();
+}
+
 /// The type OIDs of a ParameterDescription (a count, then one OID each).
 fn parameter_oids(body: &[u8]) -> Vec<u32> {
     body[2..]
