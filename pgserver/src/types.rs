@@ -157,7 +157,13 @@ pub(crate) fn encode_row(
     types: &[DataType],
     formats: &[FieldFormat],
 ) -> PgWireResult<DataRow> {
-    let mut buf = BytesMut::with_capacity(16 * row.len());
+    // A field is a length word and its bytes; only text values can need more than 24 bytes
+    // in either format. One allocation per row.
+    let capacity = row
+        .iter()
+        .map(|v| 4 + if let Value::Text(s) = v { s.len() } else { 24 })
+        .sum();
+    let mut buf = BytesMut::with_capacity(capacity);
     for (i, value) in row.iter().enumerate() {
         let data_type = *types
             .get(i)
