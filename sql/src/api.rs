@@ -157,6 +157,23 @@ pub struct Statement {
     pub(crate) as_of: Option<crate::as_of::AsOf>,
     /// For `ALTER TABLE ... SPLIT AT <query>`: the table (`ast` is then the query).
     pub(crate) split_at: Option<crate::split_at::SplitAt>,
+    /// Its last plan, shared by its clones (see `cache`).
+    pub(crate) plan: crate::cache::PlanSlot,
+}
+
+impl Statement {
+    fn new(
+        ast: sqlparser::ast::Statement,
+        as_of: Option<crate::as_of::AsOf>,
+        split_at: Option<crate::split_at::SplitAt>,
+    ) -> Statement {
+        Statement {
+            ast: Arc::new(ast),
+            as_of,
+            split_at,
+            plan: Default::default(),
+        }
+    }
 }
 
 impl Statement {
@@ -176,10 +193,12 @@ pub struct Description {
     pub columns: Vec<Column>,
 }
 
-/// The shared SQL engine of a node: the transactional store and the row-id allocator.
+/// The shared SQL engine of a node: the transactional store, the row-id allocator and the
+/// schema generation that cached plans are checked against (so a node has exactly one).
 pub struct Engine {
     pub(crate) store: Arc<dyn crate::store::Store>,
     pub(crate) rowids: crate::exec::RowIds,
+    pub(crate) schema: crate::cache::Schema,
 }
 
 impl Engine {
@@ -196,17 +215,23 @@ impl Engine {
 
     fn with_store(store: Arc<dyn crate::store::Store>) -> Arc<Engine> {
         let rowids = crate::exec::RowIds::new(store.clone());
-        Arc::new(Engine { store, rowids })
+        Arc::new(Engine {
+            store,
+            rowids,
+            schema: Default::default(),
+        })
     }
 }
 
-/// One client session: its explicit transaction (if any), its failed state, its settings.
+/// One client session: its explicit transaction (if any), its failed state, its settings, and
+/// the statements of the SQL texts it parsed last.
 pub struct Session {
     pub(crate) engine: Arc<Engine>,
     pub(crate) state: crate::session::TxnState,
     pub(crate) settings: crate::session::Settings,
     /// Inside `execute_batch`: statements join one implicit block.
     pub(crate) in_batch: bool,
+    pub(crate) parsed: crate::cache::ParseCache,
 }
 
 impl Session {
@@ -223,26 +248,25 @@ impl Session {
             state: Default::default(),
             settings: Default::default(),
             in_batch: false,
+            parsed: Default::default(),
         })
     }
 
-    /// Parses SQL text into statements (several when `;`-separated). Errors are 42601.
-    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
-        if let Some((split_at, query)) = crate::split_at::parse(sql)? {
-            return Ok(vec![Statement {
-                ast: Arc::new(query),
-                as_of: None,
-                split_at: Some(split_at),
-            }]);
+    /// Parses SQL text into statements (several when `;`-separated). Errors are 42601. A text
+    /// the session parsed recently gives the same statements again, with their cached plans.
+    pub fn parse(&mut self, sql: &str) -> Result<Vec<Statement>> {
+        if let Some(stmts) = self.parsed.get(sql) {
+            return Ok(stmts);
         }
-        Ok(crate::parser::parse_with_as_of(sql)?
-            .into_iter()
-            .map(|(ast, as_of)| Statement {
-                ast: Arc::new(ast),
-                as_of,
-                split_at: None,
-            })
-            .collect())
+        let stmts = match crate::split_at::parse(sql)? {
+            Some((split_at, query)) => vec![Statement::new(query, None, Some(split_at))],
+            None => crate::parser::parse_with_as_of(sql)?
+                .into_iter()
+                .map(|(ast, as_of)| Statement::new(ast, as_of, None))
+                .collect(),
+        };
+        self.parsed.put(sql, &stmts);
+        Ok(stmts)
     }
 
     /// Describes a statement for the extended protocol. `declared` holds the parameter types the
@@ -271,9 +295,9 @@ impl Session {
     /// implicit transaction.
     pub async fn execute(&mut self, stmt: &Statement, params: &[Value]) -> Result<ExecResult> {
         let result = match (&stmt.as_of, &stmt.split_at) {
-            (_, Some(split)) => self.execute_split_at(split, &stmt.ast, params).await,
-            (Some(as_of), None) => self.execute_as_of(&stmt.ast, as_of, params).await,
-            (None, None) => self.execute_statement(&stmt.ast, params).await,
+            (_, Some(split)) => self.execute_split_at(split, stmt, params).await,
+            (Some(as_of), None) => self.execute_as_of(stmt, as_of, params).await,
+            (None, None) => self.execute_statement(stmt, params).await,
         };
         let outcome = if result.is_ok() { "ok" } else { "error" };
         metrics::counter!("tinkerdb_sql_statements_total", "outcome" => outcome).increment(1);

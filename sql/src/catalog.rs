@@ -8,7 +8,8 @@
 //!
 //! Catalog entries are read and written inside the statement's transaction, so DDL is
 //! transactional and a statement always sees the schema of its own snapshot. Two concurrent
-//! CREATE TABLEs conflict on the id counter and one of them retries (40001).
+//! CREATE TABLEs conflict on the id counter and one of them retries (40001). Descriptors are
+//! read only to plan: a statement whose cached plan is still valid reads none (`cache`).
 
 use serde::{Deserialize, Serialize};
 use txn::keys::{catalog_prefix, encode_bytes};

@@ -22,12 +22,13 @@ use sqlparser::ast;
 use txn::{IsolationLevel, TxnOptions};
 
 use crate::as_of::AsOf;
+use crate::cache::{Schema, changes_schema};
 use crate::plan::Plan;
 use crate::planner::{Planner, referenced_tables};
-use crate::store::{KvTxn, Savepoint};
+use crate::store::{KvTxn, NoTxn, Savepoint};
 use crate::{
-    Column, DataType, Description, Error, ExecResult, Result, TxnStatus, Value, catalog, exec,
-    optimizer,
+    Column, DataType, Description, Error, ExecResult, Result, Statement, TxnStatus, Value, catalog,
+    exec, optimizer,
 };
 
 /// How often an implicit transaction is retried after a serialization failure.
@@ -56,15 +57,53 @@ pub(crate) struct Block {
     savepoints: Vec<(String, Savepoint)>,
     /// The implicit block of a multi-statement batch (reported to the client as `Idle`).
     implicit: bool,
+    /// The schema generation the snapshot sees and the read timestamp it was seen at; None
+    /// once a statement of the block may have changed the schema.
+    schema: Option<(u64, txn::Timestamp)>,
+    /// A statement of the block may have changed the schema.
+    changed_schema: bool,
 }
 
 impl Block {
-    fn new(txn: Box<dyn KvTxn>, implicit: bool) -> Block {
+    fn new(txn: Box<dyn KvTxn>, implicit: bool, seen: Option<u64>) -> Block {
+        let schema = seen.map(|g| (g, txn.read_ts()));
         Block {
             txn,
             savepoints: Vec::new(),
             implicit,
+            schema,
+            changed_schema: false,
         }
+    }
+
+    /// The schema generation the block's statements see (see `cache`): the one its snapshot
+    /// saw, while its reads stay at that snapshot and it has not changed the schema itself.
+    fn generation(&self) -> Option<u64> {
+        let (generation, ts) = self.schema?;
+        (ts == self.txn.read_ts()).then_some(generation)
+    }
+
+    /// Runs `stmt` in the block's transaction.
+    async fn run(
+        &mut self,
+        session: &crate::Session,
+        stmt: &Statement,
+        params: &[Value],
+    ) -> Result<ExecResult> {
+        if changes_schema(&stmt.ast) {
+            self.schema = None;
+            self.changed_schema = true;
+        }
+        let generation = self.generation();
+        session
+            .run_in(self.txn.as_mut(), stmt, generation, params)
+            .await
+    }
+
+    /// Commits; the commit of a schema change bumps the schema generation (see `cache`).
+    async fn commit(self, schema: &Schema) -> txn::Result<()> {
+        let _commit = self.changed_schema.then(|| schema.committing());
+        self.txn.commit().await
     }
 
     /// The index of the most recent savepoint named `name`.
@@ -307,7 +346,7 @@ fn show_name(variable: &[ast::Ident]) -> String {
 
 impl crate::Session {
     /// Loads the tables a statement names and plans it; returns the plan and parameter types.
-    async fn plan(
+    pub(crate) async fn plan(
         txn: &mut dyn KvTxn,
         stmt: &ast::Statement,
         declared: &[Option<DataType>],
@@ -325,11 +364,13 @@ impl crate::Session {
         Ok((plan, planner.params()))
     }
 
-    /// Runs a planned statement (or EXPLAIN) in a transaction.
+    /// Runs a planned statement (or EXPLAIN) in a transaction that sees schema `generation`
+    /// (None: unknown, plan from the catalog).
     async fn run_in(
         &self,
         txn: &mut dyn KvTxn,
-        stmt: &ast::Statement,
+        stmt: &Statement,
+        generation: Option<u64>,
         params: &[Value],
     ) -> Result<ExecResult> {
         txn.statement_start();
@@ -339,7 +380,7 @@ impl crate::Session {
             options,
             format,
             ..
-        } = stmt
+        } = &*stmt.ast
         {
             if *analyze || options.is_some() || format.is_some() {
                 return Err(Error::NotSupported(
@@ -352,7 +393,7 @@ impl crate::Session {
                 plan.explain().lines().map(String::from),
             ));
         }
-        let (plan, types) = Self::plan(txn, stmt, &[]).await?;
+        let (plan, types) = Self::plan_cached(txn, stmt, generation).await?;
         let plan = exec::bind_params(plan, &types, params)?;
         exec::execute(plan, txn, &self.engine.rowids).await
     }
@@ -369,20 +410,27 @@ impl crate::Session {
     }
 
     /// Runs a statement in an implicit transaction, retrying serialization failures.
-    async fn run_implicit(&self, stmt: &ast::Statement, params: &[Value]) -> Result<ExecResult> {
-        if !Self::needs_txn(stmt) {
-            return self.run_in(&mut NoTxn, stmt, params).await;
+    async fn run_implicit(&self, stmt: &Statement, params: &[Value]) -> Result<ExecResult> {
+        if !Self::needs_txn(&stmt.ast) {
+            // Without tables the plan does not depend on the schema.
+            let generation = self.engine.schema.stable();
+            return self.run_in(&mut NoTxn, stmt, generation, params).await;
         }
+        let ddl = changes_schema(&stmt.ast);
         let mut attempt = 0;
         loop {
             let opts = TxnOptions {
                 isolation: self.settings.default_isolation(),
                 ..TxnOptions::default()
             };
-            let mut txn = self.engine.store.begin(opts).await?;
-            let result = self.run_in(txn.as_mut(), stmt, params).await;
+            let (mut txn, seen) = self.engine.begin(opts).await?;
+            let generation = seen.filter(|_| !ddl);
+            let result = self.run_in(txn.as_mut(), stmt, generation, params).await;
             let result = match result {
-                Ok(r) => txn.commit().await.map(|()| r).map_err(Error::from),
+                Ok(r) => {
+                    let _commit = ddl.then(|| self.engine.schema.committing());
+                    txn.commit().await.map(|()| r).map_err(Error::from)
+                }
                 Err(e) => {
                     // The statement's error is what the client needs; a failed rollback only
                     // leaves locks that expire.
@@ -400,11 +448,12 @@ impl crate::Session {
     /// Dispatches one statement (the body of `Session::execute`).
     pub(crate) async fn execute_statement(
         &mut self,
-        stmt: &ast::Statement,
+        stmt: &Statement,
         params: &[Value],
     ) -> Result<ExecResult> {
-        tracing::debug!(statement = %stmt, params = params.len(), status = ?self.state.status(), "execute");
-        match stmt {
+        let ast = &*stmt.ast;
+        tracing::debug!(statement = %ast, params = params.len(), status = ?self.state.status(), "execute");
+        match ast {
             ast::Statement::Commit { chain: false, .. } => return self.commit().await,
             ast::Statement::Rollback {
                 chain: false,
@@ -425,26 +474,26 @@ impl crate::Session {
             }
             _ => {}
         }
-        let result = match stmt {
+        let result = match ast {
             ast::Statement::Set(set) => self.set(set).map(|()| command("SET")),
             ast::Statement::ShowVariable { variable } => self.show(variable),
             ast::Statement::Savepoint { name } => self.savepoint(savepoint_name(name)),
             ast::Statement::ReleaseSavepoint { name } => self.release(&savepoint_name(name)),
             _ => match std::mem::take(&mut self.state) {
                 TxnState::InBlock(mut block) => {
-                    let r = self.run_in(block.txn.as_mut(), stmt, params).await;
+                    let r = block.run(self, stmt, params).await;
                     self.state = TxnState::InBlock(block);
                     r
                 }
-                TxnState::Idle if self.in_batch && Self::needs_txn(stmt) => {
+                TxnState::Idle if self.in_batch && Self::needs_txn(ast) => {
                     let opts = TxnOptions {
                         isolation: self.settings.default_isolation(),
                         ..TxnOptions::default()
                     };
-                    match self.engine.store.begin(opts).await {
-                        Ok(txn) => {
-                            let mut block = Block::new(txn, true);
-                            let r = self.run_in(block.txn.as_mut(), stmt, params).await;
+                    match self.engine.begin(opts).await {
+                        Ok((txn, seen)) => {
+                            let mut block = Block::new(txn, true, seen);
+                            let r = block.run(self, stmt, params).await;
                             self.state = TxnState::InBlock(block);
                             r
                         }
@@ -468,7 +517,7 @@ impl crate::Session {
     pub(crate) async fn execute_split_at(
         &mut self,
         split: &crate::split_at::SplitAt,
-        query: &ast::Statement,
+        query: &Statement,
         params: &[Value],
     ) -> Result<ExecResult> {
         match self.state.status() {
@@ -526,7 +575,7 @@ impl crate::Session {
     /// timestamp. Not in an explicit block (0A000): the block reads at its own timestamp.
     pub(crate) async fn execute_as_of(
         &mut self,
-        stmt: &ast::Statement,
+        stmt: &Statement,
         as_of: &AsOf,
         params: &[Value],
     ) -> Result<ExecResult> {
@@ -545,7 +594,7 @@ impl crate::Session {
 
     async fn run_as_of(
         &self,
-        stmt: &ast::Statement,
+        stmt: &Statement,
         as_of: &AsOf,
         params: &[Value],
     ) -> Result<ExecResult> {
@@ -561,7 +610,8 @@ impl crate::Session {
             )),
             e => e.into(),
         })?;
-        let result = self.run_in(txn.as_mut(), stmt, params).await;
+        // Its snapshot is not the present one: plan from the catalog it sees.
+        let result = self.run_in(txn.as_mut(), stmt, None, params).await;
         let _ = txn.rollback().await;
         result
     }
@@ -734,8 +784,8 @@ impl crate::Session {
         let opts = txn_options(modes, self.settings.default_isolation())?;
         match &mut self.state {
             TxnState::Idle => {
-                let txn = self.engine.store.begin(opts).await?;
-                self.state = TxnState::InBlock(Block::new(txn, false));
+                let (txn, seen) = self.engine.begin(opts).await?;
+                self.state = TxnState::InBlock(Block::new(txn, false, seen));
             }
             // BEGIN in a batch makes its implicit block explicit: the statements before it
             // belong to the block, as in PostgreSQL.
@@ -756,7 +806,7 @@ impl crate::Session {
     async fn commit(&mut self) -> Result<ExecResult> {
         match std::mem::take(&mut self.state) {
             TxnState::InBlock(block) => {
-                block.txn.commit().await?;
+                block.commit(&self.engine.schema).await?;
                 Ok(command("COMMIT"))
             }
             TxnState::Failed { block, .. } => {
@@ -784,7 +834,9 @@ impl crate::Session {
     pub(crate) async fn end_batch(&mut self) -> Result<()> {
         self.in_batch = false;
         match std::mem::take(&mut self.state) {
-            TxnState::InBlock(block) if block.implicit => Ok(block.txn.commit().await?),
+            TxnState::InBlock(block) if block.implicit => {
+                Ok(block.commit(&self.engine.schema).await?)
+            }
             state => {
                 self.state = state;
                 Ok(())
@@ -887,54 +939,4 @@ impl crate::Session {
             columns: plan.columns(),
         })
     }
-}
-
-/// The transaction of statements that read no table: every access is a bug.
-struct NoTxn;
-
-#[async_trait::async_trait]
-impl KvTxn for NoTxn {
-    fn isolation(&self) -> IsolationLevel {
-        IsolationLevel::default()
-    }
-    fn set_isolation(&mut self, _: IsolationLevel) -> bool {
-        false
-    }
-    fn statement_start(&mut self) {}
-    async fn lock_keys(&mut self, _: Vec<Vec<u8>>) -> crate::store::KvResult<bool> {
-        Err(no_txn())
-    }
-    async fn get(&mut self, _: &[u8]) -> crate::store::KvResult<Option<Vec<u8>>> {
-        Err(no_txn())
-    }
-    async fn scan(
-        &mut self,
-        _: &[u8],
-        _: &[u8],
-        _: usize,
-    ) -> crate::store::KvResult<Vec<(Vec<u8>, Vec<u8>)>> {
-        Err(no_txn())
-    }
-    fn put(&mut self, _: Vec<u8>, _: Vec<u8>) -> crate::store::KvResult<()> {
-        Err(no_txn())
-    }
-    fn delete(&mut self, _: Vec<u8>) -> crate::store::KvResult<()> {
-        Err(no_txn())
-    }
-    fn savepoint(&self) -> Savepoint {
-        Box::new(())
-    }
-    async fn rollback_to(&mut self, _: &Savepoint) -> crate::store::KvResult<()> {
-        Ok(())
-    }
-    async fn commit(self: Box<Self>) -> crate::store::KvResult<()> {
-        Ok(())
-    }
-    async fn rollback(self: Box<Self>) -> crate::store::KvResult<()> {
-        Ok(())
-    }
-}
-
-fn no_txn() -> txn::Error {
-    txn::Error::Internal("statement without a transaction read the store".into())
 }

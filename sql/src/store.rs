@@ -40,6 +40,8 @@ pub(crate) trait Store: Send + Sync {
 pub(crate) trait KvTxn: Send + Sync {
     /// The isolation level.
     fn isolation(&self) -> IsolationLevel;
+    /// The timestamp reads are made at (a locking statement may move it forward).
+    fn read_ts(&self) -> txn::Timestamp;
     /// Reads one key.
     async fn get(&mut self, key: &[u8]) -> KvResult<Option<Vec<u8>>>;
     /// Reads up to `limit` pairs of `[start, end)` in key order.
@@ -88,6 +90,9 @@ impl Store for txn::Db {
 impl KvTxn for txn::Transaction {
     fn isolation(&self) -> IsolationLevel {
         txn::Transaction::isolation(self)
+    }
+    fn read_ts(&self) -> txn::Timestamp {
+        txn::Transaction::read_ts(self)
     }
     fn set_isolation(&mut self, isolation: IsolationLevel) -> bool {
         txn::Transaction::set_isolation(self, isolation)
@@ -229,6 +234,9 @@ impl KvTxn for MemoryTxn {
     fn isolation(&self) -> IsolationLevel {
         self.opts.isolation
     }
+    fn read_ts(&self) -> txn::Timestamp {
+        self.start_ts
+    }
     fn set_isolation(&mut self, isolation: IsolationLevel) -> bool {
         // The in-memory store runs every level as snapshot isolation.
         self.opts.isolation = isolation;
@@ -329,6 +337,54 @@ impl KvTxn for MemoryTxn {
     async fn rollback(self: Box<Self>) -> KvResult<()> {
         Ok(())
     }
+}
+
+/// The transaction of statements that read no table: every access is a bug.
+pub(crate) struct NoTxn;
+
+#[async_trait]
+impl KvTxn for NoTxn {
+    fn isolation(&self) -> IsolationLevel {
+        IsolationLevel::default()
+    }
+    fn read_ts(&self) -> txn::Timestamp {
+        0
+    }
+    fn set_isolation(&mut self, _: IsolationLevel) -> bool {
+        false
+    }
+    fn statement_start(&mut self) {}
+    async fn lock_keys(&mut self, _: Vec<Vec<u8>>) -> KvResult<bool> {
+        Err(no_txn())
+    }
+    async fn get(&mut self, _: &[u8]) -> KvResult<Option<Vec<u8>>> {
+        Err(no_txn())
+    }
+    async fn scan(&mut self, _: &[u8], _: &[u8], _: usize) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>> {
+        Err(no_txn())
+    }
+    fn put(&mut self, _: Vec<u8>, _: Vec<u8>) -> KvResult<()> {
+        Err(no_txn())
+    }
+    fn delete(&mut self, _: Vec<u8>) -> KvResult<()> {
+        Err(no_txn())
+    }
+    fn savepoint(&self) -> Savepoint {
+        Box::new(())
+    }
+    async fn rollback_to(&mut self, _: &Savepoint) -> KvResult<()> {
+        Ok(())
+    }
+    async fn commit(self: Box<Self>) -> KvResult<()> {
+        Ok(())
+    }
+    async fn rollback(self: Box<Self>) -> KvResult<()> {
+        Ok(())
+    }
+}
+
+fn no_txn() -> txn::Error {
+    txn::Error::Internal("statement without a transaction read the store".into())
 }
 
 #[cfg(test)]

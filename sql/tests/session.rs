@@ -459,3 +459,120 @@ async fn as_of_system_time_reads_the_past() {
     let sql = format!("SELECT v FROM p AS OF SYSTEM TIME '{time}'");
     assert_eq!(rows(&mut s, &sql, &[]).await, v(1), "{sql}");
 }
+
+async fn execute(s: &mut Session, stmt: &sql::Statement, params: &[Value]) -> ExecResult {
+    s.execute(stmt, params)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", stmt.sql()))
+}
+
+async fn prepare(s: &mut Session, sql: &str) -> sql::Statement {
+    let stmt = s.parse(sql).expect("parse").remove(0);
+    s.describe(&stmt, &[]).await.expect("describe");
+    stmt
+}
+
+/// A prepared statement keeps its plan across executions (parameters are bound each time) and
+/// is planned again after a schema change, whichever session made it: never with stale columns.
+async fn prepared_across_schema_changes(engine: Arc<Engine>) {
+    use DataType::*;
+    let (mut a, mut b) = (session(&engine), session(&engine));
+    must(&mut b, "CREATE TABLE t (id INT PRIMARY KEY, v TEXT)").await;
+    must(&mut b, "INSERT INTO t VALUES (1, 'one'), (2, 'two')").await;
+    let select = prepare(&mut a, "SELECT * FROM t WHERE id = $1").await;
+    let insert = prepare(&mut a, "INSERT INTO t VALUES ($1, $2)").await;
+    for (id, v) in [(1, "one"), (2, "two"), (1, "one")] {
+        let want = ExecResult::Rows {
+            columns: vec![col("id", Int4), col("v", Text)],
+            rows: vec![vec![Value::Int(id), Value::Text(v.into())]],
+        };
+        assert_eq!(execute(&mut a, &select, &[Value::Int(id)]).await, want);
+    }
+
+    must(&mut b, "DROP TABLE t").await;
+    let err = a.execute(&select, &[Value::Int(1)]).await;
+    assert!(matches!(err, Err(Error::UndefinedTable(_))), "{err:?}");
+    must(
+        &mut b,
+        "CREATE TABLE t (id BIGINT PRIMARY KEY, n BIGINT, f FLOAT8)",
+    )
+    .await;
+    must(&mut b, "INSERT INTO t VALUES (1, 10, 0.5)").await;
+    let params = [Value::Int(2), Value::Text("20".into())];
+    execute(&mut a, &insert, &params).await;
+    let columns = vec![col("id", Int8), col("n", Int8), col("f", Float8)];
+    for (id, n, f) in [(1, 10, Value::Float(0.5)), (2, 20, Value::Null)] {
+        let want = ExecResult::Rows {
+            columns: columns.clone(),
+            rows: vec![vec![Value::Int(id), Value::Int(n), f]],
+        };
+        assert_eq!(execute(&mut a, &select, &[Value::Int(id)]).await, want);
+    }
+
+    // A block's own schema change: its statements see it at once, others once it commits.
+    let b_select = prepare(&mut b, "SELECT * FROM t WHERE id = $1").await;
+    must(&mut a, "BEGIN").await;
+    must(&mut a, "DROP TABLE t").await;
+    must(&mut a, "CREATE TABLE t (id INT PRIMARY KEY, s TEXT)").await;
+    let got = execute(&mut a, &select, &[Value::Int(1)]).await;
+    let new_columns = vec![col("id", Int4), col("s", Text)];
+    assert_eq!(
+        got,
+        ExecResult::Rows {
+            columns: new_columns.clone(),
+            rows: vec![]
+        }
+    );
+    let got = execute(&mut b, &b_select, &[Value::Int(1)]).await;
+    assert!(matches!(got, ExecResult::Rows { columns: c, .. } if c == columns));
+    must(&mut a, "COMMIT").await;
+    let got = execute(&mut b, &b_select, &[Value::Int(1)]).await;
+    assert!(matches!(got, ExecResult::Rows { columns: c, .. } if c == new_columns));
+}
+
+#[tokio::test]
+async fn prepared_across_schema_changes_memory() {
+    prepared_across_schema_changes(Engine::memory()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_across_schema_changes_txn() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = txn::Db::open_local(dir.path()).await.expect("open");
+    prepared_across_schema_changes(Engine::new(db.clone())).await;
+    db.shutdown().await.expect("shutdown");
+}
+
+/// AS OF SYSTEM TIME plans from the catalog of its own timestamp, even when the same text ran
+/// before and the present schema differs.
+#[tokio::test]
+async fn as_of_system_time_reads_the_past_schema() {
+    let engine = Engine::memory();
+    let mut s = session(&engine);
+    must(&mut s, "CREATE TABLE p (id INT PRIMARY KEY, v TEXT)").await;
+    must(&mut s, "INSERT INTO p VALUES (1, 'old')").await;
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let past = s
+        .parse("SELECT * FROM p AS OF SYSTEM TIME '-200ms'")
+        .expect("parse")
+        .remove(0);
+    let old = vec![vec![Value::Int(1), Value::Text("old".into())]];
+    assert!(
+        matches!(execute(&mut s, &past, &[]).await, ExecResult::Rows { rows, .. } if rows == old)
+    );
+    must(&mut s, "DROP TABLE p").await;
+    must(&mut s, "CREATE TABLE p (id INT PRIMARY KEY, n INT)").await;
+    must(&mut s, "INSERT INTO p VALUES (1, 5)").await;
+    let got = execute(&mut s, &past, &[]).await;
+    assert!(
+        matches!(&got, ExecResult::Rows { rows, .. } if *rows == old),
+        "{got:?}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let got = execute(&mut s, &past, &[]).await;
+    let new = vec![vec![Value::Int(1), Value::Int(5)]];
+    assert!(
+        matches!(&got, ExecResult::Rows { rows, .. } if *rows == new),
+        "{got:?}"
+    );
+}

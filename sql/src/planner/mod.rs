@@ -2,7 +2,8 @@
 //!
 //! Planning is synchronous. The session first loads the descriptors of every table the
 //! statement names ([`referenced_tables`]) in the statement's transaction, then hands them to
-//! the [`Planner`]. Parameter types are inferred while binding (see [`expr::Binder`]).
+//! the [`Planner`]. Parameter types are inferred while binding (see [`expr::Binder`]). A plan
+//! holds parameters, not their values, so the session can cache it for later executions.
 
 mod access;
 mod dml;
