@@ -72,6 +72,12 @@ pub struct TxnOptions {
     pub read_only: bool,
     /// Read a consistent snapshot at this past timestamp (AS OF SYSTEM TIME); implies read-only.
     pub as_of: Option<Timestamp>,
+    /// Locking statements take no locks: a key changed since it was read fails the commit with
+    /// a serialization failure instead (first-committer-wins, and validation under
+    /// SERIALIZABLE). For an implicit single-statement transaction, whose locks would be
+    /// released at once, this saves a replicated command per statement; its retry after a
+    /// conflict should lock (queueing behind other writers rather than racing them again).
+    pub optimistic: bool,
 }
 
 /// Errors of the transaction layer.

@@ -44,6 +44,9 @@ impl Transaction {
         if self.opts.read_only {
             return Err(Error::ReadOnly);
         }
+        if self.opts.optimistic {
+            return Ok(false);
+        }
         let keys: BTreeSet<Vec<u8>> = keys
             .into_iter()
             .filter(|k| !self.locked.contains(k))
