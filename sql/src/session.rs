@@ -603,6 +603,7 @@ impl crate::Session {
             isolation: self.settings.default_isolation(),
             read_only: true,
             as_of: Some(ts),
+            ..TxnOptions::default()
         };
         let mut txn = self.engine.store.begin(opts).await.map_err(|e| match e {
             txn::Error::InvalidArgument(_) => Error::InvalidParameter(format!(
