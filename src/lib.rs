@@ -53,6 +53,8 @@ pub struct Config {
     pub unsafe_no_fsync: bool,
     /// Split a range once its versions pass this many bytes.
     pub range_max_bytes: u64,
+    /// How long old versions are kept for AS OF SYSTEM TIME before GC removes them.
+    pub gc_ttl: std::time::Duration,
 }
 
 impl Default for Config {
@@ -66,6 +68,7 @@ impl Default for Config {
             insecure: false,
             unsafe_no_fsync: false,
             range_max_bytes: 64 << 20,
+            gc_ttl: txn::Config::default().gc_ttl,
         }
     }
 }
@@ -83,6 +86,12 @@ impl Config {
                     "the {name} address {addr} is not a loopback address: without certificates this requires --insecure"
                 );
             }
+        }
+        if self.gc_ttl < std::time::Duration::from_secs(1) {
+            bail!(
+                "--gc-ttl must be at least 1s (got {})",
+                humantime::format_duration(self.gc_ttl)
+            );
         }
         if self.range_max_bytes < 64 << 10 {
             bail!(
@@ -133,6 +142,7 @@ impl Node {
         })?;
         let txn_config = txn::Config {
             range_max_bytes: config.range_max_bytes,
+            gc_ttl: config.gc_ttl,
             ..txn::Config::default()
         };
         let db = txn::Db::open(store.clone(), txn_config)

@@ -63,6 +63,10 @@ struct StartArgs {
     /// Split ranges larger than this many bytes (default 64 MiB).
     #[arg(long)]
     range_max_bytes: Option<u64>,
+    /// How long old row versions are kept for AS OF SYSTEM TIME reads before garbage
+    /// collection removes them (e.g. 4h, 90m, 25h).
+    #[arg(long, default_value = "4h", value_parser = humantime::parse_duration)]
+    gc_ttl: Duration,
     /// Replicas per range.
     #[arg(long)]
     replication_factor: Option<u32>,
@@ -172,6 +176,7 @@ impl StartArgs {
             insecure: self.insecure,
             unsafe_no_fsync: self.unsafe_no_fsync,
             range_max_bytes: self.range_max_bytes.unwrap_or(64 << 20),
+            gc_ttl: self.gc_ttl,
         })
     }
 }

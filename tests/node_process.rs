@@ -156,6 +156,14 @@ fn unsupported_flags_are_rejected() {
         .expect("runs");
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--join is not supported yet"));
+
+    let output = Command::new(env!("CARGO_BIN_EXE_tinkerdb"))
+        .args(["start", "--data-dir", &dir.display().to_string()])
+        .args(["--gc-ttl", "0s"])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--gc-ttl must be at least 1s"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
