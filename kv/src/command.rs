@@ -115,6 +115,19 @@ impl Command {
         }
     }
 
+    /// Whether applying the command may remove locks on its keys (waiters are then woken).
+    pub fn may_release_locks(&self) -> bool {
+        matches!(
+            self,
+            Command::Commit { .. }
+                | Command::CommitSplit { .. }
+                | Command::OnePhaseCommit { .. }
+                | Command::Rollback { .. }
+                | Command::ReleaseLocks { .. }
+                | Command::CheckTxnStatus { .. }
+        )
+    }
+
     /// Encodes the command: a version byte, a tag byte, then the fields.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::versioned(COMMAND_V1);

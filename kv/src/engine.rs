@@ -103,6 +103,8 @@ pub struct Engine {
     pub locks: Keyspace,
     pub meta: Keyspace,
     pub options: Arc<EngineOptions>,
+    /// Transactions waiting for locks on this node's keys to be released.
+    pub waiters: Arc<crate::wait::WaitQueues>,
 }
 
 impl Engine {
@@ -126,6 +128,7 @@ impl Engine {
             locks,
             meta,
             options: Arc::new(options),
+            waiters: Arc::default(),
         };
         engine.check_format()?;
         Ok(engine)

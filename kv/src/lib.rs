@@ -52,6 +52,7 @@ pub mod range;
 pub mod replica;
 pub mod split;
 pub mod store;
+pub mod wait;
 
 pub use client::Client;
 pub use command::{Command, Response, SplitTrigger};

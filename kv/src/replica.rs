@@ -316,6 +316,11 @@ impl raft::StateMachine for RangeStateMachine {
             );
         }
         batch.commit().map_err(io::Error::other)?;
+        if let Some(cmd) = &entry.command
+            && cmd.may_release_locks()
+        {
+            self.engine.waiters.released(cmd.keys());
+        }
         if let Some((trigger, _)) = split {
             *self.desc.write().expect("descriptor lock") = trigger.left.clone();
             tracing::info!(left = %trigger.left, right = %trigger.right, "range split");

@@ -59,6 +59,7 @@ impl Transaction {
         let client = db.client().clone();
         let deadline = Instant::now() + db.inner.config.lock_wait_timeout;
         let mut newest = None;
+        let mut waited = false;
         for (_, group) in client
             .group_by_range(keys.into_iter().collect(), |k| k)
             .await
@@ -82,6 +83,10 @@ impl Transaction {
                     Response::KeyErrors(errors) => match errors.into_iter().next() {
                         Some(KeyError::Locked { key, lock }) => {
                             let locked = LockedKey { key, lock };
+                            // In line before the owner is checked, so that a release in
+                            // between is not missed; a waiter that waited before keeps its
+                            // place at the front.
+                            let turn = db.wait_queues().join(&locked.key, waited);
                             if !db.try_resolve_lock(&locked).await? {
                                 if !db.inner.deadlocks.wait(self.start_ts, locked.lock.start_ts) {
                                     db.inner.deadlocks.done(self.start_ts);
@@ -90,14 +95,18 @@ impl Transaction {
                                         kv::keys::Pretty(&locked.key)
                                     )));
                                 }
-                                if Instant::now() >= deadline {
+                                let now = Instant::now();
+                                if now >= deadline {
                                     db.inner.deadlocks.done(self.start_ts);
                                     return Err(Error::LockTimeout(format!(
                                         "key {} is locked by another transaction",
                                         kv::keys::Pretty(&locked.key)
                                     )));
                                 }
-                                tokio::time::sleep(db.inner.config.lock_backoff).await;
+                                let recheck = (now + db.inner.config.lock_recheck).min(deadline);
+                                let _ = tokio::time::timeout_at(recheck.into(), turn).await;
+                                metrics::counter!("tinkerdb_lock_waits_total").increment(1);
+                                waited = true;
                             }
                         }
                         Some(e) => return Err(conflict(&e)),

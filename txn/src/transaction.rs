@@ -17,8 +17,9 @@ use crate::{Error, IsolationLevel, Result, Timestamp, TxnOptions};
 pub struct Config {
     /// Lifetime of a transaction's locks without a heartbeat, in TSO-physical milliseconds.
     pub lock_ttl_ms: u64,
-    /// How long a reader backs off between checks of a live lock's primary.
-    pub lock_backoff: Duration,
+    /// How long a transaction waiting in a key's queue sleeps before checking the lock's owner
+    /// again (a release applied on this node wakes the first waiter at once).
+    pub lock_recheck: Duration,
     /// How long a locking statement waits behind another transaction's lock (then 55P03).
     pub lock_wait_timeout: Duration,
     /// How often a transaction holding locks pushes its primary lock's expiry forward.
@@ -37,7 +38,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             lock_ttl_ms: 3_000,
-            lock_backoff: Duration::from_millis(20),
+            lock_recheck: Duration::from_millis(250),
             lock_wait_timeout: Duration::from_secs(10),
             heartbeat_interval: Duration::from_secs(1),
             gc_ttl: Duration::from_secs(4 * 3600),
@@ -770,12 +771,22 @@ impl Db {
         }
     }
 
-    /// Resolves a lock met by a reader, waiting while its transaction is live.
+    /// Resolves a lock met by a reader, waiting in the key's queue while its transaction is live.
     pub(crate) async fn resolve_lock(&self, locked: &LockedKey) -> Result<()> {
-        while !self.try_resolve_lock(locked).await? {
-            tokio::time::sleep(self.inner.config.lock_backoff).await;
+        let mut waited = false;
+        loop {
+            let turn = self.wait_queues().join(&locked.key, waited);
+            if self.try_resolve_lock(locked).await? {
+                return Ok(());
+            }
+            let _ = tokio::time::timeout(self.inner.config.lock_recheck, turn).await;
+            waited = true;
         }
-        Ok(())
+    }
+
+    /// The node's per-key lock wait queues.
+    pub(crate) fn wait_queues(&self) -> &kv::wait::WaitQueues {
+        &self.inner.client.store().engine().waiters
     }
 
     /// Checks the lock owner's primary and rolls the lock forward (committed) or back (rolled
