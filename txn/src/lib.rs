@@ -26,8 +26,8 @@
 //! ## Caveats
 //!
 //! - SERIALIZABLE (the default) validates the read set at commit; SNAPSHOT keeps only
-//!   first-committer-wins. Locking statements wait by polling the lock's owner (no wait queue
-//!   yet); the deadlock detector sees the waits of this node's coordinators only.
+//!   first-committer-wins. Locking statements wait in per-key queues on this node (`kv::wait`);
+//!   the deadlock detector sees the waits of this node's coordinators only.
 //! - Prewrites of different ranges are sent one after another.
 //! - One-phase commit latches on the local replica: a coordinator on another node than the
 //!   range's leader needs a leader-side request for it (multi-node work).
