@@ -419,8 +419,12 @@ impl crate::Session {
         let ddl = changes_schema(&stmt.ast);
         let mut attempt = 0;
         loop {
+            // The first attempt takes no row locks (they would be released at once, and each
+            // costs a replicated command); a retry after a conflict locks, queueing behind the
+            // other writers instead of racing them again.
             let opts = TxnOptions {
                 isolation: self.settings.default_isolation(),
+                optimistic: attempt == 0,
                 ..TxnOptions::default()
             };
             let (mut txn, seen) = self.engine.begin(opts).await?;
