@@ -4,7 +4,8 @@
 //! `UPDATE_GOLDEN=1 cargo test -p txn --test anomalies` and review the diff.
 //!
 //! Lines: `setup k=v ...` (one committed transaction), `x: begin serializable|snapshot`,
-//! `x: get k`, `x: scan from to`, `x: put k v`, `x: del k`, `x: commit`, `x: rollback`.
+//! `x: get k`, `x: scan from to`, `x: put k v`, `x: del k`, `x: commit`, `x: rollback`,
+//! `x: commit-primary-only` (the coordinator stops right after its commit point).
 //! Keys are single letters: `a`–`m` live in range 2, `n`–`z` in range 3 (split at `n`).
 
 mod common;
@@ -114,6 +115,21 @@ async fn step(db: &Db, txns: &mut HashMap<String, Transaction>, line: &str, out:
             Ok(()) => say(out, "committed".into()),
             Err(e) => say(out, outcome(&e).into()),
         },
+        // The coordinator stops right after the commit point: the primary is committed, the
+        // other keys keep their locks (old secondary locks) until someone resolves them.
+        "commit-primary-only" => {
+            let t = txns.remove(&actor).expect("begun");
+            fail::cfg("txn::after_commit_primary", "return").unwrap();
+            let result = t.commit().await;
+            fail::remove("txn::after_commit_primary");
+            match result {
+                Err(txn::Error::Internal(m)) if m.contains("after_commit_primary") => {
+                    say(out, "committed the primary only".into())
+                }
+                Ok(()) => say(out, "committed (in one phase)".into()),
+                Err(e) => say(out, outcome(&e).into()),
+            }
+        }
         "rollback" => txns
             .remove(&actor)
             .expect("begun")
