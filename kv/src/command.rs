@@ -94,13 +94,19 @@ pub enum Command {
     Gc { safe_point: Timestamp },
     /// Persists the timestamp oracle's upper bound (range 1 only).
     SetTsoBound { bound: Timestamp },
+    /// Recounts the range's MVCC statistics from its data at this log position, replacing
+    /// estimates (the halves of a split start with estimates).
+    RecomputeStats,
 }
 
 impl Command {
     /// The keys the command touches, for routing and the range bounds check.
     pub fn keys(&self) -> Vec<&[u8]> {
         match self {
-            Command::Noop | Command::SetTsoBound { .. } | Command::Gc { .. } => Vec::new(),
+            Command::Noop
+            | Command::SetTsoBound { .. }
+            | Command::Gc { .. }
+            | Command::RecomputeStats => Vec::new(),
             Command::Prewrite { mutations, .. } | Command::OnePhaseCommit { mutations, .. } => {
                 mutations.iter().map(|m| m.key.as_slice()).collect()
             }
@@ -237,6 +243,9 @@ impl Command {
             Command::SetTsoBound { bound } => {
                 w.u8(5).u64(*bound);
             }
+            Command::RecomputeStats => {
+                w.u8(12);
+            }
         }
         w.finish()
     }
@@ -277,6 +286,7 @@ impl Command {
                 rollback_if_expired: r.bool()?,
             },
             5 => Command::SetTsoBound { bound: r.u64()? },
+            12 => Command::RecomputeStats,
             10 => Command::Gc {
                 safe_point: r.u64()?,
             },
@@ -391,6 +401,7 @@ impl fmt::Display for Command {
             ),
             Command::SetTsoBound { bound } => write!(f, "set tso bound {bound}"),
             Command::Gc { safe_point } => write!(f, "gc below {safe_point}"),
+            Command::RecomputeStats => write!(f, "recompute statistics"),
         }
     }
 }
@@ -515,6 +526,7 @@ mod tests {
             },
             Command::SetTsoBound { bound: 1 << 40 },
             Command::Gc { safe_point: 77 },
+            Command::RecomputeStats,
             Command::OnePhaseCommit {
                 start_ts: 7,
                 read_ts: 8,

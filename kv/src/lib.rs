@@ -31,8 +31,8 @@
 //! - One node: replicas exist only on the local node and the client routes in-process; the
 //!   inter-node transport, replication factor and rebalancing are later work.
 //! - Splits ([`split`]) only; no merges, and no check yet that the parent's membership is not
-//!   joint (a single node never has learners). The halves' statistics are estimates that are
-//!   never recomputed.
+//!   joint (a single node never has learners). The halves' statistics are estimates until the
+//!   range's leader recounts them (`Command::RecomputeStats`, in the background size check).
 //! - The bootstrap data is written outside the Raft log, which is fine for one node but must
 //!   reach new replicas by snapshot once nodes join.
 //! - GC ([`mvcc::gc_span`]) runs over a whole range in one command; lock values are kept inline

@@ -867,6 +867,29 @@ pub fn gc_span(
     Ok(())
 }
 
+/// Counts the versions (and their bytes) and locks in `[start, end)`, as the statistics track
+/// them.
+pub fn count_span(
+    snapshot: &Snapshot,
+    data: &Keyspace,
+    locks: &Keyspace,
+    start: &[u8],
+    end: &[u8],
+) -> io::Result<StatsDelta> {
+    let mut stats = StatsDelta::default();
+    let (ds, de) = data_span(start, end);
+    for guard in snapshot.range(data, ds..de) {
+        let (k, v) = guard.into_inner().map_err(io_err)?;
+        stats.version_bytes += (k.len() + v.len()) as i64;
+        stats.versions += 1;
+    }
+    for guard in snapshot.range(locks, start.to_vec()..end.to_vec()) {
+        guard.key().map_err(io_err)?;
+        stats.locks += 1;
+    }
+    Ok(stats)
+}
+
 /// Clears every version and lock in `[start, end)` (per-key removes: fjall has no range delete).
 pub fn clear_span(
     snapshot: &Snapshot,

@@ -97,6 +97,7 @@ impl RangeStateMachine {
         batch: &mut fjall::OwnedWriteBatch,
         stats: &mut StatsDelta,
         split: &mut Option<(SplitTrigger, Stats)>,
+        recounted: &mut Option<Stats>,
     ) -> io::Result<Response> {
         let desc = self.descriptor();
         if cmd.keys().iter().any(|k| !desc.contains(&routing_key(k))) {
@@ -236,6 +237,20 @@ impl RangeStateMachine {
                 }
                 Response::Done
             }
+            Command::RecomputeStats => {
+                let mut total = Stats::default();
+                for (start, end) in replicated_spans(&desc) {
+                    total.add(&crate::mvcc::count_span(
+                        snapshot,
+                        &self.engine.data,
+                        &self.engine.locks,
+                        &start,
+                        &end,
+                    )?);
+                }
+                *recounted = Some(total);
+                Response::Done
+            }
             Command::SetTsoBound { bound } => {
                 let current = read_tso_bound(&self.engine, snapshot, self.range_id)?.unwrap_or(0);
                 batch.insert(
@@ -287,6 +302,7 @@ impl raft::StateMachine for RangeStateMachine {
         let mut batch = self.engine.db.batch();
         let mut delta = StatsDelta::default();
         let mut split = None;
+        let mut recounted = None;
         let response = match &entry.command {
             Some(cmd) => self.eval(
                 cmd,
@@ -295,19 +311,21 @@ impl raft::StateMachine for RangeStateMachine {
                 &mut batch,
                 &mut delta,
                 &mut split,
+                &mut recounted,
             )?,
             None => Response::Done,
         };
         if let Some((_, left_stats)) = &split {
             self.stats = *left_stats;
         }
+        let recounted = recounted.map(|stats| self.stats = stats).is_some();
         let meta = &self.engine.meta;
         batch.insert(
             meta,
             meta_key(self.range_id, RANGE_APPLIED),
             entry.state.to_bytes(),
         );
-        if delta != StatsDelta::default() || split.is_some() {
+        if delta != StatsDelta::default() || split.is_some() || recounted {
             self.stats.add(&delta);
             batch.insert(
                 meta,

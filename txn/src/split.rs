@@ -138,6 +138,7 @@ impl Db {
     pub async fn split_large_ranges(&self) -> Result<usize> {
         let max = self.inner.config.range_max_bytes;
         let mut splits = 0;
+        self.recount_estimated_stats().await?;
         for replica in self.client().store().replicas() {
             let desc = replica.descriptor();
             if !replica.group().is_leader() || desc.end.as_slice() <= sql_start().as_slice() {
@@ -153,5 +154,21 @@ impl Db {
             }
         }
         Ok(splits)
+    }
+
+    /// Recounts the statistics of every range this node leads whose statistics are estimates
+    /// (the halves of a split), through a replicated command; returns how many were recounted.
+    pub async fn recount_estimated_stats(&self) -> Result<usize> {
+        let mut recounted = 0;
+        for replica in self.client().store().replicas() {
+            if replica.group().is_leader() && replica.stats().map_err(kv_err)?.estimate {
+                replica
+                    .propose(kv::Command::RecomputeStats)
+                    .await
+                    .map_err(kv_err)?;
+                recounted += 1;
+            }
+        }
+        Ok(recounted)
     }
 }

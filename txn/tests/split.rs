@@ -126,6 +126,25 @@ async fn ranges_past_the_size_limit_split_in_two() {
             r.descriptor()
         );
     }
+    // Every estimate is replaced by a count: then the ranges' statistics add up to exactly what
+    // the store holds (once the splits' directory entries, committed in the background, are).
+    let engine = db.client().store().engine();
+    for _ in 0..1000 {
+        if engine.locks.iter().count() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    db.recount_estimated_stats().await.unwrap();
+    let (mut versions, mut locks) = (0, 0);
+    for r in db.client().store().replicas() {
+        let stats = r.stats().unwrap();
+        assert!(!stats.estimate, "{}", r.descriptor());
+        versions += stats.versions;
+        locks += stats.locks;
+    }
+    assert_eq!(versions, engine.data.iter().count() as i64);
+    assert_eq!(locks, engine.locks.iter().count() as i64);
     let mut r = db.begin(TxnOptions::default()).await.unwrap();
     assert_eq!(r.scan(&row(0), &row(255), 1000).await.unwrap().len(), 200);
 }
