@@ -92,13 +92,20 @@ struct JournalFile {
 impl JournalFile {
     fn sync(&mut self, db: &Database, dir: &Path) -> io::Result<()> {
         db.persist(PersistMode::Buffer).map_err(io_err)?;
-        let synced = active_journal(dir).and_then(|path| {
-            if self.open.as_ref().is_none_or(|(p, _)| *p != path) {
-                self.open = Some((path.clone(), std::fs::File::open(&path).ok()?));
-            }
-            let (_, file) = self.open.as_ref()?;
-            file.sync_data().ok()
-        });
+        // The cached journal stays the active one until fjall rotates to the next number.
+        if let Some((path, _)) = &self.open
+            && next_journal(path).is_none_or(|next| next.exists())
+        {
+            self.open = None;
+        }
+        if self.open.is_none() {
+            self.open = active_journal(dir)
+                .and_then(|path| Some((path.clone(), std::fs::File::open(&path).ok()?)));
+        }
+        let synced = self
+            .open
+            .as_ref()
+            .and_then(|(_, file)| file.sync_data().ok());
         match synced {
             Some(()) => Ok(()),
             None => {
@@ -107,6 +114,17 @@ impl JournalFile {
             }
         }
     }
+}
+
+/// The journal file fjall rotates to after `path` (`N.jnl` → `N+1.jnl`).
+fn next_journal(path: &Path) -> Option<PathBuf> {
+    let id: u64 = path
+        .file_name()?
+        .to_str()?
+        .strip_suffix(".jnl")?
+        .parse()
+        .ok()?;
+    Some(path.with_file_name(format!("{}.jnl", id + 1)))
 }
 
 /// The highest-numbered journal file (`N.jnl`) in fjall's database folder.
