@@ -187,6 +187,9 @@ impl StartArgs {
 }
 
 fn main() -> ExitCode {
+    // Crash tests build the binary with failpoints and set them through FAILPOINTS.
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

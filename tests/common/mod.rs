@@ -31,10 +31,16 @@ pub struct Process {
 impl Process {
     /// Starts the binary on `dir` and waits (bounded) for it to write its addresses.
     pub fn start(dir: &Path) -> Process {
+        Self::start_with_env(dir, &[])
+    }
+
+    /// Like [`start`](Self::start), with extra environment variables.
+    pub fn start_with_env(dir: &Path, env: &[(&str, &str)]) -> Process {
         let _ = std::fs::remove_file(dir.join("addresses.json"));
         let child = Command::new(env!("CARGO_BIN_EXE_tinkerdb"))
             .args(start_args(dir))
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
