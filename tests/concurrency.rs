@@ -268,6 +268,23 @@ async fn lock_waits_time_out_with_55p03() {
         .await
         .unwrap_err();
     assert_eq!(code(&e), Some("55P03"), "{e:?}");
+    // lock_timeout sets the bound per session (default 10s), also inside a transaction block.
+    let timeout: String = b.query_one("SHOW lock_timeout", &[]).await.unwrap().get(0);
+    assert_eq!(timeout, "10s");
+    b.batch_execute("BEGIN; SET lock_timeout = '200ms'")
+        .await
+        .unwrap();
+    let e = b
+        .batch_execute("UPDATE l SET v = 2 WHERE id = 1")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), Some("55P03"), "{e:?}");
+    b.batch_execute("ROLLBACK").await.unwrap();
+    let e = b
+        .batch_execute("SET lock_timeout = 'soon'")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), Some("22023"), "{e:?}");
     a.batch_execute("COMMIT").await.unwrap();
     b.batch_execute("UPDATE l SET v = 3 WHERE id = 1")
         .await

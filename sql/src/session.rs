@@ -256,7 +256,39 @@ fn isolation_name(level: IsolationLevel) -> &'static str {
     }
 }
 
+/// Parses a `lock_timeout` value as PostgreSQL does: milliseconds, or a number with a unit
+/// (`ms`, `s`, `min`, `h`, `d`); 0 disables the limit.
+fn parse_lock_timeout(value: &str) -> Result<std::time::Duration> {
+    let v = value.trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (number, unit) = v.split_at(split);
+    let invalid = || {
+        Error::InvalidParameter(format!(
+            "invalid value for parameter \"lock_timeout\": \"{value}\""
+        ))
+    };
+    let n: u64 = number.parse().map_err(|_| invalid())?;
+    let ms = match unit.trim() {
+        "" | "ms" => 1,
+        "s" => 1_000,
+        "min" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(invalid()),
+    };
+    Ok(std::time::Duration::from_millis(
+        n.checked_mul(ms).ok_or_else(invalid)?,
+    ))
+}
+
 impl Settings {
+    /// The session's `lock_timeout`, if it set one (else the node's default applies).
+    fn lock_timeout(&self) -> Option<std::time::Duration> {
+        self.0
+            .get("lock_timeout")
+            .and_then(|v| parse_lock_timeout(v).ok())
+    }
+
     /// The isolation level of transactions that do not ask for one.
     fn default_isolation(&self) -> IsolationLevel {
         self.0
@@ -288,6 +320,8 @@ impl Settings {
             "application_name" => String::new(),
             "extra_float_digits" => "1".into(),
             "max_identifier_length" => "63".into(),
+            // Lock waits are bounded by default, unlike PostgreSQL's 0 (no limit).
+            "lock_timeout" => "10s".into(),
             _ => {
                 return Err(Error::InvalidParameter(format!(
                     "unrecognized configuration parameter \"{name}\""
@@ -308,6 +342,9 @@ impl Settings {
                     let level = parse_isolation(&value)?;
                     self.0.insert(name, isolation_name(level).into());
                     return Ok(());
+                }
+                if name == "lock_timeout" {
+                    parse_lock_timeout(&value)?;
                 }
                 self.0.insert(name, value);
                 Ok(())
@@ -374,6 +411,7 @@ impl crate::Session {
         params: &[Value],
     ) -> Result<ExecResult> {
         txn.statement_start();
+        txn.set_lock_timeout(self.settings.lock_timeout());
         if let ast::Statement::Explain {
             statement,
             analyze,
@@ -943,5 +981,30 @@ impl crate::Session {
             params,
             columns: plan.columns(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::parse_lock_timeout;
+
+    #[test]
+    fn lock_timeouts_parse_like_postgres() {
+        assert_eq!(parse_lock_timeout("0").unwrap(), Duration::ZERO);
+        assert_eq!(
+            parse_lock_timeout("1500").unwrap(),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(
+            parse_lock_timeout("250ms").unwrap(),
+            Duration::from_millis(250)
+        );
+        assert_eq!(parse_lock_timeout("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_lock_timeout("1min").unwrap(), Duration::from_secs(60));
+        assert!(parse_lock_timeout("soon").is_err());
+        assert!(parse_lock_timeout("-1").is_err());
+        assert!(parse_lock_timeout("5 fortnights").is_err());
     }
 }

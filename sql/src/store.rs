@@ -58,6 +58,9 @@ pub(crate) trait KvTxn: Send + Sync {
     async fn lock_keys(&mut self, keys: Vec<Vec<u8>>) -> KvResult<bool>;
     /// Changes the isolation level before the first read or write; false when too late.
     fn set_isolation(&mut self, isolation: IsolationLevel) -> bool;
+    /// Sets how long locking statements wait behind other transactions' locks (None: the
+    /// node's default; zero: without limit).
+    fn set_lock_timeout(&mut self, _timeout: Option<std::time::Duration>) {}
     /// Buffers a write.
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> KvResult<()>;
     /// Buffers a delete.
@@ -96,6 +99,9 @@ impl KvTxn for txn::Transaction {
     }
     fn set_isolation(&mut self, isolation: IsolationLevel) -> bool {
         txn::Transaction::set_isolation(self, isolation)
+    }
+    fn set_lock_timeout(&mut self, timeout: Option<std::time::Duration>) {
+        txn::Transaction::set_lock_timeout(self, timeout)
     }
     fn statement_start(&mut self) {
         txn::Transaction::statement_start(self)

@@ -10,7 +10,7 @@
 //! PostgreSQL. While a transaction holds locks, a heartbeat task keeps its primary lock alive.
 
 use std::collections::BTreeSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kv::{Command, KeyError, LockedKey, Response, TxnStatus};
 
@@ -57,7 +57,16 @@ impl Transaction {
         let primary = self.primary.get_or_insert_with(|| first.clone()).clone();
         let db = self.db.clone();
         let client = db.client().clone();
-        let deadline = Instant::now() + db.inner.config.lock_wait_timeout;
+        let timeout = self
+            .lock_timeout
+            .unwrap_or(db.inner.config.lock_wait_timeout);
+        // Zero waits without limit (a century stands in for it).
+        let timeout = if timeout.is_zero() {
+            Duration::from_secs(100 * 365 * 24 * 3600)
+        } else {
+            timeout
+        };
+        let deadline = Instant::now() + timeout;
         let mut newest = None;
         let mut waited = false;
         for (_, group) in client

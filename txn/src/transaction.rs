@@ -146,6 +146,7 @@ impl Db {
             locked: BTreeSet::new(),
             heartbeat: None,
             split: None,
+            lock_timeout: None,
         })
     }
 }
@@ -172,6 +173,9 @@ pub struct Transaction {
     pub(crate) heartbeat: Option<tokio::task::AbortHandle>,
     /// A split transaction's trigger, applied with the commit of its primary.
     pub(crate) split: Option<kv::SplitTrigger>,
+    /// How long a locking statement waits behind another transaction's lock (None: the
+    /// configured default; zero: without limit, as PostgreSQL's `lock_timeout = 0`).
+    pub(crate) lock_timeout: Option<Duration>,
 }
 
 impl Drop for Transaction {
@@ -202,6 +206,12 @@ impl Transaction {
         }
         self.opts.isolation = isolation;
         true
+    }
+
+    /// Sets how long locking statements wait behind other transactions' locks (then 55P03);
+    /// None is the node's default, zero waits without limit.
+    pub fn set_lock_timeout(&mut self, timeout: Option<Duration>) {
+        self.lock_timeout = timeout;
     }
 
     /// Whether the transaction is read-only.
