@@ -7,7 +7,8 @@
 //! locks live in their own keyspace. The keyspace is split into ranges ([`range`]); each range is
 //! one Raft group whose state machine ([`replica`]) applies [`command`]s to the range's span of
 //! the node's database. The [`client`] routes each request to its range through the range
-//! directory kept in range 1.
+//! directory kept in range 1. Transactions blocked by a lock wait in per-key queues ([`wait`])
+//! that the apply of releasing commands wakes; one-phase commits hold leader [`latch`]es.
 //!
 //! ## Invariants
 //!
