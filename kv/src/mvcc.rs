@@ -476,6 +476,31 @@ impl Mvcc<'_> {
         Ok(Ok((false, newer)))
     }
 
+    /// Checks every key a transaction is about to write (see `check_lock`): the first foreign
+    /// lock, record of this transaction or version committed after `read_ts` refuses them all.
+    /// Otherwise reports, per key, whether the transaction already holds its lock.
+    fn check_writes(
+        &self,
+        mutations: &[Mutation],
+        start_ts: Timestamp,
+        read_ts: Timestamp,
+    ) -> io::Result<Result<Vec<bool>, KeyError>> {
+        let mut held = Vec::with_capacity(mutations.len());
+        for m in mutations {
+            match self.check_lock(&m.key, start_ts, read_ts)? {
+                Ok((_, Some(conflict_ts))) => {
+                    return Ok(Err(KeyError::WriteConflict {
+                        key: m.key.clone(),
+                        conflict_ts,
+                    }));
+                }
+                Ok((h, None)) => held.push(h),
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        Ok(Ok(held))
+    }
+
     /// Prewrite: locks every key with its write, or (on the first error) writes nothing. A
     /// version committed after `read_ts` refuses the prewrite (first-committer-wins), unless the
     /// transaction already held the key's lock (taken when that was checked).
@@ -490,20 +515,11 @@ impl Mvcc<'_> {
         read_ts: Timestamp,
         expiry_ms: u64,
     ) -> io::Result<Result<(), KeyError>> {
-        let mut fresh = Vec::with_capacity(mutations.len());
-        for m in mutations {
-            match self.check_lock(&m.key, start_ts, read_ts)? {
-                Ok((_, Some(conflict_ts))) => {
-                    return Ok(Err(KeyError::WriteConflict {
-                        key: m.key.clone(),
-                        conflict_ts,
-                    }));
-                }
-                Ok((held, None)) => fresh.push(!held),
-                Err(e) => return Ok(Err(e)),
-            }
-        }
-        for (m, fresh) in mutations.iter().zip(fresh) {
+        let held = match self.check_writes(mutations, start_ts, read_ts)? {
+            Ok(held) => held,
+            Err(e) => return Ok(Err(e)),
+        };
+        for (m, held) in mutations.iter().zip(held) {
             let (kind, value) = match &m.op {
                 Op::Put(v) => (LockKind::Put, Some(v.clone())),
                 Op::Delete => (LockKind::Delete, None),
@@ -518,7 +534,7 @@ impl Mvcc<'_> {
                 value,
             };
             batch.insert(self.locks, m.key.clone(), lock.encode());
-            stats.locks += fresh as i64;
+            stats.locks += !held as i64;
         }
         Ok(Ok(()))
     }
@@ -543,19 +559,10 @@ impl Mvcc<'_> {
         read_ts: Timestamp,
         commit_ts: Timestamp,
     ) -> io::Result<Result<(), KeyError>> {
-        let mut held = Vec::with_capacity(mutations.len());
-        for m in mutations {
-            match self.check_lock(&m.key, start_ts, read_ts)? {
-                Ok((false, Some(conflict_ts))) => {
-                    return Ok(Err(KeyError::WriteConflict {
-                        key: m.key.clone(),
-                        conflict_ts,
-                    }));
-                }
-                Ok((h, _)) => held.push(h),
-                Err(e) => return Ok(Err(e)),
-            }
-        }
+        let held = match self.check_writes(mutations, start_ts, read_ts)? {
+            Ok(held) => held,
+            Err(e) => return Ok(Err(e)),
+        };
         for (start, end) in reads {
             let v = self.validate(start, end, start_ts, read_ts, commit_ts)?;
             if let Some((key, conflict_ts)) = v.conflict {
