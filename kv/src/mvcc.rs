@@ -448,15 +448,19 @@ impl Mvcc<'_> {
         start_ts: Timestamp,
         read_ts: Timestamp,
     ) -> io::Result<Result<(bool, Option<Timestamp>), KeyError>> {
-        if let Some(lock) = self.lock(key)? {
-            if lock.start_ts == start_ts {
-                return Ok(Ok((true, None))); // already locked by this transaction: idempotent
+        // A lock this transaction already holds makes the check idempotent, but the versions
+        // committed after `read_ts` are still reported: a retried lock whose first attempt
+        // applied (and whose reply was lost) must see the same newer version the first saw.
+        let held = match self.lock(key)? {
+            Some(lock) if lock.start_ts == start_ts => true,
+            Some(lock) => {
+                return Ok(Err(KeyError::Locked {
+                    key: key.to_vec(),
+                    lock,
+                }));
             }
-            return Ok(Err(KeyError::Locked {
-                key: key.to_vec(),
-                lock,
-            }));
-        }
+            None => false,
+        };
         let mut newer = None;
         for version in self.versions(key, u64::MAX, start_ts) {
             let (commit_ts, record) = version?;
@@ -473,7 +477,7 @@ impl Mvcc<'_> {
                 newer = Some(commit_ts);
             }
         }
-        Ok(Ok((false, newer)))
+        Ok(Ok((held, newer)))
     }
 
     /// Checks every key a transaction is about to write (see `check_lock`): the first foreign
@@ -502,8 +506,9 @@ impl Mvcc<'_> {
     }
 
     /// Prewrite: locks every key with its write, or (on the first error) writes nothing. A
-    /// version committed after `read_ts` refuses the prewrite (first-committer-wins), unless the
-    /// transaction already held the key's lock (taken when that was checked).
+    /// version committed after `read_ts` refuses the prewrite (first-committer-wins), even over
+    /// the transaction's own lock: a transaction whose lock reported a newer version moved its
+    /// read timestamp past it, or stopped.
     #[allow(clippy::too_many_arguments)]
     pub fn prewrite(
         &self,
@@ -804,7 +809,10 @@ impl Mvcc<'_> {
 
     /// Reads a transaction's outcome from its primary key. With `rollback_if_expired`, a primary
     /// lock that expired before `now_ms` (or a primary that was never prewritten) is rolled back
-    /// here, and the outcome is then `RolledBack`.
+    /// here, and the outcome is then `RolledBack` — except a primary with neither lock nor record
+    /// whose `start_ts` is below `gc_threshold`: its record may have been collected, so nothing
+    /// here can tell a commit from a transaction that never prewrote, and it stays `Missing`.
+    #[allow(clippy::too_many_arguments)]
     pub fn check_txn_status(
         &self,
         batch: &mut WriteBatch,
@@ -813,6 +821,7 @@ impl Mvcc<'_> {
         start_ts: Timestamp,
         now_ms: u64,
         rollback_if_expired: bool,
+        gc_threshold: Timestamp,
     ) -> io::Result<TxnStatus> {
         let pending = match self.lock(primary)? {
             Some(lock) if lock.start_ts == start_ts => Some(lock.expiry_ms),
@@ -829,7 +838,9 @@ impl Mvcc<'_> {
                     return Ok(TxnStatus::Committed { commit_ts });
                 }
                 Some(_) => return Ok(TxnStatus::RolledBack),
-                None if !rollback_if_expired => return Ok(TxnStatus::Missing),
+                None if !rollback_if_expired || start_ts < gc_threshold => {
+                    return Ok(TxnStatus::Missing);
+                }
                 None => {}
             }
         }

@@ -216,6 +216,7 @@ impl RangeStateMachine {
                 *start_ts,
                 *now_ms,
                 *rollback_if_expired,
+                self.gc_threshold.load(Ordering::SeqCst),
             )?),
             Command::Gc { safe_point } => {
                 if *safe_point > self.gc_threshold.load(Ordering::SeqCst) {

@@ -9,7 +9,7 @@
 //! - `1pc start=T [read=R] commit=C primary=K put:K=V del:K lock:K read:FROM..TO ...`
 //! - `lock start=T [read=R] primary=K expiry=E K...` / `heartbeat primary=K start=T expiry=E`
 //! - `commit start=T commit=C K...` / `rollback start=T K...`
-//! - `check primary=K start=T now=N [rollback]`
+//! - `check primary=K start=T now=N [threshold=G] [rollback]`
 //! - `get K ts=T` / `scan FROM TO ts=T [limit=N]` / `gc FROM TO safe=T` / `dump`
 
 use std::collections::HashMap;
@@ -207,6 +207,8 @@ fn run(engine: &Engine, line: &str, out: &mut String) {
                 num(&kw, "start"),
                 num(&kw, "now"),
                 rollback,
+                kw.get("threshold")
+                    .map_or(0, |t| t.parse().expect("a number")),
             );
             writeln!(out, "{:?}", r.unwrap()).unwrap();
         }

@@ -1,6 +1,6 @@
 //! MVCC garbage collection. Each pass computes a safe point from the oracle,
-//! `min(now - gc_ttl, oldest active start_ts)`, resolves every lock that started below it, and
-//! proposes a `Gc` command to each range this node leads: the command removes, at apply time on
+//! `min(now - gc_ttl, oldest active start_ts)`, resolves every lock that started below it in
+//! every range, and only then proposes a `Gc` command to each range this node leads: the command removes, at apply time on
 //! every replica, the versions no read at or above the safe point can see, and raises the
 //! range's GC threshold so that reads below it fail instead of returning wrong answers.
 
@@ -56,13 +56,23 @@ impl Db {
             .active
             .oldest()
             .map_or(by_ttl, |oldest| oldest.min(by_ttl));
-        for replica in self.client().store().replicas() {
-            if !replica.group().is_leader() || safe_point <= replica.gc_threshold() {
-                continue;
-            }
+        let replicas: Vec<_> = self
+            .client()
+            .store()
+            .replicas()
+            .into_iter()
+            .filter(|r| r.group().is_leader() && safe_point > r.gc_threshold())
+            .collect();
+        // Every lock below the safe point, in every range, is resolved before any range is
+        // collected: a transaction's commit record on its primary is its only proof, and a
+        // secondary still locked in a range not yet collected would otherwise be resolved
+        // against a primary whose record is gone, and rolled back.
+        for replica in &replicas {
             for locked in replica.locks_before(safe_point).await.map_err(kv_err)? {
                 self.resolve_lock(&locked).await?;
             }
+        }
+        for replica in &replicas {
             replica
                 .propose(kv::Command::Gc { safe_point })
                 .await

@@ -850,6 +850,16 @@ impl Db {
             rollback_if_expired: true,
         };
         match client.send(check).await.map_err(kv_err)? {
+            // Refused only below the primary range's GC threshold (see
+            // `Mvcc::check_txn_status`): the outcome may have been collected, and guessing
+            // could roll back a committed write.
+            Response::TxnStatus(TxnStatus::Missing) => Err(Error::Internal(format!(
+                "the outcome of transaction {} (primary {}) is below the GC threshold; \
+                 its lock on {} is left in place",
+                lock.start_ts,
+                kv::keys::Pretty(&lock.primary),
+                kv::keys::Pretty(&locked.key)
+            ))),
             Response::TxnStatus(s) => Ok(s),
             other => Err(Error::Internal(format!(
                 "unexpected status response {other:?}"
