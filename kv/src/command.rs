@@ -442,6 +442,9 @@ pub enum Response {
     Locked { newer: Option<Timestamp> },
     /// A key was outside the range when the command applied; the current descriptor is attached.
     RangeKeyMismatch(RangeDescriptor),
+    /// A write of a transaction that started below the range's GC threshold was refused: the
+    /// versions it read, and the records that would decide its locks, may be collected.
+    BelowGcThreshold { ts: Timestamp, threshold: Timestamp },
 }
 
 #[cfg(test)]

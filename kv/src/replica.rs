@@ -108,6 +108,18 @@ impl RangeStateMachine {
             data: &self.engine.data,
             locks: &self.engine.locks,
         };
+        if let Command::Prewrite { start_ts, .. }
+        | Command::PessimisticLock { start_ts, .. }
+        | Command::OnePhaseCommit { start_ts, .. } = cmd
+        {
+            let threshold = self.gc_threshold.load(Ordering::SeqCst);
+            if *start_ts < threshold {
+                return Ok(Response::BelowGcThreshold {
+                    ts: *start_ts,
+                    threshold,
+                });
+            }
+        }
         Ok(match cmd {
             Command::Noop => Response::Done,
             Command::Prewrite {
@@ -540,6 +552,9 @@ impl Replica {
         self.gc_threshold.load(Ordering::SeqCst)
     }
 
+    /// Refuses a read at `ts` below the GC threshold. Called after the snapshot is taken: a
+    /// `Gc` raises the threshold before its batch lands, so a snapshot that may lack collected
+    /// versions is always met by the raised threshold here.
     fn check_gc(&self, ts: Timestamp) -> Result<()> {
         let threshold = self.gc_threshold();
         if ts < threshold {
@@ -581,6 +596,9 @@ impl Replica {
         metrics::counter!("tinkerdb_raft_proposals_total").increment(1);
         match self.group.propose(cmd).await? {
             Response::RangeKeyMismatch(desc) => Err(Error::RangeKeyMismatch(Box::new(desc))),
+            Response::BelowGcThreshold { ts, threshold } => {
+                Err(Error::BelowGcThreshold { ts, threshold })
+            }
             r => Ok(r),
         }
     }
@@ -606,9 +624,9 @@ impl Replica {
         key: &[u8],
         ts: Timestamp,
     ) -> Result<std::result::Result<Option<Vec<u8>>, LockedKey>> {
-        self.check_gc(ts)?;
         self.latches.wait(key, &next_key(key), ts, None).await;
         let (snapshot, desc) = self.read_snapshot().await?;
+        self.check_gc(ts)?;
         if !desc.contains(&routing_key(key)) {
             return Err(Error::RangeKeyMismatch(Box::new(desc)));
         }
@@ -623,9 +641,9 @@ impl Replica {
         ts: Timestamp,
         limit: usize,
     ) -> Result<ScanResult> {
-        self.check_gc(ts)?;
         self.latches.wait(start, end, ts, None).await;
         let (snapshot, desc) = self.read_snapshot().await?;
+        self.check_gc(ts)?;
         if !desc.contains_span(start, end) {
             return Err(Error::RangeKeyMismatch(Box::new(desc)));
         }
@@ -641,9 +659,9 @@ impl Replica {
         from_ts: Timestamp,
         to_ts: Timestamp,
     ) -> Result<crate::mvcc::Validation> {
-        self.check_gc(from_ts)?;
         self.latches.wait(start, end, to_ts, None).await;
         let (snapshot, desc) = self.read_snapshot().await?;
+        self.check_gc(from_ts)?;
         if !desc.contains_span(start, end) {
             return Err(Error::RangeKeyMismatch(Box::new(desc)));
         }

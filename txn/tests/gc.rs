@@ -77,4 +77,43 @@ async fn gc_removes_what_no_read_can_see_and_fences_old_reads() {
     assert!(before_v2 < safe_point);
     let err = past.get(&row(1)).await.unwrap_err();
     assert!(matches!(err, Error::BelowGcThreshold(_)), "{err:?}");
+
+    // Writes of a transaction that started below the threshold are refused at apply: a lock
+    // left there could never be resolved against its collected primary.
+    let mutation = |key| kv::mvcc::Mutation {
+        key,
+        op: kv::mvcc::Op::Put(b"late".to_vec()),
+    };
+    let writes = [
+        kv::Command::Prewrite {
+            start_ts: before_v2,
+            read_ts: before_v2,
+            primary: row(3),
+            expiry_ms: u64::MAX,
+            mutations: vec![mutation(row(3))],
+        },
+        kv::Command::PessimisticLock {
+            start_ts: before_v2,
+            read_ts: before_v2,
+            primary: row(3),
+            expiry_ms: u64::MAX,
+            keys: vec![row(3)],
+        },
+        kv::Command::OnePhaseCommit {
+            start_ts: before_v2,
+            read_ts: before_v2,
+            commit_ts: db.now().await.unwrap(),
+            primary: row(3),
+            mutations: vec![mutation(row(3))],
+            reads: Vec::new(),
+        },
+    ];
+    for cmd in writes {
+        let result = db.client().send(cmd).await;
+        assert!(
+            matches!(result, Err(kv::Error::BelowGcThreshold { ts, .. }) if ts == before_v2),
+            "{result:?}"
+        );
+    }
+    assert_eq!(r.get(&row(3)).await.unwrap(), None);
 }
