@@ -19,6 +19,11 @@ pub enum Error {
     /// The range cannot serve now (no quorum, shutting down, timed out); the request may be retried.
     #[error("range unavailable: {0}")]
     Unavailable(String),
+    /// A proposal whose outcome is unknown (it timed out, or leadership changed under it): it
+    /// may have applied, or may still apply. Never retried blindly: the caller decides from
+    /// the state the command would have left.
+    #[error("outcome unknown: {0}")]
+    Ambiguous(String),
     /// A read at a timestamp below the range's GC threshold: the versions it needs are gone.
     #[error("read at {ts} is below the garbage collection threshold {threshold}")]
     BelowGcThreshold { ts: u64, threshold: u64 },
@@ -63,6 +68,7 @@ impl From<raft::Error> for Error {
         match e {
             raft::Error::NotLeader { leader } => Error::NotLeader { leader },
             raft::Error::Fatal(m) => Error::Storage(m),
+            raft::Error::Ambiguous(m) => Error::Ambiguous(m),
             other => Error::Unavailable(other.to_string()),
         }
     }

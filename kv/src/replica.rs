@@ -594,7 +594,17 @@ impl Replica {
             });
         }
         metrics::counter!("tinkerdb_raft_proposals_total").increment(1);
-        match self.group.propose(cmd).await? {
+        #[allow(unused_variables)] // read only by the failpoint below
+        let one_phase = matches!(cmd, Command::OnePhaseCommit { .. });
+        let response = self.group.propose(cmd).await?;
+        // Tests: a one-phase commit that applied, reported as if its reply were lost.
+        fail::fail_point!("kv::one_phase_commit_reply", one_phase, |arg| {
+            Err(match arg.as_deref() {
+                Some("not_leader") => Error::NotLeader { leader: None },
+                _ => Error::Ambiguous("failpoint kv::one_phase_commit_reply".into()),
+            })
+        });
+        match response {
             Response::RangeKeyMismatch(desc) => Err(Error::RangeKeyMismatch(Box::new(desc))),
             Response::BelowGcThreshold { ts, threshold } => {
                 Err(Error::BelowGcThreshold { ts, threshold })

@@ -602,40 +602,79 @@ impl Db {
             reads: reads.to_vec(),
         };
         // The command is idempotent: a retry after an unknown outcome finds this transaction's
-        // records and reports the commit.
+        // records and reports the commit. Once any attempt's outcome is unknown, the
+        // transaction never falls back to two phases and never reports a conflict: either a
+        // later attempt or the primary's record shows the commit, or the outcome is unknown.
+        let mut ambiguous: Option<kv::Error> = None;
         let mut attempt = 0;
         let response = loop {
-            match replica.propose(cmd.clone()).await {
+            let error = match replica.propose(cmd.clone()).await {
                 Ok(r) => break r,
-                Err(kv::Error::RangeKeyMismatch(_) | kv::Error::NotLeader { .. }) => {
+                Err(e) => e,
+            };
+            match error {
+                kv::Error::RangeKeyMismatch(_) | kv::Error::NotLeader { .. }
+                    if ambiguous.is_none() =>
+                {
                     client.evict(&desc);
                     return Ok(None);
                 }
-                Err(kv::Error::CommandTooLarge { .. }) => return Ok(None),
-                Err(e) if attempt < 3 => {
+                kv::Error::CommandTooLarge { .. } if ambiguous.is_none() => return Ok(None),
+                e if attempt < 3 => {
                     attempt += 1;
                     tracing::debug!(start_ts, "one-phase commit: {e}; retrying");
+                    if matches!(e, kv::Error::Ambiguous(_)) {
+                        ambiguous = Some(e);
+                    }
                     tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
                 }
-                Err(e) => {
-                    return Err(Error::Ambiguous(format!(
-                        "the one-phase commit's outcome is unknown: {e}"
-                    )));
+                e => {
+                    let e = ambiguous.unwrap_or(e);
+                    if !matches!(e, kv::Error::Ambiguous(_)) {
+                        // Never applied: nothing was written.
+                        return Err(kv_err(e));
+                    }
+                    drop(guard);
+                    return self.one_phase_outcome(primary, start_ts, &e).await;
                 }
             }
         };
         drop(guard);
-        match response {
+        let decided = match &response {
             Response::KeyErrors(errors) => match errors.first() {
-                None => Ok(Some(commit_ts)),
+                None => Some(Ok(Some(commit_ts))),
                 Some(KeyError::Committed { commit_ts: c, .. }) if *c == commit_ts => {
-                    Ok(Some(commit_ts))
+                    Some(Ok(Some(commit_ts)))
                 }
-                Some(KeyError::Locked { .. }) => Ok(None),
-                Some(e) => Err(conflict(e)),
+                _ if ambiguous.is_some() => None,
+                Some(KeyError::Locked { .. }) => Some(Ok(None)),
+                Some(e) => Some(Err(conflict(e))),
             },
-            other => Err(Error::Internal(format!(
-                "unexpected one-phase commit response {other:?}"
+            _ => None,
+        };
+        match (decided, ambiguous) {
+            (Some(outcome), _) => outcome,
+            (None, Some(e)) => self.one_phase_outcome(primary, start_ts, &e).await,
+            (None, None) => Err(Error::Internal(format!(
+                "unexpected one-phase commit response {response:?}"
+            ))),
+        }
+    }
+
+    /// The outcome of a one-phase commit some attempt of which is unknown, read from the
+    /// transaction's own record on its primary (every one-phase commit leaves one there):
+    /// committed is success; anything else is reported as unknown (40003), never as a
+    /// conflict, since a statement retried after a conflict would apply twice.
+    async fn one_phase_outcome(
+        &self,
+        primary: &[u8],
+        start_ts: Timestamp,
+        why: &kv::Error,
+    ) -> Result<Option<Timestamp>> {
+        match self.inner.client.txn_status(primary, start_ts).await {
+            Ok(TxnStatus::Committed { commit_ts }) => Ok(Some(commit_ts)),
+            _ => Err(Error::Ambiguous(format!(
+                "the one-phase commit's outcome is unknown: {why}"
             ))),
         }
     }
