@@ -26,6 +26,12 @@
 //!   on the leader ([`latch`]) from before its commit timestamp is taken until it has applied,
 //!   and every read, validation and one-phase commit up to a timestamp waits for the latches of
 //!   holders that may commit at or below it.
+//! - Nothing is read or written below a range's GC threshold: reads check it after their
+//!   snapshot is taken (a `Gc` raises it before its batch lands), prewrites, locks and
+//!   one-phase commits of older transactions are refused at apply, and a primary with neither
+//!   lock nor record below it is never rolled back (its commit record may have been collected).
+//! - A proposal whose outcome is unknown is [`Error::Ambiguous`], never retried as if it had
+//!   not been made.
 //!
 //! ## Caveats
 //!

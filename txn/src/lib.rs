@@ -21,7 +21,11 @@
 //! - Commands are idempotent and evidence-based (see `kv::mvcc`): a delayed prewrite after a
 //!   rollback is refused, a commit of the primary succeeds only while its lock is there.
 //! - A lost commit reply is resolved by reading the primary's outcome; when it cannot be read
-//!   the error is `Ambiguous` (40003), never a serialization failure.
+//!   the error is `Ambiguous` (40003), never a serialization failure. Once an attempt of a
+//!   one-phase commit is unknown, the coordinator never falls back to two phases: a later
+//!   attempt or the transaction's own record decides, or the error is `Ambiguous`.
+//! - GC resolves every lock below the safe point, in every range, before it collects any range:
+//!   the commit record on a primary is collected only once no lock of its transaction remains.
 //!
 //! ## Caveats
 //!
@@ -33,6 +37,8 @@
 //!   range's leader needs a leader-side request for it (multi-node work).
 //! - GC runs on each range leader; the oldest active transaction it respects is this node's (a
 //!   cluster needs the oldest across nodes).
+//! - A one-phase commit that ends `Ambiguous` releases its latches although its entry may still
+//!   apply later, below readers that then pass the latch.
 
 mod deadlock;
 mod gc;
