@@ -1,8 +1,9 @@
 //! MVCC garbage collection. Each pass computes a safe point from the oracle,
 //! `min(now - gc_ttl, oldest active start_ts)`, resolves every lock that started below it in
-//! every range, and only then proposes a `Gc` command to each range this node leads: the command removes, at apply time on
-//! every replica, the versions no read at or above the safe point can see, and raises the
-//! range's GC threshold so that reads below it fail instead of returning wrong answers.
+//! every range, and only then proposes a `Gc` command to each range this node leads: the
+//! command removes, at apply time on every replica, the versions no read at or above the safe
+//! point can see, and raises the range's GC threshold so that reads below it fail instead of
+//! returning wrong answers.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
