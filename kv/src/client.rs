@@ -274,8 +274,8 @@ impl Client {
 
 impl Client {
     /// Confirms that range 1's leader (the oracle's home) is still the leader, with a ReadIndex
-    /// check issued after the call.
-    pub async fn range1_read_index(&self) -> Result<()> {
+    /// check issued after the call, and returns the term of that leadership.
+    pub async fn range1_read_index(&self) -> Result<u64> {
         Ok(self.store.replica(1)?.group().read_index().await?)
     }
 }

@@ -195,6 +195,27 @@ impl Store {
         all
     }
 
+    /// Stops a replica's Raft group and starts it again on its stored log and state, then waits
+    /// for a leader. The restarted group must win an election, so its term moves on: a change of
+    /// leadership on one node, which is what leadership-sensitive services (the timestamp oracle)
+    /// must survive. Requests in flight on the old group fail with a retryable error.
+    pub async fn restart_replica(&self, range_id: RangeId) -> Result<()> {
+        let old = self.replica(range_id)?;
+        old.group().shutdown().await?;
+        let desc = old.descriptor();
+        self.replicas
+            .write()
+            .expect("replicas lock")
+            .remove(&range_id);
+        drop(old);
+        self.start_replica(desc).await?;
+        self.replica(range_id)?
+            .group()
+            .wait_for_leader(Duration::from_secs(30))
+            .await?;
+        Ok(())
+    }
+
     /// Stops every replica's Raft group and makes applied state durable.
     pub async fn shutdown(&self) -> Result<()> {
         for replica in self.replicas() {

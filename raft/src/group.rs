@@ -215,8 +215,9 @@ impl<SM: StateMachine> Group<SM> {
 
     /// Linearizable read barrier (ReadIndex): confirms leadership with a quorum and waits until
     /// the local state machine has applied everything committed before the call. Only the leader
-    /// can serve it.
-    pub async fn read_index(&self) -> Result<(), Error> {
+    /// can serve it. Returns the term of the leadership that confirmed the read: a caller that
+    /// keeps state per leadership (the timestamp oracle) compares it with the term it last saw.
+    pub async fn read_index(&self) -> Result<u64, Error> {
         let deadline = tokio::time::Instant::now() + self.inner.opts.read_timeout;
         loop {
             let read = self
@@ -229,7 +230,7 @@ impl<SM: StateMachine> Group<SM> {
                 Err(_) => return Err(Error::Unavailable("read barrier timed out".to_string())),
             };
             match result {
-                Ok(_) => return Ok(()),
+                Ok(read) => return Ok(read.committed_leader_id().term),
                 Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
                     if f.reason == ForwardReason::LeaseExpired
                         && tokio::time::Instant::now() + LEASE_RETRY < deadline

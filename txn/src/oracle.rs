@@ -3,7 +3,10 @@
 //! It runs on the leader of range 1. Before serving, it reads the bound persisted in range 1 and
 //! persists `max(bound, now) + window` through Raft; it never issues a timestamp at or above the
 //! persisted bound, so after a restart or a change of leader every new timestamp is above every
-//! timestamp issued before. Requests that arrive together are answered as one batch, after one
+//! timestamp issued before. The allocator belongs to one leadership (one term of range 1): every
+//! batch's leadership check returns the term, and a different term (leadership lost and regained,
+//! perhaps after another node served in between) re-runs the initialisation before anything is
+//! issued. Requests that arrive together are answered as one batch, after one
 //! leadership check (ReadIndex) issued after they arrived; timestamps are allocated after that
 //! check, never prefetched. A clock that jumps backwards never makes timestamps go backwards.
 
@@ -45,24 +48,41 @@ pub struct Oracle {
     requests: mpsc::UnboundedSender<Request>,
 }
 
-/// The allocator state: the last timestamp issued and the persisted (exclusive) bound.
+/// The allocator state: the last timestamp issued and the persisted (exclusive) bound, valid for
+/// the leadership of range 1 whose term is `term`.
 struct Allocator {
     client: kv::Client,
     last: Timestamp,
     bound: Timestamp,
+    term: u64,
 }
 
 impl Allocator {
     /// Reads the persisted bound and pushes it past the clock before anything is served.
     async fn init(client: kv::Client) -> Result<Allocator> {
-        let persisted = client.tso_bound().await.map_err(kv_err)?.unwrap_or(0);
+        let term = client.range1_read_index().await.map_err(kv_err)?;
         let mut alloc = Allocator {
             client,
-            last: persisted,
-            bound: persisted,
+            last: 0,
+            bound: 0,
+            term,
         };
-        alloc.extend(compose(wall_ms(), 0)).await?;
+        alloc.reinit(term).await?;
         Ok(alloc)
+    }
+
+    /// Takes over for the leadership of range 1 in `term`: reads the bound persisted by every
+    /// earlier leadership (the read's ReadIndex waits until this leadership's blank entry has
+    /// applied, so the bound of every earlier term is visible), never issues below it, and
+    /// persists a new bound past the clock before anything is served.
+    async fn reinit(&mut self, term: u64) -> Result<()> {
+        let persisted = self.client.tso_bound().await.map_err(kv_err)?.unwrap_or(0);
+        self.last = self.last.max(persisted);
+        self.bound = self.bound.max(persisted);
+        self.extend(compose(wall_ms(), 0)).await?;
+        self.term = term;
+        tracing::info!(term, bound = self.bound, "timestamp oracle initialised");
+        Ok(())
     }
 
     /// Persists a bound at least `BOUND_WINDOW_MS` past `ts`.
@@ -88,10 +108,15 @@ impl Allocator {
         Ok(first)
     }
 
-    /// Answers one batch: a leadership check issued after the requests arrived, then allocation.
+    /// Answers one batch: a leadership check issued after the requests arrived (re-initialising
+    /// when the leadership is not the one the allocator was initialised for), then allocation.
     async fn serve(&mut self, batch: Vec<Request>) {
         let result = match self.client.range1_read_index().await {
-            Ok(()) => self.allocate(batch.len() as u64).await,
+            Ok(term) if term == self.term => self.allocate(batch.len() as u64).await,
+            Ok(term) => match self.reinit(term).await {
+                Ok(()) => self.allocate(batch.len() as u64).await,
+                Err(e) => Err(e),
+            },
             Err(e) => Err(kv_err(e)),
         };
         for (i, reply) in batch.into_iter().enumerate() {
