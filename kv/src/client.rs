@@ -66,21 +66,71 @@ impl Client {
     }
 
     /// Reads the directory entry of the range holding `key` from range 1.
+    ///
+    /// Directory entries are written by split transactions, whose primary is the parent range's
+    /// range-local descriptor key. A lock met on an entry is resolved here when its transaction
+    /// is decided: a committed split whose coordinator died past the commit point would otherwise
+    /// leave the right-hand range routed by the parent's old descriptor until GC resolved the lock.
+    /// While the split is undecided the committed entries are still the truth (the parent has not
+    /// split before its primary commits), so they are used as they are.
     async fn lookup(&self, key: &[u8]) -> Result<RangeDescriptor> {
+        for _ in 0..3 {
+            let found = self.scan_directory(key).await?;
+            let mut resolved = false;
+            for locked in &found.locks {
+                resolved |= self.resolve_directory_lock(locked).await?;
+            }
+            if !resolved {
+                return first_entry(key, &found);
+            }
+        }
+        first_entry(key, &self.scan_directory(key).await?)
+    }
+
+    /// The directory entries from the one covering `key`: committed rows and the locks met.
+    async fn scan_directory(&self, key: &[u8]) -> Result<ScanResult> {
         let start = Key::RangeDirectory {
             end_key: next_key(key),
         }
         .encode();
         let end = prefix_end(&[TAG_SYS, SYS_RANGES]).expect("not all 0xFF");
-        let range1 = self.store.replica(1)?;
-        let found = range1.scan(&start, &end, u64::MAX, 1).await?;
-        let (_, value) = found.rows.first().ok_or_else(|| {
-            Error::Storage(format!(
-                "no range directory entry covers key {}",
-                crate::keys::Pretty(key)
-            ))
-        })?;
-        Ok(RangeDescriptor::decode(value)?)
+        self.store.replica(1)?.scan(&start, &end, u64::MAX, 1).await
+    }
+
+    /// Rolls a directory entry's lock forward or back when its transaction is decided; returns
+    /// whether it did. The status is read from the primary's range found through the committed
+    /// directory (not through `range_for`, which would meet the same locks again): a split's
+    /// primary is its parent's descriptor key, and the parent keeps its start key.
+    async fn resolve_directory_lock(&self, locked: &LockedKey) -> Result<bool> {
+        let lock = &locked.lock;
+        let route = routing_key(&lock.primary).into_owned();
+        let owner = if route.as_slice() < sql_start().as_slice() {
+            self.store.replica(1)?
+        } else {
+            let desc = first_entry(&route, &self.scan_directory(&route).await?)?;
+            self.store.replica(desc.range_id)?
+        };
+        let cmd = match owner.txn_status(&lock.primary, lock.start_ts).await? {
+            crate::mvcc::TxnStatus::Committed { commit_ts } => Command::Commit {
+                start_ts: lock.start_ts,
+                commit_ts,
+                keys: vec![locked.key.clone()],
+            },
+            crate::mvcc::TxnStatus::RolledBack => Command::Rollback {
+                start_ts: lock.start_ts,
+                keys: vec![locked.key.clone()],
+            },
+            crate::mvcc::TxnStatus::Pending { .. } | crate::mvcc::TxnStatus::Missing => {
+                return Ok(false);
+            }
+        };
+        tracing::info!(
+            key = %crate::keys::Pretty(&locked.key),
+            start_ts = lock.start_ts,
+            "resolving a decided split's lock on a range directory entry"
+        );
+        self.store.replica(1)?.propose(cmd).await?;
+        Ok(true)
     }
 
     /// Forgets a cached descriptor (after a routing error or a change of the range).
@@ -278,4 +328,15 @@ impl Client {
     pub async fn range1_read_index(&self) -> Result<u64> {
         Ok(self.store.replica(1)?.group().read_index().await?)
     }
+}
+
+/// The descriptor in the first directory entry of a scan started at `key`'s entry.
+fn first_entry(key: &[u8], found: &ScanResult) -> Result<RangeDescriptor> {
+    let (_, value) = found.rows.first().ok_or_else(|| {
+        Error::Storage(format!(
+            "no range directory entry covers key {}",
+            crate::keys::Pretty(key)
+        ))
+    })?;
+    Ok(RangeDescriptor::decode(value)?)
 }

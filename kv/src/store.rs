@@ -60,6 +60,9 @@ pub struct Store {
     options: StoreOptions,
     replicas: RwLock<HashMap<RangeId, Arc<Replica>>>,
     events: tokio::sync::mpsc::UnboundedSender<StoreEvent>,
+    /// Set when shutdown begins: no replica starts after it (a split applied just before a
+    /// shutdown must not start a group that nothing stops, holding the directory open).
+    closing: std::sync::atomic::AtomicBool,
 }
 
 impl Store {
@@ -89,6 +92,7 @@ impl Store {
             options,
             replicas: RwLock::new(HashMap::new()),
             events,
+            closing: std::sync::atomic::AtomicBool::new(false),
         });
         for desc in store.engine.descriptors()? {
             store.start_replica(desc).await?;
@@ -132,11 +136,19 @@ impl Store {
         )
         .await?;
         let replica = Arc::new(Replica::new(desc, group, self.engine.clone(), gc_threshold));
-        self.replicas
-            .write()
-            .expect("replicas lock")
-            .insert(range_id, replica);
-        Ok(())
+        {
+            // Checked under the lock that `shutdown` takes after setting the flag: either the
+            // shutdown sees this replica, or this sees the flag.
+            let mut replicas = self.replicas.write().expect("replicas lock");
+            if !self.closing.load(std::sync::atomic::Ordering::SeqCst) {
+                replicas.insert(range_id, replica);
+                return Ok(());
+            }
+        }
+        replica.group().shutdown().await?;
+        Err(Error::Unavailable(format!(
+            "range {range_id} not started: the store is shutting down"
+        )))
     }
 
     /// Runs the bootstrap's `initialize()` calls once (they are skipped when already done).
@@ -218,6 +230,8 @@ impl Store {
 
     /// Stops every replica's Raft group and makes applied state durable.
     pub async fn shutdown(&self) -> Result<()> {
+        self.closing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         for replica in self.replicas() {
             if let Err(e) = replica.group().shutdown().await {
                 tracing::warn!(range = replica.range_id, "raft shutdown: {e}");
