@@ -445,6 +445,9 @@ pub enum Response {
     /// A write of a transaction that started below the range's GC threshold was refused: the
     /// versions it read, and the records that would decide its locks, may be collected.
     BelowGcThreshold { ts: Timestamp, threshold: Timestamp },
+    /// A split's commit was refused at its commit point (the parent's membership is changing);
+    /// its primary was rolled back.
+    SplitRefused { reason: String },
 }
 
 #[cfg(test)]

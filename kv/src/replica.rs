@@ -173,6 +173,22 @@ impl RangeStateMachine {
                 trigger,
             } => {
                 let committing = matches!(mvcc.lock(key)?, Some(l) if l.start_ts == *start_ts);
+                if committing && state.is_joint_or_has_learners() {
+                    // The commit point is here, so the split can still be refused: its primary
+                    // is rolled back (the coordinator rolls back the rest). A membership change
+                    // in progress would give the right half a configuration that is not the
+                    // parent's settled one.
+                    mvcc.rollback(batch, stats, std::slice::from_ref(key), *start_ts)?;
+                    return Ok(Response::SplitRefused {
+                        reason: format!(
+                            "range {} is changing its membership (joint configuration or learners: \
+                             voters {:?}, members {:?}); split again once it has settled",
+                            self.range_id,
+                            state.voters(),
+                            state.nodes().keys().collect::<Vec<_>>()
+                        ),
+                    });
+                }
                 let errors = mvcc.commit(
                     batch,
                     stats,

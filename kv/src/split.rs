@@ -69,7 +69,9 @@ pub fn apply_trigger(
         right.encode(),
     );
     batch.insert(meta, meta_key(right.range_id, RANGE_STATS), half.encode());
-    let initial = raft::split_initial_state(state.nodes());
+    // Voters only: a learner of the parent (refused at the commit point anyway, see
+    // `RangeStateMachine::eval`) never becomes a voter of the right half.
+    let initial = raft::split_initial_state(state.voter_nodes());
     batch.insert(
         meta,
         meta_key(right.range_id, RANGE_APPLIED),

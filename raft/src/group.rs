@@ -213,6 +213,29 @@ impl<SM: StateMachine> Group<SM> {
         }
     }
 
+    /// Adds `node` (reached at `addr`) as a learner: a member that receives the log but does not
+    /// vote. Returns once the membership entry has committed, without waiting for the learner to
+    /// catch up. Only the leader can do it.
+    pub async fn add_learner(&self, node: NodeId, addr: String) -> Result<(), Error> {
+        let add = self
+            .inner
+            .raft
+            .add_learner(node, crate::types::node(addr), false)
+            .instrument(self.inner.span.clone());
+        let result = tokio::time::timeout(self.inner.opts.propose_timeout, add).await;
+        match result {
+            Err(_) => Err(Error::Ambiguous("membership change timed out".to_string())),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+                Err(Error::NotLeader {
+                    leader: f.leader_id,
+                })
+            }
+            Ok(Err(RaftError::APIError(e))) => Err(Error::Invalid(e.to_string())),
+            Ok(Err(RaftError::Fatal(e))) => Err(fatal(e)),
+        }
+    }
+
     /// Linearizable read barrier (ReadIndex): confirms leadership with a quorum and waits until
     /// the local state machine has applied everything committed before the call. Only the leader
     /// can serve it. Returns the term of the leadership that confirmed the read: a caller that

@@ -65,6 +65,16 @@ impl AppliedState {
             .collect()
     }
 
+    /// The voters of the membership in force (of every config, if joint), with their addresses;
+    /// learners are left out.
+    pub fn voter_nodes(&self) -> BTreeMap<NodeId, String> {
+        let voters = self.voters();
+        self.nodes()
+            .into_iter()
+            .filter(|(id, _)| voters.contains(id))
+            .collect()
+    }
+
     /// True when the membership is a joint configuration or has learners: splits are refused then.
     pub fn is_joint_or_has_learners(&self) -> bool {
         let m = self.membership.membership();

@@ -746,6 +746,10 @@ impl Db {
         };
         let errors = match client.send(cmd).await {
             Ok(Response::KeyErrors(errors)) => errors,
+            Ok(Response::SplitRefused { reason }) => {
+                self.rollback_keys(keys.to_vec(), start_ts).await;
+                return Err(Error::Serialization(format!("split refused: {reason}")));
+            }
             Ok(other) => {
                 return Err(Error::Internal(format!(
                     "unexpected commit response {other:?}"

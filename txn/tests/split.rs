@@ -148,3 +148,50 @@ async fn ranges_past_the_size_limit_split_in_two() {
     let mut r = db.begin(TxnOptions::default()).await.unwrap();
     assert_eq!(r.scan(&row(0), &row(255), 1000).await.unwrap().len(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_is_refused_while_the_parent_has_a_learner() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path()).await;
+    let mut t = db.begin(TxnOptions::default()).await.unwrap();
+    for i in 0..20 {
+        t.put(row(i), vec![i]).unwrap();
+    }
+    t.commit().await.unwrap();
+
+    // A membership change in progress on the parent: a learner (a node that never answers).
+    let store = db.client().store().clone();
+    let parent = store.replicas().last().unwrap().clone();
+    assert!(parent.descriptor().contains(&row(10)));
+    parent
+        .group()
+        .add_learner(9, "127.0.0.1:9".to_string())
+        .await
+        .unwrap();
+
+    let err = db.split_at(&row(10)).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Serialization(m) if m.contains("split refused")),
+        "{err:?}"
+    );
+    assert_eq!(store.replicas().len(), 2, "no range was created");
+    assert_eq!(parent.descriptor().end, kv::keys::KEY_MAX);
+    // Nothing of the split is left: every key is readable and writable, no lock remains.
+    let mut w = db.begin(TxnOptions::default()).await.unwrap();
+    assert_eq!(w.scan(&row(0), &row(100), 1000).await.unwrap().len(), 20);
+    w.put(row(10), b"after".to_vec()).unwrap();
+    w.commit().await.unwrap();
+    let engine = store.engine();
+    for _ in 0..1000 {
+        if engine.locks.iter().count() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        engine.locks.iter().count(),
+        0,
+        "the split's locks were rolled back"
+    );
+    db.shutdown().await.unwrap();
+}
