@@ -31,15 +31,22 @@
 //!   one-phase commits of older transactions are refused at apply, and a primary with neither
 //!   lock nor record below it is never rolled back (its commit record may have been collected).
 //! - A proposal whose outcome is unknown is [`Error::Ambiguous`], never retried as if it had
-//!   not been made.
+//!   not been made; a one-phase commit's latches stay held until such an entry applies or is
+//!   discarded from the log ([`replica::Replica::propose_holding`]).
+//! - A split is refused at its commit point while the parent's membership is joint or has
+//!   learners (its primary is rolled back there); the right half gets the parent's voters only.
+//! - A directory lookup that meets a decided split's lock on a directory entry rolls it forward
+//!   or back, so a split whose coordinator died past its commit point is routable at once.
 //!
 //! ## Caveats
 //!
 //! - One node: replicas exist only on the local node and the client routes in-process; the
 //!   inter-node transport, replication factor and rebalancing are later work.
-//! - Splits ([`split`]) only; no merges, and no check yet that the parent's membership is not
-//!   joint (a single node never has learners). The halves' statistics are estimates until the
+//! - Splits ([`split`]) only; no merges. The halves' statistics are estimates until the
 //!   range's leader recounts them (`Command::RecomputeStats`, in the background size check).
+//! - Installing a snapshot clears what the replica's old and new descriptors cover, without
+//!   regard to other replicas on the node; snapshots of `RangeStateMachine` are exercised only
+//!   once ranges have replicas on other nodes.
 //! - The bootstrap data is written outside the Raft log, which is fine for one node but must
 //!   reach new replicas by snapshot once nodes join.
 //! - GC ([`mvcc::gc_span`]) runs over a whole range in one command; lock values are kept inline

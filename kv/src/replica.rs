@@ -602,6 +602,17 @@ impl Replica {
 
     /// Proposes a command and returns its apply-time response.
     pub async fn propose(&self, cmd: Command) -> Result<Response> {
+        self.propose_holding(cmd, ()).await
+    }
+
+    /// [`propose`](Self::propose), keeping `hold` (a one-phase commit's latches) alive until the
+    /// entry's fate is known, even after the proposal reports [`Error::Ambiguous`] (see
+    /// `raft::Group::propose_holding`).
+    pub async fn propose_holding<H: Send + 'static>(
+        &self,
+        cmd: Command,
+        hold: H,
+    ) -> Result<Response> {
         let size = cmd.encode().len();
         if size > MAX_COMMAND_BYTES {
             return Err(Error::CommandTooLarge {
@@ -612,7 +623,7 @@ impl Replica {
         metrics::counter!("tinkerdb_raft_proposals_total").increment(1);
         #[allow(unused_variables)] // read only by the failpoint below
         let one_phase = matches!(cmd, Command::OnePhaseCommit { .. });
-        let response = self.group.propose(cmd).await?;
+        let response = self.group.propose_holding(cmd, hold).await?;
         // Tests: a one-phase commit that applied, reported as if its reply were lost.
         fail::fail_point!("kv::one_phase_commit_reply", one_phase, |arg| {
             Err(match arg.as_deref() {

@@ -177,16 +177,39 @@ impl<SM: StateMachine> Group<SM> {
     /// and applied here. Only the leader accepts proposals ([`Error::NotLeader`] otherwise). A
     /// new leader's brief refusal until a quorum acknowledged it is retried internally.
     pub async fn propose(&self, cmd: SM::Command) -> Result<SM::Response, Error> {
+        self.propose_holding(cmd, ()).await
+    }
+
+    /// [`propose`](Self::propose), keeping `hold` alive until the entry's fate is known: it is
+    /// dropped once the proposal returns, except after a timeout ([`Error::Ambiguous`]): then it
+    /// lives on in a background task until the write finishes: applied here, or discarded from
+    /// this replica's log (truncated by another leader's log, or purged under an installed
+    /// snapshot), or the group stopped. A one-phase commit holds its latches this way, so that no
+    /// reader passes them while its versions may still land below the reader's timestamp.
+    pub async fn propose_holding<H: Send + 'static>(
+        &self,
+        cmd: SM::Command,
+        hold: H,
+    ) -> Result<SM::Response, Error> {
         let deadline = tokio::time::Instant::now() + self.inner.opts.propose_timeout;
         loop {
-            let write = self
-                .inner
-                .raft
-                .client_write(cmd.clone())
-                .instrument(self.inner.span.clone());
-            let result = match tokio::time::timeout_at(deadline, write).await {
+            let raft = self.inner.raft.clone();
+            let command = cmd.clone();
+            let mut write = Box::pin(
+                async move { raft.client_write(command).await }.instrument(self.inner.span.clone()),
+            );
+            let result = match tokio::time::timeout_at(deadline, &mut write).await {
                 Ok(r) => r,
-                Err(_) => return Err(Error::Ambiguous("proposal timed out".to_string())),
+                Err(_) => {
+                    // openraft answers a pending write when its entry applies here, or when the
+                    // entry is truncated or purged from this replica's log (superseded by another
+                    // leader's log or a snapshot): exactly when its fate is known here.
+                    tokio::spawn(async move {
+                        let _ = write.await;
+                        drop(hold);
+                    });
+                    return Err(Error::Ambiguous("proposal timed out".to_string()));
+                }
             };
             match result {
                 Ok(resp) => return Ok(resp.data),

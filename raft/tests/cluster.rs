@@ -196,3 +196,70 @@ async fn leader_failure_elects_new_leader() {
         n.group.shutdown().await.unwrap();
     }
 }
+
+/// A proposal that times out (its entry appended on a leader that cannot reach a quorum) keeps
+/// what it holds until the entry's fate is known on that replica: applied, or discarded. If the
+/// entry is in the state machine when the hold is released, it stays; if it is not, it never
+/// appears later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_proposal_holds_until_its_entry_is_decided() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let opts = Options {
+        propose_timeout: Duration::from_millis(300),
+        ..fast_options()
+    };
+    let transport = LocalTransport::new();
+    let n1 = start_node(1, GROUP, dirs[0].path(), &transport, &opts).await;
+    let n2 = start_node(2, GROUP, dirs[1].path(), &transport, &opts).await;
+    let two: BTreeMap<u64, String> = (1..=2).map(|id| (id, addr(id))).collect();
+    n1.group.initialize(two).await.unwrap();
+    let last = propose_on_leader(&[&n1, &n2], 0, 3).await;
+    let nodes = [&n1, &n2];
+    let l = leader_of(&nodes).await;
+    let (leader, follower) = (nodes[l], nodes[1 - l]);
+    assert_replica(follower, last, 3).await;
+
+    // Cut the follower off: the leader appends but cannot commit.
+    transport.remove_node(follower.id);
+    let hold = std::sync::Arc::new(());
+    let watch = std::sync::Arc::downgrade(&hold);
+    let err = leader
+        .group
+        .propose_holding(put("late", "v"), hold)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Ambiguous(_)), "{err:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        watch.upgrade().is_some(),
+        "released while the entry is neither applied nor discarded"
+    );
+
+    // Heal: the entry is committed by this leader, or discarded by a new one.
+    let registry = follower.registry.clone();
+    transport.add_node(follower.id, registry);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while watch.upgrade().is_some() {
+        assert!(tokio::time::Instant::now() < deadline, "never released");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let applied_at_release = leader
+        .group
+        .with_state_machine(|sm| sm.dump().contains_key("late"))
+        .unwrap();
+
+    // Settle and compare: the entry's presence never changes after the release.
+    let last = propose_on_leader(&[&n1, &n2], 10, 1).await;
+    for n in [&n1, &n2] {
+        n.group.wait_applied(last, WAIT).await.unwrap();
+        let present = n
+            .group
+            .with_state_machine(|sm| sm.dump().contains_key("late"))
+            .unwrap();
+        // Committed: on both nodes; discarded: the cut-off follower never had it either.
+        assert_eq!(present, applied_at_release, "node {}", n.id);
+    }
+    for n in [&n1, &n2] {
+        n.group.shutdown().await.unwrap();
+    }
+}

@@ -37,8 +37,6 @@
 //!   range's leader needs a leader-side request for it (multi-node work).
 //! - GC runs on each range leader; the oldest active transaction it respects is this node's (a
 //!   cluster needs the oldest across nodes).
-//! - A one-phase commit that ends `Ambiguous` releases its latches although its entry may still
-//!   apply later, below readers that then pass the latch.
 
 mod deadlock;
 mod gc;

@@ -585,13 +585,17 @@ impl Db {
             return Ok(None);
         }
         let latches = replica.latches();
-        let guard = latches
-            .acquire(mutations.iter().map(|m| m.key.clone()).collect())
-            .await;
+        // Shared with every attempt's proposal: an attempt whose outcome is unknown keeps the
+        // latches until its entry applies or is discarded, whatever this coordinator reports.
+        let guard = Arc::new(
+            latches
+                .acquire(mutations.iter().map(|m| m.key.clone()).collect())
+                .await,
+        );
         let commit_ts = self.now().await?;
         guard.set_commit_ts(commit_ts);
         for (start, end) in reads {
-            latches.wait(start, end, commit_ts, Some(&guard)).await;
+            latches.wait(start, end, commit_ts, Some(&*guard)).await;
         }
         let cmd = Command::OnePhaseCommit {
             start_ts,
@@ -608,7 +612,7 @@ impl Db {
         let mut ambiguous: Option<kv::Error> = None;
         let mut attempt = 0;
         let response = loop {
-            let error = match replica.propose(cmd.clone()).await {
+            let error = match replica.propose_holding(cmd.clone(), guard.clone()).await {
                 Ok(r) => break r,
                 Err(e) => e,
             };
