@@ -53,6 +53,9 @@ pub async fn serve(
 }
 
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    if let Err(failure) = state.store.health() {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("{failure}\n"));
+    }
     let leaderless: Vec<_> = state
         .store
         .replicas()

@@ -13,6 +13,7 @@
 //!   factor other than 1 are rejected as "not supported yet". The gRPC address serves only the KV API (no inter-node
 //!   traffic yet).
 
+pub mod ballast;
 mod http;
 pub mod workload;
 
@@ -55,6 +56,9 @@ pub struct Config {
     pub range_max_bytes: u64,
     /// How long old versions are kept for AS OF SYSTEM TIME before GC removes them.
     pub gc_ttl: std::time::Duration,
+    /// The ballast file's size ([`ballast`]): None for 1% of the filesystem (at most 256 MiB),
+    /// `Some(0)` for none.
+    pub ballast_size: Option<u64>,
 }
 
 impl Default for Config {
@@ -69,6 +73,7 @@ impl Default for Config {
             unsafe_no_fsync: false,
             range_max_bytes: 64 << 20,
             gc_ttl: txn::Config::default().gc_ttl,
+            ballast_size: None,
         }
     }
 }
@@ -127,6 +132,10 @@ impl Node {
         if let Some(path) = &config.kv_auth_file {
             kv_options.auth = Some(txn::kvapi::Auth::load(path).map_err(anyhow::Error::msg)?);
         }
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("creating the data directory {}", config.data_dir.display())
+        })?;
+        ballast::ensure(&config.data_dir, config.ballast_size)?;
         let metrics = http::install_metrics();
         let mut store_options = kv::StoreOptions::new(&config.data_dir);
         store_options.engine.unsafe_no_fsync = config.unsafe_no_fsync;
@@ -192,6 +201,19 @@ impl Node {
             shutdown,
             tasks,
         })
+    }
+
+    /// Resolves, with the reason, once the node can no longer serve because a range's Raft
+    /// group stopped on a storage failure (disk full, I/O error). The process should then exit
+    /// so that a supervisor restarts it: recovery replays the durable log, and nothing
+    /// acknowledged is lost.
+    pub async fn storage_failure(&self) -> String {
+        loop {
+            if let Err(failure) = self.store.health() {
+                return failure;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
     }
 
     /// The address the SQL server listens on.

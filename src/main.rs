@@ -68,6 +68,11 @@ struct StartArgs {
     /// Split ranges larger than this many bytes (default 64 MiB).
     #[arg(long)]
     range_max_bytes: Option<u64>,
+    /// Size in bytes of the ballast file created in the data directory, which an operator can
+    /// delete to free space if the disk fills up (default: 1% of the filesystem, at most
+    /// 256 MiB; 0 for none).
+    #[arg(long)]
+    ballast_size: Option<u64>,
     /// How long old row versions are kept for AS OF SYSTEM TIME reads before garbage
     /// collection removes them (e.g. 4h, 90m, 25h).
     #[arg(long, default_value = "4h", value_parser = humantime::parse_duration)]
@@ -182,6 +187,7 @@ impl StartArgs {
             unsafe_no_fsync: self.unsafe_no_fsync,
             range_max_bytes: self.range_max_bytes.unwrap_or(64 << 20),
             gc_ttl: self.gc_ttl,
+            ballast_size: self.ballast_size,
         })
     }
 }
@@ -357,6 +363,9 @@ fn print_history(
     Ok(())
 }
 
+/// How long a node whose storage failed keeps answering (unhealthy) before it exits.
+const FATAL_GRACE: Duration = Duration::from_secs(2);
+
 fn run(config: Config) -> anyhow::Result<()> {
     if config.unsafe_no_fsync {
         tracing::warn!("--unsafe-no-fsync: acknowledged writes can be lost on a crash");
@@ -370,9 +379,26 @@ fn run(config: Config) -> anyhow::Result<()> {
             node.sql_addr().ip(),
             node.sql_addr().port()
         );
-        wait_for_signal().await;
-        tracing::info!("shutting down");
-        node.shutdown().await
+        let failure = tokio::select! {
+            _ = wait_for_signal() => None,
+            failure = node.storage_failure() => Some(failure),
+        };
+        match failure {
+            None => {
+                tracing::info!("shutting down");
+                node.shutdown().await
+            }
+            Some(failure) => {
+                tracing::error!(
+                    "fatal: {failure}; exiting in {}s: restart the node once the cause is fixed \
+                     (nothing acknowledged is lost)",
+                    FATAL_GRACE.as_secs()
+                );
+                // Meanwhile /health reports the failure and clients get its error.
+                tokio::time::sleep(FATAL_GRACE).await;
+                anyhow::bail!("fatal storage failure: {failure}")
+            }
+        }
     })
 }
 

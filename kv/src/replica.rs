@@ -327,6 +327,11 @@ impl raft::StateMachine for RangeStateMachine {
     }
 
     fn apply(&mut self, entry: raft::Entry<Command>) -> io::Result<Response> {
+        // Tests: the disk fills up under an apply.
+        fail::fail_point!("kv::apply_storage_full", |_| Err(io::Error::new(
+            io::ErrorKind::StorageFull,
+            "No space left on device (failpoint kv::apply_storage_full)"
+        )));
         let snapshot = self.engine.db.snapshot();
         let mut batch = self.engine.db.batch();
         let mut delta = StatsDelta::default();

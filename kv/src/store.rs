@@ -207,6 +207,21 @@ impl Store {
         all
     }
 
+    /// Whether the node can serve: `Err` names the first range whose Raft group stopped on a
+    /// fatal error (a failed write to the log or the state machine: disk full, I/O error). Such a
+    /// group serves nothing more; the node must restart (recovery replays the durable log).
+    pub fn health(&self) -> std::result::Result<(), String> {
+        for replica in self.replicas() {
+            if let Some(fatal) = replica.group().status().fatal {
+                return Err(format!(
+                    "range {} stopped on a storage failure: {fatal}",
+                    replica.range_id
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Stops a replica's Raft group and starts it again on its stored log and state, then waits
     /// for a leader. The restarted group must win an election, so its term moves on: a change of
     /// leadership on one node, which is what leadership-sensitive services (the timestamp oracle)

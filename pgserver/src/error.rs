@@ -59,6 +59,8 @@ pub fn sqlstate(err: &sql::Error) -> &'static str {
         Error::CompletionUnknown(_) => "40003",
         Error::NotSupported(_) => "0A000",
         Error::InvalidParameter(_) => "22023",
+        Error::DiskFull(_) => "53100",
+        Error::IoError(_) => "58030",
         Error::Internal(_) => "XX000",
     }
 }
@@ -132,6 +134,8 @@ mod tests {
             (Error::CompletionUnknown(m()), "40003"),
             (Error::NotSupported(m()), "0A000"),
             (Error::InvalidParameter(m()), "22023"),
+            (Error::DiskFull(m()), "53100"),
+            (Error::IoError(m()), "58030"),
             (Error::Internal(m()), "XX000"),
         ];
         for (err, want) in cases {

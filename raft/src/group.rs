@@ -42,6 +42,9 @@ pub struct Status {
     pub snapshot_index: Option<u64>,
     /// Index of the last purged log entry.
     pub purged_index: Option<u64>,
+    /// Set when the group has stopped on a fatal error (a storage failure): it serves nothing
+    /// more until the node restarts.
+    pub fatal: Option<String>,
 }
 
 /// One Raft group hosted on this node. Cheap to clone.
@@ -231,7 +234,11 @@ impl<SM: StateMachine> Group<SM> {
                     )));
                 }
                 Err(RaftError::APIError(e)) => return Err(Error::Invalid(e.to_string())),
-                Err(RaftError::Fatal(e)) => return Err(fatal(e)),
+                // The core stopped (a storage failure, or shutdown) with the entry perhaps in the
+                // durable log: a restart may still apply it.
+                Err(RaftError::Fatal(e)) => {
+                    return Err(Error::Ambiguous(format!("the raft group stopped: {e}")));
+                }
             }
         }
     }
@@ -321,6 +328,7 @@ impl<SM: StateMachine> Group<SM> {
             applied_index: index(&m.last_applied),
             snapshot_index: index(&m.snapshot),
             purged_index: index(&m.purged),
+            fatal: m.running_state.as_ref().err().map(|e| e.to_string()),
         }
     }
 

@@ -108,7 +108,11 @@ pub enum Error {
     NotSupported(String),
     /// 08P01 / 42P02 etc.: anything the client did wrong that has no better category.
     InvalidParameter(String),
-    /// XX000: an internal error (storage, replication).
+    /// 53100: the node's disk is full.
+    DiskFull(String),
+    /// 58030: storage I/O failed.
+    IoError(String),
+    /// XX000: an internal error (replication, malformed state).
     Internal(String),
 }
 
@@ -134,6 +138,8 @@ impl std::fmt::Display for Error {
             | Error::LockNotAvailable(m)
             | Error::Deadlock(m)
             | Error::BelowGcThreshold(m)
+            | Error::DiskFull(m)
+            | Error::IoError(m)
             | Error::Internal(m) => f.write_str(m),
             Error::DivisionByZero => f.write_str("division by zero"),
             Error::InFailedTransaction => f.write_str(

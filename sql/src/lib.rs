@@ -110,6 +110,8 @@ impl From<txn::Error> for Error {
             txn::Error::Deadlock(_) => Error::Deadlock(e.to_string()),
             txn::Error::BelowGcThreshold(m) => Error::BelowGcThreshold(m),
             txn::Error::InvalidArgument(m) => Error::InvalidParameter(m),
+            txn::Error::DiskFull(m) => Error::DiskFull(m),
+            txn::Error::Storage(m) => Error::IoError(m),
             txn::Error::Internal(m) => Error::Internal(m),
         }
     }

@@ -108,7 +108,13 @@ pub enum Error {
     /// A lock wait exceeded the lock wait timeout (55P03).
     #[error("lock wait timeout: {0}")]
     LockTimeout(String),
-    /// A storage, replication or internal failure.
+    /// The node's disk is full (53100); the message says what to do.
+    #[error("{0}")]
+    DiskFull(String),
+    /// Storage I/O failed (58030); the message says what to do.
+    #[error("{0}")]
+    Storage(String),
+    /// A replication or internal failure.
     #[error("{0}")]
     Internal(String),
 }

@@ -126,7 +126,11 @@ impl Allocator {
 }
 
 fn kv_err(e: kv::Error) -> Error {
-    Error::Internal(format!("timestamp oracle: {e}"))
+    match e {
+        kv::Error::DiskFull(m) => Error::DiskFull(m),
+        kv::Error::Storage(_) => Error::Storage(format!("timestamp oracle: {e}")),
+        e => Error::Internal(format!("timestamp oracle: {e}")),
+    }
 }
 
 impl Oracle {

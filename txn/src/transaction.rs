@@ -489,6 +489,8 @@ fn merge<'a>(
 pub(crate) fn kv_err(e: kv::Error) -> Error {
     match e {
         kv::Error::BelowGcThreshold { .. } => Error::BelowGcThreshold(e.to_string()),
+        kv::Error::DiskFull(m) => Error::DiskFull(m),
+        kv::Error::Storage(_) => Error::Storage(e.to_string()),
         e => Error::Internal(e.to_string()),
     }
 }

@@ -237,6 +237,8 @@ pub(crate) fn status(e: Error) -> Status {
         Error::InvalidArgument(m) => Status::invalid_argument(m),
         Error::Deadlock(m) => Status::aborted(format!("deadlock: {m}")),
         Error::BelowGcThreshold(m) => Status::failed_precondition(m),
+        Error::DiskFull(m) => Status::resource_exhausted(m),
+        Error::Storage(m) => Status::unavailable(m),
         e @ (Error::ReadOnly | Error::Internal(_)) => Status::internal(e.to_string()),
     }
 }
