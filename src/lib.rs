@@ -7,6 +7,11 @@
 //! command line in `main.rs`, the integration tests and the sqllogictest runner all start nodes
 //! through this type.
 //!
+//! A storage failure (disk full, I/O error) stops the Raft groups that met it for good: the node
+//! reports it on `/health` ([`Node::storage_failure`]) and `tinkerdb start` exits with a `fatal:`
+//! line, to be restarted by its supervisor once the cause is fixed; the [`ballast`] file in the
+//! data directory is space an operator can free at once.
+//!
 //! ## Caveats
 //!
 //! - A node is a single-node cluster; `--join`, `--config`, TLS certificates and a replication
