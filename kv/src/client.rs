@@ -1,19 +1,24 @@
 //! The kv client: routes each request to the range that holds its keys, through a cached range
-//! directory, and retries on routing errors.
+//! directory, and retries on routing errors. Every request reaches a range as a
+//! [`Request`](crate::request::Request) value through the node's
+//! [`RangeSender`](crate::request::RangeSender) (see [`crate::request`]).
 //!
 //! Range 1 always starts at KeyMin and holds the directory itself, so a lookup starts there. Every
 //! other range is found by the directory entry with the smallest end key greater than the key.
-//! Directory reads take the latest committed descriptor and ignore locks on directory keys.
+//! Directory reads take the latest committed descriptor; a lock met on a directory entry is
+//! rolled forward or back when its split transaction is decided (see `Client::lookup`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::command::{Command, Response};
+use crate::engine::Stats;
 use crate::error::{Error, Result};
 use crate::keys::{Key, SYS_RANGES, TAG_SYS, next_key, prefix_end, routing_key, sql_start};
-use crate::mvcc::{LockedKey, ScanResult, Timestamp};
+use crate::mvcc::{LockedKey, Mutation, ScanResult, Timestamp, TxnStatus, Validation};
 use crate::range::{RangeDescriptor, RangeId};
+use crate::request::{LocalSender, RangeSender, Reply, Request, TimestampSource};
 use crate::store::Store;
 
 /// How often a request is retried after routing errors before giving up.
@@ -23,17 +28,54 @@ const MAX_ATTEMPTS: usize = 20;
 #[derive(Clone)]
 pub struct Client {
     store: Arc<Store>,
+    local: Arc<LocalSender>,
+    sender: Arc<dyn RangeSender>,
     /// Cached descriptors by end key.
     cache: Arc<RwLock<BTreeMap<Vec<u8>, RangeDescriptor>>>,
 }
 
+/// What this node knows of a range whose replica it leads: for the leader's own duties (GC,
+/// size-based splits), which run where the leader is.
+#[derive(Clone, Debug)]
+pub struct LedRange {
+    /// The replica's descriptor.
+    pub desc: RangeDescriptor,
+    /// The range's GC threshold.
+    pub gc_threshold: Timestamp,
+    /// The range's MVCC statistics as last applied.
+    pub stats: Stats,
+}
+
+fn unexpected(req: &'static str, reply: Reply) -> Error {
+    Error::Storage(format!("unexpected reply to {req}: {reply:?}"))
+}
+
 impl Client {
-    /// A client over the node's store.
+    /// A client over the node's store, sending through a [`LocalSender`].
     pub fn new(store: Arc<Store>) -> Client {
+        let local = Arc::new(LocalSender::new(store.clone()));
         Client {
             store,
+            sender: local.clone(),
+            local,
             cache: Arc::default(),
         }
+    }
+
+    /// Sets the node's timestamp source, which one-phase commits on this node's leaders use
+    /// (held weakly: the caller keeps it alive).
+    pub fn set_timestamp_source(&self, source: &Arc<dyn TimestampSource>) {
+        self.local.set_timestamp_source(source);
+    }
+
+    /// Sends one request to the range `desc` (no routing, no retry).
+    pub async fn call(&self, desc: &RangeDescriptor, req: Request) -> Result<Reply> {
+        self.sender.send(desc, req).await
+    }
+
+    /// Range 1's descriptor (it never moves: it starts at KeyMin and ends at the SQL keys).
+    fn range1(&self) -> Result<RangeDescriptor> {
+        Ok(self.store.replica(1)?.descriptor())
     }
 
     /// The node's store.
@@ -54,7 +96,7 @@ impl Client {
             return Ok(desc.clone());
         }
         let desc = if key < sql_start().as_slice() {
-            self.store.replica(1)?.descriptor()
+            self.range1()?
         } else {
             self.lookup(key).await?
         };
@@ -94,7 +136,16 @@ impl Client {
         }
         .encode();
         let end = prefix_end(&[TAG_SYS, SYS_RANGES]).expect("not all 0xFF");
-        self.store.replica(1)?.scan(&start, &end, u64::MAX, 1).await
+        let req = Request::Scan {
+            start,
+            end,
+            ts: u64::MAX,
+            limit: 1,
+        };
+        match self.call(&self.range1()?, req).await? {
+            Reply::Scan(found) => Ok(found),
+            other => Err(unexpected("scan", other)),
+        }
     }
 
     /// Rolls a directory entry's lock forward or back when its transaction is decided; returns
@@ -105,12 +156,19 @@ impl Client {
         let lock = &locked.lock;
         let route = routing_key(&lock.primary).into_owned();
         let owner = if route.as_slice() < sql_start().as_slice() {
-            self.store.replica(1)?
+            self.range1()?
         } else {
-            let desc = first_entry(&route, &self.scan_directory(&route).await?)?;
-            self.store.replica(desc.range_id)?
+            first_entry(&route, &self.scan_directory(&route).await?)?
         };
-        let cmd = match owner.txn_status(&lock.primary, lock.start_ts).await? {
+        let req = Request::TxnStatus {
+            primary: lock.primary.clone(),
+            start_ts: lock.start_ts,
+        };
+        let status = match self.call(&owner, req).await? {
+            Reply::TxnStatus(status) => status,
+            other => return Err(unexpected("txn_status", other)),
+        };
+        let cmd = match status {
             crate::mvcc::TxnStatus::Committed { commit_ts } => Command::Commit {
                 start_ts: lock.start_ts,
                 commit_ts,
@@ -129,7 +187,7 @@ impl Client {
             start_ts = lock.start_ts,
             "resolving a decided split's lock on a range directory entry"
         );
-        self.store.replica(1)?.propose(cmd).await?;
+        self.call(&self.range1()?, Request::Propose(cmd)).await?;
         Ok(true)
     }
 
@@ -138,27 +196,25 @@ impl Client {
         self.cache.write().expect("cache lock").remove(&desc.end);
     }
 
-    /// Runs `op` against the replica of the range holding `key`, retrying on routing errors.
-    async fn with_range<T, F, Fut>(&self, key: &[u8], op: F) -> Result<T>
-    where
-        F: Fn(Arc<crate::replica::Replica>, RangeDescriptor) -> Fut,
-        Fut: std::future::Future<Output = Result<T>>,
-    {
+    /// Sends the request `make` builds for the range holding `key` (a routing key), retrying
+    /// on routing errors with a fresh descriptor; answers the reply and the descriptor used.
+    async fn with_range(
+        &self,
+        key: &[u8],
+        make: impl Fn(&RangeDescriptor) -> Request,
+    ) -> Result<(Reply, RangeDescriptor)> {
         let mut attempt = 0;
         loop {
             let desc = self.range_for(key).await?;
-            let result = match self.store.replica(desc.range_id) {
-                Ok(replica) => op(replica, desc.clone()).await,
-                Err(e) => Err(e),
-            };
-            match result {
+            match self.call(&desc, make(&desc)).await {
                 Err(e) if e.is_retryable() && attempt < MAX_ATTEMPTS => {
                     attempt += 1;
                     tracing::debug!(range = desc.range_id, attempt, "retrying after {e}");
                     self.evict(&desc);
                     tokio::time::sleep(Duration::from_millis(10 * attempt as u64)).await;
                 }
-                other => return other,
+                Err(e) => return Err(e),
+                Ok(reply) => return Ok((reply, desc)),
             }
         }
     }
@@ -170,11 +226,14 @@ impl Client {
         ts: Timestamp,
     ) -> Result<std::result::Result<Option<Vec<u8>>, LockedKey>> {
         let route = routing_key(key).into_owned();
-        self.with_range(
-            &route,
-            |replica, _| async move { replica.get(key, ts).await },
-        )
-        .await
+        let make = |_: &RangeDescriptor| Request::Get {
+            key: key.to_vec(),
+            ts,
+        };
+        match self.with_range(&route, make).await?.0 {
+            Reply::Value(v) => Ok(v),
+            other => Err(unexpected("get", other)),
+        }
     }
 
     /// Scans up to `limit` rows of `[start, end)` at `ts` across ranges. Stops at the first range
@@ -190,15 +249,17 @@ impl Client {
         let mut from = start.to_vec();
         while from.as_slice() < end {
             let want = limit - result.rows.len();
-            let (part, range_end) = self
-                .with_range(&from, |replica, desc| {
-                    let from = from.clone();
-                    async move {
-                        let to = end.min(desc.end.as_slice());
-                        Ok((replica.scan(&from, to, ts, want).await?, to.to_vec()))
-                    }
-                })
-                .await?;
+            let make = |desc: &RangeDescriptor| Request::Scan {
+                start: from.clone(),
+                end: end.min(desc.end.as_slice()).to_vec(),
+                ts,
+                limit: want,
+            };
+            let (part, desc) = match self.with_range(&from, make).await? {
+                (Reply::Scan(part), desc) => (part, desc),
+                (other, _) => return Err(unexpected("scan", other)),
+            };
+            let range_end = end.min(desc.end.as_slice()).to_vec();
             result.rows.extend(part.rows);
             if !part.locks.is_empty() {
                 result.locks = part.locks;
@@ -227,45 +288,42 @@ impl Client {
         own_start_ts: Timestamp,
         from_ts: Timestamp,
         to_ts: Timestamp,
-    ) -> Result<crate::mvcc::Validation> {
-        let mut result = crate::mvcc::Validation::default();
+    ) -> Result<Validation> {
+        let mut result = Validation::default();
         let mut from = start.to_vec();
         while from.as_slice() < end {
-            let (part, range_end) = self
-                .with_range(&from, |replica, desc| {
-                    let from = from.clone();
-                    async move {
-                        let to = end.min(desc.end.as_slice());
-                        Ok((
-                            replica
-                                .validate(&from, to, own_start_ts, from_ts, to_ts)
-                                .await?,
-                            to.to_vec(),
-                        ))
-                    }
-                })
-                .await?;
+            let make = |desc: &RangeDescriptor| Request::Validate {
+                start: from.clone(),
+                end: end.min(desc.end.as_slice()).to_vec(),
+                own_start_ts,
+                from_ts,
+                to_ts,
+            };
+            let (part, desc) = match self.with_range(&from, make).await? {
+                (Reply::Validation(part), desc) => (part, desc),
+                (other, _) => return Err(unexpected("validate", other)),
+            };
             if part.conflict.is_some() {
                 return Ok(part);
             }
             result.locks.extend(part.locks);
-            from = range_end;
+            from = end.min(desc.end.as_slice()).to_vec();
         }
         Ok(result)
     }
 
     /// Reads the status of the transaction `start_ts` from its primary key (see
     /// `Mvcc::txn_status`); deciding an outcome takes a `CheckTxnStatus` command instead.
-    pub async fn txn_status(
-        &self,
-        primary: &[u8],
-        start_ts: Timestamp,
-    ) -> Result<crate::mvcc::TxnStatus> {
+    pub async fn txn_status(&self, primary: &[u8], start_ts: Timestamp) -> Result<TxnStatus> {
         let route = routing_key(primary).into_owned();
-        self.with_range(&route, |replica, _| async move {
-            replica.txn_status(primary, start_ts).await
-        })
-        .await
+        let make = |_: &RangeDescriptor| Request::TxnStatus {
+            primary: primary.to_vec(),
+            start_ts,
+        };
+        match self.with_range(&route, make).await?.0 {
+            Reply::TxnStatus(status) => Ok(status),
+            other => Err(unexpected("txn_status", other)),
+        }
     }
 
     /// Sends a command whose keys all lie in one range (routed by its first key; range 1 when it
@@ -276,21 +334,47 @@ impl Client {
             .first()
             .map(|k| routing_key(k).into_owned())
             .unwrap_or_default();
-        let cmd = &cmd;
-        self.with_range(&route, |replica, _| async move {
-            replica.propose(cmd.clone()).await
-        })
-        .await
+        let make = |_: &RangeDescriptor| Request::Propose(cmd.clone());
+        match self.with_range(&route, make).await?.0 {
+            Reply::Response(r) => Ok(r),
+            other => Err(unexpected("propose", other)),
+        }
     }
 
-    /// The local replica of the range holding `key` (a raw key) and its descriptor: one-phase
-    /// commit latches and proposes there.
-    pub async fn replica_for(
+    /// Proposes a command to the range `desc` as it is (no routing by keys: GC and statistics
+    /// commands, which have none).
+    pub async fn propose_to(&self, desc: &RangeDescriptor, cmd: Command) -> Result<Response> {
+        match self.call(desc, Request::Propose(cmd)).await? {
+            Reply::Response(r) => Ok(r),
+            other => Err(unexpected("propose", other)),
+        }
+    }
+
+    /// Commits in one step a transaction whose writes and reads all lie in the range holding
+    /// `primary`, on that range's leader (see [`crate::request`]). Not retried here: a routing
+    /// error (`NotLeader`, `RangeKeyMismatch`) or `CommandTooLarge` means nothing was written
+    /// and the caller commits in two phases instead (the cached descriptor is evicted).
+    pub async fn one_phase_commit(
         &self,
-        key: &[u8],
-    ) -> Result<(Arc<crate::replica::Replica>, RangeDescriptor)> {
-        let desc = self.range_for(&routing_key(key)).await?;
-        Ok((self.store.replica(desc.range_id)?, desc))
+        start_ts: Timestamp,
+        read_ts: Timestamp,
+        primary: &[u8],
+        mutations: &[Mutation],
+        reads: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<Reply> {
+        let desc = self.range_for(&routing_key(primary)).await?;
+        let req = Request::OnePhaseCommit {
+            start_ts,
+            read_ts,
+            primary: primary.to_vec(),
+            mutations: mutations.to_vec(),
+            reads: reads.to_vec(),
+        };
+        let reply = self.call(&desc, req).await;
+        if let Err(Error::RangeKeyMismatch(_) | Error::NotLeader { .. }) = &reply {
+            self.evict(&desc);
+        }
+        reply
     }
 
     /// Groups keys by the range that holds them, in key order.
@@ -313,20 +397,87 @@ impl Client {
 
     /// Proposes a command to range 1 (the oracle's bound lives there).
     pub async fn send_range1(&self, cmd: Command) -> Result<Response> {
-        self.store.replica(1)?.propose(cmd).await
+        self.propose_to(&self.range1()?, cmd).await
     }
 
     /// The persisted oracle bound, read from range 1 after a leadership check.
     pub async fn tso_bound(&self) -> Result<Option<Timestamp>> {
-        self.store.replica(1)?.tso_bound().await
+        match self.call(&self.range1()?, Request::TsoBound).await? {
+            Reply::TsoBound(b) => Ok(b),
+            other => Err(unexpected("tso_bound", other)),
+        }
     }
-}
 
-impl Client {
     /// Confirms that range 1's leader (the oracle's home) is still the leader, with a ReadIndex
     /// check issued after the call, and returns the term of that leadership.
     pub async fn range1_read_index(&self) -> Result<u64> {
-        Ok(self.store.replica(1)?.group().read_index().await?)
+        match self.call(&self.range1()?, Request::ReadIndex).await? {
+            Reply::Term(t) => Ok(t),
+            other => Err(unexpected("read_index", other)),
+        }
+    }
+
+    /// The locks of transactions that started before `before` in the range `desc`.
+    pub async fn locks_before(
+        &self,
+        desc: &RangeDescriptor,
+        before: Timestamp,
+    ) -> Result<Vec<LockedKey>> {
+        match self.call(desc, Request::LocksBefore { before }).await? {
+            Reply::Locks(locks) => Ok(locks),
+            other => Err(unexpected("locks_before", other)),
+        }
+    }
+
+    /// A key near the middle of the range `desc`'s data, to split at.
+    pub async fn split_key(&self, desc: &RangeDescriptor) -> Result<Option<Vec<u8>>> {
+        match self.call(desc, Request::SplitKey).await? {
+            Reply::SplitKey(key) => Ok(key),
+            other => Err(unexpected("split_key", other)),
+        }
+    }
+
+    /// The ranges whose replica on this node is the leader, with what the leader's duties need.
+    pub fn led_ranges(&self) -> Result<Vec<LedRange>> {
+        let mut out = Vec::new();
+        for replica in self.store.replicas() {
+            if replica.group().is_leader() {
+                out.push(LedRange {
+                    desc: replica.descriptor(),
+                    gc_threshold: replica.gc_threshold(),
+                    stats: replica.stats()?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The ids of the ranges with a replica on this node.
+    pub fn local_ranges(&self) -> Vec<RangeId> {
+        self.store.replicas().iter().map(|r| r.range_id).collect()
+    }
+
+    /// Whether the range `range_id` has a replica on this node that knows a leader (a split's
+    /// new range is ready).
+    pub fn range_has_leader(&self, range_id: RangeId) -> bool {
+        self.store
+            .replica(range_id)
+            .is_ok_and(|r| r.group().leader().is_some())
+    }
+
+    /// The node's per-key lock wait queues (lock waits and their wake-ups on apply).
+    pub fn wait_queues(&self) -> &crate::wait::WaitQueues {
+        &self.store.engine().waiters
+    }
+
+    /// This node's id and its cluster's id.
+    pub fn node_and_cluster(&self) -> (crate::range::NodeId, u64) {
+        (self.store.node_id(), self.store.cluster_id())
+    }
+
+    /// Stops the node's Raft groups and makes the store durable.
+    pub async fn shutdown(&self) -> Result<()> {
+        self.store.shutdown().await
     }
 }
 

@@ -7,7 +7,10 @@
 //! locks live in their own keyspace. The keyspace is split into ranges ([`range`]); each range is
 //! one Raft group whose state machine ([`replica`]) applies [`command`]s to the range's span of
 //! the node's database. The [`client`] routes each request to its range through the range
-//! directory kept in range 1. Transactions blocked by a lock wait in per-key queues ([`wait`])
+//! directory kept in range 1; a request reaches the range's leader as a [`request::Request`]
+//! value through a [`request::RangeSender`] (in process today), and leader duties (latches,
+//! one-phase commit with its commit timestamp from the node's [`request::TimestampSource`]) run
+//! behind that seam. Transactions blocked by a lock wait in per-key queues ([`wait`])
 //! that the apply of releasing commands wakes; one-phase commits hold leader [`latch`]es.
 //!
 //! ## Invariants
@@ -64,15 +67,18 @@ pub mod latch;
 pub mod mvcc;
 pub mod range;
 pub mod replica;
+pub mod request;
 pub mod split;
 pub mod store;
 pub mod wait;
 
-pub use client::Client;
+pub use client::{Client, LedRange};
 pub use command::{Command, Response, SplitTrigger};
 pub use error::{Error, Result};
 pub use mvcc::{
     KeyError, Lock, LockedKey, Mutation, Op, ScanResult, Timestamp, TxnStatus, Validation,
 };
 pub use range::{NodeId, RangeDescriptor, RangeId};
+pub use replica::MAX_COMMAND_BYTES;
+pub use request::{LocalSender, RangeSender, Reply, Request, TimestampSource};
 pub use store::{Store, StoreOptions};

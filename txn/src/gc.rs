@@ -57,28 +57,33 @@ impl Db {
             .active
             .oldest()
             .map_or(by_ttl, |oldest| oldest.min(by_ttl));
-        let replicas: Vec<_> = self
+        let ranges: Vec<_> = self
             .client()
-            .store()
-            .replicas()
+            .led_ranges()
+            .map_err(kv_err)?
             .into_iter()
-            .filter(|r| r.group().is_leader() && safe_point > r.gc_threshold())
+            .filter(|r| safe_point > r.gc_threshold)
             .collect();
         // Every lock below the safe point, in every range, is resolved before any range is
         // collected: a transaction's commit record on its primary is its only proof, and a
         // secondary still locked in a range not yet collected would otherwise be resolved
         // against a primary whose record is gone, and rolled back.
-        for replica in &replicas {
-            for locked in replica.locks_before(safe_point).await.map_err(kv_err)? {
+        for range in &ranges {
+            let locks = self
+                .client()
+                .locks_before(&range.desc, safe_point)
+                .await
+                .map_err(kv_err)?;
+            for locked in locks {
                 self.resolve_lock(&locked).await?;
             }
         }
-        for replica in &replicas {
-            replica
-                .propose(kv::Command::Gc { safe_point })
+        for range in &ranges {
+            self.client()
+                .propose_to(&range.desc, kv::Command::Gc { safe_point })
                 .await
                 .map_err(kv_err)?;
-            tracing::debug!(range = replica.range_id, safe_point, "gc");
+            tracing::debug!(range = range.desc.range_id, safe_point, "gc");
         }
         Ok(safe_point)
     }

@@ -33,8 +33,10 @@
 //!   first-committer-wins. Locking statements wait in per-key queues on this node (`kv::wait`);
 //!   the deadlock detector sees the waits of this node's coordinators only.
 //! - Prewrites of different ranges are sent one after another.
-//! - One-phase commit latches on the local replica: a coordinator on another node than the
-//!   range's leader needs a leader-side request for it (multi-node work).
+//! - Ranges are reached only through `kv::Client`, by request values (`kv::request`); one-phase
+//!   commit is such a request, run on the leader. The only sender is the in-process one; `Db`
+//!   is still opened over a local `kv::Store`, and GC and size-based splits run for the
+//!   ranges this node leads.
 //! - GC runs on each range leader; the oldest active transaction it respects is this node's (a
 //!   cluster needs the oldest across nodes).
 

@@ -163,3 +163,16 @@ impl Oracle {
         }
     }
 }
+
+/// One-phase commits on this node's leaders take their commit timestamps from the oracle.
+impl kv::TimestampSource for Oracle {
+    fn now(&self) -> futures::future::BoxFuture<'_, kv::Result<Timestamp>> {
+        Box::pin(async move {
+            Oracle::now(self).await.map_err(|e| match e {
+                Error::DiskFull(m) => kv::Error::DiskFull(m),
+                Error::Storage(m) => kv::Error::Storage(m),
+                e => kv::Error::Unavailable(e.to_string()),
+            })
+        })
+    }
+}

@@ -118,9 +118,7 @@ async fn try_split(db: &Db, key: &[u8]) -> Result<(kv::RangeId, kv::RangeId)> {
 async fn wait_for_replica(db: &Db, range_id: kv::RangeId) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(r) = db.client().store().replica(range_id)
-            && r.group().leader().is_some()
-        {
+        if db.client().range_has_leader(range_id) {
             return Ok(());
         }
         if Instant::now() > deadline {
@@ -139,15 +137,15 @@ impl Db {
         let max = self.inner.config.range_max_bytes;
         let mut splits = 0;
         self.recount_estimated_stats().await?;
-        for replica in self.client().store().replicas() {
-            let desc = replica.descriptor();
-            if !replica.group().is_leader() || desc.end.as_slice() <= sql_start().as_slice() {
+        for range in self.client().led_ranges().map_err(kv_err)? {
+            let desc = &range.desc;
+            if desc.end.as_slice() <= sql_start().as_slice() {
                 continue;
             }
-            if replica.stats().map_err(kv_err)?.version_bytes < max as i64 {
+            if range.stats.version_bytes < max as i64 {
                 continue;
             }
-            if let Some(key) = replica.split_key().await.map_err(kv_err)? {
+            if let Some(key) = self.client().split_key(desc).await.map_err(kv_err)? {
                 let (left, right) = split_at(self, &key).await?;
                 tracing::info!(left, right, at = %Pretty(&key), "split a range past {max} bytes");
                 splits += 1;
@@ -160,10 +158,10 @@ impl Db {
     /// (the halves of a split), through a replicated command; returns how many were recounted.
     pub async fn recount_estimated_stats(&self) -> Result<usize> {
         let mut recounted = 0;
-        for replica in self.client().store().replicas() {
-            if replica.group().is_leader() && replica.stats().map_err(kv_err)?.estimate {
-                replica
-                    .propose(kv::Command::RecomputeStats)
+        for range in self.client().led_ranges().map_err(kv_err)? {
+            if range.stats.estimate {
+                self.client()
+                    .propose_to(&range.desc, kv::Command::RecomputeStats)
                     .await
                     .map_err(kv_err)?;
                 recounted += 1;

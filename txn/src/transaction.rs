@@ -52,6 +52,9 @@ impl Default for Config {
 pub(crate) struct Inner {
     pub client: kv::Client,
     pub oracle: Oracle,
+    /// The oracle as the kv client's timestamp source, kept alive here (the client holds it
+    /// weakly); never read.
+    pub _timestamps: Arc<dyn kv::TimestampSource>,
     pub config: Config,
     pub deadlocks: crate::deadlock::Detector,
     pub active: crate::gc::Active,
@@ -68,10 +71,13 @@ impl Db {
     pub async fn open(store: Arc<kv::Store>, config: Config) -> Result<Db> {
         let client = kv::Client::new(store);
         let oracle = Oracle::start(client.clone()).await?;
+        let timestamps: Arc<dyn kv::TimestampSource> = Arc::new(oracle.clone());
+        client.set_timestamp_source(&timestamps);
         let db = Db {
             inner: Arc::new(Inner {
                 client,
                 oracle,
+                _timestamps: timestamps,
                 config,
                 deadlocks: Default::default(),
                 active: Default::default(),
@@ -105,7 +111,7 @@ impl Db {
 
     /// Stops the store's Raft groups and makes its state durable.
     pub async fn shutdown(&self) -> Result<()> {
-        self.inner.client.store().shutdown().await.map_err(kv_err)
+        self.inner.client.shutdown().await.map_err(kv_err)
     }
 
     /// The kv client (for debug tools and statistics).
@@ -564,12 +570,18 @@ impl Db {
         Ok(())
     }
 
-    /// One-phase commit, when every write and read of the transaction lies in one range: the
-    /// leader latches the write keys, the commit timestamp is taken, the latches of transactions
-    /// that may commit at or below it on the read spans are waited for, and one command checks,
-    /// validates and writes at apply (DESIGN.md; `kv::latch` says why the latches are needed).
-    /// Returns None, having written nothing, when the transaction must commit in two phases
-    /// instead: it spans ranges, the range changed, or a foreign lock must be resolved.
+    /// One-phase commit, when every write and read of the transaction lies in one range: on the
+    /// range's leader the write keys are latched, the commit timestamp is taken, the latches of
+    /// transactions that may commit at or below it on the read spans are waited for, and one
+    /// command checks, validates and writes at apply (`kv::request`; `kv::latch` says why the
+    /// latches are needed). Returns None, having written nothing, when the transaction must
+    /// commit in two phases instead: it spans ranges, the range changed, or a foreign lock must
+    /// be resolved.
+    ///
+    /// The command is idempotent: a retry after an unknown outcome finds this transaction's
+    /// records and reports the commit. Once any attempt's outcome is unknown, the transaction
+    /// never falls back to two phases and never reports a conflict: either a later attempt or
+    /// the primary's record shows the commit, or the outcome is unknown.
     async fn one_phase_commit(
         &self,
         mutations: &[Mutation],
@@ -579,75 +591,30 @@ impl Db {
         read_ts: Timestamp,
     ) -> Result<Option<Timestamp>> {
         let client = &self.inner.client;
-        let (replica, desc) = client.replica_for(primary).await.map_err(kv_err)?;
-        let inside = |k: &[u8]| desc.contains(&kv::keys::routing_key(k));
-        if !mutations.iter().all(|m| inside(&m.key))
-            || !reads.iter().all(|(s, e)| desc.contains_span(s, e))
-        {
-            return Ok(None);
-        }
-        let latches = replica.latches();
-        // Shared with every attempt's proposal: an attempt whose outcome is unknown keeps the
-        // latches until its entry applies or is discarded, whatever this coordinator reports.
-        let guard = Arc::new(
-            latches
-                .acquire(mutations.iter().map(|m| m.key.clone()).collect())
-                .await,
-        );
-        let commit_ts = self.now().await?;
-        guard.set_commit_ts(commit_ts);
-        for (start, end) in reads {
-            latches.wait(start, end, commit_ts, Some(&*guard)).await;
-        }
-        let cmd = Command::OnePhaseCommit {
-            start_ts,
-            read_ts,
-            commit_ts,
-            primary: primary.to_vec(),
-            mutations: mutations.to_vec(),
-            reads: reads.to_vec(),
-        };
-        // The command is idempotent: a retry after an unknown outcome finds this transaction's
-        // records and reports the commit. Once any attempt's outcome is unknown, the
-        // transaction never falls back to two phases and never reports a conflict: either a
-        // later attempt or the primary's record shows the commit, or the outcome is unknown.
-        let mut ambiguous: Option<kv::Error> = None;
-        let mut attempt = 0;
-        let response = loop {
-            let error = match replica.propose_holding(cmd.clone(), guard.clone()).await {
-                Ok(r) => break r,
-                Err(e) => e,
-            };
-            match error {
-                kv::Error::RangeKeyMismatch(_) | kv::Error::NotLeader { .. }
-                    if ambiguous.is_none() =>
-                {
-                    client.evict(&desc);
-                    return Ok(None);
-                }
-                kv::Error::CommandTooLarge { .. } if ambiguous.is_none() => return Ok(None),
-                e if attempt < 3 => {
-                    attempt += 1;
-                    tracing::debug!(start_ts, "one-phase commit: {e}; retrying");
-                    if matches!(e, kv::Error::Ambiguous(_)) {
-                        ambiguous = Some(e);
-                    }
-                    tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
-                }
-                e => {
-                    let e = ambiguous.unwrap_or(e);
-                    if !matches!(e, kv::Error::Ambiguous(_)) {
-                        // Never applied: nothing was written.
-                        return Err(kv_err(e));
-                    }
-                    drop(guard);
-                    return self.one_phase_outcome(primary, start_ts, &e).await;
-                }
+        let reply = client
+            .one_phase_commit(start_ts, read_ts, primary, mutations, reads)
+            .await;
+        let (commit_ts, response, ambiguous) = match reply {
+            Ok(kv::Reply::OnePhase {
+                commit_ts,
+                response,
+                ambiguous,
+            }) => (commit_ts, response, ambiguous),
+            Ok(other) => {
+                return Err(Error::Internal(format!(
+                    "unexpected one-phase commit reply {other:?}"
+                )));
             }
+            Err(
+                kv::Error::RangeKeyMismatch(_)
+                | kv::Error::NotLeader { .. }
+                | kv::Error::CommandTooLarge { .. },
+            ) => return Ok(None),
+            // Never applied: nothing was written.
+            Err(e) => return Err(kv_err(e)),
         };
-        drop(guard);
         let decided = match &response {
-            Response::KeyErrors(errors) => match errors.first() {
+            Some(Response::KeyErrors(errors)) => match errors.first() {
                 None => Some(Ok(Some(commit_ts))),
                 Some(KeyError::Committed { commit_ts: c, .. }) if *c == commit_ts => {
                     Some(Ok(Some(commit_ts)))
@@ -660,7 +627,7 @@ impl Db {
         };
         match (decided, ambiguous) {
             (Some(outcome), _) => outcome,
-            (None, Some(e)) => self.one_phase_outcome(primary, start_ts, &e).await,
+            (None, Some(why)) => self.one_phase_outcome(primary, start_ts, &why).await,
             (None, None) => Err(Error::Internal(format!(
                 "unexpected one-phase commit response {response:?}"
             ))),
@@ -675,7 +642,7 @@ impl Db {
         &self,
         primary: &[u8],
         start_ts: Timestamp,
-        why: &kv::Error,
+        why: &str,
     ) -> Result<Option<Timestamp>> {
         match self.inner.client.txn_status(primary, start_ts).await {
             Ok(TxnStatus::Committed { commit_ts }) => Ok(Some(commit_ts)),
@@ -845,7 +812,7 @@ impl Db {
 
     /// The node's per-key lock wait queues.
     pub(crate) fn wait_queues(&self) -> &kv::wait::WaitQueues {
-        &self.inner.client.store().engine().waiters
+        self.inner.client.wait_queues()
     }
 
     /// Checks the lock owner's primary and rolls the lock forward (committed) or back (rolled

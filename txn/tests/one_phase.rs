@@ -19,7 +19,7 @@ fn serializable() -> TxnOptions {
 /// The applied Raft index of the range holding `key`, once everything in its log has applied
 /// (Raft's metrics trail the apply a little).
 async fn applied(db: &Db, key: &[u8]) -> u64 {
-    let (replica, _) = db.client().replica_for(key).await.unwrap();
+    let replica = common::replica_of(db, key).await;
     for _ in 0..500 {
         let status = replica.group().status();
         if status.applied_index == status.last_log_index {
@@ -126,7 +126,7 @@ async fn a_pessimistic_lock_on_a_read_key_does_not_block_one_phase() {
 async fn latches_close_the_one_phase_commit_gap() {
     let dir = tempfile::tempdir().unwrap();
     let (_store, db) = common::open(dir.path(), Config::default()).await;
-    let (replica, _) = db.client().replica_for(&row(1)).await.unwrap();
+    let replica = common::replica_of(&db, &row(1)).await;
     let latches = replica.latches().clone();
     let span = |k: u8| (row(k), kv::keys::next_key(&row(k)));
     let put = |k: u8, v: &[u8]| Mutation {
@@ -219,7 +219,7 @@ async fn latches_close_the_one_phase_commit_gap() {
 async fn a_reader_waits_for_a_latched_commit_below_its_timestamp() {
     let dir = tempfile::tempdir().unwrap();
     let (_store, db) = common::open(dir.path(), Config::default()).await;
-    let (replica, _) = db.client().replica_for(&row(1)).await.unwrap();
+    let replica = common::replica_of(&db, &row(1)).await;
     let start_ts = db.now().await.unwrap();
     let guard = replica.latches().acquire(vec![row(1)]).await;
     let commit_ts = db.now().await.unwrap();

@@ -45,7 +45,7 @@
 //! - Input limits are checked before anything is proposed: an empty tenant or key is
 //!   `INVALID_ARGUMENT`; a value above [`Options::max_value_bytes`] or a request writing more than
 //!   [`Options::max_write_bytes`] is `RESOURCE_EXHAUSTED`. The gRPC message limits are set above
-//!   them, and kv's command limit (`kv::replica::MAX_COMMAND_BYTES`) above those.
+//!   them, and kv's command limit (`kv::MAX_COMMAND_BYTES`) above those.
 //!
 //! ## Caveats
 //!
@@ -126,7 +126,7 @@ impl Options {
     /// Checks that the limits nest: value ≤ write ≤ message, and writes fit a kv command.
     pub fn validate(&self) -> Result<(), String> {
         // Room for per-key overhead (tenant prefix, envelope, command framing).
-        let command_room = kv::replica::MAX_COMMAND_BYTES - (4 << 20);
+        let command_room = kv::MAX_COMMAND_BYTES - (4 << 20);
         if self.max_value_bytes == 0 || self.max_value_bytes > self.max_write_bytes {
             return Err("max_value_bytes must be between 1 and max_write_bytes".into());
         }

@@ -559,11 +559,12 @@ impl Kv for Service {
         if let Some(auth) = &self.options.auth {
             auth.tenant_of(request.metadata())?;
         }
-        let store = self.runner.db.client().store();
+        let client = self.runner.db.client();
+        let (node_id, cluster_id) = client.node_and_cluster();
         Ok(Response::new(StatusResponse {
-            node_id: store.node_id(),
-            cluster_id: store.cluster_id(),
-            ranges: store.replicas().iter().map(|r| r.range_id).collect(),
+            node_id,
+            cluster_id,
+            ranges: client.local_ranges(),
             version: env!("CARGO_PKG_VERSION").to_string(),
         }))
     }

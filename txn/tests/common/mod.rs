@@ -46,3 +46,16 @@ pub fn row(id: u8) -> Vec<u8> {
 pub fn sys(id: u8) -> Vec<u8> {
     Key::Catalog { suffix: vec![id] }.encode()
 }
+
+/// The local replica of the range holding `key` (tests look at its latches and Raft status).
+pub async fn replica_of(db: &Db, key: &[u8]) -> Arc<kv::replica::Replica> {
+    let desc = db
+        .client()
+        .range_for(&kv::keys::routing_key(key))
+        .await
+        .expect("routed");
+    db.client()
+        .store()
+        .replica(desc.range_id)
+        .expect("a local replica")
+}
