@@ -47,9 +47,11 @@
 //!   inter-node transport, replication factor and rebalancing are later work.
 //! - Splits ([`split`]) only; no merges. The halves' statistics are estimates until the
 //!   range's leader recounts them (`Command::RecomputeStats`, in the background size check).
-//! - Installing a snapshot clears what the replica's old and new descriptors cover, without
-//!   regard to other replicas on the node; snapshots of `RangeStateMachine` are exercised only
-//!   once ranges have replicas on other nodes.
+//! - Installing a snapshot clears the new descriptor's span and what of the old one no other
+//!   local replica covers; a snapshot overlapping another local replica is refused as a storage
+//!   error, which stops the group (refusing it before the transfer needs the network
+//!   transport). Snapshots of `RangeStateMachine` are tested directly, not yet sent between
+//!   nodes' stores.
 //! - The bootstrap data is written outside the Raft log, which is fine for one node but must
 //!   reach new replicas by snapshot once nodes join.
 //! - GC ([`mvcc::gc_span`]) runs over a whole range in one command; lock values are kept inline

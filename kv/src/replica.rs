@@ -41,6 +41,32 @@ pub fn replicated_spans(desc: &RangeDescriptor) -> [(Vec<u8>, Vec<u8>); 2] {
     ]
 }
 
+/// `[start, end)` minus the spans `holes`: the parts no hole covers, in key order.
+fn span_minus(start: &[u8], end: &[u8], holes: &[(Vec<u8>, Vec<u8>)]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut holes: Vec<_> = holes
+        .iter()
+        .filter(|(s, e)| s.as_slice() < end && start < e.as_slice() && s < e)
+        .collect();
+    holes.sort();
+    let mut out = Vec::new();
+    let mut from = start.to_vec();
+    for (s, e) in holes {
+        if from.as_slice() >= end {
+            break;
+        }
+        if s.as_slice() > from.as_slice() {
+            out.push((from.clone(), s.as_slice().min(end).to_vec()));
+        }
+        if e.as_slice() > from.as_slice() {
+            from = e.clone();
+        }
+    }
+    if from.as_slice() < end {
+        out.push((from, end.to_vec()));
+    }
+    out
+}
+
 /// The state machine of one range on one node.
 pub struct RangeStateMachine {
     range_id: RangeId,
@@ -445,20 +471,44 @@ impl raft::StateMachine for RangeStateMachine {
         let tso_bound = if r.bool()? { Some(r.u64()?) } else { None };
         let gc_threshold = r.u64()?;
         let engine = &self.engine;
+        let others: Vec<RangeDescriptor> = engine
+            .descriptors()
+            .map_err(|e| io::Error::other(e.to_string()))?
+            .into_iter()
+            .filter(|d| d.range_id != self.range_id)
+            .collect();
+        // Another replica on this node owns part of the new span: installing would overwrite
+        // its data. Refused (the group stops; a later snapshot or an operator repairs it).
+        if let Some(other) = others
+            .iter()
+            .find(|o| o.start < desc.end && desc.start < o.end)
+        {
+            return Err(io::Error::other(format!(
+                "snapshot of {desc} overlaps {other}, which has a replica on this node; refused"
+            )));
+        }
         let snapshot = engine.db.snapshot();
         let mut batch = engine.db.batch().durability(engine.durable_mode());
-        // Clear what the old and the new descriptor cover, then write the snapshot's data.
-        for d in [&self.descriptor(), &desc] {
-            for (start, end) in replicated_spans(d) {
-                clear_span(
-                    &snapshot,
-                    &engine.data,
-                    &engine.locks,
-                    &mut batch,
-                    &start,
-                    &end,
-                )?;
-            }
+        // Clear what the new descriptor covers, and what the old one covers that no other local
+        // replica does (a parent that missed its split must not erase the right half's data when
+        // the right half has a replica here), then write the snapshot's data.
+        let mut clear: Vec<(Vec<u8>, Vec<u8>)> = replicated_spans(&desc).to_vec();
+        for (i, (start, end)) in replicated_spans(&self.descriptor()).into_iter().enumerate() {
+            let holes: Vec<_> = others
+                .iter()
+                .map(|o| replicated_spans(o)[i].clone())
+                .collect();
+            clear.extend(span_minus(&start, &end, &holes));
+        }
+        for (start, end) in clear {
+            clear_span(
+                &snapshot,
+                &engine.data,
+                &engine.locks,
+                &mut batch,
+                &start,
+                &end,
+            )?;
         }
         while !r.rest().is_empty() {
             let ks = match r.u8()? {
@@ -730,5 +780,136 @@ impl Replica {
     pub async fn tso_bound(&self) -> Result<Option<Timestamp>> {
         let (snapshot, _) = self.read_snapshot().await?;
         Ok(read_tso_bound(&self.engine, &snapshot, self.range_id)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use raft::StateMachine;
+
+    use super::*;
+    use crate::engine::EngineOptions;
+    use crate::mvcc::{Record, RecordKind, version_key};
+
+    fn k(s: &str) -> Vec<u8> {
+        let mut out = vec![0x03];
+        out.extend_from_slice(s.as_bytes());
+        out
+    }
+
+    fn span(a: &str, b: &str) -> (Vec<u8>, Vec<u8>) {
+        (k(a), k(b))
+    }
+
+    #[test]
+    fn span_minus_leaves_what_no_hole_covers() {
+        let (a, z) = span("a", "z");
+        assert_eq!(span_minus(&a, &z, &[]), vec![span("a", "z")]);
+        assert_eq!(span_minus(&a, &z, &[span("m", "z")]), vec![span("a", "m")]);
+        assert_eq!(
+            span_minus(&a, &z, &[span("p", "q"), span("c", "f"), span("e", "g")]),
+            vec![span("a", "c"), span("g", "p"), span("q", "z")]
+        );
+        assert!(span_minus(&a, &z, &[span("0", "zz")]).is_empty());
+        assert_eq!(
+            span_minus(&a, &z, &[span("zz", "zzz")]),
+            vec![span("a", "z")]
+        );
+    }
+
+    fn desc(range_id: RangeId, start: &str, end: &str) -> RangeDescriptor {
+        RangeDescriptor {
+            range_id,
+            start: k(start),
+            end: k(end),
+            replicas: vec![1],
+            generation: 0,
+        }
+    }
+
+    fn put(engine: &Engine, key: &[u8]) {
+        let record = Record {
+            kind: RecordKind::Put,
+            start_ts: 5,
+            value: b"v".to_vec(),
+        };
+        engine
+            .data
+            .insert(version_key(key, 6), record.encode())
+            .unwrap();
+    }
+
+    fn has(engine: &Engine, key: &[u8]) -> bool {
+        engine.data.get(version_key(key, 6)).unwrap().is_some()
+    }
+
+    /// A snapshot body of `d` holding one version of `key` (the layout `snapshot` writes).
+    fn body(d: &RangeDescriptor, key: &[u8]) -> Vec<u8> {
+        let record = Record {
+            kind: RecordKind::Put,
+            start_ts: 5,
+            value: b"from the snapshot".to_vec(),
+        };
+        let mut w = Writer::versioned(SNAPSHOT_V1);
+        w.bytes(&d.encode()).bytes(&Stats::default().encode());
+        w.u8(0).u64(0);
+        w.u8(1).bytes(&version_key(key, 6)).bytes(&record.encode());
+        w.finish()
+    }
+
+    /// A replica of range 2 that missed its split ([a, z) here) while range 3, the right half
+    /// [m, z), has a replica on this node; then range 2 installs a snapshot taken after the
+    /// split ([a, m)).
+    #[test]
+    fn a_parent_snapshot_after_a_split_keeps_the_right_half() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path(), EngineOptions::default()).unwrap();
+        let log = raft::LogStore::open(&engine.db).unwrap();
+        let (parent, right) = (desc(2, "a", "z"), desc(3, "m", "z"));
+        for d in [&parent, &right] {
+            engine
+                .meta
+                .insert(meta_key(d.range_id, RANGE_DESCRIPTOR), d.encode())
+                .unwrap();
+        }
+        for key in [k("b"), k("n"), k("y")] {
+            put(&engine, &key);
+        }
+        let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut sm = RangeStateMachine::open(
+            engine.clone(),
+            log,
+            Arc::new(RwLock::new(parent.clone())),
+            events,
+            Arc::default(),
+        )
+        .unwrap();
+        let state = raft::split_initial_state(BTreeMap::from([(1, "node-1".to_string())]));
+
+        // Overlapping the right half's replica: refused, nothing touched.
+        let err = sm
+            .install_snapshot(&state, &body(&parent, &k("c")))
+            .unwrap_err();
+        assert!(err.to_string().contains("overlaps"), "{err}");
+        assert!(has(&engine, &k("b")) && has(&engine, &k("n")));
+
+        let left = RangeDescriptor {
+            end: k("m"),
+            generation: 1,
+            ..parent.clone()
+        };
+        sm.install_snapshot(&state, &body(&left, &k("c"))).unwrap();
+        assert!(
+            !has(&engine, &k("b")),
+            "the left half is replaced by the snapshot"
+        );
+        assert!(has(&engine, &k("c")));
+        assert!(
+            has(&engine, &k("n")) && has(&engine, &k("y")),
+            "the right half is kept"
+        );
+        assert_eq!(sm.descriptor(), left);
     }
 }
