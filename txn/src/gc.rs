@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use crate::db::{Db, kv_err};
 use crate::oracle::{compose, physical};
-use crate::transaction::{Db, kv_err};
 use crate::{Result, Timestamp};
 
 /// The start timestamps of this node's live transactions.

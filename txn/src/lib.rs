@@ -40,6 +40,7 @@
 //! - GC runs on each range leader; the oldest active transaction it respects is this node's (a
 //!   cluster needs the oldest across nodes).
 
+mod db;
 mod deadlock;
 mod gc;
 pub mod kvapi;
@@ -49,8 +50,9 @@ pub use locking::Savepoint;
 pub mod oracle;
 mod transaction;
 
+pub use db::{Config, Db};
 pub use oracle::Oracle;
-pub use transaction::{Config, Db, Transaction};
+pub use transaction::Transaction;
 
 /// A timestamp from the oracle: `physical_ms << 18 | logical`.
 pub type Timestamp = u64;

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use kv::{Command, KeyError, LockedKey, Response, TxnStatus};
 
+use crate::db::{Db, kv_err};
 use crate::oracle::physical;
-use crate::transaction::{Db, conflict, kv_err, merge_spans};
+use crate::transaction::{conflict, merge_spans};
 use crate::{Error, IsolationLevel, Result, Transaction};
 
 impl Transaction {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use kv::RangeDescriptor;
 use kv::keys::{Key, Pretty, range_descriptor_key, range_id_counter_key, sql_start};
 
-use crate::transaction::kv_err;
+use crate::db::kv_err;
 use crate::{Db, Error, Result, TxnOptions};
 
 /// How often a split that lost a race with a concurrent change is retried.

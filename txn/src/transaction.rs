@@ -3,127 +3,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
-use std::sync::Arc;
 use std::time::Duration;
 
 use kv::keys::Pretty;
 use kv::{Command, KeyError, LockedKey, Mutation, Op, Response, TxnStatus};
 
-use crate::oracle::{Oracle, physical};
+use crate::Db;
+use crate::db::kv_err;
+use crate::oracle::physical;
 use crate::{Error, IsolationLevel, Result, Timestamp, TxnOptions};
 
-/// Tunables of the transaction layer.
-#[derive(Clone, Debug)]
-pub struct Config {
-    /// Lifetime of a transaction's locks without a heartbeat, in TSO-physical milliseconds.
-    pub lock_ttl_ms: u64,
-    /// How long a transaction waiting in a key's queue sleeps before checking the lock's owner
-    /// again (a release applied on this node wakes the first waiter at once).
-    pub lock_recheck: Duration,
-    /// How long a locking statement waits behind another transaction's lock (then 55P03).
-    pub lock_wait_timeout: Duration,
-    /// How often a transaction holding locks pushes its primary lock's expiry forward.
-    pub heartbeat_interval: Duration,
-    /// How long old versions are kept for AS OF SYSTEM TIME reads before GC removes them.
-    pub gc_ttl: Duration,
-    /// How often GC runs over the ranges this node leads.
-    pub gc_interval: Duration,
-    /// A range whose versions pass this many bytes is split in two.
-    pub range_max_bytes: u64,
-    /// How often range sizes are checked.
-    pub split_check_interval: Duration,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            lock_ttl_ms: 3_000,
-            lock_recheck: Duration::from_millis(250),
-            lock_wait_timeout: Duration::from_secs(10),
-            heartbeat_interval: Duration::from_secs(1),
-            gc_ttl: Duration::from_secs(4 * 3600),
-            gc_interval: Duration::from_secs(300),
-            range_max_bytes: 64 << 20,
-            split_check_interval: Duration::from_secs(10),
-        }
-    }
-}
-
-pub(crate) struct Inner {
-    pub client: kv::Client,
-    pub oracle: Oracle,
-    /// The oracle as the kv client's timestamp source, kept alive here (the client holds it
-    /// weakly); never read.
-    pub _timestamps: Arc<dyn kv::TimestampSource>,
-    pub config: Config,
-    pub deadlocks: crate::deadlock::Detector,
-    pub active: crate::gc::Active,
-}
-
-/// A handle on a node's transactional store; cheap to clone.
-#[derive(Clone)]
-pub struct Db {
-    pub(crate) inner: Arc<Inner>,
-}
-
 impl Db {
-    /// Opens the transactional layer over a node's store (starts the timestamp oracle).
-    pub async fn open(store: Arc<kv::Store>, config: Config) -> Result<Db> {
-        let client = kv::Client::new(store);
-        let oracle = Oracle::start(client.clone()).await?;
-        let timestamps: Arc<dyn kv::TimestampSource> = Arc::new(oracle.clone());
-        client.set_timestamp_source(&timestamps);
-        let db = Db {
-            inner: Arc::new(Inner {
-                client,
-                oracle,
-                _timestamps: timestamps,
-                config,
-                deadlocks: Default::default(),
-                active: Default::default(),
-            }),
-        };
-        let config = &db.inner.config;
-        let weak = Arc::downgrade(&db.inner);
-        tokio::spawn(every(
-            weak.clone(),
-            config.gc_interval,
-            "gc",
-            |db| async move { db.run_gc().await.map(|_| ()) },
-        ));
-        tokio::spawn(every(
-            weak,
-            config.split_check_interval,
-            "size-based split",
-            |db| async move { db.split_large_ranges().await.map(|_| ()) },
-        ));
-        Ok(db)
-    }
-
-    /// Opens a single-node store in `dir` (bootstrapping it when empty) and the transaction
-    /// layer over it; for tests and tools that need a store without the rest of a node.
-    pub async fn open_local(dir: &std::path::Path) -> Result<Db> {
-        let store = kv::Store::open(kv::StoreOptions::new(dir))
-            .await
-            .map_err(kv_err)?;
-        Db::open(store, Config::default()).await
-    }
-
-    /// Stops the store's Raft groups and makes its state durable.
-    pub async fn shutdown(&self) -> Result<()> {
-        self.inner.client.shutdown().await.map_err(kv_err)
-    }
-
-    /// The kv client (for debug tools and statistics).
-    pub fn client(&self) -> &kv::Client {
-        &self.inner.client
-    }
-
-    /// A timestamp from the oracle.
-    pub async fn now(&self) -> Result<Timestamp> {
-        self.inner.oracle.now().await
-    }
-
     /// Begins a transaction (takes its start timestamp from the oracle).
     pub async fn begin(&self, mut opts: TxnOptions) -> Result<Transaction> {
         let now = self.inner.oracle.now().await?;
@@ -439,27 +329,6 @@ impl Transaction {
     }
 }
 
-/// Runs `task` every `interval` until the transaction layer is dropped, logging its failures.
-async fn every<F, Fut>(
-    inner: std::sync::Weak<Inner>,
-    interval: Duration,
-    what: &'static str,
-    task: F,
-) where
-    F: Fn(Db) -> Fut,
-    Fut: std::future::Future<Output = Result<()>>,
-{
-    let mut tick = tokio::time::interval(interval);
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        let Some(inner) = inner.upgrade() else { return };
-        if let Err(e) = task(Db { inner }).await {
-            tracing::warn!("{what}: {e}");
-        }
-    }
-}
-
 /// Sorts spans and merges the ones that overlap or touch.
 pub(crate) fn merge_spans(mut spans: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(Vec<u8>, Vec<u8>)> {
     spans.sort();
@@ -490,15 +359,6 @@ fn merge<'a>(
         };
     }
     merged.into_iter().collect()
-}
-
-pub(crate) fn kv_err(e: kv::Error) -> Error {
-    match e {
-        kv::Error::BelowGcThreshold { .. } => Error::BelowGcThreshold(e.to_string()),
-        kv::Error::DiskFull(m) => Error::DiskFull(m),
-        kv::Error::Storage(_) => Error::Storage(e.to_string()),
-        e => Error::Internal(e.to_string()),
-    }
 }
 
 pub(crate) fn conflict(e: &KeyError) -> Error {
@@ -881,13 +741,5 @@ impl Db {
                 "unexpected status response {other:?}"
             ))),
         }
-    }
-}
-
-impl Db {
-    /// Splits the range holding `key` at `key` (ALTER TABLE ... SPLIT AT); returns the ids of
-    /// the left- and right-hand ranges. Splitting at an existing range boundary does nothing.
-    pub async fn split_at(&self, key: &[u8]) -> Result<(kv::RangeId, kv::RangeId)> {
-        crate::split::split_at(self, key).await
     }
 }
