@@ -72,6 +72,10 @@ pub enum Error {
     UndefinedTable(String),
     /// 42703: column does not exist.
     UndefinedColumn(String),
+    /// 42702: an unqualified column name matches columns of several FROM items.
+    AmbiguousColumn(String),
+    /// 21000: a scalar subquery returned more than one row.
+    CardinalityViolation(String),
     /// 42P07: relation already exists.
     DuplicateTable(String),
     /// 23505: duplicate key value violates unique constraint (the primary key).
@@ -118,6 +122,8 @@ impl std::fmt::Display for Error {
             Error::Syntax(m)
             | Error::UndefinedTable(m)
             | Error::UndefinedColumn(m)
+            | Error::AmbiguousColumn(m)
+            | Error::CardinalityViolation(m)
             | Error::DuplicateTable(m)
             | Error::UniqueViolation(m)
             | Error::NotNullViolation(m)

@@ -5,8 +5,7 @@ use std::sync::Arc;
 use sqlparser::ast;
 
 use super::Planner;
-use super::access::access;
-use super::expr::{Scope, ScopeColumn, aggregate_name, ident_name, object_name};
+use super::expr::{Scope, ScopeColumn, aggregate_name, for_each_child, ident_name, object_name};
 use crate::plan::{Aggregate, Expr, Node, SortKey};
 use crate::{Column, DataType, Error, Result};
 
@@ -28,6 +27,16 @@ pub(crate) fn figure_colname(e: &ast::Expr) -> Option<String> {
                 .map(|t| t.short_name().to_string())
         }),
         ast::Expr::Function(f) => Some(f.name.to_string().to_lowercase()),
+        ast::Expr::Case { .. } => Some("case".into()),
+        ast::Expr::Exists { .. } => Some("exists".into()),
+        ast::Expr::Subquery(q) => match q.body.as_ref() {
+            ast::SetExpr::Select(s) => match s.projection.as_slice() {
+                [ast::SelectItem::ExprWithAlias { alias, .. }] => Some(ident_name(alias)),
+                [ast::SelectItem::UnnamedExpr(e)] => figure_colname(e),
+                _ => None,
+            },
+            _ => None,
+        },
         ast::Expr::Value(v) if matches!(v.value, ast::Value::Boolean(_)) => Some("bool".into()),
         _ => None,
     }
@@ -73,7 +82,7 @@ impl Planner<'_> {
             }
             let mut out = Vec::with_capacity(width);
             for (i, e) in row.iter().enumerate() {
-                let (e, t) = self.binder.bind(e, &Scope::default(), types[i])?;
+                let (e, t) = self.bind(e, &Scope::default(), types[i])?;
                 types[i].get_or_insert(t);
                 out.push(e);
             }
@@ -90,53 +99,39 @@ impl Planner<'_> {
         Ok(Node::Values { columns, rows })
     }
 
-    /// Plans the FROM clause: one table (optionally aliased) or none.
-    pub(crate) fn plan_from(
-        &self,
-        from: &[ast::TableWithJoins],
-    ) -> Result<(Option<Arc<crate::catalog::Table>>, Scope)> {
-        match from {
-            [] => Ok((None, Scope::default())),
-            [
-                ast::TableWithJoins {
-                    relation:
-                        ast::TableFactor::Table {
-                            name,
-                            alias,
-                            args: None,
-                            ..
-                        },
-                    joins,
-                },
-            ] if joins.is_empty() => {
-                let table = self.table(&object_name(name)?)?;
-                let relation = match alias {
-                    Some(a) if a.columns.is_empty() => ident_name(&a.name),
-                    Some(_) => return Err(not_supported("column aliases in FROM")),
-                    None => table.name.clone(),
-                };
-                Ok((Some(table.clone()), table_scope(&table, &relation)))
-            }
-            _ => Err(not_supported("joins and subqueries in FROM")),
-        }
-    }
-
-    /// Binds a WHERE predicate and builds the access path (Get, Scan, Filter).
+    /// Binds a WHERE predicate over the rows of a table (UPDATE, DELETE): a filter over a
+    /// full scan, which the optimizer turns into the table's access path.
     pub(crate) fn plan_where(
         &mut self,
         table: Arc<crate::catalog::Table>,
         scope: &Scope,
         selection: Option<&ast::Expr>,
     ) -> Result<Node> {
-        let predicate = match selection {
-            Some(e) => Some(self.bind_predicate(e, scope)?),
-            None => None,
+        let scan = Node::Scan {
+            table,
+            span: crate::plan::Span::full(),
         };
-        Ok(access(table, predicate, &self.binder.params))
+        self.maybe_filter(scan, scope, selection)
+    }
+
+    /// `source` under a filter of the bound `selection`, if there is one.
+    fn maybe_filter(
+        &mut self,
+        source: Node,
+        scope: &Scope,
+        selection: Option<&ast::Expr>,
+    ) -> Result<Node> {
+        Ok(match selection {
+            Some(e) => Node::Filter {
+                source: Box::new(source),
+                predicate: self.bind_predicate(e, scope)?,
+            },
+            None => source,
+        })
     }
 
     fn bind_predicate(&mut self, e: &ast::Expr, scope: &Scope) -> Result<Expr> {
-        let (p, t) = self.binder.bind(e, scope, Some(DataType::Bool))?;
+        let (p, t) = self.bind(e, scope, Some(DataType::Bool))?;
         if t != DataType::Bool {
             return Err(Error::DatatypeMismatch(format!(
                 "argument of WHERE must be type boolean, not type {t}"
@@ -158,23 +153,8 @@ impl Planner<'_> {
         {
             return Err(not_supported("DISTINCT, TOP and INTO"));
         }
-        let (table, mut scope) = self.plan_from(&s.from)?;
-        let mut node = match table {
-            Some(table) => self.plan_where(table, &scope, s.selection.as_ref())?,
-            None => {
-                let values = Node::Values {
-                    columns: vec![],
-                    rows: vec![vec![]],
-                };
-                match &s.selection {
-                    Some(e) => Node::Filter {
-                        source: Box::new(values),
-                        predicate: self.bind_predicate(e, &scope)?,
-                    },
-                    None => values,
-                }
-            }
-        };
+        let (source, mut scope) = self.plan_from(&s.from)?;
+        let mut node = self.maybe_filter(source, &scope, s.selection.as_ref())?;
         let group_by = match &s.group_by {
             ast::GroupByExpr::Expressions(e, m) if m.is_empty() => e.as_slice(),
             _ => return Err(not_supported("GROUP BY ALL and grouping modifiers")),
@@ -216,7 +196,7 @@ impl Planner<'_> {
         let mut columns = Vec::new();
         let mut groups = Vec::new();
         for g in group_by {
-            let (e, t) = self.binder.bind(g, scope, None)?;
+            let (e, t) = self.bind(g, scope, None)?;
             grouped.push((g.clone(), columns.len()));
             columns.push(Column {
                 name: figure_colname(g).unwrap_or_else(|| "?column?".into()),
@@ -242,6 +222,7 @@ impl Planner<'_> {
                     name: c.name.clone(),
                     data_type: c.data_type,
                     hidden: false,
+                    merged: false,
                 })
                 .collect(),
             grouped: Some(grouped),
@@ -285,7 +266,7 @@ impl Planner<'_> {
                 )));
             }
         };
-        let (e, t) = self.binder.bind(arg, scope, None)?;
+        let (e, t) = self.bind(arg, scope, None)?;
         Ok(match name.as_str() {
             "count" => (Aggregate::Count(e), DataType::Int8),
             "sum" if t.is_numeric() => {
@@ -296,6 +277,7 @@ impl Planner<'_> {
                 };
                 (Aggregate::Sum(e, out), out)
             }
+            "avg" if t.is_numeric() => (Aggregate::Avg(e), DataType::Float8),
             "min" => (Aggregate::Min(e), t),
             "max" => (Aggregate::Max(e), t),
             _ => {
@@ -320,7 +302,7 @@ impl Planner<'_> {
         for item in items {
             match item {
                 ast::SelectItem::UnnamedExpr(e) => {
-                    let (b, t) = self.binder.bind(e, scope, None)?;
+                    let (b, t) = self.bind(e, scope, None)?;
                     exprs.push(b);
                     columns.push(Column {
                         name: figure_colname(e).unwrap_or_else(|| "?column?".into()),
@@ -328,7 +310,7 @@ impl Planner<'_> {
                     });
                 }
                 ast::SelectItem::ExprWithAlias { expr, alias } => {
-                    let (b, t) = self.binder.bind(expr, scope, None)?;
+                    let (b, t) = self.bind(expr, scope, None)?;
                     exprs.push(b);
                     columns.push(Column {
                         name: ident_name(alias),
@@ -351,7 +333,7 @@ impl Planner<'_> {
             let column = match output_column(&o.expr, &columns, visible)? {
                 Some(i) => i,
                 None => {
-                    let (b, t) = self.binder.bind(&o.expr, scope, None)?;
+                    let (b, t) = self.bind(&o.expr, scope, None)?;
                     exprs.push(b);
                     columns.push(Column {
                         name: format!("?sort{}?", exprs.len()),
@@ -399,9 +381,7 @@ impl Planner<'_> {
         };
         let mut bind = |e: Option<&ast::Expr>| -> Result<Option<Expr>> {
             let Some(e) = e else { return Ok(None) };
-            let (b, t) = self
-                .binder
-                .bind(e, &Scope::default(), Some(DataType::Int8))?;
+            let (b, t) = self.bind(e, &Scope::default(), Some(DataType::Int8))?;
             if !matches!(t, DataType::Int4 | DataType::Int8) {
                 return Err(Error::DatatypeMismatch(format!(
                     "argument of LIMIT/OFFSET must be an integer, not {t}"
@@ -466,7 +446,11 @@ fn expand_wildcard(
     }
     let before = exprs.len();
     for (i, c) in scope.columns.iter().enumerate() {
-        if c.hidden || relation.is_some_and(|r| c.relation.as_deref() != Some(r)) {
+        let excluded = match relation {
+            Some(r) => c.relation.as_deref() != Some(r),
+            None => c.merged,
+        };
+        if c.hidden || excluded {
             continue;
         }
         exprs.push(Expr::Column(i));
@@ -488,54 +472,15 @@ fn expand_wildcard(
     Ok(())
 }
 
-/// The scope of a table's columns under `relation` (its name or alias).
-pub(crate) fn table_scope(table: &crate::catalog::Table, relation: &str) -> Scope {
-    let columns = table
-        .columns
-        .iter()
-        .map(|c| ScopeColumn {
-            relation: Some(relation.to_string()),
-            name: c.name.clone(),
-            data_type: c.data_type,
-            hidden: c.hidden,
-        })
-        .collect();
-    Scope {
-        columns,
-        grouped: None,
-    }
-}
-
-/// Collects aggregate calls (not nested in other aggregates), without duplicates.
+/// Collects aggregate calls (not nested in other aggregates or in subqueries), without
+/// duplicates.
 fn collect_aggregates(e: &ast::Expr, out: &mut Vec<ast::Function>) {
-    use ast::Expr as A;
     match e {
-        A::Function(f) if aggregate_name(f).is_some() && !out.contains(f) => out.push(f.clone()),
-        A::Function(_) => {}
-        A::BinaryOp { left, right, .. } => {
-            collect_aggregates(left, out);
-            collect_aggregates(right, out);
-        }
-        A::UnaryOp { expr, .. }
-        | A::Nested(expr)
-        | A::IsNull(expr)
-        | A::IsNotNull(expr)
-        | A::Cast { expr, .. } => collect_aggregates(expr, out),
-        A::Between {
-            expr, low, high, ..
-        } => {
-            for e in [expr, low, high] {
-                collect_aggregates(e, out);
+        ast::Expr::Function(f) if aggregate_name(f).is_some() => {
+            if !out.contains(f) {
+                out.push(f.clone());
             }
         }
-        A::In {
-            expr,
-            target: ast::InTarget::List(list),
-            ..
-        } => {
-            collect_aggregates(expr, out);
-            list.iter().for_each(|e| collect_aggregates(e, out));
-        }
-        _ => {}
+        e => for_each_child(e, &mut |c| collect_aggregates(c, out)),
     }
 }
