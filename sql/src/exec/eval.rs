@@ -199,6 +199,71 @@ mod tests {
     }
 
     #[test]
+    fn in_list_distinct_case_coalesce() {
+        let (one, two, null) = (Value::Int(1), Value::Int(2), Value::Null);
+        let list = |v: Value, items: Vec<Value>| {
+            Expr::InList(
+                c(v),
+                items.into_iter().map(Expr::Constant).collect::<Vec<_>>(),
+            )
+        };
+        let cases = [
+            (
+                list(one.clone(), vec![two.clone(), one.clone()]),
+                Value::Bool(true),
+            ),
+            (list(one.clone(), vec![two.clone()]), Value::Bool(false)),
+            (
+                list(one.clone(), vec![two.clone(), null.clone()]),
+                Value::Null,
+            ),
+            (list(null.clone(), vec![]), Value::Bool(false)),
+            (list(null.clone(), vec![one.clone()]), Value::Null),
+            (
+                Expr::IsDistinct(c(null.clone()), c(null.clone())),
+                Value::Bool(false),
+            ),
+            (
+                Expr::IsDistinct(c(null.clone()), c(one.clone())),
+                Value::Bool(true),
+            ),
+            (
+                Expr::Case {
+                    whens: vec![
+                        (Expr::Constant(null.clone()), Expr::Constant(one.clone())),
+                        (
+                            Expr::Constant(Value::Bool(true)),
+                            Expr::Constant(two.clone()),
+                        ),
+                    ],
+                    otherwise: None,
+                },
+                two.clone(),
+            ),
+            (
+                Expr::Case {
+                    whens: vec![(
+                        Expr::Constant(Value::Bool(false)),
+                        Expr::Constant(one.clone()),
+                    )],
+                    otherwise: None,
+                },
+                Value::Null,
+            ),
+            (
+                Expr::Coalesce(vec![
+                    Expr::Constant(null.clone()),
+                    Expr::Constant(two.clone()),
+                ]),
+                two.clone(),
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(eval(&e, &[]), Ok(want), "{e:?}");
+        }
+    }
+
+    #[test]
     fn arithmetic_and_concat() {
         let row = [Value::Int(7), Value::Text("x".into())];
         let div = Expr::Arith(
