@@ -74,6 +74,8 @@ pub enum Error {
     UndefinedColumn(String),
     /// 42702: an unqualified column name matches columns of several FROM items.
     AmbiguousColumn(String),
+    /// 42P10: an invalid column reference (ORDER BY of SELECT DISTINCT not in the list).
+    InvalidColumnReference(String),
     /// 21000: a scalar subquery returned more than one row.
     CardinalityViolation(String),
     /// 42P07: relation already exists.
@@ -124,6 +126,7 @@ impl std::fmt::Display for Error {
             | Error::UndefinedColumn(m)
             | Error::AmbiguousColumn(m)
             | Error::CardinalityViolation(m)
+            | Error::InvalidColumnReference(m)
             | Error::DuplicateTable(m)
             | Error::UniqueViolation(m)
             | Error::NotNullViolation(m)

@@ -42,8 +42,11 @@
 //!
 //! - Queries: inner, cross and LEFT joins (no RIGHT, FULL, NATURAL or LATERAL), subqueries in
 //!   FROM and in expressions (scalar, IN, EXISTS; WHERE, HAVING and the select list only, not
-//!   in ON, GROUP BY or aggregate arguments); no CTEs, set operations, DISTINCT or window
-//!   functions. Join order is the order of the FROM clause. A USING column appears in `*` at
+//!   in ON, GROUP BY or aggregate arguments), DISTINCT and DISTINCT aggregates, UNION /
+//!   INTERSECT / EXCEPT [ALL] (ORDER BY on them by result column only); no DISTINCT ON, CTEs
+//!   or window functions. Inner joins are ordered greedily (from the first FROM item, the
+//!   next input is the first one a condition links to those already joined), without
+//!   cardinality estimates. A USING column appears in `*` at
 //!   the left input's position (PostgreSQL lists USING columns first). Scalar functions: abs,
 //!   lower, upper, length, COALESCE, NULLIF; aggregates: count, sum, avg, min and max; avg
 //!   is double precision (PostgreSQL: numeric for integer and numeric inputs).
@@ -85,7 +88,8 @@
 //!   that runs). The in-memory test store runs every level as snapshot isolation.
 //! - A table without a primary key gets a hidden `rowid` key column (int8) from a cluster-wide
 //!   counter reserved in blocks of 1000 per node (ids are unique, not ordered by time).
-//! - ORDER BY, aggregation and the right input of joins are buffered in memory without a
+//! - ORDER BY, aggregation, DISTINCT, set operations and the right input of joins are
+//!   buffered in memory without a
 //!   bound (no 53200, no spilling yet); DROP TABLE deletes the rows in the
 //!   dropping transaction (no range clear).
 //! - No pg_catalog / information_schema tables and no `SHOW ALL`.

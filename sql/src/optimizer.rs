@@ -285,7 +285,157 @@ fn map_inputs(node: Node, mut f: impl FnMut(Node) -> Node) -> Node {
             on,
             keys,
         },
+        Node::Distinct { source } => Node::Distinct { source: t(source) },
+        Node::SetOp {
+            op,
+            all,
+            left,
+            right,
+        } => Node::SetOp {
+            op,
+            all,
+            left: t(left),
+            right: t(right),
+        },
         n @ (Node::Get { .. } | Node::Scan { .. } | Node::Values { .. }) => n,
+    }
+}
+
+/// Orders the inputs of each tree of inner joins greedily: starting from the first FROM item,
+/// the next input is the first one linked to those already joined by a condition, so that
+/// unrelated inputs are not cross-joined while a condition could have connected them. The
+/// conditions move to the lowest join that has their columns; a projection restores the
+/// original column order when it changed.
+pub struct JoinOrder;
+
+impl Rule for JoinOrder {
+    fn name(&self) -> &'static str {
+        "join_order"
+    }
+
+    fn apply(&self, node: Node) -> Node {
+        reorder(node)
+    }
+}
+
+fn reorder(node: Node) -> Node {
+    if !matches!(
+        node,
+        Node::Join {
+            kind: JoinKind::Inner,
+            ..
+        }
+    ) {
+        return map_inputs(node, reorder);
+    }
+    let columns = node.columns();
+    let (mut leaves, mut conjuncts) = (Vec::new(), Vec::new());
+    flatten(node, 0, &mut leaves, &mut conjuncts);
+    let leaves: Vec<(Node, std::ops::Range<usize>)> =
+        leaves.into_iter().map(|(n, r)| (reorder(n), r)).collect();
+    let mut remaining: Vec<Option<(Node, std::ops::Range<usize>)>> =
+        leaves.into_iter().map(Some).collect();
+    // The original column of each position of the joined rows, as inputs are added.
+    let mut order: Vec<usize> = Vec::new();
+    let mut placed = vec![false; columns.len()];
+    let mut current: Option<Node> = None;
+    let mut unused: Vec<Option<Expr>> = conjuncts.into_iter().map(Some).collect();
+    while remaining.iter().any(Option::is_some) {
+        let pick = match &current {
+            None => 0,
+            Some(_) => (0..remaining.len())
+                .filter(|&i| remaining[i].is_some())
+                .find(|&i| {
+                    let r = &remaining[i].as_ref().expect("filtered").1;
+                    unused.iter().flatten().any(|c| {
+                        let cols = c.columns_used();
+                        cols.iter().any(|&x| r.contains(&x))
+                            && cols.iter().any(|&x| placed[x])
+                            && cols.iter().all(|&x| placed[x] || r.contains(&x))
+                    })
+                })
+                .or_else(|| remaining.iter().position(Option::is_some))
+                .expect("an input remains"),
+        };
+        let (leaf, range) = remaining[pick].take().expect("picked input remains");
+        range.clone().for_each(|c| placed[c] = true);
+        order.extend(range);
+        current = Some(match current {
+            None => leaf,
+            Some(left) => {
+                let position = |c: usize| order.iter().position(|&o| o == c).expect("placed");
+                let mut on = Vec::new();
+                for slot in unused.iter_mut() {
+                    if slot
+                        .as_ref()
+                        .is_some_and(|c| c.columns_used().iter().all(|&x| placed[x]))
+                    {
+                        let c = slot.take().expect("checked");
+                        on.push(remap(c, &position));
+                    }
+                }
+                Node::Join {
+                    left: Box::new(left),
+                    right: Box::new(leaf),
+                    kind: JoinKind::Inner,
+                    on: Expr::and_all(on),
+                    keys: vec![],
+                }
+            }
+        });
+    }
+    let mut node = current.expect("a join has inputs");
+    // Conditions without columns (constants) go on top.
+    let rest: Vec<Expr> = unused.into_iter().flatten().collect();
+    node = filter(node, rest);
+    if order.iter().enumerate().all(|(i, &o)| i == o) {
+        return node;
+    }
+    let exprs = (0..columns.len())
+        .map(|c| Expr::Column(order.iter().position(|&o| o == c).expect("placed")))
+        .collect();
+    Node::Projection {
+        source: Box::new(node),
+        exprs,
+        columns,
+    }
+}
+
+/// Collects the inputs of a tree of inner joins (with the original columns each covers) and
+/// their conditions, in the tree's column numbering.
+fn flatten(
+    node: Node,
+    offset: usize,
+    leaves: &mut Vec<(Node, std::ops::Range<usize>)>,
+    conjuncts: &mut Vec<Expr>,
+) {
+    match node {
+        Node::Join {
+            left,
+            right,
+            kind: JoinKind::Inner,
+            on,
+            keys,
+        } if keys.is_empty() => {
+            let width = left.columns().len();
+            for c in on.map(Expr::into_conjuncts).unwrap_or_default() {
+                conjuncts.push(remap(c, &|i| i + offset));
+            }
+            flatten(*left, offset, leaves, conjuncts);
+            flatten(*right, offset + width, leaves, conjuncts);
+        }
+        n => {
+            let width = n.columns().len();
+            leaves.push((n, offset..offset + width));
+        }
+    }
+}
+
+/// Renumbers the columns of an expression (in its own scope).
+fn remap(e: Expr, f: &impl Fn(usize) -> usize) -> Expr {
+    match e {
+        Expr::Column(i) => Expr::Column(f(i)),
+        e => e.map_children(&mut |c| remap(c, f)),
     }
 }
 
@@ -431,6 +581,7 @@ pub fn rules(params: &[Option<DataType>]) -> Vec<Box<dyn Rule>> {
     vec![
         Box::new(FoldConstants),
         Box::new(PushDownFilters),
+        Box::new(JoinOrder),
         Box::new(AccessPaths {
             params: params.to_vec(),
         }),

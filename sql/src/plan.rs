@@ -391,6 +391,8 @@ pub enum Aggregate {
     Avg(Expr),
     Min(Expr),
     Max(Expr),
+    /// The aggregate over the distinct non-NULL values of its argument (`count(DISTINCT x)`).
+    Distinct(Box<Aggregate>),
 }
 
 impl Aggregate {
@@ -402,6 +404,20 @@ impl Aggregate {
             Aggregate::Avg(_) => "avg",
             Aggregate::Min(_) => "min",
             Aggregate::Max(_) => "max",
+            Aggregate::Distinct(a) => a.name(),
+        }
+    }
+
+    /// The argument expression (None for count(*)).
+    pub fn arg(&self) -> Option<&Expr> {
+        match self {
+            Aggregate::CountStar => None,
+            Aggregate::Count(e)
+            | Aggregate::Sum(e, _)
+            | Aggregate::Avg(e)
+            | Aggregate::Min(e)
+            | Aggregate::Max(e) => Some(e),
+            Aggregate::Distinct(a) => a.arg(),
         }
     }
 
@@ -413,6 +429,10 @@ impl Aggregate {
             | Aggregate::Avg(e)
             | Aggregate::Min(e)
             | Aggregate::Max(e) => format!("{}({})", self.name(), e.format(names)),
+            Aggregate::Distinct(a) => match a.arg() {
+                Some(e) => format!("{}(DISTINCT {})", a.name(), e.format(names)),
+                None => a.format(names),
+            },
         }
     }
 }
@@ -424,6 +444,25 @@ pub enum JoinKind {
     Inner,
     /// Matching pairs, and each unmatched left row once with NULLs for the right columns.
     Left,
+}
+
+/// A set operation between two queries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetOp {
+    Union,
+    Intersect,
+    Except,
+}
+
+impl SetOp {
+    /// The SQL keyword.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            SetOp::Union => "Union",
+            SetOp::Intersect => "Intersect",
+            SetOp::Except => "Except",
+        }
+    }
 }
 
 /// A query operator. Each node emits rows of the columns [`Node::columns`] describes.
@@ -456,6 +495,17 @@ pub enum Node {
         kind: JoinKind,
         on: Option<Expr>,
         keys: Vec<(usize, usize)>,
+    },
+    /// Emits the first of each set of equal rows (NULLs equal), in input order.
+    Distinct { source: Box<Node> },
+    /// UNION, INTERSECT or EXCEPT of two inputs with the same column types; without `all`,
+    /// duplicates are removed; with it, INTERSECT and EXCEPT count multiplicities. Emits the
+    /// left input's columns.
+    SetOp {
+        op: SetOp,
+        all: bool,
+        left: Box<Node>,
+        right: Box<Node>,
     },
     /// Sorts all rows (buffers them).
     Order {
@@ -495,7 +545,9 @@ impl Node {
             | Node::Aggregate { columns, .. } => columns.clone(),
             Node::Filter { source, .. }
             | Node::Order { source, .. }
+            | Node::Distinct { source }
             | Node::Limit { source, .. } => source.columns(),
+            Node::SetOp { left, .. } => left.columns(),
             Node::Join { left, right, .. } => {
                 let mut c = left.columns();
                 c.extend(right.columns());
@@ -561,6 +613,18 @@ impl Node {
                 kind,
                 on,
                 keys,
+            },
+            Node::Distinct { source } => Node::Distinct { source: t(source)? },
+            Node::SetOp {
+                op,
+                all,
+                left,
+                right,
+            } => Node::SetOp {
+                op,
+                all,
+                left: t(left)?,
+                right: t(right)?,
             },
             n @ (Node::Get { .. } | Node::Scan { .. } | Node::Values { .. }) => n,
         };
@@ -635,7 +699,7 @@ impl Node {
                     on: on.map(&mut *f),
                     keys,
                 },
-                n @ Node::Order { .. } => n,
+                n @ (Node::Order { .. } | Node::Distinct { .. } | Node::SetOp { .. }) => n,
             })
         });
         match r {
@@ -671,7 +735,11 @@ impl Node {
                 left.walk_exprs(f);
                 right.walk_exprs(f);
             }
-            Node::Order { source, .. } => source.walk_exprs(f),
+            Node::Order { source, .. } | Node::Distinct { source } => source.walk_exprs(f),
+            Node::SetOp { left, right, .. } => {
+                left.walk_exprs(f);
+                right.walk_exprs(f);
+            }
             Node::Limit {
                 source,
                 limit,
@@ -687,16 +755,10 @@ impl Node {
                 ..
             } => {
                 group_by.iter().for_each(&mut each);
-                for a in aggregates {
-                    match a {
-                        Aggregate::CountStar => {}
-                        Aggregate::Count(e)
-                        | Aggregate::Sum(e, _)
-                        | Aggregate::Avg(e)
-                        | Aggregate::Min(e)
-                        | Aggregate::Max(e) => each(e),
-                    }
-                }
+                aggregates
+                    .iter()
+                    .filter_map(Aggregate::arg)
+                    .for_each(&mut each);
                 source.walk_exprs(f);
             }
         }
@@ -794,6 +856,22 @@ impl Node {
                 right.explain(out, depth + 1);
                 None
             }
+            Node::Distinct { source } => {
+                let _ = writeln!(out, "Distinct");
+                Some(source)
+            }
+            Node::SetOp {
+                op,
+                all,
+                left,
+                right,
+            } => {
+                let all = if *all { " all" } else { "" };
+                let _ = writeln!(out, "{}{all}", op.keyword());
+                left.explain(out, depth + 1);
+                right.explain(out, depth + 1);
+                None
+            }
             Node::Order { source, keys } => {
                 let names = source.names();
                 let items: Vec<String> = keys
@@ -875,6 +953,7 @@ fn map_aggregate(a: Aggregate, f: &mut impl FnMut(Expr) -> Expr) -> Aggregate {
         Aggregate::Avg(e) => Aggregate::Avg(f(e)),
         Aggregate::Min(e) => Aggregate::Min(f(e)),
         Aggregate::Max(e) => Aggregate::Max(f(e)),
+        Aggregate::Distinct(a) => Aggregate::Distinct(Box::new(map_aggregate(*a, f))),
     }
 }
 

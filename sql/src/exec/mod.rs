@@ -7,6 +7,7 @@
 pub(crate) mod eval;
 pub(crate) mod ops;
 pub(crate) mod rows;
+mod setops;
 mod subquery;
 mod write;
 

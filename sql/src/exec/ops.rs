@@ -57,6 +57,23 @@ pub(crate) fn build(node: Node) -> Result<Box<dyn Operator>> {
             keys,
             built: Built::default(),
         }),
+        Node::Distinct { source } => Box::new(super::setops::Distinct {
+            source: build(*source)?,
+            seen: Default::default(),
+        }),
+        Node::SetOp {
+            op,
+            all,
+            left,
+            right,
+        } => Box::new(super::setops::SetOperation {
+            op,
+            all,
+            left: Some(build(*left)?),
+            right: Some(build(*right)?),
+            counts: None,
+            seen: Default::default(),
+        }),
         Node::Order { source, keys } => Box::new(Order {
             source: build(*source)?,
             keys,
@@ -488,6 +505,8 @@ enum Acc {
     /// The sum and count of the values so far.
     Avg(f64, i64),
     MinMax(Value, bool),
+    /// The encodings of the values seen so far, and the aggregate over the first of each.
+    Distinct(std::collections::HashSet<Vec<u8>>, Box<Acc>),
 }
 
 impl Acc {
@@ -498,10 +517,21 @@ impl Acc {
             Aggregate::Avg(_) => Acc::Avg(0.0, 0),
             Aggregate::Min(_) => Acc::MinMax(Value::Null, false),
             Aggregate::Max(_) => Acc::MinMax(Value::Null, true),
+            Aggregate::Distinct(a) => Acc::Distinct(Default::default(), Box::new(Acc::new(a))),
         }
     }
 
     fn add(&mut self, a: &Aggregate, row: &[Value]) -> Result<()> {
+        if let (Acc::Distinct(seen, acc), Aggregate::Distinct(inner)) = (&mut *self, a) {
+            let v = match inner.arg() {
+                Some(e) => eval(e, row)?,
+                None => Value::Bool(true),
+            };
+            if !v.is_null() && seen.insert(encode_key(&[v], &[])) {
+                acc.add(inner, row)?;
+            }
+            return Ok(());
+        }
         let v = match a {
             Aggregate::CountStar => Value::Bool(true),
             Aggregate::Count(e)
@@ -509,6 +539,9 @@ impl Acc {
             | Aggregate::Avg(e)
             | Aggregate::Min(e)
             | Aggregate::Max(e) => eval(e, row)?,
+            Aggregate::Distinct(_) => {
+                return Err(crate::Error::Internal("DISTINCT aggregate mismatch".into()));
+            }
         };
         if v.is_null() {
             return Ok(());
@@ -533,6 +566,9 @@ impl Acc {
                     *m = v;
                 }
             }
+            Acc::Distinct(..) => {
+                return Err(crate::Error::Internal("DISTINCT aggregate mismatch".into()));
+            }
         }
         Ok(())
     }
@@ -542,6 +578,7 @@ impl Acc {
             Acc::Count(n) => Value::Int(n),
             Acc::Avg(_, 0) => Value::Null,
             Acc::Avg(sum, n) => Value::Float(sum / n as f64),
+            Acc::Distinct(_, acc) => acc.finish(),
             Acc::Sum(v, _) | Acc::MinMax(v, _) => v,
         }
     }

@@ -61,7 +61,9 @@ fn scanned_table(node: &Node) -> Result<Option<Arc<Table>>> {
     match node {
         Node::Get { table, .. } | Node::Scan { table, .. } => Ok(Some(table.clone())),
         Node::Values { .. } => Ok(None),
-        Node::Join { .. } => Err(not_supported("FOR UPDATE with joins")),
+        Node::Join { .. } | Node::SetOp { .. } | Node::Distinct { .. } => Err(not_supported(
+            "FOR UPDATE with joins, DISTINCT or set operations",
+        )),
         Node::Filter { source, .. }
         | Node::Projection { source, .. }
         | Node::Order { source, .. }
@@ -129,7 +131,7 @@ fn with_keys(node: Node, table: &Table) -> Result<(Node, Vec<usize>)> {
         Node::Aggregate { .. } => {
             return Err(not_supported("FOR UPDATE with aggregate functions"));
         }
-        Node::Values { .. } | Node::Join { .. } => {
+        Node::Values { .. } | Node::Join { .. } | Node::SetOp { .. } | Node::Distinct { .. } => {
             return Err(Error::Internal(
                 "VALUES or a join under a locked scan".into(),
             ));

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use sqlparser::ast;
 
 use super::Planner;
+use super::expr::common_type;
 use super::expr::{Scope, ScopeColumn, aggregate_name, for_each_child, ident_name, object_name};
-use crate::plan::{Aggregate, Expr, Node, SortKey};
+use crate::plan::{Aggregate, Expr, Node, SetOp, SortKey};
 use crate::{Column, DataType, Error, Result};
 
 fn not_supported(what: impl std::fmt::Display) -> Error {
@@ -58,6 +59,10 @@ impl Planner<'_> {
         };
         let (node, hidden) = match q.body.as_ref() {
             ast::SetExpr::Select(s) => self.plan_select(s, order_by)?,
+            body @ ast::SetExpr::SetOperation { .. } => {
+                let node = self.plan_set_expr(body)?;
+                (self.order_set_op(node, order_by)?, 0)
+            }
             ast::SetExpr::Values(v) if order_by.is_empty() => (self.plan_values(v, &[])?, 0),
             ast::SetExpr::Query(inner) if order_by.is_empty() && q.limit_clause.is_none() => {
                 (self.plan_query(inner)?, 0)
@@ -146,13 +151,14 @@ impl Planner<'_> {
         s: &ast::Select,
         order_by: &[ast::OrderByExpr],
     ) -> Result<(Node, usize)> {
-        if s.distinct.is_some()
-            || s.top.is_some()
-            || s.into.is_some()
-            || !s.lateral_views.is_empty()
-        {
-            return Err(not_supported("DISTINCT, TOP and INTO"));
+        if s.top.is_some() || s.into.is_some() || !s.lateral_views.is_empty() {
+            return Err(not_supported("TOP and INTO"));
         }
+        let distinct = match &s.distinct {
+            None | Some(ast::Distinct::All) => false,
+            Some(ast::Distinct::Distinct) => true,
+            Some(ast::Distinct::On(_)) => return Err(not_supported("DISTINCT ON")),
+        };
         let (source, mut scope) = self.plan_from(&s.from)?;
         let mut node = self.maybe_filter(source, &scope, s.selection.as_ref())?;
         let group_by = match &s.group_by {
@@ -182,7 +188,63 @@ impl Planner<'_> {
                 };
             }
         }
-        self.plan_projection(node, &scope, &s.projection, order_by)
+        self.plan_projection(node, &scope, &s.projection, order_by, distinct)
+    }
+
+    /// Plans one operand of a set operation (or a whole set operation tree).
+    fn plan_set_expr(&mut self, e: &ast::SetExpr) -> Result<Node> {
+        match e {
+            ast::SetExpr::Select(s) => Ok(drop_hidden_pair(self.plan_select(s, &[])?)),
+            ast::SetExpr::Values(v) => self.plan_values(v, &[]),
+            ast::SetExpr::Query(q) => self.plan_query(q),
+            ast::SetExpr::SetOperation {
+                left,
+                op,
+                set_quantifier,
+                right,
+            } => {
+                let op = match op {
+                    ast::SetOperator::Union => SetOp::Union,
+                    ast::SetOperator::Intersect => SetOp::Intersect,
+                    ast::SetOperator::Except | ast::SetOperator::Minus => SetOp::Except,
+                };
+                let all = match set_quantifier {
+                    ast::SetQuantifier::All => true,
+                    ast::SetQuantifier::Distinct | ast::SetQuantifier::None => false,
+                    q => return Err(not_supported(format!("{q} in a set operation"))),
+                };
+                let (left, right) = (self.plan_set_expr(left)?, self.plan_set_expr(right)?);
+                let (left, right) = unify_set_operands(left, right, op)?;
+                Ok(Node::SetOp {
+                    op,
+                    all,
+                    left: Box::new(left),
+                    right: Box::new(right),
+                })
+            }
+            other => Err(not_supported(format!("query {other}"))),
+        }
+    }
+
+    /// Sorts a set operation's result by output columns (names or positions).
+    fn order_set_op(&mut self, node: Node, order_by: &[ast::OrderByExpr]) -> Result<Node> {
+        if order_by.is_empty() {
+            return Ok(node);
+        }
+        let columns = node.columns();
+        let mut keys = Vec::new();
+        for o in order_by {
+            let Some(column) = output_column(&o.expr, &columns, columns.len())? else {
+                return Err(not_supported(
+                    "ORDER BY expressions other than result columns on UNION/INTERSECT/EXCEPT",
+                ));
+            };
+            keys.push(sort_key(o, column)?);
+        }
+        Ok(Node::Order {
+            source: Box::new(node),
+            keys,
+        })
     }
 
     fn plan_aggregate(
@@ -244,18 +306,34 @@ impl Planner<'_> {
         scope: &Scope,
     ) -> Result<(Aggregate, DataType)> {
         let name = aggregate_name(f).unwrap_or_default();
-        let args = match &f.args {
-            ast::FunctionArguments::List(l)
-                if l.duplicate_treatment.is_none() && l.clauses.is_empty() =>
-            {
-                &l.args
-            }
+        let (args, distinct) = match &f.args {
+            ast::FunctionArguments::List(l) if l.clauses.is_empty() => (
+                &l.args,
+                l.duplicate_treatment == Some(ast::DuplicateTreatment::Distinct),
+            ),
             _ => return Err(not_supported(format!("aggregate {f}"))),
         };
+        let (agg, t) = self.bind_aggregate_args(f, &name, args, scope)?;
+        Ok(match (distinct, agg) {
+            (true, Aggregate::CountStar) => {
+                return Err(Error::Syntax("count(DISTINCT *) is not valid".into()));
+            }
+            (true, agg) => (Aggregate::Distinct(Box::new(agg)), t),
+            (false, agg) => (agg, t),
+        })
+    }
+
+    fn bind_aggregate_args(
+        &mut self,
+        f: &ast::Function,
+        name: &str,
+        args: &[ast::FunctionArg],
+        scope: &Scope,
+    ) -> Result<(Aggregate, DataType)> {
         if f.filter.is_some() || f.over.is_some() || !f.within_group.is_empty() {
             return Err(not_supported(format!("aggregate {f}")));
         }
-        let arg = match args.as_slice() {
+        let arg = match args {
             [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard)] if name == "count" => {
                 return Ok((Aggregate::CountStar, DataType::Int8));
             }
@@ -267,7 +345,7 @@ impl Planner<'_> {
             }
         };
         let (e, t) = self.bind(arg, scope, None)?;
-        Ok(match name.as_str() {
+        Ok(match name {
             "count" => (Aggregate::Count(e), DataType::Int8),
             "sum" if t.is_numeric() => {
                 let out = if t == DataType::Float8 {
@@ -296,6 +374,7 @@ impl Planner<'_> {
         scope: &Scope,
         items: &[ast::SelectItem],
         order_by: &[ast::OrderByExpr],
+        distinct: bool,
     ) -> Result<(Node, usize)> {
         let mut exprs = Vec::new();
         let mut columns = Vec::new();
@@ -342,23 +421,24 @@ impl Planner<'_> {
                     exprs.len() - 1
                 }
             };
-            let descending = match &o.options.sort {
-                None | Some(ast::OrderBySort::Asc) => false,
-                Some(ast::OrderBySort::Desc) => true,
-                Some(other) => return Err(not_supported(format!("ORDER BY {other:?}"))),
-            };
-            let nulls_first = o.options.nulls_first.unwrap_or(descending);
-            keys.push(SortKey {
-                column,
-                descending,
-                nulls_first,
-            });
+            keys.push(sort_key(o, column)?);
         }
+        let hidden = exprs.len() - visible;
         let mut node = Node::Projection {
             source: Box::new(source),
             exprs,
             columns,
         };
+        if distinct {
+            if hidden > 0 {
+                return Err(Error::InvalidColumnReference(
+                    "for SELECT DISTINCT, ORDER BY expressions must appear in select list".into(),
+                ));
+            }
+            node = Node::Distinct {
+                source: Box::new(node),
+            };
+        }
         if !keys.is_empty() {
             node = Node::Order {
                 source: Box::new(node),
@@ -396,6 +476,74 @@ impl Planner<'_> {
             offset,
         })
     }
+}
+
+fn drop_hidden_pair((node, hidden): (Node, usize)) -> Node {
+    drop_hidden(node, hidden)
+}
+
+/// The direction and NULL placement of an ORDER BY item on `column`.
+fn sort_key(o: &ast::OrderByExpr, column: usize) -> Result<SortKey> {
+    let descending = match &o.options.sort {
+        None | Some(ast::OrderBySort::Asc) => false,
+        Some(ast::OrderBySort::Desc) => true,
+        Some(other) => return Err(not_supported(format!("ORDER BY {other:?}"))),
+    };
+    let nulls_first = o.options.nulls_first.unwrap_or(descending);
+    Ok(SortKey {
+        column,
+        descending,
+        nulls_first,
+    })
+}
+
+/// Checks that two set operands have the same number of columns and casts columns of
+/// different numeric types to their common type.
+fn unify_set_operands(left: Node, right: Node, op: SetOp) -> Result<(Node, Node)> {
+    let (lc, rc) = (left.columns(), right.columns());
+    let name = op.keyword().to_uppercase();
+    if lc.len() != rc.len() {
+        return Err(Error::Syntax(format!(
+            "each {name} query must have the same number of columns"
+        )));
+    }
+    let mut types = Vec::with_capacity(lc.len());
+    for (l, r) in lc.iter().zip(&rc) {
+        types.push(common_type(l.data_type, r.data_type).ok_or_else(|| {
+            Error::DatatypeMismatch(format!(
+                "{name} types {} and {} cannot be matched",
+                l.data_type, r.data_type
+            ))
+        })?);
+    }
+    let cast = |node: Node, columns: Vec<Column>| {
+        if columns.iter().zip(&types).all(|(c, t)| c.data_type == *t) {
+            return node;
+        }
+        let exprs = columns
+            .iter()
+            .enumerate()
+            .zip(&types)
+            .map(|((i, c), t)| match c.data_type == *t {
+                true => Expr::Column(i),
+                false => Expr::Cast(Box::new(Expr::Column(i)), *t),
+            })
+            .collect();
+        let columns = columns
+            .into_iter()
+            .zip(&types)
+            .map(|(c, t)| Column {
+                name: c.name,
+                data_type: *t,
+            })
+            .collect();
+        Node::Projection {
+            source: Box::new(node),
+            exprs,
+            columns,
+        }
+    };
+    Ok((cast(left, lc), cast(right, rc)))
 }
 
 /// Drops `hidden` trailing columns.
