@@ -23,11 +23,32 @@ pub(crate) struct ScopeColumn {
 }
 
 /// The columns an expression can refer to, in input-row order. After aggregation, `grouped`
-/// maps group-by expressions and aggregate calls (by AST) to the aggregate node's columns.
+/// maps group-by expressions and aggregate calls (by AST) to the aggregate node's columns,
+/// `ungrouped` is the scope before aggregation (names are resolved there), and
+/// `group_columns` maps its columns that are grouped by to the aggregate node's columns.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Scope {
     pub columns: Vec<ScopeColumn>,
     pub grouped: Option<Vec<(ast::Expr, usize)>>,
+    pub ungrouped: Option<Box<Scope>>,
+    pub group_columns: Vec<(usize, usize)>,
+}
+
+impl Scope {
+    /// The aggregate node's column of the ungrouped column `i`, if it is grouped by.
+    pub(crate) fn group_column(&self, i: usize) -> Option<usize> {
+        self.group_columns
+            .iter()
+            .find(|(c, _)| *c == i)
+            .map(|(_, g)| *g)
+    }
+}
+
+/// The error for a column that is neither grouped by nor inside an aggregate.
+pub(crate) fn not_grouped(name: &str) -> Error {
+    Error::InvalidParameter(format!(
+        "column \"{name}\" must appear in the GROUP BY clause or be used in an aggregate function"
+    ))
 }
 
 impl Scope {
@@ -54,7 +75,12 @@ impl Scope {
 
     /// Whether a FROM item of this scope is named `relation`.
     pub(crate) fn has_relation(&self, relation: &str) -> bool {
-        self.columns
+        let pre = self
+            .ungrouped
+            .as_ref()
+            .is_some_and(|s| s.has_relation(relation));
+        pre || self
+            .columns
             .iter()
             .any(|c| c.relation.as_deref() == Some(relation))
     }
@@ -291,14 +317,17 @@ impl Planner<'_> {
     ) -> Result<(Expr, DataType)> {
         let scopes = std::iter::once(scope).chain(self.outer.iter().rev());
         for (depth, s) in scopes.enumerate() {
-            let Some(i) = s.resolve(relation, name)? else {
+            let found = match &s.ungrouped {
+                // After aggregation, names resolve before it and must be grouped by.
+                Some(pre) => match pre.resolve(relation, name)? {
+                    Some(j) => Some(s.group_column(j).ok_or_else(|| not_grouped(name))?),
+                    None => None,
+                },
+                None => s.resolve(relation, name)?,
+            };
+            let Some(i) = found else {
                 continue;
             };
-            if s.grouped.is_some() {
-                return Err(Error::InvalidParameter(format!(
-                    "column \"{name}\" must appear in the GROUP BY clause or be used in an aggregate function"
-                )));
-            }
             let e = match depth {
                 0 => Expr::Column(i),
                 depth => Expr::Outer { depth, index: i },

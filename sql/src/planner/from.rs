@@ -214,7 +214,7 @@ impl Planner<'_> {
                             merged: false,
                         })
                         .collect(),
-                    grouped: None,
+                    ..Scope::default()
                 };
                 rename_columns(&mut scope, alias, &relation)?;
                 Ok((node, scope))
@@ -278,6 +278,6 @@ pub(crate) fn table_scope(table: &Table, relation: &str) -> Scope {
         .collect();
     Scope {
         columns,
-        grouped: None,
+        ..Scope::default()
     }
 }

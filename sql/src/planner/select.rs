@@ -5,8 +5,8 @@ use std::sync::Arc;
 use sqlparser::ast;
 
 use super::Planner;
-use super::expr::common_type;
 use super::expr::{Scope, ScopeColumn, aggregate_name, for_each_child, ident_name, object_name};
+use super::expr::{common_type, not_grouped};
 use crate::plan::{Aggregate, Expr, Node, SetOp, SortKey};
 use crate::{Column, DataType, Error, Result};
 
@@ -257,8 +257,12 @@ impl Planner<'_> {
         let mut grouped = Vec::new();
         let mut columns = Vec::new();
         let mut groups = Vec::new();
+        let mut group_columns = Vec::new();
         for g in group_by {
             let (e, t) = self.bind(g, scope, None)?;
+            if let Expr::Column(j) = e {
+                group_columns.push((j, columns.len()));
+            }
             grouped.push((g.clone(), columns.len()));
             columns.push(Column {
                 name: figure_colname(g).unwrap_or_else(|| "?column?".into()),
@@ -288,6 +292,8 @@ impl Planner<'_> {
                 })
                 .collect(),
             grouped: Some(grouped),
+            ungrouped: Some(Box::new(scope.clone())),
+            group_columns,
         };
         Ok((
             Node::Aggregate {
@@ -587,10 +593,20 @@ fn expand_wildcard(
     exprs: &mut Vec<Expr>,
     columns: &mut Vec<Column>,
 ) -> Result<()> {
-    if scope.grouped.is_some() {
-        return Err(Error::InvalidParameter(
-            "SELECT * is not allowed with GROUP BY or aggregates".into(),
-        ));
+    if let Some(pre) = &scope.ungrouped {
+        // `*` after GROUP BY: each column must be grouped by.
+        let mut pre_exprs = Vec::new();
+        let mut pre_columns = Vec::new();
+        expand_wildcard(pre, relation, &mut pre_exprs, &mut pre_columns)?;
+        for (e, c) in pre_exprs.into_iter().zip(pre_columns) {
+            let Expr::Column(j) = e else {
+                return Err(Error::Internal("wildcard of an expression".into()));
+            };
+            let g = scope.group_column(j).ok_or_else(|| not_grouped(&c.name))?;
+            exprs.push(Expr::Column(g));
+            columns.push(c);
+        }
+        return Ok(());
     }
     let before = exprs.len();
     for (i, c) in scope.columns.iter().enumerate() {
