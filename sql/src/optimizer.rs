@@ -37,6 +37,25 @@ fn fold(e: Expr) -> Expr {
     if matches!(e, Expr::Constant(_) | Expr::Column(_) | Expr::Param(_)) {
         return e;
     }
+    // A strict operator with a NULL constant operand is NULL whatever the other operands are,
+    // so (as PostgreSQL's planner does) it is folded without evaluating them: `x / 0 = NULL`
+    // is NULL, never a division by zero.
+    let strict = matches!(
+        e,
+        Expr::Compare(..)
+            | Expr::Arith(..)
+            | Expr::Neg(..)
+            | Expr::Concat(..)
+            | Expr::Function(..)
+            | Expr::Cast(..)
+    );
+    if strict
+        && e.children()
+            .iter()
+            .any(|c| matches!(c, Expr::Constant(Value::Null)))
+    {
+        return Expr::Constant(Value::Null);
+    }
     let mut foldable = true;
     e.walk(&mut |n| {
         foldable &= !matches!(
