@@ -23,12 +23,18 @@
 //! legitimately varies between runs against one node (catalog ids in EXPLAIN) is matched with
 //! sqllogictest's `<slt:ignore>` marker.
 //!
+//! [`conformance`] runs the SQLite corpus in `../shared/conformance/` with the harness settings
+//! its README lists (`slt --conformance`), counting passed records per file instead of stopping
+//! at the first failure.
+//!
 //! # Caveats
 //!
 //! - Only the simple query protocol is exercised by the `.slt` files; the extended protocol is
 //!   covered by pgserver's and the node's own tests.
 //! - Every file must clean up after itself when run against a shared PostgreSQL database (the
 //!   in-process runs start from an empty node anyway).
+
+pub mod conformance;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -72,6 +72,12 @@ pub enum Error {
     UndefinedTable(String),
     /// 42703: column does not exist.
     UndefinedColumn(String),
+    /// 42702: an unqualified column name matches columns of several FROM items.
+    AmbiguousColumn(String),
+    /// 42P10: an invalid column reference (ORDER BY of SELECT DISTINCT not in the list).
+    InvalidColumnReference(String),
+    /// 21000: a scalar subquery returned more than one row.
+    CardinalityViolation(String),
     /// 42P07: relation already exists.
     DuplicateTable(String),
     /// 23505: duplicate key value violates unique constraint (the primary key).
@@ -122,6 +128,9 @@ impl std::fmt::Display for Error {
             Error::Syntax(m)
             | Error::UndefinedTable(m)
             | Error::UndefinedColumn(m)
+            | Error::AmbiguousColumn(m)
+            | Error::CardinalityViolation(m)
+            | Error::InvalidColumnReference(m)
             | Error::DuplicateTable(m)
             | Error::UniqueViolation(m)
             | Error::NotNullViolation(m)

@@ -9,11 +9,17 @@
 //! generation stays what the transaction sees (`cache`); a session also remembers the
 //! statements of the SQL texts it parsed last.
 //!
-//! Every table access is lowered to key spans of the table's primary index
-//! (`txn::keys::sql_index_prefix(table_id, 1)`): equality on the whole primary key is a point
-//! get, equality on a key prefix and/or a range on the next key column is a span scan, anything
-//! else is a scan of the whole table with a filter just above it. Scans read
+//! The planner binds names over every FROM item (tables, aliases, joins, subqueries in FROM)
+//! and over the queries enclosing a subquery (correlated references), and reads each table
+//! with a full scan under its query's filters. The optimizer then pushes filter conjuncts
+//! through joins to the table they read and lowers each table access to key spans of its
+//! primary index (`txn::keys::sql_index_prefix(table_id, 1)`): equality on the whole primary
+//! key is a point get, equality on a key prefix and/or a range on the next key column is a span
+//! scan, anything else is a scan of the whole table with a filter just above it. Scans read
 //! `exec::ops::SCAN_BATCH` (1024) rows per request and resume after the last key returned.
+//! Joins with equalities between a left and a right column are hash joins, others nested
+//! loops; both read their right input whole. Subqueries in expressions run as plans of their
+//! own: once per operator when they refer to no enclosing column, else once per row.
 //!
 //! Invariants:
 //!
@@ -34,8 +40,19 @@
 //!
 //! Caveats (not done yet):
 //!
-//! - One table per query: no joins, subqueries, CTEs, set operations, DISTINCT, window
-//!   functions or scalar functions; aggregates are count, sum, min and max.
+//! - Queries: inner, cross and LEFT joins (no RIGHT, FULL, NATURAL or LATERAL), subqueries in
+//!   FROM and in expressions (scalar, IN, EXISTS; WHERE, HAVING and the select list only, not
+//!   in ON, GROUP BY or aggregate arguments), DISTINCT and DISTINCT aggregates, UNION /
+//!   INTERSECT / EXCEPT [ALL] (ORDER BY on them by result column only); no DISTINCT ON, CTEs
+//!   or window functions. Inner joins are ordered greedily (from the first FROM item, the
+//!   next input is the first one a condition links to those already joined), without
+//!   cardinality estimates. A USING column appears in `*` at
+//!   the left input's position (PostgreSQL lists USING columns first). Scalar functions: abs,
+//!   lower, upper, length, COALESCE, NULLIF; aggregates: count, sum, avg, min and max; avg
+//!   is double precision (PostgreSQL: numeric for integer and numeric inputs).
+//! - Correlated subqueries run once per enclosing row with the filters of their own query;
+//!   they are not decorrelated into joins, and a correlated equality does not select a key
+//!   span.
 //! - No secondary indexes, UNIQUE, CHECK, FOREIGN KEY or DEFAULT constraints (NULL is the only
 //!   default), no ALTER TABLE, no RETURNING, no ON CONFLICT.
 //! - Savepoints: ROLLBACK TO SAVEPOINT undoes the writes and releases the row locks taken since
@@ -71,7 +88,9 @@
 //!   that runs). The in-memory test store runs every level as snapshot isolation.
 //! - A table without a primary key gets a hidden `rowid` key column (int8) from a cluster-wide
 //!   counter reserved in blocks of 1000 per node (ids are unique, not ordered by time).
-//! - ORDER BY and aggregation buffer their input in memory; DROP TABLE deletes the rows in the
+//! - ORDER BY, aggregation, DISTINCT, set operations and the right input of joins are
+//!   buffered in memory without a
+//!   bound (no 53200, no spilling yet); DROP TABLE deletes the rows in the
 //!   dropping transaction (no range clear).
 //! - No pg_catalog / information_schema tables and no `SHOW ALL`.
 //! - Cached plans are checked against a schema generation of this node only: correct while

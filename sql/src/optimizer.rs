@@ -1,11 +1,15 @@
-//! Plan rewrites: a list of small rules, each built on [`Node::transform`].
+//! Plan rewrites: a list of small rules, applied in a fixed order ([`rules`]).
 //!
-//! Access-path selection (point gets and key spans) happens in the planner, which sees the
-//! predicate before it becomes a Filter; the rules here clean up what remains.
+//! The planner reads every table with a full scan under the filters of its query. The rules
+//! fold constants, push filter conjuncts through filters and joins down to the inputs whose
+//! columns they read ([`PushDownFilters`]), lower each filtered full scan to the table's access
+//! path — a point get or a key span ([`AccessPaths`]) — turn equi-joins into hash joins
+//! ([`HashJoins`]), clean up, and finally optimize the plans of subqueries in expressions.
 
-use crate::Value;
 use crate::exec::eval::eval;
-use crate::plan::{Expr, Node, Plan};
+use crate::plan::{CmpOp, Expr, JoinKind, Node, Plan, Span};
+use crate::planner::access::access;
+use crate::{DataType, Value};
 
 /// A rewrite of a plan tree.
 pub trait Rule {
@@ -33,8 +37,32 @@ fn fold(e: Expr) -> Expr {
     if matches!(e, Expr::Constant(_) | Expr::Column(_) | Expr::Param(_)) {
         return e;
     }
+    // A strict operator with a NULL constant operand is NULL whatever the other operands are,
+    // so (as PostgreSQL's planner does) it is folded without evaluating them: `x / 0 = NULL`
+    // is NULL, never a division by zero.
+    let strict = matches!(
+        e,
+        Expr::Compare(..)
+            | Expr::Arith(..)
+            | Expr::Neg(..)
+            | Expr::Concat(..)
+            | Expr::Function(..)
+            | Expr::Cast(..)
+    );
+    if strict
+        && e.children()
+            .iter()
+            .any(|c| matches!(c, Expr::Constant(Value::Null)))
+    {
+        return Expr::Constant(Value::Null);
+    }
     let mut foldable = true;
-    e.walk(&mut |n| foldable &= !matches!(n, Expr::Column(_) | Expr::Param(_)));
+    e.walk(&mut |n| {
+        foldable &= !matches!(
+            n,
+            Expr::Column(_) | Expr::Param(_) | Expr::Outer { .. } | Expr::Subquery(_)
+        )
+    });
     if !foldable {
         return e;
     }
@@ -99,35 +127,515 @@ impl Rule for RemoveIdentityProjections {
     }
 }
 
-/// The rules, in the order they run.
-pub fn rules() -> Vec<Box<dyn Rule>> {
+/// Pushes filter conjuncts down through filters and joins, to the lowest input that has every
+/// column they read: a conjunct over one side of an inner join goes to that side, one over both
+/// becomes part of the join condition. Above a LEFT join only left-side conjuncts move down;
+/// in its ON condition, only right-side ones. Conjuncts with subqueries stay where they are.
+pub struct PushDownFilters;
+
+impl Rule for PushDownFilters {
+    fn name(&self) -> &'static str {
+        "push_down_filters"
+    }
+
+    fn apply(&self, node: Node) -> Node {
+        push_down(node)
+    }
+}
+
+fn push_down(node: Node) -> Node {
+    match node {
+        Node::Filter { source, predicate } => push_into(*source, predicate.into_conjuncts()),
+        Node::Join {
+            left,
+            right,
+            kind,
+            on,
+            keys,
+        } => push_join(*left, *right, kind, on, keys, vec![]),
+        n => map_inputs(n, push_down),
+    }
+}
+
+fn push_into(node: Node, mut conjuncts: Vec<Expr>) -> Node {
+    match node {
+        Node::Filter { source, predicate } => {
+            conjuncts.extend(predicate.into_conjuncts());
+            push_into(*source, conjuncts)
+        }
+        Node::Join {
+            left,
+            right,
+            kind,
+            on,
+            keys,
+        } => push_join(*left, *right, kind, on, keys, conjuncts),
+        n => filter(push_down(n), conjuncts),
+    }
+}
+
+/// Which inputs of a join a conjunct reads.
+#[derive(PartialEq)]
+enum Side {
+    Neither,
+    Left,
+    Right,
+    Both,
+}
+
+fn side(e: &Expr, width: usize) -> Side {
+    let cols = e.columns_used();
+    match (
+        cols.iter().all(|&c| c < width),
+        cols.iter().all(|&c| c >= width),
+    ) {
+        _ if e.has_subquery() => Side::Both,
+        _ if cols.is_empty() => Side::Neither,
+        (true, _) => Side::Left,
+        (_, true) => Side::Right,
+        _ => Side::Both,
+    }
+}
+
+fn push_join(
+    left: Node,
+    right: Node,
+    kind: JoinKind,
+    on: Option<Expr>,
+    keys: Vec<(usize, usize)>,
+    above: Vec<Expr>,
+) -> Node {
+    let width = left.columns().len();
+    let (mut to_left, mut to_right, mut stay, mut new_on) = (vec![], vec![], vec![], vec![]);
+    for c in above {
+        match (side(&c, width), kind) {
+            (Side::Left, _) => to_left.push(c),
+            (Side::Right, JoinKind::Inner) => to_right.push(shift(c, width)),
+            (_, JoinKind::Inner) if !c.has_subquery() => new_on.push(c),
+            _ => stay.push(c),
+        }
+    }
+    for c in on.map(Expr::into_conjuncts).unwrap_or_default() {
+        match (side(&c, width), kind) {
+            (Side::Left, JoinKind::Inner) => to_left.push(c),
+            (Side::Right, _) => to_right.push(shift(c, width)),
+            _ => new_on.push(c),
+        }
+    }
+    let join = Node::Join {
+        left: Box::new(push_into(left, to_left)),
+        right: Box::new(push_into(right, to_right)),
+        kind,
+        on: Expr::and_all(new_on),
+        keys,
+    };
+    filter(join, stay)
+}
+
+/// Renumbers the columns of a conjunct over a join's right side to that side's own rows.
+fn shift(e: Expr, by: usize) -> Expr {
+    match e {
+        Expr::Column(i) => Expr::Column(i - by),
+        e => e.map_children(&mut |c| shift(c, by)),
+    }
+}
+
+fn filter(node: Node, conjuncts: Vec<Expr>) -> Node {
+    match Expr::and_all(conjuncts) {
+        Some(predicate) => Node::Filter {
+            source: Box::new(node),
+            predicate,
+        },
+        None => node,
+    }
+}
+
+/// Applies `f` to each direct input of a node.
+fn map_inputs(node: Node, mut f: impl FnMut(Node) -> Node) -> Node {
+    let mut t = |n: Box<Node>| Box::new(f(*n));
+    match node {
+        Node::Filter { source, predicate } => Node::Filter {
+            source: t(source),
+            predicate,
+        },
+        Node::Projection {
+            source,
+            exprs,
+            columns,
+        } => Node::Projection {
+            source: t(source),
+            exprs,
+            columns,
+        },
+        Node::Order { source, keys } => Node::Order {
+            source: t(source),
+            keys,
+        },
+        Node::Limit {
+            source,
+            limit,
+            offset,
+        } => Node::Limit {
+            source: t(source),
+            limit,
+            offset,
+        },
+        Node::Aggregate {
+            source,
+            group_by,
+            aggregates,
+            columns,
+        } => Node::Aggregate {
+            source: t(source),
+            group_by,
+            aggregates,
+            columns,
+        },
+        Node::Join {
+            left,
+            right,
+            kind,
+            on,
+            keys,
+        } => Node::Join {
+            left: t(left),
+            right: t(right),
+            kind,
+            on,
+            keys,
+        },
+        Node::Distinct { source } => Node::Distinct { source: t(source) },
+        Node::SetOp {
+            op,
+            all,
+            left,
+            right,
+        } => Node::SetOp {
+            op,
+            all,
+            left: t(left),
+            right: t(right),
+        },
+        n @ (Node::Get { .. } | Node::Scan { .. } | Node::Values { .. }) => n,
+    }
+}
+
+/// Orders the inputs of each tree of inner joins greedily: starting from the first FROM item,
+/// the next input is the first one linked to those already joined by a condition, so that
+/// unrelated inputs are not cross-joined while a condition could have connected them. The
+/// conditions move to the lowest join that has their columns; a projection restores the
+/// original column order when it changed.
+pub struct JoinOrder;
+
+impl Rule for JoinOrder {
+    fn name(&self) -> &'static str {
+        "join_order"
+    }
+
+    fn apply(&self, node: Node) -> Node {
+        reorder(node)
+    }
+}
+
+fn reorder(node: Node) -> Node {
+    if !matches!(
+        node,
+        Node::Join {
+            kind: JoinKind::Inner,
+            ..
+        }
+    ) {
+        return map_inputs(node, reorder);
+    }
+    let columns = node.columns();
+    let (mut leaves, mut conjuncts) = (Vec::new(), Vec::new());
+    flatten(node, 0, &mut leaves, &mut conjuncts);
+    let leaves: Vec<(Node, std::ops::Range<usize>)> =
+        leaves.into_iter().map(|(n, r)| (reorder(n), r)).collect();
+    let mut remaining: Vec<Option<(Node, std::ops::Range<usize>)>> =
+        leaves.into_iter().map(Some).collect();
+    // The original column of each position of the joined rows, as inputs are added.
+    let mut order: Vec<usize> = Vec::new();
+    let mut placed = vec![false; columns.len()];
+    let mut current: Option<Node> = None;
+    let mut unused: Vec<Option<Expr>> = conjuncts.into_iter().map(Some).collect();
+    while remaining.iter().any(Option::is_some) {
+        let pick = match &current {
+            None => 0,
+            Some(_) => (0..remaining.len())
+                .filter(|&i| remaining[i].is_some())
+                .find(|&i| {
+                    let r = &remaining[i].as_ref().expect("filtered").1;
+                    unused.iter().flatten().any(|c| {
+                        let cols = c.columns_used();
+                        cols.iter().any(|&x| r.contains(&x))
+                            && cols.iter().any(|&x| placed[x])
+                            && cols.iter().all(|&x| placed[x] || r.contains(&x))
+                    })
+                })
+                .or_else(|| remaining.iter().position(Option::is_some))
+                .expect("an input remains"),
+        };
+        let (leaf, range) = remaining[pick].take().expect("picked input remains");
+        range.clone().for_each(|c| placed[c] = true);
+        order.extend(range);
+        current = Some(match current {
+            None => leaf,
+            Some(left) => {
+                let position = |c: usize| order.iter().position(|&o| o == c).expect("placed");
+                let mut on = Vec::new();
+                for slot in unused.iter_mut() {
+                    if slot
+                        .as_ref()
+                        .is_some_and(|c| c.columns_used().iter().all(|&x| placed[x]))
+                    {
+                        let c = slot.take().expect("checked");
+                        on.push(remap(c, &position));
+                    }
+                }
+                Node::Join {
+                    left: Box::new(left),
+                    right: Box::new(leaf),
+                    kind: JoinKind::Inner,
+                    on: Expr::and_all(on),
+                    keys: vec![],
+                }
+            }
+        });
+    }
+    let mut node = current.expect("a join has inputs");
+    // Conditions without columns (constants) go on top.
+    let rest: Vec<Expr> = unused.into_iter().flatten().collect();
+    node = filter(node, rest);
+    if order.iter().enumerate().all(|(i, &o)| i == o) {
+        return node;
+    }
+    let exprs = (0..columns.len())
+        .map(|c| Expr::Column(order.iter().position(|&o| o == c).expect("placed")))
+        .collect();
+    Node::Projection {
+        source: Box::new(node),
+        exprs,
+        columns,
+    }
+}
+
+/// Collects the inputs of a tree of inner joins (with the original columns each covers) and
+/// their conditions, in the tree's column numbering.
+fn flatten(
+    node: Node,
+    offset: usize,
+    leaves: &mut Vec<(Node, std::ops::Range<usize>)>,
+    conjuncts: &mut Vec<Expr>,
+) {
+    match node {
+        Node::Join {
+            left,
+            right,
+            kind: JoinKind::Inner,
+            on,
+            keys,
+        } if keys.is_empty() => {
+            let width = left.columns().len();
+            for c in on.map(Expr::into_conjuncts).unwrap_or_default() {
+                conjuncts.push(remap(c, &|i| i + offset));
+            }
+            flatten(*left, offset, leaves, conjuncts);
+            flatten(*right, offset + width, leaves, conjuncts);
+        }
+        n => {
+            let width = n.columns().len();
+            leaves.push((n, offset..offset + width));
+        }
+    }
+}
+
+/// Renumbers the columns of an expression (in its own scope).
+fn remap(e: Expr, f: &impl Fn(usize) -> usize) -> Expr {
+    match e {
+        Expr::Column(i) => Expr::Column(f(i)),
+        e => e.map_children(&mut |c| remap(c, f)),
+    }
+}
+
+/// Lowers a filter over a full table scan to the table's access path: a point get for
+/// equality on the whole primary key, a key span for a prefix and/or a range, else the scan
+/// (conjuncts the key does not express stay in a filter just above).
+pub struct AccessPaths {
+    /// Parameter types (a parameter bounds a span only if it encodes like the key column).
+    pub params: Vec<Option<DataType>>,
+}
+
+impl Rule for AccessPaths {
+    fn name(&self) -> &'static str {
+        "access_paths"
+    }
+
+    fn apply(&self, node: Node) -> Node {
+        infallible(node.transform(&mut |n| {
+            Ok(match n {
+                Node::Filter { source, predicate } => match *source {
+                    Node::Scan { table, span } if span == Span::full() => {
+                        access(table, Some(predicate), &self.params)
+                    }
+                    source => Node::Filter {
+                        source: Box::new(source),
+                        predicate,
+                    },
+                },
+                n => n,
+            })
+        }))
+    }
+}
+
+/// Turns a nested-loop join with equalities between a left and a right column of one type
+/// family into a hash join on those columns (the other conjuncts stay as its condition).
+pub struct HashJoins;
+
+impl Rule for HashJoins {
+    fn name(&self) -> &'static str {
+        "hash_joins"
+    }
+
+    fn apply(&self, node: Node) -> Node {
+        infallible(node.transform(&mut |n| {
+            Ok(match n {
+                Node::Join {
+                    left,
+                    right,
+                    kind,
+                    on: Some(on),
+                    keys,
+                } if keys.is_empty() => {
+                    let (lcols, rcols) = (left.columns(), right.columns());
+                    let width = lcols.len();
+                    let mut keys = Vec::new();
+                    let mut rest = Vec::new();
+                    for c in on.into_conjuncts() {
+                        match equi_key(&c, width) {
+                            Some((l, r))
+                                if hash_family(lcols[l].data_type)
+                                    == hash_family(rcols[r].data_type) =>
+                            {
+                                keys.push((l, r))
+                            }
+                            _ => rest.push(c),
+                        }
+                    }
+                    Node::Join {
+                        left,
+                        right,
+                        kind,
+                        on: Expr::and_all(rest),
+                        keys,
+                    }
+                }
+                n => n,
+            })
+        }))
+    }
+}
+
+/// `left_column = right_column` (either order), as (left index, right index in its input).
+fn equi_key(c: &Expr, width: usize) -> Option<(usize, usize)> {
+    let Expr::Compare(CmpOp::Eq, a, b) = c else {
+        return None;
+    };
+    match (a.as_ref(), b.as_ref()) {
+        (Expr::Column(l), Expr::Column(r)) if *l < width && *r >= width => Some((*l, r - width)),
+        (Expr::Column(r), Expr::Column(l)) if *l < width && *r >= width => Some((*l, r - width)),
+        _ => None,
+    }
+}
+
+/// Types whose equal values have equal key encodings (integers of every width share one).
+fn hash_family(t: DataType) -> u8 {
+    match t {
+        DataType::Int4 | DataType::Int8 => 0,
+        DataType::Float8 => 1,
+        DataType::Text => 2,
+        DataType::Bool => 3,
+    }
+}
+
+/// Optimizes the plans of subqueries inside expressions.
+pub struct OptimizeSubqueries {
+    pub params: Vec<Option<DataType>>,
+}
+
+impl Rule for OptimizeSubqueries {
+    fn name(&self) -> &'static str {
+        "optimize_subqueries"
+    }
+
+    fn apply(&self, node: Node) -> Node {
+        node.map_exprs(&mut |e| optimize_subqueries(e, &self.params))
+    }
+}
+
+fn optimize_subqueries(e: Expr, params: &[Option<DataType>]) -> Expr {
+    match e {
+        Expr::Subquery(s) => {
+            let mut s = *s;
+            s.plan = optimize_node(s.plan, params);
+            if let crate::plan::SubqueryKind::In(operand) = s.kind {
+                s.kind = crate::plan::SubqueryKind::In(optimize_subqueries(operand, params));
+            }
+            Expr::Subquery(Box::new(s))
+        }
+        e => e.map_children(&mut |c| optimize_subqueries(c, params)),
+    }
+}
+
+fn infallible(r: Result<Node, std::convert::Infallible>) -> Node {
+    match r {
+        Ok(n) => n,
+        Err(never) => match never {},
+    }
+}
+
+/// The rules, in the order they run; `params` are the statement's parameter types.
+pub fn rules(params: &[Option<DataType>]) -> Vec<Box<dyn Rule>> {
     vec![
         Box::new(FoldConstants),
+        Box::new(PushDownFilters),
+        Box::new(JoinOrder),
+        Box::new(AccessPaths {
+            params: params.to_vec(),
+        }),
+        Box::new(HashJoins),
         Box::new(RemoveTrueFilters),
         Box::new(RemoveIdentityProjections),
+        Box::new(OptimizeSubqueries {
+            params: params.to_vec(),
+        }),
     ]
 }
 
-fn optimize_node(node: Node) -> Node {
-    rules().iter().fold(node, |node, rule| rule.apply(node))
+fn optimize_node(node: Node, params: &[Option<DataType>]) -> Node {
+    rules(params)
+        .iter()
+        .fold(node, |node, rule| rule.apply(node))
 }
 
 /// Optimizes every query tree of a plan.
-pub fn optimize(plan: Plan) -> Plan {
+pub fn optimize(plan: Plan, params: &[Option<DataType>]) -> Plan {
+    let opt = |n| optimize_node(n, params);
     match plan {
-        Plan::Select(n) => Plan::Select(optimize_node(n)),
+        Plan::Select(n) => Plan::Select(opt(n)),
         Plan::LockingSelect { table, node } => Plan::LockingSelect {
             table,
-            node: optimize_node(node),
+            node: opt(node),
         },
         Plan::Update { table, source, set } => Plan::Update {
             table,
-            source: optimize_node(source),
+            source: opt(source),
             set,
         },
         Plan::Delete { table, source } => Plan::Delete {
             table,
-            source: optimize_node(source),
+            source: opt(source),
         },
         Plan::Insert {
             table,
@@ -136,7 +644,7 @@ pub fn optimize(plan: Plan) -> Plan {
         } => Plan::Insert {
             table,
             columns,
-            source: optimize_node(source),
+            source: opt(source),
         },
         p @ (Plan::CreateTable { .. } | Plan::DropTable { .. }) => p,
     }

@@ -45,6 +45,51 @@ impl CmpOp {
     }
 }
 
+/// A scalar function with a fixed signature, chosen at bind time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Function {
+    /// abs(numeric): the absolute value, of the argument's type.
+    Abs,
+    /// lower(text).
+    Lower,
+    /// upper(text).
+    Upper,
+    /// length(text): characters.
+    Length,
+}
+
+impl Function {
+    /// The function's SQL name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::Abs => "abs",
+            Function::Lower => "lower",
+            Function::Upper => "upper",
+            Function::Length => "length",
+        }
+    }
+}
+
+/// What a subquery in an expression computes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SubqueryKind {
+    /// The single value of its single row (NULL without rows; 21000 with more than one).
+    Scalar,
+    /// Whether it returns any row.
+    Exists,
+    /// Whether the operand (an expression over the enclosing row) equals one of its values,
+    /// with `IN`'s three-valued logic.
+    In(Expr),
+}
+
+/// A subquery inside an expression. Its plan refers to the rows of enclosing queries through
+/// [`Expr::Outer`]; it runs once when it refers to none, else once per enclosing row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Subquery {
+    pub kind: SubqueryKind,
+    pub plan: Node,
+}
+
 /// A bound expression. Columns are indexes into the input row.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Expr {
@@ -52,6 +97,12 @@ pub enum Expr {
     Constant(Value),
     /// A column of the input row.
     Column(usize),
+    /// A column of an enclosing query's row, `depth` levels out (1: the query whose expression
+    /// holds this subquery), substituted by a constant before the subquery runs.
+    Outer {
+        depth: usize,
+        index: usize,
+    },
     /// A statement parameter `$n` (0-based), replaced by a constant before execution.
     Param(usize),
     Not(Box<Expr>),
@@ -65,14 +116,30 @@ pub enum Expr {
     /// Text concatenation `||` (operands are rendered as text).
     Concat(Box<Expr>, Box<Expr>),
     IsNull(Box<Expr>),
+    /// `a IS DISTINCT FROM b`: inequality where NULL equals NULL (never NULL itself).
+    IsDistinct(Box<Expr>, Box<Expr>),
+    /// `a IN (list)` with three-valued logic: true on a match, else NULL if `a` or any item is
+    /// NULL, else false.
+    InList(Box<Expr>, Vec<Expr>),
+    /// Searched CASE: the result of the first condition that is true, else `otherwise` (NULL
+    /// when absent). Every result has the CASE's type (the binder adds casts).
+    Case {
+        whens: Vec<(Expr, Expr)>,
+        otherwise: Option<Box<Expr>>,
+    },
+    /// The first non-NULL argument (all of one type).
+    Coalesce(Vec<Expr>),
+    Function(Function, Vec<Expr>),
     Cast(Box<Expr>, DataType),
+    Subquery(Box<Subquery>),
 }
 
 impl Expr {
-    /// Transforms the expression bottom-up.
-    pub fn transform(self, f: &mut impl FnMut(Expr) -> Expr) -> Expr {
-        let mut t = |e: Box<Expr>| Box::new(e.transform(f));
-        let e = match self {
+    /// Applies `f` to each direct child expression of this scope (not to the expressions
+    /// inside a subquery's plan, which read other rows; a subquery's IN operand is a child).
+    pub fn map_children(self, f: &mut impl FnMut(Expr) -> Expr) -> Expr {
+        let mut t = |e: Box<Expr>| Box::new(f(*e));
+        match self {
             Expr::Not(a) => Expr::Not(t(a)),
             Expr::And(a, b) => Expr::And(t(a), t(b)),
             Expr::Or(a, b) => Expr::Or(t(a), t(b)),
@@ -81,34 +148,105 @@ impl Expr {
             Expr::Neg(a, ty) => Expr::Neg(t(a), ty),
             Expr::Concat(a, b) => Expr::Concat(t(a), t(b)),
             Expr::IsNull(a) => Expr::IsNull(t(a)),
+            Expr::IsDistinct(a, b) => Expr::IsDistinct(t(a), t(b)),
             Expr::Cast(a, ty) => Expr::Cast(t(a), ty),
-            e @ (Expr::Constant(_) | Expr::Column(_) | Expr::Param(_)) => e,
-        };
-        f(e)
+            Expr::InList(a, list) => {
+                let a = t(a);
+                Expr::InList(a, list.into_iter().map(&mut *f).collect())
+            }
+            Expr::Case { whens, otherwise } => {
+                let whens = whens.into_iter().map(|(c, r)| (f(c), f(r))).collect();
+                Expr::Case {
+                    whens,
+                    otherwise: otherwise.map(|e| Box::new(f(*e))),
+                }
+            }
+            Expr::Coalesce(args) => Expr::Coalesce(args.into_iter().map(f).collect()),
+            Expr::Function(func, args) => Expr::Function(func, args.into_iter().map(f).collect()),
+            Expr::Subquery(s) => {
+                let Subquery { kind, plan } = *s;
+                let kind = match kind {
+                    SubqueryKind::In(e) => SubqueryKind::In(f(e)),
+                    k => k,
+                };
+                Expr::Subquery(Box::new(Subquery { kind, plan }))
+            }
+            e @ (Expr::Constant(_) | Expr::Column(_) | Expr::Outer { .. } | Expr::Param(_)) => e,
+        }
     }
 
-    /// Whether the expression reads no input column (constants and parameters only).
-    pub fn is_constant(&self) -> bool {
-        let mut constant = true;
-        self.walk(&mut |e| constant &= !matches!(e, Expr::Column(_)));
-        constant
-    }
-
-    /// Visits every node of the expression.
-    pub fn walk(&self, f: &mut impl FnMut(&Expr)) {
-        f(self);
+    /// The direct child expressions of this scope (see [`Expr::map_children`]).
+    pub fn children(&self) -> Vec<&Expr> {
         match self {
-            Expr::Not(a) | Expr::Neg(a, _) | Expr::IsNull(a) | Expr::Cast(a, _) => a.walk(f),
+            Expr::Not(a) | Expr::Neg(a, _) | Expr::IsNull(a) | Expr::Cast(a, _) => vec![a],
             Expr::And(a, b)
             | Expr::Or(a, b)
             | Expr::Compare(_, a, b)
             | Expr::Arith(_, a, b, _)
-            | Expr::Concat(a, b) => {
-                a.walk(f);
-                b.walk(f);
-            }
-            Expr::Constant(_) | Expr::Column(_) | Expr::Param(_) => {}
+            | Expr::Concat(a, b)
+            | Expr::IsDistinct(a, b) => vec![a, b],
+            Expr::InList(a, list) => std::iter::once(a.as_ref()).chain(list).collect(),
+            Expr::Case { whens, otherwise } => whens
+                .iter()
+                .flat_map(|(c, r)| [c, r])
+                .chain(otherwise.as_deref())
+                .collect(),
+            Expr::Coalesce(args) | Expr::Function(_, args) => args.iter().collect(),
+            Expr::Subquery(s) => match &s.kind {
+                SubqueryKind::In(e) => vec![e],
+                _ => vec![],
+            },
+            Expr::Constant(_) | Expr::Column(_) | Expr::Outer { .. } | Expr::Param(_) => vec![],
         }
+    }
+
+    /// Transforms the expression bottom-up, including the expressions of subquery plans
+    /// (parameters are substituted everywhere).
+    pub fn transform(self, f: &mut impl FnMut(Expr) -> Expr) -> Expr {
+        let e = self.map_children(&mut |c| c.transform(f));
+        let e = match e {
+            Expr::Subquery(s) => {
+                let Subquery { kind, plan } = *s;
+                let plan = plan.map_exprs(&mut |e| e.transform(f));
+                Expr::Subquery(Box::new(Subquery { kind, plan }))
+            }
+            e => e,
+        };
+        f(e)
+    }
+
+    /// Whether the expression (in this scope) contains a subquery.
+    pub fn has_subquery(&self) -> bool {
+        let mut found = false;
+        self.walk(&mut |e| found |= matches!(e, Expr::Subquery(_)));
+        found
+    }
+
+    /// Whether the expression reads no input column and runs no subquery (constants,
+    /// parameters and outer references only).
+    pub fn is_constant(&self) -> bool {
+        let mut constant = true;
+        self.walk(&mut |e| constant &= !matches!(e, Expr::Column(_) | Expr::Subquery(_)));
+        constant
+    }
+
+    /// Visits every node of the expression in this scope (not inside subquery plans).
+    pub fn walk(&self, f: &mut impl FnMut(&Expr)) {
+        f(self);
+        for c in self.children() {
+            c.walk(f);
+        }
+    }
+
+    /// The input columns the expression reads (in this scope).
+    pub fn columns_used(&self) -> Vec<usize> {
+        let mut out = Vec::new();
+        self.walk(&mut |e| {
+            if let Expr::Column(i) = e {
+                out.push(*i);
+            }
+        });
+        out
     }
 
     /// Splits a conjunction into its conjuncts.
@@ -137,6 +275,7 @@ impl Expr {
             Expr::Constant(Value::Text(s)) => format!("'{}'", s.replace('\'', "''")),
             Expr::Constant(v) => v.to_string(),
             Expr::Column(i) => names.get(*i).cloned().unwrap_or_else(|| format!("#{i}")),
+            Expr::Outer { depth, index } => format!("outer{depth}.#{index}"),
             Expr::Param(i) => format!("${}", i + 1),
             Expr::Not(a) => match a.as_ref() {
                 Expr::IsNull(a) => format!("{} IS NOT NULL", f(a)),
@@ -149,18 +288,54 @@ impl Expr {
             Expr::Neg(a, _) => format!("-{}", f(a)),
             Expr::Concat(a, b) => format!("{} || {}", f(a), f(b)),
             Expr::IsNull(a) => format!("{} IS NULL", f(a)),
+            Expr::IsDistinct(a, b) => format!("{} IS DISTINCT FROM {}", f(a), f(b)),
+            Expr::InList(a, list) => {
+                let items: Vec<String> = list.iter().map(|e| e.format(names)).collect();
+                format!("{} IN ({})", f(a), items.join(", "))
+            }
+            Expr::Case { whens, otherwise } => {
+                let mut s = "CASE".to_string();
+                for (c, r) in whens {
+                    let _ = write!(s, " WHEN {} THEN {}", c.format(names), r.format(names));
+                }
+                if let Some(e) = otherwise {
+                    let _ = write!(s, " ELSE {}", e.format(names));
+                }
+                s + " END"
+            }
+            Expr::Coalesce(args) => format!("coalesce({})", format_list(args, names)),
+            Expr::Function(func, args) => format!("{}({})", func.name(), format_list(args, names)),
             Expr::Cast(a, ty) => format!("{}::{}", f(a), ty.short_name()),
+            Expr::Subquery(s) => {
+                let plan = s.plan.explain_inline();
+                match &s.kind {
+                    SubqueryKind::Scalar => format!("({plan})"),
+                    SubqueryKind::Exists => format!("EXISTS ({plan})"),
+                    SubqueryKind::In(e) => format!("{} IN ({plan})", f(e)),
+                }
+            }
         }
     }
 
     fn format_operand(&self, names: &[String]) -> String {
         match self {
-            Expr::Constant(_) | Expr::Column(_) | Expr::Param(_) | Expr::Cast(..) => {
-                self.format(names)
-            }
+            Expr::Constant(_)
+            | Expr::Column(_)
+            | Expr::Outer { .. }
+            | Expr::Param(_)
+            | Expr::Cast(..)
+            | Expr::Function(..)
+            | Expr::Coalesce(_)
+            | Expr::Subquery(_)
+            | Expr::Case { .. } => self.format(names),
             e => format!("({})", e.format(names)),
         }
     }
+}
+
+fn format_list(args: &[Expr], names: &[String]) -> String {
+    let items: Vec<String> = args.iter().map(|e| e.format(names)).collect();
+    items.join(", ")
 }
 
 /// One end of a key span: the key of `values` (a primary-key prefix), or just past every key
@@ -212,8 +387,12 @@ pub enum Aggregate {
     /// count(expr): non-NULL values.
     Count(Expr),
     Sum(Expr, DataType),
+    /// avg(expr) as double precision (PostgreSQL: numeric for integer inputs).
+    Avg(Expr),
     Min(Expr),
     Max(Expr),
+    /// The aggregate over the distinct non-NULL values of its argument (`count(DISTINCT x)`).
+    Distinct(Box<Aggregate>),
 }
 
 impl Aggregate {
@@ -222,17 +401,66 @@ impl Aggregate {
         match self {
             Aggregate::CountStar | Aggregate::Count(_) => "count",
             Aggregate::Sum(..) => "sum",
+            Aggregate::Avg(_) => "avg",
             Aggregate::Min(_) => "min",
             Aggregate::Max(_) => "max",
+            Aggregate::Distinct(a) => a.name(),
+        }
+    }
+
+    /// The argument expression (None for count(*)).
+    pub fn arg(&self) -> Option<&Expr> {
+        match self {
+            Aggregate::CountStar => None,
+            Aggregate::Count(e)
+            | Aggregate::Sum(e, _)
+            | Aggregate::Avg(e)
+            | Aggregate::Min(e)
+            | Aggregate::Max(e) => Some(e),
+            Aggregate::Distinct(a) => a.arg(),
         }
     }
 
     fn format(&self, names: &[String]) -> String {
         match self {
             Aggregate::CountStar => "count(*)".into(),
-            Aggregate::Count(e) | Aggregate::Sum(e, _) | Aggregate::Min(e) | Aggregate::Max(e) => {
-                format!("{}({})", self.name(), e.format(names))
-            }
+            Aggregate::Count(e)
+            | Aggregate::Sum(e, _)
+            | Aggregate::Avg(e)
+            | Aggregate::Min(e)
+            | Aggregate::Max(e) => format!("{}({})", self.name(), e.format(names)),
+            Aggregate::Distinct(a) => match a.arg() {
+                Some(e) => format!("{}(DISTINCT {})", a.name(), e.format(names)),
+                None => a.format(names),
+            },
+        }
+    }
+}
+
+/// How a join treats rows of its left input without a match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JoinKind {
+    /// Only matching pairs.
+    Inner,
+    /// Matching pairs, and each unmatched left row once with NULLs for the right columns.
+    Left,
+}
+
+/// A set operation between two queries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetOp {
+    Union,
+    Intersect,
+    Except,
+}
+
+impl SetOp {
+    /// The SQL keyword.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            SetOp::Union => "Union",
+            SetOp::Intersect => "Intersect",
+            SetOp::Except => "Except",
         }
     }
 }
@@ -256,6 +484,28 @@ pub enum Node {
         source: Box<Node>,
         exprs: Vec<Expr>,
         columns: Vec<Column>,
+    },
+    /// Joins two inputs: emits the left columns then the right columns of each pair for which
+    /// `on` (over that concatenated row) is true. With `keys` (pairs of a left column and a
+    /// right column, by position in each input) the right input is hashed on those columns
+    /// and only pairs with equal, non-NULL keys are tried; without, every pair is (nested loop).
+    Join {
+        left: Box<Node>,
+        right: Box<Node>,
+        kind: JoinKind,
+        on: Option<Expr>,
+        keys: Vec<(usize, usize)>,
+    },
+    /// Emits the first of each set of equal rows (NULLs equal), in input order.
+    Distinct { source: Box<Node> },
+    /// UNION, INTERSECT or EXCEPT of two inputs with the same column types; without `all`,
+    /// duplicates are removed; with it, INTERSECT and EXCEPT count multiplicities. Emits the
+    /// left input's columns.
+    SetOp {
+        op: SetOp,
+        all: bool,
+        left: Box<Node>,
+        right: Box<Node>,
     },
     /// Sorts all rows (buffers them).
     Order {
@@ -295,7 +545,14 @@ impl Node {
             | Node::Aggregate { columns, .. } => columns.clone(),
             Node::Filter { source, .. }
             | Node::Order { source, .. }
+            | Node::Distinct { source }
             | Node::Limit { source, .. } => source.columns(),
+            Node::SetOp { left, .. } => left.columns(),
+            Node::Join { left, right, .. } => {
+                let mut c = left.columns();
+                c.extend(right.columns());
+                c
+            }
         }
     }
 
@@ -343,6 +600,31 @@ impl Node {
                 group_by,
                 aggregates,
                 columns,
+            },
+            Node::Join {
+                left,
+                right,
+                kind,
+                on,
+                keys,
+            } => Node::Join {
+                left: t(left)?,
+                right: t(right)?,
+                kind,
+                on,
+                keys,
+            },
+            Node::Distinct { source } => Node::Distinct { source: t(source)? },
+            Node::SetOp {
+                op,
+                all,
+                left,
+                right,
+            } => Node::SetOp {
+                op,
+                all,
+                left: t(left)?,
+                right: t(right)?,
             },
             n @ (Node::Get { .. } | Node::Scan { .. } | Node::Values { .. }) => n,
         };
@@ -404,13 +686,93 @@ impl Node {
                         .collect(),
                     columns,
                 },
-                n @ Node::Order { .. } => n,
+                Node::Join {
+                    left,
+                    right,
+                    kind,
+                    on,
+                    keys,
+                } => Node::Join {
+                    left,
+                    right,
+                    kind,
+                    on: on.map(&mut *f),
+                    keys,
+                },
+                n @ (Node::Order { .. } | Node::Distinct { .. } | Node::SetOp { .. }) => n,
             })
         });
         match r {
             Ok(n) => n,
             Err(()) => unreachable!("the closure never fails"),
         }
+    }
+
+    /// Visits every top-level expression of the tree (not those inside subquery plans).
+    pub fn walk_exprs(&self, f: &mut impl FnMut(&Expr)) {
+        let mut each = |e: &Expr| e.walk(&mut *f);
+        match self {
+            Node::Get { key, .. } => key.iter().for_each(&mut each),
+            Node::Scan { span, .. } => span
+                .start
+                .values
+                .iter()
+                .chain(&span.end.values)
+                .for_each(&mut each),
+            Node::Values { rows, .. } => rows.iter().flatten().for_each(&mut each),
+            Node::Filter { source, predicate } => {
+                each(predicate);
+                source.walk_exprs(f);
+            }
+            Node::Projection { source, exprs, .. } => {
+                exprs.iter().for_each(&mut each);
+                source.walk_exprs(f);
+            }
+            Node::Join {
+                left, right, on, ..
+            } => {
+                on.iter().for_each(&mut each);
+                left.walk_exprs(f);
+                right.walk_exprs(f);
+            }
+            Node::Order { source, .. } | Node::Distinct { source } => source.walk_exprs(f),
+            Node::SetOp { left, right, .. } => {
+                left.walk_exprs(f);
+                right.walk_exprs(f);
+            }
+            Node::Limit {
+                source,
+                limit,
+                offset,
+            } => {
+                limit.iter().chain(offset).for_each(&mut each);
+                source.walk_exprs(f);
+            }
+            Node::Aggregate {
+                source,
+                group_by,
+                aggregates,
+                ..
+            } => {
+                group_by.iter().for_each(&mut each);
+                aggregates
+                    .iter()
+                    .filter_map(Aggregate::arg)
+                    .for_each(&mut each);
+                source.walk_exprs(f);
+            }
+        }
+    }
+
+    /// The plan as one line (for subqueries inside expressions).
+    pub fn explain_inline(&self) -> String {
+        let mut out = String::new();
+        self.explain(&mut out, 0);
+        let lines: Vec<&str> = out
+            .lines()
+            .map(|l| l.trim_start_matches([' ', '└', '─']))
+            .collect();
+        lines.join(" <- ")
     }
 
     /// Writes the node and its inputs as an indented tree.
@@ -462,6 +824,53 @@ impl Node {
                     .collect();
                 let _ = writeln!(out, "Projection {}", items.join(", "));
                 Some(source)
+            }
+            Node::Join {
+                left,
+                right,
+                kind,
+                on,
+                keys,
+            } => {
+                let names = self.names();
+                let width = left.columns().len();
+                let mut s = match keys.is_empty() {
+                    true => "NestedLoopJoin".to_string(),
+                    false => "HashJoin".to_string(),
+                };
+                if *kind == JoinKind::Left {
+                    s.push_str(" left");
+                }
+                if !keys.is_empty() {
+                    let k: Vec<String> = keys
+                        .iter()
+                        .map(|(l, r)| format!("{} = {}", names[*l], names[width + r]))
+                        .collect();
+                    let _ = write!(s, " on {}", k.join(", "));
+                }
+                if let Some(on) = on {
+                    let _ = write!(s, " filter {}", on.format(&names));
+                }
+                let _ = writeln!(out, "{s}");
+                left.explain(out, depth + 1);
+                right.explain(out, depth + 1);
+                None
+            }
+            Node::Distinct { source } => {
+                let _ = writeln!(out, "Distinct");
+                Some(source)
+            }
+            Node::SetOp {
+                op,
+                all,
+                left,
+                right,
+            } => {
+                let all = if *all { " all" } else { "" };
+                let _ = writeln!(out, "{}{all}", op.keyword());
+                left.explain(out, depth + 1);
+                right.explain(out, depth + 1);
+                None
             }
             Node::Order { source, keys } => {
                 let names = source.names();
@@ -541,8 +950,10 @@ fn map_aggregate(a: Aggregate, f: &mut impl FnMut(Expr) -> Expr) -> Aggregate {
         Aggregate::CountStar => Aggregate::CountStar,
         Aggregate::Count(e) => Aggregate::Count(f(e)),
         Aggregate::Sum(e, t) => Aggregate::Sum(f(e), t),
+        Aggregate::Avg(e) => Aggregate::Avg(f(e)),
         Aggregate::Min(e) => Aggregate::Min(f(e)),
         Aggregate::Max(e) => Aggregate::Max(f(e)),
+        Aggregate::Distinct(a) => Aggregate::Distinct(Box::new(map_aggregate(*a, f))),
     }
 }
 

@@ -397,7 +397,8 @@ impl crate::Session {
             }
         }
         let mut planner = Planner::new(&tables, declared);
-        let plan = optimizer::optimize(planner.plan(stmt)?);
+        let plan = planner.plan(stmt)?;
+        let plan = optimizer::optimize(plan, planner.param_hints());
         Ok((plan, planner.params()))
     }
 

@@ -2,7 +2,7 @@
 
 use std::cmp::Ordering;
 
-use crate::plan::{CmpOp, Expr};
+use crate::plan::{CmpOp, Expr, Function};
 use crate::types::negate;
 use crate::{DataType, Error, Result, Value};
 
@@ -46,7 +46,98 @@ pub(crate) fn eval(e: &Expr, row: &[Value]) -> Result<Value> {
             (a, b) => Value::Text(format!("{a}{b}")),
         },
         Expr::IsNull(a) => Value::Bool(eval(a, row)?.is_null()),
+        Expr::IsDistinct(a, b) => {
+            let (a, b) = (eval(a, row)?, eval(b, row)?);
+            Value::Bool(match (a.is_null(), b.is_null()) {
+                (true, true) => false,
+                (true, false) | (false, true) => true,
+                (false, false) => a.compare(&b)? != Some(Ordering::Equal),
+            })
+        }
+        Expr::InList(a, list) => in_list(eval(a, row)?, list, row)?,
+        Expr::Case { whens, otherwise } => {
+            for (cond, result) in whens {
+                if truth(eval(cond, row)?)? == Some(true) {
+                    return eval(result, row);
+                }
+            }
+            match otherwise {
+                Some(e) => eval(e, row)?,
+                None => Value::Null,
+            }
+        }
+        Expr::Coalesce(args) => {
+            for a in args {
+                let v = eval(a, row)?;
+                if !v.is_null() {
+                    return Ok(v);
+                }
+            }
+            Value::Null
+        }
+        Expr::Function(f, args) => {
+            let args = args
+                .iter()
+                .map(|a| eval(a, row))
+                .collect::<Result<Vec<_>>>()?;
+            function(*f, args)?
+        }
         Expr::Cast(a, ty) => eval(a, row)?.cast(*ty)?,
+        Expr::Outer { .. } => {
+            return Err(Error::Internal("outer reference evaluated unbound".into()));
+        }
+        Expr::Subquery(_) => {
+            return Err(Error::NotSupported(
+                "subqueries are not supported in this clause yet".into(),
+            ));
+        }
+    })
+}
+
+/// `v IN (list)`: true on a match; else NULL if `v` or an item is NULL; false for no items.
+fn in_list(v: Value, list: &[Expr], row: &[Value]) -> Result<Value> {
+    if list.is_empty() {
+        return Ok(Value::Bool(false));
+    }
+    if v.is_null() {
+        return Ok(Value::Null);
+    }
+    let mut unknown = false;
+    for item in list {
+        match v.compare(&eval(item, row)?)? {
+            Some(Ordering::Equal) => return Ok(Value::Bool(true)),
+            Some(_) => {}
+            None => unknown = true,
+        }
+    }
+    Ok(if unknown {
+        Value::Null
+    } else {
+        Value::Bool(false)
+    })
+}
+
+/// Applies a scalar function (NULL in, NULL out).
+fn function(f: Function, args: Vec<Value>) -> Result<Value> {
+    let Some(arg) = args.into_iter().next() else {
+        return Err(Error::Internal(format!("{} without arguments", f.name())));
+    };
+    Ok(match (f, arg) {
+        (_, Value::Null) => Value::Null,
+        (Function::Abs, Value::Int(i)) => Value::Int(
+            i.checked_abs()
+                .ok_or_else(|| Error::OutOfRange("bigint out of range".into()))?,
+        ),
+        (Function::Abs, Value::Float(x)) => Value::Float(x.abs()),
+        (Function::Lower, Value::Text(s)) => Value::Text(s.to_lowercase()),
+        (Function::Upper, Value::Text(s)) => Value::Text(s.to_uppercase()),
+        (Function::Length, Value::Text(s)) => Value::Int(s.chars().count() as i64),
+        (f, v) => {
+            return Err(Error::DatatypeMismatch(format!(
+                "function {}({v}) does not exist",
+                f.name()
+            )));
+        }
     })
 }
 
@@ -105,6 +196,71 @@ mod tests {
         let null_cmp = Expr::Compare(CmpOp::Eq, c(Value::Null), c(Value::Int(1)));
         assert_eq!(eval(&null_cmp, &[]), Ok(Value::Null));
         assert_eq!(eval(&Expr::Not(Box::new(null_cmp)), &[]), Ok(Value::Null));
+    }
+
+    #[test]
+    fn in_list_distinct_case_coalesce() {
+        let (one, two, null) = (Value::Int(1), Value::Int(2), Value::Null);
+        let list = |v: Value, items: Vec<Value>| {
+            Expr::InList(
+                c(v),
+                items.into_iter().map(Expr::Constant).collect::<Vec<_>>(),
+            )
+        };
+        let cases = [
+            (
+                list(one.clone(), vec![two.clone(), one.clone()]),
+                Value::Bool(true),
+            ),
+            (list(one.clone(), vec![two.clone()]), Value::Bool(false)),
+            (
+                list(one.clone(), vec![two.clone(), null.clone()]),
+                Value::Null,
+            ),
+            (list(null.clone(), vec![]), Value::Bool(false)),
+            (list(null.clone(), vec![one.clone()]), Value::Null),
+            (
+                Expr::IsDistinct(c(null.clone()), c(null.clone())),
+                Value::Bool(false),
+            ),
+            (
+                Expr::IsDistinct(c(null.clone()), c(one.clone())),
+                Value::Bool(true),
+            ),
+            (
+                Expr::Case {
+                    whens: vec![
+                        (Expr::Constant(null.clone()), Expr::Constant(one.clone())),
+                        (
+                            Expr::Constant(Value::Bool(true)),
+                            Expr::Constant(two.clone()),
+                        ),
+                    ],
+                    otherwise: None,
+                },
+                two.clone(),
+            ),
+            (
+                Expr::Case {
+                    whens: vec![(
+                        Expr::Constant(Value::Bool(false)),
+                        Expr::Constant(one.clone()),
+                    )],
+                    otherwise: None,
+                },
+                Value::Null,
+            ),
+            (
+                Expr::Coalesce(vec![
+                    Expr::Constant(null.clone()),
+                    Expr::Constant(two.clone()),
+                ]),
+                two.clone(),
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(eval(&e, &[]), Ok(want), "{e:?}");
+        }
     }
 
     #[test]

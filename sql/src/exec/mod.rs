@@ -7,6 +7,8 @@
 pub(crate) mod eval;
 pub(crate) mod ops;
 pub(crate) mod rows;
+mod setops;
+mod subquery;
 mod write;
 
 use std::sync::{Arc, Mutex};

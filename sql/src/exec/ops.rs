@@ -7,9 +7,10 @@ use async_trait::async_trait;
 
 use super::eval::{eval, eval_count, truth};
 use super::rows::{Row, decode_table_row};
+use super::subquery::{eval_row, resolve_uncorrelated};
 use crate::catalog::Table;
 use crate::encoding::encode_key;
-use crate::plan::{Aggregate, Expr, Node, SortKey, Span, SpanBound};
+use crate::plan::{Aggregate, Expr, JoinKind, Node, SortKey, Span, SpanBound};
 use crate::store::KvTxn;
 use crate::types::ArithOp;
 use crate::{DataType, Result, Value};
@@ -35,11 +36,43 @@ pub(crate) fn build(node: Node) -> Result<Box<dyn Operator>> {
         Node::Values { rows, .. } => Box::new(Values { rows: Some(rows) }),
         Node::Filter { source, predicate } => Box::new(Filter {
             source: build(*source)?,
-            predicate,
+            predicate: Exprs::new(vec![predicate]),
         }),
         Node::Projection { source, exprs, .. } => Box::new(Projection {
             source: build(*source)?,
-            exprs,
+            exprs: Exprs::new(exprs),
+        }),
+        Node::Join {
+            left,
+            right,
+            kind,
+            on,
+            keys,
+        } => Box::new(Join {
+            right_width: right.columns().len(),
+            left: build(*left)?,
+            right: Some(build(*right)?),
+            kind,
+            on,
+            keys,
+            built: Built::default(),
+        }),
+        Node::Distinct { source } => Box::new(super::setops::Distinct {
+            source: build(*source)?,
+            seen: Default::default(),
+        }),
+        Node::SetOp {
+            op,
+            all,
+            left,
+            right,
+        } => Box::new(super::setops::SetOperation {
+            op,
+            all,
+            left: Some(build(*left)?),
+            right: Some(build(*right)?),
+            counts: None,
+            seen: Default::default(),
         }),
         Node::Order { source, keys } => Box::new(Order {
             source: build(*source)?,
@@ -208,18 +241,59 @@ impl Operator for Values {
     }
 }
 
+/// The expressions of a Filter or Projection, which may hold subqueries: uncorrelated ones
+/// are run before the first row, correlated ones for every row.
+struct Exprs {
+    exprs: Vec<Expr>,
+    resolved: bool,
+    correlated: bool,
+}
+
+impl Exprs {
+    fn new(exprs: Vec<Expr>) -> Exprs {
+        let resolved = !exprs.iter().any(Expr::has_subquery);
+        Exprs {
+            exprs,
+            resolved,
+            correlated: false,
+        }
+    }
+
+    async fn prepare(&mut self, txn: &mut dyn KvTxn) -> Result<()> {
+        if std::mem::replace(&mut self.resolved, true) {
+            return Ok(());
+        }
+        let mut out = Vec::with_capacity(self.exprs.len());
+        for e in std::mem::take(&mut self.exprs) {
+            out.push(resolve_uncorrelated(e, txn).await?);
+        }
+        self.correlated = out.iter().any(Expr::has_subquery);
+        self.exprs = out;
+        Ok(())
+    }
+
+    async fn eval(&self, i: usize, row: &[Value], txn: &mut dyn KvTxn) -> Result<Value> {
+        if self.correlated {
+            eval_row(&self.exprs[i], row, txn).await
+        } else {
+            eval(&self.exprs[i], row)
+        }
+    }
+}
+
 struct Filter {
     source: Box<dyn Operator>,
-    predicate: Expr,
+    predicate: Exprs,
 }
 
 #[async_trait]
 impl Operator for Filter {
     async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
+        self.predicate.prepare(txn).await?;
         while let Some(batch) = self.source.next(txn).await? {
             let mut out = Vec::with_capacity(batch.len());
             for row in batch {
-                if truth(eval(&self.predicate, &row)?)? == Some(true) {
+                if truth(self.predicate.eval(0, &row, txn).await?)? == Some(true) {
                     out.push(row);
                 }
             }
@@ -233,25 +307,118 @@ impl Operator for Filter {
 
 struct Projection {
     source: Box<dyn Operator>,
-    exprs: Vec<Expr>,
+    exprs: Exprs,
 }
 
 #[async_trait]
 impl Operator for Projection {
     async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
+        self.exprs.prepare(txn).await?;
         let Some(batch) = self.source.next(txn).await? else {
             return Ok(None);
         };
-        let rows = batch
-            .iter()
-            .map(|row| {
-                self.exprs
-                    .iter()
-                    .map(|e| eval(e, row))
-                    .collect::<Result<Row>>()
-            })
-            .collect::<Result<_>>()?;
+        let mut rows = Vec::with_capacity(batch.len());
+        for row in &batch {
+            let mut out = Vec::with_capacity(self.exprs.exprs.len());
+            for i in 0..self.exprs.exprs.len() {
+                out.push(self.exprs.eval(i, row, txn).await?);
+            }
+            rows.push(out);
+        }
         Ok(Some(rows))
+    }
+}
+
+/// The right input of a join, read whole, hashed on the join keys when there are any.
+#[derive(Default)]
+struct Built {
+    rows: Vec<Row>,
+    index: HashMap<Vec<u8>, Vec<usize>>,
+}
+
+struct Join {
+    left: Box<dyn Operator>,
+    /// The right input until it has been read into `built`.
+    right: Option<Box<dyn Operator>>,
+    right_width: usize,
+    kind: JoinKind,
+    on: Option<Expr>,
+    keys: Vec<(usize, usize)>,
+    built: Built,
+}
+
+impl Join {
+    async fn build(&mut self, txn: &mut dyn KvTxn) -> Result<()> {
+        let Some(right) = self.right.take() else {
+            return Ok(());
+        };
+        self.built.rows = collect(right, txn).await?;
+        if self.keys.is_empty() {
+            return Ok(());
+        }
+        for (i, row) in self.built.rows.iter().enumerate() {
+            // A NULL key equals nothing.
+            if let Some(key) = join_key(row, self.keys.iter().map(|k| k.1)) {
+                self.built.index.entry(key).or_default().push(i);
+            }
+        }
+        Ok(())
+    }
+
+    /// The joined rows of one left row.
+    fn probe(&self, left: &Row, out: &mut Vec<Row>) -> Result<()> {
+        let all: Vec<usize>;
+        let candidates: &[usize] = if self.keys.is_empty() {
+            all = (0..self.built.rows.len()).collect();
+            &all
+        } else {
+            match join_key(left, self.keys.iter().map(|k| k.0)) {
+                Some(key) => self.built.index.get(&key).map_or(&[], |v| v.as_slice()),
+                None => &[],
+            }
+        };
+        let mut matched = false;
+        for &i in candidates {
+            let mut row = left.clone();
+            row.extend(self.built.rows[i].iter().cloned());
+            let keep = match &self.on {
+                Some(on) => truth(eval(on, &row)?)? == Some(true),
+                None => true,
+            };
+            if keep {
+                matched = true;
+                out.push(row);
+            }
+        }
+        if !matched && self.kind == JoinKind::Left {
+            let mut row = left.clone();
+            row.extend(std::iter::repeat_n(Value::Null, self.right_width));
+            out.push(row);
+        }
+        Ok(())
+    }
+}
+
+/// The encoded key of a row's join columns; `None` if one is NULL.
+fn join_key(row: &[Value], columns: impl Iterator<Item = usize>) -> Option<Vec<u8>> {
+    let values: Vec<Value> = columns.map(|c| row[c].clone()).collect();
+    (!values.iter().any(Value::is_null)).then(|| encode_key(&values, &[]))
+}
+
+#[async_trait]
+impl Operator for Join {
+    async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
+        self.build(txn).await?;
+        while let Some(batch) = self.left.next(txn).await? {
+            let mut out = Vec::new();
+            for left in &batch {
+                self.probe(left, &mut out)?;
+            }
+            if !out.is_empty() {
+                return Ok(Some(out));
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -335,7 +502,11 @@ struct Aggregation {
 enum Acc {
     Count(i64),
     Sum(Value, DataType),
+    /// The sum and count of the values so far.
+    Avg(f64, i64),
     MinMax(Value, bool),
+    /// The encodings of the values seen so far, and the aggregate over the first of each.
+    Distinct(std::collections::HashSet<Vec<u8>>, Box<Acc>),
 }
 
 impl Acc {
@@ -343,16 +514,33 @@ impl Acc {
         match a {
             Aggregate::CountStar | Aggregate::Count(_) => Acc::Count(0),
             Aggregate::Sum(_, t) => Acc::Sum(Value::Null, *t),
+            Aggregate::Avg(_) => Acc::Avg(0.0, 0),
             Aggregate::Min(_) => Acc::MinMax(Value::Null, false),
             Aggregate::Max(_) => Acc::MinMax(Value::Null, true),
+            Aggregate::Distinct(a) => Acc::Distinct(Default::default(), Box::new(Acc::new(a))),
         }
     }
 
     fn add(&mut self, a: &Aggregate, row: &[Value]) -> Result<()> {
+        if let (Acc::Distinct(seen, acc), Aggregate::Distinct(inner)) = (&mut *self, a) {
+            let v = match inner.arg() {
+                Some(e) => eval(e, row)?,
+                None => Value::Bool(true),
+            };
+            if !v.is_null() && seen.insert(encode_key(&[v], &[])) {
+                acc.add(inner, row)?;
+            }
+            return Ok(());
+        }
         let v = match a {
             Aggregate::CountStar => Value::Bool(true),
-            Aggregate::Count(e) | Aggregate::Sum(e, _) | Aggregate::Min(e) | Aggregate::Max(e) => {
-                eval(e, row)?
+            Aggregate::Count(e)
+            | Aggregate::Sum(e, _)
+            | Aggregate::Avg(e)
+            | Aggregate::Min(e)
+            | Aggregate::Max(e) => eval(e, row)?,
+            Aggregate::Distinct(_) => {
+                return Err(crate::Error::Internal("DISTINCT aggregate mismatch".into()));
             }
         };
         if v.is_null() {
@@ -362,6 +550,13 @@ impl Acc {
             Acc::Count(n) => *n += 1,
             Acc::Sum(s, t) if s.is_null() => *s = v.cast(*t)?,
             Acc::Sum(s, t) => *s = ArithOp::Add.apply(std::mem::replace(s, Value::Null), v, *t)?,
+            Acc::Avg(sum, n) => {
+                let Value::Float(x) = v.cast(DataType::Float8)? else {
+                    return Err(crate::Error::Internal("avg of a non-number".into()));
+                };
+                *sum += x;
+                *n += 1;
+            }
             Acc::MinMax(m, max) => {
                 let replace = m.is_null() || {
                     let o = v.compare(m)?.unwrap_or(std::cmp::Ordering::Equal);
@@ -371,6 +566,9 @@ impl Acc {
                     *m = v;
                 }
             }
+            Acc::Distinct(..) => {
+                return Err(crate::Error::Internal("DISTINCT aggregate mismatch".into()));
+            }
         }
         Ok(())
     }
@@ -378,6 +576,9 @@ impl Acc {
     fn finish(self) -> Value {
         match self {
             Acc::Count(n) => Value::Int(n),
+            Acc::Avg(_, 0) => Value::Null,
+            Acc::Avg(sum, n) => Value::Float(sum / n as f64),
+            Acc::Distinct(_, acc) => acc.finish(),
             Acc::Sum(v, _) | Acc::MinMax(v, _) => v,
         }
     }

@@ -84,8 +84,7 @@ impl Planner<'_> {
         {
             return Err(not_supported("UPDATE with FROM, RETURNING or LIMIT"));
         }
-        let (table, scope) = self.plan_from(std::slice::from_ref(&u.table))?;
-        let table = table.ok_or_else(|| Error::Syntax("UPDATE needs a table".into()))?;
+        let (table, scope) = self.plan_target(std::slice::from_ref(&u.table))?;
         let mut set = Vec::new();
         for a in &u.assignments {
             let ast::AssignmentTarget::ColumnName(name) = &a.target else {
@@ -106,9 +105,7 @@ impl Planner<'_> {
                     "multiple assignments to same column \"{name}\""
                 )));
             }
-            let (e, _) = self
-                .binder
-                .bind(&a.value, &scope, Some(table.columns[col].data_type))?;
+            let (e, _) = self.bind(&a.value, &scope, Some(table.columns[col].data_type))?;
             set.push((col, e));
         }
         let source = self.plan_where(table.clone(), &scope, u.selection.as_ref())?;
@@ -122,8 +119,7 @@ impl Planner<'_> {
         let from = match &d.from {
             ast::FromTable::WithFromKeyword(t) | ast::FromTable::WithoutKeyword(t) => t,
         };
-        let (table, scope) = self.plan_from(from)?;
-        let table = table.ok_or_else(|| Error::Syntax("DELETE needs a table".into()))?;
+        let (table, scope) = self.plan_target(from)?;
         let source: Node = self.plan_where(table.clone(), &scope, d.selection.as_ref())?;
         Ok(Plan::Delete { table, source })
     }

@@ -1,54 +1,152 @@
-//! Binding expressions: names resolved through a [`Scope`], types checked and inferred
-//! (parameters take their type from context), constants folded where errors must surface at
-//! plan time (`'abc'::int4`).
+//! Binding expressions: names resolved through a [`Scope`] (then the scopes of enclosing
+//! queries, as outer references), types checked and inferred (parameters and untyped literals
+//! take their type from context), constants folded where errors must surface at plan time
+//! (`'abc'::int4`).
 
 use sqlparser::ast;
 
-use crate::plan::{CmpOp, Expr};
+use super::Planner;
+use crate::plan::{CmpOp, Expr, Function, Node, Subquery, SubqueryKind};
 use crate::types::ArithOp;
 use crate::{DataType, Error, Result, Value};
 
-/// A column visible to expressions: its relation (table or alias), name and type.
+/// A column visible to expressions: its relation (table or alias), name and type. A `hidden`
+/// column (the implicit rowid) is left out of `*`; a `merged` one (the right side's copy of a
+/// `USING` column) is reachable only by a qualified name and left out of `*` too.
 #[derive(Clone, Debug)]
 pub(crate) struct ScopeColumn {
     pub relation: Option<String>,
     pub name: String,
     pub data_type: DataType,
     pub hidden: bool,
+    pub merged: bool,
 }
 
 /// The columns an expression can refer to, in input-row order. After aggregation, `grouped`
-/// maps group-by expressions and aggregate calls (by AST) to the aggregate node's columns.
+/// maps group-by expressions and aggregate calls (by AST) to the aggregate node's columns,
+/// `ungrouped` is the scope before aggregation (names are resolved there), and
+/// `group_columns` maps its columns that are grouped by to the aggregate node's columns.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Scope {
     pub columns: Vec<ScopeColumn>,
     pub grouped: Option<Vec<(ast::Expr, usize)>>,
+    pub ungrouped: Option<Box<Scope>>,
+    pub group_columns: Vec<(usize, usize)>,
 }
 
 impl Scope {
-    /// Resolves a possibly qualified column name to its index.
-    fn resolve(&self, relation: Option<&str>, name: &str) -> Result<usize> {
+    /// The aggregate node's column of the ungrouped column `i`, if it is grouped by.
+    pub(crate) fn group_column(&self, i: usize) -> Option<usize> {
+        self.group_columns
+            .iter()
+            .find(|(c, _)| *c == i)
+            .map(|(_, g)| *g)
+    }
+}
+
+/// The error for a column that is neither grouped by nor inside an aggregate.
+pub(crate) fn not_grouped(name: &str) -> Error {
+    Error::InvalidParameter(format!(
+        "column \"{name}\" must appear in the GROUP BY clause or be used in an aggregate function"
+    ))
+}
+
+impl Scope {
+    /// Resolves a possibly qualified column name: `None` if no column matches, 42702 if
+    /// several do.
+    pub(crate) fn resolve(&self, relation: Option<&str>, name: &str) -> Result<Option<usize>> {
         let mut found = None;
         for (i, c) in self.columns.iter().enumerate() {
             let rel_ok = match relation {
                 Some(r) => c.relation.as_deref() == Some(r),
-                None => true,
+                None => !c.merged,
             };
             if rel_ok && c.name == name {
                 if found.is_some() {
-                    return Err(Error::InvalidParameter(format!(
+                    return Err(Error::AmbiguousColumn(format!(
                         "column reference \"{name}\" is ambiguous"
                     )));
                 }
                 found = Some(i);
             }
         }
-        let qualified = match relation {
-            Some(r) => format!("{r}.{name}"),
-            None => name.to_string(),
-        };
-        found
-            .ok_or_else(|| Error::UndefinedColumn(format!("column \"{qualified}\" does not exist")))
+        Ok(found)
+    }
+
+    /// Whether a FROM item of this scope is named `relation`.
+    pub(crate) fn has_relation(&self, relation: &str) -> bool {
+        let pre = self
+            .ungrouped
+            .as_ref()
+            .is_some_and(|s| s.has_relation(relation));
+        pre || self
+            .columns
+            .iter()
+            .any(|c| c.relation.as_deref() == Some(relation))
+    }
+
+    /// The columns of `self` followed by those of `other` (a join's scope).
+    pub(crate) fn concat(mut self, other: Scope) -> Scope {
+        self.columns.extend(other.columns);
+        self
+    }
+}
+
+/// Calls `f` on each direct child of an AST expression (for the variants the binder knows).
+pub(crate) fn for_each_child<'a>(e: &'a ast::Expr, f: &mut impl FnMut(&'a ast::Expr)) {
+    use ast::Expr as A;
+    match e {
+        A::BinaryOp { left, right, .. }
+        | A::IsDistinctFrom(left, right)
+        | A::IsNotDistinctFrom(left, right) => {
+            f(left);
+            f(right);
+        }
+        A::UnaryOp { expr, .. }
+        | A::Nested(expr)
+        | A::IsNull(expr)
+        | A::IsNotNull(expr)
+        | A::IsTrue(expr)
+        | A::IsFalse(expr)
+        | A::IsNotTrue(expr)
+        | A::IsNotFalse(expr)
+        | A::Cast { expr, .. } => f(expr),
+        A::Between {
+            expr, low, high, ..
+        } => {
+            f(expr);
+            f(low);
+            f(high);
+        }
+        A::In { expr, target, .. } => {
+            f(expr);
+            if let ast::InTarget::List(list) = target {
+                list.iter().for_each(f);
+            }
+        }
+        A::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
+            operand.iter().for_each(|e| f(e));
+            for c in conditions {
+                f(&c.condition);
+                f(&c.result);
+            }
+            else_result.iter().for_each(|e| f(e));
+        }
+        A::Function(func) => {
+            if let ast::FunctionArguments::List(l) = &func.args {
+                for a in &l.args {
+                    if let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) = a {
+                        f(e);
+                    }
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -66,12 +164,6 @@ pub(crate) fn object_name(name: &ast::ObjectName) -> Result<String> {
         Some(ast::ObjectNamePart::Identifier(i)) => Ok(ident_name(i)),
         _ => Err(Error::NotSupported(format!("name {name} is not supported"))),
     }
-}
-
-/// Binds expressions; owns the statement's parameter types.
-pub(crate) struct Binder {
-    /// Types of `$1..$n` known so far (declared by the client or inferred).
-    pub params: Vec<Option<DataType>>,
 }
 
 /// Whether an AST expression takes its type from context (a parameter, NULL, a string literal).
@@ -94,10 +186,10 @@ fn not_supported(what: impl std::fmt::Display) -> Error {
     Error::NotSupported(format!("{what} is not supported yet"))
 }
 
-impl Binder {
+impl Planner<'_> {
     /// Binds `e` in `scope`; `hint` is the type the context expects (used by parameters and
     /// untyped literals). Returns the expression and its type.
-    pub fn bind(
+    pub(crate) fn bind(
         &mut self,
         e: &ast::Expr,
         scope: &Scope,
@@ -177,29 +269,84 @@ impl Binder {
                 negated,
                 global: false,
             } => self.in_list(expr, list, *negated, scope),
-            A::Function(f) => Err(match scope.grouped {
-                _ if aggregate_name(f).is_some() => Error::InvalidParameter(format!(
-                    "aggregate functions are not allowed here: {e}"
-                )),
-                _ => Error::NotSupported(format!("function {} is not supported yet", f.name)),
-            }),
+            A::In {
+                expr,
+                target: ast::InTarget::Subquery(q),
+                negated,
+                global: false,
+            } => self.in_subquery(expr, q, *negated, scope),
+            A::Exists { subquery, negated } => {
+                let plan = self.bind_subquery(subquery, scope)?;
+                let e = subquery_expr(SubqueryKind::Exists, plan);
+                Ok((maybe_not(e, *negated), DataType::Bool))
+            }
+            A::Subquery(q) => {
+                let plan = self.bind_subquery(q, scope)?;
+                let ty = single_column(&plan)?;
+                Ok((subquery_expr(SubqueryKind::Scalar, plan), ty))
+            }
+            A::IsDistinctFrom(a, b) => self.is_distinct(a, b, false, scope),
+            A::IsNotDistinctFrom(a, b) => self.is_distinct(a, b, true, scope),
+            A::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => self.case(
+                operand.as_deref(),
+                conditions,
+                else_result.as_deref(),
+                scope,
+                hint,
+            ),
+            A::Function(f) if aggregate_name(f).is_some() => Err(Error::InvalidParameter(format!(
+                "aggregate functions are not allowed here: {e}"
+            ))),
+            A::Function(f) => self.function(f, scope, hint),
             _ => Err(not_supported(format!("expression {e}"))),
         }
     }
 
+    /// Resolves a column name in `scope`, then in the enclosing queries' scopes (innermost
+    /// first) as an outer reference.
     fn column(
         &self,
         scope: &Scope,
         relation: Option<&str>,
         name: &str,
     ) -> Result<(Expr, DataType)> {
-        let i = scope.resolve(relation, name)?;
-        if scope.grouped.is_some() {
-            return Err(Error::InvalidParameter(format!(
-                "column \"{name}\" must appear in the GROUP BY clause or be used in an aggregate function"
-            )));
+        let scopes = std::iter::once(scope).chain(self.outer.iter().rev());
+        for (depth, s) in scopes.enumerate() {
+            let found = match &s.ungrouped {
+                // After aggregation, names resolve before it and must be grouped by.
+                Some(pre) => match pre.resolve(relation, name)? {
+                    Some(j) => Some(s.group_column(j).ok_or_else(|| not_grouped(name))?),
+                    None => None,
+                },
+                None => s.resolve(relation, name)?,
+            };
+            let Some(i) = found else {
+                continue;
+            };
+            let e = match depth {
+                0 => Expr::Column(i),
+                depth => Expr::Outer { depth, index: i },
+            };
+            return Ok((e, s.columns[i].data_type));
         }
-        Ok((Expr::Column(i), scope.columns[i].data_type))
+        match relation {
+            Some(r) if !scope.has_relation(r) && !self.outer.iter().any(|s| s.has_relation(r)) => {
+                Err(Error::UndefinedTable(format!(
+                    "missing FROM-clause entry for table \"{r}\""
+                )))
+            }
+            Some(r) => Err(Error::UndefinedColumn(format!(
+                "column {r}.{name} does not exist"
+            ))),
+            None => Err(Error::UndefinedColumn(format!(
+                "column \"{name}\" does not exist"
+            ))),
+        }
     }
 
     /// Binds a literal or parameter.
@@ -391,10 +538,227 @@ impl Binder {
     }
 }
 
+impl Planner<'_> {
+    /// Plans a subquery of an expression bound in `scope`, which becomes its outer scope.
+    pub(crate) fn bind_subquery(&mut self, q: &ast::Query, scope: &Scope) -> Result<Node> {
+        self.outer.push(scope.clone());
+        let plan = self.plan_query(q);
+        self.outer.pop();
+        plan
+    }
+
+    fn in_subquery(
+        &mut self,
+        e: &ast::Expr,
+        q: &ast::Query,
+        negated: bool,
+        scope: &Scope,
+    ) -> Result<(Expr, DataType)> {
+        let plan = self.bind_subquery(q, scope)?;
+        let ty = single_column(&plan)?;
+        let (operand, t) = self.bind(e, scope, Some(ty))?;
+        comparable(&ast::BinaryOperator::Eq, t, ty)?;
+        let e = subquery_expr(SubqueryKind::In(operand), plan);
+        Ok((maybe_not(e, negated), DataType::Bool))
+    }
+
+    fn is_distinct(
+        &mut self,
+        a: &ast::Expr,
+        b: &ast::Expr,
+        negated: bool,
+        scope: &Scope,
+    ) -> Result<(Expr, DataType)> {
+        let ((a, ta), (b, tb)) = self.operands(a, b, scope, None)?;
+        comparable(&ast::BinaryOperator::Eq, ta, tb)?;
+        let e = Expr::IsDistinct(Box::new(a), Box::new(b));
+        Ok((maybe_not(e, negated), DataType::Bool))
+    }
+
+    /// Binds expressions that must share one type (CASE results, COALESCE arguments): typed
+    /// ones first, then untyped literals and parameters as that type (TEXT if all are untyped);
+    /// numeric types are promoted by casts.
+    fn bind_common(
+        &mut self,
+        exprs: &[&ast::Expr],
+        scope: &Scope,
+        hint: Option<DataType>,
+        what: &str,
+    ) -> Result<(Vec<Expr>, DataType)> {
+        let mut bound: Vec<Option<(Expr, DataType)>> = vec![None; exprs.len()];
+        let mut common: Option<DataType> = None;
+        for (i, e) in exprs.iter().enumerate() {
+            if is_flexible(e) {
+                continue;
+            }
+            let (b, t) = self.bind(e, scope, None)?;
+            common = Some(match common {
+                None => t,
+                Some(c) => common_type(c, t).ok_or_else(|| {
+                    Error::DatatypeMismatch(format!("{what} types {c} and {t} cannot be matched"))
+                })?,
+            });
+            bound[i] = Some((b, t));
+        }
+        let ty = common.or(hint).unwrap_or(DataType::Text);
+        let mut out = Vec::with_capacity(exprs.len());
+        for (i, b) in bound.into_iter().enumerate() {
+            let (e, t) = match b {
+                Some(b) => b,
+                None => self.bind(exprs[i], scope, Some(ty))?,
+            };
+            out.push(if t == ty || is_int(t) && is_int(ty) {
+                e
+            } else {
+                fold_cast(e, ty)?
+            });
+        }
+        Ok((out, ty))
+    }
+
+    fn case(
+        &mut self,
+        operand: Option<&ast::Expr>,
+        conditions: &[ast::CaseWhen],
+        otherwise: Option<&ast::Expr>,
+        scope: &Scope,
+        hint: Option<DataType>,
+    ) -> Result<(Expr, DataType)> {
+        let mut whens = Vec::with_capacity(conditions.len());
+        for c in conditions {
+            // The simple form compares the operand with each WHEN value.
+            let cond = match operand {
+                Some(o) => ast::Expr::BinaryOp {
+                    left: Box::new(o.clone()),
+                    op: ast::BinaryOperator::Eq,
+                    right: Box::new(c.condition.clone()),
+                },
+                None => c.condition.clone(),
+            };
+            let (b, t) = self.bind(&cond, scope, Some(DataType::Bool))?;
+            expect_bool(t, "CASE/WHEN")?;
+            whens.push(b);
+        }
+        let mut results: Vec<&ast::Expr> = conditions.iter().map(|c| &c.result).collect();
+        results.extend(otherwise);
+        let (mut results, ty) = self.bind_common(&results, scope, hint, "CASE")?;
+        let otherwise = otherwise.and_then(|_| results.pop()).map(Box::new);
+        let whens = whens.into_iter().zip(results).collect();
+        Ok((Expr::Case { whens, otherwise }, ty))
+    }
+
+    /// Binds a call of a scalar function (COALESCE and NULLIF included).
+    fn function(
+        &mut self,
+        f: &ast::Function,
+        scope: &Scope,
+        hint: Option<DataType>,
+    ) -> Result<(Expr, DataType)> {
+        let name = f.name.to_string().to_lowercase();
+        let args = match &f.args {
+            ast::FunctionArguments::List(l)
+                if l.duplicate_treatment.is_none()
+                    && l.clauses.is_empty()
+                    && f.filter.is_none()
+                    && f.over.is_none()
+                    && f.within_group.is_empty() =>
+            {
+                l.args
+                    .iter()
+                    .map(|a| match a {
+                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => Ok(e),
+                        _ => Err(not_supported(format!("argument {a} of {name}"))),
+                    })
+                    .collect::<Result<Vec<_>>>()?
+            }
+            ast::FunctionArguments::None => vec![],
+            _ => return Err(not_supported(format!("function call {f}"))),
+        };
+        let no_function = |types: &[DataType]| {
+            let t: Vec<String> = types.iter().map(|t| t.to_string()).collect();
+            Error::DatatypeMismatch(format!("function {name}({}) does not exist", t.join(", ")))
+        };
+        match (name.as_str(), args.as_slice()) {
+            ("coalesce", args) if !args.is_empty() => {
+                let (args, ty) = self.bind_common(args, scope, hint, "COALESCE")?;
+                Ok((Expr::Coalesce(args), ty))
+            }
+            ("nullif", [a, b]) => {
+                // NULLIF(a, b) is CASE WHEN a = b THEN NULL ELSE a END, of a's type.
+                let ((ea, ta), (eb, tb)) = self.operands(a, b, scope, hint)?;
+                comparable(&ast::BinaryOperator::Eq, ta, tb)?;
+                let eq = Expr::Compare(CmpOp::Eq, Box::new(ea.clone()), Box::new(eb));
+                let whens = vec![(eq, Expr::Constant(Value::Null))];
+                let otherwise = Some(Box::new(ea));
+                Ok((Expr::Case { whens, otherwise }, ta))
+            }
+            ("abs", [a]) => {
+                let (e, t) = self.bind(a, scope, hint.filter(|h| h.is_numeric()))?;
+                if !t.is_numeric() {
+                    return Err(no_function(&[t]));
+                }
+                let abs = Expr::Function(Function::Abs, vec![e]);
+                // The cast checks the result against the argument's range (abs of int4's
+                // minimum is out of range, as in PostgreSQL).
+                Ok((Expr::Cast(Box::new(abs), t), t))
+            }
+            ("lower" | "upper" | "length", [a]) => {
+                let (e, t) = self.bind(a, scope, Some(DataType::Text))?;
+                if t != DataType::Text {
+                    return Err(no_function(&[t]));
+                }
+                Ok(match name.as_str() {
+                    "lower" => (Expr::Function(Function::Lower, vec![e]), DataType::Text),
+                    "upper" => (Expr::Function(Function::Upper, vec![e]), DataType::Text),
+                    _ => (Expr::Function(Function::Length, vec![e]), DataType::Int4),
+                })
+            }
+            ("coalesce" | "nullif" | "abs" | "lower" | "upper" | "length", args) => {
+                let mut types = Vec::new();
+                for a in args {
+                    types.push(self.bind(a, scope, None)?.1);
+                }
+                Err(no_function(&types))
+            }
+            _ => Err(Error::NotSupported(format!(
+                "function {name} is not supported yet"
+            ))),
+        }
+    }
+}
+
+fn is_int(t: DataType) -> bool {
+    matches!(t, DataType::Int4 | DataType::Int8)
+}
+
+/// The type two values of types `a` and `b` are both converted to (numeric promotion only).
+pub(crate) fn common_type(a: DataType, b: DataType) -> Option<DataType> {
+    if a == b {
+        return Some(a);
+    }
+    (a.is_numeric() && b.is_numeric()).then(|| DataType::arith_result(a, b))
+}
+
+fn maybe_not(e: Expr, negated: bool) -> Expr {
+    if negated { Expr::Not(Box::new(e)) } else { e }
+}
+
+fn subquery_expr(kind: SubqueryKind, plan: Node) -> Expr {
+    Expr::Subquery(Box::new(Subquery { kind, plan }))
+}
+
+/// The type of a subquery's only column; 42601 if it has several.
+fn single_column(plan: &Node) -> Result<DataType> {
+    match plan.columns().as_slice() {
+        [c] => Ok(c.data_type),
+        _ => Err(Error::Syntax("subquery must return only one column".into())),
+    }
+}
+
 /// The aggregate function a call names, if any.
 pub(crate) fn aggregate_name(f: &ast::Function) -> Option<String> {
     let name = f.name.to_string().to_lowercase();
-    matches!(name.as_str(), "count" | "sum" | "min" | "max").then_some(name)
+    matches!(name.as_str(), "count" | "sum" | "avg" | "min" | "max").then_some(name)
 }
 
 fn expect_bool(t: DataType, op: &str) -> Result<()> {

@@ -29,7 +29,7 @@ impl Planner<'_> {
         let mut unlocked = q.clone();
         unlocked.locks.clear();
         let node = self.plan_query(&unlocked)?;
-        let Some(table) = scanned_table(&node) else {
+        let Some(table) = scanned_table(&node)? else {
             // No table: nothing to lock (as in PostgreSQL, `SELECT 1 FOR UPDATE` just runs).
             return Ok(Plan::Select(node));
         };
@@ -56,11 +56,14 @@ impl Planner<'_> {
     }
 }
 
-/// The table a query reads, if any.
-fn scanned_table(node: &Node) -> Option<Arc<Table>> {
+/// The table a query reads, if any (one at most: joins are 0A000).
+fn scanned_table(node: &Node) -> Result<Option<Arc<Table>>> {
     match node {
-        Node::Get { table, .. } | Node::Scan { table, .. } => Some(table.clone()),
-        Node::Values { .. } => None,
+        Node::Get { table, .. } | Node::Scan { table, .. } => Ok(Some(table.clone())),
+        Node::Values { .. } => Ok(None),
+        Node::Join { .. } | Node::SetOp { .. } | Node::Distinct { .. } => Err(not_supported(
+            "FOR UPDATE with joins, DISTINCT or set operations",
+        )),
         Node::Filter { source, .. }
         | Node::Projection { source, .. }
         | Node::Order { source, .. }
@@ -128,6 +131,10 @@ fn with_keys(node: Node, table: &Table) -> Result<(Node, Vec<usize>)> {
         Node::Aggregate { .. } => {
             return Err(not_supported("FOR UPDATE with aggregate functions"));
         }
-        Node::Values { .. } => return Err(Error::Internal("VALUES under a table scan".into())),
+        Node::Values { .. } | Node::Join { .. } | Node::SetOp { .. } | Node::Distinct { .. } => {
+            return Err(Error::Internal(
+                "VALUES or a join under a locked scan".into(),
+            ));
+        }
     })
 }

@@ -2,12 +2,21 @@
 //!
 //! Planning is synchronous. The session first loads the descriptors of every table the
 //! statement names ([`referenced_tables`]) in the statement's transaction, then hands them to
-//! the [`Planner`]. Parameter types are inferred while binding (see [`expr::Binder`]). A plan
-//! holds parameters, not their values, so the session can cache it for later executions.
+//! the [`Planner`]. Names are resolved through scopes (`expr::Scope`): the FROM items of the
+//! query being bound ([`from`]: tables, aliases, joins, subqueries), then the scopes of the
+//! queries enclosing a subquery, innermost first, whose columns become [`Expr::Outer`]
+//! references. Parameter types are inferred while binding. A plan holds parameters, not their
+//! values, so the session can cache it for later executions.
+//!
+//! The planner builds the logical shape only: every table is read by a full scan under the
+//! filters of its query; the optimizer pushes filters down and chooses key spans and joins.
+//!
+//! [`Expr::Outer`]: crate::plan::Expr::Outer
 
-mod access;
+pub(crate) mod access;
 mod dml;
 pub(crate) mod expr;
+mod from;
 mod lock;
 mod select;
 
@@ -19,12 +28,15 @@ use sqlparser::ast;
 use crate::catalog::Table;
 use crate::plan::Plan;
 use crate::{DataType, Error, Result};
-use expr::{Binder, object_name};
+use expr::{Scope, object_name};
 
 /// Plans one statement against a set of loaded tables.
 pub struct Planner<'a> {
     tables: &'a HashMap<String, Arc<Table>>,
-    binder: Binder,
+    /// Types of `$1..$n` known so far (declared by the client or inferred).
+    params: Vec<Option<DataType>>,
+    /// The scopes of the queries enclosing the subquery being bound, outermost first.
+    outer: Vec<Scope>,
 }
 
 impl<'a> Planner<'a> {
@@ -35,16 +47,19 @@ impl<'a> Planner<'a> {
     ) -> Planner<'a> {
         Planner {
             tables,
-            binder: Binder {
-                params: declared.to_vec(),
-            },
+            params: declared.to_vec(),
+            outer: Vec::new(),
         }
+    }
+
+    /// The parameter types known after planning (`None` where nothing constrains one).
+    pub fn param_hints(&self) -> &[Option<DataType>] {
+        &self.params
     }
 
     /// The parameter types: declared or inferred, TEXT where nothing constrains them.
     pub fn params(&self) -> Vec<DataType> {
-        self.binder
-            .params
+        self.params
             .iter()
             .map(|p| p.unwrap_or(DataType::Text))
             .collect()
@@ -82,18 +97,10 @@ impl<'a> Planner<'a> {
     }
 }
 
-/// The names of the tables a statement reads or writes (for loading their descriptors).
+/// The names of the tables a statement reads or writes (for loading their descriptors),
+/// including those of joins and subqueries.
 pub fn referenced_tables(stmt: &ast::Statement) -> Vec<String> {
     let mut out = Vec::new();
-    let from = |twj: &[ast::TableWithJoins], out: &mut Vec<String>| {
-        for t in twj {
-            if let ast::TableFactor::Table { name, .. } = &t.relation
-                && let Ok(n) = object_name(name)
-            {
-                out.push(n);
-            }
-        }
-    };
     match stmt {
         ast::Statement::Query(q) => query_tables(q, &mut out),
         ast::Statement::Insert(i) => {
@@ -106,12 +113,21 @@ pub fn referenced_tables(stmt: &ast::Statement) -> Vec<String> {
                 query_tables(q, &mut out);
             }
         }
-        ast::Statement::Update(u) => from(std::slice::from_ref(&u.table), &mut out),
-        ast::Statement::Delete(d) => match &d.from {
-            ast::FromTable::WithFromKeyword(t) | ast::FromTable::WithoutKeyword(t) => {
-                from(t, &mut out)
+        ast::Statement::Update(u) => {
+            from_tables(std::slice::from_ref(&u.table), &mut out);
+            for a in &u.assignments {
+                expr_tables(&a.value, &mut out);
             }
-        },
+            u.selection.iter().for_each(|e| expr_tables(e, &mut out));
+        }
+        ast::Statement::Delete(d) => {
+            match &d.from {
+                ast::FromTable::WithFromKeyword(t) | ast::FromTable::WithoutKeyword(t) => {
+                    from_tables(t, &mut out)
+                }
+            }
+            d.selection.iter().for_each(|e| expr_tables(e, &mut out));
+        }
         ast::Statement::Explain { statement, .. } => out = referenced_tables(statement),
         _ => {}
     }
@@ -119,17 +135,87 @@ pub fn referenced_tables(stmt: &ast::Statement) -> Vec<String> {
 }
 
 fn query_tables(q: &ast::Query, out: &mut Vec<String>) {
-    match q.body.as_ref() {
+    set_expr_tables(&q.body, out);
+    if let Some(ast::OrderBy {
+        kind: ast::OrderByKind::Expressions(items),
+        ..
+    }) = &q.order_by
+    {
+        items.iter().for_each(|o| expr_tables(&o.expr, out));
+    }
+}
+
+fn set_expr_tables(body: &ast::SetExpr, out: &mut Vec<String>) {
+    match body {
         ast::SetExpr::Select(s) => {
-            for t in &s.from {
-                if let ast::TableFactor::Table { name, .. } = &t.relation
-                    && let Ok(n) = object_name(name)
+            from_tables(&s.from, out);
+            for item in &s.projection {
+                if let ast::SelectItem::UnnamedExpr(e)
+                | ast::SelectItem::ExprWithAlias { expr: e, .. } = item
                 {
-                    out.push(n);
+                    expr_tables(e, out);
                 }
+            }
+            s.selection.iter().for_each(|e| expr_tables(e, out));
+            s.having.iter().for_each(|e| expr_tables(e, out));
+            if let ast::GroupByExpr::Expressions(e, _) = &s.group_by {
+                e.iter().for_each(|e| expr_tables(e, out));
             }
         }
         ast::SetExpr::Query(q) => query_tables(q, out),
+        ast::SetExpr::SetOperation { left, right, .. } => {
+            set_expr_tables(left, out);
+            set_expr_tables(right, out);
+        }
+        ast::SetExpr::Values(v) => v
+            .rows
+            .iter()
+            .flat_map(|r| r.iter())
+            .for_each(|e| expr_tables(e, out)),
         _ => {}
+    }
+}
+
+fn from_tables(from: &[ast::TableWithJoins], out: &mut Vec<String>) {
+    for t in from {
+        factor_tables(&t.relation, out);
+        for j in &t.joins {
+            factor_tables(&j.relation, out);
+            if let Some(ast::JoinConstraint::On(e)) = from::join_constraint(&j.join_operator) {
+                expr_tables(e, out);
+            }
+        }
+    }
+}
+
+fn factor_tables(f: &ast::TableFactor, out: &mut Vec<String>) {
+    match f {
+        ast::TableFactor::Table { name, .. } => {
+            if let Ok(n) = object_name(name) {
+                out.push(n);
+            }
+        }
+        ast::TableFactor::Derived { subquery, .. } => query_tables(subquery, out),
+        ast::TableFactor::NestedJoin {
+            table_with_joins, ..
+        } => from_tables(std::slice::from_ref(table_with_joins), out),
+        _ => {}
+    }
+}
+
+/// Tables named by subqueries inside an expression.
+fn expr_tables(e: &ast::Expr, out: &mut Vec<String>) {
+    use ast::Expr as A;
+    match e {
+        A::Subquery(q) | A::Exists { subquery: q, .. } => query_tables(q, out),
+        A::In {
+            expr,
+            target: ast::InTarget::Subquery(q),
+            ..
+        } => {
+            expr_tables(expr, out);
+            query_tables(q, out);
+        }
+        _ => expr::for_each_child(e, &mut |c| expr_tables(c, out)),
     }
 }

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use sqlparser::ast;
 
 use super::Planner;
-use super::access::access;
-use super::expr::{Scope, ScopeColumn, aggregate_name, ident_name, object_name};
-use crate::plan::{Aggregate, Expr, Node, SortKey};
+use super::expr::{Scope, ScopeColumn, aggregate_name, for_each_child, ident_name, object_name};
+use super::expr::{common_type, not_grouped};
+use crate::plan::{Aggregate, Expr, Node, SetOp, SortKey};
 use crate::{Column, DataType, Error, Result};
 
 fn not_supported(what: impl std::fmt::Display) -> Error {
@@ -28,6 +28,16 @@ pub(crate) fn figure_colname(e: &ast::Expr) -> Option<String> {
                 .map(|t| t.short_name().to_string())
         }),
         ast::Expr::Function(f) => Some(f.name.to_string().to_lowercase()),
+        ast::Expr::Case { .. } => Some("case".into()),
+        ast::Expr::Exists { .. } => Some("exists".into()),
+        ast::Expr::Subquery(q) => match q.body.as_ref() {
+            ast::SetExpr::Select(s) => match s.projection.as_slice() {
+                [ast::SelectItem::ExprWithAlias { alias, .. }] => Some(ident_name(alias)),
+                [ast::SelectItem::UnnamedExpr(e)] => figure_colname(e),
+                _ => None,
+            },
+            _ => None,
+        },
         ast::Expr::Value(v) if matches!(v.value, ast::Value::Boolean(_)) => Some("bool".into()),
         _ => None,
     }
@@ -49,6 +59,10 @@ impl Planner<'_> {
         };
         let (node, hidden) = match q.body.as_ref() {
             ast::SetExpr::Select(s) => self.plan_select(s, order_by)?,
+            body @ ast::SetExpr::SetOperation { .. } => {
+                let node = self.plan_set_expr(body)?;
+                (self.order_set_op(node, order_by)?, 0)
+            }
             ast::SetExpr::Values(v) if order_by.is_empty() => (self.plan_values(v, &[])?, 0),
             ast::SetExpr::Query(inner) if order_by.is_empty() && q.limit_clause.is_none() => {
                 (self.plan_query(inner)?, 0)
@@ -73,7 +87,7 @@ impl Planner<'_> {
             }
             let mut out = Vec::with_capacity(width);
             for (i, e) in row.iter().enumerate() {
-                let (e, t) = self.binder.bind(e, &Scope::default(), types[i])?;
+                let (e, t) = self.bind(e, &Scope::default(), types[i])?;
                 types[i].get_or_insert(t);
                 out.push(e);
             }
@@ -90,53 +104,39 @@ impl Planner<'_> {
         Ok(Node::Values { columns, rows })
     }
 
-    /// Plans the FROM clause: one table (optionally aliased) or none.
-    pub(crate) fn plan_from(
-        &self,
-        from: &[ast::TableWithJoins],
-    ) -> Result<(Option<Arc<crate::catalog::Table>>, Scope)> {
-        match from {
-            [] => Ok((None, Scope::default())),
-            [
-                ast::TableWithJoins {
-                    relation:
-                        ast::TableFactor::Table {
-                            name,
-                            alias,
-                            args: None,
-                            ..
-                        },
-                    joins,
-                },
-            ] if joins.is_empty() => {
-                let table = self.table(&object_name(name)?)?;
-                let relation = match alias {
-                    Some(a) if a.columns.is_empty() => ident_name(&a.name),
-                    Some(_) => return Err(not_supported("column aliases in FROM")),
-                    None => table.name.clone(),
-                };
-                Ok((Some(table.clone()), table_scope(&table, &relation)))
-            }
-            _ => Err(not_supported("joins and subqueries in FROM")),
-        }
-    }
-
-    /// Binds a WHERE predicate and builds the access path (Get, Scan, Filter).
+    /// Binds a WHERE predicate over the rows of a table (UPDATE, DELETE): a filter over a
+    /// full scan, which the optimizer turns into the table's access path.
     pub(crate) fn plan_where(
         &mut self,
         table: Arc<crate::catalog::Table>,
         scope: &Scope,
         selection: Option<&ast::Expr>,
     ) -> Result<Node> {
-        let predicate = match selection {
-            Some(e) => Some(self.bind_predicate(e, scope)?),
-            None => None,
+        let scan = Node::Scan {
+            table,
+            span: crate::plan::Span::full(),
         };
-        Ok(access(table, predicate, &self.binder.params))
+        self.maybe_filter(scan, scope, selection)
+    }
+
+    /// `source` under a filter of the bound `selection`, if there is one.
+    fn maybe_filter(
+        &mut self,
+        source: Node,
+        scope: &Scope,
+        selection: Option<&ast::Expr>,
+    ) -> Result<Node> {
+        Ok(match selection {
+            Some(e) => Node::Filter {
+                source: Box::new(source),
+                predicate: self.bind_predicate(e, scope)?,
+            },
+            None => source,
+        })
     }
 
     fn bind_predicate(&mut self, e: &ast::Expr, scope: &Scope) -> Result<Expr> {
-        let (p, t) = self.binder.bind(e, scope, Some(DataType::Bool))?;
+        let (p, t) = self.bind(e, scope, Some(DataType::Bool))?;
         if t != DataType::Bool {
             return Err(Error::DatatypeMismatch(format!(
                 "argument of WHERE must be type boolean, not type {t}"
@@ -151,30 +151,16 @@ impl Planner<'_> {
         s: &ast::Select,
         order_by: &[ast::OrderByExpr],
     ) -> Result<(Node, usize)> {
-        if s.distinct.is_some()
-            || s.top.is_some()
-            || s.into.is_some()
-            || !s.lateral_views.is_empty()
-        {
-            return Err(not_supported("DISTINCT, TOP and INTO"));
+        if s.top.is_some() || s.into.is_some() || !s.lateral_views.is_empty() {
+            return Err(not_supported("TOP and INTO"));
         }
-        let (table, mut scope) = self.plan_from(&s.from)?;
-        let mut node = match table {
-            Some(table) => self.plan_where(table, &scope, s.selection.as_ref())?,
-            None => {
-                let values = Node::Values {
-                    columns: vec![],
-                    rows: vec![vec![]],
-                };
-                match &s.selection {
-                    Some(e) => Node::Filter {
-                        source: Box::new(values),
-                        predicate: self.bind_predicate(e, &scope)?,
-                    },
-                    None => values,
-                }
-            }
+        let distinct = match &s.distinct {
+            None | Some(ast::Distinct::All) => false,
+            Some(ast::Distinct::Distinct) => true,
+            Some(ast::Distinct::On(_)) => return Err(not_supported("DISTINCT ON")),
         };
+        let (source, mut scope) = self.plan_from(&s.from)?;
+        let mut node = self.maybe_filter(source, &scope, s.selection.as_ref())?;
         let group_by = match &s.group_by {
             ast::GroupByExpr::Expressions(e, m) if m.is_empty() => e.as_slice(),
             _ => return Err(not_supported("GROUP BY ALL and grouping modifiers")),
@@ -202,7 +188,63 @@ impl Planner<'_> {
                 };
             }
         }
-        self.plan_projection(node, &scope, &s.projection, order_by)
+        self.plan_projection(node, &scope, &s.projection, order_by, distinct)
+    }
+
+    /// Plans one operand of a set operation (or a whole set operation tree).
+    fn plan_set_expr(&mut self, e: &ast::SetExpr) -> Result<Node> {
+        match e {
+            ast::SetExpr::Select(s) => Ok(drop_hidden_pair(self.plan_select(s, &[])?)),
+            ast::SetExpr::Values(v) => self.plan_values(v, &[]),
+            ast::SetExpr::Query(q) => self.plan_query(q),
+            ast::SetExpr::SetOperation {
+                left,
+                op,
+                set_quantifier,
+                right,
+            } => {
+                let op = match op {
+                    ast::SetOperator::Union => SetOp::Union,
+                    ast::SetOperator::Intersect => SetOp::Intersect,
+                    ast::SetOperator::Except | ast::SetOperator::Minus => SetOp::Except,
+                };
+                let all = match set_quantifier {
+                    ast::SetQuantifier::All => true,
+                    ast::SetQuantifier::Distinct | ast::SetQuantifier::None => false,
+                    q => return Err(not_supported(format!("{q} in a set operation"))),
+                };
+                let (left, right) = (self.plan_set_expr(left)?, self.plan_set_expr(right)?);
+                let (left, right) = unify_set_operands(left, right, op)?;
+                Ok(Node::SetOp {
+                    op,
+                    all,
+                    left: Box::new(left),
+                    right: Box::new(right),
+                })
+            }
+            other => Err(not_supported(format!("query {other}"))),
+        }
+    }
+
+    /// Sorts a set operation's result by output columns (names or positions).
+    fn order_set_op(&mut self, node: Node, order_by: &[ast::OrderByExpr]) -> Result<Node> {
+        if order_by.is_empty() {
+            return Ok(node);
+        }
+        let columns = node.columns();
+        let mut keys = Vec::new();
+        for o in order_by {
+            let Some(column) = output_column(&o.expr, &columns, columns.len())? else {
+                return Err(not_supported(
+                    "ORDER BY expressions other than result columns on UNION/INTERSECT/EXCEPT",
+                ));
+            };
+            keys.push(sort_key(o, column)?);
+        }
+        Ok(Node::Order {
+            source: Box::new(node),
+            keys,
+        })
     }
 
     fn plan_aggregate(
@@ -215,8 +257,12 @@ impl Planner<'_> {
         let mut grouped = Vec::new();
         let mut columns = Vec::new();
         let mut groups = Vec::new();
+        let mut group_columns = Vec::new();
         for g in group_by {
-            let (e, t) = self.binder.bind(g, scope, None)?;
+            let (e, t) = self.bind(g, scope, None)?;
+            if let Expr::Column(j) = e {
+                group_columns.push((j, columns.len()));
+            }
             grouped.push((g.clone(), columns.len()));
             columns.push(Column {
                 name: figure_colname(g).unwrap_or_else(|| "?column?".into()),
@@ -242,9 +288,12 @@ impl Planner<'_> {
                     name: c.name.clone(),
                     data_type: c.data_type,
                     hidden: false,
+                    merged: false,
                 })
                 .collect(),
             grouped: Some(grouped),
+            ungrouped: Some(Box::new(scope.clone())),
+            group_columns,
         };
         Ok((
             Node::Aggregate {
@@ -263,18 +312,34 @@ impl Planner<'_> {
         scope: &Scope,
     ) -> Result<(Aggregate, DataType)> {
         let name = aggregate_name(f).unwrap_or_default();
-        let args = match &f.args {
-            ast::FunctionArguments::List(l)
-                if l.duplicate_treatment.is_none() && l.clauses.is_empty() =>
-            {
-                &l.args
-            }
+        let (args, distinct) = match &f.args {
+            ast::FunctionArguments::List(l) if l.clauses.is_empty() => (
+                &l.args,
+                l.duplicate_treatment == Some(ast::DuplicateTreatment::Distinct),
+            ),
             _ => return Err(not_supported(format!("aggregate {f}"))),
         };
+        let (agg, t) = self.bind_aggregate_args(f, &name, args, scope)?;
+        Ok(match (distinct, agg) {
+            (true, Aggregate::CountStar) => {
+                return Err(Error::Syntax("count(DISTINCT *) is not valid".into()));
+            }
+            (true, agg) => (Aggregate::Distinct(Box::new(agg)), t),
+            (false, agg) => (agg, t),
+        })
+    }
+
+    fn bind_aggregate_args(
+        &mut self,
+        f: &ast::Function,
+        name: &str,
+        args: &[ast::FunctionArg],
+        scope: &Scope,
+    ) -> Result<(Aggregate, DataType)> {
         if f.filter.is_some() || f.over.is_some() || !f.within_group.is_empty() {
             return Err(not_supported(format!("aggregate {f}")));
         }
-        let arg = match args.as_slice() {
+        let arg = match args {
             [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard)] if name == "count" => {
                 return Ok((Aggregate::CountStar, DataType::Int8));
             }
@@ -285,8 +350,8 @@ impl Planner<'_> {
                 )));
             }
         };
-        let (e, t) = self.binder.bind(arg, scope, None)?;
-        Ok(match name.as_str() {
+        let (e, t) = self.bind(arg, scope, None)?;
+        Ok(match name {
             "count" => (Aggregate::Count(e), DataType::Int8),
             "sum" if t.is_numeric() => {
                 let out = if t == DataType::Float8 {
@@ -296,6 +361,7 @@ impl Planner<'_> {
                 };
                 (Aggregate::Sum(e, out), out)
             }
+            "avg" if t.is_numeric() => (Aggregate::Avg(e), DataType::Float8),
             "min" => (Aggregate::Min(e), t),
             "max" => (Aggregate::Max(e), t),
             _ => {
@@ -314,13 +380,14 @@ impl Planner<'_> {
         scope: &Scope,
         items: &[ast::SelectItem],
         order_by: &[ast::OrderByExpr],
+        distinct: bool,
     ) -> Result<(Node, usize)> {
         let mut exprs = Vec::new();
         let mut columns = Vec::new();
         for item in items {
             match item {
                 ast::SelectItem::UnnamedExpr(e) => {
-                    let (b, t) = self.binder.bind(e, scope, None)?;
+                    let (b, t) = self.bind(e, scope, None)?;
                     exprs.push(b);
                     columns.push(Column {
                         name: figure_colname(e).unwrap_or_else(|| "?column?".into()),
@@ -328,7 +395,7 @@ impl Planner<'_> {
                     });
                 }
                 ast::SelectItem::ExprWithAlias { expr, alias } => {
-                    let (b, t) = self.binder.bind(expr, scope, None)?;
+                    let (b, t) = self.bind(expr, scope, None)?;
                     exprs.push(b);
                     columns.push(Column {
                         name: ident_name(alias),
@@ -351,7 +418,7 @@ impl Planner<'_> {
             let column = match output_column(&o.expr, &columns, visible)? {
                 Some(i) => i,
                 None => {
-                    let (b, t) = self.binder.bind(&o.expr, scope, None)?;
+                    let (b, t) = self.bind(&o.expr, scope, None)?;
                     exprs.push(b);
                     columns.push(Column {
                         name: format!("?sort{}?", exprs.len()),
@@ -360,23 +427,24 @@ impl Planner<'_> {
                     exprs.len() - 1
                 }
             };
-            let descending = match &o.options.sort {
-                None | Some(ast::OrderBySort::Asc) => false,
-                Some(ast::OrderBySort::Desc) => true,
-                Some(other) => return Err(not_supported(format!("ORDER BY {other:?}"))),
-            };
-            let nulls_first = o.options.nulls_first.unwrap_or(descending);
-            keys.push(SortKey {
-                column,
-                descending,
-                nulls_first,
-            });
+            keys.push(sort_key(o, column)?);
         }
+        let hidden = exprs.len() - visible;
         let mut node = Node::Projection {
             source: Box::new(source),
             exprs,
             columns,
         };
+        if distinct {
+            if hidden > 0 {
+                return Err(Error::InvalidColumnReference(
+                    "for SELECT DISTINCT, ORDER BY expressions must appear in select list".into(),
+                ));
+            }
+            node = Node::Distinct {
+                source: Box::new(node),
+            };
+        }
         if !keys.is_empty() {
             node = Node::Order {
                 source: Box::new(node),
@@ -399,9 +467,7 @@ impl Planner<'_> {
         };
         let mut bind = |e: Option<&ast::Expr>| -> Result<Option<Expr>> {
             let Some(e) = e else { return Ok(None) };
-            let (b, t) = self
-                .binder
-                .bind(e, &Scope::default(), Some(DataType::Int8))?;
+            let (b, t) = self.bind(e, &Scope::default(), Some(DataType::Int8))?;
             if !matches!(t, DataType::Int4 | DataType::Int8) {
                 return Err(Error::DatatypeMismatch(format!(
                     "argument of LIMIT/OFFSET must be an integer, not {t}"
@@ -416,6 +482,74 @@ impl Planner<'_> {
             offset,
         })
     }
+}
+
+fn drop_hidden_pair((node, hidden): (Node, usize)) -> Node {
+    drop_hidden(node, hidden)
+}
+
+/// The direction and NULL placement of an ORDER BY item on `column`.
+fn sort_key(o: &ast::OrderByExpr, column: usize) -> Result<SortKey> {
+    let descending = match &o.options.sort {
+        None | Some(ast::OrderBySort::Asc) => false,
+        Some(ast::OrderBySort::Desc) => true,
+        Some(other) => return Err(not_supported(format!("ORDER BY {other:?}"))),
+    };
+    let nulls_first = o.options.nulls_first.unwrap_or(descending);
+    Ok(SortKey {
+        column,
+        descending,
+        nulls_first,
+    })
+}
+
+/// Checks that two set operands have the same number of columns and casts columns of
+/// different numeric types to their common type.
+fn unify_set_operands(left: Node, right: Node, op: SetOp) -> Result<(Node, Node)> {
+    let (lc, rc) = (left.columns(), right.columns());
+    let name = op.keyword().to_uppercase();
+    if lc.len() != rc.len() {
+        return Err(Error::Syntax(format!(
+            "each {name} query must have the same number of columns"
+        )));
+    }
+    let mut types = Vec::with_capacity(lc.len());
+    for (l, r) in lc.iter().zip(&rc) {
+        types.push(common_type(l.data_type, r.data_type).ok_or_else(|| {
+            Error::DatatypeMismatch(format!(
+                "{name} types {} and {} cannot be matched",
+                l.data_type, r.data_type
+            ))
+        })?);
+    }
+    let cast = |node: Node, columns: Vec<Column>| {
+        if columns.iter().zip(&types).all(|(c, t)| c.data_type == *t) {
+            return node;
+        }
+        let exprs = columns
+            .iter()
+            .enumerate()
+            .zip(&types)
+            .map(|((i, c), t)| match c.data_type == *t {
+                true => Expr::Column(i),
+                false => Expr::Cast(Box::new(Expr::Column(i)), *t),
+            })
+            .collect();
+        let columns = columns
+            .into_iter()
+            .zip(&types)
+            .map(|(c, t)| Column {
+                name: c.name,
+                data_type: *t,
+            })
+            .collect();
+        Node::Projection {
+            source: Box::new(node),
+            exprs,
+            columns,
+        }
+    };
+    Ok((cast(left, lc), cast(right, rc)))
 }
 
 /// Drops `hidden` trailing columns.
@@ -459,14 +593,28 @@ fn expand_wildcard(
     exprs: &mut Vec<Expr>,
     columns: &mut Vec<Column>,
 ) -> Result<()> {
-    if scope.grouped.is_some() {
-        return Err(Error::InvalidParameter(
-            "SELECT * is not allowed with GROUP BY or aggregates".into(),
-        ));
+    if let Some(pre) = &scope.ungrouped {
+        // `*` after GROUP BY: each column must be grouped by.
+        let mut pre_exprs = Vec::new();
+        let mut pre_columns = Vec::new();
+        expand_wildcard(pre, relation, &mut pre_exprs, &mut pre_columns)?;
+        for (e, c) in pre_exprs.into_iter().zip(pre_columns) {
+            let Expr::Column(j) = e else {
+                return Err(Error::Internal("wildcard of an expression".into()));
+            };
+            let g = scope.group_column(j).ok_or_else(|| not_grouped(&c.name))?;
+            exprs.push(Expr::Column(g));
+            columns.push(c);
+        }
+        return Ok(());
     }
     let before = exprs.len();
     for (i, c) in scope.columns.iter().enumerate() {
-        if c.hidden || relation.is_some_and(|r| c.relation.as_deref() != Some(r)) {
+        let excluded = match relation {
+            Some(r) => c.relation.as_deref() != Some(r),
+            None => c.merged,
+        };
+        if c.hidden || excluded {
             continue;
         }
         exprs.push(Expr::Column(i));
@@ -488,54 +636,15 @@ fn expand_wildcard(
     Ok(())
 }
 
-/// The scope of a table's columns under `relation` (its name or alias).
-pub(crate) fn table_scope(table: &crate::catalog::Table, relation: &str) -> Scope {
-    let columns = table
-        .columns
-        .iter()
-        .map(|c| ScopeColumn {
-            relation: Some(relation.to_string()),
-            name: c.name.clone(),
-            data_type: c.data_type,
-            hidden: c.hidden,
-        })
-        .collect();
-    Scope {
-        columns,
-        grouped: None,
-    }
-}
-
-/// Collects aggregate calls (not nested in other aggregates), without duplicates.
+/// Collects aggregate calls (not nested in other aggregates or in subqueries), without
+/// duplicates.
 fn collect_aggregates(e: &ast::Expr, out: &mut Vec<ast::Function>) {
-    use ast::Expr as A;
     match e {
-        A::Function(f) if aggregate_name(f).is_some() && !out.contains(f) => out.push(f.clone()),
-        A::Function(_) => {}
-        A::BinaryOp { left, right, .. } => {
-            collect_aggregates(left, out);
-            collect_aggregates(right, out);
-        }
-        A::UnaryOp { expr, .. }
-        | A::Nested(expr)
-        | A::IsNull(expr)
-        | A::IsNotNull(expr)
-        | A::Cast { expr, .. } => collect_aggregates(expr, out),
-        A::Between {
-            expr, low, high, ..
-        } => {
-            for e in [expr, low, high] {
-                collect_aggregates(e, out);
+        ast::Expr::Function(f) if aggregate_name(f).is_some() => {
+            if !out.contains(f) {
+                out.push(f.clone());
             }
         }
-        A::In {
-            expr,
-            target: ast::InTarget::List(list),
-            ..
-        } => {
-            collect_aggregates(expr, out);
-            list.iter().for_each(|e| collect_aggregates(e, out));
-        }
-        _ => {}
+        e => for_each_child(e, &mut |c| collect_aggregates(c, out)),
     }
 }

@@ -1,0 +1,121 @@
+//! DISTINCT and the set operations UNION, INTERSECT and EXCEPT [ALL]. Rows are compared by
+//! their key encoding, which is canonical (one encoding per value, NULL equal to NULL), as
+//! these operations require.
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+
+use super::ops::{Operator, collect};
+use super::rows::Row;
+use crate::Result;
+use crate::encoding::encode_key;
+use crate::plan::SetOp;
+use crate::store::KvTxn;
+
+fn row_key(row: &Row) -> Vec<u8> {
+    encode_key(row, &[])
+}
+
+/// Emits each distinct row once, in input order (the set of rows seen is kept in memory).
+pub(crate) struct Distinct {
+    pub source: Box<dyn Operator>,
+    pub seen: HashSet<Vec<u8>>,
+}
+
+#[async_trait]
+impl Operator for Distinct {
+    async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
+        while let Some(batch) = self.source.next(txn).await? {
+            let out: Vec<Row> = batch
+                .into_iter()
+                .filter(|r| self.seen.insert(row_key(r)))
+                .collect();
+            if !out.is_empty() {
+                return Ok(Some(out));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// A set operation: UNION streams both inputs (through a DISTINCT filter unless ALL);
+/// INTERSECT and EXCEPT read the right input whole into a multiset, then stream the left.
+pub(crate) struct SetOperation {
+    pub op: SetOp,
+    pub all: bool,
+    pub left: Option<Box<dyn Operator>>,
+    pub right: Option<Box<dyn Operator>>,
+    /// Rows of the right input by key, with their multiplicity (INTERSECT, EXCEPT).
+    pub counts: Option<HashMap<Vec<u8>, usize>>,
+    /// Rows already emitted (without ALL).
+    pub seen: HashSet<Vec<u8>>,
+}
+
+impl SetOperation {
+    /// Whether a left row (or, for UNION, any row) is emitted.
+    fn keep(&mut self, row: &Row) -> bool {
+        let key = row_key(row);
+        let pass = match (self.op, self.counts.as_mut()) {
+            (SetOp::Union, _) | (_, None) => true,
+            (SetOp::Intersect, Some(counts)) => match counts.get_mut(&key) {
+                Some(n) if *n > 0 => {
+                    if self.all {
+                        *n -= 1;
+                    }
+                    true
+                }
+                _ => false,
+            },
+            (SetOp::Except, Some(counts)) => match counts.get_mut(&key) {
+                Some(n) if *n > 0 => {
+                    if self.all {
+                        *n -= 1;
+                        false
+                    } else {
+                        false
+                    }
+                }
+                _ => true,
+            },
+        };
+        pass && (self.all || self.seen.insert(key))
+    }
+}
+
+#[async_trait]
+impl Operator for SetOperation {
+    async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
+        if self.op != SetOp::Union
+            && let Some(right) = self.right.take()
+        {
+            let mut counts = HashMap::new();
+            for row in collect(right, txn).await? {
+                *counts.entry(row_key(&row)).or_insert(0) += 1;
+            }
+            self.counts = Some(counts);
+        }
+        loop {
+            let batch = match self.left.as_mut() {
+                Some(left) => match left.next(txn).await? {
+                    Some(b) => Some(b),
+                    None => {
+                        self.left = None;
+                        continue;
+                    }
+                },
+                None => match self.right.as_mut() {
+                    Some(right) => right.next(txn).await?,
+                    None => None,
+                },
+            };
+            let Some(batch) = batch else {
+                return Ok(None);
+            };
+            let out: Vec<Row> = batch.into_iter().filter(|r| self.keep(r)).collect();
+            if !out.is_empty() {
+                return Ok(Some(out));
+            }
+        }
+    }
+}

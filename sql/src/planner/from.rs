@@ -1,0 +1,283 @@
+//! Planning FROM: tables (optionally aliased), subqueries with an alias, comma lists, CROSS,
+//! [INNER] and LEFT [OUTER] joins with ON or USING, nested in any shape. The result is one
+//! node whose rows are the FROM items' columns side by side, and the scope that names them.
+//!
+//! Every table is read by a full scan here; WHERE and ON conjuncts are pushed down to joins
+//! and scans, and scans narrowed to key spans, by the optimizer.
+
+use std::sync::Arc;
+
+use sqlparser::ast;
+
+use super::Planner;
+use super::expr::{Scope, ScopeColumn, ident_name, object_name};
+use crate::catalog::Table;
+use crate::plan::{CmpOp, Expr, JoinKind, Node, Span};
+use crate::{DataType, Error, Result};
+
+fn not_supported(what: impl std::fmt::Display) -> Error {
+    Error::NotSupported(format!("{what} is not supported yet"))
+}
+
+/// The constraint of a join operator, if it has one.
+pub(crate) fn join_constraint(op: &ast::JoinOperator) -> Option<&ast::JoinConstraint> {
+    use ast::JoinOperator as J;
+    match op {
+        J::Join(c)
+        | J::Inner(c)
+        | J::Left(c)
+        | J::LeftOuter(c)
+        | J::Right(c)
+        | J::RightOuter(c)
+        | J::FullOuter(c)
+        | J::CrossJoin(c) => Some(c),
+        _ => None,
+    }
+}
+
+impl Planner<'_> {
+    /// Plans a FROM clause: no item is one empty row; several are cross-joined.
+    pub(crate) fn plan_from(&mut self, from: &[ast::TableWithJoins]) -> Result<(Node, Scope)> {
+        let mut acc: Option<(Node, Scope)> = None;
+        for item in from {
+            let right = self.plan_table_with_joins(item)?;
+            acc = Some(match acc {
+                None => right,
+                Some(left) => join(left, right, JoinKind::Inner, None),
+            });
+        }
+        Ok(acc.unwrap_or_else(|| {
+            let values = Node::Values {
+                columns: vec![],
+                rows: vec![vec![]],
+            };
+            (values, Scope::default())
+        }))
+    }
+
+    /// Plans the single table of an UPDATE or DELETE.
+    pub(crate) fn plan_target(
+        &mut self,
+        from: &[ast::TableWithJoins],
+    ) -> Result<(Arc<Table>, Scope)> {
+        match from {
+            [
+                ast::TableWithJoins {
+                    relation:
+                        ast::TableFactor::Table {
+                            name,
+                            alias,
+                            args: None,
+                            ..
+                        },
+                    joins,
+                },
+            ] if joins.is_empty() => {
+                let table = self.table(&object_name(name)?)?;
+                let relation = match alias {
+                    Some(a) if a.columns.is_empty() => ident_name(&a.name),
+                    Some(_) => return Err(not_supported("column aliases here")),
+                    None => table.name.clone(),
+                };
+                let scope = table_scope(&table, &relation);
+                Ok((table, scope))
+            }
+            _ => Err(not_supported("several tables in UPDATE or DELETE")),
+        }
+    }
+
+    fn plan_table_with_joins(&mut self, item: &ast::TableWithJoins) -> Result<(Node, Scope)> {
+        let mut left = self.plan_factor(&item.relation)?;
+        for j in &item.joins {
+            let right = self.plan_factor(&j.relation)?;
+            use ast::JoinOperator as J;
+            let (kind, constraint) = match &j.join_operator {
+                J::Join(c) | J::Inner(c) => (JoinKind::Inner, c),
+                J::Left(c) | J::LeftOuter(c) => (JoinKind::Left, c),
+                J::CrossJoin(ast::JoinConstraint::None) => {
+                    (JoinKind::Inner, &ast::JoinConstraint::None)
+                }
+                other => return Err(not_supported(format!("join {other:?}"))),
+            };
+            left = match constraint {
+                ast::JoinConstraint::None if kind == JoinKind::Inner => {
+                    join(left, right, kind, None)
+                }
+                ast::JoinConstraint::On(e) => {
+                    let scope = left.1.clone().concat(right.1.clone());
+                    let (on, t) = self.bind(e, &scope, Some(DataType::Bool))?;
+                    if t != DataType::Bool {
+                        return Err(Error::DatatypeMismatch(format!(
+                            "argument of JOIN/ON must be type boolean, not type {t}"
+                        )));
+                    }
+                    join(left, right, kind, Some(on))
+                }
+                ast::JoinConstraint::Using(names) => self.join_using(left, right, kind, names)?,
+                ast::JoinConstraint::Natural => return Err(not_supported("NATURAL join")),
+                _ => return Err(Error::Syntax("a join needs ON or USING".into())),
+            };
+        }
+        Ok(left)
+    }
+
+    /// `USING (a, ...)`: equality of each named column on both sides; the right side's copy is
+    /// reachable only by its qualified name.
+    fn join_using(
+        &mut self,
+        left: (Node, Scope),
+        right: (Node, Scope),
+        kind: JoinKind,
+        names: &[ast::ObjectName],
+    ) -> Result<(Node, Scope)> {
+        let (lnode, lscope) = left;
+        let (rnode, mut rscope) = right;
+        let width = lscope.columns.len();
+        let mut on = Vec::new();
+        for n in names {
+            let name = object_name(n)?;
+            let missing = |side: &str| {
+                Error::UndefinedColumn(format!(
+                    "column \"{name}\" specified in USING clause does not exist in {side} table"
+                ))
+            };
+            let l = lscope
+                .resolve(None, &name)?
+                .ok_or_else(|| missing("left"))?;
+            let r = rscope
+                .resolve(None, &name)?
+                .ok_or_else(|| missing("right"))?;
+            let (tl, tr) = (lscope.columns[l].data_type, rscope.columns[r].data_type);
+            if super::expr::common_type(tl, tr).is_none() {
+                return Err(Error::DatatypeMismatch(format!(
+                    "JOIN/USING types {tl} and {tr} cannot be matched"
+                )));
+            }
+            rscope.columns[r].merged = true;
+            on.push(Expr::Compare(
+                CmpOp::Eq,
+                Box::new(Expr::Column(l)),
+                Box::new(Expr::Column(width + r)),
+            ));
+        }
+        Ok(join(
+            (lnode, lscope),
+            (rnode, rscope),
+            kind,
+            Expr::and_all(on),
+        ))
+    }
+
+    fn plan_factor(&mut self, f: &ast::TableFactor) -> Result<(Node, Scope)> {
+        match f {
+            ast::TableFactor::Table {
+                name,
+                alias,
+                args: None,
+                ..
+            } => {
+                let table = self.table(&object_name(name)?)?;
+                let relation = alias
+                    .as_ref()
+                    .map(|a| ident_name(&a.name))
+                    .unwrap_or_else(|| table.name.clone());
+                let mut scope = table_scope(&table, &relation);
+                if let Some(a) = alias {
+                    rename_columns(&mut scope, a, &table.name)?;
+                }
+                let node = Node::Scan {
+                    table,
+                    span: Span::full(),
+                };
+                Ok((node, scope))
+            }
+            ast::TableFactor::Derived {
+                lateral: false,
+                subquery,
+                alias,
+                ..
+            } => {
+                let Some(alias) = alias else {
+                    return Err(Error::Syntax("subquery in FROM must have an alias".into()));
+                };
+                let node = self.plan_query(subquery)?;
+                let relation = ident_name(&alias.name);
+                let mut scope = Scope {
+                    columns: node
+                        .columns()
+                        .into_iter()
+                        .map(|c| ScopeColumn {
+                            relation: Some(relation.clone()),
+                            name: c.name,
+                            data_type: c.data_type,
+                            hidden: false,
+                            merged: false,
+                        })
+                        .collect(),
+                    ..Scope::default()
+                };
+                rename_columns(&mut scope, alias, &relation)?;
+                Ok((node, scope))
+            }
+            ast::TableFactor::NestedJoin {
+                table_with_joins,
+                alias: None,
+            } => self.plan_table_with_joins(table_with_joins),
+            other => Err(not_supported(format!("FROM item {other}"))),
+        }
+    }
+}
+
+/// Applies a FROM alias's column list (`AS t(a, b)`) to the first columns of `scope`.
+fn rename_columns(scope: &mut Scope, alias: &ast::TableAlias, relation: &str) -> Result<()> {
+    let visible: Vec<usize> = (0..scope.columns.len())
+        .filter(|&i| !scope.columns[i].hidden)
+        .collect();
+    if alias.columns.len() > visible.len() {
+        return Err(Error::InvalidParameter(format!(
+            "table \"{relation}\" has {} columns available but {} columns specified",
+            visible.len(),
+            alias.columns.len()
+        )));
+    }
+    for (c, &i) in alias.columns.iter().zip(&visible) {
+        scope.columns[i].name = ident_name(&c.name);
+    }
+    Ok(())
+}
+
+/// Joins two planned FROM items.
+fn join(
+    left: (Node, Scope),
+    right: (Node, Scope),
+    kind: JoinKind,
+    on: Option<Expr>,
+) -> (Node, Scope) {
+    let node = Node::Join {
+        left: Box::new(left.0),
+        right: Box::new(right.0),
+        kind,
+        on,
+        keys: vec![],
+    };
+    (node, left.1.concat(right.1))
+}
+
+/// The scope of a table's columns under `relation` (its name or alias).
+pub(crate) fn table_scope(table: &Table, relation: &str) -> Scope {
+    let columns = table
+        .columns
+        .iter()
+        .map(|c| ScopeColumn {
+            relation: Some(relation.to_string()),
+            name: c.name.clone(),
+            data_type: c.data_type,
+            hidden: c.hidden,
+            merged: false,
+        })
+        .collect();
+    Scope {
+        columns,
+        ..Scope::default()
+    }
+}
