@@ -406,7 +406,16 @@ impl fmt::Display for Command {
     }
 }
 
-impl raft::Command for Command {}
+/// The log and append-entries messages carry [`Command::encode`]'s bytes.
+impl raft::Command for Command {
+    fn encode(&self) -> Vec<u8> {
+        Command::encode(self)
+    }
+
+    fn decode(bytes: &[u8]) -> io::Result<Self> {
+        Command::decode(bytes)
+    }
+}
 
 impl Serialize for Command {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -1,7 +1,8 @@
 //! Explicit, versioned binary encodings of the Raft bookkeeping this crate stores on disk:
 //! log ids, memberships, votes and log entries. Integers are big-endian and fixed-width,
 //! strings and byte strings are length-prefixed (u32). Every top-level value starts with a
-//! version byte so the layout can evolve without guessing.
+//! version byte so the layout can evolve without guessing. The RPC bodies (`wire`) are built
+//! from the same pieces.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -9,8 +10,12 @@ use std::io;
 use crate::NodeId;
 use crate::types::{LogId, Membership, OrEntry, StoredMembership, Vote};
 
-/// Version byte of every encoding in this module.
+/// Version byte of the bookkeeping records: votes, log ids and applied states.
 pub(crate) const VERSION: u8 = 1;
+
+/// Version byte of a log entry. Version 1 carried a `Normal` entry's command as JSON; version 2
+/// carries the command's own binary encoding ([`Command::encode`](crate::Command::encode)).
+pub(crate) const ENTRY_VERSION: u8 = 2;
 
 /// Payload kinds of a log entry envelope.
 const KIND_BLANK: u8 = 0;
@@ -31,8 +36,14 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
+    /// Starts a bookkeeping record ([`VERSION`]).
     pub(crate) fn versioned() -> Self {
-        Self { buf: vec![VERSION] }
+        Self::with_version(VERSION)
+    }
+
+    /// Starts a record whose first byte is `version`.
+    pub(crate) fn with_version(version: u8) -> Self {
+        Self { buf: vec![version] }
     }
 
     pub(crate) fn u8(&mut self, v: u8) {
@@ -41,6 +52,10 @@ impl Writer {
 
     pub(crate) fn u64(&mut self, v: u64) {
         self.buf.extend_from_slice(&v.to_be_bytes());
+    }
+
+    pub(crate) fn bool(&mut self, v: bool) {
+        self.u8(u8::from(v));
     }
 
     pub(crate) fn bytes(&mut self, b: &[u8]) {
@@ -53,6 +68,13 @@ impl Writer {
         self.u64(id.leader_id.term);
         self.u64(id.leader_id.node_id);
         self.u64(id.index);
+    }
+
+    /// Vote: term, voted-for (or leader) node, committed flag.
+    pub(crate) fn vote(&mut self, v: &Vote) {
+        self.u64(v.leader_id.term);
+        self.u64(v.leader_id.node_id);
+        self.bool(v.committed);
     }
 
     pub(crate) fn opt_log_id(&mut self, id: Option<&LogId>) {
@@ -95,10 +117,15 @@ pub(crate) struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    /// Starts reading a versioned record, checking its version byte.
+    /// Starts reading a bookkeeping record, checking its version byte ([`VERSION`]).
     pub(crate) fn versioned(buf: &'a [u8], what: &str) -> io::Result<Self> {
+        Self::with_version(buf, VERSION, what)
+    }
+
+    /// Starts reading a record whose first byte must be `version`.
+    pub(crate) fn with_version(buf: &'a [u8], version: u8, what: &str) -> io::Result<Self> {
         match buf.split_first() {
-            Some((&VERSION, rest)) => Ok(Self { buf: rest }),
+            Some((&v, rest)) if v == version => Ok(Self { buf: rest }),
             Some((v, _)) => Err(corrupt(&format!("{what}: unknown version {v}"))),
             None => Err(corrupt(&format!("{what}: empty"))),
         }
@@ -120,6 +147,15 @@ impl<'a> Reader<'a> {
     pub(crate) fn u64(&mut self) -> io::Result<u64> {
         let b = self.take(8)?;
         Ok(u64::from_be_bytes(b.try_into().expect("8 bytes")))
+    }
+
+    /// A flag written by [`Writer::bool`]: 0 or 1, anything else is an error.
+    pub(crate) fn bool(&mut self) -> io::Result<bool> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            b => Err(corrupt(&format!("flag {b}"))),
+        }
     }
 
     pub(crate) fn bytes(&mut self) -> io::Result<&'a [u8]> {
@@ -144,6 +180,20 @@ impl<'a> Reader<'a> {
         let node = self.u64()?;
         let index = self.u64()?;
         Ok(crate::types::log_id(term, node, index))
+    }
+
+    /// A vote written by [`Writer::vote`].
+    pub(crate) fn vote(&mut self) -> io::Result<Vote> {
+        let term = self.u64()?;
+        let node: NodeId = self.u64()?;
+        let committed = self.bool()?;
+        Ok(Vote {
+            leader_id: crate::types::Clid {
+                term,
+                node_id: node,
+            },
+            committed,
+        })
     }
 
     pub(crate) fn opt_log_id(&mut self) -> io::Result<Option<LogId>> {
@@ -189,25 +239,15 @@ impl<'a> Reader<'a> {
 /// Vote: version, term, voted-for node, committed flag.
 pub(crate) fn encode_vote(v: &Vote) -> Vec<u8> {
     let mut w = Writer::versioned();
-    w.u64(v.leader_id.term);
-    w.u64(v.leader_id.node_id);
-    w.u8(u8::from(v.committed));
+    w.vote(v);
     w.buf
 }
 
 pub(crate) fn decode_vote(b: &[u8]) -> io::Result<Vote> {
     let mut r = Reader::versioned(b, "vote")?;
-    let term = r.u64()?;
-    let node: NodeId = r.u64()?;
-    let committed = r.u8()? != 0;
+    let vote = r.vote()?;
     r.finish()?;
-    Ok(Vote {
-        leader_id: crate::types::Clid {
-            term,
-            node_id: node,
-        },
-        committed,
-    })
+    Ok(vote)
 }
 
 pub(crate) fn encode_opt_log_id(id: Option<&LogId>) -> Vec<u8> {
@@ -223,37 +263,37 @@ pub(crate) fn decode_opt_log_id(b: &[u8]) -> io::Result<Option<LogId>> {
     Ok(id)
 }
 
-/// Log entry envelope: version, term, leader node, index, payload kind, payload.
+/// Log entry envelope: version ([`ENTRY_VERSION`]), term, leader node, index, payload kind,
+/// payload.
 ///
-/// The payload of a `Normal` entry is the command encoded with `serde_json`: the command type's
-/// serde representation is the owning crate's choice, and JSON keeps it self-describing. Blank
-/// entries have no payload; membership entries use this module's membership encoding.
-pub(crate) fn encode_entry<C: crate::Command>(e: &OrEntry<C>) -> io::Result<Vec<u8>> {
-    let mut w = Writer::versioned();
+/// The payload of a `Normal` entry is the command's own binary encoding
+/// ([`Command::encode`](crate::Command::encode)), length-prefixed so that a truncated entry is
+/// detected whatever the command's encoding; the owning crate versions that encoding. Blank entries have no payload; membership entries use this
+/// module's membership encoding.
+pub(crate) fn encode_entry<C: crate::Command>(e: &OrEntry<C>) -> Vec<u8> {
+    let mut w = Writer::with_version(ENTRY_VERSION);
     w.log_id(&e.log_id);
     match &e.payload {
         openraft::EntryPayload::Blank => w.u8(KIND_BLANK),
         openraft::EntryPayload::Normal(cmd) => {
             w.u8(KIND_NORMAL);
-            let json = serde_json::to_vec(cmd).map_err(io::Error::other)?;
-            w.buf.extend_from_slice(&json);
+            w.bytes(&cmd.encode());
         }
         openraft::EntryPayload::Membership(m) => {
             w.u8(KIND_MEMBERSHIP);
             w.membership(m);
         }
     }
-    Ok(w.buf)
+    w.buf
 }
 
 pub(crate) fn decode_entry<C: crate::Command>(b: &[u8]) -> io::Result<OrEntry<C>> {
-    let mut r = Reader::versioned(b, "log entry")?;
+    let mut r = Reader::with_version(b, ENTRY_VERSION, "log entry")?;
     let log_id = r.log_id()?;
     let payload = match r.u8()? {
         KIND_BLANK => openraft::EntryPayload::Blank,
         KIND_NORMAL => {
-            let cmd =
-                serde_json::from_slice(r.rest()).map_err(|e| corrupt(&format!("command: {e}")))?;
+            let cmd = C::decode(r.bytes()?).map_err(|e| corrupt(&format!("command: {e}")))?;
             openraft::EntryPayload::Normal(cmd)
         }
         KIND_MEMBERSHIP => openraft::EntryPayload::Membership(r.membership()?),
@@ -264,7 +304,7 @@ pub(crate) fn decode_entry<C: crate::Command>(b: &[u8]) -> io::Result<OrEntry<C>
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::fmt;
 
     use serde::{Deserialize, Serialize};
@@ -272,8 +312,9 @@ mod tests {
     use super::*;
     use crate::types::{self, log_id};
 
+    /// A command whose encoding is its UTF-8 text.
     #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-    struct Cmd(String);
+    pub(crate) struct Cmd(pub(crate) String);
 
     impl fmt::Display for Cmd {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -281,27 +322,82 @@ mod tests {
         }
     }
 
-    impl crate::Command for Cmd {}
+    impl crate::Command for Cmd {
+        fn encode(&self) -> Vec<u8> {
+            self.0.as_bytes().to_vec()
+        }
 
-    fn roundtrip(payload: types::Payload<Cmd>) {
+        fn decode(bytes: &[u8]) -> io::Result<Self> {
+            String::from_utf8(bytes.to_vec())
+                .map(Cmd)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8"))
+        }
+    }
+
+    pub(crate) fn membership() -> Membership {
+        let nodes = BTreeMap::from([(1, types::node("a".into())), (2, types::node("b".into()))]);
+        Membership::new(vec![BTreeSet::from([1, 2])], nodes).unwrap()
+    }
+
+    /// Every proper prefix of `bytes` and `bytes` with a byte appended fail to decode.
+    pub(crate) fn assert_rejects_truncated_and_trailing<T: fmt::Debug>(
+        bytes: &[u8],
+        decode: impl Fn(&[u8]) -> io::Result<T>,
+    ) {
+        for n in 0..bytes.len() {
+            assert!(decode(&bytes[..n]).is_err(), "prefix of {n} bytes decoded");
+        }
+        let mut longer = bytes.to_vec();
+        longer.push(0);
+        assert!(decode(&longer).is_err(), "trailing byte accepted");
+    }
+
+    fn roundtrip(payload: types::Payload<Cmd>) -> Vec<u8> {
         let entry = OrEntry::<Cmd> {
             log_id: log_id(3, 2, 42),
             payload,
         };
-        let bytes = encode_entry(&entry).unwrap();
-        assert_eq!(bytes[0], VERSION);
+        let bytes = encode_entry(&entry);
+        assert_eq!(bytes[0], ENTRY_VERSION);
         assert_eq!(&bytes[1..9], &3u64.to_be_bytes(), "term first");
         assert_eq!(decode_entry::<Cmd>(&bytes).unwrap(), entry);
-        assert!(decode_entry::<Cmd>(&bytes[..bytes.len() - 1]).is_err());
+        assert_rejects_truncated_and_trailing(&bytes, decode_entry::<Cmd>);
+        bytes
     }
 
     #[test]
     fn entry_envelope_roundtrip() {
         roundtrip(openraft::EntryPayload::Blank);
-        roundtrip(openraft::EntryPayload::Normal(Cmd("put a=1".into())));
-        let nodes = BTreeMap::from([(1, types::node("a".into())), (2, types::node("b".into()))]);
-        let m = Membership::new(vec![BTreeSet::from([1, 2])], nodes).unwrap();
-        roundtrip(openraft::EntryPayload::Membership(m));
+        roundtrip(openraft::EntryPayload::Membership(membership()));
+        let bytes = roundtrip(openraft::EntryPayload::Normal(Cmd("put a=1".into())));
+        // version, log id (3 × u64), kind, then the command's own bytes, length-prefixed.
+        assert_eq!(bytes[25], KIND_NORMAL);
+        assert_eq!(&bytes[26..30], &7u32.to_be_bytes());
+        assert_eq!(&bytes[30..], b"put a=1");
+    }
+
+    #[test]
+    fn entry_decode_rejects_bad_input() {
+        let entry = OrEntry::<Cmd> {
+            log_id: log_id(3, 2, 42),
+            payload: openraft::EntryPayload::Normal(Cmd("x".into())),
+        };
+        let bytes = encode_entry(&entry);
+        // A version 1 entry: the same header with a JSON command.
+        let mut v1 = vec![1];
+        v1.extend_from_slice(&bytes[1..26]);
+        v1.extend_from_slice(br#""x""#);
+        let e = decode_entry::<Cmd>(&v1).unwrap_err();
+        assert!(e.to_string().contains("unknown version 1"), "{e}");
+        let mut kind = bytes.clone();
+        kind[25] = 9;
+        assert!(decode_entry::<Cmd>(&kind).is_err());
+        // A command its own decoder refuses.
+        let mut bad = bytes[..26].to_vec();
+        bad.extend_from_slice(&1u32.to_be_bytes());
+        bad.push(0xff);
+        let e = decode_entry::<Cmd>(&bad).unwrap_err();
+        assert!(e.to_string().contains("command: not UTF-8"), "{e}");
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //!
 //! - **Log storage** ([`LogStore`]): one fjall keyspace, `raft`, holds the log, vote, committed
 //!   and purged log ids of every group on the node, keyed by group id. Entries are stored in an
-//!   explicit, versioned binary envelope. Appends are group-committed: a node-wide syncer thread
+//!   explicit, versioned binary envelope around the command's own binary encoding
+//!   ([`Command::encode`]); a format marker ([`LOG_FORMAT`]) makes an older log refused at open
+//!   rather than misread. Appends are group-committed: a node-wide syncer thread
 //!   fsyncs (`SyncData`) the journal once for every append of any group that arrived meanwhile,
 //!   and only then tells openraft they are done; votes are fsynced before `save_vote` returns.
 //!   So an acknowledged write is durable on a quorum.
@@ -17,9 +19,11 @@
 //!   machine is persisted (fsync) and openraft may purge the log up to what it has applied. No
 //!   data is copied. Only when a follower needs a snapshot is one built, fresh, from the state
 //!   machine's data and applied state read at one point.
-//! - **Transport seam** ([`Transport`], [`Message`], [`Registry`]): Raft RPCs are serializable
-//!   messages addressed to (node, group). [`LocalTransport`] delivers them in process; a gRPC
-//!   transport only has to carry the bytes and call [`Registry::handle`] on the receiver.
+//! - **Transport seam** ([`Transport`], [`Message`], [`Registry`]): Raft RPCs are messages
+//!   addressed to (node, group), with explicit, versioned binary bodies and a byte form of
+//!   their own ([`Message::to_bytes`]). [`LocalTransport`] delivers them in process, through
+//!   that byte form; a gRPC transport only has to carry the bytes and call
+//!   [`Registry::handle`] on the receiver.
 //!
 //! openraft stays behind this crate's own types: no openraft type is public, so moving to
 //! another openraft alpha touches only this crate.
@@ -44,8 +48,9 @@
 //! # Caveats
 //!
 //! - Heartbeats are per group, not batched per node pair, and idle groups do not quiesce.
-//! - RPC bodies are JSON (`serde_json` of openraft's messages); snapshots travel in one message,
-//!   not in chunks, and are built in memory.
+//! - Snapshots travel in one message, not in chunks, and are built in memory. [`Error`] has no
+//!   byte form yet, so a transport between processes must encode the receiver's errors itself.
+//! - A log in an older format is refused at open, not upgraded.
 //! - Storage calls other than the appends' fsync (fjall writes, vote fsyncs) run on the async
 //!   runtime's threads, not on a blocking pool.
 //! - Building a follower snapshot holds the state machine lock, pausing applies meanwhile.
@@ -64,6 +69,7 @@ mod sm;
 mod state;
 mod transport;
 mod types;
+mod wire;
 
 use std::fmt::{Debug, Display};
 
@@ -72,7 +78,7 @@ use serde::de::DeserializeOwned;
 
 pub use error::Error;
 pub use group::{Group, Status};
-pub use log_store::{KEYSPACE, LogStore};
+pub use log_store::{KEYSPACE, LOG_FORMAT, LogStore};
 pub use options::Options;
 pub use state::{AppliedState, Entry, SPLIT_INITIAL_INDEX, split_initial_state};
 pub use transport::{LocalTransport, Message, Registry, Reply, RpcKind, Transport};
@@ -83,12 +89,21 @@ pub type NodeId = u64;
 /// Id of a Raft group; equal to the id of the range it replicates.
 pub type GroupId = u64;
 
-/// A replicated command. Commands travel in openraft messages and log entries through serde
-/// (the log stores them as JSON inside a versioned envelope); the implementing crate chooses
-/// and versions their serde representation.
+/// A replicated command. Commands are stored in log entries and sent in append-entries
+/// messages in their own binary encoding ([`encode`](Self::encode)), which the implementing
+/// crate chooses and versions; this crate wraps it in its own versioned envelope.
+///
+/// The serde bounds are required by openraft (its `serde` feature is enabled), not used by this
+/// crate to store or send commands.
 pub trait Command:
     Clone + Debug + Display + Send + Sync + Serialize + DeserializeOwned + 'static
 {
+    /// The command's stable, versioned binary encoding.
+    fn encode(&self) -> Vec<u8>;
+
+    /// Decodes bytes written by [`encode`](Self::encode). Malformed bytes (from a disk or a
+    /// peer) are an error, never a panic.
+    fn decode(bytes: &[u8]) -> std::io::Result<Self>;
 }
 
 /// A state machine's response to an applied command. Implemented for every type with these

@@ -7,6 +7,12 @@
 //! - `group ++ 'v'` → vote
 //! - `group ++ 'c'` → committed log id
 //! - `group ++ 'p'` → last purged log id
+//! - `format` → the log format ([`LOG_FORMAT`], one byte), written when the keyspace is created.
+//!   The key is shorter than any group's keys, so no group prefix covers it.
+//!
+//! A keyspace with records but no format marker was written in format 1 (entries' commands in
+//! JSON); it is refused at open, as is any format other than [`LOG_FORMAT`]: there is no
+//! in-place upgrade.
 //!
 //! Appends are group-committed: `append` writes its entries to fjall's journal and hands
 //! openraft's completion callback to the node's syncer thread, which fsyncs the journal
@@ -36,6 +42,13 @@ use crate::{Command, GroupId, Response};
 /// Name of the fjall keyspace holding every group's log.
 pub const KEYSPACE: &str = "raft";
 
+/// The format of the `raft` keyspace this build reads and writes. Format 1 (no marker) stored a
+/// `Normal` entry's command as JSON; format 2 stores the command's own binary encoding.
+pub const LOG_FORMAT: u8 = 2;
+
+/// Key of the format marker.
+const FORMAT_KEY: &[u8] = b"format";
+
 const TAG_ENTRY: u8 = b'e';
 const TAG_VOTE: u8 = b'v';
 const TAG_COMMITTED: u8 = b'c';
@@ -60,6 +73,45 @@ fn index_of(k: &[u8]) -> io::Result<u64> {
         .and_then(|t| t.try_into().ok())
         .ok_or_else(|| codec::corrupt("entry key"))?;
     Ok(u64::from_be_bytes(tail))
+}
+
+/// Checks the log format marker of the `raft` keyspace, writing it (durably) into an empty one.
+fn check_format(db: &Database, ks: &Keyspace) -> io::Result<()> {
+    match ks.get(FORMAT_KEY).map_err(io_err)? {
+        Some(v) => match *v {
+            [LOG_FORMAT] => Ok(()),
+            [format] => Err(wrong_format(format)),
+            _ => Err(codec::corrupt("log format marker")),
+        },
+        None => {
+            if let Some(g) = ks.iter().next() {
+                g.key().map_err(io_err)?;
+                return Err(wrong_format(1));
+            }
+            let mut batch = db.batch().durability(Some(PersistMode::SyncData));
+            batch.insert(ks, FORMAT_KEY, [LOG_FORMAT]);
+            batch.commit().map_err(io_err)
+        }
+    }
+}
+
+fn wrong_format(format: u8) -> io::Error {
+    let (age, advice) = if format < LOG_FORMAT {
+        (
+            "an earlier",
+            "this version does not upgrade it in place: to keep its data, run the earlier \
+             version on it; to start afresh, give this version a new, empty data directory",
+        )
+    } else {
+        ("a newer", "run the newer version on it")
+    };
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "this data directory was written by {age} TinkerDB (raft log format {format}); this \
+             version reads raft log format {LOG_FORMAT} only; {advice}"
+        ),
+    )
 }
 
 pub(crate) fn io_err(e: fjall::Error) -> io::Error {
@@ -188,10 +240,14 @@ impl Syncer {
 
 impl LogStore {
     /// Opens (creating if needed) the `raft` keyspace of `db`, and starts the node's log syncer.
+    ///
+    /// A keyspace written in another log format than [`LOG_FORMAT`] is refused with an
+    /// [`io::ErrorKind::InvalidData`] error that says what to do.
     pub fn open(db: &Database) -> io::Result<LogStore> {
         let ks = db
             .keyspace(KEYSPACE, KeyspaceCreateOptions::default)
             .map_err(io_err)?;
+        check_format(db, &ks)?;
         // fjall keeps keyspaces in `<db>/keyspaces/<id>` and journals in `<db>`.
         let dir = ks
             .path()
@@ -413,18 +469,16 @@ impl<C: Command, R: Response> RaftLogStorage<Cfg<C, R>> for GroupLog<C, R> {
         I: IntoIterator<Item = OrEntry<C>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let result = (|| {
-            let mut batch = self.store.db.batch();
-            for entry in entries {
-                let bytes = codec::encode_entry(&entry)?;
-                batch.insert(
-                    &self.store.ks,
-                    entry_key(self.group, entry.log_id.index),
-                    bytes,
-                );
-            }
-            batch.commit().map_err(io_err)
-        })();
+        let mut batch = self.store.db.batch();
+        for entry in entries {
+            let bytes = codec::encode_entry(&entry);
+            batch.insert(
+                &self.store.ks,
+                entry_key(self.group, entry.log_id.index),
+                bytes,
+            );
+        }
+        let result = batch.commit().map_err(io_err);
         match result {
             Ok(()) => {
                 // Done once the journal holding the batch is fsynced, with other groups' appends.
@@ -478,6 +532,72 @@ mod tests {
         let mut file = JournalFile::default();
         file.sync(&db, dir.path()).unwrap();
         assert_eq!(file.open.as_ref().map(|(p, _)| p.clone()), Some(journal));
+    }
+
+    #[test]
+    fn a_new_keyspace_gets_the_format_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::builder(dir.path()).open().unwrap();
+        let store = LogStore::open(&db).unwrap();
+        let marker = store.ks.get(FORMAT_KEY).unwrap().expect("marker");
+        assert_eq!(&*marker, &[LOG_FORMAT]);
+        assert!(!store.has_group(u64::from_be_bytes(*b"format\0\0")).unwrap());
+        store.ks.insert(entry_key(1, 1), b"entry").unwrap();
+        LogStore::open(&db).expect("a keyspace with the marker opens again");
+    }
+
+    /// A log written before the format marker existed (format 1: JSON commands) is refused.
+    #[test]
+    fn an_old_format_log_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::builder(dir.path()).open().unwrap();
+        let ks = db
+            .keyspace(KEYSPACE, KeyspaceCreateOptions::default)
+            .unwrap();
+        let mut v1 = vec![1];
+        v1.extend_from_slice(
+            &codec::encode_entry(&OrEntry::<crate::codec::tests::Cmd> {
+                log_id: crate::types::log_id(1, 1, 1),
+                payload: openraft::EntryPayload::Blank,
+            })[1..],
+        );
+        ks.insert(entry_key(1, 1), v1).unwrap();
+        ks.insert(key(1, TAG_VOTE), b"vote").unwrap();
+        let e = LogStore::open(&db).err().expect("refused");
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(
+            e.to_string(),
+            "this data directory was written by an earlier TinkerDB (raft log format 1); this \
+             version reads raft log format 2 only; this version does not upgrade it in place: \
+             to keep its data, run the earlier version on it; to start afresh, give this \
+             version a new, empty data directory"
+        );
+        assert!(ks.get(FORMAT_KEY).unwrap().is_none(), "no marker written");
+    }
+
+    #[test]
+    fn other_format_markers_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::builder(dir.path()).open().unwrap();
+        let ks = db
+            .keyspace(KEYSPACE, KeyspaceCreateOptions::default)
+            .unwrap();
+        ks.insert(FORMAT_KEY, [1]).unwrap();
+        let e = LogStore::open(&db).err().expect("format 1");
+        assert!(
+            e.to_string()
+                .contains("an earlier TinkerDB (raft log format 1)"),
+            "{e}"
+        );
+        ks.insert(FORMAT_KEY, [3]).unwrap();
+        let e = LogStore::open(&db).err().expect("format 3");
+        assert!(
+            e.to_string()
+                .contains("a newer TinkerDB (raft log format 3); this version reads raft log format 2 only; run the newer version on it"),
+            "{e}"
+        );
+        ks.insert(FORMAT_KEY, [2, 0]).unwrap();
+        assert!(LogStore::open(&db).is_err());
     }
 
     #[test]

@@ -3,10 +3,13 @@
 //! A [`Message`] names its target node and group and carries an opaque body (openraft's request,
 //! encoded by this crate); a [`Reply`] carries the opaque response. A [`Transport`] delivers a
 //! message to the target node, whose [`Registry`] hands it to the group. [`LocalTransport`]
-//! does this in process; a gRPC transport would carry `Message` and `Reply` as bytes and call
+//! does this in process, passing every message through its byte form
+//! ([`Message::to_bytes`]); a gRPC transport would carry `Message` and `Reply` as bytes and call
 //! [`Registry::handle`] on the receiving node.
 //!
-//! Bodies are encoded with `serde_json` for now; only this crate encodes and decodes them.
+//! Bodies have explicit, versioned binary encodings (the `wire` module); only this crate encodes
+//! and decodes them. A body that does not decode is refused with [`Error::Invalid`] on the
+//! receiving side and treated as an unreachable peer on the sending side.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -25,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::sm::{SnapshotBody, Store};
 use crate::state::AppliedState;
 use crate::types::{Cfg, Node, SnapshotMeta, Vote};
+use crate::wire::{Body, SnapshotRequest};
 use crate::{Command, Error, GroupId, NodeId, Response, StateMachine};
 
 /// The kind of a Raft RPC.
@@ -55,6 +59,19 @@ pub struct Message {
     pub kind: RpcKind,
     /// The request, encoded by this crate.
     pub body: Vec<u8>,
+}
+
+impl Message {
+    /// The message's explicit, versioned binary form, for transports that carry bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.encode()
+    }
+
+    /// Decodes bytes written by [`to_bytes`](Self::to_bytes); malformed bytes are
+    /// [`Error::Invalid`].
+    pub fn from_bytes(b: &[u8]) -> Result<Message, Error> {
+        Message::decode(b).map_err(|e| Error::Invalid(format!("decode raft message: {e}")))
+    }
 }
 
 /// The answer to a [`Message`].
@@ -190,7 +207,13 @@ impl Transport for LocalTransport {
                     async move { Err(Error::Unavailable(format!("node {} unreachable", msg.to))) },
                 )
             }
-            Some(r) => r.handle(msg),
+            Some(r) => {
+                let bytes = msg.to_bytes();
+                match Message::from_bytes(&bytes) {
+                    Ok(msg) => r.handle(msg),
+                    Err(e) => Box::pin(async move { Err(e) }),
+                }
+            }
         }
     }
 }
@@ -198,24 +221,12 @@ impl Transport for LocalTransport {
 pub(crate) type GroupRaft<SM> =
     Raft<Cfg<<SM as StateMachine>::Command, <SM as StateMachine>::Response>, Store<SM>>;
 
-fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, Error> {
-    serde_json::to_vec(v).map_err(|e| Error::Invalid(format!("encode raft message: {e}")))
-}
-
-fn decode<T: for<'de> Deserialize<'de>>(b: &[u8]) -> Result<T, Error> {
-    serde_json::from_slice(b).map_err(|e| Error::Invalid(format!("decode raft message: {e}")))
+fn decode<T: Body>(b: &[u8]) -> Result<T, Error> {
+    T::decode(b).map_err(|e| Error::Invalid(format!("decode raft message: {e}")))
 }
 
 fn raft_err(e: impl std::fmt::Display) -> Error {
     Error::Unavailable(e.to_string())
-}
-
-/// A full snapshot on the wire: the sender's vote, the applied state, the data.
-#[derive(Serialize, Deserialize)]
-struct SnapshotWire {
-    vote: Vote,
-    state: Vec<u8>,
-    data: Vec<u8>,
 }
 
 struct RaftHandler<SM: StateMachine>(GroupRaft<SM>);
@@ -225,38 +236,37 @@ impl<SM: StateMachine> Handler for RaftHandler<SM> {
         let raft = self.0.clone();
         Box::pin(async move {
             match kind {
-                RpcKind::AppendEntries => encode(
-                    &raft
-                        .append_entries(decode(&body)?)
-                        .await
-                        .map_err(raft_err)?,
-                ),
-                RpcKind::Vote => encode(&raft.vote(decode(&body)?).await.map_err(raft_err)?),
-                RpcKind::PreVote => encode(&raft.pre_vote(decode(&body)?).await.map_err(raft_err)?),
-                RpcKind::TransferLeader => encode(
-                    &raft
-                        .handle_transfer_leader(decode(&body)?)
-                        .await
-                        .map_err(raft_err)?,
-                ),
+                RpcKind::AppendEntries => Ok(raft
+                    .append_entries(decode(&body)?)
+                    .await
+                    .map_err(raft_err)?
+                    .encode()),
+                RpcKind::Vote => Ok(raft.vote(decode(&body)?).await.map_err(raft_err)?.encode()),
+                RpcKind::PreVote => Ok(raft
+                    .pre_vote(decode(&body)?)
+                    .await
+                    .map_err(raft_err)?
+                    .encode()),
+                RpcKind::TransferLeader => Ok(raft
+                    .handle_transfer_leader(decode(&body)?)
+                    .await
+                    .map_err(raft_err)?
+                    .encode()),
                 RpcKind::Snapshot => {
-                    let wire: SnapshotWire = decode(&body)?;
-                    let state = AppliedState::from_bytes(&wire.state)
-                        .map_err(|e| Error::Invalid(e.to_string()))?;
+                    let SnapshotRequest { vote, state, data } = decode(&body)?;
                     let meta = SnapshotMeta {
                         last_log_id: state.log_id,
                         last_membership: state.membership,
                     };
                     let snap = openraft::Snapshot {
                         meta,
-                        snapshot: SnapshotBody::Data(wire.data),
+                        snapshot: SnapshotBody::Data(data),
                     };
-                    encode(
-                        &raft
-                            .install_full_snapshot(wire.vote, snap)
-                            .await
-                            .map_err(raft_err)?,
-                    )
+                    Ok(raft
+                        .install_full_snapshot(vote, snap)
+                        .await
+                        .map_err(raft_err)?
+                        .encode())
                 }
             }
         })
@@ -312,14 +322,14 @@ impl Client {
         }
     }
 
-    async fn rpc<Req: Serialize, Resp: for<'de> Deserialize<'de>, C: Command, R: Response>(
+    async fn rpc<Req: Body, Resp: Body, C: Command, R: Response>(
         &self,
         kind: RpcKind,
         req: &Req,
         option: &RPCOption,
     ) -> Result<Resp, RPCError<Cfg<C, R>>> {
         let unreachable = |m: String| RPCError::Unreachable(Unreachable::from_string(m));
-        let body = encode(req).map_err(|e| unreachable(e.to_string()))?;
+        let body = req.encode();
         let reply = self
             .call(kind, body, option.soft_ttl())
             .await
@@ -336,7 +346,15 @@ impl<C: Command, R: Response> RaftNetworkV2<Cfg<C, R>> for Client {
         rpc: AppendEntriesRequest<Cfg<C, R>>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<Cfg<C, R>>, RPCError<Cfg<C, R>>> {
-        self.rpc(RpcKind::AppendEntries, &rpc, &option).await
+        let resp = self.rpc(RpcKind::AppendEntries, &rpc, &option).await?;
+        // A log always matches at its start; openraft panics on a conflict there.
+        if rpc.prev_log_id.is_none() && resp == AppendEntriesResponse::Conflict {
+            return Err(RPCError::Unreachable(Unreachable::from_string(format!(
+                "node {} reported a conflict at the start of the log",
+                self.to
+            ))));
+        }
+        Ok(resp)
     }
 
     async fn vote(
@@ -377,12 +395,7 @@ impl<C: Command, R: Response> RaftNetworkV2<Cfg<C, R>> for Client {
             ));
         };
         let state = AppliedState::new(snapshot.meta.last_log_id, snapshot.meta.last_membership);
-        let body = encode(&SnapshotWire {
-            vote,
-            state: state.to_bytes(),
-            data,
-        })
-        .map_err(|e| unreachable(e.to_string()))?;
+        let body = SnapshotRequest { vote, state, data }.encode();
         tokio::select! {
             closed = cancel => Err(StreamingError::Closed(closed)),
             reply = self.call(RpcKind::Snapshot, body, option.hard_ttl()) => {

@@ -32,7 +32,42 @@ impl fmt::Display for Cmd {
     }
 }
 
-impl raft::Command for Cmd {}
+/// Encoding: version 1, then key and value, each u32-length-prefixed.
+impl raft::Command for Cmd {
+    fn encode(&self) -> Vec<u8> {
+        let Cmd::Put { key, value } = self;
+        let mut buf = vec![1];
+        for s in [key, value] {
+            buf.extend_from_slice(&(s.len() as u32).to_be_bytes());
+            buf.extend_from_slice(s.as_bytes());
+        }
+        buf
+    }
+
+    fn decode(bytes: &[u8]) -> io::Result<Self> {
+        let bad = || io::Error::new(io::ErrorKind::InvalidData, "bad test command");
+        let mut rest = match bytes.split_first() {
+            Some((1, rest)) => rest,
+            _ => return Err(bad()),
+        };
+        let mut field = || -> io::Result<String> {
+            let (len, tail) = rest.split_first_chunk::<4>().ok_or_else(bad)?;
+            let len = u32::from_be_bytes(*len) as usize;
+            if tail.len() < len {
+                return Err(bad());
+            }
+            let (s, tail) = tail.split_at(len);
+            rest = tail;
+            String::from_utf8(s.to_vec()).map_err(|_| bad())
+        };
+        let key = field()?;
+        let value = field()?;
+        if !rest.is_empty() {
+            return Err(bad());
+        }
+        Ok(Cmd::Put { key, value })
+    }
+}
 
 pub fn put(key: &str, value: &str) -> Cmd {
     Cmd::Put {
