@@ -252,71 +252,9 @@ fn filter(node: Node, conjuncts: Vec<Expr>) -> Node {
 
 /// Applies `f` to each direct input of a node.
 fn map_inputs(node: Node, mut f: impl FnMut(Node) -> Node) -> Node {
-    let mut t = |n: Box<Node>| Box::new(f(*n));
-    match node {
-        Node::Filter { source, predicate } => Node::Filter {
-            source: t(source),
-            predicate,
-        },
-        Node::Projection {
-            source,
-            exprs,
-            columns,
-        } => Node::Projection {
-            source: t(source),
-            exprs,
-            columns,
-        },
-        Node::Order { source, keys } => Node::Order {
-            source: t(source),
-            keys,
-        },
-        Node::Limit {
-            source,
-            limit,
-            offset,
-        } => Node::Limit {
-            source: t(source),
-            limit,
-            offset,
-        },
-        Node::Aggregate {
-            source,
-            group_by,
-            aggregates,
-            columns,
-        } => Node::Aggregate {
-            source: t(source),
-            group_by,
-            aggregates,
-            columns,
-        },
-        Node::Join {
-            left,
-            right,
-            kind,
-            on,
-            keys,
-        } => Node::Join {
-            left: t(left),
-            right: t(right),
-            kind,
-            on,
-            keys,
-        },
-        Node::Distinct { source } => Node::Distinct { source: t(source) },
-        Node::SetOp {
-            op,
-            all,
-            left,
-            right,
-        } => Node::SetOp {
-            op,
-            all,
-            left: t(left),
-            right: t(right),
-        },
-        n @ (Node::Get { .. } | Node::Scan { .. } | Node::Values { .. }) => n,
+    match node.try_map_inputs(|n| Ok::<_, std::convert::Infallible>(f(n))) {
+        Ok(n) => n,
+        Err(never) => match never {},
     }
 }
 

@@ -562,8 +562,14 @@ impl Node {
 
     /// Transforms the tree bottom-up.
     pub fn transform<E>(self, f: &mut impl FnMut(Node) -> Result<Node, E>) -> Result<Node, E> {
-        let mut t = |n: Box<Node>| n.transform(f).map(Box::new);
-        let node = match self {
+        let node = self.try_map_inputs(|n| n.transform(f))?;
+        f(node)
+    }
+
+    /// Applies `f` to each direct input of the node (none for a leaf), keeping the rest.
+    pub fn try_map_inputs<E>(self, mut f: impl FnMut(Node) -> Result<Node, E>) -> Result<Node, E> {
+        let mut t = |n: Box<Node>| f(*n).map(Box::new);
+        Ok(match self {
             Node::Filter { source, predicate } => Node::Filter {
                 source: t(source)?,
                 predicate,
@@ -627,8 +633,7 @@ impl Node {
                 right: t(right)?,
             },
             n @ (Node::Get { .. } | Node::Scan { .. } | Node::Values { .. }) => n,
-        };
-        f(node)
+        })
     }
 
     /// Transforms every expression in the tree.
