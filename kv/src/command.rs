@@ -329,6 +329,7 @@ fn write_mutations(w: &mut Writer, mutations: &[Mutation]) {
             Op::Put(v) => w.u8(1).bytes(v),
             Op::Delete => w.u8(2),
             Op::Lock => w.u8(3),
+            Op::Insert(v) => w.u8(4).bytes(v),
         };
     });
 }
@@ -340,6 +341,7 @@ fn read_mutations(r: &mut Reader<'_>) -> io::Result<Vec<Mutation>> {
             1 => Op::Put(r.bytes()?),
             2 => Op::Delete,
             3 => Op::Lock,
+            4 => Op::Insert(r.bytes()?),
             _ => return Err(corrupt("mutation")),
         };
         Ok(Mutation { key, op })

@@ -147,6 +147,10 @@ impl Lock {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
     Put(Vec<u8>),
+    /// A put that requires the key to hold no value at the transaction's read timestamp (an
+    /// INSERT's primary key): checked where the write applies, refused with
+    /// [`KeyError::AlreadyExists`].
+    Insert(Vec<u8>),
     Delete,
     Lock,
 }
@@ -174,6 +178,8 @@ pub enum KeyError {
     Committed { key: Vec<u8>, commit_ts: Timestamp },
     /// Neither the transaction's lock nor a record of it is on the key.
     LockNotFound { key: Vec<u8> },
+    /// An [`Op::Insert`] found a value on the key at the transaction's read timestamp.
+    AlreadyExists { key: Vec<u8> },
 }
 
 /// The recorded outcome of a transaction, as read from its primary key.
@@ -481,8 +487,9 @@ impl Mvcc<'_> {
     }
 
     /// Checks every key a transaction is about to write (see `check_lock`): the first foreign
-    /// lock, record of this transaction or version committed after `read_ts` refuses them all.
-    /// Otherwise reports, per key, whether the transaction already holds its lock.
+    /// lock, record of this transaction, version committed after `read_ts` or (for an
+    /// [`Op::Insert`]) value visible at `read_ts` refuses them all. Otherwise reports, per key,
+    /// whether the transaction already holds its lock.
     fn check_writes(
         &self,
         mutations: &[Mutation],
@@ -500,6 +507,13 @@ impl Mvcc<'_> {
                 }
                 Ok((h, None)) => held.push(h),
                 Err(e) => return Ok(Err(e)),
+            }
+            // No version is newer than `read_ts`, so the newest is the one the transaction sees.
+            if matches!(m.op, Op::Insert(_))
+                && let Some((_, record)) = self.latest(&m.key, read_ts)?
+                && record.kind == RecordKind::Put
+            {
+                return Ok(Err(KeyError::AlreadyExists { key: m.key.clone() }));
             }
         }
         Ok(Ok(held))
@@ -526,7 +540,7 @@ impl Mvcc<'_> {
         };
         for (m, held) in mutations.iter().zip(held) {
             let (kind, value) = match &m.op {
-                Op::Put(v) => (LockKind::Put, Some(v.clone())),
+                Op::Put(v) | Op::Insert(v) => (LockKind::Put, Some(v.clone())),
                 Op::Delete => (LockKind::Delete, None),
                 Op::Lock => (LockKind::Lock, None),
             };
@@ -579,7 +593,7 @@ impl Mvcc<'_> {
         }
         for (m, held) in mutations.iter().zip(held) {
             let record = match &m.op {
-                Op::Put(v) => Some((RecordKind::Put, v.clone())),
+                Op::Put(v) | Op::Insert(v) => Some((RecordKind::Put, v.clone())),
                 Op::Delete => Some((RecordKind::Delete, Vec::new())),
                 Op::Lock if m.key == primary => Some((RecordKind::Lock, Vec::new())),
                 Op::Lock => None,

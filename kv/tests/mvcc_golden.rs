@@ -5,8 +5,8 @@
 //! review the diff.
 //!
 //! Commands (timestamps are plain integers, keys and values are text):
-//! - `prewrite start=T [read=R] primary=K expiry=E put:K=V del:K lock:K ...`
-//! - `1pc start=T [read=R] commit=C primary=K put:K=V del:K lock:K read:FROM..TO ...`
+//! - `prewrite start=T [read=R] primary=K expiry=E put:K=V insert:K=V del:K lock:K ...`
+//! - `1pc start=T [read=R] commit=C primary=K put:K=V insert:K=V del:K lock:K read:FROM..TO ...`
 //! - `lock start=T [read=R] primary=K expiry=E K...` / `heartbeat primary=K start=T expiry=E`
 //! - `commit start=T commit=C K...` / `rollback start=T K...`
 //! - `check primary=K start=T now=N [threshold=G] [rollback]`
@@ -72,6 +72,7 @@ fn key_error(e: &KeyError) -> String {
             format!("committed on {} at {commit_ts}", text(key))
         }
         KeyError::LockNotFound { key } => format!("lock not found on {}", text(key)),
+        KeyError::AlreadyExists { key } => format!("already exists {}", text(key)),
     }
 }
 
@@ -107,6 +108,13 @@ fn run(engine: &Engine, line: &str, out: &mut String) {
                             Mutation {
                                 key: bytes(k),
                                 op: Op::Put(bytes(v)),
+                            }
+                        }
+                        "insert" => {
+                            let (k, v) = rest.split_once('=').expect("insert:k=v");
+                            Mutation {
+                                key: bytes(k),
+                                op: Op::Insert(bytes(v)),
                             }
                         }
                         "del" => Mutation {

@@ -116,6 +116,20 @@ pub(crate) async fn get_table(txn: &mut dyn KvTxn, name: &str) -> Result<Option<
         .map_err(|e| corrupt(&e.to_string()))
 }
 
+/// Reads the descriptor of the table with id `id`; `None` if there is none (a scan of the
+/// catalog: for error messages, not for planning).
+pub(crate) async fn table_by_id(txn: &mut dyn KvTxn, id: u32) -> Result<Option<Table>> {
+    let start = counter_key(TABLES);
+    let end = counter_key(TABLES + 1);
+    for (_, raw) in txn.scan(&start, &end, usize::MAX).await? {
+        let table: Table = serde_json::from_slice(&raw).map_err(|e| corrupt(&e.to_string()))?;
+        if table.id == id {
+            return Ok(Some(table));
+        }
+    }
+    Ok(None)
+}
+
 /// Creates a table from a descriptor whose id is assigned here; 42P07 if the name is taken.
 pub(crate) async fn create_table(txn: &mut dyn KvTxn, mut table: Table) -> Result<Table> {
     if get_table(txn, &table.name).await?.is_some() {

@@ -132,6 +132,9 @@ impl From<txn::Error> for Error {
             txn::Error::DiskFull(m) => Error::DiskFull(m),
             txn::Error::Storage(m) => Error::IoError(m),
             txn::Error::Internal(m) => Error::Internal(m),
+            txn::Error::Duplicate { .. } => {
+                Error::UniqueViolation("duplicate key value violates unique constraint".into())
+            }
         }
     }
 }

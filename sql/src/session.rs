@@ -461,9 +461,12 @@ impl crate::Session {
             // The first attempt takes no row locks (they would be released at once, and each
             // costs a replicated command); a retry after a conflict locks, queueing behind the
             // other writers instead of racing them again.
+            // The statement is the whole transaction: an INSERT's keys are checked where its
+            // writes apply, with no read before them.
             let opts = TxnOptions {
                 isolation: self.settings.default_isolation(),
                 optimistic: attempt == 0,
+                defer_checks: true,
                 ..TxnOptions::default()
             };
             let (mut txn, seen) = self.engine.begin(opts).await?;
@@ -472,7 +475,13 @@ impl crate::Session {
             let result = match result {
                 Ok(r) => {
                     let _commit = ddl.then(|| self.engine.schema.committing());
-                    txn.commit().await.map(|()| r).map_err(Error::from)
+                    match txn.commit().await {
+                        Ok(()) => Ok(r),
+                        Err(txn::Error::Duplicate { key }) => {
+                            Err(exec::duplicate_at_commit(self.engine.store.as_ref(), &key).await)
+                        }
+                        Err(e) => Err(Error::from(e)),
+                    }
                 }
                 Err(e) => {
                     // The statement's error is what the client needs; a failed rollback only

@@ -7,7 +7,7 @@
 //! categories in one place ([`crate::Error::from`]).
 
 use std::any::Any;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 
@@ -63,6 +63,9 @@ pub(crate) trait KvTxn: Send + Sync {
     fn set_lock_timeout(&mut self, _timeout: Option<std::time::Duration>) {}
     /// Buffers a write.
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> KvResult<()>;
+    /// Buffers a write of a key that must hold no value (`txn::Error::Duplicate` otherwise,
+    /// from this call or, when the transaction defers its checks, from the commit).
+    async fn put_new(&mut self, key: Vec<u8>, value: Vec<u8>) -> KvResult<()>;
     /// Buffers a delete.
     fn delete(&mut self, key: Vec<u8>) -> KvResult<()>;
     /// The state to roll back to: the buffered writes and the locks held now.
@@ -122,6 +125,9 @@ impl KvTxn for txn::Transaction {
     }
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> KvResult<()> {
         txn::Transaction::put(self, key, value)
+    }
+    async fn put_new(&mut self, key: Vec<u8>, value: Vec<u8>) -> KvResult<()> {
+        txn::Transaction::insert(self, key, value).await
     }
     fn delete(&mut self, key: Vec<u8>) -> KvResult<()> {
         txn::Transaction::delete(self, key)
@@ -202,6 +208,7 @@ impl Store for Memory {
             start_ts,
             opts,
             writes: BTreeMap::new(),
+            inserts: BTreeSet::new(),
         }))
     }
     async fn split_at(&self, _key: &[u8]) -> KvResult<u64> {
@@ -220,6 +227,8 @@ struct MemoryTxn {
     start_ts: u64,
     opts: TxnOptions,
     writes: Writes,
+    /// Written keys that must hold no value at `start_ts` (checked at commit).
+    inserts: BTreeSet<Vec<u8>>,
 }
 
 /// The buffered writes of a [`MemoryTxn`] (None: a delete).
@@ -302,25 +311,56 @@ impl KvTxn for MemoryTxn {
         self.writes.insert(key, Some(value));
         Ok(())
     }
+    async fn put_new(&mut self, key: Vec<u8>, value: Vec<u8>) -> KvResult<()> {
+        if self.opts.read_only {
+            return Err(txn::Error::ReadOnly);
+        }
+        match self.writes.get(&key) {
+            Some(Some(_)) => return Err(txn::Error::Duplicate { key }),
+            Some(None) => {}
+            None => {
+                if !self.opts.defer_checks && self.get(&key).await?.is_some() {
+                    return Err(txn::Error::Duplicate { key });
+                }
+                self.inserts.insert(key.clone());
+            }
+        }
+        self.writes.insert(key, Some(value));
+        Ok(())
+    }
     fn delete(&mut self, key: Vec<u8>) -> KvResult<()> {
         if self.opts.read_only {
             return Err(txn::Error::ReadOnly);
         }
-        self.writes.insert(key, None);
+        if self.inserts.remove(&key) {
+            self.writes.remove(&key);
+        } else {
+            self.writes.insert(key, None);
+        }
         Ok(())
     }
     fn savepoint(&self) -> Savepoint {
-        Box::new(self.writes.clone())
+        Box::new((self.writes.clone(), self.inserts.clone()))
     }
     async fn rollback_to(&mut self, savepoint: &Savepoint) -> KvResult<()> {
-        self.writes = savepoint
-            .downcast_ref::<Writes>()
+        (self.writes, self.inserts) = savepoint
+            .downcast_ref::<(Writes, BTreeSet<Vec<u8>>)>()
             .ok_or_else(foreign_savepoint)?
             .clone();
         Ok(())
     }
     async fn commit(self: Box<Self>) -> KvResult<()> {
         let mut state = self.store.lock();
+        for key in &self.inserts {
+            let exists = state
+                .data
+                .get(key)
+                .and_then(|v| Self::visible(v, self.start_ts))
+                .is_some();
+            if exists {
+                return Err(txn::Error::Duplicate { key: key.clone() });
+            }
+        }
         for key in self.writes.keys() {
             let newer = state
                 .data
@@ -370,6 +410,9 @@ impl KvTxn for NoTxn {
         Err(no_txn())
     }
     fn put(&mut self, _: Vec<u8>, _: Vec<u8>) -> KvResult<()> {
+        Err(no_txn())
+    }
+    async fn put_new(&mut self, _: Vec<u8>, _: Vec<u8>) -> KvResult<()> {
         Err(no_txn())
     }
     fn delete(&mut self, _: Vec<u8>) -> KvResult<()> {

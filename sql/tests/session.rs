@@ -576,3 +576,56 @@ async fn as_of_system_time_reads_the_past_schema() {
         "{got:?}"
     );
 }
+
+/// An implicit INSERT's primary keys are checked where its writes apply: a duplicate found
+/// at commit is 23505 naming the constraint, concurrent inserts of one key commit once, and an
+/// INSERT inside a block reports the duplicate at the statement, as in PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn primary_key_duplicates_over_the_real_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = txn::Db::open_local(dir.path()).await.expect("open");
+    let engine = Engine::new(db.clone());
+    let mut s = session(&engine);
+    must(&mut s, "CREATE TABLE u (id INT PRIMARY KEY, v TEXT)").await;
+    must(&mut s, "INSERT INTO u VALUES (1, 'one')").await;
+    let dup = |r: sql::Result<ExecResult>| match r {
+        Err(e @ Error::UniqueViolation(_)) => e.to_string(),
+        other => panic!("expected 23505, got {other:?}"),
+    };
+    let msg = dup(exec(&mut s, "INSERT INTO u VALUES (2, 'two'), (1, 'again')", &[]).await);
+    assert_eq!(
+        msg,
+        "duplicate key value violates unique constraint \"u_pkey\""
+    );
+    assert_eq!(
+        rows(&mut s, "SELECT id FROM u ORDER BY id", &[]).await,
+        vec![vec![Value::Int(1)]],
+        "the failed statement wrote nothing"
+    );
+
+    let tasks: Vec<_> = (0..6)
+        .map(|i| {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                let mut s = session(&engine);
+                exec(&mut s, &format!("INSERT INTO u VALUES (7, 'v{i}')"), &[]).await
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(_) => ok += 1,
+            r => {
+                dup(r);
+            }
+        }
+    }
+    assert_eq!(ok, 1, "exactly one concurrent insert of a key commits");
+
+    must(&mut s, "BEGIN").await;
+    let msg = dup(exec(&mut s, "INSERT INTO u VALUES (1, 'in a block')", &[]).await);
+    assert!(msg.contains("\"u_pkey\""), "{msg}");
+    must(&mut s, "ROLLBACK").await;
+    db.shutdown().await.expect("shutdown");
+}

@@ -86,6 +86,11 @@ pub struct TxnOptions {
     /// released at once, this saves a replicated command per statement; its retry after a
     /// conflict should lock (queueing behind other writers rather than racing them again).
     pub optimistic: bool,
+    /// Conditional writes ([`Transaction::insert`]) are checked only where they apply: a
+    /// violation fails the commit with [`Error::Duplicate`] instead of the write's call. For a
+    /// transaction that commits right after its one statement this saves a read per inserted
+    /// key, and reports the same error at the same point of the statement.
+    pub defer_checks: bool,
 }
 
 /// Errors of the transaction layer.
@@ -97,6 +102,10 @@ pub enum Error {
     /// The commit's outcome is unknown (40003).
     #[error("commit outcome unknown: {0}")]
     Ambiguous(String),
+    /// A conditional write found its key holding a value (23505); the transaction is over if
+    /// this came from the commit.
+    #[error("duplicate key {}", kv::keys::Pretty(key))]
+    Duplicate { key: Vec<u8> },
     /// A write in a read-only transaction (25006).
     #[error("cannot execute a write in a read-only transaction")]
     ReadOnly,

@@ -214,7 +214,7 @@ impl Transaction {
 /// The state a transaction can roll back to (see [`Transaction::savepoint`]).
 #[derive(Clone, Debug)]
 pub struct Savepoint {
-    writes: std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    writes: std::collections::BTreeMap<Vec<u8>, crate::transaction::Write>,
     locked: BTreeSet<Vec<u8>>,
 }
 

@@ -47,14 +47,41 @@ impl Db {
     }
 }
 
+/// A buffered write of a [`Transaction`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Write {
+    Put(Vec<u8>),
+    /// A put that requires the key to hold no value at the transaction's read timestamp.
+    Insert(Vec<u8>),
+    Delete,
+}
+
+impl Write {
+    /// The value the transaction reads back.
+    fn value(&self) -> Option<&Vec<u8>> {
+        match self {
+            Write::Put(v) | Write::Insert(v) => Some(v),
+            Write::Delete => None,
+        }
+    }
+
+    fn into_op(self) -> Op {
+        match self {
+            Write::Put(v) => Op::Put(v),
+            Write::Insert(v) => Op::Insert(v),
+            Write::Delete => Op::Delete,
+        }
+    }
+}
+
 /// A transaction: reads at its read timestamp (`start_ts` until a locking statement moves it
 /// forward), writes buffered until `commit`, pessimistic locks taken by locking statements.
 pub struct Transaction {
     pub(crate) db: Db,
     pub(crate) start_ts: Timestamp,
     pub(crate) opts: TxnOptions,
-    /// Buffered writes: `Some(value)` puts, `None` deletes.
-    pub(crate) writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Buffered writes.
+    pub(crate) writes: BTreeMap<Vec<u8>, Write>,
     /// The spans read from the store (SERIALIZABLE only): `[start, end)` actually examined.
     pub(crate) reads: Vec<(Vec<u8>, Vec<u8>)>,
     /// The timestamp reads are made at: every read is valid at it (SERIALIZABLE refreshes).
@@ -122,7 +149,7 @@ impl Transaction {
     /// Reads a key (the transaction's own writes first).
     pub async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         if let Some(w) = self.writes.get(key) {
-            return Ok(w.clone());
+            return Ok(w.value().cloned());
         }
         loop {
             match self.client().get(key, self.read_ts).await.map_err(kv_err)? {
@@ -181,19 +208,55 @@ impl Transaction {
 
     /// Buffers a write.
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<()> {
-        self.write(key, Some(value))
+        self.writable()?;
+        // Overwriting the transaction's own insert keeps its condition: the key still must not
+        // have held a value before this transaction.
+        let write = match self.writes.get(&key) {
+            Some(Write::Insert(_)) => Write::Insert(value),
+            _ => Write::Put(value),
+        };
+        self.writes.insert(key, write);
+        Ok(())
+    }
+
+    /// Buffers a write of a key that must hold no value ([`Error::Duplicate`] otherwise): an
+    /// INSERT's primary key. The condition travels with the write and is checked where it
+    /// applies (prewrite or one-phase commit), so concurrent inserts of one key cannot both
+    /// commit. Unless the transaction defers its checks ([`TxnOptions::defer_checks`]) the key
+    /// is also read now, so the violation is reported by this call rather than by the commit.
+    pub async fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<()> {
+        self.writable()?;
+        let write = match self.writes.get(&key) {
+            Some(Write::Put(_) | Write::Insert(_)) => return Err(Error::Duplicate { key }),
+            // The transaction deleted the value it saw: the key may be written again.
+            Some(Write::Delete) => Write::Put(value),
+            None => {
+                if !self.opts.defer_checks && self.get(&key).await?.is_some() {
+                    return Err(Error::Duplicate { key });
+                }
+                Write::Insert(value)
+            }
+        };
+        self.writes.insert(key, write);
+        Ok(())
     }
 
     /// Buffers a delete.
     pub fn delete(&mut self, key: Vec<u8>) -> Result<()> {
-        self.write(key, None)
+        self.writable()?;
+        if let Some(Write::Insert(_)) = self.writes.get(&key) {
+            // Deleting what this transaction inserted leaves the key as it found it.
+            self.writes.remove(&key);
+        } else {
+            self.writes.insert(key, Write::Delete);
+        }
+        Ok(())
     }
 
-    fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) -> Result<()> {
+    fn writable(&self) -> Result<()> {
         if self.opts.read_only {
             return Err(Error::ReadOnly);
         }
-        self.writes.insert(key, value);
         Ok(())
     }
 
@@ -225,9 +288,9 @@ impl Transaction {
         }
         let mut mutations: Vec<Mutation> = writes
             .into_iter()
-            .map(|(key, v)| Mutation {
+            .map(|(key, w)| Mutation {
                 key,
-                op: v.map_or(Op::Delete, Op::Put),
+                op: w.into_op(),
             })
             .collect();
         let written: BTreeSet<&Vec<u8>> = mutations.iter().map(|m| &m.key).collect();
@@ -349,11 +412,11 @@ pub(crate) fn merge_spans(mut spans: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(Vec<u8>, V
 /// Overlays buffered writes on rows read from the store (both in key order).
 fn merge<'a>(
     rows: Vec<(Vec<u8>, Vec<u8>)>,
-    own: impl Iterator<Item = (&'a Vec<u8>, &'a Option<Vec<u8>>)>,
+    own: impl Iterator<Item = (&'a Vec<u8>, &'a Write)>,
 ) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = rows.into_iter().collect();
-    for (k, v) in own {
-        match v {
+    for (k, w) in own {
+        match w.value() {
             Some(v) => merged.insert(k.clone(), v.clone()),
             None => merged.remove(k),
         };
@@ -361,8 +424,10 @@ fn merge<'a>(
     merged.into_iter().collect()
 }
 
+/// The error a refused write reports: a duplicate, or a conflict with another transaction.
 pub(crate) fn conflict(e: &KeyError) -> Error {
     Error::Serialization(match e {
+        KeyError::AlreadyExists { key } => return Error::Duplicate { key: key.clone() },
         KeyError::Locked { key, .. } => {
             format!("key {} is locked by another transaction", Pretty(key))
         }

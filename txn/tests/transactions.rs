@@ -436,3 +436,91 @@ async fn locking_a_changed_row_refreshes_or_fails() {
     let err = t.lock_keys(vec![row(1)]).await.unwrap_err();
     assert!(matches!(err, Error::Serialization(_)), "{err:?}");
 }
+
+fn deferred() -> TxnOptions {
+    TxnOptions {
+        defer_checks: true,
+        ..TxnOptions::default()
+    }
+}
+
+/// An insert's condition is checked where the write applies: over a committed value the
+/// commit fails with Duplicate, in one phase (one range) and in two (row and sys keys), and
+/// nothing of the transaction is written.
+#[tokio::test]
+async fn a_deferred_insert_over_a_value_fails_the_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, db) = open(dir.path(), Config::default()).await;
+    put_all(&db, &[(row(1), b"old"), (sys(1), b"old")]).await;
+    for second in [row(2), sys(2)] {
+        let mut t = db.begin(deferred()).await.unwrap();
+        t.insert(row(1), b"new".to_vec()).await.unwrap();
+        t.put(second.clone(), b"x".to_vec()).unwrap();
+        let err = t.commit().await.unwrap_err();
+        assert_eq!(err, Error::Duplicate { key: row(1) });
+        let mut r = db.begin(TxnOptions::default()).await.unwrap();
+        assert_eq!(r.get(&row(1)).await.unwrap(), Some(b"old".to_vec()));
+        assert_eq!(r.get(&second).await.unwrap(), None, "nothing else written");
+    }
+    // Inserting a fresh key, or one deleted before, commits.
+    let mut t = db.begin(deferred()).await.unwrap();
+    t.delete(sys(1)).unwrap();
+    t.commit().await.unwrap();
+    let mut t = db.begin(deferred()).await.unwrap();
+    t.insert(row(3), b"three".to_vec()).await.unwrap();
+    t.insert(sys(1), b"again".to_vec()).await.unwrap();
+    t.commit().await.unwrap();
+    let mut r = db.begin(TxnOptions::default()).await.unwrap();
+    assert_eq!(r.get(&row(3)).await.unwrap(), Some(b"three".to_vec()));
+    assert_eq!(r.get(&sys(1)).await.unwrap(), Some(b"again".to_vec()));
+}
+
+/// Without deferral the insert reads its key and reports the duplicate at once; the
+/// transaction's own writes count (insert twice, insert after put), its own delete frees the key.
+#[tokio::test]
+async fn an_eager_insert_reports_the_duplicate_at_the_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, db) = open(dir.path(), Config::default()).await;
+    put_all(&db, &[(row(1), b"old")]).await;
+    let mut t = db.begin(TxnOptions::default()).await.unwrap();
+    let err = t.insert(row(1), b"new".to_vec()).await.unwrap_err();
+    assert_eq!(err, Error::Duplicate { key: row(1) });
+    t.insert(row(2), b"a".to_vec()).await.unwrap();
+    let err = t.insert(row(2), b"b".to_vec()).await.unwrap_err();
+    assert_eq!(err, Error::Duplicate { key: row(2) });
+    t.delete(row(1)).unwrap();
+    t.insert(row(1), b"replaced".to_vec()).await.unwrap();
+    t.commit().await.unwrap();
+    let mut r = db.begin(TxnOptions::default()).await.unwrap();
+    assert_eq!(r.get(&row(1)).await.unwrap(), Some(b"replaced".to_vec()));
+    assert_eq!(r.get(&row(2)).await.unwrap(), Some(b"a".to_vec()));
+}
+
+/// Two transactions insert the same new key concurrently, neither seeing the other: exactly
+/// one commits; the other fails (a conflict, or the duplicate) and writes nothing.
+#[tokio::test]
+async fn concurrent_inserts_of_one_key_commit_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, db) = open(dir.path(), Config::default()).await;
+    let mut a = db.begin(deferred()).await.unwrap();
+    let mut b = db.begin(deferred()).await.unwrap();
+    a.insert(row(7), b"a".to_vec()).await.unwrap();
+    b.insert(row(7), b"b".to_vec()).await.unwrap();
+    b.put(sys(7), b"b".to_vec()).unwrap();
+    a.commit().await.unwrap();
+    let err = b.commit().await.unwrap_err();
+    assert!(
+        matches!(err, Error::Serialization(_) | Error::Duplicate { .. }),
+        "{err:?}"
+    );
+    // A retry at a new snapshot reports the duplicate.
+    let mut b = db.begin(deferred()).await.unwrap();
+    b.insert(row(7), b"b".to_vec()).await.unwrap();
+    assert_eq!(
+        b.commit().await.unwrap_err(),
+        Error::Duplicate { key: row(7) }
+    );
+    let mut r = db.begin(TxnOptions::default()).await.unwrap();
+    assert_eq!(r.get(&row(7)).await.unwrap(), Some(b"a".to_vec()));
+    assert_eq!(r.get(&sys(7)).await.unwrap(), None);
+}

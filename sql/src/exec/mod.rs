@@ -10,6 +10,7 @@ pub(crate) mod rows;
 mod setops;
 mod subquery;
 mod write;
+pub(crate) use write::duplicate_at_commit;
 
 use std::sync::{Arc, Mutex};
 

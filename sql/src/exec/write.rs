@@ -9,9 +9,10 @@ use super::RowIds;
 use super::eval::eval;
 use super::ops::{build, collect};
 use super::rows::{Row, encode_table_row, primary_key, row_key};
+use crate::catalog;
 use crate::catalog::Table;
 use crate::plan::{Expr, Node};
-use crate::store::KvTxn;
+use crate::store::{KvTxn, Store};
 use crate::{Error, Result, Value};
 
 /// Casts each value to its column's type and checks NOT NULL.
@@ -38,14 +39,37 @@ fn duplicate(table: &Table) -> Error {
     ))
 }
 
-/// Writes a new row, failing with 23505 if its key exists.
+/// Writes a new row, failing with 23505 if its key exists: at once, or at commit in a
+/// transaction that defers its checks (the condition travels with the write, see
+/// `txn::Transaction::insert`; [`duplicate_at_commit`] names the constraint then).
 async fn put_new(txn: &mut dyn KvTxn, table: &Table, row: &[Value]) -> Result<()> {
     let (key, value) = encode_table_row(table, row);
-    if txn.get(&key).await?.is_some() {
-        return Err(duplicate(table));
+    txn.put_new(key, value).await.map_err(|e| match e {
+        txn::Error::Duplicate { .. } => duplicate(table),
+        e => e.into(),
+    })
+}
+
+/// The 23505 error of a commit refused because `key` held a value, naming the constraint the
+/// key belongs to (read from the catalog in a new transaction).
+pub(crate) async fn duplicate_at_commit(store: &dyn Store, key: &[u8]) -> Error {
+    let generic =
+        || Error::UniqueViolation("duplicate key value violates unique constraint".into());
+    let Some(txn::keys::Key::Sql {
+        table_id, index_id, ..
+    }) = txn::keys::Key::decode(key)
+    else {
+        return generic();
+    };
+    let Ok(mut txn) = store.begin(txn::TxnOptions::default()).await else {
+        return generic();
+    };
+    let table = catalog::table_by_id(txn.as_mut(), table_id).await;
+    let _ = txn.rollback().await;
+    match table {
+        Ok(Some(table)) if index_id == catalog::PRIMARY_INDEX_ID => duplicate(&table),
+        _ => generic(),
     }
-    txn.put(key, value)?;
-    Ok(())
 }
 
 /// Inserts the rows of `source` into the given columns; returns the row count.
