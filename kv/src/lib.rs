@@ -43,17 +43,20 @@
 //!
 //! ## Caveats
 //!
-//! - One node: replicas exist only on the local node and the client routes in-process; the
-//!   inter-node transport, replication factor and rebalancing are later work.
+//! - Replicas on other nodes exist only as learners added by hand: a store can take a
+//!   transport ([`StoreOptions::transport`]) and join a cluster ([`store::Join`]) with no
+//!   ranges, [`Store::add_replica`] creates an empty replica there, and the leader's
+//!   [`replica::Replica::add_learner`] compacts its log so the learner starts from a snapshot.
+//!   The descriptor's replica list, promotion to voter, node ids from `sys`, a network
+//!   transport and remote routing are later work; the client routes in process.
 //! - Splits ([`split`]) only; no merges. The halves' statistics are estimates until the
 //!   range's leader recounts them (`Command::RecomputeStats`, in the background size check).
-//! - Installing a snapshot clears the new descriptor's span and what of the old one no other
-//!   local replica covers; a snapshot overlapping another local replica is refused as a storage
-//!   error, which stops the group (refusing it before the transfer needs the network
-//!   transport). Snapshots of `RangeStateMachine` are tested directly, not yet sent between
-//!   nodes' stores.
-//! - The bootstrap data is written outside the Raft log, which is fine for one node but must
-//!   reach new replicas by snapshot once nodes join.
+//! - A range snapshot is built whole in memory from one fjall snapshot and sent as one message.
+//!   Installing it clears the new descriptor's span and what of the old one no other local
+//!   replica covers; a snapshot overlapping another local replica is refused as a storage
+//!   error, which stops the group (refusing it before the transfer needs a check on receipt).
+//! - The bootstrap data is written outside the Raft log: a new replica must start from a
+//!   snapshot, which is why adding a learner compacts the log first.
 //! - GC ([`mvcc::gc_span`]) runs over a whole range in one command; lock values are kept inline
 //!   in the lock.
 //! - Statistics count every version written (no live/dead split yet).
@@ -83,4 +86,4 @@ pub use mvcc::{
 pub use range::{NodeId, RangeDescriptor, RangeId};
 pub use replica::MAX_COMMAND_BYTES;
 pub use request::{LocalSender, RangeSender, Reply, Request, TimestampSource};
-pub use store::{Store, StoreOptions};
+pub use store::{Join, Store, StoreOptions};

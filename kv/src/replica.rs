@@ -4,6 +4,7 @@
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use fjall::{Readable, Snapshot};
 
@@ -17,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::keys::{TAG_LOCAL, TAG_SYS, encode_bytes, next_key, routing_key};
 use crate::latch::Latches;
 use crate::mvcc::{LockedKey, Mvcc, ScanResult, StatsDelta, Timestamp, clear_span};
-use crate::range::{RangeDescriptor, RangeId};
+use crate::range::{NodeId, RangeDescriptor, RangeId};
 use crate::split::StoreEvent;
 
 /// The largest command a range accepts; larger ones are refused before they are proposed.
@@ -693,6 +694,17 @@ impl Replica {
             }
             r => Ok(r),
         }
+    }
+
+    /// Adds node `node` (reached at `addr`, holding an empty replica, see `Store::add_replica`)
+    /// to the range's group as a learner. The log is first compacted into a snapshot, so the
+    /// learner starts from a snapshot of the state machine rather than from the first entry
+    /// (data written at bootstrap is in no entry). The range descriptor's replica list is not
+    /// changed here. Only the leader can do it.
+    pub async fn add_learner(&self, node: NodeId, addr: String) -> Result<()> {
+        self.group.compact(Duration::from_secs(30)).await?;
+        self.group.add_learner(node, addr).await?;
+        Ok(())
     }
 
     /// Confirms leadership, then returns a fjall snapshot that includes everything committed

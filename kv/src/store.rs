@@ -25,7 +25,7 @@ use crate::split::StoreEvent;
 pub const BOOTSTRAP_TS: u64 = 1;
 
 /// Options of a node's store.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct StoreOptions {
     /// The data directory.
     pub dir: PathBuf,
@@ -35,6 +35,35 @@ pub struct StoreOptions {
     pub engine: EngineOptions,
     /// Raft timing options.
     pub raft: raft::Options,
+    /// How this node's Raft groups reach other nodes. `None`: an in-process transport that
+    /// knows only this node (a single-node cluster). Whatever delivers messages *to* this node
+    /// hands them to [`Store::registry`].
+    pub transport: Option<Arc<dyn raft::Transport>>,
+    /// Join an existing cluster as this node instead of bootstrapping a new one on an empty
+    /// directory (ignored once the directory holds a node).
+    pub join: Option<Join>,
+}
+
+/// The identity a store joining an existing cluster takes on its empty directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Join {
+    /// The cluster's id: messages of other clusters are not this node's.
+    pub cluster_id: u64,
+    /// This node's id, unique in the cluster.
+    pub node_id: NodeId,
+}
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("dir", &self.dir)
+            .field("advertise_addr", &self.advertise_addr)
+            .field("engine", &self.engine)
+            .field("raft", &self.raft)
+            .field("transport", &self.transport.as_ref().map(|_| "external"))
+            .field("join", &self.join)
+            .finish()
+    }
 }
 
 impl StoreOptions {
@@ -45,6 +74,8 @@ impl StoreOptions {
             advertise_addr: "127.0.0.1:0".into(),
             engine: EngineOptions::default(),
             raft: raft::Options::default(),
+            transport: None,
+            join: None,
         }
     }
 }
@@ -56,7 +87,7 @@ pub struct Store {
     engine: Engine,
     log: raft::LogStore,
     registry: raft::Registry,
-    transport: Arc<raft::LocalTransport>,
+    transport: Arc<dyn raft::Transport>,
     options: StoreOptions,
     replicas: RwLock<HashMap<RangeId, Arc<Replica>>>,
     events: tokio::sync::mpsc::UnboundedSender<StoreEvent>,
@@ -72,15 +103,24 @@ impl Store {
         let engine = Engine::open(&options.dir.join("store"), options.engine.clone())?;
         let log = raft::LogStore::open(&engine.db)?;
         if engine.node_u64(NODE_ID)?.is_none() {
-            bootstrap_state(&engine)?;
+            match options.join {
+                None => bootstrap_state(&engine)?,
+                Some(join) => join_state(&engine, join)?,
+            }
         }
         let node_id = engine.node_u64(NODE_ID)?.expect("written by the bootstrap");
         let cluster_id = engine
             .node_u64(NODE_CLUSTER_ID)?
             .expect("written by the bootstrap");
         let registry = raft::Registry::new();
-        let transport = Arc::new(raft::LocalTransport::new());
-        transport.add_node(node_id, registry.clone());
+        let transport = match &options.transport {
+            Some(t) => t.clone(),
+            None => {
+                let local = Arc::new(raft::LocalTransport::new());
+                local.add_node(node_id, registry.clone());
+                local as Arc<dyn raft::Transport>
+            }
+        };
         let (events, event_rx) = tokio::sync::mpsc::unbounded_channel();
         let store = Arc::new(Store {
             node_id,
@@ -99,11 +139,14 @@ impl Store {
         }
         store.maybe_initialize().await?;
         tokio::spawn(handle_events(Arc::downgrade(&store), event_rx));
-        for replica in store.replicas() {
-            replica
-                .group()
-                .wait_for_leader(Duration::from_secs(30))
-                .await?;
+        // A node joining a cluster may hold replicas whose leaders it cannot reach yet.
+        if store.options.join.is_none() {
+            for replica in store.replicas() {
+                replica
+                    .group()
+                    .wait_for_leader(Duration::from_secs(30))
+                    .await?;
+            }
         }
         tracing::info!(
             node_id,
@@ -167,6 +210,42 @@ impl Store {
             .insert(meta_key(0, NODE_BOOTSTRAPPED), 1u64.to_be_bytes())?;
         self.engine.persist()?;
         Ok(())
+    }
+
+    /// Creates an empty replica of `range_id` on this node, to be filled by a snapshot once the
+    /// range's leader adds this node ([`Replica::add_learner`] on the leader's node). Its
+    /// descriptor is a placeholder covering no keys until the snapshot installs the real one
+    /// (refused if it overlaps another replica here). Survives restarts like any replica.
+    pub async fn add_replica(&self, range_id: RangeId) -> Result<()> {
+        if self.replica(range_id).is_ok() {
+            return Err(Error::Unavailable(format!(
+                "range {range_id} already has a replica on node {}",
+                self.node_id
+            )));
+        }
+        let desc = RangeDescriptor {
+            range_id,
+            start: Vec::new(),
+            end: Vec::new(),
+            replicas: Vec::new(),
+            generation: 0,
+        };
+        self.engine
+            .meta
+            .insert(meta_key(range_id, RANGE_DESCRIPTOR), desc.encode())?;
+        self.engine.persist()?;
+        self.start_replica(desc).await
+    }
+
+    /// Where messages for this node's Raft groups are delivered (the receiving side of a
+    /// transport).
+    pub fn registry(&self) -> &raft::Registry {
+        &self.registry
+    }
+
+    /// The address peers reach this node at.
+    pub fn advertise_addr(&self) -> &str {
+        &self.options.advertise_addr
     }
 
     /// This node's id.
@@ -360,6 +439,34 @@ fn bootstrap_state(engine: &Engine) -> Result<()> {
     );
     batch.commit()?;
     tracing::info!(cluster_id, "bootstrapped a new cluster");
+    Ok(())
+}
+
+/// Records the identity of a node joining an existing cluster: no ranges, nothing to
+/// initialize (the ranges' leaders add this node to their groups).
+fn join_state(engine: &Engine, join: Join) -> Result<()> {
+    let mut batch = engine.db.batch().durability(engine.durable_mode());
+    batch.insert(
+        &engine.meta,
+        meta_key(0, NODE_ID),
+        join.node_id.to_be_bytes(),
+    );
+    batch.insert(
+        &engine.meta,
+        meta_key(0, NODE_CLUSTER_ID),
+        join.cluster_id.to_be_bytes(),
+    );
+    batch.insert(
+        &engine.meta,
+        meta_key(0, NODE_BOOTSTRAPPED),
+        1u64.to_be_bytes(),
+    );
+    batch.commit()?;
+    tracing::info!(
+        cluster_id = join.cluster_id,
+        node_id = join.node_id,
+        "joined a cluster"
+    );
     Ok(())
 }
 

@@ -266,6 +266,35 @@ impl<SM: StateMachine> Group<SM> {
         }
     }
 
+    /// Takes a snapshot of everything applied so far and purges the log up to it, waiting (at
+    /// most `timeout`) for both. A member added afterwards starts from that snapshot instead of
+    /// replaying the log from its first entry (which a state machine seeded outside the log, or
+    /// a replica created empty, could not apply). Followers behind the purge point also catch
+    /// up by snapshot. Returns the snapshot's last index.
+    pub async fn compact(&self, timeout: Duration) -> Result<u64, Error> {
+        let applied = self.status().applied_index.unwrap_or(0);
+        let raft = &self.inner.raft;
+        raft.trigger().snapshot().await.map_err(fatal)?;
+        let m = raft
+            .wait(Some(timeout))
+            .metrics(
+                |m| m.snapshot.as_ref().is_some_and(|s| s.index >= applied),
+                "snapshot taken",
+            )
+            .await
+            .map_err(|e| Error::Unavailable(format!("snapshot not taken: {e}")))?;
+        let upto = m.snapshot.map_or(0, |s| s.index);
+        raft.trigger().purge_log(upto).await.map_err(fatal)?;
+        raft.wait(Some(timeout))
+            .metrics(
+                |m| m.purged.as_ref().is_some_and(|p| p.index >= upto),
+                "log purged",
+            )
+            .await
+            .map_err(|e| Error::Unavailable(format!("log not purged: {e}")))?;
+        Ok(upto)
+    }
+
     /// Linearizable read barrier (ReadIndex): confirms leadership with a quorum and waits until
     /// the local state machine has applied everything committed before the call. Only the leader
     /// can serve it. Returns the term of the leadership that confirmed the read: a caller that

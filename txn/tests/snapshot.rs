@@ -1,0 +1,170 @@
+//! Range snapshots between two nodes' stores: a node joining the cluster receives each range as
+//! a snapshot of `RangeStateMachine` (built from a fjall snapshot on the leader's node, sent
+//! through the transport, installed into the receiver's engine), including a parent range
+//! snapshotted after a split, which must leave the right half's data on the receiver alone.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+mod common;
+
+use common::row;
+use kv::mvcc::Mvcc;
+use kv::replica::replicated_spans;
+use kv::{Join, Store, StoreOptions};
+use txn::{Config, Db, TxnOptions};
+
+/// Live rows and the number of locks.
+type Contents = (Vec<(Vec<u8>, Vec<u8>)>, usize);
+
+/// Every live row and lock of the range's spans in `store`'s engine, as the state machine
+/// holds them (not through Raft: a learner serves no reads).
+fn contents(store: &Store, range_id: u64) -> Contents {
+    let desc = store.replica(range_id).unwrap().descriptor();
+    let engine = store.engine();
+    let snapshot = engine.db.snapshot();
+    let mvcc = Mvcc {
+        snapshot: &snapshot,
+        data: &engine.data,
+        locks: &engine.locks,
+    };
+    let mut rows = Vec::new();
+    let mut locks = 0;
+    for (start, end) in replicated_spans(&desc) {
+        let scan = mvcc.scan(&start, &end, u64::MAX, usize::MAX).unwrap();
+        rows.extend(scan.rows);
+        locks += scan.locks.len();
+    }
+    (rows, locks)
+}
+
+/// Waits until `store`'s replica of `range_id` has applied what the leader's has and holds the
+/// same data (the leader's applied index, read from its metrics, may trail its engine, and
+/// secondaries commit in the background), then checks that it does.
+async fn caught_up(leader: &Store, store: &Store, range_id: u64) {
+    for _ in 0..100 {
+        let target = leader
+            .replica(range_id)
+            .unwrap()
+            .group()
+            .status()
+            .applied_index
+            .unwrap();
+        store
+            .replica(range_id)
+            .unwrap()
+            .group()
+            .wait_applied(target, Duration::from_secs(30))
+            .await
+            .unwrap();
+        if contents(store, range_id) == contents(leader, range_id) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        contents(store, range_id),
+        contents(leader, range_id),
+        "range {range_id}"
+    );
+}
+
+async fn write(db: &Db, ids: impl IntoIterator<Item = u8>, value: &[u8]) {
+    let mut t = db.begin(TxnOptions::default()).await.unwrap();
+    for i in ids {
+        t.put(row(i), value.to_vec()).unwrap();
+    }
+    t.commit().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joining_node_receives_ranges_as_snapshots_across_a_split() {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let transport = Arc::new(raft::LocalTransport::new());
+    let a = Store::open(StoreOptions {
+        advertise_addr: "node-a".into(),
+        transport: Some(transport.clone()),
+        ..StoreOptions::new(dir_a.path())
+    })
+    .await
+    .unwrap();
+    transport.add_node(a.node_id(), a.registry().clone());
+    let db = Db::open(a.clone(), Config::default()).await.unwrap();
+    write(&db, 0..40, b"before").await;
+    let (left, right) = db.split_at(&row(20)).await.unwrap();
+    write(&db, [5, 25], b"after").await;
+    let mut t = db.begin(TxnOptions::default()).await.unwrap();
+    t.delete(row(30)).unwrap();
+    t.commit().await.unwrap();
+
+    let join = Join {
+        cluster_id: a.cluster_id(),
+        node_id: 2,
+    };
+    let b_options = StoreOptions {
+        advertise_addr: "node-b".into(),
+        transport: Some(transport.clone()),
+        join: Some(join),
+        ..StoreOptions::new(dir_b.path())
+    };
+    let b = Store::open(b_options.clone()).await.unwrap();
+    transport.add_node(2, b.registry().clone());
+
+    // The right half first, then the parent (snapshotted after its split).
+    for range in [right, left] {
+        b.add_replica(range).await.unwrap();
+        a.replica(range)
+            .unwrap()
+            .add_learner(2, "node-b".into())
+            .await
+            .unwrap();
+        caught_up(&a, &b, range).await;
+        let status = b.replica(range).unwrap().group().status();
+        assert!(
+            status.snapshot_index.is_some(),
+            "range {range} reached node 2 as a snapshot: {status:?}"
+        );
+        assert_eq!(
+            b.replica(range).unwrap().descriptor(),
+            a.replica(range).unwrap().descriptor(),
+            "the snapshot installed the range's descriptor"
+        );
+    }
+    for range in [left, right] {
+        let (rows, _) = contents(&a, range);
+        assert!(
+            rows.len() >= 19,
+            "range {range} has its rows: {}",
+            rows.len()
+        );
+        assert_eq!(contents(&b, range), contents(&a, range), "range {range}");
+    }
+    let (right_rows, _) = contents(&b, right);
+    assert!(right_rows.contains(&(row(25), b"after".to_vec())));
+    assert!(!right_rows.iter().any(|(k, _)| *k == row(30)), "deleted");
+
+    // The learners go on from the snapshot with the log.
+    write(&db, [1, 21], b"later").await;
+    for range in [left, right] {
+        caught_up(&a, &b, range).await;
+    }
+
+    // The joined node restarts as itself, with its replicas and their data.
+    let expected = (contents(&b, left), contents(&b, right));
+    b.shutdown().await.unwrap();
+    drop(b);
+    transport.remove_node(2);
+    let b = loop {
+        match Store::open(b_options.clone()).await {
+            Err(kv::Error::DirectoryLocked(_)) => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            r => break r.unwrap(),
+        }
+    };
+    assert_eq!(b.node_id(), 2);
+    assert_eq!(b.cluster_id(), a.cluster_id());
+    assert_eq!((contents(&b, left), contents(&b, right)), expected);
+    b.shutdown().await.unwrap();
+    db.shutdown().await.unwrap();
+}
