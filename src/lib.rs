@@ -159,7 +159,7 @@ impl Node {
             gc_ttl: config.gc_ttl,
             ..txn::Config::default()
         };
-        let db = txn::Db::open(store.clone(), txn_config)
+        let db = txn::Db::open(kv::Client::new(store.clone()), txn_config)
             .await
             .context("starting transactions")?;
         let engine = sql::Engine::new(db.clone());

@@ -62,6 +62,11 @@ impl Client {
         }
     }
 
+    /// Opens the node's store ([`Store::open`]) and a client over it.
+    pub async fn open(options: crate::StoreOptions) -> Result<Client> {
+        Ok(Client::new(Store::open(options).await?))
+    }
+
     /// Sets the node's timestamp source, which one-phase commits on this node's leaders use
     /// (held weakly: the caller keeps it alive).
     pub fn set_timestamp_source(&self, source: &Arc<dyn TimestampSource>) {

@@ -63,9 +63,9 @@ pub struct Db {
 }
 
 impl Db {
-    /// Opens the transactional layer over a node's store (starts the timestamp oracle).
-    pub async fn open(store: Arc<kv::Store>, config: Config) -> Result<Db> {
-        let client = kv::Client::new(store);
+    /// Opens the transactional layer over a client of the node's store (starts the timestamp
+    /// oracle, GC and size-based splits).
+    pub async fn open(client: kv::Client, config: Config) -> Result<Db> {
         let oracle = Oracle::start(client.clone()).await?;
         let timestamps: Arc<dyn kv::TimestampSource> = Arc::new(oracle.clone());
         client.set_timestamp_source(&timestamps);
@@ -99,10 +99,10 @@ impl Db {
     /// Opens a single-node store in `dir` (bootstrapping it when empty) and the transaction
     /// layer over it; for tests and tools that need a store without the rest of a node.
     pub async fn open_local(dir: &std::path::Path) -> Result<Db> {
-        let store = kv::Store::open(kv::StoreOptions::new(dir))
+        let client = kv::Client::open(kv::StoreOptions::new(dir))
             .await
             .map_err(kv_err)?;
-        Db::open(store, Config::default()).await
+        Db::open(client, Config::default()).await
     }
 
     /// Stops the store's Raft groups and makes its state durable.

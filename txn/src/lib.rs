@@ -55,7 +55,7 @@ pub use oracle::Oracle;
 pub use transaction::Transaction;
 
 /// A timestamp from the oracle: `physical_ms << 18 | logical`.
-pub type Timestamp = u64;
+pub use kv::Timestamp;
 
 /// Key helpers of the store (tags, escaping, typed keys), re-exported for the SQL layer.
 pub use kv::keys;

@@ -38,7 +38,7 @@ async fn gc_removes_what_no_read_can_see_and_fences_old_reads() {
         gc_ttl: Duration::ZERO,
         ..Config::default()
     };
-    let db = Db::open(store, config).await.unwrap();
+    let db = Db::open(kv::Client::new(store), config).await.unwrap();
 
     put(&db, row(1), Some(b"v1")).await;
     let before_v2 = db.now().await.unwrap();

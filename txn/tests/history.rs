@@ -176,7 +176,9 @@ async fn serializable_histories_replay_in_commit_order() {
             lock_wait_timeout: Duration::from_millis(300),
             ..Config::default()
         };
-        let db = Db::open(store.clone(), config).await.unwrap();
+        let db = Db::open(kv::Client::new(store.clone()), config)
+            .await
+            .unwrap();
         // Three ranges hold the keys: the sql range split at keys 3 and 4.
         db.split_at(&key(3)).await.unwrap();
         db.split_at(&key(4)).await.unwrap();

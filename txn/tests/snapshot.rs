@@ -89,7 +89,9 @@ async fn a_joining_node_receives_ranges_as_snapshots_across_a_split() {
     .await
     .unwrap();
     transport.add_node(a.node_id(), a.registry().clone());
-    let db = Db::open(a.clone(), Config::default()).await.unwrap();
+    let db = Db::open(kv::Client::new(a.clone()), Config::default())
+        .await
+        .unwrap();
     write(&db, 0..40, b"before").await;
     let (left, right) = db.split_at(&row(20)).await.unwrap();
     write(&db, [5, 25], b"after").await;

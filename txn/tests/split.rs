@@ -91,7 +91,7 @@ async fn ranges_past_the_size_limit_split_in_two() {
         range_max_bytes: 8 << 10,
         ..Config::default()
     };
-    let db = Db::open(store, config).await.unwrap();
+    let db = Db::open(kv::Client::new(store), config).await.unwrap();
     let mut t = db.begin(TxnOptions::default()).await.unwrap();
     for i in 0..200u8 {
         t.put(row(i), vec![i; 100]).unwrap();

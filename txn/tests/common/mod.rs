@@ -26,7 +26,7 @@ pub async fn open_store(dir: &std::path::Path) -> Arc<kv::Store> {
 /// Opens the store in `dir` and the transaction layer over it.
 pub async fn open(dir: &std::path::Path, config: Config) -> (Arc<kv::Store>, Db) {
     let store = open_store(dir).await;
-    let db = Db::open(store.clone(), config)
+    let db = Db::open(kv::Client::new(store.clone()), config)
         .await
         .expect("transactions start");
     (store, db)
