@@ -272,7 +272,17 @@ fn writes(c: &mut Criterion, engine: &Engine) {
                     locks: &engine.locks,
                 };
                 let mut batch = engine.db.batch().durability(None);
-                let prewrite = mvcc.prewrite(&mut batch, &mut stats, &[mutation], &key, 10, 10, 0);
+                let prewrite = mvcc.prewrite(
+                    &mut batch,
+                    &mut stats,
+                    &[mutation],
+                    kv::mvcc::TxnMeta {
+                        start_ts: 10,
+                        read_ts: 10,
+                        primary: &key,
+                    },
+                    0,
+                );
                 prewrite.expect("prewrite").expect("no conflict");
                 batch.commit().expect("commit");
 

@@ -162,6 +162,25 @@ pub struct Mutation {
     pub op: Op,
 }
 
+/// The transaction a write command acts for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxnMeta<'a> {
+    /// The transaction's start timestamp (its identity).
+    pub start_ts: Timestamp,
+    /// The timestamp its reads were made at; a version committed after it is a conflict.
+    pub read_ts: Timestamp,
+    /// Its primary key, whose record is the commit point.
+    pub primary: &'a [u8],
+}
+
+/// How a status check may decide a transaction: roll back a primary lock that expired before
+/// `now_ms` (or a primary never prewritten), unless its `start_ts` is below `gc_threshold`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RollbackExpired {
+    pub now_ms: u64,
+    pub gc_threshold: Timestamp,
+}
+
 /// Why a transactional command could not act on a key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KeyError {
@@ -523,17 +542,19 @@ impl Mvcc<'_> {
     /// version committed after `read_ts` refuses the prewrite (first-committer-wins), even over
     /// the transaction's own lock: a transaction whose lock reported a newer version moved its
     /// read timestamp past it, or stopped.
-    #[allow(clippy::too_many_arguments)]
     pub fn prewrite(
         &self,
         batch: &mut WriteBatch,
         stats: &mut StatsDelta,
         mutations: &[Mutation],
-        primary: &[u8],
-        start_ts: Timestamp,
-        read_ts: Timestamp,
+        txn: TxnMeta<'_>,
         expiry_ms: u64,
     ) -> io::Result<Result<(), KeyError>> {
+        let TxnMeta {
+            start_ts,
+            read_ts,
+            primary,
+        } = txn;
         let held = match self.check_writes(mutations, start_ts, read_ts)? {
             Ok(held) => held,
             Err(e) => return Ok(Err(e)),
@@ -566,18 +587,20 @@ impl Mvcc<'_> {
     /// `Locked`: it cannot be resolved here, so the coordinator resolves it and commits in two
     /// phases instead. The leader's latches make evaluating this at apply time safe (see
     /// `latch`).
-    #[allow(clippy::too_many_arguments)]
     pub fn one_phase_commit(
         &self,
         batch: &mut WriteBatch,
         stats: &mut StatsDelta,
         mutations: &[Mutation],
         reads: &[(Vec<u8>, Vec<u8>)],
-        primary: &[u8],
-        start_ts: Timestamp,
-        read_ts: Timestamp,
+        txn: TxnMeta<'_>,
         commit_ts: Timestamp,
     ) -> io::Result<Result<(), KeyError>> {
+        let TxnMeta {
+            start_ts,
+            read_ts,
+            primary,
+        } = txn;
         let held = match self.check_writes(mutations, start_ts, read_ts)? {
             Ok(held) => held,
             Err(e) => return Ok(Err(e)),
@@ -620,17 +643,19 @@ impl Mvcc<'_> {
     /// Pessimistic locking at statement time: takes a `Lock`-kind lock on every key, or (on the
     /// first foreign lock or record of this transaction) nothing. Returns the newest commit after
     /// `read_ts` on any of the keys: the caller must then read them at a later timestamp.
-    #[allow(clippy::too_many_arguments)]
     pub fn pessimistic_lock(
         &self,
         batch: &mut WriteBatch,
         stats: &mut StatsDelta,
         keys: &[Vec<u8>],
-        primary: &[u8],
-        start_ts: Timestamp,
-        read_ts: Timestamp,
+        txn: TxnMeta<'_>,
         expiry_ms: u64,
     ) -> io::Result<Result<Option<Timestamp>, KeyError>> {
+        let TxnMeta {
+            start_ts,
+            read_ts,
+            primary,
+        } = txn;
         let mut newest = None;
         let mut fresh = Vec::with_capacity(keys.len());
         for key in keys {
@@ -821,28 +846,25 @@ impl Mvcc<'_> {
         })
     }
 
-    /// Reads a transaction's outcome from its primary key. With `rollback_if_expired`, a primary
-    /// lock that expired before `now_ms` (or a primary that was never prewritten) is rolled back
-    /// here, and the outcome is then `RolledBack` — except a primary with neither lock nor record
+    /// Reads a transaction's outcome from its primary key. With `rollback`, a primary lock that
+    /// expired before `now_ms` (or a primary that was never prewritten) is rolled back here,
+    /// and the outcome is then `RolledBack` — except a primary with neither lock nor record
     /// whose `start_ts` is below `gc_threshold`: its record may have been collected, so nothing
     /// here can tell a commit from a transaction that never prewrote, and it stays `Missing`.
-    #[allow(clippy::too_many_arguments)]
     pub fn check_txn_status(
         &self,
         batch: &mut WriteBatch,
         stats: &mut StatsDelta,
         primary: &[u8],
         start_ts: Timestamp,
-        now_ms: u64,
-        rollback_if_expired: bool,
-        gc_threshold: Timestamp,
+        rollback: Option<RollbackExpired>,
     ) -> io::Result<TxnStatus> {
         let pending = match self.lock(primary)? {
             Some(lock) if lock.start_ts == start_ts => Some(lock.expiry_ms),
             _ => None,
         };
         if let Some(expiry_ms) = pending
-            && !(rollback_if_expired && expiry_ms < now_ms)
+            && rollback.is_none_or(|r| expiry_ms >= r.now_ms)
         {
             return Ok(TxnStatus::Pending { expiry_ms });
         }
@@ -852,7 +874,7 @@ impl Mvcc<'_> {
                     return Ok(TxnStatus::Committed { commit_ts });
                 }
                 Some(_) => return Ok(TxnStatus::RolledBack),
-                None if !rollback_if_expired || start_ts < gc_threshold => {
+                None if rollback.is_none_or(|r| start_ts < r.gc_threshold) => {
                     return Ok(TxnStatus::Missing);
                 }
                 None => {}

@@ -17,7 +17,9 @@ use crate::engine::{
 use crate::error::{Error, Result};
 use crate::keys::{TAG_LOCAL, TAG_SYS, encode_bytes, next_key, routing_key};
 use crate::latch::Latches;
-use crate::mvcc::{LockedKey, Mvcc, ScanResult, StatsDelta, Timestamp, clear_span};
+use crate::mvcc::{
+    LockedKey, Mvcc, RollbackExpired, ScanResult, StatsDelta, Timestamp, TxnMeta, clear_span,
+};
 use crate::range::{NodeId, RangeDescriptor, RangeId};
 use crate::split::StoreEvent;
 
@@ -68,13 +70,23 @@ fn span_minus(start: &[u8], end: &[u8], holes: &[(Vec<u8>, Vec<u8>)]) -> Vec<(Ve
     out
 }
 
+/// What applying one command produces, written in one batch.
+struct Effects {
+    batch: fjall::OwnedWriteBatch,
+    stats: StatsDelta,
+    /// A split trigger that applied, and the left half's statistics.
+    split: Option<(SplitTrigger, Stats)>,
+    /// Statistics recounted from the data.
+    recounted: Option<Stats>,
+}
+
 /// The state machine of one range on one node.
 pub struct RangeStateMachine {
     range_id: RangeId,
-    engine: Engine,
-    log: raft::LogStore,
+    pub(crate) engine: Engine,
+    pub(crate) log: raft::LogStore,
     desc: Arc<RwLock<RangeDescriptor>>,
-    stats: Stats,
+    pub(crate) stats: Stats,
     events: tokio::sync::mpsc::UnboundedSender<StoreEvent>,
     /// Reads below this timestamp fail; shared with the replica's read path.
     gc_threshold: Arc<AtomicU64>,
@@ -114,18 +126,15 @@ impl RangeStateMachine {
         self.desc.read().expect("descriptor lock").clone()
     }
 
-    /// Evaluates a command against the current state, adding its effects to `batch`.
-    #[allow(clippy::too_many_arguments)]
+    /// Evaluates a command against the current state, adding its effects to `fx`.
     fn eval(
         &self,
         cmd: &Command,
         state: &raft::AppliedState,
         snapshot: &Snapshot,
-        batch: &mut fjall::OwnedWriteBatch,
-        stats: &mut StatsDelta,
-        split: &mut Option<(SplitTrigger, Stats)>,
-        recounted: &mut Option<Stats>,
+        fx: &mut Effects,
     ) -> io::Result<Response> {
+        let (batch, stats) = (&mut fx.batch, &mut fx.stats);
         let desc = self.descriptor();
         if cmd.keys().iter().any(|k| !desc.contains(&routing_key(k))) {
             return Ok(Response::RangeKeyMismatch(desc));
@@ -156,7 +165,15 @@ impl RangeStateMachine {
                 expiry_ms,
                 mutations,
             } => match mvcc.prewrite(
-                batch, stats, mutations, primary, *start_ts, *read_ts, *expiry_ms,
+                batch,
+                stats,
+                mutations,
+                TxnMeta {
+                    start_ts: *start_ts,
+                    read_ts: *read_ts,
+                    primary,
+                },
+                *expiry_ms,
             )? {
                 Ok(()) => Response::KeyErrors(Vec::new()),
                 Err(e) => Response::KeyErrors(vec![e]),
@@ -168,9 +185,12 @@ impl RangeStateMachine {
                 expiry_ms,
                 keys,
             } => {
-                match mvcc.pessimistic_lock(
-                    batch, stats, keys, primary, *start_ts, *read_ts, *expiry_ms,
-                )? {
+                let txn = TxnMeta {
+                    start_ts: *start_ts,
+                    read_ts: *read_ts,
+                    primary,
+                };
+                match mvcc.pessimistic_lock(batch, stats, keys, txn, *expiry_ms)? {
                     Ok(newer) => Response::Locked { newer },
                     Err(e) => Response::KeyErrors(vec![e]),
                 }
@@ -186,9 +206,12 @@ impl RangeStateMachine {
                 if reads.iter().any(|(s, e)| !desc.contains_span(s, e)) {
                     return Ok(Response::RangeKeyMismatch(desc));
                 }
-                match mvcc.one_phase_commit(
-                    batch, stats, mutations, reads, primary, *start_ts, *read_ts, *commit_ts,
-                )? {
+                let txn = TxnMeta {
+                    start_ts: *start_ts,
+                    read_ts: *read_ts,
+                    primary,
+                };
+                match mvcc.one_phase_commit(batch, stats, mutations, reads, txn, *commit_ts)? {
                     Ok(()) => Response::KeyErrors(Vec::new()),
                     Err(e) => Response::KeyErrors(vec![e]),
                 }
@@ -226,16 +249,9 @@ impl RangeStateMachine {
                 if committing && errors.is_empty() {
                     if crate::split::is_valid(&desc, trigger) {
                         let left_stats = crate::split::apply_trigger(
-                            &self.engine,
-                            &self.log,
-                            batch,
-                            trigger,
-                            &self.stats,
-                            state,
-                            *start_ts,
-                            *commit_ts,
+                            self, batch, trigger, state, *start_ts, *commit_ts,
                         )?;
-                        *split = Some((trigger.clone(), left_stats));
+                        fx.split = Some((trigger.clone(), left_stats));
                     } else {
                         tracing::error!(range = self.range_id, %desc, "split trigger does not match the range; ignored");
                     }
@@ -264,15 +280,15 @@ impl RangeStateMachine {
                 start_ts,
                 now_ms,
                 rollback_if_expired,
-            } => Response::TxnStatus(mvcc.check_txn_status(
-                batch,
-                stats,
-                primary,
-                *start_ts,
-                *now_ms,
-                *rollback_if_expired,
-                self.gc_threshold.load(Ordering::SeqCst),
-            )?),
+            } => {
+                let rollback = rollback_if_expired.then(|| RollbackExpired {
+                    now_ms: *now_ms,
+                    gc_threshold: self.gc_threshold.load(Ordering::SeqCst),
+                });
+                Response::TxnStatus(
+                    mvcc.check_txn_status(batch, stats, primary, *start_ts, rollback)?,
+                )
+            }
             Command::Gc { safe_point } => {
                 if *safe_point > self.gc_threshold.load(Ordering::SeqCst) {
                     for (start, end) in replicated_spans(&desc) {
@@ -304,7 +320,7 @@ impl RangeStateMachine {
                         &end,
                     )?);
                 }
-                *recounted = Some(total);
+                fx.recounted = Some(total);
                 Response::Done
             }
             Command::SetTsoBound { bound } => {
@@ -360,22 +376,22 @@ impl raft::StateMachine for RangeStateMachine {
             "No space left on device (failpoint kv::apply_storage_full)"
         )));
         let snapshot = self.engine.db.snapshot();
-        let mut batch = self.engine.db.batch();
-        let mut delta = StatsDelta::default();
-        let mut split = None;
-        let mut recounted = None;
+        let mut fx = Effects {
+            batch: self.engine.db.batch(),
+            stats: StatsDelta::default(),
+            split: None,
+            recounted: None,
+        };
         let response = match &entry.command {
-            Some(cmd) => self.eval(
-                cmd,
-                &entry.state,
-                &snapshot,
-                &mut batch,
-                &mut delta,
-                &mut split,
-                &mut recounted,
-            )?,
+            Some(cmd) => self.eval(cmd, &entry.state, &snapshot, &mut fx)?,
             None => Response::Done,
         };
+        let Effects {
+            mut batch,
+            stats: delta,
+            split,
+            recounted,
+        } = fx;
         if let Some((_, left_stats)) = &split {
             self.stats = *left_stats;
         }

@@ -10,10 +10,11 @@
 use std::io;
 
 use crate::command::SplitTrigger;
-use crate::engine::{Engine, RANGE_APPLIED, RANGE_DESCRIPTOR, RANGE_STATS, Stats, meta_key};
+use crate::engine::{RANGE_APPLIED, RANGE_DESCRIPTOR, RANGE_STATS, Stats, meta_key};
 use crate::keys::range_descriptor_key;
 use crate::mvcc::{Record, RecordKind, Timestamp, version_key};
 use crate::range::RangeDescriptor;
+use crate::replica::RangeStateMachine;
 
 /// What a node's store is told by its state machines.
 #[derive(Clone, Debug)]
@@ -37,18 +38,17 @@ pub fn is_valid(parent: &RangeDescriptor, trigger: &SplitTrigger) -> bool {
         && r.range_id != parent.range_id
 }
 
-/// Adds the split's effects to the apply batch; returns the left-hand range's new statistics.
-#[allow(clippy::too_many_arguments)]
-pub fn apply_trigger(
-    engine: &Engine,
-    log: &raft::LogStore,
+/// Adds the split's effects to the parent's apply batch; returns the left-hand range's new
+/// statistics.
+pub(crate) fn apply_trigger(
+    parent: &RangeStateMachine,
     batch: &mut fjall::OwnedWriteBatch,
     trigger: &SplitTrigger,
-    parent_stats: &Stats,
     state: &raft::AppliedState,
     start_ts: Timestamp,
     commit_ts: Timestamp,
 ) -> io::Result<Stats> {
+    let (engine, log, parent_stats) = (&parent.engine, &parent.log, &parent.stats);
     let (left, right) = (&trigger.left, &trigger.right);
     let meta = &engine.meta;
     // Statistics are estimates at the split, halved between the two sides.

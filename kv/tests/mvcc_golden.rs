@@ -18,7 +18,7 @@ use std::path::Path;
 
 use kv::engine::{Engine, EngineOptions};
 use kv::mvcc::{KeyError, Lock, Record};
-use kv::mvcc::{Mutation, Mvcc, Op, StatsDelta};
+use kv::mvcc::{Mutation, Mvcc, Op, RollbackExpired, StatsDelta, TxnMeta};
 
 fn args(line: &str) -> (Vec<&str>, HashMap<&str, &str>) {
     let mut pos = Vec::new();
@@ -146,9 +146,11 @@ fn run(engine: &Engine, line: &str, out: &mut String) {
                     &mut stats,
                     &mutations,
                     &reads,
-                    primary,
-                    start,
-                    read,
+                    TxnMeta {
+                        start_ts: start,
+                        read_ts: read,
+                        primary,
+                    },
                     num(&kw, "commit"),
                 )
             } else {
@@ -156,9 +158,11 @@ fn run(engine: &Engine, line: &str, out: &mut String) {
                     &mut batch,
                     &mut stats,
                     &mutations,
-                    primary,
-                    start,
-                    read,
+                    TxnMeta {
+                        start_ts: start,
+                        read_ts: read,
+                        primary,
+                    },
                     num(&kw, "expiry"),
                 )
             };
@@ -168,15 +172,13 @@ fn run(engine: &Engine, line: &str, out: &mut String) {
             let start = num(&kw, "start");
             let read = kw.get("read").map_or(start, |r| r.parse().unwrap());
             let primary = &bytes(kw["primary"]);
-            let r = mvcc.pessimistic_lock(
-                &mut batch,
-                &mut stats,
-                &keys(1),
+            let txn = TxnMeta {
+                start_ts: start,
+                read_ts: read,
                 primary,
-                start,
-                read,
-                num(&kw, "expiry"),
-            );
+            };
+            let r =
+                mvcc.pessimistic_lock(&mut batch, &mut stats, &keys(1), txn, num(&kw, "expiry"));
             match r.unwrap() {
                 Ok(None) => writeln!(out, "locked").unwrap(),
                 Ok(Some(ts)) => writeln!(out, "locked; newer version at {ts}").unwrap(),
@@ -208,15 +210,18 @@ fn run(engine: &Engine, line: &str, out: &mut String) {
         }
         "check" => {
             let rollback = pos.contains(&"rollback");
+            let rollback = rollback.then(|| RollbackExpired {
+                now_ms: num(&kw, "now"),
+                gc_threshold: kw
+                    .get("threshold")
+                    .map_or(0, |t| t.parse().expect("a number")),
+            });
             let r = mvcc.check_txn_status(
                 &mut batch,
                 &mut stats,
                 &bytes(kw["primary"]),
                 num(&kw, "start"),
-                num(&kw, "now"),
                 rollback,
-                kw.get("threshold")
-                    .map_or(0, |t| t.parse().expect("a number")),
             );
             writeln!(out, "{:?}", r.unwrap()).unwrap();
         }
