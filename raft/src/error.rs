@@ -40,6 +40,19 @@ impl Error {
     pub fn is_fatal(&self) -> bool {
         matches!(self, Error::Fatal(_))
     }
+
+    /// The error's explicit, versioned binary form, for a transport that answers a message
+    /// with the receiving side's error.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        crate::wire::Body::encode(self)
+    }
+
+    /// Decodes bytes written by [`to_bytes`](Self::to_bytes); malformed bytes are themselves
+    /// an [`Error::Invalid`].
+    pub fn from_bytes(b: &[u8]) -> Error {
+        <Error as crate::wire::Body>::decode(b)
+            .unwrap_or_else(|e| Error::Invalid(format!("decode raft error: {e}")))
+    }
 }
 
 impl From<std::io::Error> for Error {

@@ -210,7 +210,13 @@ impl Transport for LocalTransport {
             Some(r) => {
                 let bytes = msg.to_bytes();
                 match Message::from_bytes(&bytes) {
-                    Ok(msg) => r.handle(msg),
+                    // The receiving side's error travels in its byte form too.
+                    Ok(msg) => {
+                        let reply = r.handle(msg);
+                        Box::pin(async move {
+                            reply.await.map_err(|e| Error::from_bytes(&e.to_bytes()))
+                        })
+                    }
                     Err(e) => Box::pin(async move { Err(e) }),
                 }
             }

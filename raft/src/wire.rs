@@ -18,7 +18,7 @@ use crate::codec::{self, Reader, Writer};
 use crate::state::AppliedState;
 use crate::transport::{Message, RpcKind};
 use crate::types::{Cfg, Vote};
-use crate::{Command, Response};
+use crate::{Command, Error, Response};
 
 /// Version byte of every RPC body and of the message envelope.
 pub(crate) const WIRE_VERSION: u8 = 1;
@@ -304,6 +304,49 @@ impl Body for Message {
     }
 }
 
+/// A tag byte, then: `NotLeader`: a presence byte and the leader's id; the others: the message
+/// (length-prefixed UTF-8).
+impl Body for Error {
+    const WHAT: &'static str = "raft error";
+
+    fn write(&self, w: &mut Writer) {
+        let (tag, text) = match self {
+            Error::NotLeader { leader } => {
+                w.u8(0);
+                w.bool(leader.is_some());
+                w.u64(leader.unwrap_or(0));
+                return;
+            }
+            Error::Unavailable(m) => (1, m),
+            Error::Ambiguous(m) => (2, m),
+            Error::Invalid(m) => (3, m),
+            Error::Fatal(m) => (4, m),
+        };
+        w.u8(tag);
+        w.bytes(text.as_bytes());
+    }
+
+    fn read(r: &mut Reader<'_>) -> io::Result<Self> {
+        let tag = r.u8()?;
+        if tag == 0 {
+            let present = r.bool()?;
+            let id = r.u64()?;
+            return Ok(Error::NotLeader {
+                leader: present.then_some(id),
+            });
+        }
+        let text = String::from_utf8(r.bytes()?.to_vec())
+            .map_err(|_| codec::corrupt("raft error message"))?;
+        Ok(match tag {
+            1 => Error::Unavailable(text),
+            2 => Error::Ambiguous(text),
+            3 => Error::Invalid(text),
+            4 => Error::Fatal(text),
+            t => return Err(codec::corrupt(&format!("raft error tag {t}"))),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::fmt::Debug;
@@ -333,6 +376,17 @@ mod tests {
         let mut other = bytes.clone();
         other[0] = WIRE_VERSION + 1;
         assert!(T::decode(&other).is_err());
+    }
+
+    #[test]
+    fn errors_round_trip() {
+        check(Error::NotLeader { leader: Some(3) });
+        check(Error::NotLeader { leader: None });
+        check(Error::Unavailable("group 7 not on this node".into()));
+        check(Error::Ambiguous("timed out".into()));
+        check(Error::Invalid("bad".into()));
+        check(Error::Fatal("disk".into()));
+        assert!(matches!(Error::from_bytes(&[0xff]), Error::Invalid(_)));
     }
 
     #[test]

@@ -34,9 +34,11 @@
 //!   the deadlock detector sees the waits of this node's coordinators only.
 //! - Prewrites of different ranges are sent one after another.
 //! - Ranges are reached only through `kv::Client`, by request values (`kv::request`); one-phase
-//!   commit is such a request, run on the leader. The only sender is the in-process one; `Db`
-//!   is still opened over a local `kv::Store`, and GC and size-based splits run for the
-//!   ranges this node leads.
+//!   commit is such a request, run on the leader. The only sender is the in-process one; GC
+//!   and size-based splits run for the ranges this node leads.
+//! - An INSERT's key condition ([`Transaction::insert`]) is checked where the write applies;
+//!   with [`TxnOptions::defer_checks`] the violation is reported by the commit, otherwise the
+//!   key is also read at the call.
 //! - GC runs on each range leader; the oldest active transaction it respects is this node's (a
 //!   cluster needs the oldest across nodes).
 
