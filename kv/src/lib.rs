@@ -44,11 +44,11 @@
 //! ## Caveats
 //!
 //! - Replicas on other nodes exist only as learners added by hand: a store can take a
-//!   transport ([`StoreOptions::transport`]) and join a cluster ([`store::Join`]) with no
+//!   transport ([`StoreOptions::network`]: gRPC or one given) and join a cluster ([`store::Join`]) with no
 //!   ranges, [`Store::add_replica`] creates an empty replica there, and the leader's
 //!   [`replica::Replica::add_learner`] compacts its log so the learner starts from a snapshot.
-//!   The descriptor's replica list, promotion to voter, node ids from `sys`, a network
-//!   transport and remote routing are later work; the client routes in process.
+//!   The descriptor's replica list, promotion to voter, node ids from `sys`, cluster formation
+//!   from the command line and remote routing are later work; the client routes in process.
 //! - Splits ([`split`]) only; no merges. The halves' statistics are estimates until the
 //!   range's leader recounts them (`Command::RecomputeStats`, in the background size check).
 //! - A range snapshot is built whole in memory from one fjall snapshot and sent as one message.
@@ -86,4 +86,4 @@ pub use mvcc::{
 pub use range::{NodeId, RangeDescriptor, RangeId};
 pub use replica::MAX_COMMAND_BYTES;
 pub use request::{LocalSender, RangeSender, Reply, Request, TimestampSource};
-pub use store::{Join, Store, StoreOptions};
+pub use store::{Join, Network, Store, StoreOptions};

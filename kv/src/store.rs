@@ -35,13 +35,26 @@ pub struct StoreOptions {
     pub engine: EngineOptions,
     /// Raft timing options.
     pub raft: raft::Options,
-    /// How this node's Raft groups reach other nodes. `None`: an in-process transport that
-    /// knows only this node (a single-node cluster). Whatever delivers messages *to* this node
-    /// hands them to [`Store::registry`].
-    pub transport: Option<Arc<dyn raft::Transport>>,
+    /// How this node's Raft groups reach other nodes.
+    pub network: Network,
     /// Join an existing cluster as this node instead of bootstrapping a new one on an empty
     /// directory (ignored once the directory holds a node).
     pub join: Option<Join>,
+}
+
+/// How a store's Raft groups reach other nodes' (see [`StoreOptions::network`]).
+#[derive(Clone, Default)]
+pub enum Network {
+    /// An in-process transport that knows only this node: a single-node cluster.
+    #[default]
+    Alone,
+    /// gRPC to the other nodes of the store's cluster ([`raft::GrpcTransport`]); the node's
+    /// gRPC server serves [`Store::raft_service`].
+    Grpc(raft::GrpcOptions),
+    /// A transport given by the caller (tests: a [`raft::LocalTransport`] shared by stores in
+    /// one process); whatever delivers messages to this node hands them to
+    /// [`Store::registry`].
+    Custom(Arc<dyn raft::Transport>),
 }
 
 /// The identity a store joining an existing cluster takes on its empty directory.
@@ -60,7 +73,14 @@ impl std::fmt::Debug for StoreOptions {
             .field("advertise_addr", &self.advertise_addr)
             .field("engine", &self.engine)
             .field("raft", &self.raft)
-            .field("transport", &self.transport.as_ref().map(|_| "external"))
+            .field(
+                "network",
+                &match &self.network {
+                    Network::Alone => "alone",
+                    Network::Grpc(_) => "grpc",
+                    Network::Custom(_) => "custom",
+                },
+            )
             .field("join", &self.join)
             .finish()
     }
@@ -74,7 +94,7 @@ impl StoreOptions {
             advertise_addr: "127.0.0.1:0".into(),
             engine: EngineOptions::default(),
             raft: raft::Options::default(),
-            transport: None,
+            network: Network::Alone,
             join: None,
         }
     }
@@ -113,13 +133,14 @@ impl Store {
             .node_u64(NODE_CLUSTER_ID)?
             .expect("written by the bootstrap");
         let registry = raft::Registry::new();
-        let transport = match &options.transport {
-            Some(t) => t.clone(),
-            None => {
+        let transport: Arc<dyn raft::Transport> = match &options.network {
+            Network::Alone => {
                 let local = Arc::new(raft::LocalTransport::new());
                 local.add_node(node_id, registry.clone());
-                local as Arc<dyn raft::Transport>
+                local
             }
+            Network::Grpc(grpc) => Arc::new(raft::GrpcTransport::new(cluster_id, grpc.clone())),
+            Network::Custom(t) => t.clone(),
         };
         let (events, event_rx) = tokio::sync::mpsc::unbounded_channel();
         let store = Arc::new(Store {
@@ -241,6 +262,21 @@ impl Store {
     /// transport).
     pub fn registry(&self) -> &raft::Registry {
         &self.registry
+    }
+
+    /// The gRPC service through which other nodes reach this node's Raft groups (to add to the
+    /// node's gRPC server): it refuses messages of other clusters or for other nodes.
+    pub fn raft_service(&self) -> raft::RaftService {
+        let options = match &self.options.network {
+            Network::Grpc(grpc) => grpc.clone(),
+            _ => raft::GrpcOptions::default(),
+        };
+        raft::RaftService::new(
+            self.registry.clone(),
+            self.cluster_id,
+            self.node_id,
+            options,
+        )
     }
 
     /// The address peers reach this node at.

@@ -22,8 +22,9 @@
 //! - **Transport seam** ([`Transport`], [`Message`], [`Registry`]): Raft RPCs are messages
 //!   addressed to (node, group), with explicit, versioned binary bodies and a byte form of
 //!   their own ([`Message::to_bytes`]). [`LocalTransport`] delivers them in process, through
-//!   that byte form; a gRPC transport only has to carry the bytes and call
-//!   [`Registry::handle`] on the receiver.
+//!   that byte form; [`GrpcTransport`] carries them between processes on one bidirectional
+//!   gRPC stream per node pair, and [`RaftService`] hands them to the receiver's
+//!   [`Registry`] after checking the cluster id and the target node ([`grpc`]).
 //!
 //! openraft stays behind this crate's own types: no openraft type is public, so moving to
 //! another openraft alpha touches only this crate.
@@ -48,13 +49,14 @@
 //! # Caveats
 //!
 //! - Heartbeats are per group, not batched per node pair, and idle groups do not quiesce.
-//! - Snapshots travel in one message, not in chunks, and are built in memory. [`Error`] has no
-//!   byte form yet, so a transport between processes must encode the receiver's errors itself.
+//! - Snapshots travel in one message (up to [`GrpcOptions::max_message_bytes`]), not in
+//!   chunks, and are built in memory.
 //! - A log in an older format is refused at open, not upgraded.
 //! - Storage calls other than the appends' fsync (fjall writes, vote fsyncs) run on the async
 //!   runtime's threads, not on a blocking pool.
 //! - Building a follower snapshot holds the state machine lock, pausing applies meanwhile.
-//! - No membership changes (adding learners, promoting, removing) are exposed yet.
+//! - Of membership changes only adding a learner is exposed ([`Group::add_learner`], after
+//!   [`Group::compact`] so it starts from a snapshot); promoting and removing are not.
 //! - Commands are not size-checked here; the caller rejects commands that are too large.
 //! - A proposal that times out is reported as [`Error::Ambiguous`]: it may still commit.
 
@@ -63,6 +65,7 @@
 mod codec;
 mod error;
 mod group;
+pub mod grpc;
 mod log_store;
 mod options;
 mod sm;
@@ -78,6 +81,7 @@ use serde::de::DeserializeOwned;
 
 pub use error::Error;
 pub use group::{Group, Status};
+pub use grpc::{GrpcOptions, GrpcTransport, RaftService};
 pub use log_store::{KEYSPACE, LOG_FORMAT, LogStore};
 pub use options::Options;
 pub use state::{AppliedState, Entry, SPLIT_INITIAL_INDEX, split_initial_state};

@@ -11,7 +11,7 @@ mod common;
 use common::row;
 use kv::mvcc::Mvcc;
 use kv::replica::replicated_spans;
-use kv::{Join, Store, StoreOptions};
+use kv::{Join, Network, Store, StoreOptions};
 use txn::{Config, Db, TxnOptions};
 
 /// Live rows and the number of locks.
@@ -77,18 +77,68 @@ async fn write(db: &Db, ids: impl IntoIterator<Item = u8>, value: &[u8]) {
     t.commit().await.unwrap();
 }
 
+/// How the two stores of a test reach each other.
+enum Net {
+    /// One in-process transport shared by both stores.
+    Local(Arc<raft::LocalTransport>),
+    /// Each store on its own gRPC server on a loopback port.
+    Grpc,
+}
+
+impl Net {
+    /// Opens a store in `dir` reachable from the other, returning it and its options.
+    async fn open(&self, dir: &std::path::Path, join: Option<Join>) -> (Arc<Store>, StoreOptions) {
+        let mut options = StoreOptions {
+            join,
+            ..StoreOptions::new(dir)
+        };
+        let listener = match self {
+            Net::Local(transport) => {
+                options.advertise_addr = format!("node-{}", dir.display());
+                options.network = Network::Custom(transport.clone());
+                None
+            }
+            Net::Grpc => {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                options.advertise_addr = listener.local_addr().unwrap().to_string();
+                options.network = Network::Grpc(raft::GrpcOptions::default());
+                Some(listener)
+            }
+        };
+        let store = Store::open(options.clone()).await.unwrap();
+        match (self, listener) {
+            (Net::Local(transport), _) => {
+                transport.add_node(store.node_id(), store.registry().clone())
+            }
+            (Net::Grpc, Some(listener)) => {
+                let service = store.raft_service().into_server();
+                tokio::spawn(
+                    tonic::transport::Server::builder()
+                        .add_service(service)
+                        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(
+                            listener,
+                        )),
+                );
+            }
+            (Net::Grpc, None) => unreachable!("a listener is bound for gRPC"),
+        }
+        (store, options)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_joining_node_receives_ranges_as_snapshots_across_a_split() {
+    joining_node_receives_snapshots(Net::Local(Arc::new(raft::LocalTransport::new()))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_cross_real_sockets_over_grpc() {
+    joining_node_receives_snapshots(Net::Grpc).await;
+}
+
+async fn joining_node_receives_snapshots(net: Net) {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let transport = Arc::new(raft::LocalTransport::new());
-    let a = Store::open(StoreOptions {
-        advertise_addr: "node-a".into(),
-        transport: Some(transport.clone()),
-        ..StoreOptions::new(dir_a.path())
-    })
-    .await
-    .unwrap();
-    transport.add_node(a.node_id(), a.registry().clone());
+    let (a, _) = net.open(dir_a.path(), None).await;
     let db = Db::open(kv::Client::new(a.clone()), Config::default())
         .await
         .unwrap();
@@ -103,21 +153,15 @@ async fn a_joining_node_receives_ranges_as_snapshots_across_a_split() {
         cluster_id: a.cluster_id(),
         node_id: 2,
     };
-    let b_options = StoreOptions {
-        advertise_addr: "node-b".into(),
-        transport: Some(transport.clone()),
-        join: Some(join),
-        ..StoreOptions::new(dir_b.path())
-    };
-    let b = Store::open(b_options.clone()).await.unwrap();
-    transport.add_node(2, b.registry().clone());
+    let (b, b_options) = net.open(dir_b.path(), Some(join)).await;
+    let b_addr = b.advertise_addr().to_string();
 
     // The right half first, then the parent (snapshotted after its split).
     for range in [right, left] {
         b.add_replica(range).await.unwrap();
         a.replica(range)
             .unwrap()
-            .add_learner(2, "node-b".into())
+            .add_learner(2, b_addr.clone())
             .await
             .unwrap();
         caught_up(&a, &b, range).await;
@@ -155,7 +199,9 @@ async fn a_joining_node_receives_ranges_as_snapshots_across_a_split() {
     let expected = (contents(&b, left), contents(&b, right));
     b.shutdown().await.unwrap();
     drop(b);
-    transport.remove_node(2);
+    if let Net::Local(transport) = &net {
+        transport.remove_node(2);
+    }
     let b = loop {
         match Store::open(b_options.clone()).await {
             Err(kv::Error::DirectoryLocked(_)) => {
