@@ -188,8 +188,12 @@ impl Node {
             }
         }));
         let grpc_stop = wait(stop.clone());
+        // The one gRPC port carries the KV API and other nodes' Raft messages.
+        let raft_service = store.raft_service();
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = txn::kvapi::serve(grpc_listener, db, kv_options, grpc_stop).await {
+            if let Err(e) =
+                txn::kvapi::serve(grpc_listener, db, kv_options, raft_service, grpc_stop).await
+            {
                 tracing::error!("gRPC server: {e}");
             }
         }));

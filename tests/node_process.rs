@@ -202,3 +202,28 @@ async fn sigterm_shuts_down_gracefully_and_the_node_reopens() {
         .get(0);
     assert_eq!(n, 1);
 }
+
+/// The node's one gRPC port also carries Raft messages from other nodes of its cluster, and
+/// refuses those of another cluster (a node started without --join talks to no other cluster).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_grpc_port_serves_raft_and_refuses_other_clusters() {
+    use raft::Transport;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Process::start(dir.path());
+    let vote = raft::Message {
+        group: 1,
+        from: 2,
+        to: 1,
+        kind: raft::RpcKind::Vote,
+        body: Vec::new(),
+    };
+    let stranger = raft::GrpcTransport::new(0x5eed, raft::GrpcOptions::default());
+    let err = stranger
+        .send(&node.addresses.grpc.to_string(), vote)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, raft::Error::Invalid(m) if m.contains("cluster")),
+        "{err:?}"
+    );
+}

@@ -180,11 +180,13 @@ pub fn decode_key(tenant: &[u8], raw: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// Serves the KV service, reflection and health on `listener` until `shutdown` completes.
+/// Serves the KV service, other nodes' Raft messages for this node (`raft`), reflection and
+/// health on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     db: crate::Db,
     options: Options,
+    raft: raft::RaftService,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     options.validate()?;
@@ -205,6 +207,7 @@ pub async fn serve(
     let reflection_v1alpha = reflection().build_v1alpha()?;
     tonic::transport::Server::builder()
         .add_service(kv)
+        .add_service(raft.into_server())
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
