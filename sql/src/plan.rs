@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use crate::catalog::Table;
+use crate::catalog::{Index, PRIMARY_INDEX_ID, Table};
 use crate::types::ArithOp;
 use crate::{Column, DataType, Value};
 
@@ -472,6 +472,16 @@ pub enum Node {
     Get { table: Arc<Table>, key: Vec<Expr> },
     /// Reads the rows of a primary-key span, in key order.
     Scan { table: Arc<Table>, span: Span },
+    /// Reads the entries of a span of a secondary index, in index order, and emits the rows
+    /// they point to (whole table rows, read by primary key). With `covering` (an index-only
+    /// scan) the rows come from the entries alone: columns the index does not cover are NULL,
+    /// and no node above reads them.
+    IndexScan {
+        table: Arc<Table>,
+        index: Index,
+        span: Span,
+        covering: bool,
+    },
     /// Constant rows.
     Values {
         columns: Vec<Column>,
@@ -532,14 +542,16 @@ impl Node {
     /// The columns of the rows the node emits.
     pub fn columns(&self) -> Vec<Column> {
         match self {
-            Node::Get { table, .. } | Node::Scan { table, .. } => table
-                .columns
-                .iter()
-                .map(|c| Column {
-                    name: c.name.clone(),
-                    data_type: c.data_type,
-                })
-                .collect(),
+            Node::Get { table, .. } | Node::Scan { table, .. } | Node::IndexScan { table, .. } => {
+                table
+                    .columns
+                    .iter()
+                    .map(|c| Column {
+                        name: c.name.clone(),
+                        data_type: c.data_type,
+                    })
+                    .collect()
+            }
             Node::Values { columns, .. }
             | Node::Projection { columns, .. }
             | Node::Aggregate { columns, .. } => columns.clone(),
@@ -632,7 +644,10 @@ impl Node {
                 left: t(left)?,
                 right: t(right)?,
             },
-            n @ (Node::Get { .. } | Node::Scan { .. } | Node::Values { .. }) => n,
+            n @ (Node::Get { .. }
+            | Node::Scan { .. }
+            | Node::IndexScan { .. }
+            | Node::Values { .. }) => n,
         })
     }
 
@@ -647,6 +662,17 @@ impl Node {
                 Node::Scan { table, span } => Node::Scan {
                     table,
                     span: map_span(span, f),
+                },
+                Node::IndexScan {
+                    table,
+                    index,
+                    span,
+                    covering,
+                } => Node::IndexScan {
+                    table,
+                    index,
+                    span: map_span(span, f),
+                    covering,
                 },
                 Node::Values { columns, rows } => Node::Values {
                     columns,
@@ -718,7 +744,7 @@ impl Node {
         let mut each = |e: &Expr| e.walk(&mut *f);
         match self {
             Node::Get { key, .. } => key.iter().for_each(&mut each),
-            Node::Scan { span, .. } => span
+            Node::Scan { span, .. } | Node::IndexScan { span, .. } => span
                 .start
                 .values
                 .iter()
@@ -790,15 +816,28 @@ impl Node {
         let _ = write!(out, "{indent}");
         let source = match self {
             Node::Get { table, key } => {
-                let _ = writeln!(out, "Get {} {}", table.name, format_key(table, key, false));
+                let key = format_key(table.id, PRIMARY_INDEX_ID, key, false);
+                let _ = writeln!(out, "Get {} {key}", table.name);
                 None
             }
             Node::Scan { table, span } => {
-                let (s, e) = (
-                    format_key(table, &span.start.values, span.start.after),
-                    format_key(table, &span.end.values, span.end.after),
-                );
-                let _ = writeln!(out, "Scan {} {s} - {e}", table.name);
+                let span = format_span(table.id, PRIMARY_INDEX_ID, span);
+                let _ = writeln!(out, "Scan {} {span}", table.name);
+                None
+            }
+            Node::IndexScan {
+                table,
+                index,
+                span,
+                covering,
+            } => {
+                let kind = if *covering {
+                    "IndexOnlyScan"
+                } else {
+                    "IndexScan"
+                };
+                let span = format_span(table.id, index.id, span);
+                let _ = writeln!(out, "{kind} {}@{} {span}", table.name, index.name);
                 None
             }
             Node::Values { rows, .. } => {
@@ -962,14 +1001,13 @@ fn map_aggregate(a: Aggregate, f: &mut impl FnMut(Expr) -> Expr) -> Aggregate {
     }
 }
 
-/// Formats a primary-index key prefix like `/Table/104/1/1/'a'`; `after` marks the prefix end
+/// Formats an index key prefix like `/Table/104/1/1/'a'`; `after` marks the prefix end
 /// (`/PrefixEnd`; the end of a whole index is the next index's prefix).
-fn format_key(table: &Table, values: &[Expr], after: bool) -> String {
-    let index = crate::catalog::PRIMARY_INDEX_ID;
+fn format_key(table: u32, index: u32, values: &[Expr], after: bool) -> String {
     if values.is_empty() && after {
-        return format!("/Table/{}/{}", table.id, index + 1);
+        return format!("/Table/{table}/{}", index + 1);
     }
-    let mut s = format!("/Table/{}/{index}", table.id);
+    let mut s = format!("/Table/{table}/{index}");
     for v in values {
         let _ = write!(s, "/{}", v.format(&[]));
     }
@@ -977,6 +1015,14 @@ fn format_key(table: &Table, values: &[Expr], after: bool) -> String {
         s.push_str("/PrefixEnd");
     }
     s
+}
+
+fn format_span(table: u32, index: u32, span: &Span) -> String {
+    format!(
+        "{} - {}",
+        format_key(table, index, &span.start.values, span.start.after),
+        format_key(table, index, &span.end.values, span.end.after)
+    )
 }
 
 /// A statement plan.
@@ -1006,6 +1052,25 @@ pub enum Plan {
     CreateTable { table: Table, if_not_exists: bool },
     /// Drops tables.
     DropTable { names: Vec<String>, if_exists: bool },
+    /// Creates a secondary index and fills it from the table's rows.
+    CreateIndex(IndexSpec),
+    /// Drops secondary indexes.
+    DropIndex { names: Vec<String>, if_exists: bool },
+}
+
+/// A CREATE INDEX statement, resolved against its table when it runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IndexSpec {
+    /// The table.
+    pub table: String,
+    /// The index name; None picks PostgreSQL's default (`<table>_<columns>_idx`).
+    pub name: Option<String>,
+    /// Column names with their direction (true: descending).
+    pub columns: Vec<(String, bool)>,
+    /// INCLUDE column names.
+    pub include: Vec<String>,
+    pub unique: bool,
+    pub if_not_exists: bool,
 }
 
 impl Plan {
@@ -1040,6 +1105,12 @@ impl Plan {
             }
             Plan::DropTable { names, .. } => {
                 let _ = writeln!(out, "DropTable {}", names.join(", "));
+            }
+            Plan::CreateIndex(spec) => {
+                let _ = writeln!(out, "CreateIndex on {}", spec.table);
+            }
+            Plan::DropIndex { names, .. } => {
+                let _ = writeln!(out, "DropIndex {}", names.join(", "));
             }
         }
         out
@@ -1084,7 +1155,10 @@ impl Plan {
                 table,
                 source: source.map_exprs(f),
             },
-            p @ (Plan::CreateTable { .. } | Plan::DropTable { .. }) => p,
+            p @ (Plan::CreateTable { .. }
+            | Plan::DropTable { .. }
+            | Plan::CreateIndex(_)
+            | Plan::DropIndex { .. }) => p,
         }
     }
 }

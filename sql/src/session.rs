@@ -450,6 +450,10 @@ impl crate::Session {
 
     /// Runs a statement in an implicit transaction, retrying serialization failures.
     async fn run_implicit(&self, stmt: &Statement, params: &[Value]) -> Result<ExecResult> {
+        if let ast::Statement::CreateIndex(c) = &*stmt.ast {
+            let spec = crate::planner::ddl::index_spec(c)?;
+            return exec::index::create_index_online(&self.engine, &spec).await;
+        }
         if !Self::needs_txn(&stmt.ast) {
             // Without tables the plan does not depend on the schema.
             let generation = self.engine.schema.stable();

@@ -5,6 +5,8 @@
 //! Parameters are substituted as constants before execution ([`bind_params`]).
 
 pub(crate) mod eval;
+pub(crate) mod index;
+mod index_scan;
 pub(crate) mod ops;
 pub(crate) mod rows;
 mod setops;
@@ -147,6 +149,8 @@ pub(crate) async fn execute(
             }
             Ok(command("DROP TABLE", None))
         }
+        Plan::CreateIndex(spec) => index::create_index(txn, &spec).await,
+        Plan::DropIndex { names, if_exists } => index::drop_indexes(txn, &names, if_exists).await,
     }
 }
 

@@ -33,6 +33,14 @@ pub(crate) fn build(node: Node) -> Result<Box<dyn Operator>> {
             key: Some(key),
         }),
         Node::Scan { table, span } => Box::new(Scan::new(table, &span)?),
+        Node::IndexScan {
+            table,
+            index,
+            span,
+            covering,
+        } => Box::new(super::index_scan::IndexScan::new(
+            table, index, &span, covering,
+        )?),
         Node::Values { rows, .. } => Box::new(Values { rows: Some(rows) }),
         Node::Filter { source, predicate } => Box::new(Filter {
             source: build(*source)?,
@@ -120,7 +128,7 @@ pub(crate) async fn collect(mut op: Box<dyn Operator>, txn: &mut dyn KvTxn) -> R
     Ok(rows)
 }
 
-fn const_values(exprs: &[Expr]) -> Result<Option<Vec<Value>>> {
+pub(super) fn const_values(exprs: &[Expr]) -> Result<Option<Vec<Value>>> {
     let values = exprs
         .iter()
         .map(|e| eval(e, &[]))

@@ -59,7 +59,9 @@ impl Planner<'_> {
 /// The table a query reads, if any (one at most: joins are 0A000).
 fn scanned_table(node: &Node) -> Result<Option<Arc<Table>>> {
     match node {
-        Node::Get { table, .. } | Node::Scan { table, .. } => Ok(Some(table.clone())),
+        Node::Get { table, .. } | Node::Scan { table, .. } | Node::IndexScan { table, .. } => {
+            Ok(Some(table.clone()))
+        }
         Node::Values { .. } => Ok(None),
         Node::Join { .. } | Node::SetOp { .. } | Node::Distinct { .. } => Err(not_supported(
             "FOR UPDATE with joins, DISTINCT or set operations",
@@ -76,7 +78,7 @@ fn scanned_table(node: &Node) -> Result<Option<Arc<Table>>> {
 /// the positions of the key columns in its rows.
 fn with_keys(node: Node, table: &Table) -> Result<(Node, Vec<usize>)> {
     Ok(match node {
-        Node::Get { .. } | Node::Scan { .. } => {
+        Node::Get { .. } | Node::Scan { .. } | Node::IndexScan { .. } => {
             let keys = table.primary_key.clone();
             (node, keys)
         }

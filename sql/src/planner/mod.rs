@@ -14,6 +14,7 @@
 //! [`Expr::Outer`]: crate::plan::Expr::Outer
 
 pub(crate) mod access;
+pub(crate) mod ddl;
 mod dml;
 pub(crate) mod expr;
 mod from;
@@ -81,6 +82,16 @@ impl<'a> Planner<'a> {
             ast::Statement::Update(u) => self.plan_update(u),
             ast::Statement::Delete(d) => self.plan_delete(d),
             ast::Statement::CreateTable(c) => dml::plan_create_table(c),
+            ast::Statement::CreateIndex(c) => ddl::plan_create_index(c),
+            ast::Statement::Drop {
+                object_type: ast::ObjectType::Index,
+                if_exists,
+                names,
+                ..
+            } => Ok(Plan::DropIndex {
+                names: names.iter().map(object_name).collect::<Result<_>>()?,
+                if_exists: *if_exists,
+            }),
             ast::Statement::Drop {
                 object_type: ast::ObjectType::Table,
                 if_exists,
