@@ -7,7 +7,8 @@
 //! - `0x03` → the next hidden row id block (i64 big-endian);
 //! - `0x04 <escaped index name>` → the name of the index's table (index descriptors live in
 //!   their table's descriptor; this entry makes index names unique among relations and lets
-//!   DROP INDEX find the table).
+//!   DROP INDEX find the table);
+//! - `0x05 <escaped view name>` → the view descriptor (JSON, see [`View`]).
 //!
 //! Catalog entries are read and written inside the statement's transaction, so DDL is
 //! transactional and a statement always sees the schema of its own snapshot. Two concurrent
@@ -31,6 +32,7 @@ const TABLES: u8 = 0x01;
 const NEXT_TABLE_ID: u8 = 0x02;
 const NEXT_ROWID: u8 = 0x03;
 const INDEX_NAMES: u8 = 0x04;
+const VIEWS: u8 = 0x05;
 /// The id of a table's first secondary index.
 pub const FIRST_INDEX_ID: u32 = 2;
 
@@ -118,6 +120,17 @@ impl Index {
     }
 }
 
+/// A view descriptor: a named query, expanded where a FROM clause names it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct View {
+    /// The view name (unique among relations).
+    pub name: String,
+    /// The names of the view's columns, in order.
+    pub columns: Vec<String>,
+    /// The query, as SQL text (sqlparser's normalised form of the statement's query).
+    pub query: String,
+}
+
 /// A column descriptor.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Column {
@@ -184,8 +197,16 @@ fn table_key(name: &str) -> Vec<u8> {
 }
 
 fn index_name_key(name: &str) -> Vec<u8> {
+    named_key(INDEX_NAMES, name)
+}
+
+fn view_key(name: &str) -> Vec<u8> {
+    named_key(VIEWS, name)
+}
+
+fn named_key(kind: u8, name: &str) -> Vec<u8> {
     let mut key = catalog_prefix();
-    key.push(INDEX_NAMES);
+    key.push(kind);
     encode_bytes(&mut key, name.as_bytes());
     key
 }
@@ -240,7 +261,7 @@ pub(crate) fn put_table(txn: &mut dyn KvTxn, table: &Table) -> Result<()> {
     Ok(())
 }
 
-/// 42P07 if a table or an index is called `name`.
+/// 42P07 if a table, an index or a view is called `name`.
 pub(crate) async fn must_be_new_relation(txn: &mut dyn KvTxn, name: &str) -> Result<()> {
     if relation_exists(txn, name).await? {
         return Err(Error::DuplicateTable(format!(
@@ -250,10 +271,36 @@ pub(crate) async fn must_be_new_relation(txn: &mut dyn KvTxn, name: &str) -> Res
     Ok(())
 }
 
-/// Whether a table or an index is called `name`.
+/// Whether a table, an index or a view is called `name`.
 pub(crate) async fn relation_exists(txn: &mut dyn KvTxn, name: &str) -> Result<bool> {
-    Ok(txn.get(&table_key(name)).await?.is_some()
-        || txn.get(&index_name_key(name)).await?.is_some())
+    for key in [table_key(name), index_name_key(name), view_key(name)] {
+        if txn.get(&key).await?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Reads a view descriptor; `None` if there is no such view.
+pub(crate) async fn get_view(txn: &mut dyn KvTxn, name: &str) -> Result<Option<View>> {
+    let Some(raw) = txn.get(&view_key(name)).await? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&raw)
+        .map(Some)
+        .map_err(|e| corrupt(&e.to_string()))
+}
+
+/// Writes a view descriptor (new or replacing one of the same name).
+pub(crate) fn put_view(txn: &mut dyn KvTxn, view: &View) -> Result<()> {
+    let raw = serde_json::to_vec(view).map_err(|e| Error::Internal(e.to_string()))?;
+    txn.put(view_key(&view.name), raw)?;
+    Ok(())
+}
+
+/// Deletes a view descriptor.
+pub(crate) fn drop_view(txn: &mut dyn KvTxn, name: &str) -> Result<()> {
+    Ok(txn.delete(view_key(name))?)
 }
 
 /// The name of the table of index `name`; `None` if there is no such index.

@@ -9,7 +9,8 @@
 //! generation stays what the transaction sees (`cache`); a session also remembers the
 //! statements of the SQL texts it parsed last.
 //!
-//! The planner binds names over every FROM item (tables, aliases, joins, subqueries in FROM)
+//! The planner binds names over every FROM item (tables, views, aliases, joins, subqueries in
+//! FROM; a view is the text of its query in the catalog, expanded in place like a subquery)
 //! and over the queries enclosing a subquery (correlated references), and reads each table
 //! with a full scan under its query's filters. The optimizer then pushes filter conjuncts
 //! through joins to the table they read and lowers each table access to key spans of its
@@ -45,6 +46,9 @@
 //!
 //! Caveats (not done yet):
 //!
+//! - Views are not updatable (INSERT, UPDATE and DELETE name tables only), OR REPLACE does not
+//!   check that the new query keeps the old columns, DROP TABLE of a view is 42P01 (PostgreSQL:
+//!   42809), and a view that reads itself fails when read (PostgreSQL refuses to create it).
 //! - Queries: inner, cross and LEFT joins (no RIGHT, FULL, NATURAL or LATERAL), subqueries in
 //!   FROM and in expressions (scalar, IN, EXISTS; WHERE, HAVING and the select list only, not
 //!   in ON, GROUP BY or aggregate arguments), DISTINCT and DISTINCT aggregates, UNION /

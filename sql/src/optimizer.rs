@@ -132,7 +132,9 @@ impl Rule for RemoveIdentityProjections {
 /// Pushes filter conjuncts down through filters and joins, to the lowest input that has every
 /// column they read: a conjunct over one side of an inner join goes to that side, one over both
 /// becomes part of the join condition. Above a LEFT join only left-side conjuncts move down;
-/// in its ON condition, only right-side ones. Conjuncts with subqueries stay where they are.
+/// in its ON condition, only right-side ones. Conjuncts over columns a projection passes
+/// through move below it (into views and FROM subqueries). Conjuncts with subqueries stay
+/// where they are.
 pub struct PushDownFilters;
 
 impl Rule for PushDownFilters {
@@ -172,7 +174,44 @@ fn push_into(node: Node, mut conjuncts: Vec<Expr>) -> Node {
             on,
             keys,
         } => push_join(*left, *right, kind, on, keys, conjuncts),
+        Node::Projection {
+            source,
+            exprs,
+            columns,
+        } => {
+            // A conjunct over columns the projection passes through (input columns or
+            // constants) is evaluated below it instead, so a view's or FROM subquery's
+            // filters reach its tables. One over computed columns stays: evaluated below, it
+            // could fail (1/x) on rows a filter under the projection would have removed.
+            let (mut below, mut stay) = (Vec::new(), Vec::new());
+            for c in conjuncts {
+                let movable = !c.has_subquery()
+                    && c.columns_used()
+                        .iter()
+                        .all(|&i| matches!(exprs[i], Expr::Column(_) | Expr::Constant(_)));
+                if movable {
+                    below.push(substitute(c, &exprs));
+                } else {
+                    stay.push(c);
+                }
+            }
+            let node = Node::Projection {
+                source: Box::new(push_into(*source, below)),
+                exprs,
+                columns,
+            };
+            filter(node, stay)
+        }
         n => filter(push_down(n), conjuncts),
+    }
+}
+
+/// Replaces each column of a conjunct over a projection's rows with the projection's
+/// expression for it.
+fn substitute(e: Expr, exprs: &[Expr]) -> Expr {
+    match e {
+        Expr::Column(i) => exprs[i].clone(),
+        e => e.map_children(&mut |c| substitute(c, exprs)),
     }
 }
 
@@ -725,6 +764,8 @@ pub fn optimize(plan: Plan, params: &[Option<DataType>]) -> Plan {
         p @ (Plan::CreateTable { .. }
         | Plan::DropTable { .. }
         | Plan::CreateIndex(_)
-        | Plan::DropIndex { .. }) => p,
+        | Plan::DropIndex { .. }
+        | Plan::CreateView { .. }
+        | Plan::DropView { .. }) => p,
     }
 }

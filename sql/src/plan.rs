@@ -1056,6 +1056,13 @@ pub enum Plan {
     CreateIndex(IndexSpec),
     /// Drops secondary indexes.
     DropIndex { names: Vec<String>, if_exists: bool },
+    /// Creates (or replaces) a view.
+    CreateView {
+        view: crate::catalog::View,
+        or_replace: bool,
+    },
+    /// Drops views.
+    DropView { names: Vec<String>, if_exists: bool },
 }
 
 /// A CREATE INDEX statement, resolved against its table when it runs.
@@ -1112,6 +1119,12 @@ impl Plan {
             Plan::DropIndex { names, .. } => {
                 let _ = writeln!(out, "DropIndex {}", names.join(", "));
             }
+            Plan::CreateView { view, .. } => {
+                let _ = writeln!(out, "CreateView {}", view.name);
+            }
+            Plan::DropView { names, .. } => {
+                let _ = writeln!(out, "DropView {}", names.join(", "));
+            }
         }
         out
     }
@@ -1158,7 +1171,9 @@ impl Plan {
             p @ (Plan::CreateTable { .. }
             | Plan::DropTable { .. }
             | Plan::CreateIndex(_)
-            | Plan::DropIndex { .. }) => p,
+            | Plan::DropIndex { .. }
+            | Plan::CreateView { .. }
+            | Plan::DropView { .. }) => p,
         }
     }
 }

@@ -176,11 +176,18 @@ impl Planner<'_> {
                 args: None,
                 ..
             } => {
-                let table = self.table(&object_name(name)?)?;
+                let name = object_name(name)?;
                 let relation = alias
                     .as_ref()
                     .map(|a| ident_name(&a.name))
-                    .unwrap_or_else(|| table.name.clone());
+                    .unwrap_or_else(|| name.clone());
+                if let Some((node, mut scope)) = self.plan_view(&name, &relation)? {
+                    if let Some(a) = alias {
+                        rename_columns(&mut scope, a, &relation)?;
+                    }
+                    return Ok((node, scope));
+                }
+                let table = self.table(&name)?;
                 let mut scope = table_scope(&table, &relation);
                 if let Some(a) = alias {
                     rename_columns(&mut scope, a, &table.name)?;

@@ -20,6 +20,7 @@ pub(crate) mod expr;
 mod from;
 mod lock;
 mod select;
+pub(crate) mod view;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,6 +39,10 @@ pub struct Planner<'a> {
     params: Vec<Option<DataType>>,
     /// The scopes of the queries enclosing the subquery being bound, outermost first.
     outer: Vec<Scope>,
+    /// The views the statement reads (directly or through other views).
+    views: HashMap<String, Arc<view::ViewDef>>,
+    /// How many view expansions enclose the query being bound.
+    view_depth: usize,
 }
 
 impl<'a> Planner<'a> {
@@ -50,7 +55,15 @@ impl<'a> Planner<'a> {
             tables,
             params: declared.to_vec(),
             outer: Vec::new(),
+            views: HashMap::new(),
+            view_depth: 0,
         }
+    }
+
+    /// The planner with the views the statement reads (see [`view::load_relations`]).
+    pub fn with_views(mut self, views: HashMap<String, Arc<view::ViewDef>>) -> Self {
+        self.views = views;
+        self
     }
 
     /// The parameter types known after planning (`None` where nothing constrains one).
@@ -83,6 +96,16 @@ impl<'a> Planner<'a> {
             ast::Statement::Delete(d) => self.plan_delete(d),
             ast::Statement::CreateTable(c) => dml::plan_create_table(c),
             ast::Statement::CreateIndex(c) => ddl::plan_create_index(c),
+            ast::Statement::CreateView(c) => self.plan_create_view(c),
+            ast::Statement::Drop {
+                object_type: ast::ObjectType::View,
+                if_exists,
+                names,
+                ..
+            } => Ok(Plan::DropView {
+                names: names.iter().map(object_name).collect::<Result<_>>()?,
+                if_exists: *if_exists,
+            }),
             ast::Statement::Drop {
                 object_type: ast::ObjectType::Index,
                 if_exists,
@@ -140,12 +163,13 @@ pub fn referenced_tables(stmt: &ast::Statement) -> Vec<String> {
             d.selection.iter().for_each(|e| expr_tables(e, &mut out));
         }
         ast::Statement::Explain { statement, .. } => out = referenced_tables(statement),
+        ast::Statement::CreateView(c) => query_tables(&c.query, &mut out),
         _ => {}
     }
     out
 }
 
-fn query_tables(q: &ast::Query, out: &mut Vec<String>) {
+pub(crate) fn query_tables(q: &ast::Query, out: &mut Vec<String>) {
     set_expr_tables(&q.body, out);
     if let Some(ast::OrderBy {
         kind: ast::OrderByKind::Expressions(items),
