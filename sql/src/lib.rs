@@ -52,8 +52,11 @@
 //! - Queries: inner, cross and LEFT joins (no RIGHT, FULL, NATURAL or LATERAL), subqueries in
 //!   FROM and in expressions (scalar, IN, EXISTS; WHERE, HAVING and the select list only, not
 //!   in ON, GROUP BY or aggregate arguments), DISTINCT and DISTINCT aggregates, UNION /
-//!   INTERSECT / EXCEPT [ALL] (ORDER BY on them by result column only); no DISTINCT ON, CTEs
-//!   or window functions. Inner joins are ordered greedily (from the first FROM item, the
+//!   INTERSECT / EXCEPT [ALL] (ORDER BY on them by result column only), WITH and WITH
+//!   RECURSIVE (each reference to a WITH query runs it again, where PostgreSQL materializes a
+//!   query read twice; a recursive one stops with an error past
+//!   `exec::setops::MAX_RECURSIVE_ROWS` rows, where PostgreSQL runs on); no DISTINCT ON or
+//!   window functions. Inner joins are ordered greedily (from the first FROM item, the
 //!   next input is the first one a condition links to those already joined), without
 //!   cardinality estimates. A USING column appears in `*` at
 //!   the left input's position (PostgreSQL lists USING columns first). Scalar functions: abs,

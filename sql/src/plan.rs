@@ -517,6 +517,16 @@ pub enum Node {
         left: Box<Node>,
         right: Box<Node>,
     },
+    /// The rows of a recursive WITH query: `anchor`'s, then those `recursive` (whose
+    /// [`Node::WorkTable`] reads the rows of the previous round) returns, round after round,
+    /// until a round returns no new row; without `all`, rows already returned are dropped.
+    RecursiveCte {
+        anchor: Box<Node>,
+        recursive: Box<Node>,
+        all: bool,
+    },
+    /// The rows the previous round of the enclosing [`Node::RecursiveCte`] returned.
+    WorkTable { columns: Vec<Column> },
     /// Sorts all rows (buffers them).
     Order {
         source: Box<Node>,
@@ -553,6 +563,7 @@ impl Node {
                     .collect()
             }
             Node::Values { columns, .. }
+            | Node::WorkTable { columns }
             | Node::Projection { columns, .. }
             | Node::Aggregate { columns, .. } => columns.clone(),
             Node::Filter { source, .. }
@@ -560,6 +571,7 @@ impl Node {
             | Node::Distinct { source }
             | Node::Limit { source, .. } => source.columns(),
             Node::SetOp { left, .. } => left.columns(),
+            Node::RecursiveCte { anchor, .. } => anchor.columns(),
             Node::Join { left, right, .. } => {
                 let mut c = left.columns();
                 c.extend(right.columns());
@@ -633,6 +645,15 @@ impl Node {
                 keys,
             },
             Node::Distinct { source } => Node::Distinct { source: t(source)? },
+            Node::RecursiveCte {
+                anchor,
+                recursive,
+                all,
+            } => Node::RecursiveCte {
+                anchor: t(anchor)?,
+                recursive: t(recursive)?,
+                all,
+            },
             Node::SetOp {
                 op,
                 all,
@@ -647,6 +668,7 @@ impl Node {
             n @ (Node::Get { .. }
             | Node::Scan { .. }
             | Node::IndexScan { .. }
+            | Node::WorkTable { .. }
             | Node::Values { .. }) => n,
         })
     }
@@ -730,7 +752,11 @@ impl Node {
                     on: on.map(&mut *f),
                     keys,
                 },
-                n @ (Node::Order { .. } | Node::Distinct { .. } | Node::SetOp { .. }) => n,
+                n @ (Node::Order { .. }
+                | Node::Distinct { .. }
+                | Node::SetOp { .. }
+                | Node::RecursiveCte { .. }
+                | Node::WorkTable { .. }) => n,
             })
         });
         match r {
@@ -767,10 +793,16 @@ impl Node {
                 right.walk_exprs(f);
             }
             Node::Order { source, .. } | Node::Distinct { source } => source.walk_exprs(f),
-            Node::SetOp { left, right, .. } => {
+            Node::SetOp { left, right, .. }
+            | Node::RecursiveCte {
+                anchor: left,
+                recursive: right,
+                ..
+            } => {
                 left.walk_exprs(f);
                 right.walk_exprs(f);
             }
+            Node::WorkTable { .. } => {}
             Node::Limit {
                 source,
                 limit,
@@ -903,6 +935,21 @@ impl Node {
             Node::Distinct { source } => {
                 let _ = writeln!(out, "Distinct");
                 Some(source)
+            }
+            Node::RecursiveCte {
+                anchor,
+                recursive,
+                all,
+            } => {
+                let all = if *all { " all" } else { "" };
+                let _ = writeln!(out, "RecursiveUnion{all}");
+                anchor.explain(out, depth + 1);
+                recursive.explain(out, depth + 1);
+                None
+            }
+            Node::WorkTable { .. } => {
+                let _ = writeln!(out, "WorkTable");
+                None
             }
             Node::SetOp {
                 op,

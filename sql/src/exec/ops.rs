@@ -82,6 +82,16 @@ pub(crate) fn build(node: Node) -> Result<Box<dyn Operator>> {
             counts: None,
             seen: Default::default(),
         }),
+        Node::RecursiveCte {
+            anchor,
+            recursive,
+            all,
+        } => Box::new(super::setops::Recursive::new(*anchor, *recursive, all)?),
+        Node::WorkTable { .. } => {
+            return Err(crate::Error::Internal(
+                "a work table outside its recursive query".into(),
+            ));
+        }
         Node::Order { source, keys } => Box::new(Order {
             source: build(*source)?,
             keys,

@@ -181,7 +181,11 @@ impl Planner<'_> {
                     .as_ref()
                     .map(|a| ident_name(&a.name))
                     .unwrap_or_else(|| name.clone());
-                if let Some((node, mut scope)) = self.plan_view(&name, &relation)? {
+                let named = match self.plan_cte(&name, &relation)? {
+                    Some(found) => Some(found),
+                    None => self.plan_view(&name, &relation)?,
+                };
+                if let Some((node, mut scope)) = named {
                     if let Some(a) = alias {
                         rename_columns(&mut scope, a, &relation)?;
                     }

@@ -63,8 +63,12 @@ fn scanned_table(node: &Node) -> Result<Option<Arc<Table>>> {
             Ok(Some(table.clone()))
         }
         Node::Values { .. } => Ok(None),
-        Node::Join { .. } | Node::SetOp { .. } | Node::Distinct { .. } => Err(not_supported(
-            "FOR UPDATE with joins, DISTINCT or set operations",
+        Node::Join { .. }
+        | Node::SetOp { .. }
+        | Node::Distinct { .. }
+        | Node::RecursiveCte { .. }
+        | Node::WorkTable { .. } => Err(not_supported(
+            "FOR UPDATE with joins, DISTINCT, set operations or WITH RECURSIVE",
         )),
         Node::Filter { source, .. }
         | Node::Projection { source, .. }
@@ -133,7 +137,12 @@ fn with_keys(node: Node, table: &Table) -> Result<(Node, Vec<usize>)> {
         Node::Aggregate { .. } => {
             return Err(not_supported("FOR UPDATE with aggregate functions"));
         }
-        Node::Values { .. } | Node::Join { .. } | Node::SetOp { .. } | Node::Distinct { .. } => {
+        Node::Values { .. }
+        | Node::Join { .. }
+        | Node::SetOp { .. }
+        | Node::Distinct { .. }
+        | Node::RecursiveCte { .. }
+        | Node::WorkTable { .. } => {
             return Err(Error::Internal(
                 "VALUES or a join under a locked scan".into(),
             ));

@@ -14,6 +14,7 @@
 //! [`Expr::Outer`]: crate::plan::Expr::Outer
 
 pub(crate) mod access;
+mod cte;
 pub(crate) mod ddl;
 mod dml;
 pub(crate) mod expr;
@@ -43,6 +44,8 @@ pub struct Planner<'a> {
     views: HashMap<String, Arc<view::ViewDef>>,
     /// How many view expansions enclose the query being bound.
     view_depth: usize,
+    /// The WITH queries in scope, outermost first.
+    ctes: Vec<cte::CteDef>,
 }
 
 impl<'a> Planner<'a> {
@@ -57,6 +60,7 @@ impl<'a> Planner<'a> {
             outer: Vec::new(),
             views: HashMap::new(),
             view_depth: 0,
+            ctes: Vec::new(),
         }
     }
 
@@ -170,6 +174,11 @@ pub fn referenced_tables(stmt: &ast::Statement) -> Vec<String> {
 }
 
 pub(crate) fn query_tables(q: &ast::Query, out: &mut Vec<String>) {
+    if let Some(with) = &q.with {
+        with.cte_tables
+            .iter()
+            .for_each(|c| query_tables(&c.query, out));
+    }
     set_expr_tables(&q.body, out);
     if let Some(ast::OrderBy {
         kind: ast::OrderByKind::Expressions(items),
@@ -180,7 +189,7 @@ pub(crate) fn query_tables(q: &ast::Query, out: &mut Vec<String>) {
     }
 }
 
-fn set_expr_tables(body: &ast::SetExpr, out: &mut Vec<String>) {
+pub(crate) fn set_expr_tables(body: &ast::SetExpr, out: &mut Vec<String>) {
     match body {
         ast::SetExpr::Select(s) => {
             from_tables(&s.from, out);

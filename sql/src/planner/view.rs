@@ -86,11 +86,14 @@ impl Planner<'_> {
                 "infinite recursion detected in rules for relation \"{name}\""
             )));
         }
+        // A view's query sees neither the enclosing query's columns nor its WITH queries.
         let outer = std::mem::take(&mut self.outer);
+        let ctes = std::mem::take(&mut self.ctes);
         self.view_depth += 1;
         let node = self.plan_query(&def.query);
         self.view_depth -= 1;
         self.outer = outer;
+        self.ctes = ctes;
         let node = node?;
         let scope = named_scope(&node, relation, &def.view.columns);
         Ok(Some((node, scope)))
