@@ -49,7 +49,9 @@
 //! - Views are not updatable (INSERT, UPDATE and DELETE name tables only), OR REPLACE does not
 //!   check that the new query keeps the old columns, DROP TABLE of a view is 42P01 (PostgreSQL:
 //!   42809), and a view that reads itself fails when read (PostgreSQL refuses to create it).
-//! - Queries: inner, cross and LEFT joins (no RIGHT, FULL, NATURAL or LATERAL), subqueries in
+//! - Queries: inner, cross, LEFT, RIGHT and FULL joins with ON, USING or NATURAL (no LATERAL;
+//!   FULL with USING or NATURAL is 0A000; a RIGHT or FULL join keeps its whole right input in
+//!   memory, like every join), subqueries in
 //!   FROM and in expressions (scalar, IN, EXISTS; WHERE, HAVING and the select list only, not
 //!   in ON, GROUP BY or aggregate arguments), DISTINCT and DISTINCT aggregates, UNION /
 //!   INTERSECT / EXCEPT [ALL] (ORDER BY on them by result column only), WITH and WITH

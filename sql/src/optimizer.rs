@@ -248,18 +248,20 @@ fn push_join(
 ) -> Node {
     let width = left.columns().len();
     let (mut to_left, mut to_right, mut stay, mut new_on) = (vec![], vec![], vec![], vec![]);
+    // A side whose unmatched rows the join keeps cannot be filtered below it by the ON
+    // condition; a side the join NULL-extends cannot be filtered below it by conditions above.
     for c in above {
-        match (side(&c, width), kind) {
-            (Side::Left, _) => to_left.push(c),
-            (Side::Right, JoinKind::Inner) => to_right.push(shift(c, width)),
-            (_, JoinKind::Inner) if !c.has_subquery() => new_on.push(c),
+        match side(&c, width) {
+            Side::Left if !kind.keeps_right() => to_left.push(c),
+            Side::Right if !kind.keeps_left() => to_right.push(shift(c, width)),
+            _ if kind == JoinKind::Inner && !c.has_subquery() => new_on.push(c),
             _ => stay.push(c),
         }
     }
     for c in on.map(Expr::into_conjuncts).unwrap_or_default() {
-        match (side(&c, width), kind) {
-            (Side::Left, JoinKind::Inner) => to_left.push(c),
-            (Side::Right, _) => to_right.push(shift(c, width)),
+        match side(&c, width) {
+            Side::Left if !kind.keeps_left() => to_left.push(c),
+            Side::Right if !kind.keeps_right() => to_right.push(shift(c, width)),
             _ => new_on.push(c),
         }
     }

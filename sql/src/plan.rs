@@ -444,6 +444,22 @@ pub enum JoinKind {
     Inner,
     /// Matching pairs, and each unmatched left row once with NULLs for the right columns.
     Left,
+    /// Matching pairs, and each unmatched right row once with NULLs for the left columns.
+    Right,
+    /// Matching pairs, and each unmatched row of either side once, NULL-extended.
+    Full,
+}
+
+impl JoinKind {
+    /// Whether unmatched left rows are kept.
+    pub fn keeps_left(self) -> bool {
+        matches!(self, JoinKind::Left | JoinKind::Full)
+    }
+
+    /// Whether unmatched right rows are kept.
+    pub fn keeps_right(self) -> bool {
+        matches!(self, JoinKind::Right | JoinKind::Full)
+    }
 }
 
 /// A set operation between two queries.
@@ -914,8 +930,11 @@ impl Node {
                     true => "NestedLoopJoin".to_string(),
                     false => "HashJoin".to_string(),
                 };
-                if *kind == JoinKind::Left {
-                    s.push_str(" left");
+                match kind {
+                    JoinKind::Inner => {}
+                    JoinKind::Left => s.push_str(" left"),
+                    JoinKind::Right => s.push_str(" right"),
+                    JoinKind::Full => s.push_str(" full"),
                 }
                 if !keys.is_empty() {
                     let k: Vec<String> = keys
