@@ -1,4 +1,5 @@
-//! The catalog: table descriptors stored in the KV store under `txn::keys::catalog_prefix()`.
+//! The catalog: table descriptors (with their indexes) and view descriptors, stored in the KV
+//! store under `txn::keys::catalog_prefix()`.
 //!
 //! Keys (suffixes of the catalog prefix):
 //!
