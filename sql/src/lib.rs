@@ -9,13 +9,17 @@
 //! generation stays what the transaction sees (`cache`); a session also remembers the
 //! statements of the SQL texts it parsed last.
 //!
-//! The planner binds names over every FROM item (tables, aliases, joins, subqueries in FROM)
+//! The planner binds names over every FROM item (tables, views, aliases, joins, subqueries in
+//! FROM; a view is the text of its query in the catalog, expanded in place like a subquery)
 //! and over the queries enclosing a subquery (correlated references), and reads each table
 //! with a full scan under its query's filters. The optimizer then pushes filter conjuncts
 //! through joins to the table they read and lowers each table access to key spans of its
 //! primary index (`txn::keys::sql_index_prefix(table_id, 1)`): equality on the whole primary
 //! key is a point get, equality on a key prefix and/or a range on the next key column is a span
-//! scan, anything else is a scan of the whole table with a filter just above it. Scans read
+//! scan, anything else is a scan of the whole table with a filter just above it. A public
+//! secondary index whose columns such conjuncts constrain further than the primary key's is
+//! scanned instead, its entries leading to the rows by primary key, or alone (index-only)
+//! when the index holds every column the query reads above the scan. Scans read
 //! `exec::ops::SCAN_BATCH` (1024) rows per request and resume after the last key returned.
 //! Joins with equalities between a left and a right column are hash joins, others nested
 //! loops; both read their right input whole. Subqueries in expressions run as plans of their
@@ -25,6 +29,8 @@
 //!
 //! - The byte order of encoded key columns is the SQL order of their values, NULL last
 //!   ([`encoding`], with a property test). Row values are tagged by column id.
+//! - A row and its entries in every index of its table (write-only or public) are written in
+//!   the same transaction; reads use only public indexes.
 //! - A statement outside a transaction block runs in an implicit transaction that commits at its
 //!   end and rolls back on error (retried internally on 40001, never on 40003). In a block, an
 //!   error rolls the transaction back at once and every later statement fails with 25P02 until
@@ -40,11 +46,19 @@
 //!
 //! Caveats (not done yet):
 //!
-//! - Queries: inner, cross and LEFT joins (no RIGHT, FULL, NATURAL or LATERAL), subqueries in
+//! - Views are not updatable (INSERT, UPDATE and DELETE name tables only), OR REPLACE does not
+//!   check that the new query keeps the old columns, DROP TABLE of a view is 42P01 (PostgreSQL:
+//!   42809), and a view that reads itself fails when read (PostgreSQL refuses to create it).
+//! - Queries: inner, cross, LEFT, RIGHT and FULL joins with ON, USING or NATURAL (no LATERAL;
+//!   FULL with USING or NATURAL is 0A000; a RIGHT or FULL join keeps its whole right input in
+//!   memory, like every join), subqueries in
 //!   FROM and in expressions (scalar, IN, EXISTS; WHERE, HAVING and the select list only, not
 //!   in ON, GROUP BY or aggregate arguments), DISTINCT and DISTINCT aggregates, UNION /
-//!   INTERSECT / EXCEPT [ALL] (ORDER BY on them by result column only); no DISTINCT ON, CTEs
-//!   or window functions. Inner joins are ordered greedily (from the first FROM item, the
+//!   INTERSECT / EXCEPT [ALL] (ORDER BY on them by result column only), WITH and WITH
+//!   RECURSIVE (each reference to a WITH query runs it again, where PostgreSQL materializes a
+//!   query read twice; a recursive one stops with an error past
+//!   `exec::setops::MAX_RECURSIVE_ROWS` rows, where PostgreSQL runs on); no DISTINCT ON or
+//!   window functions. Inner joins are ordered greedily (from the first FROM item, the
 //!   next input is the first one a condition links to those already joined), without
 //!   cardinality estimates. A USING column appears in `*` at
 //!   the left input's position (PostgreSQL lists USING columns first). Scalar functions: abs,
@@ -53,8 +67,19 @@
 //! - Correlated subqueries run once per enclosing row with the filters of their own query;
 //!   they are not decorrelated into joins, and a correlated equality does not select a key
 //!   span.
-//! - No secondary indexes, UNIQUE, CHECK, FOREIGN KEY or DEFAULT constraints (NULL is the only
-//!   default), no ALTER TABLE, no RETURNING, no ON CONFLICT.
+//! - Secondary indexes: plain columns only (no expressions, partial indexes, NULLS NOT
+//!   DISTINCT, other NULL placements than the direction's default, or methods other than
+//!   btree). UNIQUE is checked by reading the entry's key before writing it (a must-not-exist
+//!   write later); an UPDATE checks its new entries after removing all of its old ones, so a
+//!   statement that permutes unique values succeeds (PostgreSQL checks row by row). An index
+//!   built outside a transaction block is backfilled online (write-only, batches, public), but
+//!   a writer that planned with the descriptor from before the write-only step and commits
+//!   after the backfill read its rows can leave a row without an entry: there are no
+//!   descriptor leases to wait out yet. A UNIQUE constraint's index can be dropped with DROP
+//!   INDEX (PostgreSQL: 2BP01); a missing index is 42P01 (PostgreSQL: 42704). Only equality
+//!   and range conjuncts choose an index (not IN lists, OR or ORDER BY); no lookup joins.
+//! - No CHECK, FOREIGN KEY or DEFAULT constraints (NULL is the only default), no ALTER TABLE,
+//!   no RETURNING, no ON CONFLICT.
 //! - Savepoints: ROLLBACK TO SAVEPOINT undoes the writes and releases the row locks taken since
 //!   the savepoint, but the reads made since stay in the read set, so under SERIALIZABLE a row
 //!   read only by the rolled-back part can still fail the COMMIT with 40001 (PostgreSQL forgets

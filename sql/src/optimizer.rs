@@ -3,8 +3,10 @@
 //! The planner reads every table with a full scan under the filters of its query. The rules
 //! fold constants, push filter conjuncts through filters and joins down to the inputs whose
 //! columns they read ([`PushDownFilters`]), lower each filtered full scan to the table's access
-//! path — a point get or a key span ([`AccessPaths`]) — turn equi-joins into hash joins
-//! ([`HashJoins`]), clean up, and finally optimize the plans of subqueries in expressions.
+//! path — a point get, a key span of the primary index or of a secondary index
+//! ([`AccessPaths`]) — turn equi-joins into hash joins ([`HashJoins`]), clean up, make index
+//! scans index-only where the index covers what is read above them ([`IndexOnlyScans`]), and
+//! finally optimize the plans of subqueries in expressions.
 
 use crate::exec::eval::eval;
 use crate::plan::{CmpOp, Expr, JoinKind, Node, Plan, Span};
@@ -130,7 +132,9 @@ impl Rule for RemoveIdentityProjections {
 /// Pushes filter conjuncts down through filters and joins, to the lowest input that has every
 /// column they read: a conjunct over one side of an inner join goes to that side, one over both
 /// becomes part of the join condition. Above a LEFT join only left-side conjuncts move down;
-/// in its ON condition, only right-side ones. Conjuncts with subqueries stay where they are.
+/// in its ON condition, only right-side ones. Conjuncts over columns a projection passes
+/// through move below it (into views and FROM subqueries). Conjuncts with subqueries stay
+/// where they are.
 pub struct PushDownFilters;
 
 impl Rule for PushDownFilters {
@@ -170,7 +174,44 @@ fn push_into(node: Node, mut conjuncts: Vec<Expr>) -> Node {
             on,
             keys,
         } => push_join(*left, *right, kind, on, keys, conjuncts),
+        Node::Projection {
+            source,
+            exprs,
+            columns,
+        } => {
+            // A conjunct over columns the projection passes through (input columns or
+            // constants) is evaluated below it instead, so a view's or FROM subquery's
+            // filters reach its tables. One over computed columns stays: evaluated below, it
+            // could fail (1/x) on rows a filter under the projection would have removed.
+            let (mut below, mut stay) = (Vec::new(), Vec::new());
+            for c in conjuncts {
+                let movable = !c.has_subquery()
+                    && c.columns_used()
+                        .iter()
+                        .all(|&i| matches!(exprs[i], Expr::Column(_) | Expr::Constant(_)));
+                if movable {
+                    below.push(substitute(c, &exprs));
+                } else {
+                    stay.push(c);
+                }
+            }
+            let node = Node::Projection {
+                source: Box::new(push_into(*source, below)),
+                exprs,
+                columns,
+            };
+            filter(node, stay)
+        }
         n => filter(push_down(n), conjuncts),
+    }
+}
+
+/// Replaces each column of a conjunct over a projection's rows with the projection's
+/// expression for it.
+fn substitute(e: Expr, exprs: &[Expr]) -> Expr {
+    match e {
+        Expr::Column(i) => exprs[i].clone(),
+        e => e.map_children(&mut |c| substitute(c, exprs)),
     }
 }
 
@@ -207,18 +248,20 @@ fn push_join(
 ) -> Node {
     let width = left.columns().len();
     let (mut to_left, mut to_right, mut stay, mut new_on) = (vec![], vec![], vec![], vec![]);
+    // A side whose unmatched rows the join keeps cannot be filtered below it by the ON
+    // condition; a side the join NULL-extends cannot be filtered below it by conditions above.
     for c in above {
-        match (side(&c, width), kind) {
-            (Side::Left, _) => to_left.push(c),
-            (Side::Right, JoinKind::Inner) => to_right.push(shift(c, width)),
-            (_, JoinKind::Inner) if !c.has_subquery() => new_on.push(c),
+        match side(&c, width) {
+            Side::Left if !kind.keeps_right() => to_left.push(c),
+            Side::Right if !kind.keeps_left() => to_right.push(shift(c, width)),
+            _ if kind == JoinKind::Inner && !c.has_subquery() => new_on.push(c),
             _ => stay.push(c),
         }
     }
     for c in on.map(Expr::into_conjuncts).unwrap_or_default() {
-        match (side(&c, width), kind) {
-            (Side::Left, JoinKind::Inner) => to_left.push(c),
-            (Side::Right, _) => to_right.push(shift(c, width)),
+        match side(&c, width) {
+            Side::Left if !kind.keeps_left() => to_left.push(c),
+            Side::Right if !kind.keeps_right() => to_right.push(shift(c, width)),
             _ => new_on.push(c),
         }
     }
@@ -497,6 +540,141 @@ fn hash_family(t: DataType) -> u8 {
     }
 }
 
+/// Turns an index scan into an index-only scan when the index covers every column the nodes
+/// above it read: the columns each node needs are passed down from the root (which needs all
+/// of its own), so a scan under a projection of covered columns reads no table row.
+pub struct IndexOnlyScans;
+
+impl Rule for IndexOnlyScans {
+    fn name(&self) -> &'static str {
+        "index_only_scans"
+    }
+
+    fn apply(&self, node: Node) -> Node {
+        let all = vec![true; node.columns().len()];
+        cover(node, all)
+    }
+}
+
+/// Marks the input columns `e` reads; an expression with a subquery (which may read the whole
+/// row through outer references) needs every column.
+fn mark(need: &mut [bool], e: &Expr) {
+    if e.has_subquery() {
+        need.fill(true);
+        return;
+    }
+    for c in e.columns_used() {
+        if let Some(n) = need.get_mut(c) {
+            *n = true;
+        }
+    }
+}
+
+/// Rewrites `node`, of which the nodes above read the columns marked in `needed`.
+fn cover(node: Node, mut needed: Vec<bool>) -> Node {
+    let none = |n: &Node| vec![false; n.columns().len()];
+    match node {
+        Node::IndexScan {
+            table,
+            index,
+            span,
+            covering,
+        } => {
+            let covered = (0..needed.len()).all(|c| !needed[c] || index.covers(&table, c));
+            Node::IndexScan {
+                table,
+                index,
+                span,
+                covering: covering || covered,
+            }
+        }
+        Node::Filter { source, predicate } => {
+            mark(&mut needed, &predicate);
+            Node::Filter {
+                source: Box::new(cover(*source, needed)),
+                predicate,
+            }
+        }
+        Node::Projection {
+            source,
+            exprs,
+            columns,
+        } => {
+            let mut need = none(&source);
+            exprs.iter().for_each(|e| mark(&mut need, e));
+            Node::Projection {
+                source: Box::new(cover(*source, need)),
+                exprs,
+                columns,
+            }
+        }
+        Node::Order { source, keys } => {
+            keys.iter().for_each(|k| needed[k.column] = true);
+            Node::Order {
+                source: Box::new(cover(*source, needed)),
+                keys,
+            }
+        }
+        Node::Limit {
+            source,
+            limit,
+            offset,
+        } => Node::Limit {
+            source: Box::new(cover(*source, needed)),
+            limit,
+            offset,
+        },
+        Node::Aggregate {
+            source,
+            group_by,
+            aggregates,
+            columns,
+        } => {
+            let mut need = none(&source);
+            group_by.iter().for_each(|e| mark(&mut need, e));
+            aggregates
+                .iter()
+                .filter_map(crate::plan::Aggregate::arg)
+                .for_each(|e| mark(&mut need, e));
+            Node::Aggregate {
+                source: Box::new(cover(*source, need)),
+                group_by,
+                aggregates,
+                columns,
+            }
+        }
+        Node::Join {
+            left,
+            right,
+            kind,
+            on,
+            keys,
+        } => {
+            let width = left.columns().len();
+            if let Some(on) = &on {
+                mark(&mut needed, on);
+            }
+            for &(l, r) in &keys {
+                needed[l] = true;
+                needed[width + r] = true;
+            }
+            let right_need = needed.split_off(width);
+            Node::Join {
+                left: Box::new(cover(*left, needed)),
+                right: Box::new(cover(*right, right_need)),
+                kind,
+                on,
+                keys,
+            }
+        }
+        // Every column of a row takes part in DISTINCT and set operations.
+        n => map_inputs(n, |c| {
+            let all = vec![true; c.columns().len()];
+            cover(c, all)
+        }),
+    }
+}
+
 /// Optimizes the plans of subqueries inside expressions.
 pub struct OptimizeSubqueries {
     pub params: Vec<Option<DataType>>,
@@ -545,6 +723,7 @@ pub fn rules(params: &[Option<DataType>]) -> Vec<Box<dyn Rule>> {
         Box::new(HashJoins),
         Box::new(RemoveTrueFilters),
         Box::new(RemoveIdentityProjections),
+        Box::new(IndexOnlyScans),
         Box::new(OptimizeSubqueries {
             params: params.to_vec(),
         }),
@@ -584,6 +763,11 @@ pub fn optimize(plan: Plan, params: &[Option<DataType>]) -> Plan {
             columns,
             source: opt(source),
         },
-        p @ (Plan::CreateTable { .. } | Plan::DropTable { .. }) => p,
+        p @ (Plan::CreateTable { .. }
+        | Plan::DropTable { .. }
+        | Plan::CreateIndex(_)
+        | Plan::DropIndex { .. }
+        | Plan::CreateView { .. }
+        | Plan::DropView { .. }) => p,
     }
 }

@@ -118,9 +118,18 @@ fn syntax(e: ParserError) -> Error {
     )
 }
 
+/// How deeply expressions and queries may nest (sqlparser's default is 50, which the SQLite
+/// corpus's long AND/OR chains exceed). Binding and evaluation recurse as deeply, so this also
+/// bounds their stack use; a deeper statement is 42601 rather than a stack overflow.
+pub const RECURSION_LIMIT: usize = 200;
+
 /// Parses SQL text into statements; errors are 42601.
 pub fn parse(sql: &str) -> Result<Vec<ast::Statement>> {
-    Parser::parse_sql(&TinkerDialect, sql).map_err(syntax)
+    Parser::new(&TinkerDialect)
+        .with_recursion_limit(RECURSION_LIMIT)
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_statements())
+        .map_err(syntax)
 }
 
 /// Parses SQL text into statements with their `AS OF SYSTEM TIME` clause, if any (only a SELECT
@@ -138,6 +147,7 @@ pub fn parse_with_as_of(sql: &str) -> Result<Vec<(ast::Statement, Option<AsOf>)>
         let mut chunk = chunk.to_vec();
         let as_of = crate::as_of::strip(&mut chunk)?;
         let stmts = Parser::new(&TinkerDialect)
+            .with_recursion_limit(RECURSION_LIMIT)
             .with_tokens_with_locations(chunk)
             .parse_statements()
             .map_err(syntax)?;

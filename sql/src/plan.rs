@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use crate::catalog::Table;
+use crate::catalog::{Index, PRIMARY_INDEX_ID, Table};
 use crate::types::ArithOp;
 use crate::{Column, DataType, Value};
 
@@ -444,6 +444,22 @@ pub enum JoinKind {
     Inner,
     /// Matching pairs, and each unmatched left row once with NULLs for the right columns.
     Left,
+    /// Matching pairs, and each unmatched right row once with NULLs for the left columns.
+    Right,
+    /// Matching pairs, and each unmatched row of either side once, NULL-extended.
+    Full,
+}
+
+impl JoinKind {
+    /// Whether unmatched left rows are kept.
+    pub fn keeps_left(self) -> bool {
+        matches!(self, JoinKind::Left | JoinKind::Full)
+    }
+
+    /// Whether unmatched right rows are kept.
+    pub fn keeps_right(self) -> bool {
+        matches!(self, JoinKind::Right | JoinKind::Full)
+    }
 }
 
 /// A set operation between two queries.
@@ -472,6 +488,16 @@ pub enum Node {
     Get { table: Arc<Table>, key: Vec<Expr> },
     /// Reads the rows of a primary-key span, in key order.
     Scan { table: Arc<Table>, span: Span },
+    /// Reads the entries of a span of a secondary index, in index order, and emits the rows
+    /// they point to (whole table rows, read by primary key). With `covering` (an index-only
+    /// scan) the rows come from the entries alone: columns the index does not cover are NULL,
+    /// and no node above reads them.
+    IndexScan {
+        table: Arc<Table>,
+        index: Index,
+        span: Span,
+        covering: bool,
+    },
     /// Constant rows.
     Values {
         columns: Vec<Column>,
@@ -507,6 +533,16 @@ pub enum Node {
         left: Box<Node>,
         right: Box<Node>,
     },
+    /// The rows of a recursive WITH query: `anchor`'s, then those `recursive` (whose
+    /// [`Node::WorkTable`] reads the rows of the previous round) returns, round after round,
+    /// until a round returns no new row; without `all`, rows already returned are dropped.
+    RecursiveCte {
+        anchor: Box<Node>,
+        recursive: Box<Node>,
+        all: bool,
+    },
+    /// The rows the previous round of the enclosing [`Node::RecursiveCte`] returned.
+    WorkTable { columns: Vec<Column> },
     /// Sorts all rows (buffers them).
     Order {
         source: Box<Node>,
@@ -532,15 +568,18 @@ impl Node {
     /// The columns of the rows the node emits.
     pub fn columns(&self) -> Vec<Column> {
         match self {
-            Node::Get { table, .. } | Node::Scan { table, .. } => table
-                .columns
-                .iter()
-                .map(|c| Column {
-                    name: c.name.clone(),
-                    data_type: c.data_type,
-                })
-                .collect(),
+            Node::Get { table, .. } | Node::Scan { table, .. } | Node::IndexScan { table, .. } => {
+                table
+                    .columns
+                    .iter()
+                    .map(|c| Column {
+                        name: c.name.clone(),
+                        data_type: c.data_type,
+                    })
+                    .collect()
+            }
             Node::Values { columns, .. }
+            | Node::WorkTable { columns }
             | Node::Projection { columns, .. }
             | Node::Aggregate { columns, .. } => columns.clone(),
             Node::Filter { source, .. }
@@ -548,6 +587,7 @@ impl Node {
             | Node::Distinct { source }
             | Node::Limit { source, .. } => source.columns(),
             Node::SetOp { left, .. } => left.columns(),
+            Node::RecursiveCte { anchor, .. } => anchor.columns(),
             Node::Join { left, right, .. } => {
                 let mut c = left.columns();
                 c.extend(right.columns());
@@ -621,6 +661,15 @@ impl Node {
                 keys,
             },
             Node::Distinct { source } => Node::Distinct { source: t(source)? },
+            Node::RecursiveCte {
+                anchor,
+                recursive,
+                all,
+            } => Node::RecursiveCte {
+                anchor: t(anchor)?,
+                recursive: t(recursive)?,
+                all,
+            },
             Node::SetOp {
                 op,
                 all,
@@ -632,7 +681,11 @@ impl Node {
                 left: t(left)?,
                 right: t(right)?,
             },
-            n @ (Node::Get { .. } | Node::Scan { .. } | Node::Values { .. }) => n,
+            n @ (Node::Get { .. }
+            | Node::Scan { .. }
+            | Node::IndexScan { .. }
+            | Node::WorkTable { .. }
+            | Node::Values { .. }) => n,
         })
     }
 
@@ -647,6 +700,17 @@ impl Node {
                 Node::Scan { table, span } => Node::Scan {
                     table,
                     span: map_span(span, f),
+                },
+                Node::IndexScan {
+                    table,
+                    index,
+                    span,
+                    covering,
+                } => Node::IndexScan {
+                    table,
+                    index,
+                    span: map_span(span, f),
+                    covering,
                 },
                 Node::Values { columns, rows } => Node::Values {
                     columns,
@@ -704,7 +768,11 @@ impl Node {
                     on: on.map(&mut *f),
                     keys,
                 },
-                n @ (Node::Order { .. } | Node::Distinct { .. } | Node::SetOp { .. }) => n,
+                n @ (Node::Order { .. }
+                | Node::Distinct { .. }
+                | Node::SetOp { .. }
+                | Node::RecursiveCte { .. }
+                | Node::WorkTable { .. }) => n,
             })
         });
         match r {
@@ -718,7 +786,7 @@ impl Node {
         let mut each = |e: &Expr| e.walk(&mut *f);
         match self {
             Node::Get { key, .. } => key.iter().for_each(&mut each),
-            Node::Scan { span, .. } => span
+            Node::Scan { span, .. } | Node::IndexScan { span, .. } => span
                 .start
                 .values
                 .iter()
@@ -741,10 +809,16 @@ impl Node {
                 right.walk_exprs(f);
             }
             Node::Order { source, .. } | Node::Distinct { source } => source.walk_exprs(f),
-            Node::SetOp { left, right, .. } => {
+            Node::SetOp { left, right, .. }
+            | Node::RecursiveCte {
+                anchor: left,
+                recursive: right,
+                ..
+            } => {
                 left.walk_exprs(f);
                 right.walk_exprs(f);
             }
+            Node::WorkTable { .. } => {}
             Node::Limit {
                 source,
                 limit,
@@ -790,15 +864,28 @@ impl Node {
         let _ = write!(out, "{indent}");
         let source = match self {
             Node::Get { table, key } => {
-                let _ = writeln!(out, "Get {} {}", table.name, format_key(table, key, false));
+                let key = format_key(table.id, PRIMARY_INDEX_ID, key, false);
+                let _ = writeln!(out, "Get {} {key}", table.name);
                 None
             }
             Node::Scan { table, span } => {
-                let (s, e) = (
-                    format_key(table, &span.start.values, span.start.after),
-                    format_key(table, &span.end.values, span.end.after),
-                );
-                let _ = writeln!(out, "Scan {} {s} - {e}", table.name);
+                let span = format_span(table.id, PRIMARY_INDEX_ID, span);
+                let _ = writeln!(out, "Scan {} {span}", table.name);
+                None
+            }
+            Node::IndexScan {
+                table,
+                index,
+                span,
+                covering,
+            } => {
+                let kind = if *covering {
+                    "IndexOnlyScan"
+                } else {
+                    "IndexScan"
+                };
+                let span = format_span(table.id, index.id, span);
+                let _ = writeln!(out, "{kind} {}@{} {span}", table.name, index.name);
                 None
             }
             Node::Values { rows, .. } => {
@@ -843,8 +930,11 @@ impl Node {
                     true => "NestedLoopJoin".to_string(),
                     false => "HashJoin".to_string(),
                 };
-                if *kind == JoinKind::Left {
-                    s.push_str(" left");
+                match kind {
+                    JoinKind::Inner => {}
+                    JoinKind::Left => s.push_str(" left"),
+                    JoinKind::Right => s.push_str(" right"),
+                    JoinKind::Full => s.push_str(" full"),
                 }
                 if !keys.is_empty() {
                     let k: Vec<String> = keys
@@ -864,6 +954,21 @@ impl Node {
             Node::Distinct { source } => {
                 let _ = writeln!(out, "Distinct");
                 Some(source)
+            }
+            Node::RecursiveCte {
+                anchor,
+                recursive,
+                all,
+            } => {
+                let all = if *all { " all" } else { "" };
+                let _ = writeln!(out, "RecursiveUnion{all}");
+                anchor.explain(out, depth + 1);
+                recursive.explain(out, depth + 1);
+                None
+            }
+            Node::WorkTable { .. } => {
+                let _ = writeln!(out, "WorkTable");
+                None
             }
             Node::SetOp {
                 op,
@@ -962,14 +1067,13 @@ fn map_aggregate(a: Aggregate, f: &mut impl FnMut(Expr) -> Expr) -> Aggregate {
     }
 }
 
-/// Formats a primary-index key prefix like `/Table/104/1/1/'a'`; `after` marks the prefix end
+/// Formats an index key prefix like `/Table/104/1/1/'a'`; `after` marks the prefix end
 /// (`/PrefixEnd`; the end of a whole index is the next index's prefix).
-fn format_key(table: &Table, values: &[Expr], after: bool) -> String {
-    let index = crate::catalog::PRIMARY_INDEX_ID;
+fn format_key(table: u32, index: u32, values: &[Expr], after: bool) -> String {
     if values.is_empty() && after {
-        return format!("/Table/{}/{}", table.id, index + 1);
+        return format!("/Table/{table}/{}", index + 1);
     }
-    let mut s = format!("/Table/{}/{index}", table.id);
+    let mut s = format!("/Table/{table}/{index}");
     for v in values {
         let _ = write!(s, "/{}", v.format(&[]));
     }
@@ -977,6 +1081,14 @@ fn format_key(table: &Table, values: &[Expr], after: bool) -> String {
         s.push_str("/PrefixEnd");
     }
     s
+}
+
+fn format_span(table: u32, index: u32, span: &Span) -> String {
+    format!(
+        "{} - {}",
+        format_key(table, index, &span.start.values, span.start.after),
+        format_key(table, index, &span.end.values, span.end.after)
+    )
 }
 
 /// A statement plan.
@@ -1006,6 +1118,32 @@ pub enum Plan {
     CreateTable { table: Table, if_not_exists: bool },
     /// Drops tables.
     DropTable { names: Vec<String>, if_exists: bool },
+    /// Creates a secondary index and fills it from the table's rows.
+    CreateIndex(IndexSpec),
+    /// Drops secondary indexes.
+    DropIndex { names: Vec<String>, if_exists: bool },
+    /// Creates (or replaces) a view.
+    CreateView {
+        view: crate::catalog::View,
+        or_replace: bool,
+    },
+    /// Drops views.
+    DropView { names: Vec<String>, if_exists: bool },
+}
+
+/// A CREATE INDEX statement, resolved against its table when it runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IndexSpec {
+    /// The table.
+    pub table: String,
+    /// The index name; None picks PostgreSQL's default (`<table>_<columns>_idx`).
+    pub name: Option<String>,
+    /// Column names with their direction (true: descending).
+    pub columns: Vec<(String, bool)>,
+    /// INCLUDE column names.
+    pub include: Vec<String>,
+    pub unique: bool,
+    pub if_not_exists: bool,
 }
 
 impl Plan {
@@ -1040,6 +1178,18 @@ impl Plan {
             }
             Plan::DropTable { names, .. } => {
                 let _ = writeln!(out, "DropTable {}", names.join(", "));
+            }
+            Plan::CreateIndex(spec) => {
+                let _ = writeln!(out, "CreateIndex on {}", spec.table);
+            }
+            Plan::DropIndex { names, .. } => {
+                let _ = writeln!(out, "DropIndex {}", names.join(", "));
+            }
+            Plan::CreateView { view, .. } => {
+                let _ = writeln!(out, "CreateView {}", view.name);
+            }
+            Plan::DropView { names, .. } => {
+                let _ = writeln!(out, "DropView {}", names.join(", "));
             }
         }
         out
@@ -1084,7 +1234,12 @@ impl Plan {
                 table,
                 source: source.map_exprs(f),
             },
-            p @ (Plan::CreateTable { .. } | Plan::DropTable { .. }) => p,
+            p @ (Plan::CreateTable { .. }
+            | Plan::DropTable { .. }
+            | Plan::CreateIndex(_)
+            | Plan::DropIndex { .. }
+            | Plan::CreateView { .. }
+            | Plan::DropView { .. }) => p,
         }
     }
 }

@@ -16,7 +16,6 @@
 //! and ROLLBACK end it (the statements after them start a new one), as in PostgreSQL.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use sqlparser::ast;
 use txn::{IsolationLevel, TxnOptions};
@@ -27,8 +26,8 @@ use crate::plan::Plan;
 use crate::planner::{Planner, referenced_tables};
 use crate::store::{KvTxn, NoTxn, Savepoint};
 use crate::{
-    Column, DataType, Description, Error, ExecResult, Result, Statement, TxnStatus, Value, catalog,
-    exec, optimizer,
+    Column, DataType, Description, Error, ExecResult, Result, Statement, TxnStatus, Value, exec,
+    optimizer,
 };
 
 /// How often an implicit transaction is retried after a serialization failure.
@@ -388,15 +387,8 @@ impl crate::Session {
         stmt: &ast::Statement,
         declared: &[Option<DataType>],
     ) -> Result<(Plan, Vec<DataType>)> {
-        let mut tables = HashMap::new();
-        for name in referenced_tables(stmt) {
-            if !tables.contains_key(&name)
-                && let Some(t) = catalog::get_table(txn, &name).await?
-            {
-                tables.insert(name, Arc::new(t));
-            }
-        }
-        let mut planner = Planner::new(&tables, declared);
+        let (tables, views) = crate::planner::view::load_relations(txn, stmt).await?;
+        let mut planner = Planner::new(&tables, declared).with_views(views);
         let plan = planner.plan(stmt)?;
         let plan = optimizer::optimize(plan, planner.param_hints());
         Ok((plan, planner.params()))
@@ -450,6 +442,10 @@ impl crate::Session {
 
     /// Runs a statement in an implicit transaction, retrying serialization failures.
     async fn run_implicit(&self, stmt: &Statement, params: &[Value]) -> Result<ExecResult> {
+        if let ast::Statement::CreateIndex(c) = &*stmt.ast {
+            let spec = crate::planner::ddl::index_spec(c)?;
+            return exec::index::create_index_online(&self.engine, &spec).await;
+        }
         if !Self::needs_txn(&stmt.ast) {
             // Without tables the plan does not depend on the schema.
             let generation = self.engine.schema.stable();

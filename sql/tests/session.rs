@@ -627,5 +627,16 @@ async fn primary_key_duplicates_over_the_real_store() {
     let msg = dup(exec(&mut s, "INSERT INTO u VALUES (1, 'in a block')", &[]).await);
     assert!(msg.contains("\"u_pkey\""), "{msg}");
     must(&mut s, "ROLLBACK").await;
+
+    // A UNIQUE index entry is checked the same way, and the error names the index.
+    must(&mut s, "CREATE UNIQUE INDEX u_v ON u (v)").await;
+    let msg = dup(exec(&mut s, "INSERT INTO u VALUES (8, 'one')", &[]).await);
+    assert_eq!(
+        msg,
+        "duplicate key value violates unique constraint \"u_v\""
+    );
+    let msg = dup(exec(&mut s, "UPDATE u SET v = 'one' WHERE id = 7", &[]).await);
+    assert!(msg.contains("\"u_v\""), "{msg}");
+    must(&mut s, "UPDATE u SET v = v WHERE id = 1").await;
     db.shutdown().await.expect("shutdown");
 }

@@ -5,6 +5,8 @@
 //! Parameters are substituted as constants before execution ([`bind_params`]).
 
 pub(crate) mod eval;
+pub(crate) mod index;
+mod index_scan;
 pub(crate) mod ops;
 pub(crate) mod rows;
 mod setops;
@@ -147,6 +149,30 @@ pub(crate) async fn execute(
                 }
             }
             Ok(command("DROP TABLE", None))
+        }
+        Plan::CreateIndex(spec) => index::create_index(txn, &spec).await,
+        Plan::DropIndex { names, if_exists } => index::drop_indexes(txn, &names, if_exists).await,
+        Plan::CreateView { view, or_replace } => {
+            let exists = catalog::get_view(txn, &view.name).await?.is_some();
+            if !(exists && or_replace) {
+                catalog::must_be_new_relation(txn, &view.name).await?;
+            }
+            catalog::put_view(txn, &view)?;
+            Ok(command("CREATE VIEW", None))
+        }
+        Plan::DropView { names, if_exists } => {
+            for name in &names {
+                match catalog::get_view(txn, name).await? {
+                    Some(_) => catalog::drop_view(txn, name)?,
+                    None if if_exists => {}
+                    None => {
+                        return Err(Error::UndefinedTable(format!(
+                            "view \"{name}\" does not exist"
+                        )));
+                    }
+                }
+            }
+            Ok(command("DROP VIEW", None))
         }
     }
 }

@@ -33,6 +33,14 @@ pub(crate) fn build(node: Node) -> Result<Box<dyn Operator>> {
             key: Some(key),
         }),
         Node::Scan { table, span } => Box::new(Scan::new(table, &span)?),
+        Node::IndexScan {
+            table,
+            index,
+            span,
+            covering,
+        } => Box::new(super::index_scan::IndexScan::new(
+            table, index, &span, covering,
+        )?),
         Node::Values { rows, .. } => Box::new(Values { rows: Some(rows) }),
         Node::Filter { source, predicate } => Box::new(Filter {
             source: build(*source)?,
@@ -50,6 +58,8 @@ pub(crate) fn build(node: Node) -> Result<Box<dyn Operator>> {
             keys,
         } => Box::new(Join {
             right_width: right.columns().len(),
+            left_width: left.columns().len(),
+            left_done: false,
             left: build(*left)?,
             right: Some(build(*right)?),
             kind,
@@ -74,6 +84,16 @@ pub(crate) fn build(node: Node) -> Result<Box<dyn Operator>> {
             counts: None,
             seen: Default::default(),
         }),
+        Node::RecursiveCte {
+            anchor,
+            recursive,
+            all,
+        } => Box::new(super::setops::Recursive::new(*anchor, *recursive, all)?),
+        Node::WorkTable { .. } => {
+            return Err(crate::Error::Internal(
+                "a work table outside its recursive query".into(),
+            ));
+        }
         Node::Order { source, keys } => Box::new(Order {
             source: build(*source)?,
             keys,
@@ -120,7 +140,7 @@ pub(crate) async fn collect(mut op: Box<dyn Operator>, txn: &mut dyn KvTxn) -> R
     Ok(rows)
 }
 
-fn const_values(exprs: &[Expr]) -> Result<Option<Vec<Value>>> {
+pub(super) fn const_values(exprs: &[Expr]) -> Result<Option<Vec<Value>>> {
     let values = exprs
         .iter()
         .map(|e| eval(e, &[]))
@@ -334,6 +354,8 @@ impl Operator for Projection {
 struct Built {
     rows: Vec<Row>,
     index: HashMap<Vec<u8>, Vec<usize>>,
+    /// Which right rows some left row matched (for RIGHT and FULL joins).
+    matched: Vec<bool>,
 }
 
 struct Join {
@@ -341,6 +363,9 @@ struct Join {
     /// The right input until it has been read into `built`.
     right: Option<Box<dyn Operator>>,
     right_width: usize,
+    left_width: usize,
+    /// The left input is exhausted (and unmatched right rows, if kept, were emitted).
+    left_done: bool,
     kind: JoinKind,
     on: Option<Expr>,
     keys: Vec<(usize, usize)>,
@@ -353,6 +378,7 @@ impl Join {
             return Ok(());
         };
         self.built.rows = collect(right, txn).await?;
+        self.built.matched = vec![false; self.built.rows.len()];
         if self.keys.is_empty() {
             return Ok(());
         }
@@ -366,7 +392,7 @@ impl Join {
     }
 
     /// The joined rows of one left row.
-    fn probe(&self, left: &Row, out: &mut Vec<Row>) -> Result<()> {
+    fn probe(&mut self, left: &Row, out: &mut Vec<Row>) -> Result<()> {
         let all: Vec<usize>;
         let candidates: &[usize] = if self.keys.is_empty() {
             all = (0..self.built.rows.len()).collect();
@@ -387,10 +413,11 @@ impl Join {
             };
             if keep {
                 matched = true;
+                self.built.matched[i] = true;
                 out.push(row);
             }
         }
-        if !matched && self.kind == JoinKind::Left {
+        if !matched && self.kind.keeps_left() {
             let mut row = left.clone();
             row.extend(std::iter::repeat_n(Value::Null, self.right_width));
             out.push(row);
@@ -409,6 +436,9 @@ fn join_key(row: &[Value], columns: impl Iterator<Item = usize>) -> Option<Vec<u
 impl Operator for Join {
     async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
         self.build(txn).await?;
+        if self.left_done {
+            return Ok(None);
+        }
         while let Some(batch) = self.left.next(txn).await? {
             let mut out = Vec::new();
             for left in &batch {
@@ -418,7 +448,20 @@ impl Operator for Join {
                 return Ok(Some(out));
             }
         }
-        Ok(None)
+        self.left_done = true;
+        if !self.kind.keeps_right() {
+            return Ok(None);
+        }
+        // The right rows no left row matched, NULL-extended on the left.
+        let out: Vec<Row> = (0..self.built.rows.len())
+            .filter(|&i| !self.built.matched[i])
+            .map(|i| {
+                let mut row = vec![Value::Null; self.left_width];
+                row.extend(self.built.rows[i].iter().cloned());
+                row
+            })
+            .collect();
+        Ok((!out.is_empty()).then_some(out))
     }
 }
 

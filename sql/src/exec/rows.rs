@@ -1,7 +1,7 @@
 //! Table rows to and from key-value pairs.
 
-use crate::catalog::Table;
-use crate::encoding::{decode_key, decode_row, encode_key, encode_row};
+use crate::catalog::{Index, Table};
+use crate::encoding::{decode_key, decode_key_value, decode_row, encode_key, encode_row};
 use crate::{Error, Result, Value};
 
 /// A row of values, in the column order of the node that produced it.
@@ -53,6 +53,66 @@ pub(crate) fn decode_table_row(table: &Table, key: &[u8], value: &[u8]) -> Resul
         if let Some(i) = table.columns.iter().position(|c| c.id == id)
             && !table.is_key(i)
         {
+            row[i] = v;
+        }
+    }
+    Ok(row)
+}
+
+/// An index entry of a full table row (docs/formats.md, "Secondary indexes").
+pub(crate) struct IndexEntry {
+    pub(crate) key: Vec<u8>,
+    pub(crate) value: Vec<u8>,
+    /// The key is the index values alone (a UNIQUE index without NULLs): it must not exist.
+    pub(crate) must_be_new: bool,
+}
+
+/// The entry of `row` in `index`.
+pub(crate) fn index_entry(table: &Table, index: &Index, row: &[Value]) -> IndexEntry {
+    let mut key = index.prefix(table);
+    let values: Vec<Value> = index.columns.iter().map(|&c| row[c].clone()).collect();
+    key.extend(encode_key(&values, &index.descending));
+    let suffix = index.key_suffix(table);
+    let must_be_new = index.unique && !values.iter().any(Value::is_null);
+    if !must_be_new {
+        let pk: Vec<Value> = suffix.iter().map(|&c| row[c].clone()).collect();
+        key.extend(encode_key(&pk, &[]));
+    }
+    let stored = suffix
+        .iter()
+        .chain(index.include.iter().filter(|c| !index.columns.contains(c)))
+        .map(|&c| (table.columns[c].id, &row[c]));
+    IndexEntry {
+        key,
+        value: encode_row(stored),
+        must_be_new,
+    }
+}
+
+/// Decodes an index entry into a table-shaped row holding the columns the index covers (the
+/// others are NULL).
+pub(crate) fn decode_index_entry(
+    table: &Table,
+    index: &Index,
+    key: &[u8],
+    value: &[u8],
+) -> Result<Row> {
+    let prefix = index.prefix(table);
+    let mut rest = key.strip_prefix(prefix.as_slice()).ok_or_else(|| {
+        Error::Internal(format!(
+            "key {} is not in index {}",
+            txn::keys::Pretty(key),
+            index.name
+        ))
+    })?;
+    let mut row = vec![Value::Null; table.columns.len()];
+    for (&c, (ty, desc)) in index.columns.iter().zip(index.key_types(table)) {
+        let (v, tail) = decode_key_value(rest, ty, desc)?;
+        row[c] = v;
+        rest = tail;
+    }
+    for (id, v) in decode_row(value)? {
+        if let Some(i) = table.columns.iter().position(|c| c.id == id) {
             row[i] = v;
         }
     }

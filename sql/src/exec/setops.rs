@@ -6,12 +6,12 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 
-use super::ops::{Operator, collect};
+use super::ops::{Operator, build, collect};
 use super::rows::Row;
-use crate::Result;
 use crate::encoding::encode_key;
-use crate::plan::SetOp;
+use crate::plan::{Expr, Node, SetOp};
 use crate::store::KvTxn;
+use crate::{Error, Result};
 
 fn row_key(row: &Row) -> Vec<u8> {
     encode_key(row, &[])
@@ -117,5 +117,88 @@ impl Operator for SetOperation {
                 return Ok(Some(out));
             }
         }
+    }
+}
+
+/// The most rows a recursive query may return: one that never stops fails instead of
+/// exhausting memory (PostgreSQL runs until it does).
+pub(crate) const MAX_RECURSIVE_ROWS: usize = 1_000_000;
+
+/// WITH RECURSIVE: the anchor's rows, then round after round of the recursive term over the
+/// previous round's rows (substituted for its work table as constant rows) until a round
+/// adds nothing. Each round's rows are emitted as one batch.
+pub(crate) struct Recursive {
+    anchor: Option<Box<dyn Operator>>,
+    recursive: Node,
+    all: bool,
+    /// The rows of the last round (the next round's work table).
+    working: Vec<Row>,
+    seen: HashSet<Vec<u8>>,
+    total: usize,
+}
+
+impl Recursive {
+    pub(crate) fn new(anchor: Node, recursive: Node, all: bool) -> Result<Recursive> {
+        Ok(Recursive {
+            anchor: Some(build(anchor)?),
+            recursive,
+            all,
+            working: Vec::new(),
+            seen: HashSet::new(),
+            total: 0,
+        })
+    }
+
+    /// Keeps the rows not seen before (all of them with UNION ALL).
+    fn fresh(&mut self, rows: Vec<Row>) -> Result<Vec<Row>> {
+        let rows: Vec<Row> = match self.all {
+            true => rows,
+            false => rows
+                .into_iter()
+                .filter(|r| self.seen.insert(row_key(r)))
+                .collect(),
+        };
+        self.total += rows.len();
+        if self.total > MAX_RECURSIVE_ROWS {
+            return Err(Error::InvalidParameter(format!(
+                "recursive query returned more than {MAX_RECURSIVE_ROWS} rows"
+            )));
+        }
+        Ok(rows)
+    }
+
+    /// The recursive term with the work table replaced by the last round's rows.
+    fn round(&self) -> Result<Node> {
+        let rows: Vec<Vec<Expr>> = self
+            .working
+            .iter()
+            .map(|r| r.iter().cloned().map(Expr::Constant).collect())
+            .collect();
+        self.recursive.clone().transform(&mut |n| {
+            Ok(match n {
+                Node::WorkTable { columns } => Node::Values {
+                    columns,
+                    rows: rows.clone(),
+                },
+                n => n,
+            })
+        })
+    }
+}
+
+#[async_trait]
+impl Operator for Recursive {
+    async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
+        let rows = match self.anchor.take() {
+            Some(anchor) => collect(anchor, txn).await?,
+            None if self.working.is_empty() => return Ok(None),
+            None => collect(build(self.round()?)?, txn).await?,
+        };
+        let rows = self.fresh(rows)?;
+        self.working = rows.clone();
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(rows))
     }
 }

@@ -2,15 +2,19 @@
 //!
 //! UPDATE and DELETE first read every row they will change and only then write, so a statement
 //! never sees its own writes (a key moved forward by `SET id = id + 1` is not updated twice).
+//!
+//! Every index of the table, write-only or public, gets its entries changed in the statement's
+//! transaction. A key that must not exist yet (a primary key, a UNIQUE entry without NULLs)
+//! is written through [`put_new`] only.
 
 use std::sync::Arc;
 
 use super::RowIds;
 use super::eval::eval;
 use super::ops::{build, collect};
-use super::rows::{Row, encode_table_row, primary_key, row_key};
+use super::rows::{Row, encode_table_row, index_entry, primary_key, row_key};
 use crate::catalog;
-use crate::catalog::Table;
+use crate::catalog::{Index, Table};
 use crate::plan::{Expr, Node};
 use crate::store::{KvTxn, Store};
 use crate::{Error, Result, Value};
@@ -32,26 +36,38 @@ fn check_row(table: &Table, row: Row) -> Result<Row> {
         .collect()
 }
 
-fn duplicate(table: &Table) -> Error {
+/// 23505 for a second row with the same values in unique constraint `constraint`.
+fn duplicate(constraint: &str) -> Error {
     Error::UniqueViolation(format!(
-        "duplicate key value violates unique constraint \"{}_pkey\"",
-        table.name
+        "duplicate key value violates unique constraint \"{constraint}\""
     ))
 }
 
-/// Writes a new row, failing with 23505 if its key exists: at once, or at commit in a
-/// transaction that defers its checks (the condition travels with the write, see
-/// `txn::Transaction::insert`; [`duplicate_at_commit`] names the constraint then).
-async fn put_new(txn: &mut dyn KvTxn, table: &Table, row: &[Value]) -> Result<()> {
-    let (key, value) = encode_table_row(table, row);
+/// The name of a table's primary-key constraint (PostgreSQL's `<table>_pkey`).
+fn pkey_name(table: &Table) -> String {
+    format!("{}_pkey", table.name)
+}
+
+/// Writes a key that must not exist yet, failing with 23505 naming `constraint` if it does:
+/// at once, or at commit in a transaction that defers its checks (the condition travels with
+/// the write and is checked where it applies, see `txn::Transaction::insert`;
+/// [`duplicate_at_commit`] names the constraint then). Every insert of a key that must be new
+/// goes through here.
+async fn put_new(
+    txn: &mut dyn KvTxn,
+    key: Vec<u8>,
+    value: Vec<u8>,
+    constraint: &str,
+) -> Result<()> {
     txn.put_new(key, value).await.map_err(|e| match e {
-        txn::Error::Duplicate { .. } => duplicate(table),
+        txn::Error::Duplicate { .. } => duplicate(constraint),
         e => e.into(),
     })
 }
 
 /// The 23505 error of a commit refused because `key` held a value, naming the constraint the
-/// key belongs to (read from the catalog in a new transaction).
+/// key belongs to (the primary key or a unique index, read from the catalog in a new
+/// transaction).
 pub(crate) async fn duplicate_at_commit(store: &dyn Store, key: &[u8]) -> Error {
     let generic =
         || Error::UniqueViolation("duplicate key value violates unique constraint".into());
@@ -66,10 +82,41 @@ pub(crate) async fn duplicate_at_commit(store: &dyn Store, key: &[u8]) -> Error 
     };
     let table = catalog::table_by_id(txn.as_mut(), table_id).await;
     let _ = txn.rollback().await;
-    match table {
-        Ok(Some(table)) if index_id == catalog::PRIMARY_INDEX_ID => duplicate(&table),
-        _ => generic(),
+    let Ok(Some(table)) = table else {
+        return generic();
+    };
+    if index_id == catalog::PRIMARY_INDEX_ID {
+        return duplicate(&pkey_name(&table));
     }
+    match table.indexes.iter().find(|i| i.id == index_id) {
+        Some(index) => duplicate(&index.name),
+        None => generic(),
+    }
+}
+
+/// Writes the entry of `row` in `index`.
+async fn put_index_entry(
+    txn: &mut dyn KvTxn,
+    table: &Table,
+    index: &Index,
+    row: &[Value],
+) -> Result<()> {
+    let entry = index_entry(table, index, row);
+    if entry.must_be_new {
+        put_new(txn, entry.key, entry.value, &index.name).await
+    } else {
+        Ok(txn.put(entry.key, entry.value)?)
+    }
+}
+
+/// Writes a new row and its index entries, failing with 23505 if its key exists.
+async fn insert_row(txn: &mut dyn KvTxn, table: &Table, row: &[Value]) -> Result<()> {
+    let (key, value) = encode_table_row(table, row);
+    put_new(txn, key, value, &pkey_name(table)).await?;
+    for index in &table.indexes {
+        put_index_entry(txn, table, index, row).await?;
+    }
+    Ok(())
 }
 
 /// Inserts the rows of `source` into the given columns; returns the row count.
@@ -92,7 +139,7 @@ pub(crate) async fn insert(
                 row[table.primary_key[0]] = Value::Int(rowids.next().await?);
             }
             let row = check_row(table, row)?;
-            put_new(txn, table, &row).await?;
+            insert_row(txn, table, &row).await?;
             count += 1;
         }
     }
@@ -146,12 +193,26 @@ pub(crate) async fn update(
 ) -> Result<u64> {
     let rows = read_and_lock(txn, table, &source).await?;
     let mut moved = Vec::new();
+    // Entries whose key changed are written after every old one is gone, like moved rows.
+    let mut entries = Vec::new();
     for old in &rows {
         let mut new = old.clone();
         for (c, e) in set {
             new[*c] = eval(e, old)?;
         }
         let new = check_row(table, new)?;
+        for index in &table.indexes {
+            let (was, now) = (
+                index_entry(table, index, old),
+                index_entry(table, index, &new),
+            );
+            if was.key != now.key {
+                txn.delete(was.key)?;
+                entries.push((index, now));
+            } else if was.value != now.value {
+                txn.put(now.key, now.value)?;
+            }
+        }
         let old_key = row_key(table, old);
         if row_key(table, &new) == old_key {
             let (key, value) = encode_table_row(table, &new);
@@ -162,7 +223,15 @@ pub(crate) async fn update(
         }
     }
     for new in &moved {
-        put_new(txn, table, new).await?;
+        let (key, value) = encode_table_row(table, new);
+        put_new(txn, key, value, &pkey_name(table)).await?;
+    }
+    for (index, entry) in entries {
+        if entry.must_be_new {
+            put_new(txn, entry.key, entry.value, &index.name).await?;
+        } else {
+            txn.put(entry.key, entry.value)?;
+        }
     }
     Ok(rows.len() as u64)
 }
@@ -172,6 +241,9 @@ pub(crate) async fn delete(txn: &mut dyn KvTxn, table: &Arc<Table>, source: Node
     let rows = read_and_lock(txn, table, &source).await?;
     for row in &rows {
         txn.delete(row_key(table, row))?;
+        for index in &table.indexes {
+            txn.delete(index_entry(table, index, row).key)?;
+        }
     }
     Ok(rows.len() as u64)
 }

@@ -135,6 +135,7 @@ pub(super) fn plan_create_table(c: &ast::CreateTable) -> Result<Plan> {
     let name = object_name(&c.name)?;
     let mut columns: Vec<Column> = Vec::new();
     let mut primary_key: Option<Vec<usize>> = None;
+    let mut uniques = Vec::new();
     let set_pk = |pk: Vec<usize>, primary_key: &mut Option<Vec<usize>>| {
         if primary_key.is_some() {
             return Err(Error::InvalidParameter(format!(
@@ -163,6 +164,9 @@ pub(super) fn plan_create_table(c: &ast::CreateTable) -> Result<Plan> {
                 ast::ColumnOption::Null => {}
                 ast::ColumnOption::NotNull => column.nullable = false,
                 ast::ColumnOption::PrimaryKey(_) => set_pk(vec![columns.len()], &mut primary_key)?,
+                ast::ColumnOption::Unique(u) => {
+                    uniques.push(super::ddl::unique_constraint(u, Some(&column.name))?)
+                }
                 ast::ColumnOption::Default(ast::Expr::Value(v)) if v.value == ast::Value::Null => {}
                 other => return Err(not_supported(format!("column option {other}"))),
             }
@@ -187,6 +191,9 @@ pub(super) fn plan_create_table(c: &ast::CreateTable) -> Result<Plan> {
                 }
                 set_pk(idx, &mut primary_key)?;
             }
+            ast::TableConstraint::Unique(u) => {
+                uniques.push(super::ddl::unique_constraint(u, None)?);
+            }
             other => return Err(not_supported(format!("constraint {other}"))),
         }
     }
@@ -207,7 +214,10 @@ pub(super) fn plan_create_table(c: &ast::CreateTable) -> Result<Plan> {
         }
     };
     let next_column_id = columns.len() as u32 + 1;
+    let indexes = super::ddl::unique_constraints(&name, &columns, &uniques)?;
     let table = Table {
+        next_index_id: crate::catalog::FIRST_INDEX_ID + indexes.len() as u32,
+        indexes,
         id: 0,
         name,
         columns,

@@ -1,5 +1,6 @@
-//! Planning FROM: tables (optionally aliased), subqueries with an alias, comma lists, CROSS,
-//! [INNER] and LEFT [OUTER] joins with ON or USING, nested in any shape. The result is one
+//! Planning FROM: tables, views and WITH queries (optionally aliased), subqueries with an
+//! alias, comma lists, CROSS, [INNER], LEFT, RIGHT and FULL [OUTER] joins with ON, USING or
+//! NATURAL, nested in any shape. The result is one
 //! node whose rows are the FROM items' columns side by side, and the scope that names them.
 //!
 //! Every table is read by a full scan here; WHERE and ON conjuncts are pushed down to joins
@@ -94,6 +95,8 @@ impl Planner<'_> {
             let (kind, constraint) = match &j.join_operator {
                 J::Join(c) | J::Inner(c) => (JoinKind::Inner, c),
                 J::Left(c) | J::LeftOuter(c) => (JoinKind::Left, c),
+                J::Right(c) | J::RightOuter(c) => (JoinKind::Right, c),
+                J::FullOuter(c) => (JoinKind::Full, c),
                 J::CrossJoin(ast::JoinConstraint::None) => {
                     (JoinKind::Inner, &ast::JoinConstraint::None)
                 }
@@ -113,29 +116,55 @@ impl Planner<'_> {
                     }
                     join(left, right, kind, Some(on))
                 }
-                ast::JoinConstraint::Using(names) => self.join_using(left, right, kind, names)?,
-                ast::JoinConstraint::Natural => return Err(not_supported("NATURAL join")),
+                ast::JoinConstraint::Using(names) => {
+                    let names = names.iter().map(object_name).collect::<Result<Vec<_>>>()?;
+                    self.join_using(left, right, kind, &names)?
+                }
+                ast::JoinConstraint::Natural => {
+                    // USING the columns both sides have, in the left side's order.
+                    let names: Vec<String> = left
+                        .1
+                        .columns
+                        .iter()
+                        .filter(|c| !c.hidden && !c.merged)
+                        .map(|c| c.name.clone())
+                        .filter(|n| {
+                            right
+                                .1
+                                .columns
+                                .iter()
+                                .any(|c| !c.hidden && !c.merged && c.name == *n)
+                        })
+                        .collect();
+                    match names.is_empty() {
+                        true => join(left, right, kind, None),
+                        false => self.join_using(left, right, kind, &names)?,
+                    }
+                }
                 _ => return Err(Error::Syntax("a join needs ON or USING".into())),
             };
         }
         Ok(left)
     }
 
-    /// `USING (a, ...)`: equality of each named column on both sides; the right side's copy is
-    /// reachable only by its qualified name.
+    /// `USING (a, ...)`: equality of each named column on both sides; the right side's copy
+    /// (the left's, in a RIGHT join) is reachable only by its qualified name.
     fn join_using(
         &mut self,
         left: (Node, Scope),
         right: (Node, Scope),
         kind: JoinKind,
-        names: &[ast::ObjectName],
+        names: &[String],
     ) -> Result<(Node, Scope)> {
-        let (lnode, lscope) = left;
+        if kind == JoinKind::Full {
+            return Err(not_supported("FULL JOIN with USING or NATURAL"));
+        }
+        let (lnode, mut lscope) = left;
         let (rnode, mut rscope) = right;
         let width = lscope.columns.len();
         let mut on = Vec::new();
-        for n in names {
-            let name = object_name(n)?;
+        for name in names {
+            let name = name.clone();
             let missing = |side: &str| {
                 Error::UndefinedColumn(format!(
                     "column \"{name}\" specified in USING clause does not exist in {side} table"
@@ -153,7 +182,11 @@ impl Planner<'_> {
                     "JOIN/USING types {tl} and {tr} cannot be matched"
                 )));
             }
-            rscope.columns[r].merged = true;
+            // The copy a RIGHT join never NULL-extends is the one the name resolves to.
+            match kind {
+                JoinKind::Right => lscope.columns[l].merged = true,
+                _ => rscope.columns[r].merged = true,
+            }
             on.push(Expr::Compare(
                 CmpOp::Eq,
                 Box::new(Expr::Column(l)),
@@ -176,11 +209,22 @@ impl Planner<'_> {
                 args: None,
                 ..
             } => {
-                let table = self.table(&object_name(name)?)?;
+                let name = object_name(name)?;
                 let relation = alias
                     .as_ref()
                     .map(|a| ident_name(&a.name))
-                    .unwrap_or_else(|| table.name.clone());
+                    .unwrap_or_else(|| name.clone());
+                let named = match self.plan_cte(&name, &relation)? {
+                    Some(found) => Some(found),
+                    None => self.plan_view(&name, &relation)?,
+                };
+                if let Some((node, mut scope)) = named {
+                    if let Some(a) = alias {
+                        rename_columns(&mut scope, a, &relation)?;
+                    }
+                    return Ok((node, scope));
+                }
+                let table = self.table(&name)?;
                 let mut scope = table_scope(&table, &relation);
                 if let Some(a) = alias {
                     rename_columns(&mut scope, a, &table.name)?;

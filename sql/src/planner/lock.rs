@@ -59,10 +59,16 @@ impl Planner<'_> {
 /// The table a query reads, if any (one at most: joins are 0A000).
 fn scanned_table(node: &Node) -> Result<Option<Arc<Table>>> {
     match node {
-        Node::Get { table, .. } | Node::Scan { table, .. } => Ok(Some(table.clone())),
+        Node::Get { table, .. } | Node::Scan { table, .. } | Node::IndexScan { table, .. } => {
+            Ok(Some(table.clone()))
+        }
         Node::Values { .. } => Ok(None),
-        Node::Join { .. } | Node::SetOp { .. } | Node::Distinct { .. } => Err(not_supported(
-            "FOR UPDATE with joins, DISTINCT or set operations",
+        Node::Join { .. }
+        | Node::SetOp { .. }
+        | Node::Distinct { .. }
+        | Node::RecursiveCte { .. }
+        | Node::WorkTable { .. } => Err(not_supported(
+            "FOR UPDATE with joins, DISTINCT, set operations or WITH RECURSIVE",
         )),
         Node::Filter { source, .. }
         | Node::Projection { source, .. }
@@ -76,7 +82,7 @@ fn scanned_table(node: &Node) -> Result<Option<Arc<Table>>> {
 /// the positions of the key columns in its rows.
 fn with_keys(node: Node, table: &Table) -> Result<(Node, Vec<usize>)> {
     Ok(match node {
-        Node::Get { .. } | Node::Scan { .. } => {
+        Node::Get { .. } | Node::Scan { .. } | Node::IndexScan { .. } => {
             let keys = table.primary_key.clone();
             (node, keys)
         }
@@ -131,7 +137,12 @@ fn with_keys(node: Node, table: &Table) -> Result<(Node, Vec<usize>)> {
         Node::Aggregate { .. } => {
             return Err(not_supported("FOR UPDATE with aggregate functions"));
         }
-        Node::Values { .. } | Node::Join { .. } | Node::SetOp { .. } | Node::Distinct { .. } => {
+        Node::Values { .. }
+        | Node::Join { .. }
+        | Node::SetOp { .. }
+        | Node::Distinct { .. }
+        | Node::RecursiveCte { .. }
+        | Node::WorkTable { .. } => {
             return Err(Error::Internal(
                 "VALUES or a join under a locked scan".into(),
             ));

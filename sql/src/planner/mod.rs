@@ -14,11 +14,14 @@
 //! [`Expr::Outer`]: crate::plan::Expr::Outer
 
 pub(crate) mod access;
+mod cte;
+pub(crate) mod ddl;
 mod dml;
 pub(crate) mod expr;
 mod from;
 mod lock;
 mod select;
+pub(crate) mod view;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,6 +40,12 @@ pub struct Planner<'a> {
     params: Vec<Option<DataType>>,
     /// The scopes of the queries enclosing the subquery being bound, outermost first.
     outer: Vec<Scope>,
+    /// The views the statement reads (directly or through other views).
+    views: HashMap<String, Arc<view::ViewDef>>,
+    /// How many view expansions enclose the query being bound.
+    view_depth: usize,
+    /// The WITH queries in scope, outermost first.
+    ctes: Vec<cte::CteDef>,
 }
 
 impl<'a> Planner<'a> {
@@ -49,7 +58,16 @@ impl<'a> Planner<'a> {
             tables,
             params: declared.to_vec(),
             outer: Vec::new(),
+            views: HashMap::new(),
+            view_depth: 0,
+            ctes: Vec::new(),
         }
+    }
+
+    /// The planner with the views the statement reads (see [`view::load_relations`]).
+    pub fn with_views(mut self, views: HashMap<String, Arc<view::ViewDef>>) -> Self {
+        self.views = views;
+        self
     }
 
     /// The parameter types known after planning (`None` where nothing constrains one).
@@ -81,6 +99,26 @@ impl<'a> Planner<'a> {
             ast::Statement::Update(u) => self.plan_update(u),
             ast::Statement::Delete(d) => self.plan_delete(d),
             ast::Statement::CreateTable(c) => dml::plan_create_table(c),
+            ast::Statement::CreateIndex(c) => ddl::plan_create_index(c),
+            ast::Statement::CreateView(c) => self.plan_create_view(c),
+            ast::Statement::Drop {
+                object_type: ast::ObjectType::View,
+                if_exists,
+                names,
+                ..
+            } => Ok(Plan::DropView {
+                names: names.iter().map(object_name).collect::<Result<_>>()?,
+                if_exists: *if_exists,
+            }),
+            ast::Statement::Drop {
+                object_type: ast::ObjectType::Index,
+                if_exists,
+                names,
+                ..
+            } => Ok(Plan::DropIndex {
+                names: names.iter().map(object_name).collect::<Result<_>>()?,
+                if_exists: *if_exists,
+            }),
             ast::Statement::Drop {
                 object_type: ast::ObjectType::Table,
                 if_exists,
@@ -129,12 +167,18 @@ pub fn referenced_tables(stmt: &ast::Statement) -> Vec<String> {
             d.selection.iter().for_each(|e| expr_tables(e, &mut out));
         }
         ast::Statement::Explain { statement, .. } => out = referenced_tables(statement),
+        ast::Statement::CreateView(c) => query_tables(&c.query, &mut out),
         _ => {}
     }
     out
 }
 
-fn query_tables(q: &ast::Query, out: &mut Vec<String>) {
+pub(crate) fn query_tables(q: &ast::Query, out: &mut Vec<String>) {
+    if let Some(with) = &q.with {
+        with.cte_tables
+            .iter()
+            .for_each(|c| query_tables(&c.query, out));
+    }
     set_expr_tables(&q.body, out);
     if let Some(ast::OrderBy {
         kind: ast::OrderByKind::Expressions(items),
@@ -145,7 +189,7 @@ fn query_tables(q: &ast::Query, out: &mut Vec<String>) {
     }
 }
 
-fn set_expr_tables(body: &ast::SetExpr, out: &mut Vec<String>) {
+pub(crate) fn set_expr_tables(body: &ast::SetExpr, out: &mut Vec<String>) {
     match body {
         ast::SetExpr::Select(s) => {
             from_tables(&s.from, out);

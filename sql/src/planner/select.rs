@@ -46,8 +46,20 @@ pub(crate) fn figure_colname(e: &ast::Expr) -> Option<String> {
 impl Planner<'_> {
     /// Plans a query.
     pub(crate) fn plan_query(&mut self, q: &ast::Query) -> Result<Node> {
-        if q.with.is_some() || q.fetch.is_some() || !q.locks.is_empty() {
-            return Err(not_supported("WITH, FETCH and FOR UPDATE in a subquery"));
+        match &q.with {
+            Some(with) => self.with_ctes(with, |p| p.plan_query_body(q)),
+            None => self.plan_query_body(q),
+        }
+    }
+
+    /// Binds a set operation's operand (for a recursive CTE's anchor and term).
+    pub(crate) fn plan_set_expr_public(&mut self, e: &ast::SetExpr) -> Result<Node> {
+        self.plan_set_expr(e)
+    }
+
+    fn plan_query_body(&mut self, q: &ast::Query) -> Result<Node> {
+        if q.fetch.is_some() || !q.locks.is_empty() {
+            return Err(not_supported("FETCH and FOR UPDATE in a subquery"));
         }
         let order_by: &[ast::OrderByExpr] = match &q.order_by {
             None => &[],

@@ -1,0 +1,99 @@
+//! Reading a span of a secondary index, then the rows its entries point to.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::ops::{Operator, SCAN_BATCH, const_values};
+use super::rows::{Row, decode_index_entry, decode_table_row, row_key};
+use crate::Result;
+use crate::catalog::{Index, Table};
+use crate::encoding::encode_key;
+use crate::plan::{Span, SpanBound};
+use crate::store::KvTxn;
+
+/// Scans index entries in batches of [`SCAN_BATCH`]; each batch's rows are then read by
+/// primary key, one get per entry, unless the scan is index-only.
+pub(super) struct IndexScan {
+    table: Arc<Table>,
+    index: Index,
+    covering: bool,
+    /// The next key to read; `None` when done.
+    start: Option<Vec<u8>>,
+    end: Vec<u8>,
+}
+
+impl IndexScan {
+    pub(super) fn new(
+        table: Arc<Table>,
+        index: Index,
+        span: &Span,
+        covering: bool,
+    ) -> Result<IndexScan> {
+        let prefix = index.prefix(&table);
+        let bound = |b: &SpanBound| -> Result<Option<Vec<u8>>> {
+            let Some(values) = const_values(&b.values)? else {
+                return Ok(None);
+            };
+            // Bounds encode like their columns (the planner checks the type family; integers
+            // of every width share one encoding), so they need no cast.
+            let mut key = prefix.clone();
+            key.extend(encode_key(&values, &index.descending));
+            Ok(Some(if b.after {
+                txn::keys::prefix_end(&key).unwrap_or_else(|| txn::keys::KEY_MAX.to_vec())
+            } else {
+                key
+            }))
+        };
+        let (start, end) = match (bound(&span.start)?, bound(&span.end)?) {
+            (Some(s), Some(e)) => (Some(s), e),
+            _ => (None, vec![]),
+        };
+        Ok(IndexScan {
+            table,
+            index,
+            covering,
+            start,
+            end,
+        })
+    }
+}
+
+#[async_trait]
+impl Operator for IndexScan {
+    async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
+        loop {
+            let Some(start) = self.start.take() else {
+                return Ok(None);
+            };
+            if start >= self.end {
+                return Ok(None);
+            }
+            let batch = txn.scan(&start, &self.end, SCAN_BATCH).await?;
+            if batch.len() == SCAN_BATCH
+                && let Some((last, _)) = batch.last()
+            {
+                self.start = Some(txn::keys::next_key(last));
+            }
+            if batch.is_empty() {
+                return Ok(None);
+            }
+            let mut rows = Vec::with_capacity(batch.len());
+            for (k, v) in &batch {
+                let entry = decode_index_entry(&self.table, &self.index, k, v)?;
+                if self.covering {
+                    rows.push(entry);
+                    continue;
+                }
+                let key = row_key(&self.table, &entry);
+                // Entries and rows are written in one transaction, so a row is always there.
+                if let Some(value) = txn.get(&key).await? {
+                    rows.push(decode_table_row(&self.table, &key, &value)?);
+                }
+            }
+            if !rows.is_empty() {
+                return Ok(Some(rows));
+            }
+        }
+    }
+}
