@@ -62,6 +62,8 @@ pub fn sqlstate(err: &sql::Error) -> &'static str {
         Error::CompletionUnknown(_) => "40003",
         Error::NotSupported(_) => "0A000",
         Error::InvalidParameter(_) => "22023",
+        Error::DuplicatePreparedStatement(_) => "42P05",
+        Error::UndefinedPreparedStatement(_) => "26000",
         Error::DiskFull(_) => "53100",
         Error::IoError(_) => "58030",
         Error::Internal(_) => "XX000",

@@ -438,7 +438,7 @@ impl crate::Session {
     }
 
     /// Whether a statement must run in a transaction (everything but queries without tables).
-    fn needs_txn(stmt: &ast::Statement) -> bool {
+    pub(crate) fn needs_txn(stmt: &ast::Statement) -> bool {
         let query = match stmt {
             ast::Statement::Explain { statement, .. } => {
                 matches!(**statement, ast::Statement::Query(_))
@@ -450,7 +450,7 @@ impl crate::Session {
 
     /// Runs a statement in an implicit transaction, retrying serialization failures.
     async fn run_implicit(&self, stmt: &Statement, params: &[Value]) -> Result<ExecResult> {
-        if !Self::needs_txn(&stmt.ast) {
+        if !stmt.needs_txn {
             // Without tables the plan does not depend on the schema.
             let generation = self.engine.schema.stable();
             return self.run_in(&mut NoTxn, stmt, generation, params).await;
@@ -518,6 +518,7 @@ impl crate::Session {
             _ => {}
         }
         let result = match ast {
+            s if crate::prepared::is_prepared_command(s) => self.prepared_command(s, params).await,
             ast::Statement::Set(set) => self.set(set).map(|()| command("SET")),
             ast::Statement::ShowVariable { variable } => self.show(variable),
             ast::Statement::Savepoint { name } => self.savepoint(savepoint_name(name)),
@@ -528,7 +529,7 @@ impl crate::Session {
                     self.state = TxnState::InBlock(block);
                     r
                 }
-                TxnState::Idle if self.in_batch && Self::needs_txn(ast) => {
+                TxnState::Idle if self.in_batch && stmt.needs_txn => {
                     let opts = TxnOptions {
                         isolation: self.settings.default_isolation(),
                         ..TxnOptions::default()
@@ -916,6 +917,9 @@ impl crate::Session {
                     params: declared_only(),
                     columns: vec![],
                 });
+            }
+            s if crate::prepared::is_prepared_command(s) => {
+                return self.describe_prepared_command(s, declared);
             }
             ast::Statement::ShowVariable { variable } => {
                 let columns = vec![Column {
