@@ -56,10 +56,55 @@ enum Run {
     Done,
 }
 
+/// A connection's portals. The unnamed portal, which most clients use for every execution,
+/// sits in a field of its own rather than in the map.
+#[derive(Default)]
+struct Portals {
+    unnamed: Option<Portal>,
+    named: HashMap<String, Portal>,
+}
+
+impl Portals {
+    fn get(&self, name: &str) -> Option<&Portal> {
+        match name {
+            "" => self.unnamed.as_ref(),
+            name => self.named.get(name),
+        }
+    }
+
+    fn get_mut(&mut self, name: &str) -> Option<&mut Portal> {
+        match name {
+            "" => self.unnamed.as_mut(),
+            name => self.named.get_mut(name),
+        }
+    }
+
+    fn insert(&mut self, name: String, portal: Portal) {
+        match name.as_str() {
+            "" => self.unnamed = Some(portal),
+            _ => {
+                self.named.insert(name, portal);
+            }
+        }
+    }
+
+    fn remove(&mut self, name: &str) -> Option<Portal> {
+        match name {
+            "" => self.unnamed.take(),
+            name => self.named.remove(name),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.unnamed = None;
+        self.named.clear();
+    }
+}
+
 /// The extended-protocol state of one connection.
 pub(crate) struct Extended {
     conn: Arc<Connection>,
-    portals: HashMap<String, Portal>,
+    portals: Portals,
     /// The last RowDescription sent, encoded, with the statement and formats it describes:
     /// clients that describe the portal of every execution (libpq's `PQexecPrepared`) get it
     /// again without it being built again.
@@ -70,7 +115,7 @@ impl Extended {
     pub(crate) fn new(conn: Arc<Connection>) -> Extended {
         Extended {
             conn,
-            portals: HashMap::new(),
+            portals: Portals::default(),
             described: None,
         }
     }
