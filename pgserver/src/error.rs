@@ -21,8 +21,6 @@ pub(crate) mod code {
     pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
     /// Text that is not valid UTF-8.
     pub const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
-    /// Several statements in one Parse message.
-    pub const SYNTAX_ERROR: &str = "42601";
     /// A type or feature that is not implemented.
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
     /// The startup packet named no user.
@@ -62,6 +60,8 @@ pub fn sqlstate(err: &sql::Error) -> &'static str {
         Error::CompletionUnknown(_) => "40003",
         Error::NotSupported(_) => "0A000",
         Error::InvalidParameter(_) => "22023",
+        Error::DuplicatePreparedStatement(_) => "42P05",
+        Error::UndefinedPreparedStatement(_) => "26000",
         Error::DiskFull(_) => "53100",
         Error::IoError(_) => "58030",
         Error::Internal(_) => "XX000",

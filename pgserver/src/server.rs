@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio::task::{AbortHandle, Id, JoinSet};
 use tracing::Instrument;
 
-use crate::conn::{Connection, Handlers};
+use crate::conn::Connection;
 
 /// The longest shutdown grace period [`Options::validate`] accepts.
 pub const MAX_SHUTDOWN_GRACE: Duration = Duration::from_secs(600);
@@ -145,12 +145,12 @@ impl Conns {
         shared: &Arc<Shared>,
     ) {
         let conn = Arc::new(Connection::default());
-        let handlers = Handlers::new(conn.clone(), shared.clone());
         let span = tracing::debug_span!("connection", %peer);
+        let task = crate::conn::serve(socket, peer, conn.clone(), shared.clone());
         let handle = self.tasks.spawn(
             async move {
                 tracing::debug!("connected");
-                if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                if let Err(e) = task.await {
                     tracing::debug!(error = %e, "connection ended with an error");
                 }
                 tracing::debug!("disconnected");

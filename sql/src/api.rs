@@ -114,6 +114,10 @@ pub enum Error {
     NotSupported(String),
     /// 08P01 / 42P02 etc.: anything the client did wrong that has no better category.
     InvalidParameter(String),
+    /// 42P05: a prepared statement of that name already exists.
+    DuplicatePreparedStatement(String),
+    /// 26000: the prepared statement named does not exist.
+    UndefinedPreparedStatement(String),
     /// 53100: the node's disk is full.
     DiskFull(String),
     /// 58030: storage I/O failed.
@@ -141,6 +145,8 @@ impl std::fmt::Display for Error {
             | Error::CompletionUnknown(m)
             | Error::NotSupported(m)
             | Error::InvalidParameter(m)
+            | Error::DuplicatePreparedStatement(m)
+            | Error::UndefinedPreparedStatement(m)
             | Error::ActiveTransaction(m)
             | Error::NoActiveTransaction(m)
             | Error::InvalidSavepoint(m)
@@ -174,19 +180,27 @@ pub struct Statement {
     pub(crate) split_at: Option<crate::split_at::SplitAt>,
     /// Its last plan, shared by its clones (see `cache`).
     pub(crate) plan: crate::cache::PlanSlot,
+    /// For a prepared statement: the result column types it was described with, which a new
+    /// plan must keep (see `prepared`).
+    pub(crate) shape: Option<Arc<[DataType]>>,
+    /// Whether it must run in a transaction (it reads or writes tables), worked out once.
+    pub(crate) needs_txn: bool,
 }
 
 impl Statement {
-    fn new(
+    pub(crate) fn new(
         ast: sqlparser::ast::Statement,
         as_of: Option<crate::as_of::AsOf>,
         split_at: Option<crate::split_at::SplitAt>,
     ) -> Statement {
+        let needs_txn = Session::needs_txn(&ast);
         Statement {
             ast: Arc::new(ast),
             as_of,
             split_at,
             plan: Default::default(),
+            shape: None,
+            needs_txn,
         }
     }
 }
@@ -206,6 +220,20 @@ pub struct Description {
     pub params: Vec<DataType>,
     /// Result columns; empty for statements that return no rows.
     pub columns: Vec<Column>,
+}
+
+/// A prepared statement of a session, made by SQL `PREPARE` or by the extended protocol's
+/// Parse (one namespace, as in PostgreSQL). Executions run `statement` through
+/// [`Session::execute`]; one that has to plan it again after a schema change fails with 0A000
+/// if its result columns no longer have the described types.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The statement; None for an empty query.
+    pub statement: Option<Statement>,
+    /// Its parameter and result types, as described when it was prepared.
+    pub description: Description,
+    /// The parameter type OIDs the client declared (0 where it left one to inference).
+    pub declared_oids: Vec<u32>,
 }
 
 /// The shared SQL engine of a node: the transactional store, the row-id allocator and the
@@ -247,6 +275,8 @@ pub struct Session {
     /// Inside `execute_batch`: statements join one implicit block.
     pub(crate) in_batch: bool,
     pub(crate) parsed: crate::cache::ParseCache,
+    /// Prepared statements by name ("" is the unnamed one).
+    pub(crate) prepared: std::collections::HashMap<String, Arc<Prepared>>,
 }
 
 impl Session {
@@ -264,6 +294,7 @@ impl Session {
             settings: Default::default(),
             in_batch: false,
             parsed: Default::default(),
+            prepared: Default::default(),
         })
     }
 

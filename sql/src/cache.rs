@@ -67,6 +67,10 @@ pub(crate) fn changes_schema(stmt: &ast::Statement) -> bool {
             | ast::Statement::Rollback { .. }
             | ast::Statement::Savepoint { .. }
             | ast::Statement::ReleaseSavepoint { .. }
+            | ast::Statement::Prepare { .. }
+            | ast::Statement::Execute { .. }
+            | ast::Statement::Deallocate { .. }
+            | ast::Statement::Discard { .. }
     )
 }
 
@@ -124,47 +128,75 @@ impl crate::Engine {
 /// A plan with its parameter types, as the planner returns them.
 pub(crate) type Planned = (Plan, Vec<DataType>);
 
+/// A kept plan: the schema generation it was built at, the plan, and its result types.
+type Kept = (u64, Planned, Arc<[DataType]>);
+
 /// The last plan of a statement and the schema generation it was built at. Clones share it.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct PlanSlot(Arc<Mutex<Option<(u64, Planned)>>>);
+pub(crate) struct PlanSlot(Arc<Mutex<Option<Kept>>>);
 
 impl PlanSlot {
     /// The plan built at `generation`, if that is the one kept.
+    #[cfg(test)]
     pub(crate) fn get(&self, generation: u64) -> Option<Planned> {
+        self.get_with_shape(generation).map(|(planned, _)| planned)
+    }
+
+    /// The plan built at `generation` and its result types, if that is the one kept.
+    fn get_with_shape(&self, generation: u64) -> Option<(Planned, Arc<[DataType]>)> {
         match &*lock(&self.0) {
-            Some((g, planned)) if *g == generation => Some(planned.clone()),
+            Some((g, planned, shape)) if *g == generation => Some((planned.clone(), shape.clone())),
             _ => None,
         }
     }
 
     /// Keeps a plan built at `generation`.
+    #[cfg(test)]
     pub(crate) fn put(&self, generation: u64, planned: &Planned) {
-        *lock(&self.0) = Some((generation, planned.clone()));
+        let shape = crate::prepared::shape(&planned.0.columns());
+        self.put_with_shape(generation, planned, shape);
+    }
+
+    fn put_with_shape(&self, generation: u64, planned: &Planned, shape: Arc<[DataType]>) {
+        *lock(&self.0) = Some((generation, planned.clone(), shape));
+    }
+
+    /// Forgets the plan kept (DISCARD PLANS).
+    pub(crate) fn clear(&self) {
+        *lock(&self.0) = None;
     }
 
     /// The generation of the plan kept, if any (for tests).
     #[cfg(test)]
     pub(crate) fn generation(&self) -> Option<u64> {
-        lock(&self.0).as_ref().map(|(g, _)| *g)
+        lock(&self.0).as_ref().map(|(g, _, _)| *g)
     }
 }
 
 impl crate::Session {
     /// The plan of a statement: the one cached at `generation` (the schema generation the
-    /// transaction sees, if known), or a new one, then cached.
+    /// transaction sees, if known), or a new one, then cached. A prepared statement's plan must
+    /// return the column types it was described with (0A000 otherwise).
     pub(crate) async fn plan_cached(
         txn: &mut dyn KvTxn,
         stmt: &Statement,
         generation: Option<u64>,
     ) -> Result<Planned> {
-        if let Some(planned) = generation.and_then(|g| stmt.plan.get(g)) {
-            return Ok(planned);
+        let (planned, shape) = match generation.and_then(|g| stmt.plan.get_with_shape(g)) {
+            Some(kept) => kept,
+            None => {
+                let planned = Self::plan(txn, &stmt.ast, &[]).await?;
+                let shape = crate::prepared::shape(&planned.0.columns());
+                if let Some(g) = generation {
+                    stmt.plan.put_with_shape(g, &planned, shape.clone());
+                }
+                (planned, shape)
+            }
+        };
+        match &stmt.shape {
+            Some(expected) if **expected != *shape => Err(crate::prepared::changed_result_type()),
+            _ => Ok(planned),
         }
-        let planned = Self::plan(txn, &stmt.ast, &[]).await?;
-        if let Some(g) = generation {
-            stmt.plan.put(g, &planned);
-        }
-        Ok(planned)
     }
 }
 

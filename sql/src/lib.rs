@@ -7,7 +7,9 @@
 //! the parameters, and runs it with pull-based operators over batches of rows (`exec`). The
 //! plan is kept with the statement and reused by its next executions while the node's schema
 //! generation stays what the transaction sees (`cache`); a session also remembers the
-//! statements of the SQL texts it parsed last.
+//! statements of the SQL texts it parsed last, and keeps its prepared statements (SQL
+//! `PREPARE`/`EXECUTE`/`DEALLOCATE`/`DISCARD` and the extended protocol's Parse share them,
+//! `prepared`).
 //!
 //! The planner binds names over every FROM item (tables, views, aliases, joins, subqueries in
 //! FROM; a view is the text of its query in the catalog, expanded in place like a subquery)
@@ -38,7 +40,9 @@
 //! - The catalog is read in the statement's own transaction, so DDL is transactional and a
 //!   statement sees the schema of its snapshot. A plan is reused across transactions only when
 //!   both see the same schema generation, which every commit of a schema change on the node
-//!   bumps (`cache`); AS OF SYSTEM TIME always plans from the catalog at its timestamp.
+//!   bumps (`cache`); AS OF SYSTEM TIME always plans from the catalog at its timestamp. A
+//!   prepared statement planned again must return the column types it was described with
+//!   (else 0A000, before it runs).
 //! - UPDATE and DELETE read every row they change before writing any, so a statement never
 //!   reads its own writes.
 //! - Every error a client can cause is an [`Error`] category (pgserver maps them to SQLSTATE
@@ -133,6 +137,7 @@ pub mod optimizer;
 pub mod parser;
 pub mod plan;
 pub mod planner;
+mod prepared;
 mod session;
 mod split_at;
 pub(crate) mod store;

@@ -430,7 +430,7 @@ impl crate::Session {
     }
 
     /// Whether a statement must run in a transaction (everything but queries without tables).
-    fn needs_txn(stmt: &ast::Statement) -> bool {
+    pub(crate) fn needs_txn(stmt: &ast::Statement) -> bool {
         let query = match stmt {
             ast::Statement::Explain { statement, .. } => {
                 matches!(**statement, ast::Statement::Query(_))
@@ -446,7 +446,7 @@ impl crate::Session {
             let spec = crate::planner::ddl::index_spec(c)?;
             return exec::index::create_index_online(&self.engine, &spec).await;
         }
-        if !Self::needs_txn(&stmt.ast) {
+        if !stmt.needs_txn {
             // Without tables the plan does not depend on the schema.
             let generation = self.engine.schema.stable();
             return self.run_in(&mut NoTxn, stmt, generation, params).await;
@@ -523,6 +523,7 @@ impl crate::Session {
             _ => {}
         }
         let result = match ast {
+            s if crate::prepared::is_prepared_command(s) => self.prepared_command(s, params).await,
             ast::Statement::Set(set) => self.set(set).map(|()| command("SET")),
             ast::Statement::ShowVariable { variable } => self.show(variable),
             ast::Statement::Savepoint { name } => self.savepoint(savepoint_name(name)),
@@ -533,7 +534,7 @@ impl crate::Session {
                     self.state = TxnState::InBlock(block);
                     r
                 }
-                TxnState::Idle if self.in_batch && Self::needs_txn(ast) => {
+                TxnState::Idle if self.in_batch && stmt.needs_txn => {
                     let opts = TxnOptions {
                         isolation: self.settings.default_isolation(),
                         ..TxnOptions::default()
@@ -921,6 +922,9 @@ impl crate::Session {
                     params: declared_only(),
                     columns: vec![],
                 });
+            }
+            s if crate::prepared::is_prepared_command(s) => {
+                return self.describe_prepared_command(s, declared);
             }
             ast::Statement::ShowVariable { variable } => {
                 let columns = vec![Column {
