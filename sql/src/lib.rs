@@ -52,7 +52,9 @@
 //!
 //! - Views are not updatable (INSERT, UPDATE and DELETE name tables only), OR REPLACE does not
 //!   check that the new query keeps the old columns, DROP TABLE of a view is 42P01 (PostgreSQL:
-//!   42809), and a view that reads itself fails when read (PostgreSQL refuses to create it).
+//!   42809), a view that reads itself fails when read (PostgreSQL refuses to create it), and
+//!   DROP VIEW or DROP TABLE does not check for views that read the relation (PostgreSQL:
+//!   2BP01 without CASCADE); such a view fails with 42P01 when read.
 //! - Queries: inner, cross, LEFT, RIGHT and FULL joins with ON, USING or NATURAL (no LATERAL;
 //!   FULL with USING or NATURAL is 0A000; a RIGHT or FULL join keeps its whole right input in
 //!   memory, like every join), subqueries in
