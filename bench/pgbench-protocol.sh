@@ -141,6 +141,12 @@ run_case() { # CASE TARGET -> prints "tps elapsed_s failed"
         wait "$PERF_PID" 2>/dev/null || true
         PERF_PID=none
     fi
+    if [[ $case == bulk ]]; then
+        local count
+        count=$(psql $(conn_args "$target") -XAtc "SELECT count(*) FROM bulk")
+        [[ $count == $(((BULK_ROWS / CLIENTS) * CLIENTS)) ]] ||
+            echo "warning: bulk on $target left $count rows" >&2
+    fi
     local tps failed
     tps=$(awk '/^tps = / {print $3; exit}' "$out")
     failed=$(awk '/number of failed transactions/ {print $5; exit}' "$out")
@@ -149,7 +155,7 @@ run_case() { # CASE TARGET -> prints "tps elapsed_s failed"
 
 echo "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on port $PG_PORT (fsync $(
     psql $(conn_args postgres) -XAtc 'SHOW fsync')); TinkerDB $("$TINKERDB" --version | awk '{print $2}') on $TDB_SQL"
-echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) commit $(git rev-parse --short HEAD) $(nproc) CPUs," \
+echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) commit $(git rev-parse --short HEAD) (binary $TINKERDB) $(nproc) CPUs," \
     "load average $(cut -d' ' -f1-3 /proc/loadavg); pgbench -M prepared -c $CLIENTS -j $THREADS," \
     "${DURATION}s per case (bulk: $BULK_ROWS rows)"
 setup tinkerdb
