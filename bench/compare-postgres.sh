@@ -17,54 +17,12 @@ PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 TINKERDB=${TINKERDB:-target/release/tinkerdb}
 OUT=${1:-bench/results/latest.json}
 
-if [[ ! -x $TINKERDB ]]; then
-    echo "building $TINKERDB" >&2
-    cargo build --release --bin tinkerdb
-fi
-
-WORK=$(mktemp -d -t tinkerdb-bench.XXXXXX)
-TDB_PID=
-PG_DATA=$WORK/pg
-cleanup() {
-    if [[ -n $TDB_PID ]]; then
-        kill "$TDB_PID" 2>/dev/null && wait "$TDB_PID" 2>/dev/null || true
-    fi
-    if [[ -f $PG_DATA/postmaster.pid ]]; then
-        runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null 2>&1 || true
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# PostgreSQL: a fresh cluster owned by the postgres user, superuser `root`, trust auth on loopback.
-chmod 755 "$WORK"
-mkdir -p "$PG_DATA" "$WORK/pgrun"
-chown postgres "$PG_DATA" "$WORK/pgrun"
-runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DATA" --username=root --auth=trust \
-    --encoding=UTF8 --locale=C >"$WORK/initdb.log" 2>&1
-PG_PORT=$(free_port)
-runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$WORK/pgrun/postgres.log" -w \
-    -o "-p $PG_PORT -k $WORK/pgrun -c listen_addresses=127.0.0.1" start >/dev/null
-runuser -u postgres -- "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U root tinkerdb
+source bench/lib.sh
+start_servers
 PG_URL="postgresql://root@127.0.0.1:$PG_PORT/tinkerdb?sslmode=disable"
 echo "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on port $PG_PORT (fsync $(
     runuser -u postgres -- "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U root -d tinkerdb -Atc 'SHOW fsync'))" >&2
 
-# TinkerDB: a single node with fsync on.
-mkdir -p "$WORK/tinkerdb"
-RUST_LOG=warn "$TINKERDB" start --data-dir "$WORK/tinkerdb" --sql-addr 127.0.0.1:0 \
-    --http-addr 127.0.0.1:0 --grpc-addr 127.0.0.1:0 >"$WORK/tinkerdb.log" 2>&1 &
-TDB_PID=$!
-for _ in $(seq 100); do
-    [[ -f $WORK/tinkerdb/addresses.json ]] && break
-    sleep 0.1
-done
-TDB_SQL=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["sql"])' \
-    "$WORK/tinkerdb/addresses.json")
 TDB_URL="postgresql://root@$TDB_SQL/tinkerdb?sslmode=disable"
 echo "TinkerDB $("$TINKERDB" --version | awk '{print $2}') on $TDB_SQL" >&2
 

@@ -6,17 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=${1:-target/debug/tinkerdb}
-dir=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
-
-"$bin" start --data-dir "$dir/data" --sql-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --grpc-addr 127.0.0.1:0 2>"$dir/log" &
-pid=$!
-for _ in $(seq 1 600); do
-  [[ -s "$dir/data/addresses.json" ]] && break
-  kill -0 "$pid" 2>/dev/null || { cat "$dir/log"; echo "tinkerdb exited"; exit 1; }
-  sleep 0.1
-done
-port=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sql"].rsplit(":",1)[1])' "$dir/data/addresses.json")
+source tests/node.sh
+start_node "$bin"
+port=${sql_addr##*:}
 
 PGOPTIONS= psql -X -h 127.0.0.1 -p "$port" -U root -d tinkerdb -v VERBOSITY=verbose \
   -f tests/psql/session.sql >"$dir/actual.out" 2>&1 || true
