@@ -75,8 +75,9 @@
 //!   span.
 //! - Secondary indexes: plain columns only (no expressions, partial indexes, NULLS NOT
 //!   DISTINCT, other NULL placements than the direction's default, or methods other than
-//!   btree). UNIQUE is checked by reading the entry's key before writing it (a must-not-exist
-//!   write later); an UPDATE checks its new entries after removing all of its old ones, so a
+//!   btree). UNIQUE entries, like primary keys, are must-not-exist writes checked where they
+//!   apply (`txn::Transaction::insert`; an implicit statement reads nothing first and gets
+//!   23505 from its commit, a statement in a block also reads the key); an UPDATE checks its new entries after removing all of its old ones, so a
 //!   statement that permutes unique values succeeds (PostgreSQL checks row by row). An index
 //!   built outside a transaction block is backfilled online (write-only, batches, public), but
 //!   a writer that planned with the descriptor from before the write-only step and commits
