@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::ops::{Operator, SCAN_BATCH, const_values};
+use super::ops::{Operator, const_values, scan_batch};
 use super::rows::{Row, decode_index_entry, decode_table_row, row_key};
 use crate::Result;
 use crate::catalog::{Index, Table};
@@ -12,7 +12,7 @@ use crate::encoding::encode_key;
 use crate::plan::{Span, SpanBound};
 use crate::store::KvTxn;
 
-/// Scans index entries in batches of [`SCAN_BATCH`]; each batch's rows are then read by
+/// Scans index entries in batches of [`SCAN_BATCH`](super::ops::SCAN_BATCH); each batch's rows are then read by
 /// primary key, one get per entry, unless the scan is index-only.
 pub(super) struct IndexScan {
     table: Arc<Table>,
@@ -63,21 +63,9 @@ impl IndexScan {
 impl Operator for IndexScan {
     async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
         loop {
-            let Some(start) = self.start.take() else {
+            let Some(batch) = scan_batch(txn, &mut self.start, &self.end).await? else {
                 return Ok(None);
             };
-            if start >= self.end {
-                return Ok(None);
-            }
-            let batch = txn.scan(&start, &self.end, SCAN_BATCH).await?;
-            if batch.len() == SCAN_BATCH
-                && let Some((last, _)) = batch.last()
-            {
-                self.start = Some(txn::keys::next_key(last));
-            }
-            if batch.is_empty() {
-                return Ok(None);
-            }
             let mut rows = Vec::with_capacity(batch.len());
             for (k, v) in &batch {
                 let entry = decode_index_entry(&self.table, &self.index, k, v)?;

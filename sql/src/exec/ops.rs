@@ -217,24 +217,34 @@ impl Scan {
     }
 }
 
+/// The next batch (up to [`SCAN_BATCH`] pairs) of the span from `*start` to `end`, moving
+/// `*start` past it; `None` once the span is exhausted.
+pub(crate) async fn scan_batch(
+    txn: &mut dyn KvTxn,
+    start: &mut Option<Vec<u8>>,
+    end: &[u8],
+) -> Result<Option<Vec<(Vec<u8>, Vec<u8>)>>> {
+    let Some(from) = start.take() else {
+        return Ok(None);
+    };
+    if from.as_slice() >= end {
+        return Ok(None);
+    }
+    let batch = txn.scan(&from, end, SCAN_BATCH).await?;
+    if batch.len() == SCAN_BATCH
+        && let Some((last, _)) = batch.last()
+    {
+        *start = Some(txn::keys::next_key(last));
+    }
+    Ok((!batch.is_empty()).then_some(batch))
+}
+
 #[async_trait]
 impl Operator for Scan {
     async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
-        let Some(start) = self.start.take() else {
+        let Some(batch) = scan_batch(txn, &mut self.start, &self.end).await? else {
             return Ok(None);
         };
-        if start >= self.end {
-            return Ok(None);
-        }
-        let batch = txn.scan(&start, &self.end, SCAN_BATCH).await?;
-        if batch.len() == SCAN_BATCH
-            && let Some((last, _)) = batch.last()
-        {
-            self.start = Some(txn::keys::next_key(last));
-        }
-        if batch.is_empty() {
-            return Ok(None);
-        }
         batch
             .iter()
             .map(|(k, v)| decode_table_row(&self.table, k, v))
