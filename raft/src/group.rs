@@ -68,6 +68,18 @@ struct Inner<SM: StateMachine> {
     registry: Registry,
     opts: Options,
     span: tracing::Span,
+    reads: std::sync::Mutex<Reads>,
+}
+
+/// Read barriers waiting for a leadership confirmation. Concurrent callers share one: a caller
+/// that arrives while a confirmation is in flight waits for the next one, which starts only
+/// after it arrived, so every caller's barrier is still issued after its call.
+#[derive(Default)]
+struct Reads {
+    /// A task is confirming (and will take `waiting` when its round ends).
+    running: bool,
+    /// Callers for the next round.
+    waiting: Vec<tokio::sync::oneshot::Sender<Result<u64, Error>>>,
 }
 
 fn fatal<C: openraft::RaftTypeConfig>(e: Fatal<C>) -> Error {
@@ -132,6 +144,7 @@ impl<SM: StateMachine> Group<SM> {
                 registry: registry.clone(),
                 opts: opts.clone(),
                 span,
+                reads: Default::default(),
             }),
         })
     }
@@ -299,7 +312,56 @@ impl<SM: StateMachine> Group<SM> {
     /// the local state machine has applied everything committed before the call. Only the leader
     /// can serve it. Returns the term of the leadership that confirmed the read: a caller that
     /// keeps state per leadership (the timestamp oracle) compares it with the term it last saw.
+    /// Concurrent callers share confirmations: one round answers every caller that arrived
+    /// before it started.
     pub async fn read_index(&self) -> Result<u64, Error> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let start = {
+            let mut reads = self.inner.reads.lock().unwrap_or_else(|e| e.into_inner());
+            reads.waiting.push(tx);
+            !std::mem::replace(&mut reads.running, true)
+        };
+        if start {
+            let group = self.clone();
+            tokio::spawn(async move { group.confirm_reads().await });
+        }
+        rx.await
+            .unwrap_or_else(|_| Err(Error::Unavailable("raft group is shut down".to_string())))
+    }
+
+    /// Serves rounds of read barriers until no caller waits: each round takes the callers
+    /// waiting when it starts and answers them all with one confirmation.
+    async fn confirm_reads(&self) {
+        // Should a round panic, the next caller starts a new task instead of waiting forever.
+        struct Running<'a>(&'a std::sync::Mutex<Reads>, bool);
+        impl Drop for Running<'_> {
+            fn drop(&mut self) {
+                if self.1 {
+                    self.0.lock().unwrap_or_else(|e| e.into_inner()).running = false;
+                }
+            }
+        }
+        let mut running = Running(&self.inner.reads, true);
+        loop {
+            let batch = {
+                let mut reads = self.inner.reads.lock().unwrap_or_else(|e| e.into_inner());
+                if reads.waiting.is_empty() {
+                    reads.running = false;
+                    running.1 = false;
+                    return;
+                }
+                std::mem::take(&mut reads.waiting)
+            };
+            let result = self.confirm_read().await;
+            for tx in batch {
+                let _ = tx.send(result.clone());
+            }
+        }
+    }
+
+    /// One leadership confirmation (ReadIndex) and the wait for the state machine to apply up
+    /// to the index it returns.
+    async fn confirm_read(&self) -> Result<u64, Error> {
         let deadline = tokio::time::Instant::now() + self.inner.opts.read_timeout;
         loop {
             let read = self

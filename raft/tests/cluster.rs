@@ -263,3 +263,45 @@ async fn a_timed_out_proposal_holds_until_its_entry_is_decided() {
         n.group.shutdown().await.unwrap();
     }
 }
+
+/// Read barriers issued concurrently share confirmations: on the leader every caller gets the
+/// leader's term, on a follower every caller is told where the leader is, and once the group is
+/// shut down callers fail instead of waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_read_barriers_are_all_answered() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let opts = fast_options();
+    let transport = LocalTransport::new();
+    let mut nodes = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        nodes.push(start_node(i as u64 + 1, GROUP, dir.path(), &transport, &opts).await);
+    }
+    nodes[0].group.initialize(voters()).await.unwrap();
+    let all: Vec<_> = nodes.iter().collect();
+    propose_on_leader(&all, 0, 1).await;
+    let l = leader_of(&all).await;
+    let (leader, follower) = (nodes[l].group.clone(), nodes[(l + 1) % 3].group.clone());
+    let term = leader.status().term;
+
+    let barriers = |group: &raft::Group<TestSm>| {
+        futures::future::join_all((0..200).map(|_| {
+            let group = group.clone();
+            tokio::spawn(async move { group.read_index().await })
+        }))
+    };
+    for r in barriers(&leader).await {
+        assert_eq!(r.unwrap().unwrap(), term);
+    }
+    for r in barriers(&follower).await {
+        match r.unwrap() {
+            Err(Error::NotLeader { leader }) => assert_eq!(leader, Some(nodes[l].id)),
+            other => panic!("expected NotLeader, got {other:?}"),
+        }
+    }
+    for n in &nodes {
+        n.group.shutdown().await.unwrap();
+    }
+    for r in barriers(&leader).await {
+        assert!(matches!(r.unwrap(), Err(Error::Unavailable(_))));
+    }
+}
