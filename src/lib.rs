@@ -12,13 +12,21 @@
 //! line, to be restarted by its supervisor once the cause is fixed; the [`ballast`] file in the
 //! data directory is space an operator can free at once.
 //!
+//! ## Clusters
+//!
+//! Every node serves Raft, kv requests, the oracle and joins on its gRPC address (`cluster`):
+//! `tinkerdb start --join a,b,c` on an empty directory waits for `tinkerdb init` or to be
+//! admitted by a member; a node restarted on its directory comes back as itself.
+//!
 //! ## Caveats
 //!
-//! - A node is a single-node cluster; `--join`, `--config`, TLS certificates and a replication
-//!   factor other than 1 are rejected as "not supported yet". The gRPC address serves only the KV API (no inter-node
-//!   traffic yet).
+//! - Ranges are not replicated onto joined nodes yet: a node that joins serves SQL and the KV
+//!   API by sending requests to the leaders on other nodes, so a cluster survives no node loss.
+//! - `--config`, TLS certificates and a replication factor other than 1 are rejected as "not
+//!   supported yet".
 
 pub mod ballast;
+mod cluster;
 mod http;
 pub mod workload;
 
@@ -57,6 +65,9 @@ pub struct Config {
     pub insecure: bool,
     /// Skip fsyncs: acknowledged writes can be lost on a crash. For semantic test suites only.
     pub unsafe_no_fsync: bool,
+    /// gRPC addresses of nodes of the cluster to join (or to find peers through after a
+    /// restart); empty for a node that is its own cluster until others join it.
+    pub join: Vec<String>,
     /// Split a range once its versions pass this many bytes.
     pub range_max_bytes: u64,
     /// How long old versions are kept for AS OF SYSTEM TIME before GC removes them.
@@ -76,6 +87,7 @@ impl Default for Config {
             kv_auth_file: None,
             insecure: false,
             unsafe_no_fsync: false,
+            join: Vec::new(),
             range_max_bytes: 64 << 20,
             gc_ttl: txn::Config::default().gc_ttl,
             ballast_size: None,
@@ -142,35 +154,29 @@ impl Node {
         })?;
         ballast::ensure(&config.data_dir, config.ballast_size)?;
         let metrics = http::install_metrics();
+        let sql_listener = bind("SQL", config.sql_addr).await?;
+        let http_listener = bind("HTTP", config.http_addr).await?;
+        let grpc_listener = bind("gRPC", config.grpc_addr).await?;
+        let grpc_addr = grpc_listener.local_addr()?;
+        let advertise = grpc_addr.to_string();
         let mut store_options = kv::StoreOptions::new(&config.data_dir);
         store_options.engine.unsafe_no_fsync = config.unsafe_no_fsync;
-        let store = kv::Store::open(store_options).await.map_err(|e| match e {
-            kv::Error::DirectoryLocked(_) => anyhow::anyhow!(
-                "the data directory {} is in use by another tinkerdb process",
-                config.data_dir.display()
-            ),
-            e => anyhow::anyhow!(
-                "opening the data directory {}: {e}",
-                config.data_dir.display()
-            ),
-        })?;
+        store_options.advertise_addr = advertise.clone();
+        store_options.network = kv::Network::Grpc(raft::GrpcOptions::default());
+        let (store, members, grpc_listener) =
+            cluster::open_store(store_options, &config.join, grpc_listener).await?;
         let txn_config = txn::Config {
             range_max_bytes: config.range_max_bytes,
             gc_ttl: config.gc_ttl,
             ..txn::Config::default()
         };
-        let db = txn::Db::open(kv::Client::new(store.clone()), txn_config)
-            .await
-            .context("starting transactions")?;
+        let (db, peers) = cluster::open_db(store.clone(), &advertise, members, txn_config).await?;
         let engine = sql::Engine::new(db.clone());
 
-        let sql_listener = bind("SQL", config.sql_addr).await?;
-        let http_listener = bind("HTTP", config.http_addr).await?;
-        let grpc_listener = bind("gRPC", config.grpc_addr).await?;
         let addresses = Addresses {
             sql: sql_listener.local_addr()?,
             http: http_listener.local_addr()?,
-            grpc: grpc_listener.local_addr()?,
+            grpc: grpc_addr,
         };
         write_addresses(&config.data_dir, &addresses)?;
 
@@ -180,6 +186,7 @@ impl Node {
         };
         let mut tasks = Vec::new();
         let pg_stop = wait(stop.clone());
+        let stop_refresh = stop.clone();
         tasks.push(tokio::spawn(async move {
             if let Err(e) =
                 pgserver::serve(sql_listener, engine, pgserver::Options::default(), pg_stop).await
@@ -188,14 +195,32 @@ impl Node {
             }
         }));
         let grpc_stop = wait(stop.clone());
-        // The one gRPC port carries the KV API and other nodes' Raft messages.
+        // The one gRPC port carries the KV API and all inter-node traffic.
         let raft_service = store.raft_service();
+        let node_service = txn::cluster::NodeService::running(db.clone(), peers.clone());
+        let grpc_db = db.clone();
         tasks.push(tokio::spawn(async move {
-            if let Err(e) =
-                txn::kvapi::serve(grpc_listener, db, kv_options, raft_service, grpc_stop).await
+            if let Err(e) = txn::kvapi::serve(
+                grpc_listener,
+                grpc_db,
+                kv_options,
+                raft_service,
+                node_service,
+                grpc_stop,
+            )
+            .await
             {
                 tracing::error!("gRPC server: {e}");
             }
+        }));
+        let refresh = tokio::spawn(cluster::refresh_peers(
+            db.clone(),
+            peers,
+            config.join.clone(),
+        ));
+        tasks.push(tokio::spawn(async move {
+            let _ = wait(stop_refresh).await;
+            refresh.abort();
         }));
         tasks.push(tokio::spawn(http::serve(
             http_listener,
@@ -203,6 +228,13 @@ impl Node {
             store.clone(),
             wait(stop),
         )));
+        // The ranges elect their leaders once every node's server answers.
+        if let Err(e) = store
+            .wait_for_leaders(std::time::Duration::from_secs(30))
+            .await
+        {
+            tracing::warn!("not every range has a leader yet: {e}");
+        }
         tracing::info!(sql = %addresses.sql, http = %addresses.http, grpc = %addresses.grpc, data_dir = %config.data_dir.display(), "node started");
         Ok(Node {
             addresses,
@@ -259,7 +291,7 @@ impl Node {
     }
 }
 
-async fn bind(name: &str, addr: SocketAddr) -> Result<TcpListener> {
+pub(crate) async fn bind(name: &str, addr: SocketAddr) -> Result<TcpListener> {
     TcpListener::bind(addr).await.map_err(|e| match e.kind() {
         std::io::ErrorKind::AddrInUse => {
             anyhow::anyhow!("the {name} address {addr} is already in use by another process")

@@ -62,7 +62,8 @@ struct StartArgs {
     /// HTTP listen address (/health, /metrics); port 0 picks a free port.
     #[arg(long, default_value = tinkerdb::DEFAULT_HTTP_ADDR)]
     http_addr: SocketAddr,
-    /// Addresses of nodes to join, comma-separated.
+    /// gRPC addresses of nodes of the cluster to join, comma-separated (on an empty data
+    /// directory the node waits to be admitted, or for `tinkerdb init`).
     #[arg(long, value_delimiter = ',')]
     join: Vec<String>,
     /// Split ranges larger than this many bytes (default 64 MiB).
@@ -166,7 +167,6 @@ impl StartArgs {
     /// The node configuration, refusing flags whose feature does not exist yet.
     fn into_config(self) -> Result<Config, String> {
         let unsupported = [
-            ("--join", !self.join.is_empty()),
             (
                 "--replication-factor",
                 self.replication_factor.is_some_and(|n| n != 1),
@@ -185,6 +185,7 @@ impl StartArgs {
             kv_auth_file: self.kv_auth_file,
             insecure: self.insecure,
             unsafe_no_fsync: self.unsafe_no_fsync,
+            join: self.join,
             range_max_bytes: self.range_max_bytes.unwrap_or(64 << 20),
             gc_ttl: self.gc_ttl,
             ballast_size: self.ballast_size,
@@ -199,17 +200,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,openraft=warn,lsm_tree=warn,fjall=warn")
+            }),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let result = match cli.command {
         Command::Start(args) => args.into_config().map_err(anyhow::Error::msg).and_then(run),
-        Command::Init { .. } => Err(anyhow::anyhow!(
-            "`tinkerdb init` is not supported yet: nodes cannot join a cluster yet"
-        )),
+        Command::Init { host } => init_main(&host),
         Command::Demo { .. } => Err(anyhow::anyhow!("`tinkerdb demo` is not supported yet")),
         Command::Kv(args) => kv_main(args),
         Command::Workload { command } => tinkerdb::workload::cli::main(command),
@@ -221,6 +221,18 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `tinkerdb init --host H`: bootstraps a cluster on the node at H (started with --join).
+fn init_main(host: &str) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let cluster_id = runtime
+        .block_on(txn::cluster::init(host))
+        .map_err(|e| anyhow::anyhow!("initialising the cluster through {host}: {e}"))?;
+    println!("cluster {cluster_id:x} initialised");
+    Ok(())
 }
 
 /// Runs one `tinkerdb kv` command against a node's gRPC API.

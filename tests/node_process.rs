@@ -149,13 +149,13 @@ fn unsupported_flags_are_rejected() {
             "start",
             "--data-dir",
             &dir.display().to_string(),
-            "--join",
-            "127.0.0.1:1",
+            "--config",
+            "tinkerdb.toml",
         ])
         .output()
         .expect("runs");
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("--join is not supported yet"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--config is not supported yet"));
 
     let output = Command::new(env!("CARGO_BIN_EXE_tinkerdb"))
         .args(["start", "--data-dir", &dir.display().to_string()])

@@ -62,6 +62,21 @@ impl Client {
         }
     }
 
+    /// A client over the node's store whose requests go through the sender `make` builds from
+    /// the node's [`LocalSender`] (a network sender serves local leaders through it).
+    pub fn with_sender(
+        store: Arc<Store>,
+        make: impl FnOnce(Arc<LocalSender>) -> Arc<dyn RangeSender>,
+    ) -> Client {
+        let local = Arc::new(LocalSender::new(store.clone()));
+        Client {
+            store,
+            sender: make(local.clone()),
+            local,
+            cache: Arc::default(),
+        }
+    }
+
     /// Opens the node's store ([`Store::open`]) and a client over it.
     pub async fn open(options: crate::StoreOptions) -> Result<Client> {
         Ok(Client::new(Store::open(options).await?))
@@ -78,9 +93,26 @@ impl Client {
         self.sender.send(desc, req).await
     }
 
-    /// Range 1's descriptor (it never moves: it starts at KeyMin and ends at the SQL keys).
-    fn range1(&self) -> Result<RangeDescriptor> {
-        Ok(self.store.replica(1)?.descriptor())
+    /// Runs one request on this node's replica of the range `desc` (no routing, no retry): what
+    /// a peer's network sender asks of this node.
+    pub async fn call_local(&self, desc: &RangeDescriptor, req: Request) -> Result<Reply> {
+        self.local.send(desc, req).await
+    }
+
+    /// Range 1's descriptor (its span never moves: it starts at KeyMin and ends at the SQL
+    /// keys). A node without a replica of range 1 knows its span but not its replicas: the
+    /// sender finds the leader through the other nodes.
+    pub fn range1(&self) -> RangeDescriptor {
+        match self.store.replica(1) {
+            Ok(r) => r.descriptor(),
+            Err(_) => RangeDescriptor {
+                range_id: 1,
+                start: crate::keys::KEY_MIN.to_vec(),
+                end: sql_start(),
+                replicas: Vec::new(),
+                generation: 0,
+            },
+        }
     }
 
     /// The node's store.
@@ -101,7 +133,7 @@ impl Client {
             return Ok(desc.clone());
         }
         let desc = if key < sql_start().as_slice() {
-            self.range1()?
+            self.range1()
         } else {
             self.lookup(key).await?
         };
@@ -147,7 +179,7 @@ impl Client {
             ts: u64::MAX,
             limit: 1,
         };
-        match self.call(&self.range1()?, req).await? {
+        match self.call(&self.range1(), req).await? {
             Reply::Scan(found) => Ok(found),
             other => Err(unexpected("scan", other)),
         }
@@ -161,7 +193,7 @@ impl Client {
         let lock = &locked.lock;
         let route = routing_key(&lock.primary).into_owned();
         let owner = if route.as_slice() < sql_start().as_slice() {
-            self.range1()?
+            self.range1()
         } else {
             first_entry(&route, &self.scan_directory(&route).await?)?
         };
@@ -192,7 +224,7 @@ impl Client {
             start_ts = lock.start_ts,
             "resolving a decided split's lock on a range directory entry"
         );
-        self.call(&self.range1()?, Request::Propose(cmd)).await?;
+        self.call(&self.range1(), Request::Propose(cmd)).await?;
         Ok(true)
     }
 
@@ -400,23 +432,32 @@ impl Client {
         Ok(groups.into_values().collect())
     }
 
-    /// Proposes a command to range 1 (the oracle's bound lives there).
+    /// Proposes a command to this node's replica of range 1, which must lead it (the oracle's
+    /// bound lives there, and the oracle serves only where range 1's leader is).
     pub async fn send_range1(&self, cmd: Command) -> Result<Response> {
-        self.propose_to(&self.range1()?, cmd).await
+        match self
+            .call_local(&self.range1(), Request::Propose(cmd))
+            .await?
+        {
+            Reply::Response(r) => Ok(r),
+            other => Err(unexpected("propose", other)),
+        }
     }
 
-    /// The persisted oracle bound, read from range 1 after a leadership check.
+    /// The persisted oracle bound, read from this node's replica of range 1 after a leadership
+    /// check (`NotLeader` when it does not lead range 1).
     pub async fn tso_bound(&self) -> Result<Option<Timestamp>> {
-        match self.call(&self.range1()?, Request::TsoBound).await? {
+        match self.call_local(&self.range1(), Request::TsoBound).await? {
             Reply::TsoBound(b) => Ok(b),
             other => Err(unexpected("tso_bound", other)),
         }
     }
 
-    /// Confirms that range 1's leader (the oracle's home) is still the leader, with a ReadIndex
-    /// check issued after the call, and returns the term of that leadership.
+    /// Confirms that this node's replica of range 1 (the oracle's home) leads it, with a
+    /// ReadIndex check issued after the call, and returns the term of that leadership
+    /// (`NotLeader` with the leader it knows of otherwise; `RangeNotFound` without a replica).
     pub async fn range1_read_index(&self) -> Result<u64> {
-        match self.call(&self.range1()?, Request::ReadIndex).await? {
+        match self.call_local(&self.range1(), Request::ReadIndex).await? {
             Reply::Term(t) => Ok(t),
             other => Err(unexpected("read_index", other)),
         }
@@ -478,6 +519,15 @@ impl Client {
     /// This node's id and its cluster's id.
     pub fn node_and_cluster(&self) -> (crate::range::NodeId, u64) {
         (self.store.node_id(), self.store.cluster_id())
+    }
+
+    /// Creates an empty replica of `range_id` here, for the range's leader to fill by snapshot
+    /// ([`Store::add_replica`]); does nothing when one exists.
+    pub async fn add_replica(&self, range_id: RangeId) -> Result<()> {
+        if self.store.replica(range_id).is_ok() {
+            return Ok(());
+        }
+        self.store.add_replica(range_id).await
     }
 
     /// Stops the node's Raft groups and makes the store durable.

@@ -97,6 +97,10 @@ pub enum Command {
     /// Recounts the range's MVCC statistics from its data at this log position, replacing
     /// estimates (the halves of a split start with estimates).
     RecomputeStats,
+    /// The range's descriptor after a change of its replicas. Carried by the Raft membership
+    /// entry that makes the change (never proposed alone), so the descriptor's replica list and
+    /// the membership change at the same log index. The span must be the range's own.
+    ChangeReplicas { desc: RangeDescriptor },
 }
 
 impl Command {
@@ -106,7 +110,8 @@ impl Command {
             Command::Noop
             | Command::SetTsoBound { .. }
             | Command::Gc { .. }
-            | Command::RecomputeStats => Vec::new(),
+            | Command::RecomputeStats
+            | Command::ChangeReplicas { .. } => Vec::new(),
             Command::Prewrite { mutations, .. } | Command::OnePhaseCommit { mutations, .. } => {
                 mutations.iter().map(|m| m.key.as_slice()).collect()
             }
@@ -243,6 +248,9 @@ impl Command {
             Command::SetTsoBound { bound } => {
                 w.u8(5).u64(*bound);
             }
+            Command::ChangeReplicas { desc } => {
+                w.u8(13).bytes(&desc.encode());
+            }
             Command::RecomputeStats => {
                 w.u8(12);
             }
@@ -287,6 +295,9 @@ impl Command {
             },
             5 => Command::SetTsoBound { bound: r.u64()? },
             12 => Command::RecomputeStats,
+            13 => Command::ChangeReplicas {
+                desc: RangeDescriptor::decode(&r.bytes()?)?,
+            },
             10 => Command::Gc {
                 safe_point: r.u64()?,
             },
@@ -404,6 +415,7 @@ impl fmt::Display for Command {
             Command::SetTsoBound { bound } => write!(f, "set tso bound {bound}"),
             Command::Gc { safe_point } => write!(f, "gc below {safe_point}"),
             Command::RecomputeStats => write!(f, "recompute statistics"),
+            Command::ChangeReplicas { desc } => write!(f, "change replicas: {desc}"),
         }
     }
 }
@@ -469,6 +481,15 @@ mod tests {
     fn commands_round_trip() {
         let cmds = [
             Command::Noop,
+            Command::ChangeReplicas {
+                desc: RangeDescriptor {
+                    range_id: 4,
+                    start: b"a".to_vec(),
+                    end: b"z".to_vec(),
+                    replicas: vec![1, 2, 3],
+                    generation: 5,
+                },
+            },
             Command::PessimisticLock {
                 start_ts: 7,
                 read_ts: 8,

@@ -29,6 +29,28 @@ pub fn range_id_counter_key() -> Vec<u8> {
     vec![TAG_SYS, SYS_RANGE_ID_COUNTER]
 }
 
+/// Sys sub-space: the node directory, `<sys> 0x04 <node_id u64>` → the node's record.
+pub const SYS_NODES: u8 = 0x04;
+/// Sys key: the next node id (u64 big-endian), `<sys> 0x05`.
+pub const SYS_NODE_ID_COUNTER: u8 = 0x05;
+
+/// The key of the next node id.
+pub fn node_id_counter_key() -> Vec<u8> {
+    vec![TAG_SYS, SYS_NODE_ID_COUNTER]
+}
+
+/// The node directory entry of `node_id`.
+pub fn node_key(node_id: u64) -> Vec<u8> {
+    let mut k = vec![TAG_SYS, SYS_NODES];
+    k.extend_from_slice(&node_id.to_be_bytes());
+    k
+}
+
+/// The span of the node directory.
+pub fn node_span() -> (Vec<u8>, Vec<u8>) {
+    (vec![TAG_SYS, SYS_NODES], vec![TAG_SYS, SYS_NODES + 1])
+}
+
 /// Range-local suffix: the range descriptor copy (the split/merge trigger key).
 pub const LOCAL_DESCRIPTOR: u8 = 0x01;
 

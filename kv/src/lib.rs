@@ -76,6 +76,7 @@ pub mod request;
 pub mod split;
 pub mod store;
 pub mod wait;
+pub mod wire;
 
 pub use client::{Client, LedRange};
 pub use command::{Command, Response, SplitTrigger};
@@ -83,7 +84,7 @@ pub use error::{Error, Result};
 pub use mvcc::{
     KeyError, Lock, LockedKey, Mutation, Op, ScanResult, Timestamp, TxnStatus, Validation,
 };
-pub use range::{NodeId, RangeDescriptor, RangeId};
+pub use range::{NodeId, NodeRecord, RangeDescriptor, RangeId};
 pub use replica::MAX_COMMAND_BYTES;
 pub use request::{LocalSender, RangeSender, Reply, Request, TimestampSource};
 pub use store::{Join, Network, Store, StoreOptions};

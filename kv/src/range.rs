@@ -83,3 +83,46 @@ impl std::fmt::Display for RangeDescriptor {
         )
     }
 }
+
+const NODE_RECORD_V1: u8 = 1;
+
+/// A node of the cluster as the node directory in `sys` records it (`keys::node_key`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    pub node_id: NodeId,
+    /// The address the node serves gRPC on (Raft, kv requests, the oracle).
+    pub addr: String,
+}
+
+impl NodeRecord {
+    /// `[1] [node_id u64] [addr: len u32, UTF-8 bytes]`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::versioned(NODE_RECORD_V1);
+        w.u64(self.node_id).bytes(self.addr.as_bytes());
+        w.finish()
+    }
+
+    pub fn decode(buf: &[u8]) -> io::Result<NodeRecord> {
+        let mut r = Reader::versioned(buf, NODE_RECORD_V1, "node record")?;
+        let node_id = r.u64()?;
+        let addr = String::from_utf8(r.bytes()?)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "node address not UTF-8"))?;
+        r.end("node record")?;
+        Ok(NodeRecord { node_id, addr })
+    }
+}
+
+#[cfg(test)]
+mod node_record_tests {
+    use super::*;
+
+    #[test]
+    fn node_records_round_trip() {
+        let rec = NodeRecord {
+            node_id: 3,
+            addr: "127.0.0.1:26257".into(),
+        };
+        assert_eq!(NodeRecord::decode(&rec.encode()).unwrap(), rec);
+        assert!(NodeRecord::decode(&rec.encode()[..5]).is_err());
+    }
+}

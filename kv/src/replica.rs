@@ -78,6 +78,8 @@ struct Effects {
     split: Option<(SplitTrigger, Stats)>,
     /// Statistics recounted from the data.
     recounted: Option<Stats>,
+    /// The descriptor after a change of replicas.
+    replicas_changed: Option<RangeDescriptor>,
 }
 
 /// The state machine of one range on one node.
@@ -223,6 +225,19 @@ impl RangeStateMachine {
                 trigger,
             } => {
                 let committing = matches!(mvcc.lock(key)?, Some(l) if l.start_ts == *start_ts);
+                // A split planned on an older descriptor (its replicas changed since) would
+                // give both halves a stale replica list.
+                let stale = trigger.left.generation != desc.generation + 1
+                    || trigger.left.replicas != desc.replicas;
+                if committing && stale {
+                    mvcc.rollback(batch, stats, std::slice::from_ref(key), *start_ts)?;
+                    return Ok(Response::SplitRefused {
+                        reason: format!(
+                            "range {} changed while splitting (now {desc}); split again",
+                            self.range_id
+                        ),
+                    });
+                }
                 if committing && state.is_joint_or_has_learners() {
                     // The commit point is here, so the split can still be refused: its primary
                     // is rolled back (the coordinator rolls back the rest). A membership change
@@ -309,6 +324,19 @@ impl RangeStateMachine {
                 }
                 Response::Done
             }
+            Command::ChangeReplicas { desc: new } => {
+                if new.range_id != desc.range_id || new.start != desc.start || new.end != desc.end {
+                    tracing::error!(range = self.range_id, %desc, %new, "replica change for another span; ignored");
+                    return Ok(Response::RangeKeyMismatch(desc));
+                }
+                batch.insert(
+                    &self.engine.meta,
+                    meta_key(self.range_id, RANGE_DESCRIPTOR),
+                    new.encode(),
+                );
+                fx.replicas_changed = Some(new.clone());
+                Response::Done
+            }
             Command::RecomputeStats => {
                 let mut total = Stats::default();
                 for (start, end) in replicated_spans(&desc) {
@@ -381,6 +409,7 @@ impl raft::StateMachine for RangeStateMachine {
             stats: StatsDelta::default(),
             split: None,
             recounted: None,
+            replicas_changed: None,
         };
         let response = match &entry.command {
             Some(cmd) => self.eval(cmd, &entry.state, &snapshot, &mut fx)?,
@@ -391,6 +420,7 @@ impl raft::StateMachine for RangeStateMachine {
             stats: delta,
             split,
             recounted,
+            replicas_changed,
         } = fx;
         if let Some((_, left_stats)) = &split {
             self.stats = *left_stats;
@@ -415,6 +445,10 @@ impl raft::StateMachine for RangeStateMachine {
             && cmd.may_release_locks()
         {
             self.engine.waiters.released(cmd.keys());
+        }
+        if let Some(desc) = replicas_changed {
+            tracing::info!(%desc, voters = ?entry.state.voters(), "range replicas changed");
+            *self.desc.write().expect("descriptor lock") = desc;
         }
         if let Some((trigger, _)) = split {
             *self.desc.write().expect("descriptor lock") = trigger.left.clone();

@@ -23,7 +23,7 @@ use crate::range::{RangeDescriptor, RangeId};
 use crate::store::Store;
 
 /// A request to the leader of one range.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Request {
     /// Read `key` at `ts` (linearizable): its value, or the foreign lock that hides it.
     Get { key: Vec<u8>, ts: Timestamp },
@@ -88,7 +88,7 @@ impl Request {
 }
 
 /// The answer to a [`Request`], one variant per request kind.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Reply {
     /// To `Get`.
     Value(std::result::Result<Option<Vec<u8>>, LockedKey>),
@@ -155,6 +155,18 @@ impl LocalSender {
     /// weak reference: the caller keeps the source alive as long as the node runs.
     pub fn set_timestamp_source(&self, source: &Arc<dyn TimestampSource>) {
         let _ = self.timestamps.set(Arc::downgrade(source));
+    }
+
+    /// What this node knows of the leader of `range_id`: None without a local replica, else
+    /// the leader its replica knows of (this node when it leads).
+    pub fn leader(&self, range_id: RangeId) -> Option<Option<crate::range::NodeId>> {
+        let replica = self.store.replica(range_id).ok()?;
+        Some(replica.group().leader())
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> crate::range::NodeId {
+        self.store.node_id()
     }
 
     async fn run(&self, range_id: RangeId, req: Request) -> Result<Reply> {

@@ -3,7 +3,10 @@
 //! At start-up a replica is created for every range descriptor in `meta`. A node started on an
 //! empty directory without peers bootstraps a new cluster: range 1 = [KeyMin, start of `sql`) and
 //! range 2 = [start of `sql`, KeyMax), their descriptors, range-local descriptor copies and
-//! directory entries written in one atomic batch, then the only `initialize()` calls.
+//! directory entries, the node directory entry of node 1 and the id counters written in one
+//! atomic batch, then the only `initialize()` calls. None of it is in a log entry, so the
+//! bootstrap's Raft groups purge their log past it: a replica added later starts from a
+//! snapshot, which carries that data (`Replica::add_learner`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -15,9 +18,12 @@ use crate::engine::{
     RANGE_STATS, Stats, meta_key,
 };
 use crate::error::{Error, Result};
-use crate::keys::{KEY_MAX, KEY_MIN, Key, range_descriptor_key, range_id_counter_key, sql_start};
+use crate::keys::{
+    KEY_MAX, KEY_MIN, Key, node_id_counter_key, node_key, range_descriptor_key,
+    range_id_counter_key, sql_start,
+};
 use crate::mvcc::{Record, RecordKind, version_key};
-use crate::range::{NodeId, RangeDescriptor, RangeId};
+use crate::range::{NodeId, NodeRecord, RangeDescriptor, RangeId};
 use crate::replica::{RangeStateMachine, Replica};
 use crate::split::StoreEvent;
 
@@ -124,7 +130,7 @@ impl Store {
         let log = raft::LogStore::open(&engine.db)?;
         if engine.node_u64(NODE_ID)?.is_none() {
             match options.join {
-                None => bootstrap_state(&engine)?,
+                None => bootstrap_state(&engine, &options.advertise_addr)?,
                 Some(join) => join_state(&engine, join)?,
             }
         }
@@ -160,14 +166,11 @@ impl Store {
         }
         store.maybe_initialize().await?;
         tokio::spawn(handle_events(Arc::downgrade(&store), event_rx));
-        // A node joining a cluster may hold replicas whose leaders it cannot reach yet.
-        if store.options.join.is_none() {
-            for replica in store.replicas() {
-                replica
-                    .group()
-                    .wait_for_leader(Duration::from_secs(30))
-                    .await?;
-            }
+        // A node joining a cluster may hold replicas whose leaders it cannot reach yet; a node
+        // on the network elects its leaders with its peers, which reach it only once its
+        // server runs (the caller waits then, `Store::wait_for_leaders`).
+        if store.options.join.is_none() && !matches!(store.options.network, Network::Grpc(_)) {
+            store.wait_for_leaders(Duration::from_secs(30)).await?;
         }
         tracing::info!(
             node_id,
@@ -176,6 +179,20 @@ impl Store {
             "store open"
         );
         Ok(store)
+    }
+
+    /// The identity (cluster id, node id) of the node whose store is in `dir`, None when the
+    /// directory holds no node yet (a node that joins a cluster must learn its identity first).
+    /// The store must not be open.
+    pub fn identity(dir: &Path) -> Result<Option<(u64, NodeId)>> {
+        let path = dir.join("store");
+        if !path.exists() {
+            return Ok(None);
+        }
+        let engine = Engine::open(&path, EngineOptions::default())?;
+        let node = engine.node_u64(NODE_ID)?;
+        let cluster = engine.node_u64(NODE_CLUSTER_ID)?;
+        Ok(cluster.zip(node))
     }
 
     async fn start_replica(&self, desc: RangeDescriptor) -> Result<()> {
@@ -230,6 +247,14 @@ impl Store {
             .meta
             .insert(meta_key(0, NODE_BOOTSTRAPPED), 1u64.to_be_bytes())?;
         self.engine.persist()?;
+        Ok(())
+    }
+
+    /// Waits until every replica on this node knows a leader (at most `timeout` each).
+    pub async fn wait_for_leaders(&self, timeout: Duration) -> Result<()> {
+        for replica in self.replicas() {
+            replica.group().wait_for_leader(timeout).await?;
+        }
         Ok(())
     }
 
@@ -407,7 +432,7 @@ async fn handle_events(
 }
 
 /// Writes the initial state of a new single-node cluster in one durable batch.
-fn bootstrap_state(engine: &Engine) -> Result<()> {
+fn bootstrap_state(engine: &Engine, addr: &str) -> Result<()> {
     let node_id: NodeId = 1;
     let cluster_id = new_cluster_id();
     let ranges = [
@@ -451,6 +476,12 @@ fn bootstrap_state(engine: &Engine) -> Result<()> {
     }
     let next_range_id = ranges.len() as u64 + 1;
     put(range_id_counter_key(), next_range_id.to_be_bytes().to_vec());
+    let record = NodeRecord {
+        node_id,
+        addr: addr.to_string(),
+    };
+    put(node_key(node_id), record.encode());
+    put(node_id_counter_key(), (node_id + 1).to_be_bytes().to_vec());
     for desc in &ranges {
         batch.insert(
             &engine.meta,

@@ -66,7 +66,17 @@ impl Db {
     /// Opens the transactional layer over a client of the node's store (starts the timestamp
     /// oracle, GC and size-based splits).
     pub async fn open(client: kv::Client, config: Config) -> Result<Db> {
-        let oracle = Oracle::start(client.clone()).await?;
+        Db::open_with(client, config, None).await
+    }
+
+    /// [`Db::open`] on a node of a cluster: timestamps come from range 1's leader through
+    /// `forward` when this node does not lead range 1.
+    pub async fn open_with(
+        client: kv::Client,
+        config: Config,
+        forward: Option<Arc<dyn crate::oracle::Forward>>,
+    ) -> Result<Db> {
+        let oracle = Oracle::start(client.clone(), forward);
         let timestamps: Arc<dyn kv::TimestampSource> = Arc::new(oracle.clone());
         client.set_timestamp_source(&timestamps);
         let db = Db {
@@ -118,6 +128,12 @@ impl Db {
     /// A timestamp from the oracle.
     pub async fn now(&self) -> Result<Timestamp> {
         self.inner.oracle.now().await
+    }
+
+    /// `count` timestamps issued by this node's oracle, which must lead range 1 (a batch a
+    /// peer forwarded); answers the first.
+    pub async fn oracle_local_batch(&self, count: u64) -> Result<Timestamp> {
+        self.inner.oracle.local_batch(count).await
     }
 }
 

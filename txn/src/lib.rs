@@ -42,6 +42,7 @@
 //! - GC runs on each range leader; the oldest active transaction it respects is this node's (a
 //!   cluster needs the oldest across nodes).
 
+pub mod cluster;
 mod db;
 mod deadlock;
 mod gc;

@@ -9,7 +9,13 @@
 //! issued. Requests that arrive together are answered as one batch, after one
 //! leadership check (ReadIndex) issued after they arrived; timestamps are allocated after that
 //! check, never prefetched. A clock that jumps backwards never makes timestamps go backwards.
+//!
+//! Every node runs an oracle handle; only the one on range 1's leader allocates. A node that
+//! does not lead range 1 passes each batch, as one call, to the leader ([`Forward`]); the leader
+//! answers it like a local batch (after its own leadership check), and never forwards a
+//! forwarded batch again.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
@@ -40,7 +46,26 @@ fn wall_ms() -> u64 {
         .unwrap_or(0)
 }
 
-type Request = oneshot::Sender<Result<Timestamp>>;
+/// A request for `count` consecutive timestamps (answered with the first). `forward`: whether
+/// a node that does not lead range 1 may pass it on to the leader (a request that came from
+/// another node is answered here or refused, so requests never travel in circles).
+struct Request {
+    count: u64,
+    forward: bool,
+    reply: oneshot::Sender<Result<Timestamp>>,
+}
+
+/// How a node that does not lead range 1 obtains timestamps from the node that does (the
+/// cluster's network; absent on a node that is its own cluster).
+pub trait Forward: Send + Sync + 'static {
+    /// `count` consecutive timestamps from the oracle of range 1's leader (`leader`: the node
+    /// this node believes leads it, if any); answers the first.
+    fn timestamps(
+        &self,
+        leader: Option<kv::NodeId>,
+        count: u64,
+    ) -> futures::future::BoxFuture<'_, Result<Timestamp>>;
+}
 
 /// A handle on the node's timestamp oracle.
 #[derive(Clone)]
@@ -49,28 +74,22 @@ pub struct Oracle {
 }
 
 /// The allocator state: the last timestamp issued and the persisted (exclusive) bound, valid for
-/// the leadership of range 1 whose term is `term`.
+/// the leadership of range 1 whose term is `term` (None: not serving yet).
 struct Allocator {
     client: kv::Client,
     last: Timestamp,
     bound: Timestamp,
-    term: u64,
+    term: Option<u64>,
+}
+
+/// Why this node could not serve a batch itself.
+enum Refused {
+    /// It does not lead range 1; the leader it knows of.
+    NotLeader(Option<kv::NodeId>),
+    Failed(Error),
 }
 
 impl Allocator {
-    /// Reads the persisted bound and pushes it past the clock before anything is served.
-    async fn init(client: kv::Client) -> Result<Allocator> {
-        let term = client.range1_read_index().await.map_err(kv_err)?;
-        let mut alloc = Allocator {
-            client,
-            last: 0,
-            bound: 0,
-            term,
-        };
-        alloc.reinit(term).await?;
-        Ok(alloc)
-    }
-
     /// Takes over for the leadership of range 1 in `term`: reads the bound persisted by every
     /// earlier leadership (the read's ReadIndex waits until this leadership's blank entry has
     /// applied, so the bound of every earlier term is visible), never issues below it, and
@@ -80,7 +99,7 @@ impl Allocator {
         self.last = self.last.max(persisted);
         self.bound = self.bound.max(persisted);
         self.extend(compose(wall_ms(), 0)).await?;
-        self.term = term;
+        self.term = Some(term);
         tracing::info!(term, bound = self.bound, "timestamp oracle initialised");
         Ok(())
     }
@@ -108,20 +127,75 @@ impl Allocator {
         Ok(first)
     }
 
-    /// Answers one batch: a leadership check issued after the requests arrived (re-initialising
-    /// when the leadership is not the one the allocator was initialised for), then allocation.
-    async fn serve(&mut self, batch: Vec<Request>) {
-        let result = match self.client.range1_read_index().await {
-            Ok(term) if term == self.term => self.allocate(batch.len() as u64).await,
-            Ok(term) => match self.reinit(term).await {
-                Ok(()) => self.allocate(batch.len() as u64).await,
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(kv_err(e)),
+    /// Serves `n` timestamps on this node: a leadership check of range 1 issued after the
+    /// requests arrived (re-initialising when the leadership is not the one the allocator was
+    /// initialised for), then allocation.
+    async fn serve_here(&mut self, n: u64) -> std::result::Result<Timestamp, Refused> {
+        let term = match self.client.range1_read_index().await {
+            Ok(term) => term,
+            Err(kv::Error::NotLeader { leader }) => return Err(Refused::NotLeader(leader)),
+            Err(kv::Error::RangeNotFound(_)) => return Err(Refused::NotLeader(None)),
+            Err(e) => return Err(Refused::Failed(kv_err(e))),
         };
-        for (i, reply) in batch.into_iter().enumerate() {
-            let _ = reply.send(result.clone().map(|first| first + i as u64));
+        if self.term != Some(term) {
+            self.reinit(term).await.map_err(Refused::Failed)?;
         }
+        self.allocate(n).await.map_err(Refused::Failed)
+    }
+
+    /// Answers one batch: served here when this node leads range 1, else the requests that
+    /// may be forwarded go to the leader in one call, the others are refused.
+    async fn serve(&mut self, batch: Vec<Request>, forward: Option<&dyn Forward>) {
+        let n = batch.iter().map(|r| r.count).sum();
+        match self.serve_here(n).await {
+            Ok(first) => answer(batch, Ok(first)),
+            Err(Refused::Failed(e)) => answer(batch, Err(e)),
+            Err(Refused::NotLeader(leader)) => {
+                let (forwarded, refused): (Vec<_>, Vec<_>) =
+                    batch.into_iter().partition(|r| r.forward);
+                answer(refused, Err(not_leader(leader)));
+                if forwarded.is_empty() {
+                    return;
+                }
+                let result = match forward {
+                    Some(f) => {
+                        let n = forwarded.iter().map(|r| r.count).sum();
+                        f.timestamps(leader, n).await
+                    }
+                    None => Err(not_leader(leader)),
+                };
+                answer(forwarded, result);
+            }
+        }
+    }
+}
+
+/// Answers each request of a batch with its share of `first..`.
+fn answer(batch: Vec<Request>, result: Result<Timestamp>) {
+    let mut next = result.clone();
+    for r in batch {
+        let _ = r.reply.send(next.clone());
+        if let Ok(ts) = &mut next {
+            *ts += r.count;
+        }
+    }
+}
+
+/// The error of a node that cannot serve timestamps because another node leads range 1.
+fn not_leader(leader: Option<kv::NodeId>) -> Error {
+    Error::Internal(match leader {
+        Some(l) => format!("timestamp oracle: range 1 is led by node {l}"),
+        None => "timestamp oracle: range 1 has no known leader".to_string(),
+    })
+}
+
+/// The leader named by [`not_leader`]'s message, for a peer that relays it.
+pub fn leader_of(e: &Error) -> Option<kv::NodeId> {
+    match e {
+        Error::Internal(m) => m
+            .strip_prefix("timestamp oracle: range 1 is led by node ")
+            .and_then(|n| n.parse().ok()),
+        _ => None,
     }
 }
 
@@ -134,9 +208,15 @@ fn kv_err(e: kv::Error) -> Error {
 }
 
 impl Oracle {
-    /// Starts the oracle over the node's kv client (range 1 must be led by this node).
-    pub async fn start(client: kv::Client) -> Result<Oracle> {
-        let mut alloc = Allocator::init(client).await?;
+    /// Starts the oracle over the node's kv client. It serves where range 1's leader is: on
+    /// another node it passes requests to that leader through `forward`.
+    pub fn start(client: kv::Client, forward: Option<Arc<dyn Forward>>) -> Oracle {
+        let mut alloc = Allocator {
+            client,
+            last: 0,
+            bound: 0,
+            term: None,
+        };
         let (tx, mut rx) = mpsc::unbounded_channel::<Request>();
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
@@ -144,17 +224,36 @@ impl Oracle {
                 while let Ok(more) = rx.try_recv() {
                     batch.push(more);
                 }
-                alloc.serve(batch).await;
+                alloc.serve(batch, forward.as_deref()).await;
             }
         });
-        Ok(Oracle { requests: tx })
+        Oracle { requests: tx }
     }
 
     /// A new timestamp, greater than every timestamp issued before this call.
     pub async fn now(&self) -> Result<Timestamp> {
+        self.request(1, true).await
+    }
+
+    /// `count` consecutive timestamps issued by this node, which must lead range 1 (a peer's
+    /// forwarded batch); answers the first. Refused with the leader's id in the message
+    /// ([`leader_of`]) when another node leads it.
+    pub async fn local_batch(&self, count: u64) -> Result<Timestamp> {
+        if count == 0 {
+            return Err(Error::Internal("a batch of zero timestamps".into()));
+        }
+        self.request(count, false).await
+    }
+
+    async fn request(&self, count: u64, forward: bool) -> Result<Timestamp> {
         let (tx, rx) = oneshot::channel();
+        let req = Request {
+            count,
+            forward,
+            reply: tx,
+        };
         self.requests
-            .send(tx)
+            .send(req)
             .map_err(|_| Error::Internal("timestamp oracle stopped".into()))?;
         match tokio::time::timeout(Duration::from_secs(30), rx).await {
             Ok(Ok(result)) => result,

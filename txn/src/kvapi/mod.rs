@@ -180,13 +180,15 @@ pub fn decode_key(tenant: &[u8], raw: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// Serves the KV service, other nodes' Raft messages for this node (`raft`), reflection and
-/// health on `listener` until `shutdown` completes.
+/// Serves the KV service, other nodes' Raft messages for this node (`raft`), the node-to-node
+/// service (`node`: kv requests, the oracle, joins), reflection and health on `listener` until
+/// `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     db: crate::Db,
     options: Options,
     raft: raft::RaftService,
+    node: crate::cluster::NodeService,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     options.validate()?;
@@ -208,6 +210,7 @@ pub async fn serve(
     tonic::transport::Server::builder()
         .add_service(kv)
         .add_service(raft.into_server())
+        .add_service(node.into_server())
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
