@@ -85,9 +85,12 @@ impl AppliedState {
 /// One committed log entry handed to [`StateMachine::apply`](crate::StateMachine::apply).
 #[derive(Clone, Debug)]
 pub struct Entry<C> {
-    /// The command; None for blank entries (written by a new leader) and membership entries.
+    /// The command; None for blank entries (written by a new leader) and for membership
+    /// entries that carry no command. A membership entry's command comes with the new
+    /// membership in `state`.
     pub command: Option<C>,
-    /// The applied state after this entry, to be stored in the same batch as its effects.
+    /// The applied state after this entry, to be stored in the same batch as its effects. For
+    /// a membership entry it holds the membership the entry carries.
     pub state: AppliedState,
 }
 

@@ -5,7 +5,9 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::marker::PhantomData;
 
+use openraft::entry::RaftPayload;
 use openraft::impls::leader_id_adv;
+use serde::{Deserialize, Serialize};
 
 use crate::{Command, NodeId, Response};
 
@@ -53,7 +55,6 @@ pub(crate) type Vote = openraft::impls::Vote<Clid>;
 pub(crate) type Node = openraft::BasicNode;
 pub(crate) type Membership = openraft::Membership<NodeId, Node>;
 pub(crate) type StoredMembership = openraft::StoredMembership<Clid, NodeId, Node>;
-pub(crate) type Payload<C> = openraft::EntryPayload<C, NodeId, Node>;
 pub(crate) type OrEntry<C> = openraft::Entry<Clid, Payload<C>>;
 pub(crate) type SnapshotMeta = openraft::SnapshotMeta<Clid, NodeId, Node>;
 
@@ -78,6 +79,83 @@ impl<C: Command, R: Response> openraft::RaftTypeConfig for Cfg<C, R> {
     where
         T: openraft::OptionalSend + 'static;
     type ErrorSource = openraft::impls::BoxedErrorSource;
+}
+
+/// The payload of a log entry. Unlike openraft's own `EntryPayload`, a membership entry may
+/// carry a command too: the state machine applies it at the membership's log id, in the same
+/// batch that records the new membership (a range's descriptor and its Raft membership change
+/// together).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "C: Command")]
+pub(crate) enum Payload<C> {
+    /// Written by a new leader; no command.
+    Blank,
+    /// A command.
+    Normal(C),
+    /// A membership change, with the command applied together with it, if any.
+    Membership {
+        membership: Membership,
+        command: Option<C>,
+    },
+}
+
+impl<C: Command> fmt::Display for Payload<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Payload::Blank => f.write_str("blank"),
+            Payload::Normal(cmd) => write!(f, "normal:{cmd}"),
+            Payload::Membership {
+                membership,
+                command: None,
+            } => write!(f, "membership:{membership}"),
+            Payload::Membership {
+                membership,
+                command: Some(cmd),
+            } => write!(f, "membership:{membership} with normal:{cmd}"),
+        }
+    }
+}
+
+impl<C: Command> RaftPayload for Payload<C> {
+    type D = C;
+    type NodeId = NodeId;
+    type Node = Node;
+
+    fn blank() -> Self {
+        Payload::Blank
+    }
+
+    /// Sets the command; a membership payload keeps its membership.
+    fn with_normal(self, data: C) -> Self {
+        match self {
+            Payload::Blank | Payload::Normal(_) => Payload::Normal(data),
+            Payload::Membership { membership, .. } => Payload::Membership {
+                membership,
+                command: Some(data),
+            },
+        }
+    }
+
+    /// Sets the membership and keeps the command: openraft calls this on the payloads given to
+    /// `change_membership_with_payload`, once per membership entry it writes.
+    fn with_membership(self, membership: Membership) -> Self {
+        let command = match self {
+            Payload::Blank => None,
+            Payload::Normal(cmd) => Some(cmd),
+            Payload::Membership { command, .. } => command,
+        };
+        Payload::Membership {
+            membership,
+            command,
+        }
+    }
+
+    fn get_membership(&self) -> Option<Membership> {
+        match self {
+            Payload::Membership { membership, .. } => Some(membership.clone()),
+            _ => None,
+        }
+    }
 }
 
 pub(crate) fn log_id(term: u64, node: NodeId, index: u64) -> LogId {

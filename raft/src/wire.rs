@@ -394,15 +394,25 @@ mod tests {
         let entries = vec![
             openraft::Entry {
                 log_id: log_id(2, 1, 5),
-                payload: openraft::EntryPayload::Blank,
+                payload: types::Payload::Blank,
             },
             openraft::Entry {
                 log_id: log_id(2, 1, 6),
-                payload: openraft::EntryPayload::Normal(Cmd("put a=1".into())),
+                payload: types::Payload::Normal(Cmd("put a=1".into())),
             },
             openraft::Entry {
                 log_id: log_id(2, 1, 7),
-                payload: openraft::EntryPayload::Membership(membership()),
+                payload: types::Payload::Membership {
+                    membership: membership(),
+                    command: None,
+                },
+            },
+            openraft::Entry {
+                log_id: log_id(2, 1, 8),
+                payload: types::Payload::Membership {
+                    membership: membership(),
+                    command: Some(Cmd("descriptor".into())),
+                },
             },
         ];
         for (prev, commit, entries) in [
@@ -452,7 +462,7 @@ mod tests {
             prev_log_id: None,
             entries: vec![openraft::Entry {
                 log_id: log_id(2, 1, 1),
-                payload: openraft::EntryPayload::Normal(Cmd("x".into())),
+                payload: types::Payload::Normal(Cmd("x".into())),
             }],
             leader_commit: None,
         };
