@@ -417,7 +417,9 @@ impl<SM: StateMachine> Group<SM> {
 
     /// This replica's view of the membership in force: the latest membership entry in its log,
     /// which may not be committed yet (see [`MembershipStatus::committed`]). Its `id` is what
-    /// [`change_membership`](Self::change_membership) takes as `expected`.
+    /// [`change_membership`](Self::change_membership) takes as `expected`. It is read from the
+    /// Raft core's published state, which can trail a change that just returned by a moment:
+    /// to chain changes, pass the returned [`MembershipChange::id`].
     pub fn membership(&self) -> MembershipStatus {
         // The watch guard must not live across an await: it blocks the Raft core.
         let m = self.inner.raft.metrics().borrow_watched().clone();

@@ -62,10 +62,21 @@ async fn applied(
 
 /// Waits until `node` knows its membership entry `index` to be committed.
 async fn membership_committed(node: &TestNode, index: u64) -> MembershipStatus {
+    wait_membership(node, |m| {
+        m.committed && m.id.is_some_and(|id| id.index >= index)
+    })
+    .await
+}
+
+/// Waits until `node`'s membership satisfies `done`.
+async fn wait_membership(
+    node: &TestNode,
+    done: impl Fn(&MembershipStatus) -> bool,
+) -> MembershipStatus {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let m = node.group.membership();
-        if m.committed && m.id.is_some_and(|id| id.index >= index) {
+        if done(&m) {
             return m;
         }
         assert!(
@@ -98,9 +109,9 @@ async fn promoting_a_learner_applies_each_command_with_its_membership() {
     on_leader(&all, |g| async move { g.add_learner(3, addr(3)).await })
         .await
         .unwrap();
-    let before = on_leader(&all, |g| async move { Ok(g.membership()) })
-        .await
-        .unwrap();
+    let leader = nodes[0].group.wait_for_leader(WAIT).await.unwrap();
+    let leader = nodes.iter().find(|n| n.id == leader).unwrap();
+    let before = wait_membership(leader, |m| m.committed && !m.learners.is_empty()).await;
     assert_eq!(before.voters, vec![set(&[1, 2])]);
     assert_eq!(before.learners, set(&[3]));
     assert_eq!(before.nodes, members(&[1, 2, 3]));
@@ -273,7 +284,7 @@ async fn stale_changes_are_refused_and_voters_and_learners_are_removed() {
         .await
         .unwrap();
     assert!(removed.joint.is_some());
-    let m2 = leader_group.membership();
+    let m2 = membership_committed(leader_node, removed.id.index).await;
     assert_eq!(m2.id, Some(removed.id));
     assert_eq!(m2.voters, vec![set(&[leader])]);
     assert_eq!(m2.learners, set(&[b]));
@@ -297,7 +308,7 @@ async fn stale_changes_are_refused_and_voters_and_learners_are_removed() {
         .unwrap();
     assert!(gone.joint.is_none());
     assert_eq!(gone.uniform.index, gone.id.index);
-    let m3 = leader_group.membership();
+    let m3 = membership_committed(leader_node, gone.id.index).await;
     assert_eq!(m3.id, Some(gone.id));
     assert!(m3.is_settled());
     assert_eq!(m3.nodes, members(&[leader]));
@@ -305,6 +316,63 @@ async fn stale_changes_are_refused_and_voters_and_learners_are_removed() {
     assert_eq!(desc, "learner gone");
     assert_eq!(desc_state.membership(), m3);
     for node in &nodes {
+        node.group.shutdown().await.unwrap();
+    }
+}
+
+/// A change the caller stops waiting for (here: a proposal timeout shorter than any commit)
+/// is reported as ambiguous and still completes, both steps with their commands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_change_completes_in_the_background() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let opts = fast_options();
+    let transport = LocalTransport::new();
+    let n1 = start_node(1, GROUP, dirs[0].path(), &transport, &opts).await;
+    let n2 = start_node(2, GROUP, dirs[1].path(), &transport, &opts).await;
+    n1.group.initialize(members(&[1])).await.unwrap();
+    wait_membership(&n1, |m| m.committed).await;
+    n1.group.add_learner(2, addr(2)).await.unwrap();
+    n1.group.shutdown().await.unwrap();
+    drop(n1);
+
+    let short = raft::Options {
+        propose_timeout: Duration::from_micros(1),
+        ..opts
+    };
+    let n1 = start_node(1, GROUP, dirs[0].path(), &transport, &short).await;
+    n1.group.wait_for_leader(WAIT).await.unwrap();
+    // Leadership confirmed and the new term's first entry applied: the change is accepted.
+    n1.group.read_index().await.unwrap();
+    let last = n1.group.status().last_log_index.unwrap();
+    n1.group.wait_applied(last, WAIT).await.unwrap();
+    let before = n1.group.membership();
+    assert_eq!(before.voters, vec![set(&[1])]);
+    assert_eq!(before.learners, set(&[2]));
+
+    let err = n1
+        .group
+        .change_membership(
+            set(&[1, 2]),
+            false,
+            put("joint", "1 + 1,2"),
+            put("desc", "1,2"),
+            before.id,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Ambiguous(_)), "{err:?}");
+
+    let m = wait_membership(&n1, |m| m.committed && m.voters == vec![set(&[1, 2])]).await;
+    assert!(m.is_settled());
+    let index = m.id.unwrap().index;
+    for node in [&n1, &n2] {
+        let (joint_state, desc_state, desc, _) = applied(node, index).await;
+        let jm = joint_state.expect("joint applied").membership();
+        assert_eq!(jm.voters, vec![set(&[1]), set(&[1, 2])], "node {}", node.id);
+        assert_eq!(desc, "1,2");
+        assert_eq!(desc_state.membership(), m, "node {}", node.id);
+    }
+    for node in [&n1, &n2] {
         node.group.shutdown().await.unwrap();
     }
 }
