@@ -98,3 +98,40 @@ pub struct MembershipChange<R> {
     /// The id of the new membership (the uniform entry): the `expected` of a next change.
     pub id: MembershipId,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::tests::membership;
+    use crate::types::{Membership, log_id, node};
+
+    #[test]
+    fn status_of_a_joint_membership_with_a_learner() {
+        let nodes = BTreeMap::from([
+            (1, node("a".into())),
+            (2, node("b".into())),
+            (3, node("c".into())),
+        ]);
+        let joint = Membership::new(vec![[1].into(), [1, 2].into()], nodes).unwrap();
+        let stored = StoredMembership::new(Some(log_id(4, 1, 9)), joint);
+        let s = MembershipStatus::new(&stored, Some(&log_id(4, 1, 8)));
+        let id = MembershipId {
+            term: 4,
+            node: 1,
+            index: 9,
+        };
+        assert_eq!(s.id, Some(id));
+        assert_eq!(id.to_log_id(), log_id(4, 1, 9));
+        assert_eq!(s.voters, vec![BTreeSet::from([1]), BTreeSet::from([1, 2])]);
+        assert_eq!(s.all_voters(), BTreeSet::from([1, 2]));
+        assert_eq!(s.learners, BTreeSet::from([3]));
+        assert_eq!(s.nodes[&3], "c");
+        assert!(s.is_joint() && !s.committed && !s.is_settled());
+        assert!(MembershipStatus::new(&stored, Some(&log_id(4, 1, 9))).committed);
+
+        let uniform = StoredMembership::new(Some(log_id(4, 1, 2)), membership());
+        let s = MembershipStatus::new(&uniform, Some(&log_id(4, 1, 9)));
+        assert!(!s.is_joint() && s.committed && s.is_settled());
+        assert!(!MembershipStatus::new(&StoredMembership::default(), None).committed);
+    }
+}

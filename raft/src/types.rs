@@ -171,3 +171,54 @@ pub(crate) fn log_id(term: u64, node: NodeId, index: u64) -> LogId {
 pub(crate) fn node(addr: String) -> Node {
     Node { addr }
 }
+
+#[cfg(test)]
+mod tests {
+    use openraft::entry::RaftPayload;
+
+    use super::*;
+    use crate::codec::tests::{Cmd, membership};
+
+    #[test]
+    fn with_membership_keeps_the_command() {
+        let cmd = Cmd("desc".into());
+        let with = Payload::Normal(cmd.clone()).with_membership(membership());
+        assert_eq!(
+            with,
+            Payload::Membership {
+                membership: membership(),
+                command: Some(cmd.clone()),
+            }
+        );
+        assert_eq!(with.get_membership(), Some(membership()));
+        assert_eq!(
+            Payload::<Cmd>::blank().with_membership(membership()),
+            Payload::Membership {
+                membership: membership(),
+                command: None,
+            }
+        );
+        // A second membership replaces the first and still keeps the command.
+        let other = Membership::new(
+            vec![[1].into()],
+            std::collections::BTreeMap::from([(1, node("a".into()))]),
+        )
+        .unwrap();
+        assert_eq!(
+            with.clone().with_membership(other.clone()),
+            Payload::Membership {
+                membership: other,
+                command: Some(cmd.clone()),
+            }
+        );
+        assert_eq!(
+            Payload::<Cmd>::normal(cmd.clone()),
+            Payload::Normal(cmd.clone())
+        );
+        assert_eq!(Payload::Normal(cmd.clone()).get_membership(), None);
+        assert_eq!(
+            with.to_string(),
+            format!("membership:{} with normal:desc", membership())
+        );
+    }
+}
