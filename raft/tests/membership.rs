@@ -376,3 +376,98 @@ async fn a_timed_out_change_completes_in_the_background() {
         node.group.shutdown().await.unwrap();
     }
 }
+
+/// A leader that fails between the joint and the uniform entry leaves the group joint; the next
+/// leader sees it in `membership()` and finishes the change with one uniform entry and its
+/// command, conditional on the joint membership.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_left_joint_is_finished_by_the_next_leader() {
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let opts = fast_options();
+    let transport = LocalTransport::new();
+    let mut nodes = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        nodes.push(start_node(i as u64 + 1, GROUP, dir.path(), &transport, &opts).await);
+    }
+    nodes[0]
+        .group
+        .initialize(members(&[1, 2, 3]))
+        .await
+        .unwrap();
+    let all: Vec<&TestNode> = nodes.iter().collect();
+    on_leader(&all, |g| async move { g.propose(put("k", "v")).await })
+        .await
+        .unwrap();
+    on_leader(&all, |g| async move { g.add_learner(4, addr(4)).await })
+        .await
+        .unwrap();
+    let old = nodes[0].group.wait_for_leader(WAIT).await.unwrap();
+    let old = nodes.iter().find(|n| n.id == old).unwrap();
+    let before = wait_membership(old, |m| m.committed && !m.learners.is_empty()).await;
+
+    // The leader's state machine fails on the joint entry's command: its Raft core stops
+    // before it proposes the uniform entry.
+    *old.probe.fail_apply_of.lock().unwrap() = Some("joint".to_string());
+    let err = old
+        .group
+        .change_membership(
+            set(&[1, 2, 3, 4]),
+            false,
+            put("joint", "1,2,3 + 1,2,3,4"),
+            put("desc", "1,2,3,4"),
+            before.id,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Fatal(_)), "{err:?}");
+    transport.remove_node(old.id);
+    let survivors: Vec<&TestNode> = nodes.iter().filter(|n| n.id != old.id).collect();
+
+    // A survivor takes over, in the joint membership.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let new = loop {
+        if let Some(n) = survivors.iter().find(|n| n.group.is_leader()) {
+            break *n;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no new leader");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let joint = wait_membership(new, |m| m.committed && m.is_joint()).await;
+    assert_eq!(joint.voters, vec![set(&[1, 2, 3]), set(&[1, 2, 3, 4])]);
+
+    let done = new
+        .group
+        .change_membership(
+            set(&[1, 2, 3, 4]),
+            false,
+            put("joint", "not written"),
+            put("desc", "1,2,3,4 repaired"),
+            joint.id,
+        )
+        .await
+        .unwrap();
+    assert!(
+        done.joint.is_none(),
+        "finishing a joint change writes one entry"
+    );
+    assert_eq!(done.uniform.index, done.id.index);
+    let joint_index = joint.id.unwrap().index;
+    for node in &survivors {
+        let (joint_state, desc_state, desc, _) = applied(node, done.id.index).await;
+        assert_eq!(desc, "1,2,3,4 repaired", "node {}", node.id);
+        assert_eq!(desc_state.index(), Some(done.id.index));
+        assert_eq!(desc_state.membership().voters, vec![set(&[1, 2, 3, 4])]);
+        assert_eq!(joint_state.and_then(|s| s.index()), Some(joint_index));
+        let value = node.group.with_state_machine(|sm| sm.get("joint")).unwrap();
+        assert_eq!(
+            value.as_deref(),
+            Some("1,2,3 + 1,2,3,4"),
+            "node {}",
+            node.id
+        );
+    }
+    for node in &survivors {
+        node.group.shutdown().await.unwrap();
+    }
+    let _ = old.group.shutdown().await;
+}

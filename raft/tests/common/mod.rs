@@ -90,6 +90,8 @@ pub struct Probe {
     /// Applied index + 1 at the last persist (0: nothing applied yet).
     pub durable_index: AtomicU64,
     pub installs: AtomicU64,
+    /// Applying a put of this key fails (an injected I/O error, fatal for the group).
+    pub fail_apply_of: std::sync::Mutex<Option<String>>,
 }
 
 /// Data under `group ++ key` in keyspace `data`; applied state under `group` in `meta`; the
@@ -182,6 +184,9 @@ impl StateMachine for TestSm {
         let mut batch = self.db.batch();
         let mut resp = Resp { index, prev: None };
         if let Some(Cmd::Put { key, value }) = entry.command {
+            if self.probe.fail_apply_of.lock().unwrap().as_ref() == Some(&key) {
+                return Err(io::Error::other(format!("injected failure applying {key}")));
+            }
             resp.prev = self.get(&key);
             batch.insert(&self.data, self.data_key(&key), value.into_bytes());
             batch.insert(&self.at, self.data_key(&key), entry.state.to_bytes());
