@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 
 use crate::NodeId;
-use crate::types::{LogId, Membership, OrEntry, StoredMembership, Vote};
+use crate::types::{LogId, Membership, OrEntry, Payload, StoredMembership, Vote};
 
 /// Version byte of the bookkeeping records: votes, log ids and applied states.
 pub(crate) const VERSION: u8 = 1;
@@ -21,6 +21,10 @@ pub(crate) const ENTRY_VERSION: u8 = 2;
 const KIND_BLANK: u8 = 0;
 const KIND_NORMAL: u8 = 1;
 const KIND_MEMBERSHIP: u8 = 2;
+/// A membership entry that carries a command: the membership, then the command as in
+/// [`KIND_NORMAL`]. A membership entry without one keeps [`KIND_MEMBERSHIP`], so the bytes of
+/// every entry an earlier build wrote are unchanged.
+const KIND_MEMBERSHIP_COMMAND: u8 = 3;
 
 pub(crate) fn corrupt(what: &str) -> io::Error {
     io::Error::new(
@@ -268,35 +272,55 @@ pub(crate) fn decode_opt_log_id(b: &[u8]) -> io::Result<Option<LogId>> {
 ///
 /// The payload of a `Normal` entry is the command's own binary encoding
 /// ([`Command::encode`](crate::Command::encode)), length-prefixed so that a truncated entry is
-/// detected whatever the command's encoding; the owning crate versions that encoding. Blank entries have no payload; membership entries use this
-/// module's membership encoding.
+/// detected whatever the command's encoding; the owning crate versions that encoding. Blank
+/// entries have no payload; membership entries use this module's membership encoding, followed
+/// by the command (as in a `Normal` entry) when they carry one.
 pub(crate) fn encode_entry<C: crate::Command>(e: &OrEntry<C>) -> Vec<u8> {
     let mut w = Writer::with_version(ENTRY_VERSION);
     w.log_id(&e.log_id);
     match &e.payload {
-        openraft::EntryPayload::Blank => w.u8(KIND_BLANK),
-        openraft::EntryPayload::Normal(cmd) => {
+        Payload::Blank => w.u8(KIND_BLANK),
+        Payload::Normal(cmd) => {
             w.u8(KIND_NORMAL);
             w.bytes(&cmd.encode());
         }
-        openraft::EntryPayload::Membership(m) => {
+        Payload::Membership {
+            membership,
+            command: None,
+        } => {
             w.u8(KIND_MEMBERSHIP);
-            w.membership(m);
+            w.membership(membership);
+        }
+        Payload::Membership {
+            membership,
+            command: Some(cmd),
+        } => {
+            w.u8(KIND_MEMBERSHIP_COMMAND);
+            w.membership(membership);
+            w.bytes(&cmd.encode());
         }
     }
     w.buf
+}
+
+fn decode_command<C: crate::Command>(r: &mut Reader<'_>) -> io::Result<C> {
+    C::decode(r.bytes()?).map_err(|e| corrupt(&format!("command: {e}")))
 }
 
 pub(crate) fn decode_entry<C: crate::Command>(b: &[u8]) -> io::Result<OrEntry<C>> {
     let mut r = Reader::with_version(b, ENTRY_VERSION, "log entry")?;
     let log_id = r.log_id()?;
     let payload = match r.u8()? {
-        KIND_BLANK => openraft::EntryPayload::Blank,
-        KIND_NORMAL => {
-            let cmd = C::decode(r.bytes()?).map_err(|e| corrupt(&format!("command: {e}")))?;
-            openraft::EntryPayload::Normal(cmd)
-        }
-        KIND_MEMBERSHIP => openraft::EntryPayload::Membership(r.membership()?),
+        KIND_BLANK => Payload::Blank,
+        KIND_NORMAL => Payload::Normal(decode_command(&mut r)?),
+        KIND_MEMBERSHIP => Payload::Membership {
+            membership: r.membership()?,
+            command: None,
+        },
+        KIND_MEMBERSHIP_COMMAND => Payload::Membership {
+            membership: r.membership()?,
+            command: Some(decode_command(&mut r)?),
+        },
         k => return Err(corrupt(&format!("entry kind {k}"))),
     };
     r.finish()?;
@@ -367,20 +391,79 @@ pub(crate) mod tests {
 
     #[test]
     fn entry_envelope_roundtrip() {
-        roundtrip(openraft::EntryPayload::Blank);
-        roundtrip(openraft::EntryPayload::Membership(membership()));
-        let bytes = roundtrip(openraft::EntryPayload::Normal(Cmd("put a=1".into())));
+        roundtrip(types::Payload::Blank);
+        roundtrip(types::Payload::Membership {
+            membership: membership(),
+            command: None,
+        });
+        let bytes = roundtrip(types::Payload::Membership {
+            membership: membership(),
+            command: Some(Cmd("desc".into())),
+        });
+        // The membership, then the command's own bytes, length-prefixed, at the end.
+        assert_eq!(bytes[25], KIND_MEMBERSHIP_COMMAND);
+        assert_eq!(&bytes[bytes.len() - 8..], b"\0\0\0\x04desc");
+        let bytes = roundtrip(types::Payload::Normal(Cmd("put a=1".into())));
         // version, log id (3 × u64), kind, then the command's own bytes, length-prefixed.
         assert_eq!(bytes[25], KIND_NORMAL);
         assert_eq!(&bytes[26..30], &7u32.to_be_bytes());
         assert_eq!(&bytes[30..], b"put a=1");
     }
 
+    /// `hex` with spaces removed, as bytes.
+    fn unhex(hex: &str) -> Vec<u8> {
+        let hex: String = hex.split_whitespace().collect();
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// The bytes of each entry kind, written out by hand from `docs/formats.md`: entries an
+    /// earlier build wrote (kinds 0 to 2) must keep reading, and keep being written, as they were.
+    #[test]
+    fn entry_golden_bytes() {
+        let header = "02 0000000000000003 0000000000000002 000000000000002a";
+        let membership_bytes = "0000000000000001 0000000000000002 0000000000000001 \
+             0000000000000002 0000000000000002 0000000000000001 00000001 61 \
+             0000000000000002 00000001 62";
+        let cases = [
+            (types::Payload::Blank, format!("{header} 00")),
+            (
+                types::Payload::Normal(Cmd("put a=1".into())),
+                format!("{header} 01 00000007 70757420613d31"),
+            ),
+            (
+                types::Payload::Membership {
+                    membership: membership(),
+                    command: None,
+                },
+                format!("{header} 02 {membership_bytes}"),
+            ),
+            (
+                types::Payload::Membership {
+                    membership: membership(),
+                    command: Some(Cmd("desc".into())),
+                },
+                format!("{header} 03 {membership_bytes} 00000004 64657363"),
+            ),
+        ];
+        for (payload, hex) in cases {
+            let entry = OrEntry::<Cmd> {
+                log_id: log_id(3, 2, 42),
+                payload,
+            };
+            let golden = unhex(&hex);
+            assert_eq!(encode_entry(&entry), golden, "{}", entry.payload);
+            assert_eq!(decode_entry::<Cmd>(&golden).unwrap(), entry);
+        }
+    }
+
     #[test]
     fn entry_decode_rejects_bad_input() {
         let entry = OrEntry::<Cmd> {
             log_id: log_id(3, 2, 42),
-            payload: openraft::EntryPayload::Normal(Cmd("x".into())),
+            payload: types::Payload::Normal(Cmd("x".into())),
         };
         let bytes = encode_entry(&entry);
         // A version 1 entry: the same header with a JSON command.

@@ -21,6 +21,11 @@ pub enum Error {
     /// change, or it timed out after being accepted). Retrying needs deduplication.
     #[error("raft proposal outcome unknown: {0}")]
     Ambiguous(String),
+    /// A conditional membership change was refused, and nothing written, because the
+    /// membership in force is not the `expected` one: another change came first. Re-read the
+    /// membership ([`Group::membership`](crate::Group::membership)), decide again, and retry.
+    #[error("raft membership changed: {0}")]
+    MembershipChanged(String),
     /// Invalid use: bad options, initializing an initialized group, an unknown group, a
     /// duplicate group.
     #[error("invalid raft request: {0}")]

@@ -1,22 +1,26 @@
 //! [`Group`]: one Raft group (one range replica) on this node.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use openraft::ReadPolicy;
 use openraft::async_runtime::WatchReceiver;
 use openraft::error::{
-    ClientWriteError, Fatal, ForwardReason, InitializeError, LinearizableReadError, RaftError,
+    ChangeMembershipError, ClientWriteError, Fatal, ForwardReason, InitializeError,
+    LinearizableReadError, PreconditionFailed, RaftError,
 };
+use openraft::raft::{ChangeMembershipOutcome, ChangeMembershipRequest};
+use openraft::{ChangeMembers, Precondition, ReadPolicy};
 use tracing::Instrument;
 
 use crate::log_store::LogStore;
 use crate::sm::{Shared, Store};
 use crate::transport::{GroupRaft, NetworkFactory, Registry, Transport};
-use crate::types::Node;
-use crate::{Error, GroupId, NodeId, Options, StateMachine};
+use crate::types::{Node, Payload};
+use crate::{
+    Error, GroupId, MembershipChange, MembershipId, MembershipStatus, NodeId, Options, StateMachine,
+};
 
 /// Pause between retries of a proposal that a new leader refused while its lease was unconfirmed.
 const LEASE_RETRY: Duration = Duration::from_millis(10);
@@ -87,6 +91,77 @@ fn fatal<C: openraft::RaftTypeConfig>(e: Fatal<C>) -> Error {
         Fatal::Stopped => Error::Unavailable("raft group is shut down".to_string()),
         e => Error::Fatal(e.to_string()),
     }
+}
+
+/// A failed membership change: worth retrying shortly (a new leader not yet established), or
+/// final.
+enum ChangeFailure {
+    Retry(Error),
+    Final(Error),
+}
+
+type ChangeResult<SM> = Result<
+    ChangeMembershipOutcome<crate::sm::SmCfg<SM>>,
+    RaftError<crate::sm::SmCfg<SM>, ClientWriteError<crate::sm::SmCfg<SM>>>,
+>;
+
+/// Maps openraft's answer to a membership change. `moved` tells whether this replica's
+/// membership changed meanwhile: a leadership loss after the joint entry was written is not a
+/// plain "not the leader".
+fn change_result<SM: StateMachine>(
+    result: ChangeResult<SM>,
+    expected: Option<MembershipId>,
+    moved: bool,
+) -> Result<MembershipChange<SM::Response>, ChangeFailure> {
+    use ChangeFailure::{Final, Retry};
+    let e = match result {
+        Ok(outcome) => {
+            return Ok(MembershipChange {
+                joint: outcome.joint.map(|r| r.data),
+                id: MembershipId::from_log_id(&outcome.uniform.log_id),
+                uniform: outcome.uniform.data,
+            });
+        }
+        Err(RaftError::Fatal(e)) => return Err(Final(fatal(e))),
+        Err(RaftError::APIError(e)) => e,
+    };
+    Err(match e {
+        ClientWriteError::ForwardToLeader(f) if !moved => {
+            let not_leader = Error::NotLeader {
+                leader: f.leader_id,
+            };
+            match f.reason {
+                ForwardReason::LeaseExpired => Retry(not_leader),
+                _ => Final(not_leader),
+            }
+        }
+        ClientWriteError::ForwardToLeader(f) | ClientWriteError::LogEntryDiscarded(f) => {
+            Final(Error::Ambiguous(format!(
+                "leadership lost during the membership change (leader: {:?})",
+                f.leader_id
+            )))
+        }
+        ClientWriteError::PreconditionFailed(PreconditionFailed::LastMembershipLogIdMismatch {
+            expected: failed,
+            actual,
+        }) if failed.as_ref().map(MembershipId::from_log_id) == expected => {
+            Final(Error::MembershipChanged(format!(
+                "expected membership {expected:?}, found {:?}",
+                actual.as_ref().map(MembershipId::from_log_id)
+            )))
+        }
+        // The uniform step's own guard (the joint entry's id) failed: the joint entry is in.
+        ClientWriteError::PreconditionFailed(p) => Final(Error::Ambiguous(format!(
+            "membership change left joint: {p}"
+        ))),
+        ClientWriteError::ChangeMembershipError(ChangeMembershipError::UncommittedLeaderLog(e)) => {
+            Retry(Error::Unavailable(e.to_string()))
+        }
+        ClientWriteError::ChangeMembershipError(ChangeMembershipError::InProgress(e)) => {
+            Final(Error::Unavailable(e.to_string()))
+        }
+        ClientWriteError::ChangeMembershipError(e) => Final(Error::Invalid(e.to_string())),
+    })
 }
 
 impl<SM: StateMachine> Group<SM> {
@@ -276,6 +351,121 @@ impl<SM: StateMachine> Group<SM> {
             }
             Ok(Err(RaftError::APIError(e))) => Err(Error::Invalid(e.to_string())),
             Ok(Err(RaftError::Fatal(e))) => Err(fatal(e)),
+        }
+    }
+
+    /// Changes the voters to exactly `voters` and applies `joint_command` and `uniform_command`
+    /// in the membership entries themselves, so that what the commands record (a range's
+    /// descriptor) changes in the same entry, and the same apply batch, as the membership.
+    ///
+    /// Every node in `voters` must already be a member: a learner (see
+    /// [`add_learner`](Self::add_learner)) is promoted, a voter stays one. A voter not in
+    /// `voters` is removed from the group, or kept as a learner when `retain` is true. Learners
+    /// not in `voters` stay learners (remove them with [`remove_learners`](Self::remove_learners)).
+    ///
+    /// When the voters change, openraft writes two entries: a joint membership (the last voter
+    /// set in force and `voters`) carrying `joint_command`, then, once it has committed, the
+    /// uniform new membership carrying `uniform_command`. When `voters` already is one of the
+    /// voter sets in force (no voter change, or finishing or reverting a joint membership), it
+    /// writes only the uniform entry and `joint_command` is dropped. Each command is applied at
+    /// its entry's log id, with that entry's membership in [`Entry::state`](crate::Entry::state).
+    ///
+    /// With `expected`, the change is made only while the membership in force is the one with
+    /// that id ([`membership`](Self::membership)): otherwise it fails with
+    /// [`Error::MembershipChanged`] and nothing is written. Concurrent changes are serialised
+    /// this way. Without it, the change applies to whatever membership is in force.
+    ///
+    /// Returns once the uniform entry has committed and applied here. Only the leader can do it
+    /// ([`Error::NotLeader`], nothing written). Other failures may leave the change half done,
+    /// like a leader that dies mid-change: the membership is then joint, which
+    /// [`membership`](Self::membership) shows, and a next change with the current id as
+    /// `expected` finishes or reverts it. A change still running when
+    /// [`Options::propose_timeout`] passes is reported as [`Error::Ambiguous`] and goes on in
+    /// the background.
+    pub async fn change_membership(
+        &self,
+        voters: BTreeSet<NodeId>,
+        retain: bool,
+        joint_command: SM::Command,
+        uniform_command: SM::Command,
+        expected: Option<MembershipId>,
+    ) -> Result<MembershipChange<SM::Response>, Error> {
+        let changes = ChangeMembers::ReplaceAllVoters(voters);
+        self.change(
+            changes,
+            retain,
+            Some(joint_command),
+            uniform_command,
+            expected,
+        )
+        .await
+    }
+
+    /// Removes `learners` from the group, applying `command` in the same (single, uniform)
+    /// membership entry. Fails with [`Error::Invalid`] when one of them is a voter (demote it
+    /// first with [`change_membership`](Self::change_membership)); `expected` and the errors
+    /// are as there.
+    pub async fn remove_learners(
+        &self,
+        learners: BTreeSet<NodeId>,
+        command: SM::Command,
+        expected: Option<MembershipId>,
+    ) -> Result<MembershipChange<SM::Response>, Error> {
+        let changes = ChangeMembers::RemoveNodes(learners);
+        self.change(changes, false, None, command, expected).await
+    }
+
+    /// This replica's view of the membership in force: the latest membership entry in its log,
+    /// which may not be committed yet (see [`MembershipStatus::committed`]). Its `id` is what
+    /// [`change_membership`](Self::change_membership) takes as `expected`. It is read from the
+    /// Raft core's published state, which can trail a change that just returned by a moment:
+    /// to chain changes, pass the returned [`MembershipChange::id`].
+    pub fn membership(&self) -> MembershipStatus {
+        // The watch guard must not live across an await: it blocks the Raft core.
+        let m = self.inner.raft.metrics().borrow_watched().clone();
+        MembershipStatus::new(&m.membership_config, m.local_committed.as_ref())
+    }
+
+    /// One membership change through `change_membership_with_payload`, retried while a new
+    /// leader is not yet established, bounded by the proposal timeout.
+    async fn change(
+        &self,
+        changes: ChangeMembers<NodeId, Node>,
+        retain: bool,
+        joint: Option<SM::Command>,
+        uniform: SM::Command,
+        expected: Option<MembershipId>,
+    ) -> Result<MembershipChange<SM::Response>, Error> {
+        let deadline = tokio::time::Instant::now() + self.inner.opts.propose_timeout;
+        loop {
+            let before = self.membership().id;
+            let mut request = ChangeMembershipRequest::new(changes.clone(), retain).with_payload(
+                joint.clone().map_or(Payload::Blank, Payload::Normal),
+                Payload::Normal(uniform.clone()),
+            );
+            if let Some(id) = expected {
+                request = request.with_preconditions([Precondition::LastMembershipLogId {
+                    last_membership_log_id: Some(id.to_log_id()),
+                }]);
+            }
+            // A task of its own: the second (uniform) step is driven by this future, and must
+            // not be abandoned half way when the caller stops waiting.
+            let raft = self.inner.raft.clone();
+            let change = tokio::spawn(
+                async move { raft.change_membership_with_payload(request).await }
+                    .instrument(self.inner.span.clone()),
+            );
+            let result = match tokio::time::timeout_at(deadline, change).await {
+                Err(_) => return Err(Error::Ambiguous("membership change timed out".to_string())),
+                Ok(Err(e)) => return Err(Error::Fatal(format!("membership change task: {e}"))),
+                Ok(Ok(result)) => result,
+            };
+            let retry = tokio::time::Instant::now() + LEASE_RETRY < deadline;
+            match change_result::<SM>(result, expected, before != self.membership().id) {
+                Err(ChangeFailure::Retry(_)) if retry => tokio::time::sleep(LEASE_RETRY).await,
+                Err(ChangeFailure::Retry(e) | ChangeFailure::Final(e)) => return Err(e),
+                Ok(change) => return Ok(change),
+            }
         }
     }
 

@@ -15,6 +15,15 @@
 //!   synchronous [`StateMachine`] trait. Every applied entry comes with its [`AppliedState`]
 //!   (applied log id and membership), which the state machine writes in the same atomic batch as
 //!   the entry's effects, so the applied index never disagrees with the data.
+//! - **Membership changes** ([`Group::change_membership`], [`Group::remove_learners`],
+//!   [`Group::add_learner`]): a membership entry may carry a command, which the state machine
+//!   applies at that entry with the entry's membership as its applied state. A voter change
+//!   writes a joint entry and then a uniform one (only the latter when the new voters already
+//!   are a voter set in force), each with its own command, so whatever the commands record
+//!   (kv's range descriptor) changes in the same entries as the membership. A
+//!   change can be made conditional on the membership in force ([`MembershipId`], read with
+//!   [`Group::membership`]): a stale one fails with [`Error::MembershipChanged`] and writes
+//!   nothing, which serialises concurrent changes.
 //! - **Snapshots**: openraft's log compaction "snapshot" is a metadata checkpoint: the state
 //!   machine is persisted (fsync) and openraft may purge the log up to what it has applied. No
 //!   data is copied. Only when a follower needs a snapshot is one built, fresh, from the state
@@ -41,6 +50,9 @@
 //!   atomically by the state machine and persisted before openraft purges behind it.
 //! - Messages for a group not running on a node are refused; groups are never created on
 //!   demand (an empty replica would need a full snapshot and could disturb the group).
+//! - A membership entry's command is applied with that entry's membership in the entry's
+//!   [`AppliedState`], in the same batch: the command's effects and the membership it was
+//!   written with are never applied apart.
 //! - A restarted leader must win an election again (`enable_leader_restore = false`), because
 //!   applies are not fsynced one by one.
 //! - Reads use ReadIndex, never leases: openraft 0.10.0-alpha.37 forgets the vote lease on
@@ -55,8 +67,11 @@
 //! - Storage calls other than the appends' fsync (fjall writes, vote fsyncs) run on the async
 //!   runtime's threads, not on a blocking pool.
 //! - Building a follower snapshot holds the state machine lock, pausing applies meanwhile.
-//! - Of membership changes only adding a learner is exposed ([`Group::add_learner`], after
-//!   [`Group::compact`] so it starts from a snapshot); promoting and removing are not.
+//! - Adding a learner carries no command ([`Group::add_learner`], after [`Group::compact`] so
+//!   it starts from a snapshot); promoting, demoting and removing members do.
+//! - A membership change left half done (a joint membership after a leader change, a timeout,
+//!   or a failed uniform step) is not repaired here: the caller sees it in
+//!   [`Group::membership`] and finishes or reverts it with another change.
 //! - Commands are not size-checked here; the caller rejects commands that are too large.
 //! - A proposal that times out is reported as [`Error::Ambiguous`]: it may still commit.
 
@@ -67,6 +82,7 @@ mod error;
 mod group;
 pub mod grpc;
 mod log_store;
+mod membership;
 mod options;
 mod sm;
 mod state;
@@ -83,6 +99,7 @@ pub use error::Error;
 pub use group::{Group, Status};
 pub use grpc::{GrpcOptions, GrpcTransport, RaftService};
 pub use log_store::{KEYSPACE, LOG_FORMAT, LogStore};
+pub use membership::{MembershipChange, MembershipId, MembershipStatus};
 pub use options::Options;
 pub use state::{AppliedState, Entry, SPLIT_INITIAL_INDEX, split_initial_state};
 pub use transport::{LocalTransport, Message, Registry, Reply, RpcKind, Transport};

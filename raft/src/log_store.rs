@@ -558,7 +558,7 @@ mod tests {
         v1.extend_from_slice(
             &codec::encode_entry(&OrEntry::<crate::codec::tests::Cmd> {
                 log_id: crate::types::log_id(1, 1, 1),
-                payload: openraft::EntryPayload::Blank,
+                payload: crate::types::Payload::Blank,
             })[1..],
         );
         ks.insert(entry_key(1, 1), v1).unwrap();

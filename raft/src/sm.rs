@@ -17,15 +17,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures::{Stream, TryStreamExt};
 use openraft::storage::{EntryResponder, RaftStateMachine};
-use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
+use openraft::{OptionalSend, RaftSnapshotBuilder};
 
 use crate::state::{AppliedState, Entry};
-use crate::types::{Cfg, LogId, SnapshotMeta, StoredMembership};
+use crate::types::{Cfg, LogId, Payload, SnapshotMeta, StoredMembership};
 use crate::{GroupId, StateMachine};
 
 type Snapshot =
     openraft::Snapshot<crate::types::Clid, crate::NodeId, crate::types::Node, SnapshotBody>;
-type SmCfg<SM> = Cfg<<SM as StateMachine>::Command, <SM as StateMachine>::Response>;
+pub(crate) type SmCfg<SM> = Cfg<<SM as StateMachine>::Command, <SM as StateMachine>::Response>;
 
 /// The data of an openraft snapshot.
 #[derive(Debug)]
@@ -124,16 +124,17 @@ impl<SM: StateMachine> RaftSnapshotBuilder<SmCfg<SM>> for Builder<SM> {
 }
 
 impl<SM: StateMachine> Store<SM> {
-    fn apply_one(
-        &self,
-        log_id: LogId,
-        payload: EntryPayload<SM::Command, crate::NodeId, crate::types::Node>,
-    ) -> io::Result<SM::Response> {
+    /// Applies one entry. A membership entry's command (if any) is applied with the NEW
+    /// membership as the entry's state: its effects and the membership land in one batch.
+    fn apply_one(&self, log_id: LogId, payload: Payload<SM::Command>) -> io::Result<SM::Response> {
         let mut sm = self.shared.lock()?;
         let (command, membership) = match payload {
-            EntryPayload::Blank => (None, self.shared.membership(&sm)?),
-            EntryPayload::Normal(cmd) => (Some(cmd), self.shared.membership(&sm)?),
-            EntryPayload::Membership(m) => (None, StoredMembership::new(Some(log_id), m)),
+            Payload::Blank => (None, self.shared.membership(&sm)?),
+            Payload::Normal(cmd) => (Some(cmd), self.shared.membership(&sm)?),
+            Payload::Membership {
+                membership,
+                command,
+            } => (command, StoredMembership::new(Some(log_id), membership)),
         };
         let state = AppliedState::new(Some(log_id), membership.clone());
         let response = sm.apply(Entry { command, state })?;

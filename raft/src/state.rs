@@ -3,9 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 
-use crate::NodeId;
 use crate::codec::{Reader, Writer};
 use crate::types::{self, LogId, Membership, StoredMembership};
+use crate::{MembershipStatus, NodeId};
 
 /// Index of the fixed initial log id of a range created by a split (see [`split_initial_state`]).
 pub const SPLIT_INITIAL_INDEX: u64 = 10;
@@ -75,6 +75,11 @@ impl AppliedState {
             .collect()
     }
 
+    /// The membership in force after this state's entry (applied entries are committed).
+    pub fn membership(&self) -> MembershipStatus {
+        MembershipStatus::new(&self.membership, self.membership.log_id().as_ref())
+    }
+
     /// True when the membership is a joint configuration or has learners: splits are refused then.
     pub fn is_joint_or_has_learners(&self) -> bool {
         let m = self.membership.membership();
@@ -85,9 +90,13 @@ impl AppliedState {
 /// One committed log entry handed to [`StateMachine::apply`](crate::StateMachine::apply).
 #[derive(Clone, Debug)]
 pub struct Entry<C> {
-    /// The command; None for blank entries (written by a new leader) and membership entries.
+    /// The command; None for blank entries (written by a new leader) and for membership
+    /// entries that carry no command. A membership entry's command (see
+    /// [`Group::change_membership`](crate::Group::change_membership)) comes with the new
+    /// membership in `state`.
     pub command: Option<C>,
-    /// The applied state after this entry, to be stored in the same batch as its effects.
+    /// The applied state after this entry, to be stored in the same batch as its effects. For
+    /// a membership entry it holds the membership the entry carries.
     pub state: AppliedState,
 }
 

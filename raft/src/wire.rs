@@ -304,7 +304,8 @@ impl Body for Message {
     }
 }
 
-/// A tag byte, then: `NotLeader`: a presence byte and the leader's id; the others: the message
+/// A tag byte, then: `NotLeader` (0): a presence byte and the leader's id; the others
+/// (`Unavailable` 1, `Ambiguous` 2, `Invalid` 3, `Fatal` 4, `MembershipChanged` 5): the message
 /// (length-prefixed UTF-8).
 impl Body for Error {
     const WHAT: &'static str = "raft error";
@@ -321,6 +322,7 @@ impl Body for Error {
             Error::Ambiguous(m) => (2, m),
             Error::Invalid(m) => (3, m),
             Error::Fatal(m) => (4, m),
+            Error::MembershipChanged(m) => (5, m),
         };
         w.u8(tag);
         w.bytes(text.as_bytes());
@@ -342,6 +344,7 @@ impl Body for Error {
             2 => Error::Ambiguous(text),
             3 => Error::Invalid(text),
             4 => Error::Fatal(text),
+            5 => Error::MembershipChanged(text),
             t => return Err(codec::corrupt(&format!("raft error tag {t}"))),
         })
     }
@@ -386,6 +389,9 @@ mod tests {
         check(Error::Ambiguous("timed out".into()));
         check(Error::Invalid("bad".into()));
         check(Error::Fatal("disk".into()));
+        check(Error::MembershipChanged(
+            "expected 1-1-4, found 2-1-9".into(),
+        ));
         assert!(matches!(Error::from_bytes(&[0xff]), Error::Invalid(_)));
     }
 
@@ -394,15 +400,25 @@ mod tests {
         let entries = vec![
             openraft::Entry {
                 log_id: log_id(2, 1, 5),
-                payload: openraft::EntryPayload::Blank,
+                payload: types::Payload::Blank,
             },
             openraft::Entry {
                 log_id: log_id(2, 1, 6),
-                payload: openraft::EntryPayload::Normal(Cmd("put a=1".into())),
+                payload: types::Payload::Normal(Cmd("put a=1".into())),
             },
             openraft::Entry {
                 log_id: log_id(2, 1, 7),
-                payload: openraft::EntryPayload::Membership(membership()),
+                payload: types::Payload::Membership {
+                    membership: membership(),
+                    command: None,
+                },
+            },
+            openraft::Entry {
+                log_id: log_id(2, 1, 8),
+                payload: types::Payload::Membership {
+                    membership: membership(),
+                    command: Some(Cmd("descriptor".into())),
+                },
             },
         ];
         for (prev, commit, entries) in [
@@ -452,7 +468,7 @@ mod tests {
             prev_log_id: None,
             entries: vec![openraft::Entry {
                 log_id: log_id(2, 1, 1),
-                payload: openraft::EntryPayload::Normal(Cmd("x".into())),
+                payload: types::Payload::Normal(Cmd("x".into())),
             }],
             leader_commit: None,
         };

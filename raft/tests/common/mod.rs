@@ -90,13 +90,17 @@ pub struct Probe {
     /// Applied index + 1 at the last persist (0: nothing applied yet).
     pub durable_index: AtomicU64,
     pub installs: AtomicU64,
+    /// Applying a put of this key fails (an injected I/O error, fatal for the group).
+    pub fail_apply_of: std::sync::Mutex<Option<String>>,
 }
 
-/// Data under `group ++ key` in keyspace `data`; applied state under `group` in `meta`.
+/// Data under `group ++ key` in keyspace `data`; applied state under `group` in `meta`; the
+/// applied state of the entry that last wrote a key under `group ++ key` in `at`.
 pub struct TestSm {
     db: Database,
     data: Keyspace,
     meta: Keyspace,
+    at: Keyspace,
     group: GroupId,
     pub probe: Arc<Probe>,
 }
@@ -105,10 +109,12 @@ impl TestSm {
     pub fn new(db: &Database, group: GroupId) -> Self {
         let data = db.keyspace("data", KeyspaceCreateOptions::default).unwrap();
         let meta = db.keyspace("meta", KeyspaceCreateOptions::default).unwrap();
+        let at = db.keyspace("at", KeyspaceCreateOptions::default).unwrap();
         Self {
             db: db.clone(),
             data,
             meta,
+            at,
             group,
             probe: Arc::default(),
         }
@@ -129,6 +135,15 @@ impl TestSm {
             .get(self.data_key(key))
             .unwrap()
             .map(|v| String::from_utf8(v.to_vec()).unwrap())
+    }
+
+    /// The applied state (log id, membership) of the entry that last wrote `key` (applied
+    /// here; snapshots do not carry it).
+    pub fn applied_at(&self, key: &str) -> Option<AppliedState> {
+        self.at
+            .get(self.data_key(key))
+            .unwrap()
+            .map(|b| AppliedState::from_bytes(&b).unwrap())
     }
 
     /// Writes the initial applied state of a split's right-hand range into `batch`.
@@ -169,8 +184,12 @@ impl StateMachine for TestSm {
         let mut batch = self.db.batch();
         let mut resp = Resp { index, prev: None };
         if let Some(Cmd::Put { key, value }) = entry.command {
+            if self.probe.fail_apply_of.lock().unwrap().as_ref() == Some(&key) {
+                return Err(io::Error::other(format!("injected failure applying {key}")));
+            }
             resp.prev = self.get(&key);
             batch.insert(&self.data, self.data_key(&key), value.into_bytes());
+            batch.insert(&self.at, self.data_key(&key), entry.state.to_bytes());
         }
         batch.insert(&self.meta, self.prefix(), entry.state.to_bytes());
         batch.commit().map_err(io)?;
