@@ -120,12 +120,25 @@ fn store_error(options: &kv::StoreOptions, e: kv::Error) -> anyhow::Error {
 /// Keeps the address book up to date with the node directory in `sys`. While the directory
 /// cannot be read (a restarted node that knows no peer yet) the `--join` addresses are asked
 /// for the nodes they know.
-pub(crate) async fn refresh_peers(db: txn::Db, peers: Arc<txn::cluster::Peers>, join: Vec<String>) {
+///
+/// `single`: the SQL engine of a node started as its own cluster, told to stop reusing plans
+/// once another node has joined.
+pub(crate) async fn refresh_peers(
+    db: txn::Db,
+    peers: Arc<txn::cluster::Peers>,
+    join: Vec<String>,
+    mut single: Option<Arc<sql::Engine>>,
+) {
     let mut tick = tokio::time::interval(PEERS_REFRESH);
     loop {
         tick.tick().await;
         match txn::cluster::node_directory(&db).await {
             Ok(nodes) => {
+                if nodes.len() > 1
+                    && let Some(engine) = single.take()
+                {
+                    engine.set_schema_shared(true);
+                }
                 for node in nodes {
                     peers.set_addr(node.node_id, node.addr);
                 }
@@ -140,6 +153,20 @@ pub(crate) async fn refresh_peers(db: txn::Db, peers: Arc<txn::cluster::Peers>, 
                     }
                 }
             }
+        }
+    }
+}
+
+/// How often the leaders' replicate queue runs.
+const REPLICATE_EVERY: Duration = Duration::from_secs(1);
+
+/// Runs the replicate queue of the ranges this node leads, forever.
+pub(crate) async fn replicate(db: txn::Db, peers: Arc<txn::cluster::Peers>, factor: usize) {
+    let mut tick = tokio::time::interval(REPLICATE_EVERY);
+    loop {
+        tick.tick().await;
+        if let Err(e) = txn::cluster::replicate(&db, &peers, factor).await {
+            tracing::debug!("replicate queue: {e}");
         }
     }
 }

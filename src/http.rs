@@ -1,4 +1,5 @@
-//! The HTTP endpoint: `/health` and `/metrics` (Prometheus text format).
+//! The HTTP endpoint: `/health`, `/metrics` (Prometheus text format) and `/status` (JSON: the
+//! node and the replicas it holds).
 
 use std::sync::{Arc, OnceLock};
 
@@ -43,6 +44,7 @@ pub async fn serve(
     let app = Router::new()
         .route("/health", get(health))
         .route("/metrics", get(render_metrics))
+        .route("/status", get(status))
         .with_state(AppState { metrics, store });
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -87,5 +89,61 @@ async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
+    )
+}
+
+/// One replica in `/status`.
+#[derive(serde::Serialize)]
+struct ReplicaStatus {
+    range_id: u64,
+    /// The span, keys in their readable form.
+    start: String,
+    end: String,
+    /// The leader this replica knows of.
+    leader: Option<u64>,
+    /// The descriptor's replica list.
+    replicas: Vec<u64>,
+    /// The Raft voter sets (two while a change is joint) and learners.
+    voters: Vec<Vec<u64>>,
+    learners: Vec<u64>,
+    applied_index: Option<u64>,
+}
+
+/// `/status`: this node and its replicas, as JSON.
+async fn status(State(state): State<AppState>) -> impl IntoResponse {
+    let replicas: Vec<ReplicaStatus> = state
+        .store
+        .replicas()
+        .iter()
+        .map(|r| {
+            let desc = r.descriptor();
+            let group = r.group();
+            let m = group.membership();
+            let s = group.status();
+            ReplicaStatus {
+                range_id: desc.range_id,
+                start: kv::keys::Pretty(&desc.start).to_string(),
+                end: kv::keys::Pretty(&desc.end).to_string(),
+                leader: s.leader,
+                replicas: desc.replicas,
+                voters: m
+                    .voters
+                    .iter()
+                    .map(|v| v.iter().copied().collect())
+                    .collect(),
+                learners: m.learners.iter().copied().collect(),
+                applied_index: s.applied_index,
+            }
+        })
+        .collect();
+    let body = serde_json::json!({
+        "node_id": state.store.node_id(),
+        "cluster_id": format!("{:x}", state.store.cluster_id()),
+        "grpc_addr": state.store.advertise_addr(),
+        "replicas": replicas,
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::to_string_pretty(&body).unwrap_or_default(),
     )
 }

@@ -3,7 +3,7 @@
 //! [`Node::start`] assembles one TinkerDB node from the layers below it: the kv store (ranges on
 //! fjall, each a Raft group), the transaction layer (timestamp oracle, two-phase commit), the SQL
 //! engine, the PostgreSQL wire-protocol server, the raw KV gRPC API (`txn::kvapi`, with gRPC
-//! reflection and health) and the HTTP endpoint (`/health`, `/metrics`). The
+//! reflection and health) and the HTTP endpoint (`/health`, `/metrics`, `/status`). The
 //! command line in `main.rs`, the integration tests and the sqllogictest runner all start nodes
 //! through this type.
 //!
@@ -20,10 +20,14 @@
 //!
 //! ## Caveats
 //!
-//! - Ranges are not replicated onto joined nodes yet: a node that joins serves SQL and the KV
-//!   API by sending requests to the leaders on other nodes, so a cluster survives no node loss.
-//! - `--config`, TLS certificates and a replication factor other than 1 are rejected as "not
-//!   supported yet".
+//! - Every range is replicated on `--replication-factor` nodes (default 3, every node when
+//!   fewer) by its leader's replicate queue; a cluster of three keeps serving with one node
+//!   down. There is no decommissioning, rebalancing or liveness: a dead node's replicas are
+//!   not moved elsewhere. `tinkerdb demo`, `SHOW NODES`/`SHOW RANGES` are not built; `/status`
+//!   shows this node's replicas.
+//! - A schema change made through one node is seen by another node's next statement only if
+//!   that node's caches are refreshed (the SQL catalog cache is per node).
+//! - `--config` and TLS certificates are rejected as "not supported yet".
 
 pub mod ballast;
 mod cluster;
@@ -68,6 +72,8 @@ pub struct Config {
     /// gRPC addresses of nodes of the cluster to join (or to find peers through after a
     /// restart); empty for a node that is its own cluster until others join it.
     pub join: Vec<String>,
+    /// Replicas per range (every node when the cluster has fewer).
+    pub replication_factor: usize,
     /// Split a range once its versions pass this many bytes.
     pub range_max_bytes: u64,
     /// How long old versions are kept for AS OF SYSTEM TIME before GC removes them.
@@ -88,6 +94,7 @@ impl Default for Config {
             insecure: false,
             unsafe_no_fsync: false,
             join: Vec::new(),
+            replication_factor: 3,
             range_max_bytes: 64 << 20,
             gc_ttl: txn::Config::default().gc_ttl,
             ballast_size: None,
@@ -113,6 +120,12 @@ impl Config {
             bail!(
                 "--gc-ttl must be at least 1s (got {})",
                 humantime::format_duration(self.gc_ttl)
+            );
+        }
+        if !(1..=7).contains(&self.replication_factor) {
+            bail!(
+                "--replication-factor must be between 1 and 7 (got {})",
+                self.replication_factor
             );
         }
         if self.range_max_bytes < 64 << 10 {
@@ -172,6 +185,11 @@ impl Node {
         };
         let (db, peers) = cluster::open_db(store.clone(), &advertise, members, txn_config).await?;
         let engine = sql::Engine::new(db.clone());
+        // A node that may share its cluster plans every statement from the catalog (no plan
+        // cached past a schema change made elsewhere).
+        let shared_schema = !config.join.is_empty();
+        engine.set_schema_shared(shared_schema);
+        let single_engine = (!shared_schema).then(|| engine.clone());
 
         let addresses = Addresses {
             sql: sql_listener.local_addr()?,
@@ -215,12 +233,19 @@ impl Node {
         }));
         let refresh = tokio::spawn(cluster::refresh_peers(
             db.clone(),
-            peers,
+            peers.clone(),
             config.join.clone(),
+            single_engine,
+        ));
+        let replicate = tokio::spawn(cluster::replicate(
+            db.clone(),
+            peers,
+            config.replication_factor,
         ));
         tasks.push(tokio::spawn(async move {
             let _ = wait(stop_refresh).await;
             refresh.abort();
+            replicate.abort();
         }));
         tasks.push(tokio::spawn(http::serve(
             http_listener,

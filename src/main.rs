@@ -78,7 +78,7 @@ struct StartArgs {
     /// collection removes them (e.g. 4h, 90m, 25h).
     #[arg(long, default_value = "4h", value_parser = humantime::parse_duration)]
     gc_ttl: Duration,
-    /// Replicas per range.
+    /// Replicas per range (default 3; every node when the cluster has fewer).
     #[arg(long)]
     replication_factor: Option<u32>,
     /// Configuration file.
@@ -167,10 +167,6 @@ impl StartArgs {
     /// The node configuration, refusing flags whose feature does not exist yet.
     fn into_config(self) -> Result<Config, String> {
         let unsupported = [
-            (
-                "--replication-factor",
-                self.replication_factor.is_some_and(|n| n != 1),
-            ),
             ("--config", self.config.is_some()),
             ("--certs-dir", self.certs_dir.is_some()),
         ];
@@ -186,6 +182,7 @@ impl StartArgs {
             insecure: self.insecure,
             unsafe_no_fsync: self.unsafe_no_fsync,
             join: self.join,
+            replication_factor: self.replication_factor.unwrap_or(3) as usize,
             range_max_bytes: self.range_max_bytes.unwrap_or(64 << 20),
             gc_ttl: self.gc_ttl,
             ballast_size: self.ballast_size,

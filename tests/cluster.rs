@@ -162,7 +162,58 @@ async fn eventually(client: &tokio_postgres::Client, stmt: &str, timeout: Durati
                 eprintln!("retrying {stmt:?}: {e}");
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
-            Err(e) => panic!("{stmt:?} kept failing: {e}"),
+            Err(e) => panic!("{stmt:?} kept failing: {e:?}"),
+        }
+    }
+}
+
+/// Waits (bounded) until every range on `node` has exactly `n` voters in one settled voter
+/// set, as its `/status` reports.
+async fn wait_replicated(node: &mut ClusterNode, n: usize) {
+    let http = node.ready().http;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let (code, body) = common::http_get(http, "/status").await;
+        let status: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let replicas = status["replicas"].as_array().cloned().unwrap_or_default();
+        let settled = |r: &serde_json::Value| {
+            let voters = r["voters"].as_array().cloned().unwrap_or_default();
+            voters.len() == 1
+                && voters[0].as_array().map_or(0, |v| v.len()) == n
+                && r["learners"].as_array().is_some_and(|l| l.is_empty())
+                && r["replicas"].as_array().map_or(0, |v| v.len()) == n
+        };
+        if code == 200 && !replicas.is_empty() && replicas.iter().all(settled) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ranges not on {n} nodes: {body}\nlog:\n{}",
+            node.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Inserts `ids` one statement each through `client`, retrying each until it succeeds (a
+/// leader may be failing over); a retry that finds the row (23505: an attempt whose outcome
+/// was unknown had applied) counts as done. Every id passed was acknowledged on return.
+async fn insert_all(client: &tokio_postgres::Client, ids: impl Iterator<Item = i32>) {
+    for id in ids {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let stmt = format!("INSERT INTO t VALUES ({id}, 'v')");
+            match client.batch_execute(&stmt).await {
+                Ok(()) => break,
+                Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                    break;
+                }
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("retrying {stmt:?}: {e:?}");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => panic!("{stmt:?} kept failing: {e:?}"),
+            }
         }
     }
 }
@@ -214,6 +265,44 @@ async fn three_nodes_form_a_cluster_and_serve_the_same_data() {
             .get(0);
         assert_eq!(v, "x");
     }
+    // A schema change through one node is seen by the next statement on another, even one
+    // whose text ran there before (no plan kept past it).
+    let b = nodes[1].sql().await;
+    let first_row = |messages: Vec<tokio_postgres::SimpleQueryMessage>| {
+        messages.into_iter().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                (0..r.len())
+                    .map(|i| r.get(i).map(str::to_string))
+                    .collect::<Vec<_>>(),
+            ),
+            _ => None,
+        })
+    };
+    let before = first_row(
+        b.simple_query("SELECT * FROM t WHERE id = 1")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(before, Some(vec![Some("1".into()), Some("x".into())]));
+    a.batch_execute("DROP TABLE t; CREATE TABLE t (id INT PRIMARY KEY, v TEXT, w INT)")
+        .await
+        .unwrap();
+    a.batch_execute(
+        "INSERT INTO t VALUES (1, 'new', 7), (2, 'n', 0), (3, 'n', 0), (11, 'n', 0), (12, 'n', 0)",
+    )
+    .await
+    .unwrap();
+    let rows = b.query("SELECT * FROM t WHERE id = 1", &[]).await.unwrap();
+    assert_eq!(rows[0].len(), 3, "the new table's columns");
+    let after = first_row(
+        b.simple_query("SELECT * FROM t WHERE id = 1")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        after,
+        Some(vec![Some("1".into()), Some("new".into()), Some("7".into())])
+    );
     // A node restarted on its data directory comes back as itself (no second join).
     let join = join_list(&nodes);
     nodes[2].kill9();
@@ -250,4 +339,97 @@ fn init_refuses_a_node_that_is_already_initialised() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("already initialised"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_loses_nothing_and_the_others_keep_writing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = start_cluster(tmp.path(), 3);
+    let join = join_list(&nodes);
+    let a = nodes[0].sql().await;
+    eventually(
+        &a,
+        "CREATE TABLE t (id INT PRIMARY KEY, v TEXT)",
+        Duration::from_secs(30),
+    )
+    .await;
+    wait_replicated(&mut nodes[0], 3).await;
+    insert_all(&a, 0..50).await;
+    // Node 1 leads every range: killing it forces a failover of all of them.
+    nodes[0].kill9();
+    let b = nodes[1].sql().await;
+    insert_all(&b, 50..100).await;
+    let c = nodes[2].sql().await;
+    assert_eq!(ids(&c).await, (0..100).collect::<Vec<_>>());
+    nodes[0].spawn(&join);
+    let a = nodes[0].sql().await;
+    eventually(&a, "SELECT 1 FROM t LIMIT 1", Duration::from_secs(30)).await;
+    assert_eq!(ids(&a).await, (0..100).collect::<Vec<_>>());
+    insert_all(&a, 100..110).await;
+    assert_eq!(ids(&b).await, (0..110).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_quorum_writes_never_succeed_and_resume_after() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = start_cluster(tmp.path(), 3);
+    let join = join_list(&nodes);
+    let a = nodes[0].sql().await;
+    eventually(
+        &a,
+        "CREATE TABLE t (id INT PRIMARY KEY, v TEXT)",
+        Duration::from_secs(30),
+    )
+    .await;
+    wait_replicated(&mut nodes[0], 3).await;
+    insert_all(&a, 0..20).await;
+    nodes[1].kill9();
+    nodes[2].kill9();
+    // One node of three: a write waits or fails, and never succeeds.
+    let write = a.batch_execute("INSERT INTO t VALUES (1000, 'lost?')");
+    match tokio::time::timeout(Duration::from_secs(20), write).await {
+        Err(_) => {}
+        Ok(result) => assert!(result.is_err(), "a write without a quorum succeeded"),
+    }
+    drop(a);
+    nodes[1].spawn(&join);
+    let b = nodes[1].sql().await;
+    insert_all(&b, 20..30).await;
+    let got = ids(&b).await;
+    let expected: Vec<i32> = (0..30).collect();
+    // The write that had no quorum may still have applied (its outcome was unknown): the
+    // acknowledged ones are all there, nothing else is.
+    let without_unknown: Vec<i32> = got.iter().copied().filter(|i| *i != 1000).collect();
+    assert_eq!(without_unknown, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_restarted_all_at_once_comes_back_with_its_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = start_cluster(tmp.path(), 3);
+    let join = join_list(&nodes);
+    let a = nodes[0].sql().await;
+    eventually(
+        &a,
+        "CREATE TABLE t (id INT PRIMARY KEY, v TEXT)",
+        Duration::from_secs(30),
+    )
+    .await;
+    wait_replicated(&mut nodes[0], 3).await;
+    insert_all(&a, 0..30).await;
+    drop(a);
+    for node in &mut nodes {
+        node.kill9();
+    }
+    for node in &mut nodes {
+        node.spawn(&join);
+    }
+    for node in &mut nodes {
+        let c = node.sql().await;
+        eventually(&c, "SELECT 1 FROM t LIMIT 1", Duration::from_secs(60)).await;
+        assert_eq!(ids(&c).await, (0..30).collect::<Vec<_>>());
+    }
+    let c = nodes[2].sql().await;
+    insert_all(&c, 30..40).await;
+    assert_eq!(ids(&c).await, (0..40).collect::<Vec<_>>());
 }

@@ -17,7 +17,7 @@ use crate::engine::Stats;
 use crate::error::{Error, Result};
 use crate::keys::{Key, SYS_RANGES, TAG_SYS, next_key, prefix_end, routing_key, sql_start};
 use crate::mvcc::{LockedKey, Mutation, ScanResult, Timestamp, TxnStatus, Validation};
-use crate::range::{RangeDescriptor, RangeId};
+use crate::range::{NodeId, RangeDescriptor, RangeId};
 use crate::request::{LocalSender, RangeSender, Reply, Request, TimestampSource};
 use crate::store::Store;
 
@@ -519,6 +519,44 @@ impl Client {
     /// This node's id and its cluster's id.
     pub fn node_and_cluster(&self) -> (crate::range::NodeId, u64) {
         (self.store.node_id(), self.store.cluster_id())
+    }
+
+    /// The Raft membership of this node's replica of `range_id` (a leader's replica changes).
+    pub fn membership(&self, range_id: RangeId) -> Result<raft::MembershipStatus> {
+        Ok(self.store.replica(range_id)?.group().membership())
+    }
+
+    /// Adds `node` (at `addr`) as a learner of `range_id`, led by this node; it starts from a
+    /// snapshot ([`Replica::add_learner`](crate::replica::Replica::add_learner)).
+    pub async fn add_learner(&self, range_id: RangeId, node: NodeId, addr: String) -> Result<()> {
+        self.store.replica(range_id)?.add_learner(node, addr).await
+    }
+
+    /// Changes the voters of `range_id`, led by this node, with its descriptor in the same
+    /// entries ([`Replica::change_replicas`](crate::replica::Replica::change_replicas)).
+    pub async fn change_replicas(
+        &self,
+        range_id: RangeId,
+        voters: std::collections::BTreeSet<NodeId>,
+        expected: Option<raft::MembershipId>,
+    ) -> Result<RangeDescriptor> {
+        self.store
+            .replica(range_id)?
+            .change_replicas(voters, expected)
+            .await
+    }
+
+    /// Removes learners of `range_id`, led by this node.
+    pub async fn remove_learners(
+        &self,
+        range_id: RangeId,
+        learners: std::collections::BTreeSet<NodeId>,
+        expected: Option<raft::MembershipId>,
+    ) -> Result<()> {
+        self.store
+            .replica(range_id)?
+            .remove_learners(learners, expected)
+            .await
     }
 
     /// Creates an empty replica of `range_id` here, for the range's leader to fill by snapshot

@@ -8,7 +8,9 @@
 //! one Raft group whose state machine ([`replica`]) applies [`command`]s to the range's span of
 //! the node's database. The [`client`] routes each request to its range through the range
 //! directory kept in range 1; a request reaches the range's leader as a [`request::Request`]
-//! value through a [`request::RangeSender`] (in process today), and leader duties (latches,
+//! value through a [`request::RangeSender`] (the node's sender, in `txn`, carries it to
+//! another node's [`request::LocalSender`] when the leader is there; [`wire`] is its byte
+//! form), and leader duties (latches,
 //! one-phase commit with its commit timestamp from the node's [`request::TimestampSource`]) run
 //! behind that seam. Transactions blocked by a lock wait in per-key queues ([`wait`])
 //! that the apply of releasing commands wakes; one-phase commits hold leader [`latch`]es.
@@ -37,18 +39,21 @@
 //!   not been made; a one-phase commit's latches stay held until such an entry applies or is
 //!   discarded from the log ([`replica::Replica::propose_holding`]).
 //! - A split is refused at its commit point while the parent's membership is joint or has
-//!   learners (its primary is rolled back there); the right half gets the parent's voters only.
+//!   learners, or when its descriptor changed since the split read it (its primary is rolled
+//!   back there); the right half gets the parent's voters only.
+//! - A range's descriptor replica list and its Raft membership change in the same log entry.
 //! - A directory lookup that meets a decided split's lock on a directory entry rolls it forward
 //!   or back, so a split whose coordinator died past its commit point is routable at once.
 //!
 //! ## Caveats
 //!
-//! - Replicas on other nodes exist only as learners added by hand: a store can take a
-//!   transport ([`StoreOptions::network`]: gRPC or one given) and join a cluster ([`store::Join`]) with no
-//!   ranges, [`Store::add_replica`] creates an empty replica there, and the leader's
-//!   [`replica::Replica::add_learner`] compacts its log so the learner starts from a snapshot.
-//!   The descriptor's replica list, promotion to voter, node ids from `sys`, cluster formation
-//!   from the command line and remote routing are later work; the client routes in process.
+//! - Replica changes are the leader's: [`Store::add_replica`] creates an empty replica on a
+//!   node, [`replica::Replica::add_learner`] compacts the log so the learner starts from a
+//!   snapshot, and [`replica::Replica::change_replicas`] promotes or removes voters with the
+//!   descriptor ([`Command::ChangeReplicas`]) in the same Raft entries as the membership. The
+//!   descriptor's copies (range-local key, directory entry) follow in a transaction of the
+//!   caller's (`txn::cluster`); a split planned on an older descriptor is refused at its
+//!   commit point. Removing a replica from a node (its Raft state and data) is not done yet.
 //! - Splits ([`split`]) only; no merges. The halves' statistics are estimates until the
 //!   range's leader recounts them (`Command::RecomputeStats`, in the background size check).
 //! - A range snapshot is built whole in memory from one fjall snapshot and sent as one message.

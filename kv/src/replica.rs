@@ -757,6 +757,59 @@ impl Replica {
         Ok(())
     }
 
+    /// Changes the range's voters to `voters` (members already: learners to promote, voters to
+    /// keep; a voter left out leaves the group), with the descriptor's replica list changed in
+    /// the same Raft entries: the joint entry carries the union of the old and new voters, the
+    /// uniform entry the new voters. `expected` is the membership the change was decided on:
+    /// a group whose membership moved on refuses it. Only the leader can do it. Returns the
+    /// descriptor after the change.
+    pub async fn change_replicas(
+        &self,
+        voters: std::collections::BTreeSet<NodeId>,
+        expected: Option<raft::MembershipId>,
+    ) -> Result<RangeDescriptor> {
+        let desc = self.descriptor();
+        let old = self.group.membership().all_voters();
+        let joint = RangeDescriptor {
+            replicas: old.union(&voters).copied().collect(),
+            generation: desc.generation + 1,
+            ..desc.clone()
+        };
+        let uniform = RangeDescriptor {
+            replicas: voters.iter().copied().collect(),
+            generation: desc.generation + 2,
+            ..desc
+        };
+        self.group
+            .change_membership(
+                voters,
+                false,
+                Command::ChangeReplicas { desc: joint },
+                Command::ChangeReplicas { desc: uniform },
+                expected,
+            )
+            .await?;
+        Ok(self.descriptor())
+    }
+
+    /// Removes `learners` from the group (a learner added for a replica that is no longer
+    /// wanted); the descriptor's generation moves on in the same entry.
+    pub async fn remove_learners(
+        &self,
+        learners: std::collections::BTreeSet<NodeId>,
+        expected: Option<raft::MembershipId>,
+    ) -> Result<()> {
+        let desc = self.descriptor();
+        let desc = RangeDescriptor {
+            generation: desc.generation + 1,
+            ..desc
+        };
+        self.group
+            .remove_learners(learners, Command::ChangeReplicas { desc }, expected)
+            .await?;
+        Ok(())
+    }
+
     /// Confirms leadership, then returns a fjall snapshot that includes everything committed
     /// before the call, and the descriptor to check bounds against.
     pub(crate) async fn read_snapshot(&self) -> Result<(Snapshot, RangeDescriptor)> {

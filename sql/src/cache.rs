@@ -20,10 +20,11 @@
 //! (a schema change was committing), one that changed the schema itself, one whose read
 //! timestamp moved forward, and AS OF SYSTEM TIME reads plan from the catalog as before.
 //!
-//! Caveats: this is correct for a single node, which is all that exists today. With several
-//! nodes, a schema change committed through another node does not bump this node's generation;
-//! that needs the descriptor leases of DESIGN.md (each node caches a descriptor version under a
-//! lease, and a schema change waits until no lease on the previous version remains). A reused
+//! Caveats: the generation counts this node's schema changes only. On a node of a cluster
+//! (`Engine::set_schema_shared`) no plan is reused at all, so every statement reads its
+//! descriptors; reusing plans across nodes needs the descriptor leases of DESIGN.md (each node
+//! caches a descriptor version under a lease, and a schema change waits until no lease on the
+//! previous version remains). A reused
 //! plan does not read the descriptors, so they are not in the transaction's read set (DESIGN.md
 //! wants catalog reads out of it anyway); until leases exist, an INSERT through a plan of a
 //! table that a concurrent DROP TABLE commits first can leave rows under the dropped table's id,
@@ -84,13 +85,17 @@ struct SchemaState {
     generation: u64,
     /// How many are under way.
     committing: usize,
+    /// Other nodes may change the schema: this node's generation does not count their
+    /// changes, so no generation is ever known and every statement plans from the catalog.
+    shared: bool,
 }
 
 impl Schema {
-    /// The current generation; `None` while a schema change is committing.
+    /// The current generation; `None` while a schema change is committing, and always when
+    /// other nodes share the schema.
     pub(crate) fn stable(&self) -> Option<u64> {
         let state = lock(&self.0);
-        (state.committing == 0).then_some(state.generation)
+        (state.committing == 0 && !state.shared).then_some(state.generation)
     }
 
     /// Marks the commit of a schema change as under way until the returned guard is dropped,
@@ -113,6 +118,14 @@ impl Drop for SchemaCommit<'_> {
 }
 
 impl crate::Engine {
+    /// Says whether other nodes may change the schema (a node of a cluster). Then no plan is
+    /// reused across transactions: each statement reads the descriptors it uses in its own
+    /// transaction, so a schema change committed through another node is seen by the next
+    /// statement here.
+    pub fn set_schema_shared(&self, shared: bool) {
+        lock(&self.schema.0).shared = shared;
+    }
+
     /// Begins a transaction; also returns the schema generation its snapshot sees, if known.
     pub(crate) async fn begin(
         &self,

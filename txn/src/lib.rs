@@ -34,8 +34,15 @@
 //!   the deadlock detector sees the waits of this node's coordinators only.
 //! - Prewrites of different ranges are sent one after another.
 //! - Ranges are reached only through `kv::Client`, by request values (`kv::request`); one-phase
-//!   commit is such a request, run on the leader. The only sender is the in-process one; GC
-//!   and size-based splits run for the ranges this node leads.
+//!   commit is such a request, run on the leader. On a node of a cluster the sender is
+//!   [`cluster::NodeSender`] (to the leader's node over gRPC); GC, size-based splits and the
+//!   replicate queue run for the ranges this node leads.
+//! - Lock-wait wake-ups reach only waiters on the node where the release applied (others
+//!   re-check every `lock_recheck`); the deadlock detector and GC's oldest active transaction
+//!   are per node, not cluster-wide.
+//! - The replicate queue only adds replicas (up to `replication_factor`, by empty replica +
+//!   learner + promotion); there is no rebalancing, decommissioning or node liveness, so a
+//!   dead node's replicas are not replaced.
 //! - An INSERT's key condition ([`Transaction::insert`]) is checked where the write applies;
 //!   with [`TxnOptions::defer_checks`] the violation is reported by the commit, otherwise the
 //!   key is also read at the call.

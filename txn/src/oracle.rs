@@ -16,7 +16,7 @@
 //! forwarded batch again.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -26,6 +26,8 @@ use crate::{Error, Result, Timestamp};
 pub const LOGICAL_BITS: u32 = 18;
 /// How far ahead of the clock the persisted bound is pushed.
 pub const BOUND_WINDOW_MS: u64 = 3_000;
+/// How long a request keeps looking for range 1's leader on other nodes (an election).
+const FORWARD_DEADLINE: Duration = Duration::from_secs(10);
 /// The bound is pushed forward once the clock is this close to it.
 const BOUND_MARGIN_MS: u64 = 1_000;
 
@@ -52,6 +54,8 @@ fn wall_ms() -> u64 {
 struct Request {
     count: u64,
     forward: bool,
+    /// Until when a forwarded request keeps looking for range 1's leader (an election).
+    deadline: Instant,
     reply: oneshot::Sender<Result<Timestamp>>,
 }
 
@@ -59,7 +63,9 @@ struct Request {
 /// cluster's network; absent on a node that is its own cluster).
 pub trait Forward: Send + Sync + 'static {
     /// `count` consecutive timestamps from the oracle of range 1's leader (`leader`: the node
-    /// this node believes leads it, if any); answers the first.
+    /// this node believes leads it, if any); answers the first. One attempt at each node it
+    /// knows, at most: the oracle asks again (perhaps itself, if it became the leader meanwhile)
+    /// when every node refused.
     fn timestamps(
         &self,
         leader: Option<kv::NodeId>,
@@ -144,8 +150,15 @@ impl Allocator {
     }
 
     /// Answers one batch: served here when this node leads range 1, else the requests that
-    /// may be forwarded go to the leader in one call, the others are refused.
-    async fn serve(&mut self, batch: Vec<Request>, forward: Option<&dyn Forward>) {
+    /// may be forwarded go to the leader in one call (in a task of their own: the allocator
+    /// keeps serving meanwhile), the others are refused. A forwarded batch that found no
+    /// leader comes back to this queue until its deadline.
+    async fn serve(
+        &mut self,
+        batch: Vec<Request>,
+        forward: &Option<Arc<dyn Forward>>,
+        queue: &Queue,
+    ) {
         let n = batch.iter().map(|r| r.count).sum();
         match self.serve_here(n).await {
             Ok(first) => answer(batch, Ok(first)),
@@ -157,18 +170,33 @@ impl Allocator {
                 if forwarded.is_empty() {
                     return;
                 }
-                let result = match forward {
-                    Some(f) => {
-                        let n = forwarded.iter().map(|r| r.count).sum();
-                        f.timestamps(leader, n).await
-                    }
-                    None => Err(not_leader(leader)),
+                let Some(forward) = forward.clone() else {
+                    return answer(forwarded, Err(not_leader(leader)));
                 };
-                answer(forwarded, result);
+                let queue = queue.clone();
+                tokio::spawn(async move {
+                    let n = forwarded.iter().map(|r| r.count).sum();
+                    let result = forward.timestamps(leader, n).await;
+                    let now = Instant::now();
+                    match (result, queue.upgrade()) {
+                        (Err(_), Some(queue)) if forwarded.iter().all(|r| r.deadline > now) => {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            for r in forwarded {
+                                // A closed queue drops the request: its caller sees the
+                                // oracle stopped.
+                                let _ = queue.send(r);
+                            }
+                        }
+                        (result, _) => answer(forwarded, result),
+                    }
+                });
             }
         }
     }
 }
+
+/// The oracle's own request queue, held weakly by its tasks (the handles own it).
+type Queue = mpsc::WeakUnboundedSender<Request>;
 
 /// Answers each request of a batch with its share of `first..`.
 fn answer(batch: Vec<Request>, result: Result<Timestamp>) {
@@ -218,13 +246,14 @@ impl Oracle {
             term: None,
         };
         let (tx, mut rx) = mpsc::unbounded_channel::<Request>();
+        let queue = tx.downgrade();
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
                 let mut batch = vec![first];
                 while let Ok(more) = rx.try_recv() {
                     batch.push(more);
                 }
-                alloc.serve(batch, forward.as_deref()).await;
+                alloc.serve(batch, &forward, &queue).await;
             }
         });
         Oracle { requests: tx }
@@ -250,6 +279,7 @@ impl Oracle {
         let req = Request {
             count,
             forward,
+            deadline: Instant::now() + FORWARD_DEADLINE,
             reply: tx,
         };
         self.requests

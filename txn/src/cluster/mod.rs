@@ -15,6 +15,9 @@
 //! - [`NodeService`] serves the calls: kv requests on the local replica ([`kv::Client::call_local`]),
 //!   forwarded oracle batches, empty replicas to be filled by snapshot, joins (a new node id
 //!   allocated in `sys`), and the init of a node started with `--join`.
+//! - [`replicate`] is the leaders' replicate queue: every range on `replication_factor` nodes,
+//!   by empty replica + learner (snapshot) + promotion, the descriptor changing in the same
+//!   Raft entries as the membership.
 
 pub mod proto {
     //! Generated from `proto/node.proto`.
@@ -23,9 +26,11 @@ pub mod proto {
 }
 
 mod peers;
+mod replicate;
 mod sender;
 mod service;
 
 pub use peers::{Peers, connect};
+pub use replicate::replicate;
 pub use sender::NodeSender;
 pub use service::{Formation, NodeService, init, join, node_directory, nodes, serve_forming};

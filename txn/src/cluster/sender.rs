@@ -1,7 +1,7 @@
 //! [`NodeSender`]: kv requests to range leaders wherever they are.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use kv::{LocalSender, NodeId, RangeDescriptor, RangeSender, Reply, Request};
@@ -13,11 +13,12 @@ use crate::{Error, Result, Timestamp};
 /// How many `NotLeader` hints one send follows before giving up (the client then retries
 /// with a fresh descriptor).
 const MAX_HOPS: usize = 6;
-/// How long a request to another node may take: above a proposal's timeout on the leader, so
+/// How long a write to another node may take: above a proposal's timeout on the leader, so
 /// that a slow leader reports an unknown outcome itself.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
-/// How long a forwarded oracle batch keeps looking for range 1's leader (an election).
-const ORACLE_DEADLINE: Duration = Duration::from_secs(10);
+const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a read (or an oracle batch) from another node may take before the next node is
+/// tried: a paused or partitioned leader must not hold requests much past an election.
+const READ_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The node's [`RangeSender`]: requests run on this node's replica when it leads the range,
 /// and go to the leader's node otherwise.
@@ -121,7 +122,8 @@ impl NodeSender {
                 kv::Error::Unavailable(format!("{} to node {node}: {why}", req.name()))
             }
         };
-        match tokio::time::timeout(REQUEST_TIMEOUT, client.call(call)).await {
+        let timeout = if write { WRITE_TIMEOUT } else { READ_TIMEOUT };
+        match tokio::time::timeout(timeout, client.call(call)).await {
             Ok(Ok(reply)) => kv::wire::decode_reply(&reply.into_inner().body),
             // Refused before it ran (another cluster, another node, not serving yet).
             Ok(Err(status)) if status.code() == tonic::Code::FailedPrecondition => {
@@ -137,7 +139,7 @@ impl NodeSender {
             }
             Err(_) => {
                 self.peers.forget_connection(node);
-                Err(lost(format!("no reply within {REQUEST_TIMEOUT:?}")))
+                Err(lost(format!("no reply within {timeout:?}")))
             }
         }
     }
@@ -154,7 +156,7 @@ impl NodeSender {
             header: Some(self.peers.header(node)),
             count,
         };
-        match tokio::time::timeout(REQUEST_TIMEOUT, client.timestamps(req)).await {
+        match tokio::time::timeout(READ_TIMEOUT, client.timestamps(req)).await {
             Ok(Ok(reply)) => {
                 let reply = reply.into_inner();
                 if reply.first > 0 {
@@ -171,7 +173,7 @@ impl NodeSender {
             }
             Err(_) => {
                 self.peers.forget_connection(node);
-                failed(format!("no reply within {REQUEST_TIMEOUT:?}"))
+                failed(format!("no reply within {READ_TIMEOUT:?}"))
             }
         }
     }
@@ -200,32 +202,33 @@ impl crate::oracle::Forward for NodeSender {
     fn timestamps(&self, leader: Option<NodeId>, count: u64) -> BoxFuture<'_, Result<Timestamp>> {
         Box::pin(async move {
             let me = self.peers.node_id();
-            let deadline = Instant::now() + ORACLE_DEADLINE;
-            let mut hint = leader.or_else(|| self.peers.leader_hint(1));
+            let mut order: Vec<NodeId> = leader
+                .or_else(|| self.peers.leader_hint(1))
+                .into_iter()
+                .collect();
+            for (n, _) in self.peers.nodes() {
+                if !order.contains(&n) {
+                    order.push(n);
+                }
+            }
+            order.retain(|n| *n != me);
+            let mut tried: Vec<NodeId> = Vec::new();
             let mut last = "range 1 has no known leader".to_string();
-            while Instant::now() < deadline {
-                let mut order: Vec<NodeId> = hint.take().into_iter().collect();
-                for (n, _) in self.peers.nodes() {
-                    if !order.contains(&n) {
-                        order.push(n);
+            while let Some(node) = order.iter().copied().find(|n| !tried.contains(n)) {
+                tried.push(node);
+                match self.timestamps_from(node, count).await {
+                    Answer::First(first) => {
+                        self.peers.note_leader(1, node);
+                        return Ok(first);
                     }
-                }
-                for node in order.into_iter().filter(|n| *n != me) {
-                    match self.timestamps_from(node, count).await {
-                        Answer::First(first) => {
-                            self.peers.note_leader(1, node);
-                            return Ok(first);
+                    Answer::Leader(l) => {
+                        // Ask the named leader next.
+                        if l != me && !tried.contains(&l) {
+                            order.retain(|n| *n != l);
+                            order.insert(0, l);
                         }
-                        Answer::Leader(l) if l != me && l != node => {
-                            hint = Some(l);
-                            break;
-                        }
-                        Answer::Leader(_) => {}
-                        Answer::Failed(why) => last = why,
                     }
-                }
-                if hint.is_none() {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Answer::Failed(why) => last = why,
                 }
             }
             Err(Error::Internal(format!("timestamp oracle: {last}")))

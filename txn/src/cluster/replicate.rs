@@ -1,0 +1,135 @@
+//! The replicate queue: each range's leader keeps the range on `replication_factor` nodes
+//! (every node when there are fewer), one step per pass.
+//!
+//! A step is one of: finish a change left joint (a leader died mid-change); promote a learner
+//! or remove one that is not wanted; add a replica on a node that has none (an empty replica
+//! there, then a learner, which starts from a snapshot, then its promotion). Every membership
+//! change carries the range's descriptor in the same entries
+//! ([`kv::Client::change_replicas`]) and is guarded by the membership it was decided on. The
+//! descriptor's copies (the range-local key and the directory entry in range 1) then follow
+//! in a transaction; until they do, a split planned on the old copy is refused at its commit
+//! point and retried.
+
+use std::collections::BTreeSet;
+
+use kv::keys::{Key, range_descriptor_key};
+use kv::{NodeId, RangeDescriptor};
+
+use super::peers::Peers;
+use super::proto;
+use crate::{Db, Error, Result, TxnOptions};
+
+/// One pass over the ranges this node leads; returns how many steps it took.
+pub async fn replicate(db: &Db, peers: &Peers, factor: usize) -> Result<usize> {
+    let nodes = peers.nodes();
+    let want = factor.clamp(1, nodes.len().max(1));
+    let mut steps = 0;
+    for led in db.client().led_ranges().map_err(crate::db::kv_err)? {
+        let range = led.desc.range_id;
+        match step(db, peers, &led.desc, want, &nodes).await {
+            Ok(true) => steps += 1,
+            Ok(false) => {}
+            Err(e) => tracing::debug!(range, "replicate: {e}"),
+        }
+        if let Err(e) = sync_copies(db, range).await {
+            tracing::debug!(range, "replicate: updating the descriptor copies: {e}");
+        }
+    }
+    Ok(steps)
+}
+
+/// Takes one replication step for the range `desc`, led here; whether it changed anything.
+async fn step(
+    db: &Db,
+    peers: &Peers,
+    desc: &RangeDescriptor,
+    want: usize,
+    nodes: &[(NodeId, String)],
+) -> kv::Result<bool> {
+    let client = db.client();
+    let range = desc.range_id;
+    let m = client.membership(range)?;
+    if !m.committed {
+        return Ok(false);
+    }
+    let voters = m.voters.last().cloned().unwrap_or_default();
+    if m.is_joint() {
+        tracing::info!(range, ?voters, "finishing a replica change left joint");
+        client.change_replicas(range, voters, m.id).await?;
+        return Ok(true);
+    }
+    if let Some(learner) = m.learners.iter().next().copied() {
+        if voters.len() < want {
+            let mut promoted = voters.clone();
+            promoted.insert(learner);
+            tracing::info!(range, node = learner, "promoting a replica to voter");
+            client.change_replicas(range, promoted, m.id).await?;
+        } else {
+            tracing::info!(range, node = learner, "removing an unwanted learner");
+            client
+                .remove_learners(range, BTreeSet::from([learner]), m.id)
+                .await?;
+        }
+        return Ok(true);
+    }
+    if voters.len() >= want {
+        return Ok(false);
+    }
+    let Some((node, addr)) = nodes.iter().find(|(n, _)| !voters.contains(n)).cloned() else {
+        return Ok(false);
+    };
+    tracing::info!(range, node, "adding a replica");
+    let mut remote = peers.client(node).await?;
+    remote
+        .add_replica(proto::AddReplicaRequest {
+            header: Some(peers.header(node)),
+            range_id: range,
+        })
+        .await
+        .map_err(|s| kv::Error::Unavailable(format!("node {node}: {}", s.message())))?;
+    client.add_learner(range, node, addr).await?;
+    // Promoted by the next pass, once the learner is a member.
+    Ok(true)
+}
+
+/// Brings the range's descriptor copies (its range-local key and its directory entry) up to
+/// the descriptor its leader applied, when a replica change moved it past them.
+async fn sync_copies(db: &Db, range: kv::RangeId) -> Result<()> {
+    let Some(desc) = db
+        .client()
+        .led_ranges()
+        .map_err(crate::db::kv_err)?
+        .into_iter()
+        .find(|r| r.desc.range_id == range)
+        .map(|r| r.desc)
+    else {
+        return Ok(());
+    };
+    let local = range_descriptor_key(&desc.start);
+    let entry = Key::RangeDirectory {
+        end_key: desc.end.clone(),
+    }
+    .encode();
+    let mut txn = db.begin(TxnOptions::default()).await?;
+    let mut stale = false;
+    for key in [&local, &entry] {
+        let copy = match txn.get(key).await? {
+            Some(v) => RangeDescriptor::decode(&v).map_err(|e| Error::Internal(e.to_string()))?,
+            None => return txn.rollback().await,
+        };
+        // Another change of the span (a split) is the split's to write; only a copy of the
+        // same span that is older than the applied descriptor is rewritten.
+        if copy.range_id != desc.range_id || copy.start != desc.start || copy.end != desc.end {
+            return txn.rollback().await;
+        }
+        stale |= copy.generation < desc.generation;
+    }
+    if !stale {
+        return txn.rollback().await;
+    }
+    txn.put(local, desc.encode())?;
+    txn.put(entry, desc.encode())?;
+    txn.commit().await?;
+    tracing::info!(%desc, "range descriptor copies updated");
+    Ok(())
+}
