@@ -207,7 +207,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Start(args) => args.into_config().map_err(anyhow::Error::msg).and_then(run),
         Command::Init { host } => init_main(&host),
-        Command::Demo { .. } => Err(anyhow::anyhow!("`tinkerdb demo` is not supported yet")),
+        Command::Demo { nodes } => demo_main(nodes),
         Command::Kv(args) => kv_main(args),
         Command::Workload { command } => tinkerdb::workload::cli::main(command),
     };
@@ -218,6 +218,37 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `tinkerdb demo --nodes N`: an N-node cluster in this process, data in a temporary
+/// directory (removed on exit), until Ctrl-C.
+fn demo_main(n: usize) -> anyhow::Result<()> {
+    if !(1..=9).contains(&n) {
+        anyhow::bail!("--nodes must be between 1 and 9 (got {n})");
+    }
+    let root = std::env::temp_dir().join(format!("tinkerdb-demo-{}", std::process::id()));
+    let runtime = tokio::runtime::Runtime::new()?;
+    let result = runtime.block_on(async {
+        let cluster = tinkerdb::demo::Demo::start(&root, n).await?;
+        for (i, node) in cluster.nodes().iter().enumerate() {
+            println!(
+                "node {}: {}  (HTTP http://{}, gRPC {})",
+                i + 1,
+                node.sql_url(),
+                node.http_addr(),
+                node.grpc_addr()
+            );
+        }
+        println!(
+            "{n}-node cluster ready (data in {}); Ctrl-C stops it",
+            root.display()
+        );
+        wait_for_signal().await;
+        tracing::info!("stopping the demo cluster");
+        cluster.shutdown().await
+    });
+    let _ = std::fs::remove_dir_all(&root);
+    result
 }
 
 /// `tinkerdb init --host H`: bootstraps a cluster on the node at H (started with --join).
