@@ -22,8 +22,8 @@
 //!
 //! - Every range is replicated on `--replication-factor` nodes (default 3, every node when
 //!   fewer) by its leader's replicate queue; a cluster of three keeps serving with one node
-//!   down. There is no decommissioning, rebalancing or liveness: a dead node's replicas are
-//!   not moved elsewhere. `SHOW NODES`/`SHOW RANGES` are not built; `/status` shows this
+//!   down. `tinkerdb node decommission N` moves a node's replicas away; there is no
+//!   rebalancing or liveness: a dead node's replicas are not moved elsewhere. `SHOW NODES`/`SHOW RANGES` are not built; `/status` shows this
 //!   node's replicas.
 //! - A schema change made through one node is seen by another node's next statement only if
 //!   that node's caches are refreshed (the SQL catalog cache is per node).

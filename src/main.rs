@@ -39,12 +39,29 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         nodes: usize,
     },
+    /// Cluster node operations.
+    Node {
+        #[command(subcommand)]
+        command: NodeCommand,
+    },
     /// Raw KV API client: values are printed raw on stdout.
     Kv(KvArgs),
     /// Load generators: kv, bank and YCSB over the PostgreSQL protocol.
     Workload {
         #[command(subcommand)]
         command: tinkerdb::workload::Command,
+    },
+}
+
+#[derive(Subcommand)]
+enum NodeCommand {
+    /// Move every replica off node N, then report it can be stopped.
+    Decommission {
+        /// The node's id.
+        node: u64,
+        /// gRPC address of any node of the cluster.
+        #[arg(long, default_value = tinkerdb::DEFAULT_GRPC_ADDR)]
+        host: String,
     },
 }
 
@@ -208,6 +225,9 @@ fn main() -> ExitCode {
         Command::Start(args) => args.into_config().map_err(anyhow::Error::msg).and_then(run),
         Command::Init { host } => init_main(&host),
         Command::Demo { nodes } => demo_main(nodes),
+        Command::Node {
+            command: NodeCommand::Decommission { node, host },
+        } => decommission_main(node, &host),
         Command::Kv(args) => kv_main(args),
         Command::Workload { command } => tinkerdb::workload::cli::main(command),
     };
@@ -249,6 +269,31 @@ fn demo_main(n: usize) -> anyhow::Result<()> {
     });
     let _ = std::fs::remove_dir_all(&root);
     result
+}
+
+/// `tinkerdb node decommission N --host H`: marks node N and waits, printing progress, until no
+/// range has a replica on it.
+fn decommission_main(node: u64, host: &str) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut last = None;
+        loop {
+            let remaining = txn::cluster::request_decommission(host, node)
+                .await
+                .map_err(|e| anyhow::anyhow!("decommissioning node {node} through {host}: {e}"))?;
+            if remaining == 0 {
+                println!("node {node} decommissioned: it holds no replicas and can be stopped");
+                return Ok(());
+            }
+            if last != Some(remaining) {
+                println!("node {node}: {remaining} ranges still have a replica on it");
+                last = Some(remaining);
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    })
 }
 
 /// `tinkerdb init --host H`: bootstraps a cluster on the node at H (started with --join).

@@ -331,11 +331,13 @@ async fn three_nodes_form_a_cluster_and_serve_the_same_data() {
         1,
         "joined once:\n{log}"
     );
-    assert_eq!(
-        log.matches("store open node_id=3").count(),
-        2,
-        "node 3 twice:\n{log}"
-    );
+    let opened: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.split("store open node_id=").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    assert_eq!(opened.len(), 2, "opened twice:\n{log}");
+    assert_eq!(opened[0], opened[1], "the same node id both times:\n{log}");
 }
 
 #[test]
@@ -532,4 +534,71 @@ async fn demo_starts_a_three_node_cluster_and_stops_cleanly() {
     let status = child.wait().unwrap();
     assert!(status.success(), "demo exit: {status:?}");
     assert!(!data_dir.exists(), "the demo's data is removed");
+}
+
+/// The replicas `/status` of `node` lists: (range id, voter sets).
+async fn replicas_on(node: &mut ClusterNode) -> Vec<(u64, serde_json::Value)> {
+    let http = node.ready().http;
+    let (_, body) = common::http_get(http, "/status").await;
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    status["replicas"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|r| (r["range_id"].as_u64().unwrap_or(0), r["voters"].clone()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decommissioned_node_hands_its_replicas_to_a_new_node() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = start_cluster(tmp.path(), 3);
+    let a = nodes[0].sql().await;
+    eventually(
+        &a,
+        "CREATE TABLE t (id INT PRIMARY KEY, v TEXT)",
+        Duration::from_secs(30),
+    )
+    .await;
+    wait_replicated(&mut nodes[0], 3).await;
+    insert_all(&a, 0..30).await;
+    // A fourth node joins: with three replicas per range it gets none yet.
+    let mut fourth = ClusterNode::new(tmp.path(), 4);
+    let join = format!("{},{}", join_list(&nodes), fourth.grpc);
+    fourth.spawn(&join);
+    let d = fourth.sql().await;
+    assert_eq!(ids(&d).await, (0..30).collect::<Vec<_>>());
+    // Decommissioning node 1 moves its replicas (by snapshot) to the fourth node.
+    let out = Command::new(env!("CARGO_BIN_EXE_tinkerdb"))
+        .args(["node", "decommission", "1", "--host", &nodes[1].grpc])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "decommission: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("node 1 decommissioned"), "{stdout}");
+    wait_replicated(&mut fourth, 3).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !replicas_on(&mut nodes[0]).await.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "node 1 still holds {:?}",
+            replicas_on(&mut nodes[0]).await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        fourth.log().contains("installed snapshot"),
+        "{}",
+        fourth.log()
+    );
+    // Node 1 can go: the other three serve everything.
+    nodes[0].kill9();
+    insert_all(&d, 30..40).await;
+    let b = nodes[1].sql().await;
+    assert_eq!(ids(&b).await, (0..40).collect::<Vec<_>>());
 }

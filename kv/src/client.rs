@@ -559,6 +559,26 @@ impl Client {
             .await
     }
 
+    /// Every replica on this node: its descriptor, whether it leads, and its membership.
+    pub fn local_replicas(&self) -> Vec<(RangeDescriptor, bool, raft::MembershipStatus)> {
+        self.store
+            .replicas()
+            .iter()
+            .map(|r| {
+                (
+                    r.descriptor(),
+                    r.group().is_leader(),
+                    r.group().membership(),
+                )
+            })
+            .collect()
+    }
+
+    /// Removes this node's replica of `range_id` ([`Store::remove_replica`]).
+    pub async fn remove_replica(&self, range_id: RangeId) -> Result<()> {
+        self.store.remove_replica(range_id).await
+    }
+
     /// Creates an empty replica of `range_id` here, for the range's leader to fill by snapshot
     /// ([`Store::add_replica`]); does nothing when one exists.
     pub async fn add_replica(&self, range_id: RangeId) -> Result<()> {

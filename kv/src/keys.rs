@@ -46,6 +46,11 @@ pub fn node_key(node_id: u64) -> Vec<u8> {
     k
 }
 
+/// The span of the range directory.
+pub fn directory_span() -> (Vec<u8>, Vec<u8>) {
+    (vec![TAG_SYS, SYS_RANGES], vec![TAG_SYS, SYS_RANGES + 1])
+}
+
 /// The span of the node directory.
 pub fn node_span() -> (Vec<u8>, Vec<u8>) {
     (vec![TAG_SYS, SYS_NODES], vec![TAG_SYS, SYS_NODES + 1])

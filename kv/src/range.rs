@@ -92,13 +92,17 @@ pub struct NodeRecord {
     pub node_id: NodeId,
     /// The address the node serves gRPC on (Raft, kv requests, the oracle).
     pub addr: String,
+    /// Being decommissioned: it gets no new replicas, and its replicas move to other nodes.
+    pub decommissioning: bool,
 }
 
 impl NodeRecord {
-    /// `[1] [node_id u64] [addr: len u32, UTF-8 bytes]`.
+    /// `[1] [node_id u64] [addr: len u32, UTF-8 bytes] [decommissioning u8]`.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::versioned(NODE_RECORD_V1);
-        w.u64(self.node_id).bytes(self.addr.as_bytes());
+        w.u64(self.node_id)
+            .bytes(self.addr.as_bytes())
+            .u8(self.decommissioning as u8);
         w.finish()
     }
 
@@ -107,8 +111,13 @@ impl NodeRecord {
         let node_id = r.u64()?;
         let addr = String::from_utf8(r.bytes()?)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "node address not UTF-8"))?;
+        let decommissioning = r.bool()?;
         r.end("node record")?;
-        Ok(NodeRecord { node_id, addr })
+        Ok(NodeRecord {
+            node_id,
+            addr,
+            decommissioning,
+        })
     }
 }
 
@@ -121,6 +130,7 @@ mod node_record_tests {
         let rec = NodeRecord {
             node_id: 3,
             addr: "127.0.0.1:26257".into(),
+            decommissioning: true,
         };
         assert_eq!(NodeRecord::decode(&rec.encode()).unwrap(), rec);
         assert!(NodeRecord::decode(&rec.encode()[..5]).is_err());

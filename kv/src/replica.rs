@@ -45,7 +45,11 @@ pub fn replicated_spans(desc: &RangeDescriptor) -> [(Vec<u8>, Vec<u8>); 2] {
 }
 
 /// `[start, end)` minus the spans `holes`: the parts no hole covers, in key order.
-fn span_minus(start: &[u8], end: &[u8], holes: &[(Vec<u8>, Vec<u8>)]) -> Vec<(Vec<u8>, Vec<u8>)> {
+pub(crate) fn span_minus(
+    start: &[u8],
+    end: &[u8],
+    holes: &[(Vec<u8>, Vec<u8>)],
+) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut holes: Vec<_> = holes
         .iter()
         .filter(|(s, e)| s.as_slice() < end && start < e.as_slice() && s < e)

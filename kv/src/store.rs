@@ -14,8 +14,8 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use crate::engine::{
-    Engine, EngineOptions, NODE_BOOTSTRAPPED, NODE_CLUSTER_ID, NODE_ID, RANGE_DESCRIPTOR,
-    RANGE_STATS, Stats, meta_key,
+    Engine, EngineOptions, NODE_BOOTSTRAPPED, NODE_CLUSTER_ID, NODE_ID, RANGE_APPLIED,
+    RANGE_DESCRIPTOR, RANGE_GC_THRESHOLD, RANGE_STATS, RANGE_TSO_BOUND, Stats, meta_key,
 };
 use crate::error::{Error, Result};
 use crate::keys::{
@@ -283,6 +283,65 @@ impl Store {
         self.start_replica(desc).await
     }
 
+    /// Removes this node's replica of `range_id` (the range no longer has one here): stops its
+    /// group, deletes its Raft state and metadata, and clears the part of its span that no
+    /// other replica on this node covers (a split's right half may still be here).
+    pub async fn remove_replica(&self, range_id: RangeId) -> Result<()> {
+        let replica = self.replica(range_id)?;
+        replica.group().shutdown().await?;
+        let desc = replica.descriptor();
+        self.replicas
+            .write()
+            .expect("replicas lock")
+            .remove(&range_id);
+        drop(replica);
+        let others: Vec<RangeDescriptor> = self
+            .engine
+            .descriptors()?
+            .into_iter()
+            .filter(|d| d.range_id != range_id)
+            .collect();
+        let snapshot = self.engine.db.snapshot();
+        let mut batch = self
+            .engine
+            .db
+            .batch()
+            .durability(self.engine.durable_mode());
+        for (i, (start, end)) in crate::replica::replicated_spans(&desc)
+            .into_iter()
+            .enumerate()
+        {
+            let holes: Vec<_> = others
+                .iter()
+                .map(|o| crate::replica::replicated_spans(o)[i].clone())
+                .collect();
+            for (s, e) in crate::replica::span_minus(&start, &end, &holes) {
+                crate::mvcc::clear_span(
+                    &snapshot,
+                    &self.engine.data,
+                    &self.engine.locks,
+                    &mut batch,
+                    &s,
+                    &e,
+                )?;
+            }
+        }
+        for tag in [
+            RANGE_APPLIED,
+            RANGE_DESCRIPTOR,
+            RANGE_STATS,
+            RANGE_TSO_BOUND,
+            RANGE_GC_THRESHOLD,
+        ] {
+            batch.remove(&self.engine.meta, meta_key(range_id, tag));
+        }
+        batch.commit()?;
+        self.log.delete_group(range_id)?;
+        self.engine.persist()?;
+        tracing::info!(range = range_id, %desc, "replica removed from this node");
+        Ok(())
+    }
+
     /// Where messages for this node's Raft groups are delivered (the receiving side of a
     /// transport).
     pub fn registry(&self) -> &raft::Registry {
@@ -479,6 +538,7 @@ fn bootstrap_state(engine: &Engine, addr: &str) -> Result<()> {
     let record = NodeRecord {
         node_id,
         addr: addr.to_string(),
+        decommissioning: false,
     };
     put(node_key(node_id), record.encode());
     put(node_id_counter_key(), (node_id + 1).to_be_bytes().to_vec());

@@ -40,9 +40,9 @@
 //! - Lock-wait wake-ups reach only waiters on the node where the release applied (others
 //!   re-check every `lock_recheck`); the deadlock detector and GC's oldest active transaction
 //!   are per node, not cluster-wide.
-//! - The replicate queue only adds replicas (up to `replication_factor`, by empty replica +
-//!   learner + promotion); there is no rebalancing, decommissioning or node liveness, so a
-//!   dead node's replicas are not replaced.
+//! - The replicate queue adds replicas (up to `replication_factor`, by empty replica +
+//!   learner + promotion) and moves them off decommissioning nodes; there is no rebalancing
+//!   and no node liveness, so a dead node's replicas are not replaced.
 //! - An INSERT's key condition ([`Transaction::insert`]) is checked where the write applies;
 //!   with [`TxnOptions::defer_checks`] the violation is reported by the commit, otherwise the
 //!   key is also read at the call.

@@ -31,6 +31,9 @@ mod sender;
 mod service;
 
 pub use peers::{Peers, connect};
+pub use replicate::remove_stale_replicas;
 pub use replicate::replicate;
 pub use sender::NodeSender;
-pub use service::{Formation, NodeService, init, join, node_directory, nodes, serve_forming};
+pub use service::{
+    Formation, NodeService, init, join, node_directory, nodes, request_decommission, serve_forming,
+};

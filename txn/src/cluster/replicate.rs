@@ -19,14 +19,26 @@ use super::peers::Peers;
 use super::proto;
 use crate::{Db, Error, Result, TxnOptions};
 
-/// One pass over the ranges this node leads; returns how many steps it took.
+/// One pass over the ranges this node leads; returns how many steps it took. Replicas go to
+/// nodes of the node directory that are not being decommissioned; a decommissioning node's
+/// replicas are moved off it (a new one added first, then the old one removed).
 pub async fn replicate(db: &Db, peers: &Peers, factor: usize) -> Result<usize> {
-    let nodes = peers.nodes();
+    let directory = super::node_directory(db).await?;
+    let nodes: Vec<(NodeId, String)> = directory
+        .iter()
+        .filter(|n| !n.decommissioning)
+        .map(|n| (n.node_id, n.addr.clone()))
+        .collect();
+    let leaving: BTreeSet<NodeId> = directory
+        .iter()
+        .filter(|n| n.decommissioning)
+        .map(|n| n.node_id)
+        .collect();
     let want = factor.clamp(1, nodes.len().max(1));
     let mut steps = 0;
     for led in db.client().led_ranges().map_err(crate::db::kv_err)? {
         let range = led.desc.range_id;
-        match step(db, peers, &led.desc, want, &nodes).await {
+        match step(db, peers, &led.desc, want, &nodes, &leaving).await {
             Ok(true) => steps += 1,
             Ok(false) => {}
             Err(e) => tracing::debug!(range, "replicate: {e}"),
@@ -45,6 +57,7 @@ async fn step(
     desc: &RangeDescriptor,
     want: usize,
     nodes: &[(NodeId, String)],
+    leaving: &BTreeSet<NodeId>,
 ) -> kv::Result<bool> {
     let client = db.client();
     let range = desc.range_id;
@@ -58,8 +71,9 @@ async fn step(
         client.change_replicas(range, voters, m.id).await?;
         return Ok(true);
     }
+    let staying = voters.iter().filter(|v| !leaving.contains(v)).count();
     if let Some(learner) = m.learners.iter().next().copied() {
-        if voters.len() < want {
+        if staying < want && !leaving.contains(&learner) {
             let mut promoted = voters.clone();
             promoted.insert(learner);
             tracing::info!(range, node = learner, "promoting a replica to voter");
@@ -72,8 +86,23 @@ async fn step(
         }
         return Ok(true);
     }
-    if voters.len() >= want {
-        return Ok(false);
+    if staying >= want {
+        // Enough replicas stay: one on a decommissioning node goes.
+        let Some(gone) = voters.iter().copied().find(|v| leaving.contains(v)) else {
+            return Ok(false);
+        };
+        let mut kept = voters.clone();
+        kept.remove(&gone);
+        if kept.is_empty() {
+            return Ok(false);
+        }
+        tracing::info!(
+            range,
+            node = gone,
+            "removing the replica of a decommissioning node"
+        );
+        client.change_replicas(range, kept, m.id).await?;
+        return Ok(true);
     }
     let Some((node, addr)) = nodes.iter().find(|(n, _)| !voters.contains(n)).cloned() else {
         return Ok(false);
@@ -132,4 +161,50 @@ async fn sync_copies(db: &Db, range: kv::RangeId) -> Result<()> {
     txn.commit().await?;
     tracing::info!(%desc, "range descriptor copies updated");
     Ok(())
+}
+
+/// Removes this node's replicas of ranges that no longer have one here: the range's directory
+/// entry (read in a transaction, so it is the committed truth) does not list this node, and
+/// is newer than the replica's descriptor or the replica's own membership has left this node
+/// out; a learner being added, and a voter of a change in progress, are kept.
+/// Returns how many it removed.
+pub async fn remove_stale_replicas(db: &Db, me: NodeId) -> Result<usize> {
+    let client = db.client();
+    let mut removed = 0;
+    for (desc, leads, membership) in client.local_replicas() {
+        // A placeholder waiting for its first snapshot, a leader, a learner: all wanted.
+        if leads || desc.end.is_empty() || membership.learners.contains(&me) {
+            continue;
+        }
+        let entry = Key::RangeDirectory {
+            end_key: desc.end.clone(),
+        }
+        .encode();
+        let mut txn = db
+            .begin(TxnOptions {
+                read_only: true,
+                ..TxnOptions::default()
+            })
+            .await?;
+        let current = txn.get(&entry).await?;
+        txn.commit().await?;
+        let Some(current) = current else { continue };
+        let current =
+            RangeDescriptor::decode(&current).map_err(|e| Error::Internal(e.to_string()))?;
+        // Gone from the committed descriptor, and either that descriptor is newer than ours
+        // (we missed the change) or our own group already left us out.
+        let gone = current.range_id == desc.range_id
+            && !current.replicas.contains(&me)
+            && (current.generation > desc.generation
+                || (current.generation >= desc.generation
+                    && !membership.all_voters().contains(&me)));
+        if gone {
+            client
+                .remove_replica(desc.range_id)
+                .await
+                .map_err(crate::db::kv_err)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }

@@ -181,6 +181,19 @@ impl Node for NodeService {
         }))
     }
 
+    async fn decommission(
+        &self,
+        req: Request<DecommissionRequest>,
+    ) -> std::result::Result<Response<DecommissionReply>, Status> {
+        let node = req.into_inner().node_id;
+        let (db, _) = self.running_for(None)?;
+        let remaining = decommission(&db, node).await.map_err(|e| match e {
+            Error::InvalidArgument(m) => Status::not_found(m),
+            e => Status::unavailable(e.to_string()),
+        })?;
+        Ok(Response::new(DecommissionReply { remaining }))
+    }
+
     async fn nodes(
         &self,
         req: Request<NodesRequest>,
@@ -254,10 +267,71 @@ async fn try_allocate_node(db: &Db, addr: &str) -> Result<NodeId> {
     let record = NodeRecord {
         node_id,
         addr: addr.to_string(),
+        decommissioning: false,
     };
     txn.put(node_key(node_id), record.encode())?;
     txn.commit().await?;
     Ok(node_id)
+}
+
+/// Marks `node` as being decommissioned (once) and counts the ranges whose descriptor still
+/// lists it.
+async fn decommission(db: &Db, node: NodeId) -> Result<u64> {
+    for attempt in 1..=JOIN_ATTEMPTS {
+        let mut txn = db.begin(TxnOptions::default()).await?;
+        let Some(v) = txn.get(&node_key(node)).await? else {
+            txn.rollback().await?;
+            return Err(Error::InvalidArgument(format!(
+                "node {node} is not in the cluster"
+            )));
+        };
+        let mut record = NodeRecord::decode(&v).map_err(|e| Error::Internal(e.to_string()))?;
+        if record.decommissioning {
+            txn.rollback().await?;
+            break;
+        }
+        record.decommissioning = true;
+        txn.put(node_key(node), record.encode())?;
+        match txn.commit().await {
+            Ok(()) => {
+                tracing::info!(node, "node marked for decommissioning");
+                break;
+            }
+            Err(Error::Serialization(m)) if attempt < JOIN_ATTEMPTS => {
+                tracing::debug!("decommission retried: {m}");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let mut txn = db
+        .begin(TxnOptions {
+            read_only: true,
+            ..TxnOptions::default()
+        })
+        .await?;
+    let (start, end) = kv::keys::directory_span();
+    let rows = txn.scan(&start, &end, usize::MAX).await?;
+    txn.commit().await?;
+    let mut remaining = 0;
+    for (_, v) in rows {
+        let desc = kv::RangeDescriptor::decode(&v).map_err(|e| Error::Internal(e.to_string()))?;
+        remaining += desc.replicas.contains(&node) as u64;
+    }
+    Ok(remaining)
+}
+
+/// Asks the member at `addr` to decommission `node`: how many ranges still have a replica on
+/// it.
+pub async fn request_decommission(addr: &str, node: NodeId) -> std::result::Result<u64, String> {
+    let channel = super::peers::connect(addr)
+        .await
+        .map_err(|e| format!("{addr} unreachable: {e}"))?;
+    let reply = super::proto::node_client::NodeClient::new(channel)
+        .decommission(DecommissionRequest { node_id: node })
+        .await
+        .map_err(|s| s.message().to_string())?
+        .into_inner();
+    Ok(reply.remaining)
 }
 
 /// The node directory: every node of the cluster with its address.
