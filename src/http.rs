@@ -76,16 +76,28 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
-    for replica in state.store.replicas() {
+    let replicas = state.store.replicas();
+    let mut led = 0;
+    for replica in &replicas {
         let range = replica.range_id.to_string();
-        metrics::gauge!("tinkerdb_range_is_leader", "range" => range).set(
-            if replica.group().is_leader() {
-                1.0
-            } else {
-                0.0
-            },
-        );
+        let group = replica.group();
+        let status = group.status();
+        led += status.is_leader as u64;
+        metrics::gauge!("tinkerdb_range_is_leader", "range" => range.clone())
+            .set(if status.is_leader { 1.0 } else { 0.0 });
+        metrics::gauge!("tinkerdb_range_term", "range" => range.clone()).set(status.term as f64);
+        let applied = status.applied_index.unwrap_or(0);
+        metrics::gauge!("tinkerdb_range_applied_index", "range" => range.clone())
+            .set(applied as f64);
+        // How far this replica's state machine trails what it knows is committed.
+        let lag = status.committed_index.unwrap_or(0).saturating_sub(applied);
+        metrics::gauge!("tinkerdb_range_apply_lag", "range" => range.clone()).set(lag as f64);
+        let m = group.membership();
+        metrics::gauge!("tinkerdb_range_voters", "range" => range)
+            .set(m.all_voters().len() as f64);
     }
+    metrics::gauge!("tinkerdb_replicas").set(replicas.len() as f64);
+    metrics::gauge!("tinkerdb_ranges_led").set(led as f64);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

@@ -191,6 +191,7 @@ impl<SM: StateMachine> RaftStateMachine<SmCfg<SM>> for Store<SM> {
         // openraft purges the log behind an installed snapshot: make it durable first.
         sm.persist()?;
         self.shared.set_membership(state.membership)?;
+        metrics::counter!("tinkerdb_raft_snapshots_installed_total").increment(1);
         tracing::info!(group = self.group, applied = ?state.log_id, bytes = data.len(), "installed snapshot");
         Ok(())
     }
@@ -204,6 +205,7 @@ impl<SM: StateMachine> RaftStateMachine<SmCfg<SM>> for Store<SM> {
         if state.log_id.is_none() {
             return Ok(None);
         }
+        metrics::counter!("tinkerdb_raft_snapshots_sent_total").increment(1);
         tracing::info!(group = self.group, applied = ?state.log_id, bytes = data.len(), "built snapshot for a follower");
         Ok(Some(snapshot(state, SnapshotBody::Data(data))))
     }

@@ -359,10 +359,7 @@ pub async fn serve_forming(
 ) -> std::result::Result<(), tonic::transport::Error> {
     tonic::transport::Server::builder()
         .add_service(NodeService::forming(formation).into_server())
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            shutdown,
-        )
+        .serve_with_incoming_shutdown(crate::kvapi::nodelay(listener), shutdown)
         .await
 }
 
