@@ -147,7 +147,7 @@ pub(crate) mod store;
 pub mod types;
 
 pub use api::*;
-pub use session::SERVER_VERSION;
+pub use session::{SERVER_VERSION, Session};
 
 /// The one database a node serves.
 pub const DATABASE: &str = "tinkerdb";
