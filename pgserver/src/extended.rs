@@ -449,7 +449,7 @@ mod tests {
         let layouts = declared_layouts(&[0, 705, 21, 1043]).unwrap();
         assert_eq!(
             layouts,
-            [None, None, Some(ParamType::Int2), Some(ParamType::Text)]
+            [None, None, Some(ParamType::Int2), Some(ParamType::Varchar)]
         );
         assert!(declared_layouts(&[1700]).is_err(), "numeric");
         assert!(declared_layouts(&[999_999]).is_err(), "unknown oid");

@@ -19,17 +19,21 @@ use crate::error::{code, user_error};
 pub(crate) fn pg_type(data_type: DataType) -> Type {
     match data_type {
         DataType::Bool => Type::BOOL,
+        DataType::Int2 => Type::INT2,
         DataType::Int4 => Type::INT4,
         DataType::Int8 => Type::INT8,
+        DataType::Float4 => Type::FLOAT4,
         DataType::Float8 => Type::FLOAT8,
         DataType::Text => Type::TEXT,
+        DataType::Varchar(_) => Type::VARCHAR,
+        DataType::Char(_) => Type::BPCHAR,
     }
 }
 
 /// How one Bind parameter is laid out on the wire: the declared type if the client declared one
 /// TinkerDB understands, else the type the SQL layer inferred. A declared type is handed to the
-/// SQL layer as [`ParamType::data_type`]: narrower or aliased types widen (INT2 → Int4, FLOAT4 →
-/// Float8, VARCHAR/BPCHAR/NAME → Text) while the value is still decoded in the declared layout.
+/// SQL layer as [`ParamType::data_type`] (VARCHAR as VARCHAR without a length, BPCHAR and NAME
+/// as TEXT), and the value is decoded in the declared layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ParamType {
     Bool,
@@ -39,6 +43,7 @@ pub enum ParamType {
     Float4,
     Float8,
     Text,
+    Varchar,
 }
 
 impl ParamType {
@@ -51,7 +56,8 @@ impl ParamType {
             Type::INT8 => ParamType::Int8,
             Type::FLOAT4 => ParamType::Float4,
             Type::FLOAT8 => ParamType::Float8,
-            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => ParamType::Text,
+            Type::VARCHAR => ParamType::Varchar,
+            Type::TEXT | Type::BPCHAR | Type::NAME => ParamType::Text,
             _ => return None,
         })
     }
@@ -60,10 +66,13 @@ impl ParamType {
     pub(crate) fn from_data_type(data_type: DataType) -> ParamType {
         match data_type {
             DataType::Bool => ParamType::Bool,
+            DataType::Int2 => ParamType::Int2,
             DataType::Int4 => ParamType::Int4,
             DataType::Int8 => ParamType::Int8,
+            DataType::Float4 => ParamType::Float4,
             DataType::Float8 => ParamType::Float8,
-            DataType::Text => ParamType::Text,
+            DataType::Varchar(_) => ParamType::Varchar,
+            DataType::Text | DataType::Char(_) => ParamType::Text,
         }
     }
 
@@ -71,10 +80,13 @@ impl ParamType {
     pub(crate) fn data_type(self) -> DataType {
         match self {
             ParamType::Bool => DataType::Bool,
-            ParamType::Int2 | ParamType::Int4 => DataType::Int4,
+            ParamType::Int2 => DataType::Int2,
+            ParamType::Int4 => DataType::Int4,
             ParamType::Int8 => DataType::Int8,
-            ParamType::Float4 | ParamType::Float8 => DataType::Float8,
+            ParamType::Float4 => DataType::Float4,
+            ParamType::Float8 => DataType::Float8,
             ParamType::Text => DataType::Text,
+            ParamType::Varchar => DataType::Varchar(None),
         }
     }
 
@@ -88,6 +100,7 @@ impl ParamType {
             ParamType::Float4 => "real",
             ParamType::Float8 => "double precision",
             ParamType::Text => "text",
+            ParamType::Varchar => "character varying",
         }
     }
 }
@@ -99,6 +112,7 @@ pub(crate) fn render_text(value: &Value) -> Option<String> {
         Value::Bool(b) => Some(if *b { "t" } else { "f" }.to_string()),
         Value::Int(i) => Some(i.to_string()),
         Value::Float(f) => Some(format_float8(*f)),
+        Value::Float4(_) => Some(value.to_string()),
         Value::Text(s) => Some(s.clone()),
     }
 }
@@ -209,10 +223,18 @@ fn encode_binary(value: &Value, data_type: DataType) -> PgWireResult<Option<Vec<
             .map_err(|_| user_error(code::NUMERIC_VALUE_OUT_OF_RANGE, "integer out of range"))?
             .to_be_bytes()
             .to_vec(),
+        (DataType::Int2, Value::Int(i)) => i16::try_from(*i)
+            .map_err(|_| user_error(code::NUMERIC_VALUE_OUT_OF_RANGE, "smallint out of range"))?
+            .to_be_bytes()
+            .to_vec(),
         (DataType::Int8, Value::Int(i)) => i.to_be_bytes().to_vec(),
+        (DataType::Float4, Value::Float4(f)) => f.to_be_bytes().to_vec(),
         (DataType::Float8, Value::Float(f)) => f.to_be_bytes().to_vec(),
+        (DataType::Float8, Value::Float4(f)) => f64::from(*f).to_be_bytes().to_vec(),
         (DataType::Float8, Value::Int(i)) => (*i as f64).to_be_bytes().to_vec(),
-        (DataType::Text, Value::Text(s)) => s.as_bytes().to_vec(),
+        (DataType::Text | DataType::Varchar(_) | DataType::Char(_), Value::Text(s)) => {
+            s.as_bytes().to_vec()
+        }
         (data_type, value) => {
             return Err(user_error(
                 code::INTERNAL_ERROR,
@@ -269,15 +291,17 @@ fn decode_binary(index: usize, ty: ParamType, bytes: &[u8]) -> PgWireResult<Valu
         }
         ParamType::Int8 => Value::Int(i64::from_be_bytes(bytes.try_into().map_err(|_| bad())?)),
         ParamType::Float4 => {
-            Value::Float(f32::from_be_bytes(bytes.try_into().map_err(|_| bad())?).into())
+            Value::Float4(f32::from_be_bytes(bytes.try_into().map_err(|_| bad())?))
         }
         ParamType::Float8 => Value::Float(f64::from_be_bytes(bytes.try_into().map_err(|_| bad())?)),
-        ParamType::Text => Value::Text(String::from_utf8(bytes.to_vec()).map_err(|_| {
-            user_error(
-                code::CHARACTER_NOT_IN_REPERTOIRE,
-                "invalid byte sequence for encoding \"UTF8\"",
-            )
-        })?),
+        ParamType::Text | ParamType::Varchar => {
+            Value::Text(String::from_utf8(bytes.to_vec()).map_err(|_| {
+                user_error(
+                    code::CHARACTER_NOT_IN_REPERTOIRE,
+                    "invalid byte sequence for encoding \"UTF8\"",
+                )
+            })?)
+        }
     })
 }
 
@@ -297,7 +321,7 @@ pub(crate) fn parse_text(ty: ParamType, text: &str) -> PgWireResult<Value> {
     };
     let trimmed = text.trim_matches(|c: char| c.is_ascii_whitespace());
     Ok(match ty {
-        ParamType::Text => Value::Text(text.to_string()),
+        ParamType::Text | ParamType::Varchar => Value::Text(text.to_string()),
         ParamType::Bool => Value::Bool(parse_bool(trimmed).ok_or_else(invalid)?),
         ParamType::Int2 | ParamType::Int4 | ParamType::Int8 => {
             let (min, max) = match ty {
@@ -316,12 +340,23 @@ pub(crate) fn parse_text(ty: ParamType, text: &str) -> PgWireResult<Value> {
             Value::Int(n)
         }
         ParamType::Float4 | ParamType::Float8 => {
-            Value::Float(parse_float(trimmed).ok_or_else(invalid)?.ok_or_else(|| {
+            let range = || {
                 user_error(
                     code::NUMERIC_VALUE_OUT_OF_RANGE,
                     format!("\"{text}\" is out of range for type {}", ty.name()),
                 )
-            })?)
+            };
+            let f = parse_float(trimmed)
+                .ok_or_else(invalid)?
+                .ok_or_else(range)?;
+            if ty == ParamType::Float8 {
+                return Ok(Value::Float(f));
+            }
+            let r = f as f32;
+            if (r.is_infinite() && f.is_finite()) || (r == 0.0 && f != 0.0) {
+                return Err(range());
+            }
+            Value::Float4(r)
         }
     })
 }
@@ -372,20 +407,26 @@ mod tests {
     fn data_types_round_trip_through_oids() {
         let all = [
             DataType::Bool,
+            DataType::Int2,
             DataType::Int4,
             DataType::Int8,
+            DataType::Float4,
             DataType::Float8,
             DataType::Text,
+            DataType::Varchar(None),
         ];
         for dt in all {
             assert_eq!(data_type(&pg_type(dt)), Some(dt));
         }
         let oids: Vec<u32> = all.iter().map(|dt| pg_type(*dt).oid()).collect();
-        assert_eq!(oids, [16, 23, 20, 701, 25]);
-        assert_eq!(data_type(&Type::VARCHAR), Some(DataType::Text));
-        assert_eq!(data_type(&Type::INT2), Some(DataType::Int4));
-        assert_eq!(data_type(&Type::FLOAT4), Some(DataType::Float8));
-        assert_eq!(data_type(&Type::NUMERIC), None);
+        assert_eq!(oids, [16, 21, 23, 20, 700, 701, 25, 1043]);
+        for dt in all {
+            assert_eq!(pg_type(dt).oid(), dt.oid(), "{dt:?}");
+        }
+        assert_eq!(pg_type(DataType::Varchar(Some(3))).oid(), 1043);
+        assert_eq!(pg_type(DataType::Char(3)).oid(), 1042);
+        assert_eq!(data_type(&Type::BPCHAR), Some(DataType::Text));
+        assert_eq!(data_type(&Type::BYTEA), None);
     }
 
     /// Expected strings are what PostgreSQL 15 prints for the same float8 values.
@@ -545,7 +586,7 @@ mod tests {
         );
         assert_eq!(
             dec(ParamType::Float4, &1.5f32.to_be_bytes()).unwrap(),
-            Value::Float(1.5)
+            Value::Float4(1.5)
         );
         assert_eq!(
             dec(ParamType::Float8, &2.5f64.to_be_bytes()).unwrap(),

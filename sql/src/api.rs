@@ -4,27 +4,42 @@
 
 use std::sync::Arc;
 
-/// A SQL data type that a column, parameter or result can have.
+/// A SQL data type that a column, parameter or result can have, with its type modifier
+/// (length, precision) where PostgreSQL has one. Values of every integer width are
+/// [`Value::Int`], of every string type [`Value::Text`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum DataType {
     /// BOOLEAN (oid 16).
     Bool,
+    /// SMALLINT / INT2 (oid 21).
+    Int2,
     /// INT / INTEGER / INT4 (oid 23).
     Int4,
     /// BIGINT / INT8 (oid 20).
     Int8,
+    /// REAL / FLOAT4 (oid 700).
+    Float4,
     /// DOUBLE PRECISION / FLOAT8 (oid 701).
     Float8,
-    /// TEXT / VARCHAR (oid 25).
+    /// TEXT (oid 25).
     Text,
+    /// VARCHAR(n) / CHARACTER VARYING(n) (oid 1043); None is VARCHAR without a length.
+    Varchar(Option<u32>),
+    /// CHAR(n) / CHARACTER(n) (oid 1042, `bpchar`): values are padded with spaces to n
+    /// characters, and trailing spaces do not count in comparisons.
+    Char(u32),
 }
 
-/// A SQL value. Integers of every width are held as i64; the column's `DataType` says the width.
+/// A SQL value. Integers of every width are held as i64 and strings of every type as text;
+/// the column's `DataType` says the width or length.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Null,
     Bool(bool),
     Int(i64),
+    /// A REAL.
+    Float4(f32),
+    /// A DOUBLE PRECISION.
     Float(f64),
     Text(String),
 }
@@ -90,6 +105,10 @@ pub enum Error {
     OutOfRange(String),
     /// 22P02: invalid input syntax for a type.
     InvalidInput(String),
+    /// 22001: a string is too long for its type's length.
+    StringTooLong(String),
+    /// 42704: a named object (a type) does not exist.
+    UndefinedObject(String),
     /// 42804 / 42883: type mismatch or no operator for the given types.
     DatatypeMismatch(String),
     /// 55P03: a lock could not be acquired within the lock wait timeout.
@@ -140,6 +159,8 @@ impl std::fmt::Display for Error {
             | Error::NotNullViolation(m)
             | Error::OutOfRange(m)
             | Error::InvalidInput(m)
+            | Error::StringTooLong(m)
+            | Error::UndefinedObject(m)
             | Error::DatatypeMismatch(m)
             | Error::Serialization(m)
             | Error::CompletionUnknown(m)

@@ -6,9 +6,10 @@
 //! - marker `0x01` = a non-NULL value, `0x02` = NULL, so NULL sorts after every value;
 //! - integers (every width): 8 bytes big-endian with the sign bit flipped;
 //! - floats: the IEEE bits big-endian, all bits inverted for negatives and the sign bit flipped
-//!   for positives; -0.0 is written as 0.0 and every NaN as one NaN, which sorts after +inf;
+//!   for positives; -0.0 is written as 0.0 and every NaN as one NaN, which sorts after +inf; a
+//!   real is written as the double of the same value;
 //! - booleans: one byte 0 or 1;
-//! - text: the UTF-8 bytes escaped and terminated with `txn::keys::encode_bytes` (byte order,
+//! - text, varchar and char (with its padding): the UTF-8 bytes escaped and terminated with `txn::keys::encode_bytes` (byte order,
 //!   i.e. collation "C").
 //!
 //! A descending column inverts every byte of its encoding (marker included), so NULL then
@@ -39,6 +40,10 @@ pub fn encode_key_value(out: &mut Vec<u8>, value: &Value, descending: bool) {
         Value::Float(f) => {
             out.push(MARKER_VALUE);
             out.extend_from_slice(&encode_float(*f).to_be_bytes());
+        }
+        Value::Float4(f) => {
+            out.push(MARKER_VALUE);
+            out.extend_from_slice(&encode_float(f64::from(*f)).to_be_bytes());
         }
         Value::Text(s) => {
             out.push(MARKER_VALUE);
@@ -107,7 +112,7 @@ pub fn decode_key_value(input: &[u8], ty: DataType, descending: bool) -> Result<
     let fixed = |n: usize| rest.get(..n).ok_or_else(|| corrupt("short"));
     let (value, used) = match ty {
         DataType::Bool => (Value::Bool(fixed(1)?[0] != 0), 1),
-        DataType::Int4 | DataType::Int8 => {
+        DataType::Int2 | DataType::Int4 | DataType::Int8 => {
             let b: [u8; 8] = fixed(8)?.try_into().map_err(|_| corrupt("int"))?;
             (Value::Int((u64::from_be_bytes(b) ^ (1 << 63)) as i64), 8)
         }
@@ -115,7 +120,12 @@ pub fn decode_key_value(input: &[u8], ty: DataType, descending: bool) -> Result<
             let b: [u8; 8] = fixed(8)?.try_into().map_err(|_| corrupt("float"))?;
             (Value::Float(decode_float(u64::from_be_bytes(b))), 8)
         }
-        DataType::Text => {
+        DataType::Float4 => {
+            let b: [u8; 8] = fixed(8)?.try_into().map_err(|_| corrupt("float"))?;
+            // A real is stored as the double of the same value, which converts back exactly.
+            (Value::Float4(decode_float(u64::from_be_bytes(b)) as f32), 8)
+        }
+        DataType::Text | DataType::Varchar(_) | DataType::Char(_) => {
             let (bytes, tail) = decode_bytes(rest).ok_or_else(|| corrupt("text"))?;
             let s = String::from_utf8(bytes).map_err(|_| corrupt("utf-8"))?;
             (Value::Text(s), rest.len() - tail.len())
@@ -144,6 +154,7 @@ const TAG_TRUE: u8 = 2;
 const TAG_INT: u8 = 3;
 const TAG_FLOAT: u8 = 4;
 const TAG_TEXT: u8 = 5;
+const TAG_FLOAT4: u8 = 6;
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -185,6 +196,10 @@ pub fn encode_row<'a>(columns: impl IntoIterator<Item = (u32, &'a Value)>) -> Ve
                 out.push(TAG_FLOAT);
                 out.extend_from_slice(&f.to_bits().to_le_bytes());
             }
+            Value::Float4(f) => {
+                out.push(TAG_FLOAT4);
+                out.extend_from_slice(&f.to_bits().to_le_bytes());
+            }
             Value::Text(s) => {
                 out.push(TAG_TEXT);
                 put_varint(&mut out, s.len() as u64);
@@ -222,6 +237,15 @@ pub fn decode_row(mut input: &[u8]) -> Result<Vec<(u32, Value)>> {
                     .map_err(|_| corrupt("float"))?;
                 input = &input[8..];
                 Value::Float(f64::from_bits(u64::from_le_bytes(b)))
+            }
+            TAG_FLOAT4 => {
+                let b: [u8; 4] = input
+                    .get(..4)
+                    .ok_or_else(|| corrupt("float4"))?
+                    .try_into()
+                    .map_err(|_| corrupt("float4"))?;
+                input = &input[4..];
+                Value::Float4(f32::from_bits(u32::from_le_bytes(b)))
             }
             TAG_TEXT => {
                 let len = usize::try_from(get_varint(&mut input)?).map_err(|_| corrupt("len"))?;
@@ -271,6 +295,19 @@ mod tests {
             )
             .prop_map(|v| (DataType::Int8, v)),
             with_null(float.prop_map(Value::Float).boxed()).prop_map(|v| (DataType::Float8, v)),
+            with_null(
+                prop_oneof![
+                    any::<f32>(),
+                    Just(-0.0f32),
+                    Just(f32::NAN),
+                    Just(f32::INFINITY)
+                ]
+                .prop_map(Value::Float4)
+                .boxed()
+            )
+            .prop_map(|v| (DataType::Float4, v)),
+            with_null(any::<i16>().prop_map(|i| Value::Int(i.into())).boxed())
+                .prop_map(|v| (DataType::Int2, v)),
             with_null(text.prop_map(Value::Text).boxed()).prop_map(|v| (DataType::Text, v)),
         ]
     }
@@ -279,6 +316,7 @@ mod tests {
     fn normalize(v: Value) -> Value {
         match v {
             Value::Float(f) => Value::Float(if f == 0.0 { 0.0 } else { f }),
+            Value::Float4(f) => Value::Float4(if f == 0.0 { 0.0 } else { f }),
             v => v,
         }
     }

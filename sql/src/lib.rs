@@ -111,10 +111,12 @@
 //!   one without transaction control statements is retried as a whole on 40001 (its results
 //!   are only sent once it has committed). A failed implicit commit is reported as an error after
 //!   the batch's last result.
-//! - Types: boolean, integer, bigint, double precision and text only. SMALLINT is stored as
-//!   integer, REAL as double precision, VARCHAR(n) as text without the length check; number
-//!   literals with a fraction are double precision (PostgreSQL: numeric); sum(bigint) is bigint
-//!   and fails on overflow (PostgreSQL: numeric).
+//! - Types: boolean, smallint, integer, bigint, real, double precision, text, varchar(n) and
+//!   char(n) only; number literals with a fraction are double precision (PostgreSQL:
+//!   numeric); sum(bigint) is bigint and fails on overflow (PostgreSQL: numeric). A CHAR(n)
+//!   compared with a string ignores trailing spaces through `rtrim`, so such a comparison on a
+//!   key column does not choose a key span. Two CHAR types of different lengths have VARCHAR
+//!   as their common type in CASE and COALESCE (PostgreSQL: bpchar).
 //! - Isolation: SERIALIZABLE by default; REPEATABLE READ runs as snapshot isolation, and so do
 //!   READ COMMITTED and READ UNCOMMITTED (stronger than they promise; SHOW reports the level
 //!   that runs). The in-memory test store runs every level as snapshot isolation.

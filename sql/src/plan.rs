@@ -56,6 +56,8 @@ pub enum Function {
     Upper,
     /// length(text): characters.
     Length,
+    /// rtrim(text): without trailing spaces (also the cast of a CHAR value to text).
+    Rtrim,
 }
 
 impl Function {
@@ -66,6 +68,7 @@ impl Function {
             Function::Lower => "lower",
             Function::Upper => "upper",
             Function::Length => "length",
+            Function::Rtrim => "rtrim",
         }
     }
 }

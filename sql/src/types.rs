@@ -12,14 +12,28 @@ use sqlparser::ast;
 use crate::{DataType, Error, Result, Value};
 
 impl DataType {
-    /// The PostgreSQL name used in error messages (`integer`, `bigint`, ...).
+    /// The PostgreSQL name used in error messages (`integer`, `character varying`, ...),
+    /// without the type modifier.
     pub fn name(self) -> &'static str {
         match self {
             DataType::Bool => "boolean",
+            DataType::Int2 => "smallint",
             DataType::Int4 => "integer",
             DataType::Int8 => "bigint",
+            DataType::Float4 => "real",
             DataType::Float8 => "double precision",
             DataType::Text => "text",
+            DataType::Varchar(_) => "character varying",
+            DataType::Char(_) => "character",
+        }
+    }
+
+    /// The name with the type modifier, as PostgreSQL's `format_type` prints it
+    /// (`character varying(3)`).
+    pub fn sql_name(self) -> String {
+        match self {
+            DataType::Varchar(Some(n)) | DataType::Char(n) => format!("{}({n})", self.name()),
+            t => t.name().to_string(),
         }
     }
 
@@ -27,10 +41,14 @@ impl DataType {
     pub fn short_name(self) -> &'static str {
         match self {
             DataType::Bool => "bool",
+            DataType::Int2 => "int2",
             DataType::Int4 => "int4",
             DataType::Int8 => "int8",
+            DataType::Float4 => "float4",
             DataType::Float8 => "float8",
             DataType::Text => "text",
+            DataType::Varchar(_) => "varchar",
+            DataType::Char(_) => "bpchar",
         }
     }
 
@@ -38,16 +56,68 @@ impl DataType {
     pub fn oid(self) -> u32 {
         match self {
             DataType::Bool => 16,
+            DataType::Int2 => 21,
             DataType::Int4 => 23,
             DataType::Int8 => 20,
+            DataType::Float4 => 700,
             DataType::Float8 => 701,
             DataType::Text => 25,
+            DataType::Varchar(_) => 1043,
+            DataType::Char(_) => 1042,
         }
     }
 
     /// Whether the type is an integer or floating-point type.
     pub fn is_numeric(self) -> bool {
-        matches!(self, DataType::Int4 | DataType::Int8 | DataType::Float8)
+        self.numeric_rank().is_some()
+    }
+
+    /// Whether the type is an integer type.
+    pub fn is_integer(self) -> bool {
+        matches!(self, DataType::Int2 | DataType::Int4 | DataType::Int8)
+    }
+
+    /// Whether the type is a string type (text, varchar, char).
+    pub fn is_string(self) -> bool {
+        matches!(
+            self,
+            DataType::Text | DataType::Varchar(_) | DataType::Char(_)
+        )
+    }
+
+    /// The type without its modifier: what a value is converted to before the modifier
+    /// (length) is applied. A CHAR without a length is text here (its values keep their
+    /// spaces).
+    pub fn without_typmod(self) -> DataType {
+        match self {
+            DataType::Varchar(_) => DataType::Varchar(None),
+            DataType::Char(_) => DataType::Text,
+            t => t,
+        }
+    }
+
+    /// Types whose equal values have equal key encodings (every integer width shares one,
+    /// every string type another): a key span or hash join may mix types of one family.
+    pub fn family(self) -> u8 {
+        match self {
+            DataType::Int2 | DataType::Int4 | DataType::Int8 => 0,
+            DataType::Float4 | DataType::Float8 => 1,
+            DataType::Text | DataType::Varchar(_) | DataType::Char(_) => 2,
+            DataType::Bool => 3,
+        }
+    }
+
+    /// The position of a numeric type in PostgreSQL's implicit-cast order (int2 → int4 →
+    /// int8 → float4 → float8); None for other types.
+    fn numeric_rank(self) -> Option<u8> {
+        Some(match self {
+            DataType::Int2 => 0,
+            DataType::Int4 => 1,
+            DataType::Int8 => 2,
+            DataType::Float4 => 4,
+            DataType::Float8 => 5,
+            _ => return None,
+        })
     }
 
     /// Translates a parsed type name; unsupported types are 0A000.
@@ -56,20 +126,34 @@ impl DataType {
         Ok(match t {
             T::Int(_) | T::Integer(_) | T::Int4(_) => DataType::Int4,
             T::BigInt(_) | T::Int8(_) => DataType::Int8,
-            T::SmallInt(_) | T::Int2(_) => DataType::Int4,
-            T::Text | T::Varchar(_) | T::CharacterVarying(_) | T::String(_) => DataType::Text,
+            T::SmallInt(_) | T::Int2(_) => DataType::Int2,
+            T::Text | T::String(None) => DataType::Text,
+            T::Varchar(len) | T::CharacterVarying(len) | T::CharVarying(len) => {
+                DataType::Varchar(char_length(len.as_ref())?)
+            }
+            T::Char(len) | T::Character(len) => {
+                DataType::Char(char_length(len.as_ref())?.unwrap_or(1))
+            }
             T::Bool | T::Boolean => DataType::Bool,
-            T::DoublePrecision | T::Float8 | T::Double(_) => DataType::Float8,
-            T::Float(_) | T::Real | T::Float4 => DataType::Float8,
+            T::DoublePrecision | T::Float8 | T::Double(ast::ExactNumberInfo::None) => {
+                DataType::Float8
+            }
+            T::Real | T::Float4 => DataType::Float4,
+            T::Float(info) => float_precision(info)?,
             T::Custom(name, args) if args.is_empty() => {
                 let name = name.to_string().to_lowercase();
                 match name.as_str() {
-                    "int4" | "integer" | "int" | "int2" | "smallint" => DataType::Int4,
+                    "int4" | "integer" | "int" => DataType::Int4,
+                    "int2" | "smallint" => DataType::Int2,
                     "int8" | "bigint" => DataType::Int8,
-                    "text" | "varchar" => DataType::Text,
+                    "text" => DataType::Text,
+                    "varchar" => DataType::Varchar(None),
+                    // A bare bpchar keeps its values as they are (no padding).
+                    "bpchar" => DataType::Text,
                     "bool" | "boolean" => DataType::Bool,
-                    "float8" | "float4" => DataType::Float8,
-                    _ => return Err(Error::NotSupported(format!("type {name} is not supported"))),
+                    "float8" => DataType::Float8,
+                    "float4" => DataType::Float4,
+                    _ => return Err(undefined_type(&name)),
                 }
             }
             other => {
@@ -80,13 +164,88 @@ impl DataType {
         })
     }
 
-    /// The result type of arithmetic between two numeric types.
+    /// The result type of arithmetic between two numeric types, as PostgreSQL's operators
+    /// resolve it: the wider integer; real only with real; double precision otherwise.
     pub(crate) fn arith_result(a: DataType, b: DataType) -> DataType {
         match (a, b) {
-            (DataType::Float8, _) | (_, DataType::Float8) => DataType::Float8,
-            (DataType::Int8, _) | (_, DataType::Int8) => DataType::Int8,
-            _ => DataType::Int4,
+            (DataType::Float4, DataType::Float4) => DataType::Float4,
+            (DataType::Float4 | DataType::Float8, _) | (_, DataType::Float4 | DataType::Float8) => {
+                DataType::Float8
+            }
+            _ => common_numeric(a, b),
         }
+    }
+
+    /// The type values of types `a` and `b` are both converted to where one type is needed
+    /// (CASE, COALESCE, set operations): PostgreSQL's implicit-cast order for numbers, text
+    /// for mixed string types (varchar with varchar stays varchar); None when there is none.
+    pub fn common_type(a: DataType, b: DataType) -> Option<DataType> {
+        if a == b {
+            return Some(a);
+        }
+        if a.is_numeric() && b.is_numeric() {
+            return Some(common_numeric(a, b));
+        }
+        match (a, b) {
+            (DataType::Varchar(_), DataType::Varchar(_)) => Some(DataType::Varchar(None)),
+            (DataType::Varchar(_), DataType::Text) => Some(a.without_typmod()),
+            (DataType::Char(_), DataType::Char(_)) => Some(DataType::Varchar(None)),
+            (a, b) if a.is_string() && b.is_string() => Some(DataType::Text),
+            _ => None,
+        }
+    }
+
+    /// Whether values of the two types can be compared (after the binder's casts).
+    pub(crate) fn comparable(a: DataType, b: DataType) -> bool {
+        Self::common_type(a, b).is_some()
+    }
+}
+
+/// The wider of two numeric types in the implicit-cast order.
+fn common_numeric(a: DataType, b: DataType) -> DataType {
+    if a.numeric_rank() >= b.numeric_rank() {
+        a
+    } else {
+        b
+    }
+}
+
+/// 42704 for a type name that does not exist.
+fn undefined_type(name: &str) -> Error {
+    Error::UndefinedObject(format!("type \"{name}\" does not exist"))
+}
+
+/// The length of VARCHAR(n) / CHAR(n): 1 to 10485760, as in PostgreSQL.
+fn char_length(len: Option<&ast::CharacterLength>) -> Result<Option<u32>> {
+    match len {
+        None => Ok(None),
+        Some(ast::CharacterLength::IntegerLength { length, .. }) => match u32::try_from(*length) {
+            Ok(n @ 1..=10_485_760) => Ok(Some(n)),
+            _ if *length == 0 => Err(Error::InvalidParameter(
+                "length for type varchar must be at least 1".into(),
+            )),
+            _ => Err(Error::InvalidParameter(
+                "length for type varchar cannot exceed 10485760".into(),
+            )),
+        },
+        Some(ast::CharacterLength::Max) => {
+            Err(Error::Syntax("syntax error at or near \"max\"".into()))
+        }
+    }
+}
+
+/// FLOAT(p): real for 1 to 24 bits of precision, double precision for 25 to 53.
+fn float_precision(info: &ast::ExactNumberInfo) -> Result<DataType> {
+    match info {
+        ast::ExactNumberInfo::None => Ok(DataType::Float8),
+        ast::ExactNumberInfo::Precision(1..=24) => Ok(DataType::Float4),
+        ast::ExactNumberInfo::Precision(25..=53) => Ok(DataType::Float8),
+        ast::ExactNumberInfo::Precision(0) => Err(Error::InvalidParameter(
+            "precision for type float must be at least 1 bit".into(),
+        )),
+        _ => Err(Error::InvalidParameter(
+            "precision for type float must be less than 54 bits".into(),
+        )),
     }
 }
 
@@ -117,17 +276,17 @@ impl Value {
             (Value::Null, _) | (_, Value::Null) => return Ok(None),
             (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
             (Value::Int(a), Value::Int(b)) => a.cmp(b),
-            (Value::Float(a), Value::Float(b)) => float_cmp(*a, *b),
-            (Value::Int(a), Value::Float(b)) => float_cmp(*a as f64, *b),
-            (Value::Float(a), Value::Int(b)) => float_cmp(*a, *b as f64),
             (Value::Text(a), Value::Text(b)) => a.as_bytes().cmp(b.as_bytes()),
-            (a, b) => {
-                return Err(Error::DatatypeMismatch(format!(
-                    "cannot compare {} with {}",
-                    a.kind(),
-                    b.kind()
-                )));
-            }
+            (a, b) => match (a.as_f64(), b.as_f64()) {
+                (Some(a), Some(b)) => float_cmp(a, b),
+                _ => {
+                    return Err(Error::DatatypeMismatch(format!(
+                        "cannot compare {} with {}",
+                        a.kind(),
+                        b.kind()
+                    )));
+                }
+            },
         }))
     }
 
@@ -141,30 +300,86 @@ impl Value {
         }
     }
 
+    /// The value as a double, if it is a number.
+    fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float4(f) => Some(f64::from(*f)),
+            Value::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
     fn kind(&self) -> &'static str {
         match self {
             Value::Null => "null",
             Value::Bool(_) => "boolean",
             Value::Int(_) => "integer",
+            Value::Float4(_) => "real",
             Value::Float(_) => "double precision",
             Value::Text(_) => "text",
         }
     }
 
-    /// Casts the value to `to` (NULL stays NULL), with PostgreSQL's errors: 22P02 for invalid
-    /// text, 22003 for out-of-range numbers.
+    /// Casts the value to `to` as an explicit CAST does (NULL stays NULL), with PostgreSQL's
+    /// errors: 22P02 for invalid text, 22003 for out-of-range numbers. A string longer than a
+    /// VARCHAR(n) or CHAR(n) is cut to n characters; CHAR(n) pads with spaces.
     pub fn cast(self, to: DataType) -> Result<Value> {
+        let v = self.convert(to)?;
+        Ok(match (v, to) {
+            (Value::Text(s), DataType::Varchar(Some(n)) | DataType::Char(n)) => {
+                let cut = match s.char_indices().nth(n as usize) {
+                    Some((i, _)) => s[..i].to_string(),
+                    None => s,
+                };
+                pad_char(cut, to)
+            }
+            (v, _) => v,
+        })
+    }
+
+    /// Converts the value for storing in a column of type `to` (an assignment cast): like
+    /// [`Value::cast`], but a string longer than the type's length is 22001 unless only
+    /// spaces are past the length (those are cut, as in PostgreSQL).
+    pub fn assign(self, to: DataType) -> Result<Value> {
+        let v = self.convert(to)?;
+        Ok(match (v, to) {
+            (Value::Text(s), DataType::Varchar(Some(n)) | DataType::Char(n)) => {
+                let s = match s.char_indices().nth(n as usize) {
+                    Some((i, _)) if s[i..].bytes().all(|b| b == b' ') => s[..i].to_string(),
+                    Some(_) => {
+                        return Err(Error::StringTooLong(format!(
+                            "value too long for type {}",
+                            to.sql_name()
+                        )));
+                    }
+                    None => s,
+                };
+                pad_char(s, to)
+            }
+            (v, _) => v,
+        })
+    }
+
+    /// The conversion between base types shared by casts and assignments.
+    fn convert(self, to: DataType) -> Result<Value> {
+        use DataType as T;
         Ok(match (self, to) {
             (Value::Null, _) => Value::Null,
-            (Value::Bool(b), DataType::Bool) => Value::Bool(b),
-            (Value::Bool(b), DataType::Int4 | DataType::Int8) => Value::Int(b as i64),
-            (Value::Int(i), DataType::Int4 | DataType::Int8) => check_int(i, to)?,
-            (Value::Int(i), DataType::Float8) => Value::Float(i as f64),
-            (Value::Int(i), DataType::Bool) => Value::Bool(i != 0),
-            (Value::Float(f), DataType::Float8) => Value::Float(f),
-            (Value::Float(f), DataType::Int4 | DataType::Int8) => float_to_int(f, to)?,
+            (Value::Bool(b), T::Bool) => Value::Bool(b),
+            (Value::Bool(b), T::Int4) => Value::Int(b as i64),
+            (Value::Int(i), T::Int2 | T::Int4 | T::Int8) => check_int(i, to)?,
+            (Value::Int(i), T::Float4) => Value::Float4(i as f32),
+            (Value::Int(i), T::Float8) => Value::Float(i as f64),
+            (Value::Int(i), T::Bool) => Value::Bool(i != 0),
+            (Value::Float4(f), T::Float4) => Value::Float4(f),
+            (Value::Float4(f), T::Float8) => Value::Float(f64::from(f)),
+            (Value::Float4(f), T::Int2 | T::Int4 | T::Int8) => float_to_int(f64::from(f), to)?,
+            (Value::Float(f), T::Float8) => Value::Float(f),
+            (Value::Float(f), T::Float4) => float4(f)?,
+            (Value::Float(f), T::Int2 | T::Int4 | T::Int8) => float_to_int(f, to)?,
             (Value::Text(s), t) => parse_text(&s, t)?,
-            (v, DataType::Text) => Value::Text(v.to_string()),
+            (v, t) if t.is_string() => Value::Text(v.to_string()),
             (v, t) => {
                 return Err(Error::DatatypeMismatch(format!(
                     "cannot cast type {} to {}",
@@ -174,6 +389,30 @@ impl Value {
             }
         })
     }
+}
+
+/// Pads a CHAR(n) value with spaces to n characters; other types' values are returned as
+/// they are.
+fn pad_char(s: String, to: DataType) -> Value {
+    let DataType::Char(n) = to else {
+        return Value::Text(s);
+    };
+    let len = s.chars().count();
+    let mut s = s;
+    s.extend(std::iter::repeat_n(' ', (n as usize).saturating_sub(len)));
+    Value::Text(s)
+}
+
+/// A double as a real: 22003 when a finite value overflows or a non-zero one underflows.
+pub(crate) fn float4(f: f64) -> Result<Value> {
+    let r = f as f32;
+    if r.is_infinite() && f.is_finite() {
+        return Err(Error::OutOfRange("value out of range: overflow".into()));
+    }
+    if r == 0.0 && f != 0.0 {
+        return Err(Error::OutOfRange("value out of range: underflow".into()));
+    }
+    Ok(Value::Float4(r))
 }
 
 fn float_cmp(a: f64, b: f64) -> Ordering {
@@ -193,7 +432,12 @@ pub(crate) fn out_of_range(t: DataType) -> Error {
 
 /// Checks that `i` fits the integer type `t`.
 pub(crate) fn check_int(i: i64, t: DataType) -> Result<Value> {
-    if t == DataType::Int4 && i32::try_from(i).is_err() {
+    let fits = match t {
+        DataType::Int2 => i16::try_from(i).is_ok(),
+        DataType::Int4 => i32::try_from(i).is_ok(),
+        _ => true,
+    };
+    if !fits {
         return Err(out_of_range(t));
     }
     Ok(Value::Int(i))
@@ -219,8 +463,8 @@ fn invalid_input(t: DataType, s: &str) -> Error {
 pub(crate) fn parse_text(s: &str, t: DataType) -> Result<Value> {
     let trimmed = s.trim();
     Ok(match t {
-        DataType::Text => Value::Text(s.to_string()),
-        DataType::Int4 | DataType::Int8 => {
+        DataType::Text | DataType::Varchar(_) | DataType::Char(_) => Value::Text(s.to_string()),
+        DataType::Int2 | DataType::Int4 | DataType::Int8 => {
             if trimmed.is_empty()
                 || !trimmed
                     .trim_start_matches(['-', '+'])
@@ -229,17 +473,21 @@ pub(crate) fn parse_text(s: &str, t: DataType) -> Result<Value> {
             {
                 return Err(invalid_input(t, s));
             }
-            match trimmed.parse::<i64>() {
-                Ok(i) => check_int(i, t)?,
-                Err(_) => {
-                    return Err(Error::OutOfRange(format!(
-                        "value \"{s}\" is out of range for type {}",
-                        t.name()
-                    )));
-                }
-            }
+            let out_of_range = || {
+                Error::OutOfRange(format!(
+                    "value \"{s}\" is out of range for type {}",
+                    t.name()
+                ))
+            };
+            let i = trimmed.parse::<i64>().map_err(|_| out_of_range())?;
+            check_int(i, t).map_err(|_| out_of_range())?
         }
         DataType::Float8 => Value::Float(parse_float(trimmed).ok_or_else(|| invalid_input(t, s))?),
+        DataType::Float4 => {
+            let f = parse_float(trimmed).ok_or_else(|| invalid_input(t, s))?;
+            float4(f)
+                .map_err(|_| Error::OutOfRange(format!("\"{s}\" is out of range for type real")))?
+        }
         DataType::Bool => match trimmed.to_ascii_lowercase().as_str() {
             "t" | "true" | "y" | "yes" | "on" | "1" => Value::Bool(true),
             "f" | "false" | "n" | "no" | "off" | "0" => Value::Bool(false),
@@ -261,6 +509,23 @@ fn parse_float(s: &str) -> Option<f64> {
 /// Formats a float like PostgreSQL's `float8out` (shortest round-trip digits; exponent form
 /// below 1e-4 and from 1e15 on).
 pub(crate) fn format_float(f: f64) -> String {
+    format_shortest(f, format!("{f:e}"), 15, || format!("{f}"))
+}
+
+/// Formats a real like PostgreSQL's `float4out` (shortest digits that round-trip as a real;
+/// exponent form below 1e-4 and from 1e6 on).
+pub(crate) fn format_float4(f: f32) -> String {
+    format_shortest(f64::from(f), format!("{f:e}"), 6, || format!("{f}"))
+}
+
+/// The shared layout of `float4out` and `float8out`: `sci` is the shortest digits in
+/// Rust's exponent form, `positional` the same digits without exponent.
+fn format_shortest(
+    f: f64,
+    sci: String,
+    max_exp: i32,
+    positional: impl FnOnce() -> String,
+) -> String {
     if f.is_nan() {
         return "NaN".into();
     }
@@ -278,14 +543,13 @@ pub(crate) fn format_float(f: f64) -> String {
             "0".into()
         };
     }
-    let sci = format!("{f:e}");
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-4..15).contains(&exp) {
+    if !(-4..max_exp).contains(&exp) {
         let sign = if exp < 0 { '-' } else { '+' };
         return format!("{mantissa}e{sign}{:02}", exp.abs());
     }
-    format!("{f}")
+    positional()
 }
 
 impl fmt::Display for Value {
@@ -296,6 +560,7 @@ impl fmt::Display for Value {
             Value::Bool(true) => f.write_str("t"),
             Value::Bool(false) => f.write_str("f"),
             Value::Int(i) => write!(f, "{i}"),
+            Value::Float4(x) => f.write_str(&format_float4(*x)),
             Value::Float(x) => f.write_str(&format_float(*x)),
             Value::Text(s) => f.write_str(s),
         }
@@ -328,10 +593,14 @@ impl ArithOp {
     pub(crate) fn apply(self, a: Value, b: Value, ty: DataType) -> Result<Value> {
         match (a, b) {
             (Value::Null, _) | (_, Value::Null) => Ok(Value::Null),
-            (Value::Int(a), Value::Int(b)) if ty != DataType::Float8 => self.int(a, b, ty),
+            (Value::Int(a), Value::Int(b)) if ty.is_integer() => self.int(a, b, ty),
             (a, b) => {
                 let (a, b) = (as_float(a)?, as_float(b)?);
-                self.float(a, b)
+                let r = self.float(a, b)?;
+                if ty == DataType::Float4 {
+                    return float4(r);
+                }
+                Ok(Value::Float(r))
             }
         }
     }
@@ -351,7 +620,7 @@ impl ArithOp {
         check_int(r.ok_or_else(|| out_of_range(ty))?, ty)
     }
 
-    fn float(self, a: f64, b: f64) -> Result<Value> {
+    fn float(self, a: f64, b: f64) -> Result<f64> {
         if matches!(self, ArithOp::Div | ArithOp::Rem) && b == 0.0 {
             return Err(Error::DivisionByZero);
         }
@@ -365,19 +634,13 @@ impl ArithOp {
         if r.is_infinite() && a.is_finite() && b.is_finite() {
             return Err(Error::OutOfRange("value out of range: overflow".into()));
         }
-        Ok(Value::Float(r))
+        Ok(r)
     }
 }
 
 fn as_float(v: Value) -> Result<f64> {
-    match v {
-        Value::Int(i) => Ok(i as f64),
-        Value::Float(f) => Ok(f),
-        v => Err(Error::DatatypeMismatch(format!(
-            "{} is not a number",
-            v.kind()
-        ))),
-    }
+    v.as_f64()
+        .ok_or_else(|| Error::DatatypeMismatch(format!("{} is not a number", v.kind())))
 }
 
 /// Negates a number of type `ty`.
@@ -385,6 +648,7 @@ pub(crate) fn negate(v: Value, ty: DataType) -> Result<Value> {
     match v {
         Value::Null => Ok(Value::Null),
         Value::Int(i) => check_int(i.checked_neg().ok_or_else(|| out_of_range(ty))?, ty),
+        Value::Float4(f) => Ok(Value::Float4(-f)),
         Value::Float(f) => Ok(Value::Float(-f)),
         v => Err(Error::DatatypeMismatch(format!(
             "cannot negate {}",
@@ -442,6 +706,95 @@ mod tests {
             Ok(Value::Text("t".into()))
         );
         assert_eq!(Value::Null.cast(DataType::Int4), Ok(Value::Null));
+    }
+
+    #[test]
+    fn smallint_and_real() {
+        let i2 = DataType::Int2;
+        assert_eq!(Value::Int(32767).cast(i2), Ok(Value::Int(32767)));
+        assert_eq!(
+            Value::Int(32768).cast(i2),
+            Err(Error::OutOfRange("smallint out of range".into()))
+        );
+        assert_eq!(
+            Value::Text("-40000".into()).cast(i2),
+            Err(Error::OutOfRange(
+                "value \"-40000\" is out of range for type smallint".into()
+            ))
+        );
+        assert_eq!(
+            ArithOp::Add.apply(Value::Int(32767), Value::Int(1), i2),
+            Err(Error::OutOfRange("smallint out of range".into()))
+        );
+        assert_eq!(DataType::arith_result(i2, i2), i2);
+        assert_eq!(DataType::arith_result(i2, DataType::Int4), DataType::Int4);
+        let f4 = DataType::Float4;
+        assert_eq!(DataType::arith_result(f4, f4), f4);
+        assert_eq!(DataType::arith_result(f4, DataType::Int4), DataType::Float8);
+        assert_eq!(DataType::common_type(DataType::Int4, f4), Some(f4));
+        assert_eq!(Value::Float(0.1).cast(f4), Ok(Value::Float4(0.1)));
+        assert!(matches!(
+            Value::Float(1e39).cast(f4),
+            Err(Error::OutOfRange(_))
+        ));
+        assert!(matches!(
+            Value::Float(1e-50).cast(f4),
+            Err(Error::OutOfRange(_))
+        ));
+        let cases = [
+            (0.1f32, "0.1"),
+            (1e8, "1e+08"),
+            (1234567.0, "1.234567e+06"),
+            (123456.0, "123456"),
+            (0.00001, "1e-05"),
+            (1.5, "1.5"),
+        ];
+        for (f, want) in cases {
+            assert_eq!(Value::Float4(f).to_string(), want, "{f}");
+        }
+        assert_eq!(
+            Value::Float4(0.1).cast(DataType::Float8),
+            Ok(Value::Float(0.10000000149011612))
+        );
+    }
+
+    #[test]
+    fn varchar_and_char_lengths() {
+        let text = |s: &str| Value::Text(s.into());
+        let v3 = DataType::Varchar(Some(3));
+        let c3 = DataType::Char(3);
+        assert_eq!(text("abcdef").cast(v3), Ok(text("abc")));
+        assert_eq!(text("ab").cast(c3), Ok(text("ab ")));
+        assert_eq!(text("abcd").cast(c3), Ok(text("abc")));
+        assert_eq!(text("ab").assign(v3), Ok(text("ab")));
+        assert_eq!(text("ab   ").assign(v3), Ok(text("ab ")));
+        assert_eq!(text("ab    ").assign(c3), Ok(text("ab ")));
+        assert_eq!(
+            text("abcd").assign(v3),
+            Err(Error::StringTooLong(
+                "value too long for type character varying(3)".into()
+            ))
+        );
+        assert_eq!(
+            text("abcd").assign(c3),
+            Err(Error::StringTooLong(
+                "value too long for type character(3)".into()
+            ))
+        );
+        // Lengths count characters, not bytes.
+        assert_eq!(text("äöü").assign(v3), Ok(text("äöü")));
+        assert_eq!(text("äöüß").cast(v3), Ok(text("äöü")));
+        assert_eq!(Value::Int(12345).cast(v3), Ok(text("123")));
+        assert_eq!(Value::Int(12).assign(c3), Ok(text("12 ")));
+        assert_eq!(
+            DataType::common_type(v3, DataType::Varchar(Some(5))),
+            Some(DataType::Varchar(None))
+        );
+        assert_eq!(
+            DataType::common_type(c3, DataType::Text),
+            Some(DataType::Text)
+        );
+        assert!(!DataType::comparable(c3, DataType::Int4));
     }
 
     #[test]

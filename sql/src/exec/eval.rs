@@ -132,6 +132,8 @@ fn function(f: Function, args: Vec<Value>) -> Result<Value> {
         (Function::Lower, Value::Text(s)) => Value::Text(s.to_lowercase()),
         (Function::Upper, Value::Text(s)) => Value::Text(s.to_uppercase()),
         (Function::Length, Value::Text(s)) => Value::Int(s.chars().count() as i64),
+        (Function::Rtrim, Value::Text(s)) => Value::Text(s.trim_end_matches(' ').to_string()),
+        (Function::Abs, Value::Float4(x)) => Value::Float4(x.abs()),
         (f, v) => {
             return Err(Error::DatatypeMismatch(format!(
                 "function {}({v}) does not exist",

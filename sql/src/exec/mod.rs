@@ -80,7 +80,8 @@ pub(crate) fn bind_params(plan: Plan, types: &[DataType], params: &[Value]) -> R
     let values: Vec<Value> = params
         .iter()
         .zip(types)
-        .map(|(v, t)| v.clone().cast(*t))
+        // A parameter's length is applied where its value is stored or cast, not here.
+        .map(|(v, t)| v.clone().cast(t.without_typmod()))
         .collect::<Result<_>>()?;
     Ok(plan.map_exprs(&mut |e| {
         e.transform(&mut |e| match e {

@@ -166,7 +166,7 @@ impl Operator for Get {
         let values = values
             .into_iter()
             .zip(&self.table.primary_key)
-            .map(|(v, &c)| v.cast(self.table.columns[c].data_type))
+            .map(|(v, &c)| v.cast(self.table.columns[c].data_type.without_typmod()))
             .collect::<Result<Vec<_>>>();
         // A value out of the column's range cannot match.
         let Ok(values) = values else { return Ok(None) };

@@ -188,7 +188,9 @@ fn not_supported(what: impl std::fmt::Display) -> Error {
 
 impl Planner<'_> {
     /// Binds `e` in `scope`; `hint` is the type the context expects (used by parameters and
-    /// untyped literals). Returns the expression and its type.
+    /// untyped literals). Returns the expression and its type. Deeply nested expressions
+    /// recurse here; the stack grows on demand rather than overflowing.
+    #[recursive::recursive]
     pub(crate) fn bind(
         &mut self,
         e: &ast::Expr,
@@ -227,8 +229,8 @@ impl Planner<'_> {
                 format: None,
             } => {
                 let ty = DataType::from_ast(data_type)?;
-                let (inner, _) = self.bind(expr, scope, Some(ty))?;
-                Ok((fold_cast(inner, ty)?, ty))
+                let (inner, from) = self.bind(expr, scope, Some(ty))?;
+                Ok((cast_expr(inner, from, ty)?, ty))
             }
             A::TypedString(ts) => {
                 let ty = DataType::from_ast(&ts.data_type)?;
@@ -357,8 +359,16 @@ impl Planner<'_> {
             V::SingleQuotedString(s)
             | V::EscapedStringLiteral(s)
             | V::DollarQuotedString(ast::DollarQuotedString { value: s, .. }) => {
+                // A string literal takes a string type from its context without its length
+                // being applied (`v = 'abcdef'` compares the whole text, and an INSERT checks
+                // the length when it stores the value).
                 let ty = hint.unwrap_or(DataType::Text);
-                let value = Value::Text(s.clone()).cast(ty)?;
+                let value = Value::Text(s.clone());
+                let value = if ty.is_string() {
+                    value
+                } else {
+                    value.cast(ty)?
+                };
                 Ok((Expr::Constant(value), ty))
             }
             V::Boolean(b) => Ok((Expr::Constant(Value::Bool(*b)), DataType::Bool)),
@@ -463,6 +473,7 @@ impl Planner<'_> {
         if let Some(cmp) = cmp {
             let ((a, ta), (b, tb)) = self.operands(l, r, scope, None)?;
             comparable(op, ta, tb)?;
+            let (a, b) = comparison_operands(a, ta, b, tb);
             return Ok((Expr::Compare(cmp, Box::new(a), Box::new(b)), DataType::Bool));
         }
         let arith = match op {
@@ -498,8 +509,9 @@ impl Planner<'_> {
                 ))
             }
             B::StringConcat => {
-                let (a, _) = self.bind(l, scope, Some(DataType::Text))?;
-                let (b, _) = self.bind(r, scope, Some(DataType::Text))?;
+                let (a, ta) = self.bind(l, scope, Some(DataType::Text))?;
+                let (b, tb) = self.bind(r, scope, Some(DataType::Text))?;
+                let (a, b) = (char_as_text(a, ta), char_as_text(b, tb));
                 Ok((Expr::Concat(Box::new(a), Box::new(b)), DataType::Text))
             }
             op => Err(not_supported(format!("operator {op}"))),
@@ -607,10 +619,10 @@ impl Planner<'_> {
                 Some(b) => b,
                 None => self.bind(exprs[i], scope, Some(ty))?,
             };
-            out.push(if t == ty || is_int(t) && is_int(ty) {
+            out.push(if t == ty || t.is_integer() && ty.is_integer() {
                 e
             } else {
-                fold_cast(e, ty)?
+                cast_expr(e, t, ty)?
             });
         }
         Ok((out, ty))
@@ -702,18 +714,20 @@ impl Planner<'_> {
                 // minimum is out of range, as in PostgreSQL).
                 Ok((Expr::Cast(Box::new(abs), t), t))
             }
-            ("lower" | "upper" | "length", [a]) => {
+            ("lower" | "upper" | "length" | "rtrim", [a]) => {
                 let (e, t) = self.bind(a, scope, Some(DataType::Text))?;
-                if t != DataType::Text {
+                if !t.is_string() {
                     return Err(no_function(&[t]));
                 }
+                let e = char_as_text(e, t);
                 Ok(match name.as_str() {
                     "lower" => (Expr::Function(Function::Lower, vec![e]), DataType::Text),
                     "upper" => (Expr::Function(Function::Upper, vec![e]), DataType::Text),
+                    "rtrim" => (Expr::Function(Function::Rtrim, vec![e]), DataType::Text),
                     _ => (Expr::Function(Function::Length, vec![e]), DataType::Int4),
                 })
             }
-            ("coalesce" | "nullif" | "abs" | "lower" | "upper" | "length", args) => {
+            ("coalesce" | "nullif" | "abs" | "lower" | "upper" | "length" | "rtrim", args) => {
                 let mut types = Vec::new();
                 for a in args {
                     types.push(self.bind(a, scope, None)?.1);
@@ -727,16 +741,30 @@ impl Planner<'_> {
     }
 }
 
-fn is_int(t: DataType) -> bool {
-    matches!(t, DataType::Int4 | DataType::Int8)
+/// The type two values of types `a` and `b` are both converted to (see
+/// [`DataType::common_type`]).
+pub(crate) fn common_type(a: DataType, b: DataType) -> Option<DataType> {
+    DataType::common_type(a, b)
 }
 
-/// The type two values of types `a` and `b` are both converted to (numeric promotion only).
-pub(crate) fn common_type(a: DataType, b: DataType) -> Option<DataType> {
-    if a == b {
-        return Some(a);
+/// A CHAR value as text: without its trailing spaces, as PostgreSQL's cast from `bpchar`
+/// to `text` does (other expressions are returned as they are).
+fn char_as_text(e: Expr, t: DataType) -> Expr {
+    match t {
+        DataType::Char(_) => Expr::Function(Function::Rtrim, vec![e]),
+        _ => e,
     }
-    (a.is_numeric() && b.is_numeric()).then(|| DataType::arith_result(a, b))
+}
+
+/// The operands of a comparison as they are compared: a CHAR compared with a CHAR ignores
+/// trailing spaces on both sides; a CHAR compared with another string type is text.
+fn comparison_operands(a: Expr, ta: DataType, b: Expr, tb: DataType) -> (Expr, Expr) {
+    match (ta, tb) {
+        (DataType::Char(_), t) | (t, DataType::Char(_)) if t.is_string() => {
+            (char_as_text(a, ta), char_as_text(b, tb))
+        }
+        _ => (a, b),
+    }
 }
 
 fn maybe_not(e: Expr, negated: bool) -> Expr {
@@ -771,7 +799,7 @@ fn expect_bool(t: DataType, op: &str) -> Result<()> {
 }
 
 fn comparable(op: &ast::BinaryOperator, a: DataType, b: DataType) -> Result<()> {
-    if a == b || (a.is_numeric() && b.is_numeric()) {
+    if DataType::comparable(a, b) {
         return Ok(());
     }
     Err(mismatch(&op.to_string(), a, b))
@@ -792,6 +820,14 @@ fn number(n: &str) -> Result<(Expr, DataType)> {
         .parse()
         .map_err(|_| Error::InvalidInput(format!("invalid number {n}")))?;
     Ok((Expr::Constant(Value::Float(f)), DataType::Float8))
+}
+
+/// A cast of `e` (of type `from`) to `ty`: a CHAR loses its trailing spaces first.
+pub(crate) fn cast_expr(e: Expr, from: DataType, ty: DataType) -> Result<Expr> {
+    match from {
+        DataType::Char(_) if ty.is_string() => fold_cast(char_as_text(e, from), ty),
+        _ => fold_cast(e, ty),
+    }
 }
 
 /// A cast, evaluated now when its operand is a constant (so invalid literals fail at plan time).

@@ -366,11 +366,7 @@ impl Planner<'_> {
         Ok(match name {
             "count" => (Aggregate::Count(e), DataType::Int8),
             "sum" if t.is_numeric() => {
-                let out = if t == DataType::Float8 {
-                    DataType::Float8
-                } else {
-                    DataType::Int8
-                };
+                let out = if t.is_integer() { DataType::Int8 } else { t };
                 (Aggregate::Sum(e, out), out)
             }
             "avg" if t.is_numeric() => (Aggregate::Avg(e), DataType::Float8),
@@ -480,7 +476,7 @@ impl Planner<'_> {
         let mut bind = |e: Option<&ast::Expr>| -> Result<Option<Expr>> {
             let Some(e) = e else { return Ok(None) };
             let (b, t) = self.bind(e, &Scope::default(), Some(DataType::Int8))?;
-            if !matches!(t, DataType::Int4 | DataType::Int8) {
+            if !t.is_integer() {
                 return Err(Error::DatatypeMismatch(format!(
                     "argument of LIMIT/OFFSET must be an integer, not {t}"
                 )));
