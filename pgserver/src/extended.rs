@@ -451,7 +451,11 @@ mod tests {
             layouts,
             [None, None, Some(ParamType::Int2), Some(ParamType::Varchar)]
         );
-        assert!(declared_layouts(&[1700]).is_err(), "numeric");
+        assert_eq!(
+            declared_layouts(&[1700]).unwrap(),
+            [Some(ParamType::Numeric)]
+        );
+        assert!(declared_layouts(&[17]).is_err(), "bytea");
         assert!(declared_layouts(&[999_999]).is_err(), "unknown oid");
     }
 }

@@ -24,6 +24,7 @@ pub(crate) fn pg_type(data_type: DataType) -> Type {
         DataType::Int8 => Type::INT8,
         DataType::Float4 => Type::FLOAT4,
         DataType::Float8 => Type::FLOAT8,
+        DataType::Numeric(_) => Type::NUMERIC,
         DataType::Text => Type::TEXT,
         DataType::Varchar(_) => Type::VARCHAR,
         DataType::Char(_) => Type::BPCHAR,
@@ -42,6 +43,7 @@ pub enum ParamType {
     Int8,
     Float4,
     Float8,
+    Numeric,
     Text,
     Varchar,
 }
@@ -56,6 +58,7 @@ impl ParamType {
             Type::INT8 => ParamType::Int8,
             Type::FLOAT4 => ParamType::Float4,
             Type::FLOAT8 => ParamType::Float8,
+            Type::NUMERIC => ParamType::Numeric,
             Type::VARCHAR => ParamType::Varchar,
             Type::TEXT | Type::BPCHAR | Type::NAME => ParamType::Text,
             _ => return None,
@@ -71,6 +74,7 @@ impl ParamType {
             DataType::Int8 => ParamType::Int8,
             DataType::Float4 => ParamType::Float4,
             DataType::Float8 => ParamType::Float8,
+            DataType::Numeric(_) => ParamType::Numeric,
             DataType::Varchar(_) => ParamType::Varchar,
             DataType::Text | DataType::Char(_) => ParamType::Text,
         }
@@ -85,6 +89,7 @@ impl ParamType {
             ParamType::Int8 => DataType::Int8,
             ParamType::Float4 => DataType::Float4,
             ParamType::Float8 => DataType::Float8,
+            ParamType::Numeric => DataType::Numeric(None),
             ParamType::Text => DataType::Text,
             ParamType::Varchar => DataType::Varchar(None),
         }
@@ -99,6 +104,7 @@ impl ParamType {
             ParamType::Int8 => "bigint",
             ParamType::Float4 => "real",
             ParamType::Float8 => "double precision",
+            ParamType::Numeric => "numeric",
             ParamType::Text => "text",
             ParamType::Varchar => "character varying",
         }
@@ -112,7 +118,7 @@ pub(crate) fn render_text(value: &Value) -> Option<String> {
         Value::Bool(b) => Some(if *b { "t" } else { "f" }.to_string()),
         Value::Int(i) => Some(i.to_string()),
         Value::Float(f) => Some(format_float8(*f)),
-        Value::Float4(_) => Some(value.to_string()),
+        Value::Float4(_) | Value::Numeric(_) => Some(value.to_string()),
         Value::Text(s) => Some(s.clone()),
     }
 }
@@ -232,6 +238,7 @@ fn encode_binary(value: &Value, data_type: DataType) -> PgWireResult<Option<Vec<
         (DataType::Float8, Value::Float(f)) => f.to_be_bytes().to_vec(),
         (DataType::Float8, Value::Float4(f)) => f64::from(*f).to_be_bytes().to_vec(),
         (DataType::Float8, Value::Int(i)) => (*i as f64).to_be_bytes().to_vec(),
+        (DataType::Numeric(_), Value::Numeric(d)) => sql::types::numeric::to_binary(d),
         (DataType::Text | DataType::Varchar(_) | DataType::Char(_), Value::Text(s)) => {
             s.as_bytes().to_vec()
         }
@@ -294,6 +301,9 @@ fn decode_binary(index: usize, ty: ParamType, bytes: &[u8]) -> PgWireResult<Valu
             Value::Float4(f32::from_be_bytes(bytes.try_into().map_err(|_| bad())?))
         }
         ParamType::Float8 => Value::Float(f64::from_be_bytes(bytes.try_into().map_err(|_| bad())?)),
+        ParamType::Numeric => {
+            Value::Numeric(sql::types::numeric::from_binary(bytes).ok_or_else(bad)?)
+        }
         ParamType::Text | ParamType::Varchar => {
             Value::Text(String::from_utf8(bytes.to_vec()).map_err(|_| {
                 user_error(
@@ -321,7 +331,8 @@ pub(crate) fn parse_text(ty: ParamType, text: &str) -> PgWireResult<Value> {
     };
     let trimmed = text.trim_matches(|c: char| c.is_ascii_whitespace());
     Ok(match ty {
-        ParamType::Text | ParamType::Varchar => Value::Text(text.to_string()),
+        // The SQL layer parses numeric text when it casts the parameter to its type.
+        ParamType::Text | ParamType::Varchar | ParamType::Numeric => Value::Text(text.to_string()),
         ParamType::Bool => Value::Bool(parse_bool(trimmed).ok_or_else(invalid)?),
         ParamType::Int2 | ParamType::Int4 | ParamType::Int8 => {
             let (min, max) = match ty {

@@ -21,6 +21,8 @@ pub enum DataType {
     Float4,
     /// DOUBLE PRECISION / FLOAT8 (oid 701).
     Float8,
+    /// NUMERIC / DECIMAL (oid 1700): exact, with `(precision, scale)` when declared.
+    Numeric(Option<(u16, u16)>),
     /// TEXT (oid 25).
     Text,
     /// VARCHAR(n) / CHARACTER VARYING(n) (oid 1043); None is VARCHAR without a length.
@@ -41,6 +43,8 @@ pub enum Value {
     Float4(f32),
     /// A DOUBLE PRECISION.
     Float(f64),
+    /// A NUMERIC (see `types::numeric` for its limits).
+    Numeric(rust_decimal::Decimal),
     Text(String),
 }
 

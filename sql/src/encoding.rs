@@ -9,6 +9,11 @@
 //!   for positives; -0.0 is written as 0.0 and every NaN as one NaN, which sorts after +inf; a
 //!   real is written as the double of the same value;
 //! - booleans: one byte 0 or 1;
+//! - numerics: a class byte (`01` negative, `02` zero, `03` positive); a non-zero value
+//!   `0.d1d2…dn × 10^E` (d1 ≠ 0, dn ≠ 0) continues with `E + 128` (one byte), the digits as
+//!   bytes `d + 1` and a `00` terminator, all of that inverted for negatives. Equal values
+//!   of different scales (1.5, 1.50) encode alike; a key column's decoder restores the scale
+//!   of its type's modifier;
 //! - text, varchar and char (with its padding): the UTF-8 bytes escaped and terminated with `txn::keys::encode_bytes` (byte order,
 //!   i.e. collation "C").
 //!
@@ -20,6 +25,7 @@
 //! column, `varint(column id) type-tag payload`. NULL columns are absent, so a column added later
 //! reads as NULL and a dropped column's bytes are skipped: neither needs a rewrite.
 
+use rust_decimal::Decimal;
 use txn::keys::{decode_bytes, encode_bytes};
 
 use crate::{DataType, Error, Result, Value};
@@ -49,10 +55,98 @@ pub fn encode_key_value(out: &mut Vec<u8>, value: &Value, descending: bool) {
             out.push(MARKER_VALUE);
             encode_bytes(out, s.as_bytes());
         }
+        Value::Numeric(d) => {
+            out.push(MARKER_VALUE);
+            encode_numeric(out, *d);
+        }
     }
     if descending {
         out[start..].iter_mut().for_each(|b| *b = !*b);
     }
+}
+
+const NUMERIC_NEGATIVE: u8 = 0x01;
+const NUMERIC_ZERO: u8 = 0x02;
+const NUMERIC_POSITIVE: u8 = 0x03;
+
+/// The order-preserving numeric payload (see the module documentation).
+fn encode_numeric(out: &mut Vec<u8>, d: Decimal) {
+    if d.is_zero() {
+        out.push(NUMERIC_ZERO);
+        return;
+    }
+    let digits = d.mantissa().unsigned_abs().to_string();
+    let digits = digits.trim_end_matches('0');
+    // mantissa = digits × 10^zeros, so d = 0.digits × 10^(len(mantissa) - scale).
+    let e = d.mantissa().unsigned_abs().to_string().len() as i64 - i64::from(d.scale());
+    let start = out.len() + 1;
+    out.push(if d.is_sign_negative() {
+        NUMERIC_NEGATIVE
+    } else {
+        NUMERIC_POSITIVE
+    });
+    out.push((e + 128) as u8);
+    out.extend(digits.bytes().map(|b| b - b'0' + 1));
+    out.push(0);
+    if d.is_sign_negative() {
+        out[start..].iter_mut().for_each(|b| *b = !*b);
+    }
+}
+
+/// Decodes a numeric payload; returns the value and the bytes used.
+fn decode_numeric(input: &[u8], ty: DataType) -> Result<(Decimal, usize)> {
+    let (&class, rest) = input.split_first().ok_or_else(|| corrupt("numeric"))?;
+    if class == NUMERIC_ZERO {
+        return Ok((with_type_scale(Decimal::ZERO, ty), 1));
+    }
+    let negative = match class {
+        NUMERIC_NEGATIVE => true,
+        NUMERIC_POSITIVE => false,
+        _ => return Err(corrupt("numeric class")),
+    };
+    let byte = |b: u8| if negative { !b } else { b };
+    let (&e, rest) = rest.split_first().ok_or_else(|| corrupt("numeric"))?;
+    let e = i64::from(byte(e)) - 128;
+    let end = rest
+        .iter()
+        .position(|b| byte(*b) == 0)
+        .ok_or_else(|| corrupt("numeric digits"))?;
+    let mut mantissa: u128 = 0;
+    for &b in &rest[..end] {
+        let digit = byte(b).checked_sub(1).filter(|d| *d < 10);
+        let digit = digit.ok_or_else(|| corrupt("numeric digit"))?;
+        mantissa = mantissa
+            .checked_mul(10)
+            .and_then(|m| m.checked_add(u128::from(digit)))
+            .ok_or_else(|| corrupt("numeric too long"))?;
+    }
+    let mut scale = end as i64 - e;
+    while scale < 0 {
+        mantissa = mantissa.checked_mul(10).ok_or_else(|| corrupt("numeric"))?;
+        scale += 1;
+    }
+    let d = decimal(mantissa, negative, scale)?;
+    Ok((with_type_scale(d, ty), 2 + end + 1))
+}
+
+/// A decimal from its parts, checked against the representation's limits.
+fn decimal(mantissa: u128, negative: bool, scale: i64) -> Result<Decimal> {
+    if mantissa >= 1 << 96 || scale > i64::from(crate::types::numeric::MAX_SCALE) {
+        return Err(corrupt("numeric out of range"));
+    }
+    let m = mantissa as i128;
+    Ok(Decimal::from_i128_with_scale(
+        if negative { -m } else { m },
+        scale as u32,
+    ))
+}
+
+/// Shows a decoded key value with the scale of its column's NUMERIC(p, s).
+fn with_type_scale(mut d: Decimal, ty: DataType) -> Decimal {
+    if let DataType::Numeric(Some((_, s))) = ty {
+        d.rescale(u32::from(s));
+    }
+    d
 }
 
 fn encode_float(f: f64) -> u64 {
@@ -125,6 +219,10 @@ pub fn decode_key_value(input: &[u8], ty: DataType, descending: bool) -> Result<
             // A real is stored as the double of the same value, which converts back exactly.
             (Value::Float4(decode_float(u64::from_be_bytes(b)) as f32), 8)
         }
+        DataType::Numeric(_) => {
+            let (d, used) = decode_numeric(rest, ty)?;
+            (Value::Numeric(d), used)
+        }
         DataType::Text | DataType::Varchar(_) | DataType::Char(_) => {
             let (bytes, tail) = decode_bytes(rest).ok_or_else(|| corrupt("text"))?;
             let s = String::from_utf8(bytes).map_err(|_| corrupt("utf-8"))?;
@@ -155,6 +253,7 @@ const TAG_INT: u8 = 3;
 const TAG_FLOAT: u8 = 4;
 const TAG_TEXT: u8 = 5;
 const TAG_FLOAT4: u8 = 6;
+const TAG_NUMERIC: u8 = 7;
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -162,6 +261,27 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
         v >>= 7;
     }
     out.push(v as u8);
+}
+
+fn put_varint128(out: &mut Vec<u8>, mut v: u128) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint128(input: &mut &[u8]) -> Result<u128> {
+    let mut v = 0u128;
+    for shift in (0..128).step_by(7) {
+        let (&b, rest) = input.split_first().ok_or_else(|| corrupt("varint"))?;
+        *input = rest;
+        v |= ((b & 0x7F) as u128) << shift;
+        if b < 0x80 {
+            return Ok(v);
+        }
+    }
+    Err(corrupt("varint too long"))
 }
 
 fn get_varint(input: &mut &[u8]) -> Result<u64> {
@@ -199,6 +319,12 @@ pub fn encode_row<'a>(columns: impl IntoIterator<Item = (u32, &'a Value)>) -> Ve
             Value::Float4(f) => {
                 out.push(TAG_FLOAT4);
                 out.extend_from_slice(&f.to_bits().to_le_bytes());
+            }
+            Value::Numeric(d) => {
+                out.push(TAG_NUMERIC);
+                out.push(d.scale() as u8);
+                let m = d.mantissa();
+                put_varint128(&mut out, ((m << 1) ^ (m >> 127)) as u128);
             }
             Value::Text(s) => {
                 out.push(TAG_TEXT);
@@ -246,6 +372,13 @@ pub fn decode_row(mut input: &[u8]) -> Result<Vec<(u32, Value)>> {
                     .map_err(|_| corrupt("float4"))?;
                 input = &input[4..];
                 Value::Float4(f32::from_bits(u32::from_le_bytes(b)))
+            }
+            TAG_NUMERIC => {
+                let (&scale, rest) = input.split_first().ok_or_else(|| corrupt("numeric"))?;
+                input = rest;
+                let z = get_varint128(&mut input)?;
+                let m = ((z >> 1) as i128) ^ -((z & 1) as i128);
+                Value::Numeric(decimal(m.unsigned_abs(), m < 0, i64::from(scale))?)
             }
             TAG_TEXT => {
                 let len = usize::try_from(get_varint(&mut input)?).map_err(|_| corrupt("len"))?;
@@ -308,6 +441,24 @@ mod tests {
             .prop_map(|v| (DataType::Float4, v)),
             with_null(any::<i16>().prop_map(|i| Value::Int(i.into())).boxed())
                 .prop_map(|v| (DataType::Int2, v)),
+            with_null(
+                (
+                    prop_oneof![any::<i64>(), -1000i64..1000, Just(0)],
+                    0u32..12,
+                    any::<bool>()
+                )
+                    .prop_map(|(m, scale, wide)| {
+                        // Wide values use the whole 96-bit mantissa.
+                        let m = if wide {
+                            i128::from(m) << 30
+                        } else {
+                            i128::from(m)
+                        };
+                        Value::Numeric(Decimal::from_i128_with_scale(m, scale))
+                    })
+                    .boxed()
+            )
+            .prop_map(|v| (DataType::Numeric(None), v)),
             with_null(text.prop_map(Value::Text).boxed()).prop_map(|v| (DataType::Text, v)),
         ]
     }
@@ -317,6 +468,8 @@ mod tests {
         match v {
             Value::Float(f) => Value::Float(if f == 0.0 { 0.0 } else { f }),
             Value::Float4(f) => Value::Float4(if f == 0.0 { 0.0 } else { f }),
+            // Keys keep a numeric's value, not its scale (the column's modifier sets that).
+            Value::Numeric(d) => Value::Numeric(d.normalize()),
             v => v,
         }
     }
@@ -381,6 +534,30 @@ mod tests {
         assert_eq!(enc(f64::NAN), enc(-f64::NAN));
         assert!(enc(f64::NAN) > enc(f64::INFINITY));
         assert!(enc(f64::INFINITY) < encode_key(&[Value::Null], &[false]));
+    }
+
+    #[test]
+    fn numeric_keys() {
+        let dec = |s: &str| Value::Numeric(s.parse().expect("decimal"));
+        let enc = |s: &str| encode_key(&[dec(s)], &[false]);
+        assert_eq!(enc("1.5"), enc("1.50"));
+        assert_eq!(enc("0"), vec![MARKER_VALUE, NUMERIC_ZERO]);
+        // 1.5 = 0.15 × 10^1: exponent byte 129, digits 1 and 5 as 2 and 6, terminator.
+        assert_eq!(
+            enc("1.5"),
+            vec![MARKER_VALUE, NUMERIC_POSITIVE, 129, 2, 6, 0]
+        );
+        let ordered = [
+            "-100", "-1.5", "-1.25", "-0.001", "0", "0.001", "0.01", "1", "1.25", "10",
+        ];
+        for pair in ordered.windows(2) {
+            assert!(enc(pair[0]) < enc(pair[1]), "{pair:?}");
+        }
+        let ty = DataType::Numeric(Some((8, 3)));
+        let decoded = decode_key(&enc("2.25"), &[(ty, false)]).expect("decodes");
+        assert_eq!(decoded, vec![dec("2.250")]);
+        let row = encode_row([(1, &dec("-12.50"))]);
+        assert_eq!(decode_row(&row).expect("decodes"), vec![(1, dec("-12.50"))]);
     }
 
     #[test]

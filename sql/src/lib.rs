@@ -68,8 +68,9 @@
 //!   next input is the first one a condition links to those already joined), without
 //!   cardinality estimates. A USING column appears in `*` at
 //!   the left input's position (PostgreSQL lists USING columns first). Scalar functions: abs,
-//!   lower, upper, length, COALESCE, NULLIF; aggregates: count, sum, avg, min and max; avg
-//!   is double precision (PostgreSQL: numeric for integer and numeric inputs).
+//!   lower, upper, length, rtrim (of spaces only), COALESCE, NULLIF; aggregates: count, sum,
+//!   avg, min and max, with PostgreSQL's result types (sum of integer is bigint, of bigint
+//!   numeric; avg of an exact type is numeric, of a float double precision).
 //! - Correlated subqueries run once per enclosing row with the filters of their own query;
 //!   they are not decorrelated into joins, and a correlated equality does not select a key
 //!   span.
@@ -111,12 +112,15 @@
 //!   one without transaction control statements is retried as a whole on 40001 (its results
 //!   are only sent once it has committed). A failed implicit commit is reported as an error after
 //!   the batch's last result.
-//! - Types: boolean, smallint, integer, bigint, real, double precision, text, varchar(n) and
-//!   char(n) only; number literals with a fraction are double precision (PostgreSQL:
-//!   numeric); sum(bigint) is bigint and fails on overflow (PostgreSQL: numeric). A CHAR(n)
-//!   compared with a string ignores trailing spaces through `rtrim`, so such a comparison on a
-//!   key column does not choose a key span. Two CHAR types of different lengths have VARCHAR
-//!   as their common type in CASE and COALESCE (PostgreSQL: bpchar).
+//! - Types: boolean, smallint, integer, bigint, real, double precision, numeric(p, s), text,
+//!   varchar(n) and char(n) only. A numeric holds at most 28 digits after the point and
+//!   values below about 7.9e28 (`types::numeric`; PostgreSQL: 16383 and 131072 digits), no
+//!   NaN or infinity (0A000), and a numeric key column without a modifier keeps the value but
+//!   not the display scale (`1.50` reads back as `1.5`). A number literal beyond that range
+//!   is double precision. A CHAR(n) compared with a string ignores trailing spaces through
+//!   `rtrim`, so such a comparison on a key column does not choose a key span. Two CHAR types
+//!   of different lengths have VARCHAR as their common type in CASE and COALESCE
+//!   (PostgreSQL: bpchar).
 //! - Isolation: SERIALIZABLE by default; REPEATABLE READ runs as snapshot isolation, and so do
 //!   READ COMMITTED and READ UNCOMMITTED (stronger than they promise; SHOW reports the level
 //!   that runs). The in-memory test store runs every level as snapshot isolation.

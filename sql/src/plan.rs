@@ -390,8 +390,8 @@ pub enum Aggregate {
     /// count(expr): non-NULL values.
     Count(Expr),
     Sum(Expr, DataType),
-    /// avg(expr) as double precision (PostgreSQL: numeric for integer inputs).
-    Avg(Expr),
+    /// avg of a number: double precision for floats, numeric for the exact types.
+    Avg(Expr, DataType),
     Min(Expr),
     Max(Expr),
     /// The aggregate over the distinct non-NULL values of its argument (`count(DISTINCT x)`).
@@ -404,7 +404,7 @@ impl Aggregate {
         match self {
             Aggregate::CountStar | Aggregate::Count(_) => "count",
             Aggregate::Sum(..) => "sum",
-            Aggregate::Avg(_) => "avg",
+            Aggregate::Avg(..) => "avg",
             Aggregate::Min(_) => "min",
             Aggregate::Max(_) => "max",
             Aggregate::Distinct(a) => a.name(),
@@ -417,7 +417,7 @@ impl Aggregate {
             Aggregate::CountStar => None,
             Aggregate::Count(e)
             | Aggregate::Sum(e, _)
-            | Aggregate::Avg(e)
+            | Aggregate::Avg(e, _)
             | Aggregate::Min(e)
             | Aggregate::Max(e) => Some(e),
             Aggregate::Distinct(a) => a.arg(),
@@ -429,7 +429,7 @@ impl Aggregate {
             Aggregate::CountStar => "count(*)".into(),
             Aggregate::Count(e)
             | Aggregate::Sum(e, _)
-            | Aggregate::Avg(e)
+            | Aggregate::Avg(e, _)
             | Aggregate::Min(e)
             | Aggregate::Max(e) => format!("{}({})", self.name(), e.format(names)),
             Aggregate::Distinct(a) => match a.arg() {
@@ -1063,7 +1063,7 @@ fn map_aggregate(a: Aggregate, f: &mut impl FnMut(Expr) -> Expr) -> Aggregate {
         Aggregate::CountStar => Aggregate::CountStar,
         Aggregate::Count(e) => Aggregate::Count(f(e)),
         Aggregate::Sum(e, t) => Aggregate::Sum(f(e), t),
-        Aggregate::Avg(e) => Aggregate::Avg(f(e)),
+        Aggregate::Avg(e, t) => Aggregate::Avg(f(e), t),
         Aggregate::Min(e) => Aggregate::Min(f(e)),
         Aggregate::Max(e) => Aggregate::Max(f(e)),
         Aggregate::Distinct(a) => Aggregate::Distinct(Box::new(map_aggregate(*a, f))),

@@ -134,6 +134,7 @@ fn function(f: Function, args: Vec<Value>) -> Result<Value> {
         (Function::Length, Value::Text(s)) => Value::Int(s.chars().count() as i64),
         (Function::Rtrim, Value::Text(s)) => Value::Text(s.trim_end_matches(' ').to_string()),
         (Function::Abs, Value::Float4(x)) => Value::Float4(x.abs()),
+        (Function::Abs, Value::Numeric(d)) => Value::Numeric(d.abs()),
         (f, v) => {
             return Err(Error::DatatypeMismatch(format!(
                 "function {}({v}) does not exist",

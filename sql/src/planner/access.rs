@@ -220,6 +220,7 @@ fn same_encoding(v: &Expr, ty: DataType, params: &[Option<DataType>]) -> bool {
     let vt = match v {
         Expr::Constant(Value::Int(_)) => DataType::Int8,
         Expr::Constant(Value::Float(_) | Value::Float4(_)) => DataType::Float8,
+        Expr::Constant(Value::Numeric(_)) => DataType::Numeric(None),
         Expr::Constant(Value::Text(_)) => DataType::Text,
         Expr::Constant(Value::Bool(_)) => DataType::Bool,
         Expr::Param(i) => match params.get(*i) {

@@ -805,8 +805,9 @@ fn comparable(op: &ast::BinaryOperator, a: DataType, b: DataType) -> Result<()> 
     Err(mismatch(&op.to_string(), a, b))
 }
 
-/// Types a numeric literal as PostgreSQL does: int4 if it fits, else int8, else (for us)
-/// float8 where PostgreSQL would use numeric.
+/// Types a numeric literal as PostgreSQL does: int4 if it fits, else int8, else numeric (as
+/// is every literal with a point or an exponent). A literal beyond what a numeric holds here
+/// (see `types::numeric`) is double precision instead.
 fn number(n: &str) -> Result<(Expr, DataType)> {
     if let Ok(i) = n.parse::<i64>() {
         let ty = if i32::try_from(i).is_ok() {
@@ -816,10 +817,19 @@ fn number(n: &str) -> Result<(Expr, DataType)> {
         };
         return Ok((Expr::Constant(Value::Int(i)), ty));
     }
-    let f: f64 = n
-        .parse()
-        .map_err(|_| Error::InvalidInput(format!("invalid number {n}")))?;
-    Ok((Expr::Constant(Value::Float(f)), DataType::Float8))
+    match crate::types::numeric::parse(n) {
+        Ok(d) => Ok((
+            Expr::Constant(crate::types::numeric::value(d)),
+            DataType::Numeric(None),
+        )),
+        Err(Error::OutOfRange(_)) => {
+            let f: f64 = n
+                .parse()
+                .map_err(|_| Error::InvalidInput(format!("invalid number {n}")))?;
+            Ok((Expr::Constant(Value::Float(f)), DataType::Float8))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// A cast of `e` (of type `from`) to `ty`: a CHAR loses its trailing spaces first.

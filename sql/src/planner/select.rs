@@ -366,10 +366,20 @@ impl Planner<'_> {
         Ok(match name {
             "count" => (Aggregate::Count(e), DataType::Int8),
             "sum" if t.is_numeric() => {
-                let out = if t.is_integer() { DataType::Int8 } else { t };
+                let out = match t {
+                    DataType::Int2 | DataType::Int4 => DataType::Int8,
+                    DataType::Int8 | DataType::Numeric(_) => DataType::Numeric(None),
+                    t => t,
+                };
                 (Aggregate::Sum(e, out), out)
             }
-            "avg" if t.is_numeric() => (Aggregate::Avg(e), DataType::Float8),
+            "avg" if t.is_numeric() => {
+                let out = match t {
+                    DataType::Float4 | DataType::Float8 => DataType::Float8,
+                    _ => DataType::Numeric(None),
+                };
+                (Aggregate::Avg(e, out), out)
+            }
             "min" => (Aggregate::Min(e), t),
             "max" => (Aggregate::Max(e), t),
             _ => {

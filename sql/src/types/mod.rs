@@ -11,6 +11,8 @@ use sqlparser::ast;
 
 use crate::{DataType, Error, Result, Value};
 
+pub mod numeric;
+
 impl DataType {
     /// The PostgreSQL name used in error messages (`integer`, `character varying`, ...),
     /// without the type modifier.
@@ -22,6 +24,7 @@ impl DataType {
             DataType::Int8 => "bigint",
             DataType::Float4 => "real",
             DataType::Float8 => "double precision",
+            DataType::Numeric(_) => "numeric",
             DataType::Text => "text",
             DataType::Varchar(_) => "character varying",
             DataType::Char(_) => "character",
@@ -33,6 +36,7 @@ impl DataType {
     pub fn sql_name(self) -> String {
         match self {
             DataType::Varchar(Some(n)) | DataType::Char(n) => format!("{}({n})", self.name()),
+            DataType::Numeric(Some((p, s))) => format!("numeric({p},{s})"),
             t => t.name().to_string(),
         }
     }
@@ -46,6 +50,7 @@ impl DataType {
             DataType::Int8 => "int8",
             DataType::Float4 => "float4",
             DataType::Float8 => "float8",
+            DataType::Numeric(_) => "numeric",
             DataType::Text => "text",
             DataType::Varchar(_) => "varchar",
             DataType::Char(_) => "bpchar",
@@ -61,6 +66,7 @@ impl DataType {
             DataType::Int8 => 20,
             DataType::Float4 => 700,
             DataType::Float8 => 701,
+            DataType::Numeric(_) => 1700,
             DataType::Text => 25,
             DataType::Varchar(_) => 1043,
             DataType::Char(_) => 1042,
@@ -92,6 +98,7 @@ impl DataType {
         match self {
             DataType::Varchar(_) => DataType::Varchar(None),
             DataType::Char(_) => DataType::Text,
+            DataType::Numeric(_) => DataType::Numeric(None),
             t => t,
         }
     }
@@ -104,16 +111,18 @@ impl DataType {
             DataType::Float4 | DataType::Float8 => 1,
             DataType::Text | DataType::Varchar(_) | DataType::Char(_) => 2,
             DataType::Bool => 3,
+            DataType::Numeric(_) => 4,
         }
     }
 
     /// The position of a numeric type in PostgreSQL's implicit-cast order (int2 → int4 →
-    /// int8 → float4 → float8); None for other types.
+    /// int8 → numeric → float4 → float8); None for other types.
     fn numeric_rank(self) -> Option<u8> {
         Some(match self {
             DataType::Int2 => 0,
             DataType::Int4 => 1,
             DataType::Int8 => 2,
+            DataType::Numeric(_) => 3,
             DataType::Float4 => 4,
             DataType::Float8 => 5,
             _ => return None,
@@ -139,6 +148,7 @@ impl DataType {
                 DataType::Float8
             }
             T::Real | T::Float4 => DataType::Float4,
+            T::Numeric(info) | T::Decimal(info) | T::Dec(info) => numeric::typmod(info)?,
             T::Float(info) => float_precision(info)?,
             T::Custom(name, args) if args.is_empty() => {
                 let name = name.to_string().to_lowercase();
@@ -153,6 +163,7 @@ impl DataType {
                     "bool" | "boolean" => DataType::Bool,
                     "float8" => DataType::Float8,
                     "float4" => DataType::Float4,
+                    "numeric" | "decimal" => DataType::Numeric(None),
                     _ => return Err(undefined_type(&name)),
                 }
             }
@@ -201,13 +212,18 @@ impl DataType {
     }
 }
 
-/// The wider of two numeric types in the implicit-cast order.
+/// The wider of two numeric types in the implicit-cast order (a NUMERIC without its
+/// modifier unless both are the same type).
 fn common_numeric(a: DataType, b: DataType) -> DataType {
-    if a.numeric_rank() >= b.numeric_rank() {
+    if a == b {
+        return a;
+    }
+    let wider = if a.numeric_rank() >= b.numeric_rank() {
         a
     } else {
         b
-    }
+    };
+    wider.without_typmod()
 }
 
 /// 42704 for a type name that does not exist.
@@ -277,6 +293,9 @@ impl Value {
             (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
             (Value::Int(a), Value::Int(b)) => a.cmp(b),
             (Value::Text(a), Value::Text(b)) => a.as_bytes().cmp(b.as_bytes()),
+            (Value::Numeric(a), Value::Numeric(b)) => a.cmp(b),
+            (Value::Numeric(a), Value::Int(b)) => a.cmp(&(*b).into()),
+            (Value::Int(a), Value::Numeric(b)) => rust_decimal::Decimal::from(*a).cmp(b),
             (a, b) => match (a.as_f64(), b.as_f64()) {
                 (Some(a), Some(b)) => float_cmp(a, b),
                 _ => {
@@ -306,6 +325,16 @@ impl Value {
             Value::Int(i) => Some(*i as f64),
             Value::Float4(f) => Some(f64::from(*f)),
             Value::Float(f) => Some(*f),
+            Value::Numeric(d) => Some(numeric::to_f64(*d)),
+            _ => None,
+        }
+    }
+
+    /// The value as a decimal, if it is an integer or a numeric.
+    fn as_decimal(&self) -> Option<rust_decimal::Decimal> {
+        match self {
+            Value::Int(i) => Some((*i).into()),
+            Value::Numeric(d) => Some(*d),
             _ => None,
         }
     }
@@ -317,6 +346,7 @@ impl Value {
             Value::Int(_) => "integer",
             Value::Float4(_) => "real",
             Value::Float(_) => "double precision",
+            Value::Numeric(_) => "numeric",
             Value::Text(_) => "text",
         }
     }
@@ -378,6 +408,19 @@ impl Value {
             (Value::Float(f), T::Float8) => Value::Float(f),
             (Value::Float(f), T::Float4) => float4(f)?,
             (Value::Float(f), T::Int2 | T::Int4 | T::Int8) => float_to_int(f, to)?,
+            (Value::Int(i), T::Numeric(_)) => numeric::value(numeric::apply_typmod(i.into(), to)?),
+            (Value::Numeric(d), T::Numeric(_)) => numeric::value(numeric::apply_typmod(d, to)?),
+            (Value::Numeric(d), T::Int2 | T::Int4 | T::Int8) => numeric::to_int(d, to)?,
+            (Value::Numeric(d), T::Float8) => Value::Float(numeric::to_f64(d)),
+            (Value::Numeric(d), T::Float4) => float4(numeric::to_f64(d))
+                .map_err(|_| Error::OutOfRange(format!("\"{d}\" is out of range for type real")))?,
+            (Value::Float(f), T::Numeric(_)) => {
+                numeric::value(numeric::apply_typmod(numeric::from_f64(f, 15)?, to)?)
+            }
+            (Value::Float4(f), T::Numeric(_)) => numeric::value(numeric::apply_typmod(
+                numeric::from_f64(f64::from(f), 6)?,
+                to,
+            )?),
             (Value::Text(s), t) => parse_text(&s, t)?,
             (v, t) if t.is_string() => Value::Text(v.to_string()),
             (v, t) => {
@@ -483,6 +526,7 @@ pub(crate) fn parse_text(s: &str, t: DataType) -> Result<Value> {
             check_int(i, t).map_err(|_| out_of_range())?
         }
         DataType::Float8 => Value::Float(parse_float(trimmed).ok_or_else(|| invalid_input(t, s))?),
+        DataType::Numeric(_) => numeric::value(numeric::apply_typmod(numeric::parse(s)?, t)?),
         DataType::Float4 => {
             let f = parse_float(trimmed).ok_or_else(|| invalid_input(t, s))?;
             float4(f)
@@ -562,6 +606,7 @@ impl fmt::Display for Value {
             Value::Int(i) => write!(f, "{i}"),
             Value::Float4(x) => f.write_str(&format_float4(*x)),
             Value::Float(x) => f.write_str(&format_float(*x)),
+            Value::Numeric(d) => write!(f, "{d}"),
             Value::Text(s) => f.write_str(s),
         }
     }
@@ -594,6 +639,17 @@ impl ArithOp {
         match (a, b) {
             (Value::Null, _) | (_, Value::Null) => Ok(Value::Null),
             (Value::Int(a), Value::Int(b)) if ty.is_integer() => self.int(a, b, ty),
+            (a, b) if matches!(ty, DataType::Numeric(_)) => {
+                let (Some(a), Some(b)) = (a.as_decimal(), b.as_decimal()) else {
+                    return Err(Error::DatatypeMismatch(format!(
+                        "operator does not exist: {} {} {}",
+                        a.kind(),
+                        self.symbol(),
+                        b.kind()
+                    )));
+                };
+                self.decimal(a, b).map(numeric::value)
+            }
             (a, b) => {
                 let (a, b) = (as_float(a)?, as_float(b)?);
                 let r = self.float(a, b)?;
@@ -618,6 +674,20 @@ impl ArithOp {
             ArithOp::Rem => Some(a.checked_rem(b).unwrap_or(0)),
         };
         check_int(r.ok_or_else(|| out_of_range(ty))?, ty)
+    }
+
+    fn decimal(
+        self,
+        a: rust_decimal::Decimal,
+        b: rust_decimal::Decimal,
+    ) -> Result<rust_decimal::Decimal> {
+        match self {
+            ArithOp::Add => a.checked_add(b).ok_or_else(numeric::overflow),
+            ArithOp::Sub => a.checked_sub(b).ok_or_else(numeric::overflow),
+            ArithOp::Mul => a.checked_mul(b).ok_or_else(numeric::overflow),
+            ArithOp::Div => numeric::div(a, b),
+            ArithOp::Rem => numeric::rem(a, b),
+        }
     }
 
     fn float(self, a: f64, b: f64) -> Result<f64> {
@@ -650,6 +720,7 @@ pub(crate) fn negate(v: Value, ty: DataType) -> Result<Value> {
         Value::Int(i) => check_int(i.checked_neg().ok_or_else(|| out_of_range(ty))?, ty),
         Value::Float4(f) => Ok(Value::Float4(-f)),
         Value::Float(f) => Ok(Value::Float(-f)),
+        Value::Numeric(d) => Ok(numeric::value(-d)),
         v => Err(Error::DatatypeMismatch(format!(
             "cannot negate {}",
             v.kind()
