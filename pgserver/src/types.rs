@@ -28,6 +28,11 @@ pub(crate) fn pg_type(data_type: DataType) -> Type {
         DataType::Text => Type::TEXT,
         DataType::Varchar(_) => Type::VARCHAR,
         DataType::Char(_) => Type::BPCHAR,
+        DataType::Bytea => Type::BYTEA,
+        DataType::Date => Type::DATE,
+        DataType::Time => Type::TIME,
+        DataType::Timestamp => Type::TIMESTAMP,
+        DataType::Timestamptz => Type::TIMESTAMPTZ,
     }
 }
 
@@ -46,6 +51,11 @@ pub enum ParamType {
     Numeric,
     Text,
     Varchar,
+    Bytea,
+    Date,
+    Time,
+    Timestamp,
+    Timestamptz,
 }
 
 impl ParamType {
@@ -59,6 +69,11 @@ impl ParamType {
             Type::FLOAT4 => ParamType::Float4,
             Type::FLOAT8 => ParamType::Float8,
             Type::NUMERIC => ParamType::Numeric,
+            Type::BYTEA => ParamType::Bytea,
+            Type::DATE => ParamType::Date,
+            Type::TIME => ParamType::Time,
+            Type::TIMESTAMP => ParamType::Timestamp,
+            Type::TIMESTAMPTZ => ParamType::Timestamptz,
             Type::VARCHAR => ParamType::Varchar,
             Type::TEXT | Type::BPCHAR | Type::NAME => ParamType::Text,
             _ => return None,
@@ -77,6 +92,11 @@ impl ParamType {
             DataType::Numeric(_) => ParamType::Numeric,
             DataType::Varchar(_) => ParamType::Varchar,
             DataType::Text | DataType::Char(_) => ParamType::Text,
+            DataType::Bytea => ParamType::Bytea,
+            DataType::Date => ParamType::Date,
+            DataType::Time => ParamType::Time,
+            DataType::Timestamp => ParamType::Timestamp,
+            DataType::Timestamptz => ParamType::Timestamptz,
         }
     }
 
@@ -92,6 +112,11 @@ impl ParamType {
             ParamType::Numeric => DataType::Numeric(None),
             ParamType::Text => DataType::Text,
             ParamType::Varchar => DataType::Varchar(None),
+            ParamType::Bytea => DataType::Bytea,
+            ParamType::Date => DataType::Date,
+            ParamType::Time => DataType::Time,
+            ParamType::Timestamp => DataType::Timestamp,
+            ParamType::Timestamptz => DataType::Timestamptz,
         }
     }
 
@@ -107,6 +132,11 @@ impl ParamType {
             ParamType::Numeric => "numeric",
             ParamType::Text => "text",
             ParamType::Varchar => "character varying",
+            ParamType::Bytea => "bytea",
+            ParamType::Date => "date",
+            ParamType::Time => "time",
+            ParamType::Timestamp => "timestamp",
+            ParamType::Timestamptz => "timestamp with time zone",
         }
     }
 }
@@ -118,8 +148,8 @@ pub(crate) fn render_text(value: &Value) -> Option<String> {
         Value::Bool(b) => Some(if *b { "t" } else { "f" }.to_string()),
         Value::Int(i) => Some(i.to_string()),
         Value::Float(f) => Some(format_float8(*f)),
-        Value::Float4(_) | Value::Numeric(_) => Some(value.to_string()),
         Value::Text(s) => Some(s.clone()),
+        v => Some(v.to_string()),
     }
 }
 
@@ -239,6 +269,11 @@ fn encode_binary(value: &Value, data_type: DataType) -> PgWireResult<Option<Vec<
         (DataType::Float8, Value::Float4(f)) => f64::from(*f).to_be_bytes().to_vec(),
         (DataType::Float8, Value::Int(i)) => (*i as f64).to_be_bytes().to_vec(),
         (DataType::Numeric(_), Value::Numeric(d)) => sql::types::numeric::to_binary(d),
+        (DataType::Bytea, Value::Bytes(b)) => b.clone(),
+        (DataType::Date, Value::Date(d)) => d.to_be_bytes().to_vec(),
+        (DataType::Time, Value::Time(t))
+        | (DataType::Timestamp, Value::Timestamp(t))
+        | (DataType::Timestamptz, Value::Timestamptz(t)) => t.to_be_bytes().to_vec(),
         (DataType::Text | DataType::Varchar(_) | DataType::Char(_), Value::Text(s)) => {
             s.as_bytes().to_vec()
         }
@@ -301,6 +336,15 @@ fn decode_binary(index: usize, ty: ParamType, bytes: &[u8]) -> PgWireResult<Valu
             Value::Float4(f32::from_be_bytes(bytes.try_into().map_err(|_| bad())?))
         }
         ParamType::Float8 => Value::Float(f64::from_be_bytes(bytes.try_into().map_err(|_| bad())?)),
+        ParamType::Bytea => Value::Bytes(bytes.to_vec()),
+        ParamType::Date => Value::Date(i32::from_be_bytes(bytes.try_into().map_err(|_| bad())?)),
+        ParamType::Time => Value::Time(i64::from_be_bytes(bytes.try_into().map_err(|_| bad())?)),
+        ParamType::Timestamp => {
+            Value::Timestamp(i64::from_be_bytes(bytes.try_into().map_err(|_| bad())?))
+        }
+        ParamType::Timestamptz => {
+            Value::Timestamptz(i64::from_be_bytes(bytes.try_into().map_err(|_| bad())?))
+        }
         ParamType::Numeric => {
             Value::Numeric(sql::types::numeric::from_binary(bytes).ok_or_else(bad)?)
         }
@@ -332,7 +376,14 @@ pub(crate) fn parse_text(ty: ParamType, text: &str) -> PgWireResult<Value> {
     let trimmed = text.trim_matches(|c: char| c.is_ascii_whitespace());
     Ok(match ty {
         // The SQL layer parses numeric text when it casts the parameter to its type.
-        ParamType::Text | ParamType::Varchar | ParamType::Numeric => Value::Text(text.to_string()),
+        ParamType::Text
+        | ParamType::Varchar
+        | ParamType::Numeric
+        | ParamType::Bytea
+        | ParamType::Date
+        | ParamType::Time
+        | ParamType::Timestamp
+        | ParamType::Timestamptz => Value::Text(text.to_string()),
         ParamType::Bool => Value::Bool(parse_bool(trimmed).ok_or_else(invalid)?),
         ParamType::Int2 | ParamType::Int4 | ParamType::Int8 => {
             let (min, max) = match ty {
@@ -437,7 +488,20 @@ mod tests {
         assert_eq!(pg_type(DataType::Varchar(Some(3))).oid(), 1043);
         assert_eq!(pg_type(DataType::Char(3)).oid(), 1042);
         assert_eq!(data_type(&Type::BPCHAR), Some(DataType::Text));
-        assert_eq!(data_type(&Type::BYTEA), None);
+        assert_eq!(data_type(&Type::JSONB), None);
+        let more = [
+            (DataType::Numeric(None), 1700),
+            (DataType::Bytea, 17),
+            (DataType::Date, 1082),
+            (DataType::Time, 1083),
+            (DataType::Timestamp, 1114),
+            (DataType::Timestamptz, 1184),
+        ];
+        for (dt, oid) in more {
+            assert_eq!(pg_type(dt).oid(), oid, "{dt:?}");
+            assert_eq!(dt.oid(), oid, "{dt:?}");
+            assert_eq!(data_type(&pg_type(dt)), Some(dt));
+        }
     }
 
     /// Expected strings are what PostgreSQL 15 prints for the same float8 values.

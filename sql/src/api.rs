@@ -30,6 +30,16 @@ pub enum DataType {
     /// CHAR(n) / CHARACTER(n) (oid 1042, `bpchar`): values are padded with spaces to n
     /// characters, and trailing spaces do not count in comparisons.
     Char(u32),
+    /// BYTEA (oid 17).
+    Bytea,
+    /// DATE (oid 1082).
+    Date,
+    /// TIME [WITHOUT TIME ZONE] (oid 1083); a precision is accepted and ignored.
+    Time,
+    /// TIMESTAMP [WITHOUT TIME ZONE] (oid 1114); a precision is accepted and ignored.
+    Timestamp,
+    /// TIMESTAMP WITH TIME ZONE / TIMESTAMPTZ (oid 1184).
+    Timestamptz,
 }
 
 /// A SQL value. Integers of every width are held as i64 and strings of every type as text;
@@ -46,6 +56,16 @@ pub enum Value {
     /// A NUMERIC (see `types::numeric` for its limits).
     Numeric(rust_decimal::Decimal),
     Text(String),
+    /// A BYTEA.
+    Bytes(Vec<u8>),
+    /// A DATE: days since 2000-01-01.
+    Date(i32),
+    /// A TIME: microseconds since midnight.
+    Time(i64),
+    /// A TIMESTAMP: microseconds since 2000-01-01 00:00:00.
+    Timestamp(i64),
+    /// A TIMESTAMPTZ: microseconds since 2000-01-01 00:00:00 UTC.
+    Timestamptz(i64),
 }
 
 /// A result column: its name and type.
@@ -113,6 +133,10 @@ pub enum Error {
     StringTooLong(String),
     /// 42704: a named object (a type) does not exist.
     UndefinedObject(String),
+    /// 22007: invalid input syntax for a date or time.
+    InvalidDatetime(String),
+    /// 22008: a date or time field, or the value, is out of range.
+    DatetimeOverflow(String),
     /// 42804 / 42883: type mismatch or no operator for the given types.
     DatatypeMismatch(String),
     /// 55P03: a lock could not be acquired within the lock wait timeout.
@@ -165,6 +189,8 @@ impl std::fmt::Display for Error {
             | Error::InvalidInput(m)
             | Error::StringTooLong(m)
             | Error::UndefinedObject(m)
+            | Error::InvalidDatetime(m)
+            | Error::DatetimeOverflow(m)
             | Error::DatatypeMismatch(m)
             | Error::Serialization(m)
             | Error::CompletionUnknown(m)

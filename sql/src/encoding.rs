@@ -14,6 +14,9 @@
 //!   bytes `d + 1` and a `00` terminator, all of that inverted for negatives. Equal values
 //!   of different scales (1.5, 1.50) encode alike; a key column's decoder restores the scale
 //!   of its type's modifier;
+//! - dates (days), times, timestamps and timestamptz values (microseconds), all counted from
+//!   2000-01-01 00:00:00 UTC: as integers;
+//! - bytea: the bytes escaped and terminated like text;
 //! - text, varchar and char (with its padding): the UTF-8 bytes escaped and terminated with `txn::keys::encode_bytes` (byte order,
 //!   i.e. collation "C").
 //!
@@ -59,10 +62,22 @@ pub fn encode_key_value(out: &mut Vec<u8>, value: &Value, descending: bool) {
             out.push(MARKER_VALUE);
             encode_numeric(out, *d);
         }
+        Value::Bytes(b) => {
+            out.push(MARKER_VALUE);
+            encode_bytes(out, b);
+        }
+        Value::Date(d) => encode_key_int(out, i64::from(*d)),
+        Value::Time(t) | Value::Timestamp(t) | Value::Timestamptz(t) => encode_key_int(out, *t),
     }
     if descending {
         out[start..].iter_mut().for_each(|b| *b = !*b);
     }
+}
+
+/// An integer key payload: 8 bytes big-endian with the sign bit flipped.
+fn encode_key_int(out: &mut Vec<u8>, i: i64) {
+    out.push(MARKER_VALUE);
+    out.extend_from_slice(&((i as u64) ^ (1 << 63)).to_be_bytes());
 }
 
 const NUMERIC_NEGATIVE: u8 = 0x01;
@@ -223,6 +238,15 @@ pub fn decode_key_value(input: &[u8], ty: DataType, descending: bool) -> Result<
             let (d, used) = decode_numeric(rest, ty)?;
             (Value::Numeric(d), used)
         }
+        DataType::Date | DataType::Time | DataType::Timestamp | DataType::Timestamptz => {
+            let b: [u8; 8] = fixed(8)?.try_into().map_err(|_| corrupt("int"))?;
+            let i = (u64::from_be_bytes(b) ^ (1 << 63)) as i64;
+            (datetime_value(ty, i)?, 8)
+        }
+        DataType::Bytea => {
+            let (bytes, tail) = decode_bytes(rest).ok_or_else(|| corrupt("bytea"))?;
+            (Value::Bytes(bytes), rest.len() - tail.len())
+        }
         DataType::Text | DataType::Varchar(_) | DataType::Char(_) => {
             let (bytes, tail) = decode_bytes(rest).ok_or_else(|| corrupt("text"))?;
             let s = String::from_utf8(bytes).map_err(|_| corrupt("utf-8"))?;
@@ -230,6 +254,16 @@ pub fn decode_key_value(input: &[u8], ty: DataType, descending: bool) -> Result<
         }
     };
     Ok((value, &input[1 + used..]))
+}
+
+/// A date or time value of type `ty` from its integer form (days or microseconds).
+fn datetime_value(ty: DataType, i: i64) -> Result<Value> {
+    Ok(match ty {
+        DataType::Date => Value::Date(i32::try_from(i).map_err(|_| corrupt("date"))?),
+        DataType::Time => Value::Time(i),
+        DataType::Timestamp => Value::Timestamp(i),
+        _ => Value::Timestamptz(i),
+    })
 }
 
 /// Decodes key columns of the given types from `input`, which must be consumed entirely.
@@ -254,6 +288,21 @@ const TAG_FLOAT: u8 = 4;
 const TAG_TEXT: u8 = 5;
 const TAG_FLOAT4: u8 = 6;
 const TAG_NUMERIC: u8 = 7;
+const TAG_BYTEA: u8 = 8;
+const TAG_DATE: u8 = 9;
+const TAG_TIME: u8 = 10;
+const TAG_TIMESTAMP: u8 = 11;
+const TAG_TIMESTAMPTZ: u8 = 12;
+
+/// Appends a zigzag varint: small magnitudes of either sign take few bytes.
+fn put_zigzag(out: &mut Vec<u8>, i: i64) {
+    put_varint(out, ((i << 1) ^ (i >> 63)) as u64);
+}
+
+fn get_zigzag(input: &mut &[u8]) -> Result<i64> {
+    let z = get_varint(input)?;
+    Ok(((z >> 1) as i64) ^ -((z & 1) as i64))
+}
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -320,6 +369,27 @@ pub fn encode_row<'a>(columns: impl IntoIterator<Item = (u32, &'a Value)>) -> Ve
                 out.push(TAG_FLOAT4);
                 out.extend_from_slice(&f.to_bits().to_le_bytes());
             }
+            Value::Bytes(b) => {
+                out.push(TAG_BYTEA);
+                put_varint(&mut out, b.len() as u64);
+                out.extend_from_slice(b);
+            }
+            Value::Date(d) => {
+                out.push(TAG_DATE);
+                put_zigzag(&mut out, i64::from(*d));
+            }
+            Value::Time(t) => {
+                out.push(TAG_TIME);
+                put_zigzag(&mut out, *t);
+            }
+            Value::Timestamp(t) => {
+                out.push(TAG_TIMESTAMP);
+                put_zigzag(&mut out, *t);
+            }
+            Value::Timestamptz(t) => {
+                out.push(TAG_TIMESTAMPTZ);
+                put_zigzag(&mut out, *t);
+            }
             Value::Numeric(d) => {
                 out.push(TAG_NUMERIC);
                 out.push(d.scale() as u8);
@@ -373,6 +443,16 @@ pub fn decode_row(mut input: &[u8]) -> Result<Vec<(u32, Value)>> {
                 input = &input[4..];
                 Value::Float4(f32::from_bits(u32::from_le_bytes(b)))
             }
+            TAG_BYTEA => {
+                let len = usize::try_from(get_varint(&mut input)?).map_err(|_| corrupt("len"))?;
+                let bytes = input.get(..len).ok_or_else(|| corrupt("bytea"))?;
+                input = &input[len..];
+                Value::Bytes(bytes.to_vec())
+            }
+            TAG_DATE => datetime_value(DataType::Date, get_zigzag(&mut input)?)?,
+            TAG_TIME => Value::Time(get_zigzag(&mut input)?),
+            TAG_TIMESTAMP => Value::Timestamp(get_zigzag(&mut input)?),
+            TAG_TIMESTAMPTZ => Value::Timestamptz(get_zigzag(&mut input)?),
             TAG_NUMERIC => {
                 let (&scale, rest) = input.split_first().ok_or_else(|| corrupt("numeric"))?;
                 input = rest;
@@ -459,6 +539,22 @@ mod tests {
                     .boxed()
             )
             .prop_map(|v| (DataType::Numeric(None), v)),
+            with_null(
+                proptest::collection::vec(
+                    prop_oneof![Just(0u8), Just(1), Just(255), any::<u8>()],
+                    0..5
+                )
+                .prop_map(Value::Bytes)
+                .boxed()
+            )
+            .prop_map(|v| (DataType::Bytea, v)),
+            with_null(any::<i32>().prop_map(Value::Date).boxed()).prop_map(|v| (DataType::Date, v)),
+            with_null(any::<i64>().prop_map(Value::Timestamptz).boxed())
+                .prop_map(|v| (DataType::Timestamptz, v)),
+            with_null(any::<i64>().prop_map(Value::Timestamp).boxed())
+                .prop_map(|v| (DataType::Timestamp, v)),
+            with_null((0..86_400_000_000i64).prop_map(Value::Time).boxed())
+                .prop_map(|v| (DataType::Time, v)),
             with_null(text.prop_map(Value::Text).boxed()).prop_map(|v| (DataType::Text, v)),
         ]
     }

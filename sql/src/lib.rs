@@ -113,14 +113,21 @@
 //!   are only sent once it has committed). A failed implicit commit is reported as an error after
 //!   the batch's last result.
 //! - Types: boolean, smallint, integer, bigint, real, double precision, numeric(p, s), text,
-//!   varchar(n) and char(n) only. A numeric holds at most 28 digits after the point and
-//!   values below about 7.9e28 (`types::numeric`; PostgreSQL: 16383 and 131072 digits), no
-//!   NaN or infinity (0A000), and a numeric key column without a modifier keeps the value but
-//!   not the display scale (`1.50` reads back as `1.5`). A number literal beyond that range
-//!   is double precision. A CHAR(n) compared with a string ignores trailing spaces through
-//!   `rtrim`, so such a comparison on a key column does not choose a key span. Two CHAR types
-//!   of different lengths have VARCHAR as their common type in CASE and COALESCE
-//!   (PostgreSQL: bpchar).
+//!   varchar(n), char(n), bytea, date, time, timestamp and timestamptz only (no interval,
+//!   uuid, time with time zone, json or arrays). Dates and times read and print the ISO
+//!   style only (no month names, `epoch`, `infinity` or BC input) with the time zone fixed at
+//!   UTC: SET TIME ZONE is accepted and changes no input or output. A precision on time or
+//!   timestamp is accepted and ignored (PostgreSQL rounds to it). Date arithmetic is date ±
+//!   integer and date - date; timestamps have no arithmetic (no intervals). `now()` and
+//!   `current_timestamp` are the statement's start time (PostgreSQL: the transaction's).
+//!   X'..' literals are not bytea (PostgreSQL: bit strings) and are not supported.
+//! - A numeric holds at most 28 digits after the point and values below about 7.9e28
+//!   (`types::numeric`; PostgreSQL: 16383 and 131072 digits), no NaN or infinity (0A000),
+//!   and a numeric key column without a modifier keeps the value but not the display scale
+//!   (`1.50` reads back as `1.5`). A number literal beyond that range is double precision.
+//! - A CHAR(n) compared with a string ignores trailing spaces through `rtrim`, so such a
+//!   comparison on a key column does not choose a key span. Two CHAR types of different
+//!   lengths have VARCHAR as their common type in CASE and COALESCE (PostgreSQL: bpchar).
 //! - Isolation: SERIALIZABLE by default; REPEATABLE READ runs as snapshot isolation, and so do
 //!   READ COMMITTED and READ UNCOMMITTED (stronger than they promise; SHOW reports the level
 //!   that runs). The in-memory test store runs every level as snapshot isolation.

@@ -58,6 +58,9 @@ pub enum Function {
     Length,
     /// rtrim(text): without trailing spaces (also the cast of a CHAR value to text).
     Rtrim,
+    /// now() / current_timestamp: the statement's start time, substituted as a constant when
+    /// the statement runs (so it is never folded into a cached plan).
+    Now,
 }
 
 impl Function {
@@ -69,6 +72,7 @@ impl Function {
             Function::Upper => "upper",
             Function::Length => "length",
             Function::Rtrim => "rtrim",
+            Function::Now => "now",
         }
     }
 }

@@ -43,6 +43,10 @@ pub(crate) fn eval(e: &Expr, row: &[Value]) -> Result<Value> {
         Expr::Neg(a, ty) => negate(eval(a, row)?, *ty)?,
         Expr::Concat(a, b) => match (eval(a, row)?, eval(b, row)?) {
             (Value::Null, _) | (_, Value::Null) => Value::Null,
+            (Value::Bytes(mut a), Value::Bytes(b)) => {
+                a.extend_from_slice(&b);
+                Value::Bytes(a)
+            }
             (a, b) => Value::Text(format!("{a}{b}")),
         },
         Expr::IsNull(a) => Value::Bool(eval(a, row)?.is_null()),
@@ -132,6 +136,7 @@ fn function(f: Function, args: Vec<Value>) -> Result<Value> {
         (Function::Lower, Value::Text(s)) => Value::Text(s.to_lowercase()),
         (Function::Upper, Value::Text(s)) => Value::Text(s.to_uppercase()),
         (Function::Length, Value::Text(s)) => Value::Int(s.chars().count() as i64),
+        (Function::Length, Value::Bytes(b)) => Value::Int(b.len() as i64),
         (Function::Rtrim, Value::Text(s)) => Value::Text(s.trim_end_matches(' ').to_string()),
         (Function::Abs, Value::Float4(x)) => Value::Float4(x.abs()),
         (Function::Abs, Value::Numeric(d)) => Value::Numeric(d.abs()),

@@ -17,7 +17,7 @@ pub(crate) use write::duplicate_at_commit;
 use std::sync::{Arc, Mutex};
 
 use crate::catalog::{self, Table};
-use crate::plan::{Expr, Plan};
+use crate::plan::{Expr, Function, Plan};
 use crate::store::{KvTxn, Store};
 use crate::{DataType, Error, ExecResult, Result, Value};
 
@@ -68,7 +68,8 @@ impl RowIds {
     }
 }
 
-/// Replaces parameters with their values, cast to the parameters' types.
+/// Replaces parameters with their values, cast to the parameters' types, and `now()` with
+/// the statement's start time.
 pub(crate) fn bind_params(plan: Plan, types: &[DataType], params: &[Value]) -> Result<Plan> {
     if params.len() < types.len() {
         return Err(Error::InvalidParameter(format!(
@@ -83,9 +84,12 @@ pub(crate) fn bind_params(plan: Plan, types: &[DataType], params: &[Value]) -> R
         // A parameter's length is applied where its value is stored or cast, not here.
         .map(|(v, t)| v.clone().cast(t.without_typmod()))
         .collect::<Result<_>>()?;
+    // now() is the same for the whole statement.
+    let now = crate::types::datetime::now();
     Ok(plan.map_exprs(&mut |e| {
         e.transform(&mut |e| match e {
             Expr::Param(i) => Expr::Constant(values.get(i).cloned().unwrap_or(Value::Null)),
+            Expr::Function(Function::Now, _) => Expr::Constant(now.clone()),
             e => e,
         })
     }))

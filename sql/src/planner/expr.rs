@@ -486,10 +486,8 @@ impl Planner<'_> {
         };
         if let Some(arith) = arith {
             let ((a, ta), (b, tb)) = self.operands(l, r, scope, None)?;
-            if !ta.is_numeric() || !tb.is_numeric() {
-                return Err(mismatch(&op.to_string(), ta, tb));
-            }
-            let ty = DataType::arith_result(ta, tb);
+            let ty = DataType::arith_type(arith, ta, tb)
+                .ok_or_else(|| mismatch(&op.to_string(), ta, tb))?;
             return Ok((Expr::Arith(arith, Box::new(a), Box::new(b), ty), ty));
         }
         match op {
@@ -512,7 +510,13 @@ impl Planner<'_> {
                 let (a, ta) = self.bind(l, scope, Some(DataType::Text))?;
                 let (b, tb) = self.bind(r, scope, Some(DataType::Text))?;
                 let (a, b) = (char_as_text(a, ta), char_as_text(b, tb));
-                Ok((Expr::Concat(Box::new(a), Box::new(b)), DataType::Text))
+                // bytea || bytea is bytea; anything else concatenates text forms.
+                let ty = if (ta, tb) == (DataType::Bytea, DataType::Bytea) {
+                    DataType::Bytea
+                } else {
+                    DataType::Text
+                };
+                Ok((Expr::Concat(Box::new(a), Box::new(b)), ty))
             }
             op => Err(not_supported(format!("operator {op}"))),
         }
@@ -713,6 +717,27 @@ impl Planner<'_> {
                 // The cast checks the result against the argument's range (abs of int4's
                 // minimum is out of range, as in PostgreSQL).
                 Ok((Expr::Cast(Box::new(abs), t), t))
+            }
+            ("now" | "current_timestamp", []) => {
+                Ok((Expr::Function(Function::Now, vec![]), DataType::Timestamptz))
+            }
+            ("current_date", []) => Ok((
+                Expr::Cast(
+                    Box::new(Expr::Function(Function::Now, vec![])),
+                    DataType::Date,
+                ),
+                DataType::Date,
+            )),
+            ("localtimestamp", []) => Ok((
+                Expr::Cast(
+                    Box::new(Expr::Function(Function::Now, vec![])),
+                    DataType::Timestamp,
+                ),
+                DataType::Timestamp,
+            )),
+            ("length", [a]) if self.bind(a, scope, None)?.1 == DataType::Bytea => {
+                let (e, _) = self.bind(a, scope, None)?;
+                Ok((Expr::Function(Function::Length, vec![e]), DataType::Int4))
             }
             ("lower" | "upper" | "length" | "rtrim", [a]) => {
                 let (e, t) = self.bind(a, scope, Some(DataType::Text))?;

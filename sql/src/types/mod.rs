@@ -11,6 +11,8 @@ use sqlparser::ast;
 
 use crate::{DataType, Error, Result, Value};
 
+pub mod bytea;
+pub mod datetime;
 pub mod numeric;
 
 impl DataType {
@@ -28,6 +30,11 @@ impl DataType {
             DataType::Text => "text",
             DataType::Varchar(_) => "character varying",
             DataType::Char(_) => "character",
+            DataType::Bytea => "bytea",
+            DataType::Date => "date",
+            DataType::Time => "time without time zone",
+            DataType::Timestamp => "timestamp without time zone",
+            DataType::Timestamptz => "timestamp with time zone",
         }
     }
 
@@ -54,6 +61,11 @@ impl DataType {
             DataType::Text => "text",
             DataType::Varchar(_) => "varchar",
             DataType::Char(_) => "bpchar",
+            DataType::Bytea => "bytea",
+            DataType::Date => "date",
+            DataType::Time => "time",
+            DataType::Timestamp => "timestamp",
+            DataType::Timestamptz => "timestamptz",
         }
     }
 
@@ -70,6 +82,11 @@ impl DataType {
             DataType::Text => 25,
             DataType::Varchar(_) => 1043,
             DataType::Char(_) => 1042,
+            DataType::Bytea => 17,
+            DataType::Date => 1082,
+            DataType::Time => 1083,
+            DataType::Timestamp => 1114,
+            DataType::Timestamptz => 1184,
         }
     }
 
@@ -112,7 +129,23 @@ impl DataType {
             DataType::Text | DataType::Varchar(_) | DataType::Char(_) => 2,
             DataType::Bool => 3,
             DataType::Numeric(_) => 4,
+            DataType::Date => 5,
+            DataType::Time => 6,
+            DataType::Timestamp => 7,
+            DataType::Timestamptz => 8,
+            DataType::Bytea => 9,
         }
+    }
+
+    /// The position of a date or timestamp type in the implicit-cast order (date →
+    /// timestamp → timestamptz); None for other types.
+    fn datetime_rank(self) -> Option<u8> {
+        Some(match self {
+            DataType::Date => 0,
+            DataType::Timestamp => 1,
+            DataType::Timestamptz => 2,
+            _ => return None,
+        })
     }
 
     /// The position of a numeric type in PostgreSQL's implicit-cast order (int2 → int4 →
@@ -144,6 +177,17 @@ impl DataType {
                 DataType::Char(char_length(len.as_ref())?.unwrap_or(1))
             }
             T::Bool | T::Boolean => DataType::Bool,
+            T::Bytea => DataType::Bytea,
+            T::Date => DataType::Date,
+            T::Time(_, ast::TimezoneInfo::None | ast::TimezoneInfo::WithoutTimeZone) => {
+                DataType::Time
+            }
+            T::Timestamp(_, ast::TimezoneInfo::None | ast::TimezoneInfo::WithoutTimeZone) => {
+                DataType::Timestamp
+            }
+            T::Timestamp(_, ast::TimezoneInfo::WithTimeZone | ast::TimezoneInfo::Tz) => {
+                DataType::Timestamptz
+            }
             T::DoublePrecision | T::Float8 | T::Double(ast::ExactNumberInfo::None) => {
                 DataType::Float8
             }
@@ -164,6 +208,11 @@ impl DataType {
                     "float8" => DataType::Float8,
                     "float4" => DataType::Float4,
                     "numeric" | "decimal" => DataType::Numeric(None),
+                    "bytea" => DataType::Bytea,
+                    "date" => DataType::Date,
+                    "time" => DataType::Time,
+                    "timestamp" => DataType::Timestamp,
+                    "timestamptz" => DataType::Timestamptz,
                     _ => return Err(undefined_type(&name)),
                 }
             }
@@ -197,11 +246,30 @@ impl DataType {
         if a.is_numeric() && b.is_numeric() {
             return Some(common_numeric(a, b));
         }
+        if let (Some(ra), Some(rb)) = (a.datetime_rank(), b.datetime_rank()) {
+            return Some(if ra >= rb { a } else { b });
+        }
         match (a, b) {
             (DataType::Varchar(_), DataType::Varchar(_)) => Some(DataType::Varchar(None)),
             (DataType::Varchar(_), DataType::Text) => Some(a.without_typmod()),
             (DataType::Char(_), DataType::Char(_)) => Some(DataType::Varchar(None)),
             (a, b) if a.is_string() && b.is_string() => Some(DataType::Text),
+            _ => None,
+        }
+    }
+
+    /// The result type of `a op b` for the date operators PostgreSQL has: date ± integer is a
+    /// date, date - date an integer; numbers as [`DataType::arith_result`]. None where no
+    /// operator exists.
+    pub(crate) fn arith_type(op: ArithOp, a: DataType, b: DataType) -> Option<DataType> {
+        use DataType::Date;
+        match (op, a, b) {
+            (_, a, b) if a.is_numeric() && b.is_numeric() => Some(Self::arith_result(a, b)),
+            (ArithOp::Add | ArithOp::Sub, Date, i) if i.is_integer() && i != DataType::Int8 => {
+                Some(Date)
+            }
+            (ArithOp::Add, i, Date) if i.is_integer() && i != DataType::Int8 => Some(Date),
+            (ArithOp::Sub, Date, Date) => Some(DataType::Int4),
             _ => None,
         }
     }
@@ -296,6 +364,11 @@ impl Value {
             (Value::Numeric(a), Value::Numeric(b)) => a.cmp(b),
             (Value::Numeric(a), Value::Int(b)) => a.cmp(&(*b).into()),
             (Value::Int(a), Value::Numeric(b)) => rust_decimal::Decimal::from(*a).cmp(b),
+            (Value::Bytes(a), Value::Bytes(b)) => a.cmp(b),
+            (Value::Time(a), Value::Time(b)) => a.cmp(b),
+            (a, b) if a.as_instant().is_some() && b.as_instant().is_some() => {
+                a.as_instant().cmp(&b.as_instant())
+            }
             (a, b) => match (a.as_f64(), b.as_f64()) {
                 (Some(a), Some(b)) => float_cmp(a, b),
                 _ => {
@@ -330,6 +403,15 @@ impl Value {
         }
     }
 
+    /// A date or timestamp as microseconds since the epoch (a date at midnight, UTC).
+    fn as_instant(&self) -> Option<i128> {
+        match self {
+            Value::Date(d) => Some(i128::from(*d) * i128::from(datetime::USECS_PER_DAY)),
+            Value::Timestamp(t) | Value::Timestamptz(t) => Some(i128::from(*t)),
+            _ => None,
+        }
+    }
+
     /// The value as a decimal, if it is an integer or a numeric.
     fn as_decimal(&self) -> Option<rust_decimal::Decimal> {
         match self {
@@ -348,6 +430,11 @@ impl Value {
             Value::Float(_) => "double precision",
             Value::Numeric(_) => "numeric",
             Value::Text(_) => "text",
+            Value::Bytes(_) => "bytea",
+            Value::Date(_) => "date",
+            Value::Time(_) => "time without time zone",
+            Value::Timestamp(_) => "timestamp without time zone",
+            Value::Timestamptz(_) => "timestamp with time zone",
         }
     }
 
@@ -422,6 +509,19 @@ impl Value {
                 to,
             )?),
             (Value::Text(s), t) => parse_text(&s, t)?,
+            (Value::Bytes(b), T::Bytea) => Value::Bytes(b),
+            (Value::Time(t), T::Time) => Value::Time(t),
+            (Value::Date(d), T::Date) => Value::Date(d),
+            (Value::Date(d), T::Timestamp) => Value::Timestamp(date_micros(d, to)?),
+            (Value::Date(d), T::Timestamptz) => Value::Timestamptz(date_micros(d, to)?),
+            (Value::Timestamp(t) | Value::Timestamptz(t), T::Date) => {
+                Value::Date(datetime::timestamp_date(t))
+            }
+            (Value::Timestamp(t) | Value::Timestamptz(t), T::Time) => {
+                Value::Time(datetime::timestamp_time(t))
+            }
+            (Value::Timestamp(t) | Value::Timestamptz(t), T::Timestamp) => Value::Timestamp(t),
+            (Value::Timestamp(t) | Value::Timestamptz(t), T::Timestamptz) => Value::Timestamptz(t),
             (v, t) if t.is_string() => Value::Text(v.to_string()),
             (v, t) => {
                 return Err(Error::DatatypeMismatch(format!(
@@ -432,6 +532,13 @@ impl Value {
             }
         })
     }
+}
+
+/// Midnight of a date as microseconds since the epoch; 22008 past the timestamp range.
+fn date_micros(days: i32, to: DataType) -> Result<i64> {
+    i64::from(days)
+        .checked_mul(datetime::USECS_PER_DAY)
+        .ok_or_else(|| datetime::out_of_range(to))
 }
 
 /// Pads a CHAR(n) value with spaces to n characters; other types' values are returned as
@@ -527,6 +634,10 @@ pub(crate) fn parse_text(s: &str, t: DataType) -> Result<Value> {
         }
         DataType::Float8 => Value::Float(parse_float(trimmed).ok_or_else(|| invalid_input(t, s))?),
         DataType::Numeric(_) => numeric::value(numeric::apply_typmod(numeric::parse(s)?, t)?),
+        DataType::Bytea => Value::Bytes(bytea::parse(s)?),
+        DataType::Date | DataType::Time | DataType::Timestamp | DataType::Timestamptz => {
+            datetime::parse(s, t)?
+        }
         DataType::Float4 => {
             let f = parse_float(trimmed).ok_or_else(|| invalid_input(t, s))?;
             float4(f)
@@ -608,6 +719,11 @@ impl fmt::Display for Value {
             Value::Float(x) => f.write_str(&format_float(*x)),
             Value::Numeric(d) => write!(f, "{d}"),
             Value::Text(s) => f.write_str(s),
+            Value::Bytes(b) => f.write_str(&bytea::format(b)),
+            Value::Date(d) => f.write_str(&datetime::format_date(*d)),
+            Value::Time(t) => f.write_str(&datetime::format_time(*t)),
+            Value::Timestamp(t) => f.write_str(&datetime::format_timestamp(*t, false)),
+            Value::Timestamptz(t) => f.write_str(&datetime::format_timestamp(*t, true)),
         }
     }
 }
@@ -638,6 +754,14 @@ impl ArithOp {
     pub(crate) fn apply(self, a: Value, b: Value, ty: DataType) -> Result<Value> {
         match (a, b) {
             (Value::Null, _) | (_, Value::Null) => Ok(Value::Null),
+            (Value::Date(d), Value::Int(n)) if self == ArithOp::Add => datetime::add_days(d, n),
+            (Value::Date(d), Value::Int(n)) if self == ArithOp::Sub => {
+                datetime::add_days(d, n.checked_neg().ok_or_else(|| out_of_range(ty))?)
+            }
+            (Value::Int(n), Value::Date(d)) if self == ArithOp::Add => datetime::add_days(d, n),
+            (Value::Date(a), Value::Date(b)) if self == ArithOp::Sub => {
+                Ok(Value::Int(i64::from(a) - i64::from(b)))
+            }
             (Value::Int(a), Value::Int(b)) if ty.is_integer() => self.int(a, b, ty),
             (a, b) if matches!(ty, DataType::Numeric(_)) => {
                 let (Some(a), Some(b)) = (a.as_decimal(), b.as_decimal()) else {
