@@ -188,7 +188,11 @@ impl Extended {
                 .enumerate()
                 .map(|(i, layout)| match prepared.declared_oids.get(i) {
                     Some(&oid) if oid != 0 => oid,
-                    _ => pg_type(layout.data_type()).oid(),
+                    // The inferred type (a CHAR(n) is described as bpchar, sent as text).
+                    _ => match prepared.description.params.get(i) {
+                        Some(dt) => pg_type(*dt).oid(),
+                        None => pg_type(layout.data_type()).oid(),
+                    },
                 })
                 .collect();
             client.push(PgWireBackendMessage::ParameterDescription(
