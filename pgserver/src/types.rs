@@ -33,6 +33,7 @@ pub(crate) fn pg_type(data_type: DataType) -> Type {
         DataType::Time => Type::TIME,
         DataType::Timestamp => Type::TIMESTAMP,
         DataType::Timestamptz => Type::TIMESTAMPTZ,
+        DataType::Uuid => Type::UUID,
     }
 }
 
@@ -56,6 +57,7 @@ pub enum ParamType {
     Time,
     Timestamp,
     Timestamptz,
+    Uuid,
 }
 
 impl ParamType {
@@ -74,6 +76,7 @@ impl ParamType {
             Type::TIME => ParamType::Time,
             Type::TIMESTAMP => ParamType::Timestamp,
             Type::TIMESTAMPTZ => ParamType::Timestamptz,
+            Type::UUID => ParamType::Uuid,
             Type::VARCHAR => ParamType::Varchar,
             Type::TEXT | Type::BPCHAR | Type::NAME => ParamType::Text,
             _ => return None,
@@ -97,6 +100,7 @@ impl ParamType {
             DataType::Time => ParamType::Time,
             DataType::Timestamp => ParamType::Timestamp,
             DataType::Timestamptz => ParamType::Timestamptz,
+            DataType::Uuid => ParamType::Uuid,
         }
     }
 
@@ -117,6 +121,7 @@ impl ParamType {
             ParamType::Time => DataType::Time,
             ParamType::Timestamp => DataType::Timestamp,
             ParamType::Timestamptz => DataType::Timestamptz,
+            ParamType::Uuid => DataType::Uuid,
         }
     }
 
@@ -137,6 +142,7 @@ impl ParamType {
             ParamType::Time => "time",
             ParamType::Timestamp => "timestamp",
             ParamType::Timestamptz => "timestamp with time zone",
+            ParamType::Uuid => "uuid",
         }
     }
 }
@@ -274,6 +280,7 @@ fn encode_binary(value: &Value, data_type: DataType) -> PgWireResult<Option<Vec<
         (DataType::Time, Value::Time(t))
         | (DataType::Timestamp, Value::Timestamp(t))
         | (DataType::Timestamptz, Value::Timestamptz(t)) => t.to_be_bytes().to_vec(),
+        (DataType::Uuid, Value::Uuid(u)) => u.to_vec(),
         (DataType::Text | DataType::Varchar(_) | DataType::Char(_), Value::Text(s)) => {
             s.as_bytes().to_vec()
         }
@@ -337,6 +344,7 @@ fn decode_binary(index: usize, ty: ParamType, bytes: &[u8]) -> PgWireResult<Valu
         }
         ParamType::Float8 => Value::Float(f64::from_be_bytes(bytes.try_into().map_err(|_| bad())?)),
         ParamType::Bytea => Value::Bytes(bytes.to_vec()),
+        ParamType::Uuid => Value::Uuid(bytes.try_into().map_err(|_| bad())?),
         ParamType::Date => Value::Date(i32::from_be_bytes(bytes.try_into().map_err(|_| bad())?)),
         ParamType::Time => Value::Time(i64::from_be_bytes(bytes.try_into().map_err(|_| bad())?)),
         ParamType::Timestamp => {
@@ -383,7 +391,8 @@ pub(crate) fn parse_text(ty: ParamType, text: &str) -> PgWireResult<Value> {
         | ParamType::Date
         | ParamType::Time
         | ParamType::Timestamp
-        | ParamType::Timestamptz => Value::Text(text.to_string()),
+        | ParamType::Timestamptz
+        | ParamType::Uuid => Value::Text(text.to_string()),
         ParamType::Bool => Value::Bool(parse_bool(trimmed).ok_or_else(invalid)?),
         ParamType::Int2 | ParamType::Int4 | ParamType::Int8 => {
             let (min, max) = match ty {
@@ -496,6 +505,7 @@ mod tests {
             (DataType::Time, 1083),
             (DataType::Timestamp, 1114),
             (DataType::Timestamptz, 1184),
+            (DataType::Uuid, 2950),
         ];
         for (dt, oid) in more {
             assert_eq!(pg_type(dt).oid(), oid, "{dt:?}");

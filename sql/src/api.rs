@@ -40,6 +40,8 @@ pub enum DataType {
     Timestamp,
     /// TIMESTAMP WITH TIME ZONE / TIMESTAMPTZ (oid 1184).
     Timestamptz,
+    /// UUID (oid 2950).
+    Uuid,
 }
 
 /// A SQL value. Integers of every width are held as i64 and strings of every type as text;
@@ -66,6 +68,8 @@ pub enum Value {
     Timestamp(i64),
     /// A TIMESTAMPTZ: microseconds since 2000-01-01 00:00:00 UTC.
     Timestamptz(i64),
+    /// A UUID.
+    Uuid([u8; 16]),
 }
 
 /// A result column: its name and type.

@@ -17,6 +17,7 @@
 //! - dates (days), times, timestamps and timestamptz values (microseconds), all counted from
 //!   2000-01-01 00:00:00 UTC: as integers;
 //! - bytea: the bytes escaped and terminated like text;
+//! - uuid: the 16 bytes as they are (fixed width);
 //! - text, varchar and char (with its padding): the UTF-8 bytes escaped and terminated with `txn::keys::encode_bytes` (byte order,
 //!   i.e. collation "C").
 //!
@@ -68,6 +69,10 @@ pub fn encode_key_value(out: &mut Vec<u8>, value: &Value, descending: bool) {
         }
         Value::Date(d) => encode_key_int(out, i64::from(*d)),
         Value::Time(t) | Value::Timestamp(t) | Value::Timestamptz(t) => encode_key_int(out, *t),
+        Value::Uuid(u) => {
+            out.push(MARKER_VALUE);
+            out.extend_from_slice(u);
+        }
     }
     if descending {
         out[start..].iter_mut().for_each(|b| *b = !*b);
@@ -247,6 +252,10 @@ pub fn decode_key_value(input: &[u8], ty: DataType, descending: bool) -> Result<
             let (bytes, tail) = decode_bytes(rest).ok_or_else(|| corrupt("bytea"))?;
             (Value::Bytes(bytes), rest.len() - tail.len())
         }
+        DataType::Uuid => {
+            let u: [u8; 16] = fixed(16)?.try_into().map_err(|_| corrupt("uuid"))?;
+            (Value::Uuid(u), 16)
+        }
         DataType::Text | DataType::Varchar(_) | DataType::Char(_) => {
             let (bytes, tail) = decode_bytes(rest).ok_or_else(|| corrupt("text"))?;
             let s = String::from_utf8(bytes).map_err(|_| corrupt("utf-8"))?;
@@ -293,6 +302,7 @@ const TAG_DATE: u8 = 9;
 const TAG_TIME: u8 = 10;
 const TAG_TIMESTAMP: u8 = 11;
 const TAG_TIMESTAMPTZ: u8 = 12;
+const TAG_UUID: u8 = 13;
 
 /// Appends a zigzag varint: small magnitudes of either sign take few bytes.
 fn put_zigzag(out: &mut Vec<u8>, i: i64) {
@@ -390,6 +400,10 @@ pub fn encode_row<'a>(columns: impl IntoIterator<Item = (u32, &'a Value)>) -> Ve
                 out.push(TAG_TIMESTAMPTZ);
                 put_zigzag(&mut out, *t);
             }
+            Value::Uuid(u) => {
+                out.push(TAG_UUID);
+                out.extend_from_slice(u);
+            }
             Value::Numeric(d) => {
                 out.push(TAG_NUMERIC);
                 out.push(d.scale() as u8);
@@ -453,6 +467,15 @@ pub fn decode_row(mut input: &[u8]) -> Result<Vec<(u32, Value)>> {
             TAG_TIME => Value::Time(get_zigzag(&mut input)?),
             TAG_TIMESTAMP => Value::Timestamp(get_zigzag(&mut input)?),
             TAG_TIMESTAMPTZ => Value::Timestamptz(get_zigzag(&mut input)?),
+            TAG_UUID => {
+                let u: [u8; 16] = input
+                    .get(..16)
+                    .ok_or_else(|| corrupt("uuid"))?
+                    .try_into()
+                    .map_err(|_| corrupt("uuid"))?;
+                input = &input[16..];
+                Value::Uuid(u)
+            }
             TAG_NUMERIC => {
                 let (&scale, rest) = input.split_first().ok_or_else(|| corrupt("numeric"))?;
                 input = rest;
@@ -555,6 +578,8 @@ mod tests {
                 .prop_map(|v| (DataType::Timestamp, v)),
             with_null((0..86_400_000_000i64).prop_map(Value::Time).boxed())
                 .prop_map(|v| (DataType::Time, v)),
+            with_null(any::<[u8; 16]>().prop_map(Value::Uuid).boxed())
+                .prop_map(|v| (DataType::Uuid, v)),
             with_null(text.prop_map(Value::Text).boxed()).prop_map(|v| (DataType::Text, v)),
         ]
     }

@@ -113,8 +113,8 @@
 //!   are only sent once it has committed). A failed implicit commit is reported as an error after
 //!   the batch's last result.
 //! - Types: boolean, smallint, integer, bigint, real, double precision, numeric(p, s), text,
-//!   varchar(n), char(n), bytea, date, time, timestamp and timestamptz only (no interval,
-//!   uuid, time with time zone, json or arrays). Dates and times read and print the ISO
+//!   varchar(n), char(n), bytea, date, time, timestamp, timestamptz and uuid only (no
+//!   interval, time with time zone, json or arrays; no gen_random_uuid). Dates and times read and print the ISO
 //!   style only (no month names, `epoch`, `infinity` or BC input) with the time zone fixed at
 //!   UTC: SET TIME ZONE is accepted and changes no input or output. A precision on time or
 //!   timestamp is accepted and ignored (PostgreSQL rounds to it). Date arithmetic is date ±

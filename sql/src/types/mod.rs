@@ -14,6 +14,7 @@ use crate::{DataType, Error, Result, Value};
 pub mod bytea;
 pub mod datetime;
 pub mod numeric;
+pub mod uuid;
 
 impl DataType {
     /// The PostgreSQL name used in error messages (`integer`, `character varying`, ...),
@@ -35,6 +36,7 @@ impl DataType {
             DataType::Time => "time without time zone",
             DataType::Timestamp => "timestamp without time zone",
             DataType::Timestamptz => "timestamp with time zone",
+            DataType::Uuid => "uuid",
         }
     }
 
@@ -66,6 +68,7 @@ impl DataType {
             DataType::Time => "time",
             DataType::Timestamp => "timestamp",
             DataType::Timestamptz => "timestamptz",
+            DataType::Uuid => "uuid",
         }
     }
 
@@ -87,6 +90,7 @@ impl DataType {
             DataType::Time => 1083,
             DataType::Timestamp => 1114,
             DataType::Timestamptz => 1184,
+            DataType::Uuid => 2950,
         }
     }
 
@@ -134,6 +138,7 @@ impl DataType {
             DataType::Timestamp => 7,
             DataType::Timestamptz => 8,
             DataType::Bytea => 9,
+            DataType::Uuid => 10,
         }
     }
 
@@ -178,6 +183,7 @@ impl DataType {
             }
             T::Bool | T::Boolean => DataType::Bool,
             T::Bytea => DataType::Bytea,
+            T::Uuid => DataType::Uuid,
             T::Date => DataType::Date,
             T::Time(_, ast::TimezoneInfo::None | ast::TimezoneInfo::WithoutTimeZone) => {
                 DataType::Time
@@ -213,6 +219,7 @@ impl DataType {
                     "time" => DataType::Time,
                     "timestamp" => DataType::Timestamp,
                     "timestamptz" => DataType::Timestamptz,
+                    "uuid" => DataType::Uuid,
                     _ => return Err(undefined_type(&name)),
                 }
             }
@@ -365,6 +372,7 @@ impl Value {
             (Value::Numeric(a), Value::Int(b)) => a.cmp(&(*b).into()),
             (Value::Int(a), Value::Numeric(b)) => rust_decimal::Decimal::from(*a).cmp(b),
             (Value::Bytes(a), Value::Bytes(b)) => a.cmp(b),
+            (Value::Uuid(a), Value::Uuid(b)) => a.cmp(b),
             (Value::Time(a), Value::Time(b)) => a.cmp(b),
             (a, b) if a.as_instant().is_some() && b.as_instant().is_some() => {
                 a.as_instant().cmp(&b.as_instant())
@@ -435,6 +443,7 @@ impl Value {
             Value::Time(_) => "time without time zone",
             Value::Timestamp(_) => "timestamp without time zone",
             Value::Timestamptz(_) => "timestamp with time zone",
+            Value::Uuid(_) => "uuid",
         }
     }
 
@@ -510,6 +519,7 @@ impl Value {
             )?),
             (Value::Text(s), t) => parse_text(&s, t)?,
             (Value::Bytes(b), T::Bytea) => Value::Bytes(b),
+            (Value::Uuid(u), T::Uuid) => Value::Uuid(u),
             (Value::Time(t), T::Time) => Value::Time(t),
             (Value::Date(d), T::Date) => Value::Date(d),
             (Value::Date(d), T::Timestamp) => Value::Timestamp(date_micros(d, to)?),
@@ -635,6 +645,7 @@ pub(crate) fn parse_text(s: &str, t: DataType) -> Result<Value> {
         DataType::Float8 => Value::Float(parse_float(trimmed).ok_or_else(|| invalid_input(t, s))?),
         DataType::Numeric(_) => numeric::value(numeric::apply_typmod(numeric::parse(s)?, t)?),
         DataType::Bytea => Value::Bytes(bytea::parse(s)?),
+        DataType::Uuid => Value::Uuid(uuid::parse(s)?),
         DataType::Date | DataType::Time | DataType::Timestamp | DataType::Timestamptz => {
             datetime::parse(s, t)?
         }
@@ -724,6 +735,7 @@ impl fmt::Display for Value {
             Value::Time(t) => f.write_str(&datetime::format_time(*t)),
             Value::Timestamp(t) => f.write_str(&datetime::format_timestamp(*t, false)),
             Value::Timestamptz(t) => f.write_str(&datetime::format_timestamp(*t, true)),
+            Value::Uuid(u) => f.write_str(&uuid::format(u)),
         }
     }
 }
