@@ -34,6 +34,7 @@ pub(crate) fn pg_type(data_type: DataType) -> Type {
         DataType::Timestamp => Type::TIMESTAMP,
         DataType::Timestamptz => Type::TIMESTAMPTZ,
         DataType::Uuid => Type::UUID,
+        DataType::Interval => Type::INTERVAL,
     }
 }
 
@@ -58,6 +59,7 @@ pub enum ParamType {
     Timestamp,
     Timestamptz,
     Uuid,
+    Interval,
 }
 
 impl ParamType {
@@ -77,6 +79,7 @@ impl ParamType {
             Type::TIMESTAMP => ParamType::Timestamp,
             Type::TIMESTAMPTZ => ParamType::Timestamptz,
             Type::UUID => ParamType::Uuid,
+            Type::INTERVAL => ParamType::Interval,
             Type::VARCHAR => ParamType::Varchar,
             Type::TEXT | Type::BPCHAR | Type::NAME => ParamType::Text,
             _ => return None,
@@ -101,6 +104,7 @@ impl ParamType {
             DataType::Timestamp => ParamType::Timestamp,
             DataType::Timestamptz => ParamType::Timestamptz,
             DataType::Uuid => ParamType::Uuid,
+            DataType::Interval => ParamType::Interval,
         }
     }
 
@@ -122,6 +126,7 @@ impl ParamType {
             ParamType::Timestamp => DataType::Timestamp,
             ParamType::Timestamptz => DataType::Timestamptz,
             ParamType::Uuid => DataType::Uuid,
+            ParamType::Interval => DataType::Interval,
         }
     }
 
@@ -143,6 +148,7 @@ impl ParamType {
             ParamType::Timestamp => "timestamp",
             ParamType::Timestamptz => "timestamp with time zone",
             ParamType::Uuid => "uuid",
+            ParamType::Interval => "interval",
         }
     }
 }
@@ -281,6 +287,7 @@ fn encode_binary(value: &Value, data_type: DataType) -> PgWireResult<Option<Vec<
         | (DataType::Timestamp, Value::Timestamp(t))
         | (DataType::Timestamptz, Value::Timestamptz(t)) => t.to_be_bytes().to_vec(),
         (DataType::Uuid, Value::Uuid(u)) => u.to_vec(),
+        (DataType::Interval, Value::Interval(v)) => sql::types::interval::to_binary(v),
         (DataType::Text | DataType::Varchar(_) | DataType::Char(_), Value::Text(s)) => {
             s.as_bytes().to_vec()
         }
@@ -345,6 +352,9 @@ fn decode_binary(index: usize, ty: ParamType, bytes: &[u8]) -> PgWireResult<Valu
         ParamType::Float8 => Value::Float(f64::from_be_bytes(bytes.try_into().map_err(|_| bad())?)),
         ParamType::Bytea => Value::Bytes(bytes.to_vec()),
         ParamType::Uuid => Value::Uuid(bytes.try_into().map_err(|_| bad())?),
+        ParamType::Interval => {
+            Value::Interval(sql::types::interval::from_binary(bytes).ok_or_else(bad)?)
+        }
         ParamType::Date => Value::Date(i32::from_be_bytes(bytes.try_into().map_err(|_| bad())?)),
         ParamType::Time => Value::Time(i64::from_be_bytes(bytes.try_into().map_err(|_| bad())?)),
         ParamType::Timestamp => {
@@ -392,7 +402,8 @@ pub(crate) fn parse_text(ty: ParamType, text: &str) -> PgWireResult<Value> {
         | ParamType::Time
         | ParamType::Timestamp
         | ParamType::Timestamptz
-        | ParamType::Uuid => Value::Text(text.to_string()),
+        | ParamType::Uuid
+        | ParamType::Interval => Value::Text(text.to_string()),
         ParamType::Bool => Value::Bool(parse_bool(trimmed).ok_or_else(invalid)?),
         ParamType::Int2 | ParamType::Int4 | ParamType::Int8 => {
             let (min, max) = match ty {
@@ -506,6 +517,7 @@ mod tests {
             (DataType::Timestamp, 1114),
             (DataType::Timestamptz, 1184),
             (DataType::Uuid, 2950),
+            (DataType::Interval, 1186),
         ];
         for (dt, oid) in more {
             assert_eq!(pg_type(dt).oid(), oid, "{dt:?}");

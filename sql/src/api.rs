@@ -42,6 +42,8 @@ pub enum DataType {
     Timestamptz,
     /// UUID (oid 2950).
     Uuid,
+    /// INTERVAL (oid 1186), without fields; a precision is accepted and ignored.
+    Interval,
 }
 
 /// A SQL value. Integers of every width are held as i64 and strings of every type as text;
@@ -70,6 +72,8 @@ pub enum Value {
     Timestamptz(i64),
     /// A UUID.
     Uuid([u8; 16]),
+    /// An INTERVAL.
+    Interval(crate::types::interval::Interval),
 }
 
 /// A result column: its name and type.

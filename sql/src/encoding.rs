@@ -18,6 +18,9 @@
 //!   2000-01-01 00:00:00 UTC: as integers;
 //! - bytea: the bytes escaped and terminated like text;
 //! - uuid: the 16 bytes as they are (fixed width);
+//! - interval: its span (30-day months, 24-hour days, in microseconds) as 16 bytes
+//!   big-endian with the sign bit flipped; equal spans ('1 day', '24 hours') are one key,
+//!   which decodes as days and microseconds;
 //! - text, varchar and char (with its padding): the UTF-8 bytes escaped and terminated with `txn::keys::encode_bytes` (byte order,
 //!   i.e. collation "C").
 //!
@@ -31,6 +34,8 @@
 
 use rust_decimal::Decimal;
 use txn::keys::{decode_bytes, encode_bytes};
+
+use crate::types::interval::Interval;
 
 use crate::{DataType, Error, Result, Value};
 
@@ -72,6 +77,10 @@ pub fn encode_key_value(out: &mut Vec<u8>, value: &Value, descending: bool) {
         Value::Uuid(u) => {
             out.push(MARKER_VALUE);
             out.extend_from_slice(u);
+        }
+        Value::Interval(v) => {
+            out.push(MARKER_VALUE);
+            out.extend_from_slice(&((v.span() as u128) ^ (1 << 127)).to_be_bytes());
         }
     }
     if descending {
@@ -256,6 +265,12 @@ pub fn decode_key_value(input: &[u8], ty: DataType, descending: bool) -> Result<
             let u: [u8; 16] = fixed(16)?.try_into().map_err(|_| corrupt("uuid"))?;
             (Value::Uuid(u), 16)
         }
+        DataType::Interval => {
+            let b: [u8; 16] = fixed(16)?.try_into().map_err(|_| corrupt("interval"))?;
+            let span = (u128::from_be_bytes(b) ^ (1 << 127)) as i128;
+            let v = Interval::from_span(span).ok_or_else(|| corrupt("interval"))?;
+            (Value::Interval(v), 16)
+        }
         DataType::Text | DataType::Varchar(_) | DataType::Char(_) => {
             let (bytes, tail) = decode_bytes(rest).ok_or_else(|| corrupt("text"))?;
             let s = String::from_utf8(bytes).map_err(|_| corrupt("utf-8"))?;
@@ -303,6 +318,7 @@ const TAG_TIME: u8 = 10;
 const TAG_TIMESTAMP: u8 = 11;
 const TAG_TIMESTAMPTZ: u8 = 12;
 const TAG_UUID: u8 = 13;
+const TAG_INTERVAL: u8 = 14;
 
 /// Appends a zigzag varint: small magnitudes of either sign take few bytes.
 fn put_zigzag(out: &mut Vec<u8>, i: i64) {
@@ -404,6 +420,12 @@ pub fn encode_row<'a>(columns: impl IntoIterator<Item = (u32, &'a Value)>) -> Ve
                 out.push(TAG_UUID);
                 out.extend_from_slice(u);
             }
+            Value::Interval(v) => {
+                out.push(TAG_INTERVAL);
+                put_zigzag(&mut out, i64::from(v.months));
+                put_zigzag(&mut out, i64::from(v.days));
+                put_zigzag(&mut out, v.micros);
+            }
             Value::Numeric(d) => {
                 out.push(TAG_NUMERIC);
                 out.push(d.scale() as u8);
@@ -467,6 +489,17 @@ pub fn decode_row(mut input: &[u8]) -> Result<Vec<(u32, Value)>> {
             TAG_TIME => Value::Time(get_zigzag(&mut input)?),
             TAG_TIMESTAMP => Value::Timestamp(get_zigzag(&mut input)?),
             TAG_TIMESTAMPTZ => Value::Timestamptz(get_zigzag(&mut input)?),
+            TAG_INTERVAL => {
+                let field = |i: i64| i32::try_from(i).map_err(|_| corrupt("interval"));
+                let months = field(get_zigzag(&mut input)?)?;
+                let days = field(get_zigzag(&mut input)?)?;
+                let micros = get_zigzag(&mut input)?;
+                Value::Interval(Interval {
+                    months,
+                    days,
+                    micros,
+                })
+            }
             TAG_UUID => {
                 let u: [u8; 16] = input
                     .get(..16)
@@ -580,6 +613,16 @@ mod tests {
                 .prop_map(|v| (DataType::Time, v)),
             with_null(any::<[u8; 16]>().prop_map(Value::Uuid).boxed())
                 .prop_map(|v| (DataType::Uuid, v)),
+            with_null(
+                (-1000i32..1000, any::<i32>(), any::<i64>())
+                    .prop_map(|(months, days, micros)| Value::Interval(Interval {
+                        months,
+                        days: days / 2,
+                        micros: micros / 2,
+                    }))
+                    .boxed()
+            )
+            .prop_map(|v| (DataType::Interval, v)),
             with_null(text.prop_map(Value::Text).boxed()).prop_map(|v| (DataType::Text, v)),
         ]
     }
@@ -589,8 +632,10 @@ mod tests {
         match v {
             Value::Float(f) => Value::Float(if f == 0.0 { 0.0 } else { f }),
             Value::Float4(f) => Value::Float4(if f == 0.0 { 0.0 } else { f }),
-            // Keys keep a numeric's value, not its scale (the column's modifier sets that).
+            // Keys keep a numeric's value, not its scale (the column's modifier sets that),
+            // and an interval's span, not its fields.
             Value::Numeric(d) => Value::Numeric(d.normalize()),
+            Value::Interval(v) => Value::Interval(Interval::from_span(v.span()).expect("fits")),
             v => v,
         }
     }

@@ -113,12 +113,16 @@
 //!   are only sent once it has committed). A failed implicit commit is reported as an error after
 //!   the batch's last result.
 //! - Types: boolean, smallint, integer, bigint, real, double precision, numeric(p, s), text,
-//!   varchar(n), char(n), bytea, date, time, timestamp, timestamptz and uuid only (no
-//!   interval, time with time zone, json or arrays; no gen_random_uuid). Dates and times read and print the ISO
+//!   varchar(n), char(n), bytea, date, time, timestamp, timestamptz, interval and uuid only
+//!   (no time with time zone, json or arrays; no gen_random_uuid). Dates and times read and print the ISO
 //!   style only (no month names, `epoch`, `infinity` or BC input) with the time zone fixed at
 //!   UTC: SET TIME ZONE is accepted and changes no input or output. A precision on time or
 //!   timestamp is accepted and ignored (PostgreSQL rounds to it). Date arithmetic is date ±
-//!   integer and date - date; timestamps have no arithmetic (no intervals). `now()` and
+//!   integer and date - date; intervals add to and subtract from intervals, dates, times and
+//!   timestamps, and timestamp - timestamp is one, but intervals are not multiplied or
+//!   divided, and read only the `postgres` input style (no ISO 8601 `P1D`, no `INTERVAL '1'
+//!   DAY` fields). An interval key column reads back as days and time (`1 mon` as
+//!   `30 days`). `now()` and
 //!   `current_timestamp` are the statement's start time (PostgreSQL: the transaction's).
 //!   X'..' literals are not bytea (PostgreSQL: bit strings) and are not supported.
 //! - A numeric holds at most 28 digits after the point and values below about 7.9e28

@@ -232,6 +232,15 @@ impl Planner<'_> {
                 let (inner, from) = self.bind(expr, scope, Some(ty))?;
                 Ok((cast_expr(inner, from, ty)?, ty))
             }
+            A::Interval(iv)
+                if iv.leading_field.is_none()
+                    && iv.last_field.is_none()
+                    && iv.leading_precision.is_none()
+                    && iv.fractional_seconds_precision.is_none() =>
+            {
+                let (inner, _) = self.bind(&iv.value, scope, Some(DataType::Text))?;
+                Ok((fold_cast(inner, DataType::Interval)?, DataType::Interval))
+            }
             A::TypedString(ts) => {
                 let ty = DataType::from_ast(&ts.data_type)?;
                 let (inner, _) = self.value(&ts.value.value, Some(DataType::Text))?;
@@ -419,7 +428,7 @@ impl Planner<'_> {
                     return number(&format!("-{n}"));
                 }
                 let (inner, t) = self.bind(e, scope, hint.filter(|h| h.is_numeric()))?;
-                if !t.is_numeric() {
+                if !t.is_numeric() && t != DataType::Interval {
                     return Err(Error::DatatypeMismatch(format!(
                         "operator does not exist: {op} {t}"
                     )));

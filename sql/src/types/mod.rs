@@ -13,6 +13,7 @@ use crate::{DataType, Error, Result, Value};
 
 pub mod bytea;
 pub mod datetime;
+pub mod interval;
 pub mod numeric;
 pub mod uuid;
 
@@ -37,6 +38,7 @@ impl DataType {
             DataType::Timestamp => "timestamp without time zone",
             DataType::Timestamptz => "timestamp with time zone",
             DataType::Uuid => "uuid",
+            DataType::Interval => "interval",
         }
     }
 
@@ -69,6 +71,7 @@ impl DataType {
             DataType::Timestamp => "timestamp",
             DataType::Timestamptz => "timestamptz",
             DataType::Uuid => "uuid",
+            DataType::Interval => "interval",
         }
     }
 
@@ -91,6 +94,7 @@ impl DataType {
             DataType::Timestamp => 1114,
             DataType::Timestamptz => 1184,
             DataType::Uuid => 2950,
+            DataType::Interval => 1186,
         }
     }
 
@@ -139,6 +143,7 @@ impl DataType {
             DataType::Timestamptz => 8,
             DataType::Bytea => 9,
             DataType::Uuid => 10,
+            DataType::Interval => 11,
         }
     }
 
@@ -184,6 +189,7 @@ impl DataType {
             T::Bool | T::Boolean => DataType::Bool,
             T::Bytea => DataType::Bytea,
             T::Uuid => DataType::Uuid,
+            T::Interval { fields: None, .. } => DataType::Interval,
             T::Date => DataType::Date,
             T::Time(_, ast::TimezoneInfo::None | ast::TimezoneInfo::WithoutTimeZone) => {
                 DataType::Time
@@ -220,6 +226,7 @@ impl DataType {
                     "timestamp" => DataType::Timestamp,
                     "timestamptz" => DataType::Timestamptz,
                     "uuid" => DataType::Uuid,
+                    "interval" => DataType::Interval,
                     _ => return Err(undefined_type(&name)),
                 }
             }
@@ -277,6 +284,25 @@ impl DataType {
             }
             (ArithOp::Add, i, Date) if i.is_integer() && i != DataType::Int8 => Some(Date),
             (ArithOp::Sub, Date, Date) => Some(DataType::Int4),
+            (ArithOp::Add | ArithOp::Sub, DataType::Interval, DataType::Interval) => {
+                Some(DataType::Interval)
+            }
+            (ArithOp::Add | ArithOp::Sub, Date | DataType::Timestamp, DataType::Interval) => {
+                Some(DataType::Timestamp)
+            }
+            (ArithOp::Add, DataType::Interval, Date | DataType::Timestamp) => {
+                Some(DataType::Timestamp)
+            }
+            (ArithOp::Add | ArithOp::Sub, DataType::Timestamptz, DataType::Interval)
+            | (ArithOp::Add, DataType::Interval, DataType::Timestamptz) => {
+                Some(DataType::Timestamptz)
+            }
+            (ArithOp::Add | ArithOp::Sub, DataType::Time, DataType::Interval)
+            | (ArithOp::Add, DataType::Interval, DataType::Time) => Some(DataType::Time),
+            (ArithOp::Sub, DataType::Timestamp, DataType::Timestamp)
+            | (ArithOp::Sub, DataType::Timestamptz, DataType::Timestamptz) => {
+                Some(DataType::Interval)
+            }
             _ => None,
         }
     }
@@ -373,6 +399,7 @@ impl Value {
             (Value::Int(a), Value::Numeric(b)) => rust_decimal::Decimal::from(*a).cmp(b),
             (Value::Bytes(a), Value::Bytes(b)) => a.cmp(b),
             (Value::Uuid(a), Value::Uuid(b)) => a.cmp(b),
+            (Value::Interval(a), Value::Interval(b)) => a.span().cmp(&b.span()),
             (Value::Time(a), Value::Time(b)) => a.cmp(b),
             (a, b) if a.as_instant().is_some() && b.as_instant().is_some() => {
                 a.as_instant().cmp(&b.as_instant())
@@ -444,6 +471,7 @@ impl Value {
             Value::Timestamp(_) => "timestamp without time zone",
             Value::Timestamptz(_) => "timestamp with time zone",
             Value::Uuid(_) => "uuid",
+            Value::Interval(_) => "interval",
         }
     }
 
@@ -520,6 +548,12 @@ impl Value {
             (Value::Text(s), t) => parse_text(&s, t)?,
             (Value::Bytes(b), T::Bytea) => Value::Bytes(b),
             (Value::Uuid(u), T::Uuid) => Value::Uuid(u),
+            (Value::Interval(v), T::Interval) => Value::Interval(v),
+            (Value::Time(t), T::Interval) => Value::Interval(interval::Interval {
+                months: 0,
+                days: 0,
+                micros: t,
+            }),
             (Value::Time(t), T::Time) => Value::Time(t),
             (Value::Date(d), T::Date) => Value::Date(d),
             (Value::Date(d), T::Timestamp) => Value::Timestamp(date_micros(d, to)?),
@@ -646,6 +680,7 @@ pub(crate) fn parse_text(s: &str, t: DataType) -> Result<Value> {
         DataType::Numeric(_) => numeric::value(numeric::apply_typmod(numeric::parse(s)?, t)?),
         DataType::Bytea => Value::Bytes(bytea::parse(s)?),
         DataType::Uuid => Value::Uuid(uuid::parse(s)?),
+        DataType::Interval => Value::Interval(interval::parse(s)?),
         DataType::Date | DataType::Time | DataType::Timestamp | DataType::Timestamptz => {
             datetime::parse(s, t)?
         }
@@ -736,6 +771,7 @@ impl fmt::Display for Value {
             Value::Timestamp(t) => f.write_str(&datetime::format_timestamp(*t, false)),
             Value::Timestamptz(t) => f.write_str(&datetime::format_timestamp(*t, true)),
             Value::Uuid(u) => f.write_str(&uuid::format(u)),
+            Value::Interval(v) => f.write_str(&interval::format(v)),
         }
     }
 }
@@ -774,6 +810,15 @@ impl ArithOp {
             (Value::Date(a), Value::Date(b)) if self == ArithOp::Sub => {
                 Ok(Value::Int(i64::from(a) - i64::from(b)))
             }
+            (Value::Timestamp(a), Value::Timestamp(b))
+            | (Value::Timestamptz(a), Value::Timestamptz(b))
+                if self == ArithOp::Sub =>
+            {
+                interval::between(a, b)
+            }
+            (a, b) if matches!(a, Value::Interval(_)) || matches!(b, Value::Interval(_)) => {
+                self.interval(a, b, ty)
+            }
             (Value::Int(a), Value::Int(b)) if ty.is_integer() => self.int(a, b, ty),
             (a, b) if matches!(ty, DataType::Numeric(_)) => {
                 let (Some(a), Some(b)) = (a.as_decimal(), b.as_decimal()) else {
@@ -795,6 +840,50 @@ impl ArithOp {
                 Ok(Value::Float(r))
             }
         }
+    }
+
+    /// Interval arithmetic: interval ± interval, and a date or timestamp ± an interval
+    /// (`ty` is the result type; a date is taken at midnight).
+    fn interval(self, a: Value, b: Value, ty: DataType) -> Result<Value> {
+        let Value::Interval(iv) = b else {
+            // interval + timestamp: the same as timestamp + interval.
+            return match a {
+                Value::Interval(_) if self == ArithOp::Add => self.interval(b, a, ty),
+                a => Err(Error::DatatypeMismatch(format!(
+                    "operator does not exist: {} {} {}",
+                    a.kind(),
+                    self.symbol(),
+                    b.kind()
+                ))),
+            };
+        };
+        let iv = match self {
+            ArithOp::Add => iv,
+            ArithOp::Sub => iv.neg()?,
+            _ => {
+                return Err(Error::DatatypeMismatch(format!(
+                    "operator does not exist: {} {} interval",
+                    a.kind(),
+                    self.symbol()
+                )));
+            }
+        };
+        Ok(match a {
+            Value::Interval(x) => Value::Interval(x.add(iv)?),
+            Value::Date(d) => {
+                Value::Timestamp(interval::add_to_timestamp(date_micros(d, ty)?, &iv)?)
+            }
+            Value::Timestamp(t) => Value::Timestamp(interval::add_to_timestamp(t, &iv)?),
+            Value::Timestamptz(t) => Value::Timestamptz(interval::add_to_timestamp(t, &iv)?),
+            Value::Time(t) => Value::Time((t + iv.micros).rem_euclid(datetime::USECS_PER_DAY)),
+            a => {
+                return Err(Error::DatatypeMismatch(format!(
+                    "operator does not exist: {} {} interval",
+                    a.kind(),
+                    self.symbol()
+                )));
+            }
+        })
     }
 
     fn int(self, a: i64, b: i64, ty: DataType) -> Result<Value> {
@@ -857,6 +946,7 @@ pub(crate) fn negate(v: Value, ty: DataType) -> Result<Value> {
         Value::Float4(f) => Ok(Value::Float4(-f)),
         Value::Float(f) => Ok(Value::Float(-f)),
         Value::Numeric(d) => Ok(numeric::value(-d)),
+        Value::Interval(i) => Ok(Value::Interval(i.neg()?)),
         v => Err(Error::DatatypeMismatch(format!(
             "cannot negate {}",
             v.kind()
