@@ -99,20 +99,21 @@ struct Fields {
 }
 
 impl Fields {
-    /// Adds `n` units; fractions spill down (a month is 30 days, a day 24 hours).
+    /// Adds `n` units; fractions spill down (a month is 30 days, a day 24 hours). Sums
+    /// saturate: a field beyond its range is reported when the interval is built.
     fn add(&mut self, n: f64, u: Unit) {
         let (whole, frac) = (n.trunc(), n.fract());
         match u {
             Unit::Micros(m) => self.micros += n * m as f64,
             Unit::Days(d) => {
-                self.days += (whole as i64) * d;
+                self.days = self.days.saturating_add((whole as i64).saturating_mul(d));
                 self.micros += frac * (d * USECS_PER_DAY) as f64;
             }
             Unit::Months(m) => {
                 let months = n * m as f64;
-                self.months += months.trunc() as i64;
+                self.months = self.months.saturating_add(months.trunc() as i64);
                 let days = months.fract() * 30.0;
-                self.days += days.trunc() as i64;
+                self.days = self.days.saturating_add(days.trunc() as i64);
                 self.micros += days.fract() * USECS_PER_DAY as f64;
             }
         }
@@ -270,7 +271,9 @@ pub(crate) fn add_to_timestamp(micros: i64, v: &Interval) -> Result<i64> {
         .ok_or_else(overflow)?;
         t = (moved - epoch).num_days() * USECS_PER_DAY + time;
     }
-    t.checked_add(i64::from(v.days) * USECS_PER_DAY)
+    i64::from(v.days)
+        .checked_mul(USECS_PER_DAY)
+        .and_then(|d| t.checked_add(d))
         .and_then(|t| t.checked_add(v.micros))
         .ok_or_else(overflow)
 }
@@ -354,6 +357,32 @@ mod tests {
             parse("1 day").unwrap().span(),
             parse("24 hours").unwrap().span()
         );
+    }
+
+    #[test]
+    fn extremes_are_errors() {
+        for s in [
+            "1e300 days",
+            "99999999999 years",
+            "1e300",
+            "-1e300 mons",
+            "nan days",
+        ] {
+            assert!(parse(s).is_err(), "{s}");
+        }
+        let huge = Interval {
+            months: 0,
+            days: i32::MAX,
+            micros: i64::MAX,
+        };
+        assert!(add_to_timestamp(0, &huge).is_err());
+        assert!(huge.add(huge).is_err());
+        let months = Interval {
+            months: i32::MAX,
+            days: 0,
+            micros: 0,
+        };
+        assert!(add_to_timestamp(0, &months).is_err());
     }
 
     #[test]

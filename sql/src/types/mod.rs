@@ -875,7 +875,10 @@ impl ArithOp {
             }
             Value::Timestamp(t) => Value::Timestamp(interval::add_to_timestamp(t, &iv)?),
             Value::Timestamptz(t) => Value::Timestamptz(interval::add_to_timestamp(t, &iv)?),
-            Value::Time(t) => Value::Time((t + iv.micros).rem_euclid(datetime::USECS_PER_DAY)),
+            Value::Time(t) => {
+                let day = i128::from(datetime::USECS_PER_DAY);
+                Value::Time((i128::from(t) + i128::from(iv.micros)).rem_euclid(day) as i64)
+            }
             a => {
                 return Err(Error::DatatypeMismatch(format!(
                     "operator does not exist: {} {} interval",

@@ -348,6 +348,19 @@ mod tests {
             assert!(matches!(parse(bad), Err(Error::InvalidInput(_))), "{bad:?}");
         }
         assert_eq!(parse("1e100"), Err(overflow()));
+        // Nothing a client can type panics; what does not fit is 22003.
+        let long = "9".repeat(100);
+        for s in [
+            "1e99999999999999999999",
+            "1e-99999",
+            long.as_str(),
+            "0.0000000000000000000000000000001",
+        ] {
+            match parse(s) {
+                Ok(_) | Err(Error::OutOfRange(_)) => {}
+                other => panic!("{s}: {other:?}"),
+            }
+        }
         assert!(matches!(parse("NaN"), Err(Error::NotSupported(_))));
     }
 
