@@ -58,8 +58,8 @@ pub enum Function {
     Length,
     /// rtrim(text): without trailing spaces (also the cast of a CHAR value to text).
     Rtrim,
-    /// now() / current_timestamp: the statement's start time, substituted as a constant when
-    /// the statement runs (so it is never folded into a cached plan).
+    /// now() / current_timestamp: the transaction's start time, substituted as a constant
+    /// when the statement runs (so it is never folded into a cached plan).
     Now,
 }
 

@@ -25,6 +25,7 @@ use crate::cache::{Schema, changes_schema};
 use crate::plan::Plan;
 use crate::planner::{Planner, referenced_tables};
 use crate::store::{KvTxn, NoTxn, Savepoint};
+use crate::types::datetime::now;
 use crate::{
     Column, DataType, Description, Engine, Error, ExecResult, Prepared, Result, Statement,
     TxnStatus, Value, exec, optimizer,
@@ -65,6 +66,8 @@ pub(crate) struct Block {
     schema: Option<(u64, txn::Timestamp)>,
     /// A statement of the block may have changed the schema.
     changed_schema: bool,
+    /// When the block began: `now()` for all of its statements, as in PostgreSQL.
+    now: Value,
 }
 
 impl Block {
@@ -76,6 +79,7 @@ impl Block {
             implicit,
             schema,
             changed_schema: false,
+            now: now(),
         }
     }
 
@@ -99,7 +103,7 @@ impl Block {
         }
         let generation = self.generation();
         session
-            .run_in(self.txn.as_mut(), stmt, generation, params)
+            .run_in(self.txn.as_mut(), stmt, generation, params, &self.now)
             .await
     }
 
@@ -358,6 +362,7 @@ impl crate::Session {
         stmt: &Statement,
         generation: Option<u64>,
         params: &[Value],
+        now: &Value,
     ) -> Result<ExecResult> {
         txn.statement_start();
         txn.set_lock_timeout(self.settings.lock_timeout());
@@ -381,7 +386,7 @@ impl crate::Session {
             ));
         }
         let (plan, types) = Self::plan_cached(txn, stmt, generation).await?;
-        let plan = exec::bind_params(plan, &types, params)?;
+        let plan = exec::bind_params(plan, &types, params, now)?;
         exec::execute(plan, txn, &self.engine.rowids).await
     }
 
@@ -405,7 +410,9 @@ impl crate::Session {
         if !stmt.needs_txn {
             // Without tables the plan does not depend on the schema.
             let generation = self.engine.schema.stable();
-            return self.run_in(&mut NoTxn, stmt, generation, params).await;
+            return self
+                .run_in(&mut NoTxn, stmt, generation, params, &now())
+                .await;
         }
         let ddl = changes_schema(&stmt.ast);
         let mut attempt = 0;
@@ -423,7 +430,9 @@ impl crate::Session {
             };
             let (mut txn, seen) = self.engine.begin(opts).await?;
             let generation = seen.filter(|_| !ddl);
-            let result = self.run_in(txn.as_mut(), stmt, generation, params).await;
+            let result = self
+                .run_in(txn.as_mut(), stmt, generation, params, &now())
+                .await;
             let result = match result {
                 Ok(r) => {
                     let _commit = ddl.then(|| self.engine.schema.committing());
@@ -617,7 +626,7 @@ impl crate::Session {
             e => e.into(),
         })?;
         // Its snapshot is not the present one: plan from the catalog it sees.
-        let result = self.run_in(txn.as_mut(), stmt, None, params).await;
+        let result = self.run_in(txn.as_mut(), stmt, None, params, &now()).await;
         let _ = txn.rollback().await;
         result
     }

@@ -69,8 +69,13 @@ impl RowIds {
 }
 
 /// Replaces parameters with their values, cast to the parameters' types, and `now()` with
-/// the statement's start time.
-pub(crate) fn bind_params(plan: Plan, types: &[DataType], params: &[Value]) -> Result<Plan> {
+/// `now` (the start of the statement's transaction).
+pub(crate) fn bind_params(
+    plan: Plan,
+    types: &[DataType],
+    params: &[Value],
+    now: &Value,
+) -> Result<Plan> {
     if params.len() < types.len() {
         return Err(Error::InvalidParameter(format!(
             "bind message supplies {} parameters, but prepared statement requires {}",
@@ -84,8 +89,6 @@ pub(crate) fn bind_params(plan: Plan, types: &[DataType], params: &[Value]) -> R
         // A parameter's length is applied where its value is stored or cast, not here.
         .map(|(v, t)| v.clone().cast(t.without_typmod()))
         .collect::<Result<_>>()?;
-    // now() is the same for the whole statement.
-    let now = crate::types::datetime::now();
     Ok(plan.map_exprs(&mut |e| {
         e.transform(&mut |e| match e {
             Expr::Param(i) => Expr::Constant(values.get(i).cloned().unwrap_or(Value::Null)),
