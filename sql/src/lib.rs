@@ -120,10 +120,10 @@
 //!   `infinity` or BC input) with the time zone fixed at UTC: SET TIME ZONE is accepted and
 //!   changes no input or output. A precision on time or timestamp is accepted and ignored
 //!   (PostgreSQL rounds to it). Date arithmetic is date ± integer and date - date; intervals
-//!   add to and subtract from intervals, dates, times and timestamps, and timestamp -
-//!   timestamp is one, but intervals are not multiplied or divided, and read only the
-//!   `postgres` input style (no ISO 8601 `P1D`, no `INTERVAL '1' DAY` fields). An interval
-//!   key column reads back as days and time (`1 mon` as `30 days`).
+//!   add to and subtract from intervals, dates, times and timestamps, scale by numbers,
+//!   and are the difference of two timestamps; they read only the `postgres` input style
+//!   (no ISO 8601 `P1D`, no `INTERVAL '1' DAY` fields). An interval key column reads back as
+//!   days and time (`1 mon` as `30 days`).
 //! - A numeric holds at most 28 digits after the point and values below about 7.9e28
 //!   (`types::numeric`; PostgreSQL: 16383 and 131072 digits), no NaN or infinity (0A000),
 //!   and a numeric key column without a modifier keeps the value but not the display scale

@@ -51,6 +51,30 @@ impl Interval {
         )
     }
 
+    /// Multiplies by a number as `interval_mul` does: each field, with the fraction of
+    /// months spilling into days (30 per month) and of days into time, each rounded to
+    /// microseconds on the way.
+    pub(crate) fn mul(self, f: f64) -> Result<Interval> {
+        let ts_round = |x: f64| (x * 1e6).round_ties_even() / 1e6;
+        let months = (f64::from(self.months) * f).trunc();
+        let month_days = ts_round((f64::from(self.months) * f - months) * 30.0);
+        let mut days = (f64::from(self.days) * f).trunc();
+        let mut secs =
+            ts_round((f64::from(self.days) * f - days + month_days - month_days.trunc()) * 86400.0);
+        if secs.abs() >= 86400.0 {
+            let whole = (secs / 86400.0).trunc();
+            days += whole;
+            secs -= whole * 86400.0;
+        }
+        days += month_days.trunc();
+        let micros = (self.micros as f64 * f + secs * 1e6).round_ties_even();
+        let fits = |x: f64, max: f64| x.is_finite() && x.abs() < max;
+        if !fits(months, 2.1e9) || !fits(days, 2.1e9) || !fits(micros, 9.2e18) {
+            return Err(out_of_range());
+        }
+        Self::checked(months as i64, days as i64, Some(micros as i64))
+    }
+
     /// The negation.
     pub(crate) fn neg(self) -> Result<Interval> {
         Self::checked(
@@ -278,6 +302,12 @@ pub(crate) fn add_to_timestamp(micros: i64, v: &Interval) -> Result<i64> {
         .ok_or_else(overflow)
 }
 
+/// `timestamp - timestamp` over instants that may be dates (as [`between`]).
+pub(crate) fn between_wide(a: i128, b: i128) -> Result<Value> {
+    let d = i64::try_from(a - b).map_err(|_| out_of_range())?;
+    between(d, 0)
+}
+
 /// `timestamp - timestamp`: the difference in microseconds with whole 24-hour spans as days
 /// (PostgreSQL's `interval_justify_hours` of the result).
 pub(crate) fn between(a: i64, b: i64) -> Result<Value> {
@@ -357,6 +387,17 @@ mod tests {
             parse("1 day").unwrap().span(),
             parse("24 hours").unwrap().span()
         );
+    }
+
+    /// Expected products are PostgreSQL 15's.
+    #[test]
+    fn multiplication() {
+        let mul = |s: &str, f: f64| format(&parse(s).unwrap().mul(f).unwrap());
+        assert_eq!(mul("1 year", 0.3), "3 mons 18 days");
+        assert_eq!(mul("1 mon", 1.5), "1 mon 15 days");
+        assert_eq!(mul("3 days", 0.5), "1 day 12:00:00");
+        assert_eq!(mul("1 hour", -1.5), "-01:30:00");
+        assert!(parse("1 day").unwrap().mul(f64::INFINITY).is_err());
     }
 
     #[test]

@@ -309,10 +309,15 @@ impl DataType {
             }
             (ArithOp::Add | ArithOp::Sub, DataType::Time, DataType::Interval)
             | (ArithOp::Add, DataType::Interval, DataType::Time) => Some(DataType::Time),
-            (ArithOp::Sub, DataType::Timestamp, DataType::Timestamp)
-            | (ArithOp::Sub, DataType::Timestamptz, DataType::Timestamptz) => {
+            (
+                ArithOp::Sub,
+                Date | DataType::Timestamp | DataType::Timestamptz,
+                Date | DataType::Timestamp | DataType::Timestamptz,
+            ) => Some(DataType::Interval),
+            (ArithOp::Mul | ArithOp::Div, DataType::Interval, n) if n.is_numeric() => {
                 Some(DataType::Interval)
             }
+            (ArithOp::Mul, n, DataType::Interval) if n.is_numeric() => Some(DataType::Interval),
             _ => None,
         }
     }
@@ -589,11 +594,27 @@ impl ArithOp {
             (Value::Date(a), Value::Date(b)) if self == ArithOp::Sub => {
                 Ok(Value::Int(i64::from(a) - i64::from(b)))
             }
-            (Value::Timestamp(a), Value::Timestamp(b))
-            | (Value::Timestamptz(a), Value::Timestamptz(b))
-                if self == ArithOp::Sub =>
+            (a, b)
+                if self == ArithOp::Sub && ty == DataType::Interval && a.as_instant().is_some() =>
             {
-                interval::between(a, b)
+                // Timestamps (and a date with a timestamp) subtract to an interval.
+                match (a.as_instant(), b.as_instant()) {
+                    (Some(a), Some(b)) => interval::between_wide(a, b),
+                    _ => Err(Error::DatatypeMismatch("operator does not exist".into())),
+                }
+            }
+            (Value::Interval(v), n) if matches!(self, ArithOp::Mul | ArithOp::Div) => {
+                let f = as_float(n)?;
+                Ok(Value::Interval(if self == ArithOp::Mul {
+                    v.mul(f)?
+                } else if f == 0.0 {
+                    return Err(Error::DivisionByZero);
+                } else {
+                    v.mul(1.0 / f)?
+                }))
+            }
+            (n, Value::Interval(v)) if self == ArithOp::Mul => {
+                Ok(Value::Interval(v.mul(as_float(n)?)?))
             }
             (a, b) if matches!(a, Value::Interval(_)) || matches!(b, Value::Interval(_)) => {
                 self.interval(a, b, ty)
@@ -688,13 +709,24 @@ impl ArithOp {
         a: rust_decimal::Decimal,
         b: rust_decimal::Decimal,
     ) -> Result<rust_decimal::Decimal> {
-        match self {
-            ArithOp::Add => a.checked_add(b).ok_or_else(numeric::overflow),
-            ArithOp::Sub => a.checked_sub(b).ok_or_else(numeric::overflow),
-            ArithOp::Mul => a.checked_mul(b).ok_or_else(numeric::overflow),
-            ArithOp::Div => numeric::div(a, b),
-            ArithOp::Rem => numeric::rem(a, b),
+        let r = match self {
+            ArithOp::Add => a.checked_add(b),
+            ArithOp::Sub => a.checked_sub(b),
+            ArithOp::Mul => a.checked_mul(b),
+            ArithOp::Div => return numeric::div(a, b),
+            ArithOp::Rem => return numeric::rem(a, b),
+        };
+        let mut r = r.ok_or_else(numeric::overflow)?;
+        // PostgreSQL shows the larger scale of a sum and the sum of the scales of a product,
+        // also for zero (0.0 * 5 is 0.0); Decimal drops them from a zero result.
+        if r.is_zero() {
+            let scale = match self {
+                ArithOp::Mul => a.scale() + b.scale(),
+                _ => a.scale().max(b.scale()),
+            };
+            r.rescale(scale.min(numeric::MAX_SCALE));
         }
+        Ok(r)
     }
 
     fn float(self, a: f64, b: f64) -> Result<f64> {
