@@ -47,7 +47,8 @@ pub(crate) fn eval(e: &Expr, row: &[Value]) -> Result<Value> {
                 a.extend_from_slice(&b);
                 Value::Bytes(a)
             }
-            (a, b) => Value::Text(format!("{a}{b}")),
+            // Operands become text as casts make them (a boolean is spelt out).
+            (a, b) => Value::Text(format!("{}{}", concat_text(a), concat_text(b))),
         },
         Expr::IsNull(a) => Value::Bool(eval(a, row)?.is_null()),
         Expr::IsDistinct(a, b) => {
@@ -119,6 +120,15 @@ fn in_list(v: Value, list: &[Expr], row: &[Value]) -> Result<Value> {
     } else {
         Value::Bool(false)
     })
+}
+
+/// A `||` operand as text.
+fn concat_text(v: Value) -> String {
+    match v {
+        Value::Bool(b) => b.to_string(),
+        Value::Text(s) => s,
+        v => v.to_string(),
+    }
 }
 
 /// Applies a scalar function (NULL in, NULL out).

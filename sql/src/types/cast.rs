@@ -98,6 +98,8 @@ impl Value {
             }
             (Value::Timestamp(t) | Value::Timestamptz(t), T::Timestamp) => Value::Timestamp(t),
             (Value::Timestamp(t) | Value::Timestamptz(t), T::Timestamptz) => Value::Timestamptz(t),
+            // A boolean cast to a string is spelt out (booltext), unlike its output 't'/'f'.
+            (Value::Bool(b), t) if t.is_string() => Value::Text(b.to_string()),
             (v, t) if t.is_string() => Value::Text(v.to_string()),
             (v, t) => {
                 return Err(Error::DatatypeMismatch(format!(
@@ -208,7 +210,15 @@ pub(crate) fn parse_text(s: &str, t: DataType) -> Result<Value> {
             let i = trimmed.parse::<i64>().map_err(|_| out_of_range())?;
             check_int(i, t).map_err(|_| out_of_range())?
         }
-        DataType::Float8 => Value::Float(parse_float(trimmed).ok_or_else(|| invalid_input(t, s))?),
+        DataType::Float8 => {
+            let f = parse_float(trimmed).ok_or_else(|| invalid_input(t, s))?;
+            if float_out_of_range(trimmed, f) {
+                return Err(Error::OutOfRange(format!(
+                    "\"{s}\" is out of range for type double precision"
+                )));
+            }
+            Value::Float(f)
+        }
         DataType::Numeric(_) => numeric::value(numeric::apply_typmod(numeric::parse(s)?, t)?),
         DataType::Bytea => Value::Bytes(bytea::parse(s)?),
         DataType::Uuid => Value::Uuid(uuid::parse(s)?),
@@ -227,6 +237,15 @@ pub(crate) fn parse_text(s: &str, t: DataType) -> Result<Value> {
             _ => return Err(invalid_input(t, s)),
         },
     })
+}
+
+/// Whether a parsed float literal overflowed to infinity or underflowed to zero (PostgreSQL
+/// rejects both; an explicit `Infinity` or a zero literal is fine).
+fn float_out_of_range(s: &str, f: f64) -> bool {
+    let digits = s.split(['e', 'E']).next().unwrap_or_default();
+    let nonzero = digits.bytes().any(|b| matches!(b, b'1'..=b'9'));
+    let literal_infinity = s.to_ascii_lowercase().contains("inf");
+    (f.is_infinite() && !literal_infinity) || (f == 0.0 && nonzero)
 }
 
 fn parse_float(s: &str) -> Option<f64> {

@@ -814,7 +814,7 @@ mod tests {
         ));
         assert_eq!(
             Value::Bool(true).cast(DataType::Text),
-            Ok(Value::Text("t".into()))
+            Ok(Value::Text("true".into()))
         );
         assert_eq!(Value::Null.cast(DataType::Int4), Ok(Value::Null));
     }
