@@ -167,7 +167,7 @@ pub(crate) fn object_name(name: &ast::ObjectName) -> Result<String> {
 }
 
 /// Whether an AST expression takes its type from context (a parameter, NULL, a string literal).
-fn is_flexible(e: &ast::Expr) -> bool {
+pub(crate) fn is_flexible(e: &ast::Expr) -> bool {
     match e {
         ast::Expr::Value(v) => matches!(
             v.value,

@@ -104,6 +104,17 @@ impl Planner<'_> {
 
     /// Plans `VALUES (...), (...)`; `hints` gives each column's expected type.
     pub(crate) fn plan_values(&mut self, v: &ast::Values, hints: &[DataType]) -> Result<Node> {
+        self.plan_values_checked(v, hints, &mut |_, _| Ok(()))
+    }
+
+    /// Plans `VALUES`, passing each bound expression's column and type to `check` (INSERT
+    /// checks that it can be stored in its column).
+    pub(crate) fn plan_values_checked(
+        &mut self,
+        v: &ast::Values,
+        hints: &[DataType],
+        check: &mut dyn FnMut(usize, DataType) -> Result<()>,
+    ) -> Result<Node> {
         let width = v.rows.first().map(|r| r.len()).unwrap_or(0);
         let mut types: Vec<Option<DataType>> = hints.iter().copied().map(Some).collect();
         types.resize(width, None);
@@ -117,6 +128,7 @@ impl Planner<'_> {
             let mut out = Vec::with_capacity(width);
             for (i, e) in row.iter().enumerate() {
                 let (e, t) = self.bind(e, &Scope::default(), types[i])?;
+                check(i, t)?;
                 types[i].get_or_insert(t);
                 out.push(e);
             }

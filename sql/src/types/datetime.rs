@@ -140,8 +140,16 @@ pub(crate) fn parse(s: &str, t: DataType) -> Result<Value> {
     let trimmed = s.trim();
     match t {
         DataType::Date => {
-            let d = parse_date_part(trimmed, t, s)?;
-            date_value(d)
+            // A date reads a timestamp too and drops its time, as PostgreSQL does.
+            let (date, time) = match trimmed.split_once([' ', 'T']) {
+                Some((d, tm)) => (d, Some(tm.trim())),
+                None => (trimmed, None),
+            };
+            if let Some(tm) = time {
+                let (tm, _) = split_zone(tm, t, s)?;
+                parse_time_part(tm, t, s)?;
+            }
+            date_value(parse_date_part(date, t, s)?)
         }
         DataType::Time => {
             let (tm, _) = split_zone(trimmed, t, s)?;
@@ -294,6 +302,7 @@ mod tests {
         let cases = [
             ("2024-02-29", DataType::Date, "2024-02-29"),
             ("2024/01/02", DataType::Date, "2024-01-02"),
+            ("2024-01-02 23:59:59+05", DataType::Date, "2024-01-02"),
             (" 0099-1-2 ", DataType::Date, "0099-01-02"),
             ("13:05", DataType::Time, "13:05:00"),
             ("23:59:59.1234567", DataType::Time, "23:59:59.123457"),

@@ -322,6 +322,22 @@ impl DataType {
         }
     }
 
+    /// Whether a value of type `from` can be stored in a column of type `to`: PostgreSQL's
+    /// implicit and assignment casts (numbers among themselves, anything to a string type,
+    /// dates and timestamps among themselves, a timestamp or interval to a time). Untyped
+    /// literals and parameters take the column's type before this applies.
+    pub fn assignable(from: DataType, to: DataType) -> bool {
+        use DataType as T;
+        from.without_typmod() == to.without_typmod()
+            || (from.is_numeric() && to.is_numeric())
+            || to.is_string()
+            || (from.datetime_rank().is_some() && to.datetime_rank().is_some())
+            || matches!(
+                (from, to),
+                (T::Timestamp | T::Timestamptz | T::Interval, T::Time) | (T::Time, T::Interval)
+            )
+    }
+
     /// Whether values of the two types can be compared (after the binder's casts).
     pub(crate) fn comparable(a: DataType, b: DataType) -> bool {
         Self::common_type(a, b).is_some()
