@@ -70,7 +70,8 @@
 //!   the left input's position (PostgreSQL lists USING columns first). Scalar functions: abs,
 //!   lower, upper, length, rtrim (of spaces only), COALESCE, NULLIF; aggregates: count, sum,
 //!   avg, min and max, with PostgreSQL's result types (sum of integer is bigint, of bigint
-//!   numeric; avg of an exact type is numeric, of a float double precision).
+//!   numeric; avg of an exact type is numeric, of a float double precision; sum and avg of
+//!   intervals are intervals).
 //! - Correlated subqueries run once per enclosing row with the filters of their own query;
 //!   they are not decorrelated into joins, and a correlated equality does not select a key
 //!   span.

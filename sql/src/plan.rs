@@ -394,7 +394,8 @@ pub enum Aggregate {
     /// count(expr): non-NULL values.
     Count(Expr),
     Sum(Expr, DataType),
-    /// avg of a number: double precision for floats, numeric for the exact types.
+    /// avg of a number (double precision for floats, numeric for the exact types) or of
+    /// intervals.
     Avg(Expr, DataType),
     Min(Expr),
     Max(Expr),

@@ -394,6 +394,14 @@ impl Planner<'_> {
         let (e, t) = self.bind(arg, scope, None)?;
         Ok(match name {
             "count" => (Aggregate::Count(e), DataType::Int8),
+            "sum" | "avg" if t == DataType::Interval => {
+                let a = if name == "sum" {
+                    Aggregate::Sum(e, t)
+                } else {
+                    Aggregate::Avg(e, t)
+                };
+                (a, t)
+            }
             "sum" if t.is_numeric() => {
                 let out = match t {
                     DataType::Int2 | DataType::Int4 => DataType::Int8,
