@@ -885,6 +885,28 @@ mod tests {
         );
     }
 
+    /// Catalog descriptors store types as JSON (docs/formats.md): the unit forms written
+    /// before parameterised types existed still read, and the new ones are stable.
+    #[test]
+    fn catalog_json_of_types() {
+        let cases = [
+            ("\"Int4\"", DataType::Int4),
+            ("\"Text\"", DataType::Text),
+            ("\"Float8\"", DataType::Float8),
+            ("{\"Varchar\":3}", DataType::Varchar(Some(3))),
+            ("{\"Varchar\":null}", DataType::Varchar(None)),
+            ("{\"Char\":1}", DataType::Char(1)),
+            ("{\"Numeric\":[5,2]}", DataType::Numeric(Some((5, 2)))),
+            ("{\"Numeric\":null}", DataType::Numeric(None)),
+            ("\"Timestamptz\"", DataType::Timestamptz),
+            ("\"Interval\"", DataType::Interval),
+        ];
+        for (json, t) in cases {
+            assert_eq!(serde_json::from_str::<DataType>(json).unwrap(), t, "{json}");
+            assert_eq!(serde_json::to_string(&t).unwrap(), json);
+        }
+    }
+
     #[test]
     fn varchar_and_char_lengths() {
         let text = |s: &str| Value::Text(s.into());
