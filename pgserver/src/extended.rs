@@ -188,7 +188,11 @@ impl Extended {
                 .enumerate()
                 .map(|(i, layout)| match prepared.declared_oids.get(i) {
                     Some(&oid) if oid != 0 => oid,
-                    _ => pg_type(layout.data_type()).oid(),
+                    // The inferred type (a CHAR(n) is described as bpchar, sent as text).
+                    _ => match prepared.description.params.get(i) {
+                        Some(dt) => pg_type(*dt).oid(),
+                        None => pg_type(layout.data_type()).oid(),
+                    },
                 })
                 .collect();
             client.push(PgWireBackendMessage::ParameterDescription(
@@ -449,9 +453,13 @@ mod tests {
         let layouts = declared_layouts(&[0, 705, 21, 1043]).unwrap();
         assert_eq!(
             layouts,
-            [None, None, Some(ParamType::Int2), Some(ParamType::Text)]
+            [None, None, Some(ParamType::Int2), Some(ParamType::Varchar)]
         );
-        assert!(declared_layouts(&[1700]).is_err(), "numeric");
+        assert_eq!(
+            declared_layouts(&[1700]).unwrap(),
+            [Some(ParamType::Numeric)]
+        );
+        assert!(declared_layouts(&[3802]).is_err(), "jsonb");
         assert!(declared_layouts(&[999_999]).is_err(), "unknown oid");
     }
 }

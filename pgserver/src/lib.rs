@@ -56,9 +56,10 @@
 //! - A prepared statement is described once, at Parse. An execution that has to plan it again
 //!   after a schema change fails with 0A000 "cached plan must not change result type" when
 //!   the result types changed, as in PostgreSQL (a change of names alone is not detected).
-//! - Only BOOL, INT2, INT4, INT8, FLOAT4, FLOAT8, TEXT, VARCHAR, BPCHAR and NAME parameters are
-//!   accepted; INT2 widens to int4 and FLOAT4 to float8. Results use bool, int4, int8, float8
-//!   and text only.
+//! - Only BOOL, INT2, INT4, INT8, FLOAT4, FLOAT8, NUMERIC, TEXT, VARCHAR, BPCHAR, NAME, BYTEA,
+//!   DATE, TIME, TIMESTAMP, TIMESTAMPTZ, INTERVAL and UUID parameters are accepted (a
+//!   declared BPCHAR or NAME is text), and results use those types (but name), in text and
+//!   binary formats.
 //! - Results of SELECT, SHOW and EXPLAIN are all tagged `SELECT n`.
 //! - COPY, NOTICE messages, LISTEN/NOTIFY and the function-call protocol are not supported
 //!   (FunctionCall is answered with 0A000; COPY messages outside COPY are ignored).

@@ -19,17 +19,29 @@ use crate::error::{code, user_error};
 pub(crate) fn pg_type(data_type: DataType) -> Type {
     match data_type {
         DataType::Bool => Type::BOOL,
+        DataType::Int2 => Type::INT2,
         DataType::Int4 => Type::INT4,
         DataType::Int8 => Type::INT8,
+        DataType::Float4 => Type::FLOAT4,
         DataType::Float8 => Type::FLOAT8,
+        DataType::Numeric(_) => Type::NUMERIC,
         DataType::Text => Type::TEXT,
+        DataType::Varchar(_) => Type::VARCHAR,
+        DataType::Char(_) => Type::BPCHAR,
+        DataType::Bytea => Type::BYTEA,
+        DataType::Date => Type::DATE,
+        DataType::Time => Type::TIME,
+        DataType::Timestamp => Type::TIMESTAMP,
+        DataType::Timestamptz => Type::TIMESTAMPTZ,
+        DataType::Uuid => Type::UUID,
+        DataType::Interval => Type::INTERVAL,
     }
 }
 
 /// How one Bind parameter is laid out on the wire: the declared type if the client declared one
 /// TinkerDB understands, else the type the SQL layer inferred. A declared type is handed to the
-/// SQL layer as [`ParamType::data_type`]: narrower or aliased types widen (INT2 → Int4, FLOAT4 →
-/// Float8, VARCHAR/BPCHAR/NAME → Text) while the value is still decoded in the declared layout.
+/// SQL layer as [`ParamType::data_type`] (VARCHAR as VARCHAR without a length, BPCHAR and NAME
+/// as TEXT), and the value is decoded in the declared layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ParamType {
     Bool,
@@ -38,7 +50,16 @@ pub enum ParamType {
     Int8,
     Float4,
     Float8,
+    Numeric,
     Text,
+    Varchar,
+    Bytea,
+    Date,
+    Time,
+    Timestamp,
+    Timestamptz,
+    Uuid,
+    Interval,
 }
 
 impl ParamType {
@@ -51,7 +72,16 @@ impl ParamType {
             Type::INT8 => ParamType::Int8,
             Type::FLOAT4 => ParamType::Float4,
             Type::FLOAT8 => ParamType::Float8,
-            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => ParamType::Text,
+            Type::NUMERIC => ParamType::Numeric,
+            Type::BYTEA => ParamType::Bytea,
+            Type::DATE => ParamType::Date,
+            Type::TIME => ParamType::Time,
+            Type::TIMESTAMP => ParamType::Timestamp,
+            Type::TIMESTAMPTZ => ParamType::Timestamptz,
+            Type::UUID => ParamType::Uuid,
+            Type::INTERVAL => ParamType::Interval,
+            Type::VARCHAR => ParamType::Varchar,
+            Type::TEXT | Type::BPCHAR | Type::NAME => ParamType::Text,
             _ => return None,
         })
     }
@@ -60,10 +90,21 @@ impl ParamType {
     pub(crate) fn from_data_type(data_type: DataType) -> ParamType {
         match data_type {
             DataType::Bool => ParamType::Bool,
+            DataType::Int2 => ParamType::Int2,
             DataType::Int4 => ParamType::Int4,
             DataType::Int8 => ParamType::Int8,
+            DataType::Float4 => ParamType::Float4,
             DataType::Float8 => ParamType::Float8,
-            DataType::Text => ParamType::Text,
+            DataType::Numeric(_) => ParamType::Numeric,
+            DataType::Varchar(_) => ParamType::Varchar,
+            DataType::Text | DataType::Char(_) => ParamType::Text,
+            DataType::Bytea => ParamType::Bytea,
+            DataType::Date => ParamType::Date,
+            DataType::Time => ParamType::Time,
+            DataType::Timestamp => ParamType::Timestamp,
+            DataType::Timestamptz => ParamType::Timestamptz,
+            DataType::Uuid => ParamType::Uuid,
+            DataType::Interval => ParamType::Interval,
         }
     }
 
@@ -71,10 +112,21 @@ impl ParamType {
     pub(crate) fn data_type(self) -> DataType {
         match self {
             ParamType::Bool => DataType::Bool,
-            ParamType::Int2 | ParamType::Int4 => DataType::Int4,
+            ParamType::Int2 => DataType::Int2,
+            ParamType::Int4 => DataType::Int4,
             ParamType::Int8 => DataType::Int8,
-            ParamType::Float4 | ParamType::Float8 => DataType::Float8,
+            ParamType::Float4 => DataType::Float4,
+            ParamType::Float8 => DataType::Float8,
+            ParamType::Numeric => DataType::Numeric(None),
             ParamType::Text => DataType::Text,
+            ParamType::Varchar => DataType::Varchar(None),
+            ParamType::Bytea => DataType::Bytea,
+            ParamType::Date => DataType::Date,
+            ParamType::Time => DataType::Time,
+            ParamType::Timestamp => DataType::Timestamp,
+            ParamType::Timestamptz => DataType::Timestamptz,
+            ParamType::Uuid => DataType::Uuid,
+            ParamType::Interval => DataType::Interval,
         }
     }
 
@@ -87,7 +139,16 @@ impl ParamType {
             ParamType::Int8 => "bigint",
             ParamType::Float4 => "real",
             ParamType::Float8 => "double precision",
+            ParamType::Numeric => "numeric",
             ParamType::Text => "text",
+            ParamType::Varchar => "character varying",
+            ParamType::Bytea => "bytea",
+            ParamType::Date => "date",
+            ParamType::Time => "time",
+            ParamType::Timestamp => "timestamp",
+            ParamType::Timestamptz => "timestamp with time zone",
+            ParamType::Uuid => "uuid",
+            ParamType::Interval => "interval",
         }
     }
 }
@@ -100,6 +161,7 @@ pub(crate) fn render_text(value: &Value) -> Option<String> {
         Value::Int(i) => Some(i.to_string()),
         Value::Float(f) => Some(format_float8(*f)),
         Value::Text(s) => Some(s.clone()),
+        v => Some(v.to_string()),
     }
 }
 
@@ -209,10 +271,26 @@ fn encode_binary(value: &Value, data_type: DataType) -> PgWireResult<Option<Vec<
             .map_err(|_| user_error(code::NUMERIC_VALUE_OUT_OF_RANGE, "integer out of range"))?
             .to_be_bytes()
             .to_vec(),
+        (DataType::Int2, Value::Int(i)) => i16::try_from(*i)
+            .map_err(|_| user_error(code::NUMERIC_VALUE_OUT_OF_RANGE, "smallint out of range"))?
+            .to_be_bytes()
+            .to_vec(),
         (DataType::Int8, Value::Int(i)) => i.to_be_bytes().to_vec(),
+        (DataType::Float4, Value::Float4(f)) => f.to_be_bytes().to_vec(),
         (DataType::Float8, Value::Float(f)) => f.to_be_bytes().to_vec(),
+        (DataType::Float8, Value::Float4(f)) => f64::from(*f).to_be_bytes().to_vec(),
         (DataType::Float8, Value::Int(i)) => (*i as f64).to_be_bytes().to_vec(),
-        (DataType::Text, Value::Text(s)) => s.as_bytes().to_vec(),
+        (DataType::Numeric(_), Value::Numeric(d)) => sql::types::numeric::to_binary(d),
+        (DataType::Bytea, Value::Bytes(b)) => b.clone(),
+        (DataType::Date, Value::Date(d)) => d.to_be_bytes().to_vec(),
+        (DataType::Time, Value::Time(t))
+        | (DataType::Timestamp, Value::Timestamp(t))
+        | (DataType::Timestamptz, Value::Timestamptz(t)) => t.to_be_bytes().to_vec(),
+        (DataType::Uuid, Value::Uuid(u)) => u.to_vec(),
+        (DataType::Interval, Value::Interval(v)) => sql::types::interval::to_binary(v),
+        (DataType::Text | DataType::Varchar(_) | DataType::Char(_), Value::Text(s)) => {
+            s.as_bytes().to_vec()
+        }
         (data_type, value) => {
             return Err(user_error(
                 code::INTERNAL_ERROR,
@@ -269,15 +347,33 @@ fn decode_binary(index: usize, ty: ParamType, bytes: &[u8]) -> PgWireResult<Valu
         }
         ParamType::Int8 => Value::Int(i64::from_be_bytes(bytes.try_into().map_err(|_| bad())?)),
         ParamType::Float4 => {
-            Value::Float(f32::from_be_bytes(bytes.try_into().map_err(|_| bad())?).into())
+            Value::Float4(f32::from_be_bytes(bytes.try_into().map_err(|_| bad())?))
         }
         ParamType::Float8 => Value::Float(f64::from_be_bytes(bytes.try_into().map_err(|_| bad())?)),
-        ParamType::Text => Value::Text(String::from_utf8(bytes.to_vec()).map_err(|_| {
-            user_error(
-                code::CHARACTER_NOT_IN_REPERTOIRE,
-                "invalid byte sequence for encoding \"UTF8\"",
-            )
-        })?),
+        ParamType::Bytea => Value::Bytes(bytes.to_vec()),
+        ParamType::Uuid => Value::Uuid(bytes.try_into().map_err(|_| bad())?),
+        ParamType::Interval => {
+            Value::Interval(sql::types::interval::from_binary(bytes).ok_or_else(bad)?)
+        }
+        ParamType::Date => Value::Date(i32::from_be_bytes(bytes.try_into().map_err(|_| bad())?)),
+        ParamType::Time => Value::Time(i64::from_be_bytes(bytes.try_into().map_err(|_| bad())?)),
+        ParamType::Timestamp => {
+            Value::Timestamp(i64::from_be_bytes(bytes.try_into().map_err(|_| bad())?))
+        }
+        ParamType::Timestamptz => {
+            Value::Timestamptz(i64::from_be_bytes(bytes.try_into().map_err(|_| bad())?))
+        }
+        ParamType::Numeric => {
+            Value::Numeric(sql::types::numeric::from_binary(bytes).ok_or_else(bad)?)
+        }
+        ParamType::Text | ParamType::Varchar => {
+            Value::Text(String::from_utf8(bytes.to_vec()).map_err(|_| {
+                user_error(
+                    code::CHARACTER_NOT_IN_REPERTOIRE,
+                    "invalid byte sequence for encoding \"UTF8\"",
+                )
+            })?)
+        }
     })
 }
 
@@ -297,7 +393,17 @@ pub(crate) fn parse_text(ty: ParamType, text: &str) -> PgWireResult<Value> {
     };
     let trimmed = text.trim_matches(|c: char| c.is_ascii_whitespace());
     Ok(match ty {
-        ParamType::Text => Value::Text(text.to_string()),
+        // The SQL layer parses numeric text when it casts the parameter to its type.
+        ParamType::Text
+        | ParamType::Varchar
+        | ParamType::Numeric
+        | ParamType::Bytea
+        | ParamType::Date
+        | ParamType::Time
+        | ParamType::Timestamp
+        | ParamType::Timestamptz
+        | ParamType::Uuid
+        | ParamType::Interval => Value::Text(text.to_string()),
         ParamType::Bool => Value::Bool(parse_bool(trimmed).ok_or_else(invalid)?),
         ParamType::Int2 | ParamType::Int4 | ParamType::Int8 => {
             let (min, max) = match ty {
@@ -316,12 +422,23 @@ pub(crate) fn parse_text(ty: ParamType, text: &str) -> PgWireResult<Value> {
             Value::Int(n)
         }
         ParamType::Float4 | ParamType::Float8 => {
-            Value::Float(parse_float(trimmed).ok_or_else(invalid)?.ok_or_else(|| {
+            let range = || {
                 user_error(
                     code::NUMERIC_VALUE_OUT_OF_RANGE,
                     format!("\"{text}\" is out of range for type {}", ty.name()),
                 )
-            })?)
+            };
+            let f = parse_float(trimmed)
+                .ok_or_else(invalid)?
+                .ok_or_else(range)?;
+            if ty == ParamType::Float8 {
+                return Ok(Value::Float(f));
+            }
+            let r = f as f32;
+            if (r.is_infinite() && f.is_finite()) || (r == 0.0 && f != 0.0) {
+                return Err(range());
+            }
+            Value::Float4(r)
         }
     })
 }
@@ -372,20 +489,41 @@ mod tests {
     fn data_types_round_trip_through_oids() {
         let all = [
             DataType::Bool,
+            DataType::Int2,
             DataType::Int4,
             DataType::Int8,
+            DataType::Float4,
             DataType::Float8,
             DataType::Text,
+            DataType::Varchar(None),
         ];
         for dt in all {
             assert_eq!(data_type(&pg_type(dt)), Some(dt));
         }
         let oids: Vec<u32> = all.iter().map(|dt| pg_type(*dt).oid()).collect();
-        assert_eq!(oids, [16, 23, 20, 701, 25]);
-        assert_eq!(data_type(&Type::VARCHAR), Some(DataType::Text));
-        assert_eq!(data_type(&Type::INT2), Some(DataType::Int4));
-        assert_eq!(data_type(&Type::FLOAT4), Some(DataType::Float8));
-        assert_eq!(data_type(&Type::NUMERIC), None);
+        assert_eq!(oids, [16, 21, 23, 20, 700, 701, 25, 1043]);
+        for dt in all {
+            assert_eq!(pg_type(dt).oid(), dt.oid(), "{dt:?}");
+        }
+        assert_eq!(pg_type(DataType::Varchar(Some(3))).oid(), 1043);
+        assert_eq!(pg_type(DataType::Char(3)).oid(), 1042);
+        assert_eq!(data_type(&Type::BPCHAR), Some(DataType::Text));
+        assert_eq!(data_type(&Type::JSONB), None);
+        let more = [
+            (DataType::Numeric(None), 1700),
+            (DataType::Bytea, 17),
+            (DataType::Date, 1082),
+            (DataType::Time, 1083),
+            (DataType::Timestamp, 1114),
+            (DataType::Timestamptz, 1184),
+            (DataType::Uuid, 2950),
+            (DataType::Interval, 1186),
+        ];
+        for (dt, oid) in more {
+            assert_eq!(pg_type(dt).oid(), oid, "{dt:?}");
+            assert_eq!(dt.oid(), oid, "{dt:?}");
+            assert_eq!(data_type(&pg_type(dt)), Some(dt));
+        }
     }
 
     /// Expected strings are what PostgreSQL 15 prints for the same float8 values.
@@ -545,7 +683,7 @@ mod tests {
         );
         assert_eq!(
             dec(ParamType::Float4, &1.5f32.to_be_bytes()).unwrap(),
-            Value::Float(1.5)
+            Value::Float4(1.5)
         );
         assert_eq!(
             dec(ParamType::Float8, &2.5f64.to_be_bytes()).unwrap(),

@@ -227,6 +227,119 @@ async fn extended_protocol_binds_and_returns_every_type() {
     server.stop().await.unwrap();
 }
 
+/// A result column's raw binary bytes, to check send formats tokio-postgres cannot decode
+/// without optional features.
+struct RawBytes(Vec<u8>);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for RawBytes {
+    fn from_sql(
+        _: &Type,
+        raw: &'a [u8],
+    ) -> Result<RawBytes, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(RawBytes(raw.to_vec()))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn extended_protocol_sends_parameterised_and_temporal_types() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE w (id SMALLINT PRIMARY KEY, r REAL, v VARCHAR(5), c CHAR(3), \
+             b BYTEA, n NUMERIC(6,2), d DATE, ts TIMESTAMP, tz TIMESTAMPTZ)",
+        )
+        .await
+        .unwrap();
+    let insert = client
+        .prepare("INSERT INTO w (id, r, v, c, b) VALUES ($1, $2, $3, $4, $5)")
+        .await
+        .unwrap();
+    assert_eq!(
+        insert.params(),
+        [
+            Type::INT2,
+            Type::FLOAT4,
+            Type::VARCHAR,
+            Type::BPCHAR,
+            Type::BYTEA
+        ]
+    );
+    let bytes: &[u8] = &[0, 1, 255];
+    client
+        .execute(&insert, &[&7i16, &1.5f32, &"abc", &"x", &bytes])
+        .await
+        .unwrap();
+    let err = client
+        .execute(&insert, &[&8i16, &1.5f32, &"abcdef", &"x", &bytes])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code().map(|c| c.code()), Some("22001"));
+    client
+        .batch_execute(
+            "UPDATE w SET n = 1.5, d = '2000-01-02', ts = '2000-01-01 00:00:01', \
+             tz = '2000-01-01 01:00:00+01'",
+        )
+        .await
+        .unwrap();
+
+    let select = client
+        .prepare("SELECT id, r, v, c, b, n, d, ts, tz FROM w")
+        .await
+        .unwrap();
+    let types: Vec<Type> = select.columns().iter().map(|c| c.type_().clone()).collect();
+    assert_eq!(
+        types,
+        [
+            Type::INT2,
+            Type::FLOAT4,
+            Type::VARCHAR,
+            Type::BPCHAR,
+            Type::BYTEA,
+            Type::NUMERIC,
+            Type::DATE,
+            Type::TIMESTAMP,
+            Type::TIMESTAMPTZ
+        ]
+    );
+    let row = client.query_one(&select, &[]).await.unwrap();
+    assert_eq!(row.get::<_, i16>(0), 7);
+    assert_eq!(row.get::<_, f32>(1), 1.5);
+    assert_eq!(row.get::<_, &str>(2), "abc");
+    assert_eq!(row.get::<_, &str>(3), "x  ");
+    assert_eq!(row.get::<_, Vec<u8>>(4), [0, 1, 255]);
+    // numeric_send of 1.50: one base-10000 digit pair 1, 5000; weight 0; scale 2.
+    let n = row.get::<_, RawBytes>(5).0;
+    assert_eq!(n, [0, 2, 0, 0, 0, 0, 0, 2, 0, 1, 0x13, 0x88]);
+    assert_eq!(row.get::<_, RawBytes>(6).0, 1i32.to_be_bytes());
+    assert_eq!(row.get::<_, RawBytes>(7).0, 1_000_000i64.to_be_bytes());
+    assert_eq!(row.get::<_, RawBytes>(8).0, 0i64.to_be_bytes());
+
+    let msgs = client
+        .simple_query("SELECT n, d, ts, tz, b FROM w")
+        .await
+        .unwrap();
+    let SimpleQueryMessage::Row(row) = &msgs[1] else {
+        panic!("{msgs:?}")
+    };
+    let text: Vec<Option<&str>> = (0..5).map(|i| row.get(i)).collect();
+    assert_eq!(
+        text,
+        [
+            Some("1.50"),
+            Some("2000-01-02"),
+            Some("2000-01-01 00:00:01"),
+            Some("2000-01-01 00:00:00+00"),
+            Some("\\x0001ff")
+        ]
+    );
+    server.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn extended_protocol_errors_keep_the_connection() {
     let server = TestServer::start().await;
@@ -242,7 +355,7 @@ async fn extended_protocol_errors_keep_the_connection() {
     let err = client.prepare("SELECT 1; SELECT 2").await.unwrap_err();
     assert_eq!(code(err).as_deref(), Some("42601"));
     let err = client
-        .prepare_typed("SELECT $1", &[Type::NUMERIC])
+        .prepare_typed("SELECT $1", &[Type::JSONB])
         .await
         .unwrap_err();
     assert_eq!(code(err).as_deref(), Some("0A000"));

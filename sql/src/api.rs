@@ -4,29 +4,76 @@
 
 use std::sync::Arc;
 
-/// A SQL data type that a column, parameter or result can have.
+/// A SQL data type that a column, parameter or result can have, with its type modifier
+/// (length, precision) where PostgreSQL has one. Values of every integer width are
+/// [`Value::Int`], of every string type [`Value::Text`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum DataType {
     /// BOOLEAN (oid 16).
     Bool,
+    /// SMALLINT / INT2 (oid 21).
+    Int2,
     /// INT / INTEGER / INT4 (oid 23).
     Int4,
     /// BIGINT / INT8 (oid 20).
     Int8,
+    /// REAL / FLOAT4 (oid 700).
+    Float4,
     /// DOUBLE PRECISION / FLOAT8 (oid 701).
     Float8,
-    /// TEXT / VARCHAR (oid 25).
+    /// NUMERIC / DECIMAL (oid 1700): exact, with `(precision, scale)` when declared.
+    Numeric(Option<(u16, u16)>),
+    /// TEXT (oid 25).
     Text,
+    /// VARCHAR(n) / CHARACTER VARYING(n) (oid 1043); None is VARCHAR without a length.
+    Varchar(Option<u32>),
+    /// CHAR(n) / CHARACTER(n) (oid 1042, `bpchar`): values are padded with spaces to n
+    /// characters, and trailing spaces do not count in comparisons.
+    Char(u32),
+    /// BYTEA (oid 17).
+    Bytea,
+    /// DATE (oid 1082).
+    Date,
+    /// TIME [WITHOUT TIME ZONE] (oid 1083); a precision is accepted and ignored.
+    Time,
+    /// TIMESTAMP [WITHOUT TIME ZONE] (oid 1114); a precision is accepted and ignored.
+    Timestamp,
+    /// TIMESTAMP WITH TIME ZONE / TIMESTAMPTZ (oid 1184).
+    Timestamptz,
+    /// UUID (oid 2950).
+    Uuid,
+    /// INTERVAL (oid 1186), without fields; a precision is accepted and ignored.
+    Interval,
 }
 
-/// A SQL value. Integers of every width are held as i64; the column's `DataType` says the width.
+/// A SQL value. Integers of every width are held as i64 and strings of every type as text;
+/// the column's `DataType` says the width or length.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Null,
     Bool(bool),
     Int(i64),
+    /// A REAL.
+    Float4(f32),
+    /// A DOUBLE PRECISION.
     Float(f64),
+    /// A NUMERIC (see `types::numeric` for its limits).
+    Numeric(rust_decimal::Decimal),
     Text(String),
+    /// A BYTEA.
+    Bytes(Vec<u8>),
+    /// A DATE: days since 2000-01-01.
+    Date(i32),
+    /// A TIME: microseconds since midnight.
+    Time(i64),
+    /// A TIMESTAMP: microseconds since 2000-01-01 00:00:00.
+    Timestamp(i64),
+    /// A TIMESTAMPTZ: microseconds since 2000-01-01 00:00:00 UTC.
+    Timestamptz(i64),
+    /// A UUID.
+    Uuid([u8; 16]),
+    /// An INTERVAL.
+    Interval(crate::types::interval::Interval),
 }
 
 /// A result column: its name and type.
@@ -90,6 +137,14 @@ pub enum Error {
     OutOfRange(String),
     /// 22P02: invalid input syntax for a type.
     InvalidInput(String),
+    /// 22001: a string is too long for its type's length.
+    StringTooLong(String),
+    /// 42704: a named object (a type) does not exist.
+    UndefinedObject(String),
+    /// 22007: invalid input syntax for a date or time.
+    InvalidDatetime(String),
+    /// 22008: a date or time field, or the value, is out of range.
+    DatetimeOverflow(String),
     /// 42804 / 42883: type mismatch or no operator for the given types.
     DatatypeMismatch(String),
     /// 55P03: a lock could not be acquired within the lock wait timeout.
@@ -140,6 +195,10 @@ impl std::fmt::Display for Error {
             | Error::NotNullViolation(m)
             | Error::OutOfRange(m)
             | Error::InvalidInput(m)
+            | Error::StringTooLong(m)
+            | Error::UndefinedObject(m)
+            | Error::InvalidDatetime(m)
+            | Error::DatetimeOverflow(m)
             | Error::DatatypeMismatch(m)
             | Error::Serialization(m)
             | Error::CompletionUnknown(m)
@@ -193,7 +252,7 @@ impl Statement {
         as_of: Option<crate::as_of::AsOf>,
         split_at: Option<crate::split_at::SplitAt>,
     ) -> Statement {
-        let needs_txn = Session::needs_txn(&ast);
+        let needs_txn = crate::Session::needs_txn(&ast);
         Statement {
             ast: Arc::new(ast),
             as_of,
@@ -224,7 +283,7 @@ pub struct Description {
 
 /// A prepared statement of a session, made by SQL `PREPARE` or by the extended protocol's
 /// Parse (one namespace, as in PostgreSQL). Executions run `statement` through
-/// [`Session::execute`]; one that has to plan it again after a schema change fails with 0A000
+/// [`Session::execute`](crate::Session::execute); one that has to plan it again after a schema change fails with 0A000
 /// if its result columns no longer have the described types.
 #[derive(Debug)]
 pub struct Prepared {
@@ -263,138 +322,5 @@ impl Engine {
             rowids,
             schema: Default::default(),
         })
-    }
-}
-
-/// One client session: its explicit transaction (if any), its failed state, its settings, and
-/// the statements of the SQL texts it parsed last.
-pub struct Session {
-    pub(crate) engine: Arc<Engine>,
-    pub(crate) state: crate::session::TxnState,
-    pub(crate) settings: crate::session::Settings,
-    /// Inside `execute_batch`: statements join one implicit block.
-    pub(crate) in_batch: bool,
-    pub(crate) parsed: crate::cache::ParseCache,
-    /// Prepared statements by name ("" is the unnamed one).
-    pub(crate) prepared: std::collections::HashMap<String, Arc<Prepared>>,
-}
-
-impl Session {
-    /// Opens a session for `user` on `database` (the only database is `tinkerdb`; others are
-    /// `InvalidParameter`, which pgserver reports as 3D000 at start-up).
-    pub fn new(engine: Arc<Engine>, _user: &str, database: &str) -> Result<Session> {
-        if database != crate::DATABASE {
-            return Err(Error::InvalidParameter(format!(
-                "database \"{database}\" does not exist"
-            )));
-        }
-        Ok(Session {
-            engine,
-            state: Default::default(),
-            settings: Default::default(),
-            in_batch: false,
-            parsed: Default::default(),
-            prepared: Default::default(),
-        })
-    }
-
-    /// Parses SQL text into statements (several when `;`-separated). Errors are 42601. A text
-    /// the session parsed recently gives the same statements again, with their cached plans.
-    pub fn parse(&mut self, sql: &str) -> Result<Vec<Statement>> {
-        if let Some(stmts) = self.parsed.get(sql) {
-            return Ok(stmts);
-        }
-        let stmts = match crate::split_at::parse(sql)? {
-            Some((split_at, query)) => vec![Statement::new(query, None, Some(split_at))],
-            None => crate::parser::parse_with_as_of(sql)?
-                .into_iter()
-                .map(|(ast, as_of)| Statement::new(ast, as_of, None))
-                .collect(),
-        };
-        self.parsed.put(sql, &stmts);
-        Ok(stmts)
-    }
-
-    /// Describes a statement for the extended protocol. `declared` holds the parameter types the
-    /// client declared in Parse (None where it left them unspecified).
-    pub async fn describe(
-        &mut self,
-        stmt: &Statement,
-        declared: &[Option<DataType>],
-    ) -> Result<Description> {
-        if stmt.split_at.is_some() {
-            let params = declared
-                .iter()
-                .map(|d| d.unwrap_or(DataType::Text))
-                .collect();
-            return Ok(Description {
-                params,
-                columns: crate::split_at::columns(),
-            });
-        }
-        self.describe_statement(&stmt.ast, declared).await
-    }
-
-    /// Executes one statement with its parameter values (empty for the simple protocol). Inside a
-    /// failed transaction block every statement except COMMIT/ROLLBACK returns 25P02; an error in a
-    /// block moves the session to `TxnStatus::Failed`; an error outside a block rolls back the
-    /// implicit transaction.
-    pub async fn execute(&mut self, stmt: &Statement, params: &[Value]) -> Result<ExecResult> {
-        let result = match (&stmt.as_of, &stmt.split_at) {
-            (_, Some(split)) => self.execute_split_at(split, stmt, params).await,
-            (Some(as_of), None) => self.execute_as_of(stmt, as_of, params).await,
-            (None, None) => self.execute_statement(stmt, params).await,
-        };
-        let outcome = if result.is_ok() { "ok" } else { "error" };
-        metrics::counter!("tinkerdb_sql_statements_total", "outcome" => outcome).increment(1);
-        result
-    }
-
-    /// Executes the statements of one simple-protocol Query as PostgreSQL does: without an
-    /// explicit block they form one implicit transaction, committed after the last statement
-    /// and rolled back by an error (BEGIN, COMMIT and ROLLBACK inside the batch work as in
-    /// PostgreSQL). Returns one result per statement run, stopping after the first error, plus
-    /// a final error if committing the implicit transaction fails. A batch without transaction
-    /// control that starts outside a block is retried as a whole on 40001, like a single
-    /// statement.
-    pub async fn execute_batch(&mut self, stmts: &[Statement]) -> Vec<Result<ExecResult>> {
-        if stmts.len() == 1 {
-            return vec![self.execute(&stmts[0], &[]).await];
-        }
-        let retryable = self.txn_status() == TxnStatus::Idle
-            && stmts
-                .iter()
-                .all(|s| !crate::session::is_transaction_control(&s.ast));
-        let mut attempt = 0;
-        loop {
-            let results = self.run_batch(stmts).await;
-            let conflict = matches!(results.last(), Some(Err(Error::Serialization(_))));
-            if !(retryable && conflict && attempt < crate::session::IMPLICIT_RETRIES) {
-                return results;
-            }
-            attempt += 1;
-        }
-    }
-
-    async fn run_batch(&mut self, stmts: &[Statement]) -> Vec<Result<ExecResult>> {
-        self.in_batch = true;
-        let mut results = Vec::with_capacity(stmts.len());
-        for stmt in stmts {
-            let result = self.execute(stmt, &[]).await;
-            let failed = result.is_err();
-            results.push(result);
-            if failed {
-                break;
-            }
-        }
-        if let Err(e) = self.end_batch().await {
-            results.push(Err(e));
-        }
-        results
-    }
-
-    /// The session's transaction state, for ReadyForQuery.
-    pub fn txn_status(&self) -> TxnStatus {
-        self.state.status()
     }
 }

@@ -6,9 +6,22 @@
 //! - marker `0x01` = a non-NULL value, `0x02` = NULL, so NULL sorts after every value;
 //! - integers (every width): 8 bytes big-endian with the sign bit flipped;
 //! - floats: the IEEE bits big-endian, all bits inverted for negatives and the sign bit flipped
-//!   for positives; -0.0 is written as 0.0 and every NaN as one NaN, which sorts after +inf;
+//!   for positives; -0.0 is written as 0.0 and every NaN as one NaN, which sorts after +inf; a
+//!   real is written as the double of the same value;
 //! - booleans: one byte 0 or 1;
-//! - text: the UTF-8 bytes escaped and terminated with `txn::keys::encode_bytes` (byte order,
+//! - numerics: a class byte (`01` negative, `02` zero, `03` positive); a non-zero value
+//!   `0.d1d2…dn × 10^E` (d1 ≠ 0, dn ≠ 0) continues with `E + 128` (one byte), the digits as
+//!   bytes `d + 1` and a `00` terminator, all of that inverted for negatives. Equal values
+//!   of different scales (1.5, 1.50) encode alike; a key column's decoder restores the scale
+//!   of its type's modifier;
+//! - dates (days), times, timestamps and timestamptz values (microseconds), all counted from
+//!   2000-01-01 00:00:00 UTC: as integers;
+//! - bytea: the bytes escaped and terminated like text;
+//! - uuid: the 16 bytes as they are (fixed width);
+//! - interval: its span (30-day months, 24-hour days, in microseconds) as 16 bytes
+//!   big-endian with the sign bit flipped; equal spans ('1 day', '24 hours') are one key,
+//!   which decodes as days and microseconds;
+//! - text, varchar and char (with its padding): the UTF-8 bytes escaped and terminated with `txn::keys::encode_bytes` (byte order,
 //!   i.e. collation "C").
 //!
 //! A descending column inverts every byte of its encoding (marker included), so NULL then
@@ -19,7 +32,10 @@
 //! column, `varint(column id) type-tag payload`. NULL columns are absent, so a column added later
 //! reads as NULL and a dropped column's bytes are skipped: neither needs a rewrite.
 
+use rust_decimal::Decimal;
 use txn::keys::{decode_bytes, encode_bytes};
+
+use crate::types::interval::Interval;
 
 use crate::{DataType, Error, Result, Value};
 
@@ -40,14 +56,126 @@ pub fn encode_key_value(out: &mut Vec<u8>, value: &Value, descending: bool) {
             out.push(MARKER_VALUE);
             out.extend_from_slice(&encode_float(*f).to_be_bytes());
         }
+        Value::Float4(f) => {
+            out.push(MARKER_VALUE);
+            out.extend_from_slice(&encode_float(f64::from(*f)).to_be_bytes());
+        }
         Value::Text(s) => {
             out.push(MARKER_VALUE);
             encode_bytes(out, s.as_bytes());
+        }
+        Value::Numeric(d) => {
+            out.push(MARKER_VALUE);
+            encode_numeric(out, *d);
+        }
+        Value::Bytes(b) => {
+            out.push(MARKER_VALUE);
+            encode_bytes(out, b);
+        }
+        Value::Date(d) => encode_key_int(out, i64::from(*d)),
+        Value::Time(t) | Value::Timestamp(t) | Value::Timestamptz(t) => encode_key_int(out, *t),
+        Value::Uuid(u) => {
+            out.push(MARKER_VALUE);
+            out.extend_from_slice(u);
+        }
+        Value::Interval(v) => {
+            out.push(MARKER_VALUE);
+            out.extend_from_slice(&((v.span() as u128) ^ (1 << 127)).to_be_bytes());
         }
     }
     if descending {
         out[start..].iter_mut().for_each(|b| *b = !*b);
     }
+}
+
+/// An integer key payload: 8 bytes big-endian with the sign bit flipped.
+fn encode_key_int(out: &mut Vec<u8>, i: i64) {
+    out.push(MARKER_VALUE);
+    out.extend_from_slice(&((i as u64) ^ (1 << 63)).to_be_bytes());
+}
+
+const NUMERIC_NEGATIVE: u8 = 0x01;
+const NUMERIC_ZERO: u8 = 0x02;
+const NUMERIC_POSITIVE: u8 = 0x03;
+
+/// The order-preserving numeric payload (see the module documentation).
+fn encode_numeric(out: &mut Vec<u8>, d: Decimal) {
+    if d.is_zero() {
+        out.push(NUMERIC_ZERO);
+        return;
+    }
+    let digits = d.mantissa().unsigned_abs().to_string();
+    let digits = digits.trim_end_matches('0');
+    // mantissa = digits × 10^zeros, so d = 0.digits × 10^(len(mantissa) - scale).
+    let e = d.mantissa().unsigned_abs().to_string().len() as i64 - i64::from(d.scale());
+    let start = out.len() + 1;
+    out.push(if d.is_sign_negative() {
+        NUMERIC_NEGATIVE
+    } else {
+        NUMERIC_POSITIVE
+    });
+    out.push((e + 128) as u8);
+    out.extend(digits.bytes().map(|b| b - b'0' + 1));
+    out.push(0);
+    if d.is_sign_negative() {
+        out[start..].iter_mut().for_each(|b| *b = !*b);
+    }
+}
+
+/// Decodes a numeric payload; returns the value and the bytes used.
+fn decode_numeric(input: &[u8], ty: DataType) -> Result<(Decimal, usize)> {
+    let (&class, rest) = input.split_first().ok_or_else(|| corrupt("numeric"))?;
+    if class == NUMERIC_ZERO {
+        return Ok((with_type_scale(Decimal::ZERO, ty), 1));
+    }
+    let negative = match class {
+        NUMERIC_NEGATIVE => true,
+        NUMERIC_POSITIVE => false,
+        _ => return Err(corrupt("numeric class")),
+    };
+    let byte = |b: u8| if negative { !b } else { b };
+    let (&e, rest) = rest.split_first().ok_or_else(|| corrupt("numeric"))?;
+    let e = i64::from(byte(e)) - 128;
+    let end = rest
+        .iter()
+        .position(|b| byte(*b) == 0)
+        .ok_or_else(|| corrupt("numeric digits"))?;
+    let mut mantissa: u128 = 0;
+    for &b in &rest[..end] {
+        let digit = byte(b).checked_sub(1).filter(|d| *d < 10);
+        let digit = digit.ok_or_else(|| corrupt("numeric digit"))?;
+        mantissa = mantissa
+            .checked_mul(10)
+            .and_then(|m| m.checked_add(u128::from(digit)))
+            .ok_or_else(|| corrupt("numeric too long"))?;
+    }
+    let mut scale = end as i64 - e;
+    while scale < 0 {
+        mantissa = mantissa.checked_mul(10).ok_or_else(|| corrupt("numeric"))?;
+        scale += 1;
+    }
+    let d = decimal(mantissa, negative, scale)?;
+    Ok((with_type_scale(d, ty), 2 + end + 1))
+}
+
+/// A decimal from its parts, checked against the representation's limits.
+fn decimal(mantissa: u128, negative: bool, scale: i64) -> Result<Decimal> {
+    if mantissa >= 1 << 96 || scale > i64::from(crate::types::numeric::MAX_SCALE) {
+        return Err(corrupt("numeric out of range"));
+    }
+    let m = mantissa as i128;
+    Ok(Decimal::from_i128_with_scale(
+        if negative { -m } else { m },
+        scale as u32,
+    ))
+}
+
+/// Shows a decoded key value with the scale of its column's NUMERIC(p, s).
+fn with_type_scale(mut d: Decimal, ty: DataType) -> Decimal {
+    if let DataType::Numeric(Some((_, s))) = ty {
+        d.rescale(u32::from(s));
+    }
+    d
 }
 
 fn encode_float(f: f64) -> u64 {
@@ -107,7 +235,7 @@ pub fn decode_key_value(input: &[u8], ty: DataType, descending: bool) -> Result<
     let fixed = |n: usize| rest.get(..n).ok_or_else(|| corrupt("short"));
     let (value, used) = match ty {
         DataType::Bool => (Value::Bool(fixed(1)?[0] != 0), 1),
-        DataType::Int4 | DataType::Int8 => {
+        DataType::Int2 | DataType::Int4 | DataType::Int8 => {
             let b: [u8; 8] = fixed(8)?.try_into().map_err(|_| corrupt("int"))?;
             (Value::Int((u64::from_be_bytes(b) ^ (1 << 63)) as i64), 8)
         }
@@ -115,13 +243,51 @@ pub fn decode_key_value(input: &[u8], ty: DataType, descending: bool) -> Result<
             let b: [u8; 8] = fixed(8)?.try_into().map_err(|_| corrupt("float"))?;
             (Value::Float(decode_float(u64::from_be_bytes(b))), 8)
         }
-        DataType::Text => {
+        DataType::Float4 => {
+            let b: [u8; 8] = fixed(8)?.try_into().map_err(|_| corrupt("float"))?;
+            // A real is stored as the double of the same value, which converts back exactly.
+            (Value::Float4(decode_float(u64::from_be_bytes(b)) as f32), 8)
+        }
+        DataType::Numeric(_) => {
+            let (d, used) = decode_numeric(rest, ty)?;
+            (Value::Numeric(d), used)
+        }
+        DataType::Date | DataType::Time | DataType::Timestamp | DataType::Timestamptz => {
+            let b: [u8; 8] = fixed(8)?.try_into().map_err(|_| corrupt("int"))?;
+            let i = (u64::from_be_bytes(b) ^ (1 << 63)) as i64;
+            (datetime_value(ty, i)?, 8)
+        }
+        DataType::Bytea => {
+            let (bytes, tail) = decode_bytes(rest).ok_or_else(|| corrupt("bytea"))?;
+            (Value::Bytes(bytes), rest.len() - tail.len())
+        }
+        DataType::Uuid => {
+            let u: [u8; 16] = fixed(16)?.try_into().map_err(|_| corrupt("uuid"))?;
+            (Value::Uuid(u), 16)
+        }
+        DataType::Interval => {
+            let b: [u8; 16] = fixed(16)?.try_into().map_err(|_| corrupt("interval"))?;
+            let span = (u128::from_be_bytes(b) ^ (1 << 127)) as i128;
+            let v = Interval::from_span(span).ok_or_else(|| corrupt("interval"))?;
+            (Value::Interval(v), 16)
+        }
+        DataType::Text | DataType::Varchar(_) | DataType::Char(_) => {
             let (bytes, tail) = decode_bytes(rest).ok_or_else(|| corrupt("text"))?;
             let s = String::from_utf8(bytes).map_err(|_| corrupt("utf-8"))?;
             (Value::Text(s), rest.len() - tail.len())
         }
     };
     Ok((value, &input[1 + used..]))
+}
+
+/// A date or time value of type `ty` from its integer form (days or microseconds).
+fn datetime_value(ty: DataType, i: i64) -> Result<Value> {
+    Ok(match ty {
+        DataType::Date => Value::Date(i32::try_from(i).map_err(|_| corrupt("date"))?),
+        DataType::Time => Value::Time(i),
+        DataType::Timestamp => Value::Timestamp(i),
+        _ => Value::Timestamptz(i),
+    })
 }
 
 /// Decodes key columns of the given types from `input`, which must be consumed entirely.
@@ -144,6 +310,25 @@ const TAG_TRUE: u8 = 2;
 const TAG_INT: u8 = 3;
 const TAG_FLOAT: u8 = 4;
 const TAG_TEXT: u8 = 5;
+const TAG_FLOAT4: u8 = 6;
+const TAG_NUMERIC: u8 = 7;
+const TAG_BYTEA: u8 = 8;
+const TAG_DATE: u8 = 9;
+const TAG_TIME: u8 = 10;
+const TAG_TIMESTAMP: u8 = 11;
+const TAG_TIMESTAMPTZ: u8 = 12;
+const TAG_UUID: u8 = 13;
+const TAG_INTERVAL: u8 = 14;
+
+/// Appends a zigzag varint: small magnitudes of either sign take few bytes.
+fn put_zigzag(out: &mut Vec<u8>, i: i64) {
+    put_varint(out, ((i << 1) ^ (i >> 63)) as u64);
+}
+
+fn get_zigzag(input: &mut &[u8]) -> Result<i64> {
+    let z = get_varint(input)?;
+    Ok(((z >> 1) as i64) ^ -((z & 1) as i64))
+}
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -151,6 +336,27 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
         v >>= 7;
     }
     out.push(v as u8);
+}
+
+fn put_varint128(out: &mut Vec<u8>, mut v: u128) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint128(input: &mut &[u8]) -> Result<u128> {
+    let mut v = 0u128;
+    for shift in (0..128).step_by(7) {
+        let (&b, rest) = input.split_first().ok_or_else(|| corrupt("varint"))?;
+        *input = rest;
+        v |= ((b & 0x7F) as u128) << shift;
+        if b < 0x80 {
+            return Ok(v);
+        }
+    }
+    Err(corrupt("varint too long"))
 }
 
 fn get_varint(input: &mut &[u8]) -> Result<u64> {
@@ -184,6 +390,47 @@ pub fn encode_row<'a>(columns: impl IntoIterator<Item = (u32, &'a Value)>) -> Ve
             Value::Float(f) => {
                 out.push(TAG_FLOAT);
                 out.extend_from_slice(&f.to_bits().to_le_bytes());
+            }
+            Value::Float4(f) => {
+                out.push(TAG_FLOAT4);
+                out.extend_from_slice(&f.to_bits().to_le_bytes());
+            }
+            Value::Bytes(b) => {
+                out.push(TAG_BYTEA);
+                put_varint(&mut out, b.len() as u64);
+                out.extend_from_slice(b);
+            }
+            Value::Date(d) => {
+                out.push(TAG_DATE);
+                put_zigzag(&mut out, i64::from(*d));
+            }
+            Value::Time(t) => {
+                out.push(TAG_TIME);
+                put_zigzag(&mut out, *t);
+            }
+            Value::Timestamp(t) => {
+                out.push(TAG_TIMESTAMP);
+                put_zigzag(&mut out, *t);
+            }
+            Value::Timestamptz(t) => {
+                out.push(TAG_TIMESTAMPTZ);
+                put_zigzag(&mut out, *t);
+            }
+            Value::Uuid(u) => {
+                out.push(TAG_UUID);
+                out.extend_from_slice(u);
+            }
+            Value::Interval(v) => {
+                out.push(TAG_INTERVAL);
+                put_zigzag(&mut out, i64::from(v.months));
+                put_zigzag(&mut out, i64::from(v.days));
+                put_zigzag(&mut out, v.micros);
+            }
+            Value::Numeric(d) => {
+                out.push(TAG_NUMERIC);
+                out.push(d.scale() as u8);
+                let m = d.mantissa();
+                put_varint128(&mut out, ((m << 1) ^ (m >> 127)) as u128);
             }
             Value::Text(s) => {
                 out.push(TAG_TEXT);
@@ -222,6 +469,52 @@ pub fn decode_row(mut input: &[u8]) -> Result<Vec<(u32, Value)>> {
                     .map_err(|_| corrupt("float"))?;
                 input = &input[8..];
                 Value::Float(f64::from_bits(u64::from_le_bytes(b)))
+            }
+            TAG_FLOAT4 => {
+                let b: [u8; 4] = input
+                    .get(..4)
+                    .ok_or_else(|| corrupt("float4"))?
+                    .try_into()
+                    .map_err(|_| corrupt("float4"))?;
+                input = &input[4..];
+                Value::Float4(f32::from_bits(u32::from_le_bytes(b)))
+            }
+            TAG_BYTEA => {
+                let len = usize::try_from(get_varint(&mut input)?).map_err(|_| corrupt("len"))?;
+                let bytes = input.get(..len).ok_or_else(|| corrupt("bytea"))?;
+                input = &input[len..];
+                Value::Bytes(bytes.to_vec())
+            }
+            TAG_DATE => datetime_value(DataType::Date, get_zigzag(&mut input)?)?,
+            TAG_TIME => Value::Time(get_zigzag(&mut input)?),
+            TAG_TIMESTAMP => Value::Timestamp(get_zigzag(&mut input)?),
+            TAG_TIMESTAMPTZ => Value::Timestamptz(get_zigzag(&mut input)?),
+            TAG_INTERVAL => {
+                let field = |i: i64| i32::try_from(i).map_err(|_| corrupt("interval"));
+                let months = field(get_zigzag(&mut input)?)?;
+                let days = field(get_zigzag(&mut input)?)?;
+                let micros = get_zigzag(&mut input)?;
+                Value::Interval(Interval {
+                    months,
+                    days,
+                    micros,
+                })
+            }
+            TAG_UUID => {
+                let u: [u8; 16] = input
+                    .get(..16)
+                    .ok_or_else(|| corrupt("uuid"))?
+                    .try_into()
+                    .map_err(|_| corrupt("uuid"))?;
+                input = &input[16..];
+                Value::Uuid(u)
+            }
+            TAG_NUMERIC => {
+                let (&scale, rest) = input.split_first().ok_or_else(|| corrupt("numeric"))?;
+                input = rest;
+                let z = get_varint128(&mut input)?;
+                let m = ((z >> 1) as i128) ^ -((z & 1) as i128);
+                Value::Numeric(decimal(m.unsigned_abs(), m < 0, i64::from(scale))?)
             }
             TAG_TEXT => {
                 let len = usize::try_from(get_varint(&mut input)?).map_err(|_| corrupt("len"))?;
@@ -271,6 +564,65 @@ mod tests {
             )
             .prop_map(|v| (DataType::Int8, v)),
             with_null(float.prop_map(Value::Float).boxed()).prop_map(|v| (DataType::Float8, v)),
+            with_null(
+                prop_oneof![
+                    any::<f32>(),
+                    Just(-0.0f32),
+                    Just(f32::NAN),
+                    Just(f32::INFINITY)
+                ]
+                .prop_map(Value::Float4)
+                .boxed()
+            )
+            .prop_map(|v| (DataType::Float4, v)),
+            with_null(any::<i16>().prop_map(|i| Value::Int(i.into())).boxed())
+                .prop_map(|v| (DataType::Int2, v)),
+            with_null(
+                (
+                    prop_oneof![any::<i64>(), -1000i64..1000, Just(0)],
+                    0u32..12,
+                    any::<bool>()
+                )
+                    .prop_map(|(m, scale, wide)| {
+                        // Wide values use the whole 96-bit mantissa.
+                        let m = if wide {
+                            i128::from(m) << 30
+                        } else {
+                            i128::from(m)
+                        };
+                        Value::Numeric(Decimal::from_i128_with_scale(m, scale))
+                    })
+                    .boxed()
+            )
+            .prop_map(|v| (DataType::Numeric(None), v)),
+            with_null(
+                proptest::collection::vec(
+                    prop_oneof![Just(0u8), Just(1), Just(255), any::<u8>()],
+                    0..5
+                )
+                .prop_map(Value::Bytes)
+                .boxed()
+            )
+            .prop_map(|v| (DataType::Bytea, v)),
+            with_null(any::<i32>().prop_map(Value::Date).boxed()).prop_map(|v| (DataType::Date, v)),
+            with_null(any::<i64>().prop_map(Value::Timestamptz).boxed())
+                .prop_map(|v| (DataType::Timestamptz, v)),
+            with_null(any::<i64>().prop_map(Value::Timestamp).boxed())
+                .prop_map(|v| (DataType::Timestamp, v)),
+            with_null((0..86_400_000_000i64).prop_map(Value::Time).boxed())
+                .prop_map(|v| (DataType::Time, v)),
+            with_null(any::<[u8; 16]>().prop_map(Value::Uuid).boxed())
+                .prop_map(|v| (DataType::Uuid, v)),
+            with_null(
+                (-1000i32..1000, any::<i32>(), any::<i64>())
+                    .prop_map(|(months, days, micros)| Value::Interval(Interval {
+                        months,
+                        days: days / 2,
+                        micros: micros / 2,
+                    }))
+                    .boxed()
+            )
+            .prop_map(|v| (DataType::Interval, v)),
             with_null(text.prop_map(Value::Text).boxed()).prop_map(|v| (DataType::Text, v)),
         ]
     }
@@ -279,6 +631,11 @@ mod tests {
     fn normalize(v: Value) -> Value {
         match v {
             Value::Float(f) => Value::Float(if f == 0.0 { 0.0 } else { f }),
+            Value::Float4(f) => Value::Float4(if f == 0.0 { 0.0 } else { f }),
+            // Keys keep a numeric's value, not its scale (the column's modifier sets that),
+            // and an interval's span, not its fields.
+            Value::Numeric(d) => Value::Numeric(d.normalize()),
+            Value::Interval(v) => Value::Interval(Interval::from_span(v.span()).expect("fits")),
             v => v,
         }
     }
@@ -343,6 +700,30 @@ mod tests {
         assert_eq!(enc(f64::NAN), enc(-f64::NAN));
         assert!(enc(f64::NAN) > enc(f64::INFINITY));
         assert!(enc(f64::INFINITY) < encode_key(&[Value::Null], &[false]));
+    }
+
+    #[test]
+    fn numeric_keys() {
+        let dec = |s: &str| Value::Numeric(s.parse().expect("decimal"));
+        let enc = |s: &str| encode_key(&[dec(s)], &[false]);
+        assert_eq!(enc("1.5"), enc("1.50"));
+        assert_eq!(enc("0"), vec![MARKER_VALUE, NUMERIC_ZERO]);
+        // 1.5 = 0.15 × 10^1: exponent byte 129, digits 1 and 5 as 2 and 6, terminator.
+        assert_eq!(
+            enc("1.5"),
+            vec![MARKER_VALUE, NUMERIC_POSITIVE, 129, 2, 6, 0]
+        );
+        let ordered = [
+            "-100", "-1.5", "-1.25", "-0.001", "0", "0.001", "0.01", "1", "1.25", "10",
+        ];
+        for pair in ordered.windows(2) {
+            assert!(enc(pair[0]) < enc(pair[1]), "{pair:?}");
+        }
+        let ty = DataType::Numeric(Some((8, 3)));
+        let decoded = decode_key(&enc("2.25"), &[(ty, false)]).expect("decodes");
+        assert_eq!(decoded, vec![dec("2.250")]);
+        let row = encode_row([(1, &dec("-12.50"))]);
+        assert_eq!(decode_row(&row).expect("decodes"), vec![(1, dec("-12.50"))]);
     }
 
     #[test]

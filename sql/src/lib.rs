@@ -68,8 +68,10 @@
 //!   next input is the first one a condition links to those already joined), without
 //!   cardinality estimates. A USING column appears in `*` at
 //!   the left input's position (PostgreSQL lists USING columns first). Scalar functions: abs,
-//!   lower, upper, length, COALESCE, NULLIF; aggregates: count, sum, avg, min and max; avg
-//!   is double precision (PostgreSQL: numeric for integer and numeric inputs).
+//!   lower, upper, length, rtrim (of spaces only), COALESCE, NULLIF; aggregates: count, sum,
+//!   avg, min and max, with PostgreSQL's result types (sum of integer is bigint, of bigint
+//!   numeric; avg of an exact type is numeric, of a float double precision; sum and avg of
+//!   intervals are intervals).
 //! - Correlated subqueries run once per enclosing row with the filters of their own query;
 //!   they are not decorrelated into joins, and a correlated equality does not select a key
 //!   span.
@@ -111,10 +113,25 @@
 //!   one without transaction control statements is retried as a whole on 40001 (its results
 //!   are only sent once it has committed). A failed implicit commit is reported as an error after
 //!   the batch's last result.
-//! - Types: boolean, integer, bigint, double precision and text only. SMALLINT is stored as
-//!   integer, REAL as double precision, VARCHAR(n) as text without the length check; number
-//!   literals with a fraction are double precision (PostgreSQL: numeric); sum(bigint) is bigint
-//!   and fails on overflow (PostgreSQL: numeric).
+//! - Types: boolean, smallint, integer, bigint, real, double precision, numeric(p, s), text,
+//!   varchar(n), char(n), bytea, date, time, timestamp, timestamptz, interval and uuid only
+//!   (no time with time zone, json or arrays; no gen_random_uuid). X'..' literals are not
+//!   bytea (PostgreSQL: bit strings) and are not supported.
+//! - Dates and times read and print the ISO style only (no month names, `epoch`,
+//!   `infinity` or BC input) with the time zone fixed at UTC: SET TIME ZONE is accepted and
+//!   changes no input or output. A precision on time or timestamp is accepted and ignored
+//!   (PostgreSQL rounds to it). Date arithmetic is date ± integer and date - date; intervals
+//!   add to and subtract from intervals, dates, times and timestamps, scale by numbers,
+//!   and are the difference of two timestamps; they read only the `postgres` input style
+//!   (no ISO 8601 `P1D`, no `INTERVAL '1' DAY` fields). An interval key column reads back as
+//!   days and time (`1 mon` as `30 days`).
+//! - A numeric holds at most 28 digits after the point and values below about 7.9e28
+//!   (`types::numeric`; PostgreSQL: 16383 and 131072 digits), no NaN or infinity (0A000),
+//!   and a numeric key column without a modifier keeps the value but not the display scale
+//!   (`1.50` reads back as `1.5`). A number literal beyond that range is double precision.
+//! - A CHAR(n) compared with a string ignores trailing spaces through `rtrim`, so such a
+//!   comparison on a key column does not choose a key span. Two CHAR types of different
+//!   lengths have VARCHAR as their common type in CASE and COALESCE (PostgreSQL: bpchar).
 //! - Isolation: SERIALIZABLE by default; REPEATABLE READ runs as snapshot isolation, and so do
 //!   READ COMMITTED and READ UNCOMMITTED (stronger than they promise; SHOW reports the level
 //!   that runs). The in-memory test store runs every level as snapshot isolation.
@@ -147,7 +164,7 @@ pub(crate) mod store;
 pub mod types;
 
 pub use api::*;
-pub use session::SERVER_VERSION;
+pub use session::{SERVER_VERSION, Session};
 
 /// The one database a node serves.
 pub const DATABASE: &str = "tinkerdb";

@@ -496,8 +496,7 @@ impl Rule for HashJoins {
                     for c in on.into_conjuncts() {
                         match equi_key(&c, width) {
                             Some((l, r))
-                                if hash_family(lcols[l].data_type)
-                                    == hash_family(rcols[r].data_type) =>
+                                if lcols[l].data_type.family() == rcols[r].data_type.family() =>
                             {
                                 keys.push((l, r))
                             }
@@ -527,16 +526,6 @@ fn equi_key(c: &Expr, width: usize) -> Option<(usize, usize)> {
         (Expr::Column(l), Expr::Column(r)) if *l < width && *r >= width => Some((*l, r - width)),
         (Expr::Column(r), Expr::Column(l)) if *l < width && *r >= width => Some((*l, r - width)),
         _ => None,
-    }
-}
-
-/// Types whose equal values have equal key encodings (integers of every width share one).
-fn hash_family(t: DataType) -> u8 {
-    match t {
-        DataType::Int4 | DataType::Int8 => 0,
-        DataType::Float8 => 1,
-        DataType::Text => 2,
-        DataType::Bool => 3,
     }
 }
 

@@ -56,6 +56,11 @@ pub enum Function {
     Upper,
     /// length(text): characters.
     Length,
+    /// rtrim(text): without trailing spaces (also the cast of a CHAR value to text).
+    Rtrim,
+    /// now() / current_timestamp: the transaction's start time, substituted as a constant
+    /// when the statement runs (so it is never folded into a cached plan).
+    Now,
 }
 
 impl Function {
@@ -66,6 +71,8 @@ impl Function {
             Function::Lower => "lower",
             Function::Upper => "upper",
             Function::Length => "length",
+            Function::Rtrim => "rtrim",
+            Function::Now => "now",
         }
     }
 }
@@ -387,8 +394,9 @@ pub enum Aggregate {
     /// count(expr): non-NULL values.
     Count(Expr),
     Sum(Expr, DataType),
-    /// avg(expr) as double precision (PostgreSQL: numeric for integer inputs).
-    Avg(Expr),
+    /// avg of a number (double precision for floats, numeric for the exact types) or of
+    /// intervals.
+    Avg(Expr, DataType),
     Min(Expr),
     Max(Expr),
     /// The aggregate over the distinct non-NULL values of its argument (`count(DISTINCT x)`).
@@ -401,7 +409,7 @@ impl Aggregate {
         match self {
             Aggregate::CountStar | Aggregate::Count(_) => "count",
             Aggregate::Sum(..) => "sum",
-            Aggregate::Avg(_) => "avg",
+            Aggregate::Avg(..) => "avg",
             Aggregate::Min(_) => "min",
             Aggregate::Max(_) => "max",
             Aggregate::Distinct(a) => a.name(),
@@ -414,7 +422,7 @@ impl Aggregate {
             Aggregate::CountStar => None,
             Aggregate::Count(e)
             | Aggregate::Sum(e, _)
-            | Aggregate::Avg(e)
+            | Aggregate::Avg(e, _)
             | Aggregate::Min(e)
             | Aggregate::Max(e) => Some(e),
             Aggregate::Distinct(a) => a.arg(),
@@ -426,7 +434,7 @@ impl Aggregate {
             Aggregate::CountStar => "count(*)".into(),
             Aggregate::Count(e)
             | Aggregate::Sum(e, _)
-            | Aggregate::Avg(e)
+            | Aggregate::Avg(e, _)
             | Aggregate::Min(e)
             | Aggregate::Max(e) => format!("{}({})", self.name(), e.format(names)),
             Aggregate::Distinct(a) => match a.arg() {
@@ -1060,7 +1068,7 @@ fn map_aggregate(a: Aggregate, f: &mut impl FnMut(Expr) -> Expr) -> Aggregate {
         Aggregate::CountStar => Aggregate::CountStar,
         Aggregate::Count(e) => Aggregate::Count(f(e)),
         Aggregate::Sum(e, t) => Aggregate::Sum(f(e), t),
-        Aggregate::Avg(e) => Aggregate::Avg(f(e)),
+        Aggregate::Avg(e, t) => Aggregate::Avg(f(e), t),
         Aggregate::Min(e) => Aggregate::Min(f(e)),
         Aggregate::Max(e) => Aggregate::Max(f(e)),
         Aggregate::Distinct(a) => Aggregate::Distinct(Box::new(map_aggregate(*a, f))),

@@ -15,20 +15,25 @@
 //! end of the batch and rolled back by an error. BEGIN turns it into an explicit block, COMMIT
 //! and ROLLBACK end it (the statements after them start a new one), as in PostgreSQL.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use sqlparser::ast;
-use txn::{IsolationLevel, TxnOptions};
+use txn::TxnOptions;
 
 use crate::as_of::AsOf;
 use crate::cache::{Schema, changes_schema};
 use crate::plan::Plan;
 use crate::planner::{Planner, referenced_tables};
 use crate::store::{KvTxn, NoTxn, Savepoint};
+use crate::types::datetime::now;
 use crate::{
-    Column, DataType, Description, Error, ExecResult, Result, Statement, TxnStatus, Value, exec,
-    optimizer,
+    Column, DataType, Description, Engine, Error, ExecResult, Prepared, Result, Statement,
+    TxnStatus, Value, exec, optimizer,
 };
+
+mod settings;
+
+use settings::{Settings, isolation_name, parse_isolation, set_value, show_name, txn_options};
 
 /// How often an implicit transaction is retried after a serialization failure.
 pub(crate) const IMPLICIT_RETRIES: usize = 5;
@@ -61,6 +66,8 @@ pub(crate) struct Block {
     schema: Option<(u64, txn::Timestamp)>,
     /// A statement of the block may have changed the schema.
     changed_schema: bool,
+    /// When the block began: `now()` for all of its statements, as in PostgreSQL.
+    now: Value,
 }
 
 impl Block {
@@ -72,6 +79,7 @@ impl Block {
             implicit,
             schema,
             changed_schema: false,
+            now: now(),
         }
     }
 
@@ -95,7 +103,7 @@ impl Block {
         }
         let generation = self.generation();
         session
-            .run_in(self.txn.as_mut(), stmt, generation, params)
+            .run_in(self.txn.as_mut(), stmt, generation, params, &self.now)
             .await
     }
 
@@ -163,10 +171,6 @@ impl TxnState {
     }
 }
 
-/// Session settings (SET/SHOW).
-#[derive(Default)]
-pub(crate) struct Settings(HashMap<String, String>);
-
 fn command(tag: &str) -> ExecResult {
     ExecResult::Command {
         tag: tag.into(),
@@ -205,178 +209,134 @@ fn is_transaction_exit(stmt: &ast::Statement) -> bool {
     )
 }
 
-/// The level a requested isolation level runs at: SERIALIZABLE as itself; REPEATABLE READ (and
-/// SNAPSHOT) as snapshot isolation; READ COMMITTED and READ UNCOMMITTED as snapshot isolation
-/// too, which is stronger than what they promise.
-fn isolation_level(level: &ast::TransactionIsolationLevel) -> IsolationLevel {
-    match level {
-        ast::TransactionIsolationLevel::Serializable => IsolationLevel::Serializable,
-        _ => IsolationLevel::Snapshot,
-    }
+/// One client session: its explicit transaction (if any), its failed state, its settings, and
+/// the statements of the SQL texts it parsed last.
+pub struct Session {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) state: TxnState,
+    pub(crate) settings: Settings,
+    /// Inside `execute_batch`: statements join one implicit block.
+    pub(crate) in_batch: bool,
+    pub(crate) parsed: crate::cache::ParseCache,
+    /// Prepared statements by name ("" is the unnamed one).
+    pub(crate) prepared: std::collections::HashMap<String, Arc<Prepared>>,
 }
 
-/// Parses an isolation level name as SET accepts it.
-fn parse_isolation(name: &str) -> Result<IsolationLevel> {
-    match name.trim().to_lowercase().as_str() {
-        "serializable" => Ok(IsolationLevel::Serializable),
-        "repeatable read" | "snapshot" | "read committed" | "read uncommitted" => {
-            Ok(IsolationLevel::Snapshot)
+impl Session {
+    /// Opens a session for `user` on `database` (the only database is `tinkerdb`; others are
+    /// `InvalidParameter`, which pgserver reports as 3D000 at start-up).
+    pub fn new(engine: Arc<Engine>, _user: &str, database: &str) -> Result<Session> {
+        if database != crate::DATABASE {
+            return Err(Error::InvalidParameter(format!(
+                "database \"{database}\" does not exist"
+            )));
         }
-        other => Err(Error::InvalidParameter(format!(
-            "invalid value for parameter \"transaction_isolation\": \"{other}\""
-        ))),
-    }
-}
-
-/// The transaction options of BEGIN / SET TRANSACTION modes, over the session's default.
-fn txn_options(modes: &[ast::TransactionMode], default: IsolationLevel) -> Result<TxnOptions> {
-    let mut opts = TxnOptions {
-        isolation: default,
-        ..TxnOptions::default()
-    };
-    for mode in modes {
-        match mode {
-            ast::TransactionMode::IsolationLevel(level) => opts.isolation = isolation_level(level),
-            ast::TransactionMode::AccessMode(ast::TransactionAccessMode::ReadOnly) => {
-                opts.read_only = true
-            }
-            ast::TransactionMode::AccessMode(ast::TransactionAccessMode::ReadWrite) => {
-                opts.read_only = false
-            }
-        }
-    }
-    Ok(opts)
-}
-
-fn isolation_name(level: IsolationLevel) -> &'static str {
-    match level {
-        IsolationLevel::Snapshot => "repeatable read",
-        IsolationLevel::Serializable => "serializable",
-    }
-}
-
-/// Parses a `lock_timeout` value as PostgreSQL does: milliseconds, or a number with a unit
-/// (`ms`, `s`, `min`, `h`, `d`); 0 disables the limit.
-fn parse_lock_timeout(value: &str) -> Result<std::time::Duration> {
-    let v = value.trim();
-    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
-    let (number, unit) = v.split_at(split);
-    let invalid = || {
-        Error::InvalidParameter(format!(
-            "invalid value for parameter \"lock_timeout\": \"{value}\""
-        ))
-    };
-    let n: u64 = number.parse().map_err(|_| invalid())?;
-    let ms = match unit.trim() {
-        "" | "ms" => 1,
-        "s" => 1_000,
-        "min" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return Err(invalid()),
-    };
-    Ok(std::time::Duration::from_millis(
-        n.checked_mul(ms).ok_or_else(invalid)?,
-    ))
-}
-
-impl Settings {
-    /// The session's `lock_timeout`, if it set one (else the node's default applies).
-    fn lock_timeout(&self) -> Option<std::time::Duration> {
-        self.0
-            .get("lock_timeout")
-            .and_then(|v| parse_lock_timeout(v).ok())
-    }
-
-    /// The isolation level of transactions that do not ask for one.
-    fn default_isolation(&self) -> IsolationLevel {
-        self.0
-            .get("default_transaction_isolation")
-            .and_then(|v| parse_isolation(v).ok())
-            .unwrap_or_default()
-    }
-
-    /// The value of a variable for SHOW.
-    fn show(&self, name: &str) -> Result<String> {
-        if let Some(v) = self.0.get(name) {
-            return Ok(v.clone());
-        }
-        Ok(match name {
-            "transaction_isolation" | "default_transaction_isolation" => {
-                isolation_name(self.default_isolation()).into()
-            }
-            "server_version" => SERVER_VERSION.into(),
-            "server_version_num" => "150000".into(),
-            "server_encoding" | "client_encoding" => "UTF8".into(),
-            "datestyle" => "ISO, MDY".into(),
-            "intervalstyle" => "postgres".into(),
-            "timezone" => "UTC".into(),
-            "integer_datetimes" | "standard_conforming_strings" => "on".into(),
-            "transaction_read_only" | "default_transaction_read_only" | "is_superuser" => {
-                "off".into()
-            }
-            "search_path" => "\"$user\", public".into(),
-            "application_name" => String::new(),
-            "extra_float_digits" => "1".into(),
-            "max_identifier_length" => "63".into(),
-            // Lock waits are bounded by default, unlike PostgreSQL's 0 (no limit).
-            "lock_timeout" => "10s".into(),
-            _ => {
-                return Err(Error::InvalidParameter(format!(
-                    "unrecognized configuration parameter \"{name}\""
-                )));
-            }
+        Ok(Session {
+            engine,
+            state: Default::default(),
+            settings: Default::default(),
+            in_batch: false,
+            parsed: Default::default(),
+            prepared: Default::default(),
         })
     }
 
-    /// Applies a SET statement.
-    fn set(&mut self, set: &ast::Set) -> Result<()> {
-        match set {
-            ast::Set::SingleAssignment {
-                variable, values, ..
-            } => {
-                let name = variable.to_string().to_lowercase();
-                let value = values.iter().map(set_value).collect::<Vec<_>>().join(", ");
-                if name == "default_transaction_isolation" {
-                    let level = parse_isolation(&value)?;
-                    self.0.insert(name, isolation_name(level).into());
-                    return Ok(());
-                }
-                if name == "lock_timeout" {
-                    parse_lock_timeout(&value)?;
-                }
-                self.0.insert(name, value);
-                Ok(())
+    /// Parses SQL text into statements (several when `;`-separated). Errors are 42601. A text
+    /// the session parsed recently gives the same statements again, with their cached plans.
+    pub fn parse(&mut self, sql: &str) -> Result<Vec<Statement>> {
+        if let Some(stmts) = self.parsed.get(sql) {
+            return Ok(stmts);
+        }
+        let stmts = match crate::split_at::parse(sql)? {
+            Some((split_at, query)) => vec![Statement::new(query, None, Some(split_at))],
+            None => crate::parser::parse_with_as_of(sql)?
+                .into_iter()
+                .map(|(ast, as_of)| Statement::new(ast, as_of, None))
+                .collect(),
+        };
+        self.parsed.put(sql, &stmts);
+        Ok(stmts)
+    }
+
+    /// Describes a statement for the extended protocol. `declared` holds the parameter types the
+    /// client declared in Parse (None where it left them unspecified).
+    pub async fn describe(
+        &mut self,
+        stmt: &Statement,
+        declared: &[Option<DataType>],
+    ) -> Result<Description> {
+        if stmt.split_at.is_some() {
+            let params = declared
+                .iter()
+                .map(|d| d.unwrap_or(DataType::Text))
+                .collect();
+            return Ok(Description {
+                params,
+                columns: crate::split_at::columns(),
+            });
+        }
+        self.describe_statement(&stmt.ast, declared).await
+    }
+
+    /// Executes one statement with its parameter values (empty for the simple protocol). Inside a
+    /// failed transaction block every statement except COMMIT/ROLLBACK returns 25P02; an error in a
+    /// block moves the session to `TxnStatus::Failed`; an error outside a block rolls back the
+    /// implicit transaction.
+    pub async fn execute(&mut self, stmt: &Statement, params: &[Value]) -> Result<ExecResult> {
+        let result = match (&stmt.as_of, &stmt.split_at) {
+            (_, Some(split)) => self.execute_split_at(split, stmt, params).await,
+            (Some(as_of), None) => self.execute_as_of(stmt, as_of, params).await,
+            (None, None) => self.execute_statement(stmt, params).await,
+        };
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        metrics::counter!("tinkerdb_sql_statements_total", "outcome" => outcome).increment(1);
+        result
+    }
+
+    /// Executes the statements of one simple-protocol Query as PostgreSQL does: without an
+    /// explicit block they form one implicit transaction, committed after the last statement
+    /// and rolled back by an error (BEGIN, COMMIT and ROLLBACK inside the batch work as in
+    /// PostgreSQL). Returns one result per statement run, stopping after the first error, plus
+    /// a final error if committing the implicit transaction fails. A batch without transaction
+    /// control that starts outside a block is retried as a whole on 40001, like a single
+    /// statement.
+    pub async fn execute_batch(&mut self, stmts: &[Statement]) -> Vec<Result<ExecResult>> {
+        if stmts.len() == 1 {
+            return vec![self.execute(&stmts[0], &[]).await];
+        }
+        let retryable = self.txn_status() == TxnStatus::Idle
+            && stmts.iter().all(|s| !is_transaction_control(&s.ast));
+        let mut attempt = 0;
+        loop {
+            let results = self.run_batch(stmts).await;
+            let conflict = matches!(results.last(), Some(Err(Error::Serialization(_))));
+            if !(retryable && conflict && attempt < IMPLICIT_RETRIES) {
+                return results;
             }
-            ast::Set::SetTransaction { .. } => Ok(()),
-            ast::Set::SetTimeZone { value, .. } => {
-                self.0.insert("timezone".into(), set_value(value));
-                Ok(())
-            }
-            _ => Ok(()),
+            attempt += 1;
         }
     }
-}
 
-/// The text of a SET value: strings unquoted, identifiers as written.
-fn set_value(e: &ast::Expr) -> String {
-    match e {
-        ast::Expr::Value(v) => match &v.value {
-            ast::Value::SingleQuotedString(s) => s.clone(),
-            other => other.to_string(),
-        },
-        ast::Expr::Identifier(i) => i.value.clone(),
-        other => other.to_string(),
+    async fn run_batch(&mut self, stmts: &[Statement]) -> Vec<Result<ExecResult>> {
+        self.in_batch = true;
+        let mut results = Vec::with_capacity(stmts.len());
+        for stmt in stmts {
+            let result = self.execute(stmt, &[]).await;
+            let failed = result.is_err();
+            results.push(result);
+            if failed {
+                break;
+            }
+        }
+        if let Err(e) = self.end_batch().await {
+            results.push(Err(e));
+        }
+        results
     }
-}
 
-/// The variable a SHOW names (`SHOW TRANSACTION ISOLATION LEVEL` is `transaction_isolation`).
-fn show_name(variable: &[ast::Ident]) -> String {
-    let words: Vec<String> = variable.iter().map(|i| i.value.to_lowercase()).collect();
-    match words.join(" ").as_str() {
-        "transaction isolation level" => "transaction_isolation".into(),
-        "time zone" => "timezone".into(),
-        other => other.replace(' ', "_"),
+    /// The session's transaction state, for ReadyForQuery.
+    pub fn txn_status(&self) -> TxnStatus {
+        self.state.status()
     }
 }
 
@@ -402,6 +362,7 @@ impl crate::Session {
         stmt: &Statement,
         generation: Option<u64>,
         params: &[Value],
+        now: &Value,
     ) -> Result<ExecResult> {
         txn.statement_start();
         txn.set_lock_timeout(self.settings.lock_timeout());
@@ -425,7 +386,7 @@ impl crate::Session {
             ));
         }
         let (plan, types) = Self::plan_cached(txn, stmt, generation).await?;
-        let plan = exec::bind_params(plan, &types, params)?;
+        let plan = exec::bind_params(plan, &types, params, now)?;
         exec::execute(plan, txn, &self.engine.rowids).await
     }
 
@@ -449,7 +410,9 @@ impl crate::Session {
         if !stmt.needs_txn {
             // Without tables the plan does not depend on the schema.
             let generation = self.engine.schema.stable();
-            return self.run_in(&mut NoTxn, stmt, generation, params).await;
+            return self
+                .run_in(&mut NoTxn, stmt, generation, params, &now())
+                .await;
         }
         let ddl = changes_schema(&stmt.ast);
         let mut attempt = 0;
@@ -467,7 +430,9 @@ impl crate::Session {
             };
             let (mut txn, seen) = self.engine.begin(opts).await?;
             let generation = seen.filter(|_| !ddl);
-            let result = self.run_in(txn.as_mut(), stmt, generation, params).await;
+            let result = self
+                .run_in(txn.as_mut(), stmt, generation, params, &now())
+                .await;
             let result = match result {
                 Ok(r) => {
                     let _commit = ddl.then(|| self.engine.schema.committing());
@@ -661,7 +626,7 @@ impl crate::Session {
             e => e.into(),
         })?;
         // Its snapshot is not the present one: plan from the catalog it sees.
-        let result = self.run_in(txn.as_mut(), stmt, None, params).await;
+        let result = self.run_in(txn.as_mut(), stmt, None, params, &now()).await;
         let _ = txn.rollback().await;
         result
     }
@@ -991,30 +956,5 @@ impl crate::Session {
             params,
             columns: plan.columns(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::parse_lock_timeout;
-
-    #[test]
-    fn lock_timeouts_parse_like_postgres() {
-        assert_eq!(parse_lock_timeout("0").unwrap(), Duration::ZERO);
-        assert_eq!(
-            parse_lock_timeout("1500").unwrap(),
-            Duration::from_millis(1500)
-        );
-        assert_eq!(
-            parse_lock_timeout("250ms").unwrap(),
-            Duration::from_millis(250)
-        );
-        assert_eq!(parse_lock_timeout("2s").unwrap(), Duration::from_secs(2));
-        assert_eq!(parse_lock_timeout("1min").unwrap(), Duration::from_secs(60));
-        assert!(parse_lock_timeout("soon").is_err());
-        assert!(parse_lock_timeout("-1").is_err());
-        assert!(parse_lock_timeout("5 fortnights").is_err());
     }
 }

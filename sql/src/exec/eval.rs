@@ -43,7 +43,12 @@ pub(crate) fn eval(e: &Expr, row: &[Value]) -> Result<Value> {
         Expr::Neg(a, ty) => negate(eval(a, row)?, *ty)?,
         Expr::Concat(a, b) => match (eval(a, row)?, eval(b, row)?) {
             (Value::Null, _) | (_, Value::Null) => Value::Null,
-            (a, b) => Value::Text(format!("{a}{b}")),
+            (Value::Bytes(mut a), Value::Bytes(b)) => {
+                a.extend_from_slice(&b);
+                Value::Bytes(a)
+            }
+            // Operands become text as casts make them (a boolean is spelt out).
+            (a, b) => Value::Text(format!("{}{}", concat_text(a), concat_text(b))),
         },
         Expr::IsNull(a) => Value::Bool(eval(a, row)?.is_null()),
         Expr::IsDistinct(a, b) => {
@@ -117,6 +122,15 @@ fn in_list(v: Value, list: &[Expr], row: &[Value]) -> Result<Value> {
     })
 }
 
+/// A `||` operand as text.
+fn concat_text(v: Value) -> String {
+    match v {
+        Value::Bool(b) => b.to_string(),
+        Value::Text(s) => s,
+        v => v.to_string(),
+    }
+}
+
 /// Applies a scalar function (NULL in, NULL out).
 fn function(f: Function, args: Vec<Value>) -> Result<Value> {
     let Some(arg) = args.into_iter().next() else {
@@ -132,6 +146,10 @@ fn function(f: Function, args: Vec<Value>) -> Result<Value> {
         (Function::Lower, Value::Text(s)) => Value::Text(s.to_lowercase()),
         (Function::Upper, Value::Text(s)) => Value::Text(s.to_uppercase()),
         (Function::Length, Value::Text(s)) => Value::Int(s.chars().count() as i64),
+        (Function::Length, Value::Bytes(b)) => Value::Int(b.len() as i64),
+        (Function::Rtrim, Value::Text(s)) => Value::Text(s.trim_end_matches(' ').to_string()),
+        (Function::Abs, Value::Float4(x)) => Value::Float4(x.abs()),
+        (Function::Abs, Value::Numeric(d)) => Value::Numeric(d.abs()),
         (f, v) => {
             return Err(Error::DatatypeMismatch(format!(
                 "function {}({v}) does not exist",

@@ -17,7 +17,7 @@ pub(crate) use write::duplicate_at_commit;
 use std::sync::{Arc, Mutex};
 
 use crate::catalog::{self, Table};
-use crate::plan::{Expr, Plan};
+use crate::plan::{Expr, Function, Plan};
 use crate::store::{KvTxn, Store};
 use crate::{DataType, Error, ExecResult, Result, Value};
 
@@ -68,8 +68,14 @@ impl RowIds {
     }
 }
 
-/// Replaces parameters with their values, cast to the parameters' types.
-pub(crate) fn bind_params(plan: Plan, types: &[DataType], params: &[Value]) -> Result<Plan> {
+/// Replaces parameters with their values, cast to the parameters' types, and `now()` with
+/// `now` (the start of the statement's transaction).
+pub(crate) fn bind_params(
+    plan: Plan,
+    types: &[DataType],
+    params: &[Value],
+    now: &Value,
+) -> Result<Plan> {
     if params.len() < types.len() {
         return Err(Error::InvalidParameter(format!(
             "bind message supplies {} parameters, but prepared statement requires {}",
@@ -80,11 +86,13 @@ pub(crate) fn bind_params(plan: Plan, types: &[DataType], params: &[Value]) -> R
     let values: Vec<Value> = params
         .iter()
         .zip(types)
-        .map(|(v, t)| v.clone().cast(*t))
+        // A parameter's length is applied where its value is stored or cast, not here.
+        .map(|(v, t)| v.clone().cast(t.without_typmod()))
         .collect::<Result<_>>()?;
     Ok(plan.map_exprs(&mut |e| {
         e.transform(&mut |e| match e {
             Expr::Param(i) => Expr::Constant(values.get(i).cloned().unwrap_or(Value::Null)),
+            Expr::Function(Function::Now, _) => Expr::Constant(now.clone()),
             e => e,
         })
     }))

@@ -166,7 +166,7 @@ impl Operator for Get {
         let values = values
             .into_iter()
             .zip(&self.table.primary_key)
-            .map(|(v, &c)| v.cast(self.table.columns[c].data_type))
+            .map(|(v, &c)| v.cast(self.table.columns[c].data_type.without_typmod()))
             .collect::<Result<Vec<_>>>();
         // A value out of the column's range cannot match.
         let Ok(values) = values else { return Ok(None) };
@@ -555,8 +555,8 @@ struct Aggregation {
 enum Acc {
     Count(i64),
     Sum(Value, DataType),
-    /// The sum and count of the values so far.
-    Avg(f64, i64),
+    /// The sum (of the result type) and count of the values so far.
+    Avg(Value, i64, DataType),
     MinMax(Value, bool),
     /// The encodings of the values seen so far, and the aggregate over the first of each.
     Distinct(std::collections::HashSet<Vec<u8>>, Box<Acc>),
@@ -567,7 +567,7 @@ impl Acc {
         match a {
             Aggregate::CountStar | Aggregate::Count(_) => Acc::Count(0),
             Aggregate::Sum(_, t) => Acc::Sum(Value::Null, *t),
-            Aggregate::Avg(_) => Acc::Avg(0.0, 0),
+            Aggregate::Avg(_, t) => Acc::Avg(Value::Null, 0, *t),
             Aggregate::Min(_) => Acc::MinMax(Value::Null, false),
             Aggregate::Max(_) => Acc::MinMax(Value::Null, true),
             Aggregate::Distinct(a) => Acc::Distinct(Default::default(), Box::new(Acc::new(a))),
@@ -589,7 +589,7 @@ impl Acc {
             Aggregate::CountStar => Value::Bool(true),
             Aggregate::Count(e)
             | Aggregate::Sum(e, _)
-            | Aggregate::Avg(e)
+            | Aggregate::Avg(e, _)
             | Aggregate::Min(e)
             | Aggregate::Max(e) => eval(e, row)?,
             Aggregate::Distinct(_) => {
@@ -603,11 +603,12 @@ impl Acc {
             Acc::Count(n) => *n += 1,
             Acc::Sum(s, t) if s.is_null() => *s = v.cast(*t)?,
             Acc::Sum(s, t) => *s = ArithOp::Add.apply(std::mem::replace(s, Value::Null), v, *t)?,
-            Acc::Avg(sum, n) => {
-                let Value::Float(x) = v.cast(DataType::Float8)? else {
-                    return Err(crate::Error::Internal("avg of a non-number".into()));
+            Acc::Avg(sum, n, t) => {
+                let v = v.cast(*t)?;
+                *sum = match std::mem::replace(sum, Value::Null) {
+                    Value::Null => v,
+                    s => ArithOp::Add.apply(s, v, *t)?,
                 };
-                *sum += x;
                 *n += 1;
             }
             Acc::MinMax(m, max) => {
@@ -626,14 +627,14 @@ impl Acc {
         Ok(())
     }
 
-    fn finish(self) -> Value {
-        match self {
+    fn finish(self) -> crate::Result<Value> {
+        Ok(match self {
             Acc::Count(n) => Value::Int(n),
-            Acc::Avg(_, 0) => Value::Null,
-            Acc::Avg(sum, n) => Value::Float(sum / n as f64),
-            Acc::Distinct(_, acc) => acc.finish(),
+            Acc::Avg(_, 0, _) => Value::Null,
+            Acc::Avg(sum, n, t) => ArithOp::Div.apply(sum, Value::Int(n), t)?,
+            Acc::Distinct(_, acc) => acc.finish()?,
             Acc::Sum(v, _) | Acc::MinMax(v, _) => v,
-        }
+        })
     }
 }
 
@@ -671,10 +672,12 @@ impl Operator for Aggregation {
         let rows: Vec<Row> = groups
             .into_iter()
             .map(|(mut key, accs)| {
-                key.extend(accs.into_iter().map(Acc::finish));
-                key
+                for acc in accs {
+                    key.push(acc.finish()?);
+                }
+                Ok(key)
             })
-            .collect();
+            .collect::<crate::Result<_>>()?;
         if rows.is_empty() {
             return Ok(None);
         }

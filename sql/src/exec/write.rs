@@ -24,7 +24,7 @@ fn check_row(table: &Table, row: Row) -> Result<Row> {
     row.into_iter()
         .zip(&table.columns)
         .map(|(v, c)| {
-            let v = v.cast(c.data_type)?;
+            let v = v.assign(c.data_type)?;
             if v.is_null() && !c.nullable {
                 return Err(Error::NotNullViolation(format!(
                     "null value in column \"{}\" of relation \"{}\" violates not-null constraint",

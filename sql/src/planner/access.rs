@@ -217,15 +217,10 @@ fn match_bound<'a>(
 /// Whether a constant expression's values encode like the key column's (so that the span is
 /// exact): integers for integer columns, floats for float columns, and so on.
 fn same_encoding(v: &Expr, ty: DataType, params: &[Option<DataType>]) -> bool {
-    let family = |t: DataType| match t {
-        DataType::Int4 | DataType::Int8 => 0,
-        DataType::Float8 => 1,
-        DataType::Text => 2,
-        DataType::Bool => 3,
-    };
     let vt = match v {
         Expr::Constant(Value::Int(_)) => DataType::Int8,
-        Expr::Constant(Value::Float(_)) => DataType::Float8,
+        Expr::Constant(Value::Float(_) | Value::Float4(_)) => DataType::Float8,
+        Expr::Constant(Value::Numeric(_)) => DataType::Numeric(None),
         Expr::Constant(Value::Text(_)) => DataType::Text,
         Expr::Constant(Value::Bool(_)) => DataType::Bool,
         Expr::Param(i) => match params.get(*i) {
@@ -235,5 +230,5 @@ fn same_encoding(v: &Expr, ty: DataType, params: &[Option<DataType>]) -> bool {
         Expr::Cast(_, t) => *t,
         _ => return false,
     };
-    family(vt) == family(ty)
+    vt.family() == ty.family()
 }

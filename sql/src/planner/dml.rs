@@ -54,13 +54,27 @@ impl Planner<'_> {
             .iter()
             .map(|&c| table.columns[c].data_type)
             .collect();
+        let assignable = |i: usize, from: DataType| match columns.get(i) {
+            Some(&c) => assignable(&table.columns[c], from),
+            None => Ok(()),
+        };
         let source = match source.body.as_ref() {
             ast::SetExpr::Values(v)
                 if source.order_by.is_none() && source.limit_clause.is_none() =>
             {
-                self.plan_values(v, &hints)?
+                self.plan_values_checked(v, &hints, &mut |i, t| assignable(i, t))?
             }
-            _ => self.plan_query(source)?,
+            _ => {
+                let query = self.plan_query(source)?;
+                for (i, c) in query.columns().iter().enumerate() {
+                    // An untyped literal in the SELECT list is coerced to its column when
+                    // the row is stored, as in PostgreSQL.
+                    if !untyped_select_item(source, i) {
+                        assignable(i, c.data_type)?;
+                    }
+                }
+                query
+            }
         };
         let width = source.columns().len();
         if width > columns.len() {
@@ -105,7 +119,8 @@ impl Planner<'_> {
                     "multiple assignments to same column \"{name}\""
                 )));
             }
-            let (e, _) = self.bind(&a.value, &scope, Some(table.columns[col].data_type))?;
+            let (e, t) = self.bind(&a.value, &scope, Some(table.columns[col].data_type))?;
+            assignable(&table.columns[col], t)?;
             set.push((col, e));
         }
         let source = self.plan_where(table.clone(), &scope, u.selection.as_ref())?;
@@ -123,6 +138,31 @@ impl Planner<'_> {
         let source: Node = self.plan_where(table.clone(), &scope, d.selection.as_ref())?;
         Ok(Plan::Delete { table, source })
     }
+}
+
+/// Whether item `i` of a plain SELECT's list is an untyped literal or parameter.
+fn untyped_select_item(q: &ast::Query, i: usize) -> bool {
+    let ast::SetExpr::Select(s) = q.body.as_ref() else {
+        return false;
+    };
+    match s.projection.get(i) {
+        Some(ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. }) => {
+            super::expr::is_flexible(e)
+        }
+        _ => false,
+    }
+}
+
+/// 42804 unless a value of type `from` can be stored in `column` (PostgreSQL's assignment
+/// casts, see [`DataType::assignable`]).
+fn assignable(column: &crate::catalog::Column, from: DataType) -> Result<()> {
+    if DataType::assignable(from, column.data_type) {
+        return Ok(());
+    }
+    Err(Error::DatatypeMismatch(format!(
+        "column \"{}\" is of type {} but expression is of type {from}",
+        column.name, column.data_type
+    )))
 }
 
 /// Builds a table descriptor from CREATE TABLE (the id is assigned when it is created).

@@ -167,7 +167,7 @@ pub(crate) fn object_name(name: &ast::ObjectName) -> Result<String> {
 }
 
 /// Whether an AST expression takes its type from context (a parameter, NULL, a string literal).
-fn is_flexible(e: &ast::Expr) -> bool {
+pub(crate) fn is_flexible(e: &ast::Expr) -> bool {
     match e {
         ast::Expr::Value(v) => matches!(
             v.value,
@@ -188,7 +188,9 @@ fn not_supported(what: impl std::fmt::Display) -> Error {
 
 impl Planner<'_> {
     /// Binds `e` in `scope`; `hint` is the type the context expects (used by parameters and
-    /// untyped literals). Returns the expression and its type.
+    /// untyped literals). Returns the expression and its type. Deeply nested expressions
+    /// recurse here; the stack grows on demand rather than overflowing.
+    #[recursive::recursive]
     pub(crate) fn bind(
         &mut self,
         e: &ast::Expr,
@@ -227,8 +229,17 @@ impl Planner<'_> {
                 format: None,
             } => {
                 let ty = DataType::from_ast(data_type)?;
-                let (inner, _) = self.bind(expr, scope, Some(ty))?;
-                Ok((fold_cast(inner, ty)?, ty))
+                let (inner, from) = self.bind(expr, scope, Some(ty))?;
+                Ok((cast_expr(inner, from, ty)?, ty))
+            }
+            A::Interval(iv)
+                if iv.leading_field.is_none()
+                    && iv.last_field.is_none()
+                    && iv.leading_precision.is_none()
+                    && iv.fractional_seconds_precision.is_none() =>
+            {
+                let (inner, _) = self.bind(&iv.value, scope, Some(DataType::Text))?;
+                Ok((fold_cast(inner, DataType::Interval)?, DataType::Interval))
             }
             A::TypedString(ts) => {
                 let ty = DataType::from_ast(&ts.data_type)?;
@@ -357,8 +368,16 @@ impl Planner<'_> {
             V::SingleQuotedString(s)
             | V::EscapedStringLiteral(s)
             | V::DollarQuotedString(ast::DollarQuotedString { value: s, .. }) => {
+                // A string literal takes a string type from its context without its length
+                // being applied (`v = 'abcdef'` compares the whole text, and an INSERT checks
+                // the length when it stores the value).
                 let ty = hint.unwrap_or(DataType::Text);
-                let value = Value::Text(s.clone()).cast(ty)?;
+                let value = Value::Text(s.clone());
+                let value = if ty.is_string() {
+                    value
+                } else {
+                    value.cast(ty)?
+                };
                 Ok((Expr::Constant(value), ty))
             }
             V::Boolean(b) => Ok((Expr::Constant(Value::Bool(*b)), DataType::Bool)),
@@ -409,7 +428,7 @@ impl Planner<'_> {
                     return number(&format!("-{n}"));
                 }
                 let (inner, t) = self.bind(e, scope, hint.filter(|h| h.is_numeric()))?;
-                if !t.is_numeric() {
+                if !t.is_numeric() && t != DataType::Interval {
                     return Err(Error::DatatypeMismatch(format!(
                         "operator does not exist: {op} {t}"
                     )));
@@ -463,6 +482,7 @@ impl Planner<'_> {
         if let Some(cmp) = cmp {
             let ((a, ta), (b, tb)) = self.operands(l, r, scope, None)?;
             comparable(op, ta, tb)?;
+            let (a, b) = comparison_operands(a, ta, b, tb);
             return Ok((Expr::Compare(cmp, Box::new(a), Box::new(b)), DataType::Bool));
         }
         let arith = match op {
@@ -475,10 +495,8 @@ impl Planner<'_> {
         };
         if let Some(arith) = arith {
             let ((a, ta), (b, tb)) = self.operands(l, r, scope, None)?;
-            if !ta.is_numeric() || !tb.is_numeric() {
-                return Err(mismatch(&op.to_string(), ta, tb));
-            }
-            let ty = DataType::arith_result(ta, tb);
+            let ty = DataType::arith_type(arith, ta, tb)
+                .ok_or_else(|| mismatch(&op.to_string(), ta, tb))?;
             return Ok((Expr::Arith(arith, Box::new(a), Box::new(b), ty), ty));
         }
         match op {
@@ -498,9 +516,16 @@ impl Planner<'_> {
                 ))
             }
             B::StringConcat => {
-                let (a, _) = self.bind(l, scope, Some(DataType::Text))?;
-                let (b, _) = self.bind(r, scope, Some(DataType::Text))?;
-                Ok((Expr::Concat(Box::new(a), Box::new(b)), DataType::Text))
+                let (a, ta) = self.bind(l, scope, Some(DataType::Text))?;
+                let (b, tb) = self.bind(r, scope, Some(DataType::Text))?;
+                let (a, b) = (char_as_text(a, ta), char_as_text(b, tb));
+                // bytea || bytea is bytea; anything else concatenates text forms.
+                let ty = if (ta, tb) == (DataType::Bytea, DataType::Bytea) {
+                    DataType::Bytea
+                } else {
+                    DataType::Text
+                };
+                Ok((Expr::Concat(Box::new(a), Box::new(b)), ty))
             }
             op => Err(not_supported(format!("operator {op}"))),
         }
@@ -607,10 +632,10 @@ impl Planner<'_> {
                 Some(b) => b,
                 None => self.bind(exprs[i], scope, Some(ty))?,
             };
-            out.push(if t == ty || is_int(t) && is_int(ty) {
+            out.push(if t == ty || t.is_integer() && ty.is_integer() {
                 e
             } else {
-                fold_cast(e, ty)?
+                cast_expr(e, t, ty)?
             });
         }
         Ok((out, ty))
@@ -702,18 +727,41 @@ impl Planner<'_> {
                 // minimum is out of range, as in PostgreSQL).
                 Ok((Expr::Cast(Box::new(abs), t), t))
             }
-            ("lower" | "upper" | "length", [a]) => {
+            ("now" | "current_timestamp", []) => {
+                Ok((Expr::Function(Function::Now, vec![]), DataType::Timestamptz))
+            }
+            ("current_date", []) => Ok((
+                Expr::Cast(
+                    Box::new(Expr::Function(Function::Now, vec![])),
+                    DataType::Date,
+                ),
+                DataType::Date,
+            )),
+            ("localtimestamp", []) => Ok((
+                Expr::Cast(
+                    Box::new(Expr::Function(Function::Now, vec![])),
+                    DataType::Timestamp,
+                ),
+                DataType::Timestamp,
+            )),
+            ("length", [a]) if self.bind(a, scope, None)?.1 == DataType::Bytea => {
+                let (e, _) = self.bind(a, scope, None)?;
+                Ok((Expr::Function(Function::Length, vec![e]), DataType::Int4))
+            }
+            ("lower" | "upper" | "length" | "rtrim", [a]) => {
                 let (e, t) = self.bind(a, scope, Some(DataType::Text))?;
-                if t != DataType::Text {
+                if !t.is_string() {
                     return Err(no_function(&[t]));
                 }
+                let e = char_as_text(e, t);
                 Ok(match name.as_str() {
                     "lower" => (Expr::Function(Function::Lower, vec![e]), DataType::Text),
                     "upper" => (Expr::Function(Function::Upper, vec![e]), DataType::Text),
+                    "rtrim" => (Expr::Function(Function::Rtrim, vec![e]), DataType::Text),
                     _ => (Expr::Function(Function::Length, vec![e]), DataType::Int4),
                 })
             }
-            ("coalesce" | "nullif" | "abs" | "lower" | "upper" | "length", args) => {
+            ("coalesce" | "nullif" | "abs" | "lower" | "upper" | "length" | "rtrim", args) => {
                 let mut types = Vec::new();
                 for a in args {
                     types.push(self.bind(a, scope, None)?.1);
@@ -727,16 +775,30 @@ impl Planner<'_> {
     }
 }
 
-fn is_int(t: DataType) -> bool {
-    matches!(t, DataType::Int4 | DataType::Int8)
+/// The type two values of types `a` and `b` are both converted to (see
+/// [`DataType::common_type`]).
+pub(crate) fn common_type(a: DataType, b: DataType) -> Option<DataType> {
+    DataType::common_type(a, b)
 }
 
-/// The type two values of types `a` and `b` are both converted to (numeric promotion only).
-pub(crate) fn common_type(a: DataType, b: DataType) -> Option<DataType> {
-    if a == b {
-        return Some(a);
+/// A CHAR value as text: without its trailing spaces, as PostgreSQL's cast from `bpchar`
+/// to `text` does (other expressions are returned as they are).
+fn char_as_text(e: Expr, t: DataType) -> Expr {
+    match t {
+        DataType::Char(_) => Expr::Function(Function::Rtrim, vec![e]),
+        _ => e,
     }
-    (a.is_numeric() && b.is_numeric()).then(|| DataType::arith_result(a, b))
+}
+
+/// The operands of a comparison as they are compared: a CHAR compared with a CHAR ignores
+/// trailing spaces on both sides; a CHAR compared with another string type is text.
+fn comparison_operands(a: Expr, ta: DataType, b: Expr, tb: DataType) -> (Expr, Expr) {
+    match (ta, tb) {
+        (DataType::Char(_), t) | (t, DataType::Char(_)) if t.is_string() => {
+            (char_as_text(a, ta), char_as_text(b, tb))
+        }
+        _ => (a, b),
+    }
 }
 
 fn maybe_not(e: Expr, negated: bool) -> Expr {
@@ -771,14 +833,15 @@ fn expect_bool(t: DataType, op: &str) -> Result<()> {
 }
 
 fn comparable(op: &ast::BinaryOperator, a: DataType, b: DataType) -> Result<()> {
-    if a == b || (a.is_numeric() && b.is_numeric()) {
+    if DataType::comparable(a, b) {
         return Ok(());
     }
     Err(mismatch(&op.to_string(), a, b))
 }
 
-/// Types a numeric literal as PostgreSQL does: int4 if it fits, else int8, else (for us)
-/// float8 where PostgreSQL would use numeric.
+/// Types a numeric literal as PostgreSQL does: int4 if it fits, else int8, else numeric (as
+/// is every literal with a point or an exponent). A literal beyond what a numeric holds here
+/// (see `types::numeric`) is double precision instead.
 fn number(n: &str) -> Result<(Expr, DataType)> {
     if let Ok(i) = n.parse::<i64>() {
         let ty = if i32::try_from(i).is_ok() {
@@ -788,10 +851,27 @@ fn number(n: &str) -> Result<(Expr, DataType)> {
         };
         return Ok((Expr::Constant(Value::Int(i)), ty));
     }
-    let f: f64 = n
-        .parse()
-        .map_err(|_| Error::InvalidInput(format!("invalid number {n}")))?;
-    Ok((Expr::Constant(Value::Float(f)), DataType::Float8))
+    match crate::types::numeric::parse(n) {
+        Ok(d) => Ok((
+            Expr::Constant(crate::types::numeric::value(d)),
+            DataType::Numeric(None),
+        )),
+        Err(Error::OutOfRange(_)) => {
+            let f: f64 = n
+                .parse()
+                .map_err(|_| Error::InvalidInput(format!("invalid number {n}")))?;
+            Ok((Expr::Constant(Value::Float(f)), DataType::Float8))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A cast of `e` (of type `from`) to `ty`: a CHAR loses its trailing spaces first.
+pub(crate) fn cast_expr(e: Expr, from: DataType, ty: DataType) -> Result<Expr> {
+    match from {
+        DataType::Char(_) if ty.is_string() => fold_cast(char_as_text(e, from), ty),
+        _ => fold_cast(e, ty),
+    }
 }
 
 /// A cast, evaluated now when its operand is a constant (so invalid literals fail at plan time).

@@ -16,29 +16,46 @@ fn not_supported(what: impl std::fmt::Display) -> Error {
 
 /// The column name PostgreSQL gives an unaliased select item.
 pub(crate) fn figure_colname(e: &ast::Expr) -> Option<String> {
+    figure_colname_strength(e).map(|(name, _)| name)
+}
+
+/// A type's name as a column name.
+fn type_colname(t: &ast::DataType) -> Option<String> {
+    DataType::from_ast(t)
+        .ok()
+        .map(|t| t.short_name().to_string())
+}
+
+/// PostgreSQL's `FigureColnameInternal`: the name and its strength, 2 for a name taken from
+/// the expression and 1 for one taken from a type (which an enclosing cast replaces).
+fn figure_colname_strength(e: &ast::Expr) -> Option<(String, u8)> {
+    let strong = |name: String| Some((name, 2));
     match e {
-        ast::Expr::Identifier(i) => Some(ident_name(i)),
-        ast::Expr::CompoundIdentifier(parts) => parts.last().map(ident_name),
-        ast::Expr::Nested(e) => figure_colname(e),
+        ast::Expr::Identifier(i) => strong(ident_name(i)),
+        ast::Expr::CompoundIdentifier(parts) => parts.last().map(|p| (ident_name(p), 2)),
+        ast::Expr::Nested(e) => figure_colname_strength(e),
         ast::Expr::Cast {
             expr, data_type, ..
-        } => figure_colname(expr).or_else(|| {
-            DataType::from_ast(data_type)
-                .ok()
-                .map(|t| t.short_name().to_string())
-        }),
-        ast::Expr::Function(f) => Some(f.name.to_string().to_lowercase()),
-        ast::Expr::Case { .. } => Some("case".into()),
-        ast::Expr::Exists { .. } => Some("exists".into()),
+        } => match figure_colname_strength(expr) {
+            Some((name, 2)) => Some((name, 2)),
+            inner => type_colname(data_type).map(|t| (t, 1)).or(inner),
+        },
+        ast::Expr::TypedString(ts) => type_colname(&ts.data_type).map(|t| (t, 1)),
+        ast::Expr::Interval(_) => Some(("interval".into(), 1)),
+        ast::Expr::Function(f) => strong(f.name.to_string().to_lowercase()),
+        ast::Expr::Case { .. } => strong("case".into()),
+        ast::Expr::Exists { .. } => strong("exists".into()),
         ast::Expr::Subquery(q) => match q.body.as_ref() {
             ast::SetExpr::Select(s) => match s.projection.as_slice() {
-                [ast::SelectItem::ExprWithAlias { alias, .. }] => Some(ident_name(alias)),
-                [ast::SelectItem::UnnamedExpr(e)] => figure_colname(e),
+                [ast::SelectItem::ExprWithAlias { alias, .. }] => strong(ident_name(alias)),
+                [ast::SelectItem::UnnamedExpr(e)] => figure_colname_strength(e),
                 _ => None,
             },
             _ => None,
         },
-        ast::Expr::Value(v) if matches!(v.value, ast::Value::Boolean(_)) => Some("bool".into()),
+        ast::Expr::Value(v) if matches!(v.value, ast::Value::Boolean(_)) => {
+            Some(("bool".into(), 1))
+        }
         _ => None,
     }
 }
@@ -87,6 +104,17 @@ impl Planner<'_> {
 
     /// Plans `VALUES (...), (...)`; `hints` gives each column's expected type.
     pub(crate) fn plan_values(&mut self, v: &ast::Values, hints: &[DataType]) -> Result<Node> {
+        self.plan_values_checked(v, hints, &mut |_, _| Ok(()))
+    }
+
+    /// Plans `VALUES`, passing each bound expression's column and type to `check` (INSERT
+    /// checks that it can be stored in its column).
+    pub(crate) fn plan_values_checked(
+        &mut self,
+        v: &ast::Values,
+        hints: &[DataType],
+        check: &mut dyn FnMut(usize, DataType) -> Result<()>,
+    ) -> Result<Node> {
         let width = v.rows.first().map(|r| r.len()).unwrap_or(0);
         let mut types: Vec<Option<DataType>> = hints.iter().copied().map(Some).collect();
         types.resize(width, None);
@@ -100,6 +128,7 @@ impl Planner<'_> {
             let mut out = Vec::with_capacity(width);
             for (i, e) in row.iter().enumerate() {
                 let (e, t) = self.bind(e, &Scope::default(), types[i])?;
+                check(i, t)?;
                 types[i].get_or_insert(t);
                 out.push(e);
             }
@@ -365,15 +394,29 @@ impl Planner<'_> {
         let (e, t) = self.bind(arg, scope, None)?;
         Ok(match name {
             "count" => (Aggregate::Count(e), DataType::Int8),
-            "sum" if t.is_numeric() => {
-                let out = if t == DataType::Float8 {
-                    DataType::Float8
+            "sum" | "avg" if t == DataType::Interval => {
+                let a = if name == "sum" {
+                    Aggregate::Sum(e, t)
                 } else {
-                    DataType::Int8
+                    Aggregate::Avg(e, t)
+                };
+                (a, t)
+            }
+            "sum" if t.is_numeric() => {
+                let out = match t {
+                    DataType::Int2 | DataType::Int4 => DataType::Int8,
+                    DataType::Int8 | DataType::Numeric(_) => DataType::Numeric(None),
+                    t => t,
                 };
                 (Aggregate::Sum(e, out), out)
             }
-            "avg" if t.is_numeric() => (Aggregate::Avg(e), DataType::Float8),
+            "avg" if t.is_numeric() => {
+                let out = match t {
+                    DataType::Float4 | DataType::Float8 => DataType::Float8,
+                    _ => DataType::Numeric(None),
+                };
+                (Aggregate::Avg(e, out), out)
+            }
             "min" => (Aggregate::Min(e), t),
             "max" => (Aggregate::Max(e), t),
             _ => {
@@ -480,7 +523,7 @@ impl Planner<'_> {
         let mut bind = |e: Option<&ast::Expr>| -> Result<Option<Expr>> {
             let Some(e) = e else { return Ok(None) };
             let (b, t) = self.bind(e, &Scope::default(), Some(DataType::Int8))?;
-            if !matches!(t, DataType::Int4 | DataType::Int8) {
+            if !t.is_integer() {
                 return Err(Error::DatatypeMismatch(format!(
                     "argument of LIMIT/OFFSET must be an integer, not {t}"
                 )));
