@@ -14,7 +14,7 @@ WORK=$(mktemp -d -t tinkerdb-cluster.XXXXXX)
 PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-    rm -rf "$WORK"
+    [[ ${KEEP:-} ]] && echo "kept $WORK" >&2 || rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
 
@@ -33,7 +33,7 @@ done
 JOIN=$(IFS=,; echo "${GRPC[*]}")
 start_node() {
     local i=$1
-    RUST_LOG=warn "$TINKERDB" start --data-dir "$WORK/n$i" --sql-addr "${SQL[i]}" \
+    RUST_LOG=${RUST_LOG:-warn} "$TINKERDB" start --data-dir "$WORK/n$i" --sql-addr "${SQL[i]}" \
         --http-addr "${HTTP[i]}" --grpc-addr "${GRPC[i]}" --join "$JOIN" \
         >>"$WORK/n$i.log" 2>&1 &
     PIDS[i]=$!
@@ -95,6 +95,7 @@ t = sorted(float(x) for x in sys.argv[1:])
 print(f"failover over {len(t)} runs: p50 {statistics.median(t):.2f}s, max {max(t):.2f}s")
 EOF
 
+[[ ${SKIP_WORKLOADS:-} ]] && exit 0
 echo "== kv95 and bank: three nodes (clients on node 1) next to one node"
 for w in kv bank; do
     extra=()

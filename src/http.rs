@@ -93,8 +93,7 @@ async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
         let lag = status.committed_index.unwrap_or(0).saturating_sub(applied);
         metrics::gauge!("tinkerdb_range_apply_lag", "range" => range.clone()).set(lag as f64);
         let m = group.membership();
-        metrics::gauge!("tinkerdb_range_voters", "range" => range)
-            .set(m.all_voters().len() as f64);
+        metrics::gauge!("tinkerdb_range_voters", "range" => range).set(m.all_voters().len() as f64);
     }
     metrics::gauge!("tinkerdb_replicas").set(replicas.len() as f64);
     metrics::gauge!("tinkerdb_ranges_led").set(led as f64);
