@@ -188,6 +188,13 @@ pub(crate) async fn open_db(
     config: txn::Config,
 ) -> Result<(txn::Db, Arc<txn::cluster::Peers>)> {
     let peers = txn::cluster::Peers::new(store.node_id(), store.cluster_id(), members);
+    // A restarted node knows its peers' addresses from its ranges' Raft membership at once:
+    // reading the node directory needs them (range 1's leader may be elsewhere).
+    for replica in store.replicas() {
+        for (node, addr) in replica.group().membership().nodes {
+            peers.set_addr(node, addr);
+        }
+    }
     peers.set_addr(store.node_id(), advertise.to_string());
     let mut sender = None;
     let client = kv::Client::with_sender(store, |local| {

@@ -69,11 +69,21 @@ impl NodeSender {
         for _ in 0..MAX_HOPS {
             let Some(node) = target else { break };
             tried.push(node);
+            let started = std::time::Instant::now();
             let result = if node == me {
                 self.local.send(&range, req.clone()).await
             } else {
                 self.remote(node, &range, &req).await
             };
+            if let Err(e) = &result {
+                tracing::debug!(
+                    range = range.range_id,
+                    node,
+                    request = req.name(),
+                    elapsed = ?started.elapsed(),
+                    "request failed: {e}"
+                );
+            }
             match result {
                 Ok(reply) => {
                     self.peers.note_leader(range.range_id, node);
@@ -216,7 +226,12 @@ impl crate::oracle::Forward for NodeSender {
             let mut last = "range 1 has no known leader".to_string();
             while let Some(node) = order.iter().copied().find(|n| !tried.contains(n)) {
                 tried.push(node);
-                match self.timestamps_from(node, count).await {
+                let started = std::time::Instant::now();
+                let answer = self.timestamps_from(node, count).await;
+                if let Answer::Failed(why) = &answer {
+                    tracing::debug!(node, elapsed = ?started.elapsed(), "oracle batch: {why}");
+                }
+                match answer {
                     Answer::First(first) => {
                         self.peers.note_leader(1, node);
                         return Ok(first);
