@@ -602,3 +602,50 @@ async fn a_decommissioned_node_hands_its_replicas_to_a_new_node() {
     let b = nodes[1].sql().await;
     assert_eq!(ids(&b).await, (0..40).collect::<Vec<_>>());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_down_during_a_split_catches_up_on_both_halves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = start_cluster(tmp.path(), 3);
+    let join = join_list(&nodes);
+    let a = nodes[0].sql().await;
+    eventually(
+        &a,
+        "CREATE TABLE t (id INT PRIMARY KEY, v TEXT)",
+        Duration::from_secs(30),
+    )
+    .await;
+    wait_replicated(&mut nodes[0], 3).await;
+    insert_all(&a, 0..20).await;
+    nodes[2].kill9();
+    eventually(
+        &a,
+        "ALTER TABLE t SPLIT AT VALUES (10)",
+        Duration::from_secs(30),
+    )
+    .await;
+    insert_all(&a, 20..30).await;
+    // The third node comes back: it applies the split from the log and catches up on both
+    // halves; then, with the first node gone, it is needed for a quorum of each.
+    nodes[2].spawn(&join);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ranges = replicas_on(&mut nodes[2]).await;
+        if ranges.len() >= 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the split's right half never reached the node: {ranges:?}\n{}",
+            nodes[2].log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    wait_replicated(&mut nodes[2], 3).await;
+    nodes[0].kill9();
+    let c = nodes[2].sql().await;
+    insert_all(&c, 30..40).await;
+    assert_eq!(ids(&c).await, (0..40).collect::<Vec<_>>());
+    let b = nodes[1].sql().await;
+    assert_eq!(ids(&b).await, (0..40).collect::<Vec<_>>());
+}
