@@ -205,6 +205,20 @@ async fn wait_replicated(node: &mut ClusterNode, n: usize) {
     }
 }
 
+/// Creates the test table `t (id, v)` through the first node and waits until every range is on
+/// three nodes; returns the first node's client.
+async fn replicated_table(nodes: &mut [ClusterNode]) -> tokio_postgres::Client {
+    let a = nodes[0].sql().await;
+    eventually(
+        &a,
+        "CREATE TABLE t (id INT PRIMARY KEY, v TEXT)",
+        Duration::from_secs(30),
+    )
+    .await;
+    wait_replicated(&mut nodes[0], 3).await;
+    a
+}
+
 /// Inserts `ids` one statement each through `client`, retrying each until it succeeds (a
 /// leader may be failing over); a retry that finds the row (23505: an attempt whose outcome
 /// was unknown had applied) counts as done. Every id passed was acknowledged on return.
@@ -358,14 +372,7 @@ async fn a_killed_node_loses_nothing_and_the_others_keep_writing() {
     let tmp = tempfile::tempdir().unwrap();
     let mut nodes = start_cluster(tmp.path(), 3);
     let join = join_list(&nodes);
-    let a = nodes[0].sql().await;
-    eventually(
-        &a,
-        "CREATE TABLE t (id INT PRIMARY KEY, v TEXT)",
-        Duration::from_secs(30),
-    )
-    .await;
-    wait_replicated(&mut nodes[0], 3).await;
+    let a = replicated_table(&mut nodes).await;
     insert_all(&a, 0..50).await;
     // Node 1 leads every range: killing it forces a failover of all of them.
     nodes[0].kill9();
@@ -386,14 +393,7 @@ async fn without_a_quorum_writes_never_succeed_and_resume_after() {
     let tmp = tempfile::tempdir().unwrap();
     let mut nodes = start_cluster(tmp.path(), 3);
     let join = join_list(&nodes);
-    let a = nodes[0].sql().await;
-    eventually(
-        &a,
-        "CREATE TABLE t (id INT PRIMARY KEY, v TEXT)",
-        Duration::from_secs(30),
-    )
-    .await;
-    wait_replicated(&mut nodes[0], 3).await;
+    let a = replicated_table(&mut nodes).await;
     insert_all(&a, 0..20).await;
     nodes[1].kill9();
     nodes[2].kill9();
@@ -420,14 +420,7 @@ async fn a_cluster_restarted_all_at_once_comes_back_with_its_data() {
     let tmp = tempfile::tempdir().unwrap();
     let mut nodes = start_cluster(tmp.path(), 3);
     let join = join_list(&nodes);
-    let a = nodes[0].sql().await;
-    eventually(
-        &a,
-        "CREATE TABLE t (id INT PRIMARY KEY, v TEXT)",
-        Duration::from_secs(30),
-    )
-    .await;
-    wait_replicated(&mut nodes[0], 3).await;
+    let a = replicated_table(&mut nodes).await;
     insert_all(&a, 0..30).await;
     drop(a);
     for node in &mut nodes {
@@ -450,14 +443,7 @@ async fn a_cluster_restarted_all_at_once_comes_back_with_its_data() {
 async fn a_paused_leader_serves_no_stale_read_when_it_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     let mut nodes = start_cluster(tmp.path(), 3);
-    let a = nodes[0].sql().await;
-    eventually(
-        &a,
-        "CREATE TABLE t (id INT PRIMARY KEY, v TEXT)",
-        Duration::from_secs(30),
-    )
-    .await;
-    wait_replicated(&mut nodes[0], 3).await;
+    let a = replicated_table(&mut nodes).await;
     insert_all(&a, 0..10).await;
     // Node 1 leads range 1 (the oracle) and the table's range: pause it past the election
     // timeout, write through the others, resume it.
@@ -554,14 +540,7 @@ async fn replicas_on(node: &mut ClusterNode) -> Vec<(u64, serde_json::Value)> {
 async fn a_decommissioned_node_hands_its_replicas_to_a_new_node() {
     let tmp = tempfile::tempdir().unwrap();
     let mut nodes = start_cluster(tmp.path(), 3);
-    let a = nodes[0].sql().await;
-    eventually(
-        &a,
-        "CREATE TABLE t (id INT PRIMARY KEY, v TEXT)",
-        Duration::from_secs(30),
-    )
-    .await;
-    wait_replicated(&mut nodes[0], 3).await;
+    let a = replicated_table(&mut nodes).await;
     insert_all(&a, 0..30).await;
     // A fourth node joins: with three replicas per range it gets none yet.
     let mut fourth = ClusterNode::new(tmp.path(), 4);
@@ -608,14 +587,7 @@ async fn a_node_down_during_a_split_catches_up_on_both_halves() {
     let tmp = tempfile::tempdir().unwrap();
     let mut nodes = start_cluster(tmp.path(), 3);
     let join = join_list(&nodes);
-    let a = nodes[0].sql().await;
-    eventually(
-        &a,
-        "CREATE TABLE t (id INT PRIMARY KEY, v TEXT)",
-        Duration::from_secs(30),
-    )
-    .await;
-    wait_replicated(&mut nodes[0], 3).await;
+    let a = replicated_table(&mut nodes).await;
     insert_all(&a, 0..20).await;
     nodes[2].kill9();
     eventually(
