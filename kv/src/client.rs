@@ -559,6 +559,12 @@ impl Client {
             .await
     }
 
+    /// The descriptor of this node's replica of `range_id` if it leads the range.
+    pub fn led_descriptor(&self, range_id: RangeId) -> Option<RangeDescriptor> {
+        let replica = self.store.replica(range_id).ok()?;
+        replica.group().is_leader().then(|| replica.descriptor())
+    }
+
     /// Every replica on this node: its descriptor, whether it leads, and its membership.
     pub fn local_replicas(&self) -> Vec<(RangeDescriptor, bool, raft::MembershipStatus)> {
         self.store

@@ -124,14 +124,7 @@ async fn step(
 /// Brings the range's descriptor copies (its range-local key and its directory entry) up to
 /// the descriptor its leader applied, when a replica change moved it past them.
 async fn sync_copies(db: &Db, range: kv::RangeId) -> Result<()> {
-    let Some(desc) = db
-        .client()
-        .led_ranges()
-        .map_err(crate::db::kv_err)?
-        .into_iter()
-        .find(|r| r.desc.range_id == range)
-        .map(|r| r.desc)
-    else {
+    let Some(desc) = db.client().led_descriptor(range) else {
         return Ok(());
     };
     let local = range_descriptor_key(&desc.start);

@@ -320,13 +320,21 @@ async fn decommission(db: &Db, node: NodeId) -> Result<u64> {
     Ok(remaining)
 }
 
-/// Asks the member at `addr` to decommission `node`: how many ranges still have a replica on
-/// it.
-pub async fn request_decommission(addr: &str, node: NodeId) -> std::result::Result<u64, String> {
+/// A client of the Node service at `addr` (a tool's or a forming node's one-off call).
+async fn client_at(
+    addr: &str,
+) -> std::result::Result<super::proto::node_client::NodeClient<tonic::transport::Channel>, String> {
     let channel = super::peers::connect(addr)
         .await
         .map_err(|e| format!("{addr} unreachable: {e}"))?;
-    let reply = super::proto::node_client::NodeClient::new(channel)
+    Ok(super::proto::node_client::NodeClient::new(channel))
+}
+
+/// Asks the member at `addr` to decommission `node`: how many ranges still have a replica on
+/// it.
+pub async fn request_decommission(addr: &str, node: NodeId) -> std::result::Result<u64, String> {
+    let reply = client_at(addr)
+        .await?
         .decommission(DecommissionRequest { node_id: node })
         .await
         .map_err(|s| s.message().to_string())?
@@ -369,10 +377,8 @@ pub async fn join(
     addr: &str,
     me: &str,
 ) -> std::result::Result<(kv::Join, Vec<(NodeId, String)>), String> {
-    let channel = super::peers::connect(addr)
-        .await
-        .map_err(|e| format!("{addr} unreachable: {e}"))?;
-    let reply = super::proto::node_client::NodeClient::new(channel)
+    let reply = client_at(addr)
+        .await?
         .join(JoinRequest {
             addr: me.to_string(),
         })
@@ -395,10 +401,8 @@ pub async fn nodes(
     addr: &str,
     cluster_id: u64,
 ) -> std::result::Result<Vec<(NodeId, String)>, String> {
-    let channel = super::peers::connect(addr)
-        .await
-        .map_err(|e| format!("{addr} unreachable: {e}"))?;
-    let reply = super::proto::node_client::NodeClient::new(channel)
+    let reply = client_at(addr)
+        .await?
         .nodes(NodesRequest { cluster_id })
         .await
         .map_err(|s| format!("{addr}: {}", s.message()))?
@@ -408,10 +412,8 @@ pub async fn nodes(
 
 /// Asks the node at `addr` (started with `--join`) to bootstrap a new cluster: its id.
 pub async fn init(addr: &str) -> std::result::Result<u64, String> {
-    let channel = super::peers::connect(addr)
-        .await
-        .map_err(|e| format!("{addr} unreachable: {e}"))?;
-    let reply = super::proto::node_client::NodeClient::new(channel)
+    let reply = client_at(addr)
+        .await?
         .init(InitRequest {})
         .await
         .map_err(|s| s.message().to_string())?
