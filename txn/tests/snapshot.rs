@@ -191,6 +191,13 @@ async fn joining_node_receives_snapshots(net: Net) {
 
     // The learners go on from the snapshot with the log.
     write(&db, [1, 21], b"later").await;
+    // The write's secondary (row 21) commits in the background after the commit is
+    // acknowledged: wait for it on the leader, so that what is compared is settled.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while contents(&a, right).1 != 0 {
+        assert!(std::time::Instant::now() < deadline, "row 21's lock stays");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     for range in [left, right] {
         caught_up(&a, &b, range).await;
     }
