@@ -9,6 +9,12 @@ use crate::Error;
 /// Timeouts are well above openraft's defaults (50 ms heartbeat, 150–300 ms election): the log
 /// fsyncs every append (2–4 ms on the target disks) and a node hosts many groups, so a short
 /// stall must not start elections.
+///
+/// They also set how long failover takes. A follower keeps its leader's lease for
+/// `election_timeout_max` after the last heartbeat and refuses (pre-)votes meanwhile, so the
+/// first pre-vote, sent after a timeout drawn from `[min, max)`, is refused, and the second,
+/// one more timeout later, wins: a new leader about `2 × timeout` after the old one died
+/// (1–2 s with the defaults). `min` at least half of `max` keeps it at two rounds.
 #[derive(Clone, Debug)]
 pub struct Options {
     /// Interval between leader heartbeats.
@@ -39,9 +45,9 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
-            heartbeat_interval: Duration::from_millis(250),
-            election_timeout_min: Duration::from_millis(1000),
-            election_timeout_max: Duration::from_millis(2000),
+            heartbeat_interval: Duration::from_millis(200),
+            election_timeout_min: Duration::from_millis(500),
+            election_timeout_max: Duration::from_millis(1000),
             max_payload_entries: 300,
             snapshot_logs_since_last: Some(100_000),
             max_in_snapshot_log_to_keep: 10_000,
@@ -114,14 +120,14 @@ mod tests {
         let opts = Options::default();
         opts.validate().unwrap();
         let c = opts.to_config().unwrap();
-        assert_eq!(c.heartbeat_interval, 250);
-        assert_eq!(c.election_timeout_min, 1000);
+        assert_eq!(c.heartbeat_interval, 200);
+        assert_eq!(c.election_timeout_min, 500);
     }
 
     #[test]
     fn rejects_inconsistent_timeouts() {
         let mut opts = Options {
-            election_timeout_max: Duration::from_millis(900),
+            election_timeout_max: Duration::from_millis(400),
             ..Default::default()
         };
         assert!(opts.validate().is_err());
