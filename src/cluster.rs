@@ -187,7 +187,8 @@ pub(crate) async fn open_db(
     members: Vec<Member>,
     config: txn::Config,
 ) -> Result<(txn::Db, Arc<txn::cluster::Peers>)> {
-    let peers = txn::cluster::Peers::new(store.node_id(), store.cluster_id(), members);
+    let peers =
+        txn::cluster::Peers::new(store.node_id(), store.cluster_id(), members, store.faults());
     // A restarted node knows its peers' addresses from its ranges' Raft membership at once:
     // reading the node directory needs them (range 1's leader may be elsewhere).
     for replica in store.replicas() {

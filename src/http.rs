@@ -44,13 +44,39 @@ pub async fn serve(
     let app = Router::new()
         .route("/health", get(health))
         .route("/metrics", get(render_metrics))
-        .route("/status", get(status))
-        .with_state(AppState { metrics, store });
+        .route("/status", get(status));
+    // Fault injection for multi-node tests: `PUT /debug/cut` with a body of comma-separated
+    // node ids cuts this node off from them (an empty body heals). Only in builds with
+    // failpoints compiled in, never in a release a user runs.
+    #[cfg(feature = "failpoints")]
+    let app = app.route("/debug/cut", axum::routing::put(cut));
+    let app = app.with_state(AppState { metrics, store });
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
     {
         tracing::error!("HTTP server: {e}");
+    }
+}
+
+#[cfg(feature = "failpoints")]
+async fn cut(State(state): State<AppState>, body: String) -> impl IntoResponse {
+    let nodes: Result<Vec<kv::NodeId>, _> = body
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::parse)
+        .collect();
+    match nodes {
+        Ok(nodes) => {
+            tracing::warn!(?nodes, "injected fault: cut off from these nodes");
+            state.store.faults().cut(nodes);
+            (
+                StatusCode::OK,
+                format!("{:?}\n", state.store.faults().cut_nodes()),
+            )
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, format!("node ids: {e}\n")),
     }
 }
 

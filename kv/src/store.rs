@@ -363,6 +363,15 @@ impl Store {
         )
     }
 
+    /// The nodes this node is cut off from, shared with its Raft transport and service
+    /// (fault injection; a store without a gRPC network has a set of its own that cuts nothing).
+    pub fn faults(&self) -> raft::Faults {
+        match &self.options.network {
+            Network::Grpc(grpc) => grpc.faults.clone(),
+            _ => raft::Faults::default(),
+        }
+    }
+
     /// The address peers reach this node at.
     pub fn advertise_addr(&self) -> &str {
         &self.options.advertise_addr

@@ -46,6 +46,8 @@ pub struct GrpcOptions {
     pub connect_timeout: Duration,
     /// How long a Raft RPC may wait for its reply (snapshots get ten times as long).
     pub request_timeout: Duration,
+    /// Nodes this node is cut off from (fault injection; none unless a test cuts some).
+    pub faults: crate::Faults,
 }
 
 impl Default for GrpcOptions {
@@ -54,6 +56,7 @@ impl Default for GrpcOptions {
             max_message_bytes: 256 << 20,
             connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(5),
+            faults: crate::Faults::default(),
         }
     }
 }
@@ -190,6 +193,12 @@ impl Inner {
             RpcKind::Snapshot => self.options.request_timeout * 10,
             _ => self.options.request_timeout,
         };
+        if self.options.faults.is_cut(msg.to) {
+            return Err(Error::Unavailable(format!(
+                "node {} at {addr} is cut off (injected fault)",
+                msg.to
+            )));
+        }
         let conn = self.conn(&addr).await?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
@@ -321,6 +330,12 @@ impl RaftService {
             return Err(Error::Invalid("a request frame without a request".into()));
         };
         let msg = Message::from_bytes(&bytes)?;
+        if self.options.faults.is_cut(msg.from) {
+            return Err(Error::Unavailable(format!(
+                "node {} is cut off from node {} (injected fault)",
+                self.node_id, msg.from
+            )));
+        }
         if msg.to != self.node_id {
             return Err(Error::Invalid(format!(
                 "message for node {} refused by node {}",

@@ -79,6 +79,7 @@
 
 mod codec;
 mod error;
+mod faults;
 mod group;
 pub mod grpc;
 mod log_store;
@@ -96,6 +97,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use error::Error;
+pub use faults::Faults;
 pub use group::{Group, Status};
 pub use grpc::{GrpcOptions, GrpcTransport, RaftService};
 pub use log_store::{KEYSPACE, LOG_FORMAT, LogStore};

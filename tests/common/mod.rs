@@ -3,6 +3,9 @@
 
 #![allow(dead_code)] // each test file uses a part
 
+pub mod cluster;
+pub mod history;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -23,14 +23,18 @@ pub struct Peers {
     channels: Mutex<HashMap<NodeId, Channel>>,
     /// The leader last seen for each range (hints from replies).
     leaders: RwLock<HashMap<RangeId, NodeId>>,
+    /// Nodes this node is cut off from (injected faults; shared with the Raft transport).
+    faults: raft::Faults,
 }
 
 impl Peers {
-    /// The address book of node `node_id` in cluster `cluster_id`, knowing only `addrs`.
+    /// The address book of node `node_id` in cluster `cluster_id`, knowing only `addrs`; calls
+    /// to and from the nodes `faults` cuts are refused.
     pub fn new(
         node_id: NodeId,
         cluster_id: u64,
         addrs: impl IntoIterator<Item = (NodeId, String)>,
+        faults: raft::Faults,
     ) -> Arc<Peers> {
         Arc::new(Peers {
             node_id,
@@ -38,7 +42,13 @@ impl Peers {
             addrs: RwLock::new(addrs.into_iter().collect()),
             channels: Mutex::default(),
             leaders: RwLock::default(),
+            faults,
         })
+    }
+
+    /// Whether calls to and from `node` are refused (an injected fault).
+    pub fn is_cut(&self, node: NodeId) -> bool {
+        self.faults.is_cut(node)
     }
 
     /// This node's id.
@@ -104,6 +114,11 @@ impl Peers {
 
     /// A connected client to `node`; `Unavailable` (nothing was sent) when it cannot be reached.
     pub(crate) async fn client(&self, node: NodeId) -> kv::Result<NodeClient<Channel>> {
+        if self.is_cut(node) {
+            return Err(kv::Error::Unavailable(format!(
+                "node {node} is cut off (injected fault)"
+            )));
+        }
         let cached = self
             .channels
             .lock()

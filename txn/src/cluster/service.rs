@@ -93,6 +93,13 @@ impl NodeService {
                     h.to_node
                 )));
             }
+            if peers.is_cut(h.from_node) {
+                return Err(Status::unavailable(format!(
+                    "node {} is cut off from node {} (injected fault)",
+                    peers.node_id(),
+                    h.from_node
+                )));
+            }
         }
         Ok((db.clone(), peers.clone()))
     }
