@@ -162,13 +162,17 @@ const REPLICATE_EVERY: Duration = Duration::from_secs(1);
 
 /// Runs the replicate queue of the ranges this node leads, and removes the replicas this node
 /// no longer holds (every fifth pass), forever.
-pub(crate) async fn replicate(db: txn::Db, peers: Arc<txn::cluster::Peers>, factor: usize) {
+pub(crate) async fn replicate(
+    db: txn::Db,
+    peers: Arc<txn::cluster::Peers>,
+    replication: txn::cluster::Replication,
+) {
     let mut tick = tokio::time::interval(REPLICATE_EVERY);
     let mut pass = 0u64;
     loop {
         tick.tick().await;
         pass += 1;
-        if let Err(e) = txn::cluster::replicate(&db, &peers, factor).await {
+        if let Err(e) = txn::cluster::replicate(&db, &peers, replication).await {
             tracing::debug!("replicate queue: {e}");
         }
         if pass.is_multiple_of(5)

@@ -22,8 +22,9 @@
 //!
 //! - Every range is replicated on `--replication-factor` nodes (default 3, every node when
 //!   fewer) by its leader's replicate queue; a cluster of three keeps serving with one node
-//!   down. `tinkerdb node decommission N` moves a node's replicas away; there is no
-//!   rebalancing or liveness: a dead node's replicas are not moved elsewhere. `SHOW NODES`/`SHOW RANGES` are not built; `/status` shows this
+//!   down. `tinkerdb node decommission N` moves a node's replicas away, and a node silent to
+//!   a range's leader for `--dead-node-timeout` has its replica there re-created elsewhere;
+//!   there is no rebalancing. `SHOW NODES`/`SHOW RANGES` are not built; `/status` shows this
 //!   node's replicas.
 //! - A schema change made through one node is seen by another node's next statement only if
 //!   that node's caches are refreshed (the SQL catalog cache is per node).
@@ -75,6 +76,9 @@ pub struct Config {
     pub join: Vec<String>,
     /// Replicas per range (every node when the cluster has fewer).
     pub replication_factor: usize,
+    /// How long a node may leave a range's leader unanswered before the range's replica on it
+    /// is replaced on another node.
+    pub dead_node_timeout: std::time::Duration,
     /// Split a range once its versions pass this many bytes.
     pub range_max_bytes: u64,
     /// How long old versions are kept for AS OF SYSTEM TIME before GC removes them.
@@ -96,6 +100,7 @@ impl Default for Config {
             unsafe_no_fsync: false,
             join: Vec::new(),
             replication_factor: 3,
+            dead_node_timeout: std::time::Duration::from_secs(300),
             range_max_bytes: 64 << 20,
             gc_ttl: txn::Config::default().gc_ttl,
             ballast_size: None,
@@ -121,6 +126,12 @@ impl Config {
             bail!(
                 "--gc-ttl must be at least 1s (got {})",
                 humantime::format_duration(self.gc_ttl)
+            );
+        }
+        if self.dead_node_timeout < std::time::Duration::from_secs(2) {
+            bail!(
+                "--dead-node-timeout must be at least 2s (got {})",
+                humantime::format_duration(self.dead_node_timeout)
             );
         }
         if !(1..=7).contains(&self.replication_factor) {
@@ -241,7 +252,10 @@ impl Node {
         let replicate = tokio::spawn(cluster::replicate(
             db.clone(),
             peers,
-            config.replication_factor,
+            txn::cluster::Replication {
+                factor: config.replication_factor,
+                dead_after: config.dead_node_timeout,
+            },
         ));
         tasks.push(tokio::spawn(async move {
             let _ = wait(stop_refresh).await;

@@ -98,6 +98,10 @@ struct StartArgs {
     /// Replicas per range (default 3; every node when the cluster has fewer).
     #[arg(long)]
     replication_factor: Option<u32>,
+    /// How long a node may be unreachable before its replicas are replaced on other nodes
+    /// (e.g. 5m, 90s).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    dead_node_timeout: Duration,
     /// Configuration file.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -200,6 +204,7 @@ impl StartArgs {
             unsafe_no_fsync: self.unsafe_no_fsync,
             join: self.join,
             replication_factor: self.replication_factor.unwrap_or(3) as usize,
+            dead_node_timeout: self.dead_node_timeout,
             range_max_bytes: self.range_max_bytes.unwrap_or(64 << 20),
             gc_ttl: self.gc_ttl,
             ballast_size: self.ballast_size,

@@ -340,6 +340,45 @@ async fn a_decommissioned_node_hands_its_replicas_to_a_new_node() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_nodes_replicas_are_replaced_so_a_second_failure_is_survived() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = ["--dead-node-timeout", "3s"];
+    let mut nodes = start_cluster_with(tmp.path(), 3, &args);
+    let a = replicated_table(&mut nodes).await;
+    insert_all(&a, 0..20).await;
+    let mut fourth = ClusterNode::new(tmp.path(), 4);
+    fourth.args = args.iter().map(|a| a.to_string()).collect();
+    let join = format!("{},{}", join_list(&nodes), fourth.grpc);
+    fourth.spawn(&join);
+    fourth.ready();
+    // Node 2 dies: once it has been silent for the timeout, every range it held gets a replica
+    // on the fourth node instead.
+    nodes[1].kill9();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let held = replicas_on(&mut nodes[0]).await.len();
+        if replicas_on(&mut fourth).await.len() == held {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the dead node's replicas were not replaced: {:?}\nlog:\n{}",
+            replicas_on(&mut fourth).await,
+            nodes[0].log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    wait_replicated(&mut fourth, 3).await;
+    wait_replicated(&mut nodes[0], 3).await;
+    insert_all(&a, 20..40).await;
+    // A second node dies: each range still has two live voters of three.
+    nodes[2].kill9();
+    insert_all(&a, 40..60).await;
+    let d = fourth.sql().await;
+    assert_eq!(ids(&d).await, (0..60).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_down_during_a_split_catches_up_on_both_halves() {
     let tmp = tempfile::tempdir().unwrap();
     let mut nodes = start_cluster(tmp.path(), 3);

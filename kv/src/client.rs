@@ -526,6 +526,16 @@ impl Client {
         Ok(self.store.replica(range_id)?.group().membership())
     }
 
+    /// The members of `range_id`, led by this node, that have not answered its leader for
+    /// `after` ([`raft::Group::unresponsive`]); empty where this node does not lead.
+    pub fn unresponsive(
+        &self,
+        range_id: RangeId,
+        after: std::time::Duration,
+    ) -> Result<std::collections::BTreeSet<NodeId>> {
+        Ok(self.store.replica(range_id)?.group().unresponsive(after))
+    }
+
     /// Adds `node` (at `addr`) as a learner of `range_id`, led by this node; it starts from a
     /// snapshot ([`Replica::add_learner`](crate::replica::Replica::add_learner)).
     pub async fn add_learner(&self, range_id: RangeId, node: NodeId, addr: String) -> Result<()> {

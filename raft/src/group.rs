@@ -73,6 +73,9 @@ struct Inner<SM: StateMachine> {
     opts: Options,
     span: tracing::Span,
     reads: std::sync::Mutex<Reads>,
+    /// The term this replica was last seen leading in, and when that was first seen
+    /// ([`Group::unresponsive`] counts silence from then for peers never heard from).
+    leader_since: std::sync::Mutex<Option<(u64, std::time::Instant)>>,
 }
 
 /// Read barriers waiting for a leadership confirmation. Concurrent callers share one: a caller
@@ -220,6 +223,7 @@ impl<SM: StateMachine> Group<SM> {
                 opts: opts.clone(),
                 span,
                 reads: Default::default(),
+                leader_since: Default::default(),
             }),
         })
     }
@@ -611,6 +615,44 @@ impl<SM: StateMachine> Group<SM> {
             purged_index: index(&m.purged),
             fatal: m.running_state.as_ref().err().map(|e| e.to_string()),
         }
+    }
+
+    /// On the leader, the other members (voters and learners) that have not acknowledged a
+    /// heartbeat for `after`; a member not heard from since this replica became leader counts
+    /// from then (as first observed by a call of this method). Empty on a follower.
+    pub fn unresponsive(&self, after: Duration) -> BTreeSet<NodeId> {
+        let (term, heartbeats) = {
+            let m = self.inner.raft.metrics();
+            let m = m.borrow_watched();
+            if !m.state.is_leader() {
+                return BTreeSet::new();
+            }
+            (m.current_term, m.heartbeat.clone().unwrap_or_default())
+        };
+        let since = {
+            let mut seen = self
+                .inner
+                .leader_since
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            match *seen {
+                Some((t, at)) if t == term => at,
+                _ => {
+                    let now = std::time::Instant::now();
+                    *seen = Some((term, now));
+                    now
+                }
+            }
+        };
+        heartbeats
+            .into_iter()
+            .filter(|(node, _)| *node != self.inner.node)
+            .filter(|(_, acked)| match acked {
+                Some(at) => openraft::Instant::elapsed(&**at) >= after,
+                None => since.elapsed() >= after,
+            })
+            .map(|(node, _)| node)
+            .collect()
     }
 
     /// Waits (at most `timeout`) until the group has a leader, and returns it.

@@ -21,6 +21,8 @@ pub struct ClusterNode {
     pub grpc: String,
     pub child: Option<Child>,
     pub addresses: Option<Addresses>,
+    /// More arguments of `tinkerdb start`.
+    pub args: Vec<String>,
 }
 
 impl ClusterNode {
@@ -30,6 +32,7 @@ impl ClusterNode {
             grpc: format!("127.0.0.1:{}", free_port()),
             child: None,
             addresses: None,
+            args: Vec::new(),
         }
     }
 
@@ -48,6 +51,7 @@ impl ClusterNode {
             .arg(&self.dir)
             .args(["--sql-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
             .args(["--grpc-addr", &self.grpc, "--join", join])
+            .args(&self.args)
             .env("RUST_LOG", "info,openraft=warn")
             .stdout(Stdio::null())
             .stderr(log)
@@ -116,7 +120,18 @@ impl Drop for ClusterNode {
 /// Starts `n` nodes with `--join` naming all of them and initialises the cluster on the
 /// first.
 pub fn start_cluster(root: &Path, n: usize) -> Vec<ClusterNode> {
-    let mut nodes: Vec<ClusterNode> = (1..=n).map(|i| ClusterNode::new(root, i)).collect();
+    start_cluster_with(root, n, &[])
+}
+
+/// [`start_cluster`], each node started with `args` as well.
+pub fn start_cluster_with(root: &Path, n: usize, args: &[&str]) -> Vec<ClusterNode> {
+    let mut nodes: Vec<ClusterNode> = (1..=n)
+        .map(|i| {
+            let mut node = ClusterNode::new(root, i);
+            node.args = args.iter().map(|a| a.to_string()).collect();
+            node
+        })
+        .collect();
     let join = nodes
         .iter()
         .map(|n| n.grpc.clone())

@@ -41,8 +41,8 @@
 //!   re-check every `lock_recheck`); the deadlock detector and GC's oldest active transaction
 //!   are per node, not cluster-wide.
 //! - The replicate queue adds replicas (up to `replication_factor`, by empty replica +
-//!   learner + promotion) and moves them off decommissioning nodes; there is no rebalancing
-//!   and no node liveness, so a dead node's replicas are not replaced.
+//!   learner + promotion) and moves them off decommissioning nodes and off nodes dead to the
+//!   range (silent to its leader's heartbeats for `dead_after`); there is no rebalancing.
 //! - An INSERT's key condition ([`Transaction::insert`]) is checked where the write applies;
 //!   with [`TxnOptions::defer_checks`] the violation is reported by the commit, otherwise the
 //!   key is also read at the call.

@@ -32,7 +32,7 @@ mod service;
 
 pub use peers::{Peers, connect};
 pub use replicate::remove_stale_replicas;
-pub use replicate::replicate;
+pub use replicate::{Replication, replicate};
 pub use sender::NodeSender;
 pub use service::{
     Formation, NodeService, init, join, node_directory, nodes, request_decommission, serve_forming,

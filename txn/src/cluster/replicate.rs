@@ -3,7 +3,11 @@
 //!
 //! A step is one of: finish a change left joint (a leader died mid-change); promote a learner
 //! or remove one that is not wanted; add a replica on a node that has none (an empty replica
-//! there, then a learner, which starts from a snapshot, then its promotion). Every membership
+//! there, then a learner, which starts from a snapshot, then its promotion); remove the
+//! replica of a decommissioning or dead node once enough others stay. A member is dead to a
+//! range when it has not answered the range's leader for [`Replication::dead_after`]
+//! (liveness as the leader's Raft heartbeats measure it); its replica is replaced, never
+//! removed first, so a dead member costs no quorum that a replacement cannot restore. Every membership
 //! change carries the range's descriptor in the same entries
 //! ([`kv::Client::change_replicas`]) and is guarded by the membership it was decided on. The
 //! descriptor's copies (the range-local key and the directory entry in range 1) then follow
@@ -11,6 +15,7 @@
 //! point and retried.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use kv::keys::{Key, range_descriptor_key};
 use kv::{NodeId, RangeDescriptor};
@@ -19,10 +24,22 @@ use super::peers::Peers;
 use super::proto;
 use crate::{Db, Error, Result, TxnOptions};
 
+/// How the replicate queue places replicas.
+#[derive(Clone, Copy, Debug)]
+pub struct Replication {
+    /// Replicas per range (every node when there are fewer).
+    pub factor: usize,
+    /// How long a member may leave the range's leader unanswered before its replica is
+    /// replaced elsewhere.
+    pub dead_after: Duration,
+}
+
 /// One pass over the ranges this node leads; returns how many steps it took. Replicas go to
-/// nodes of the node directory that are not being decommissioned; a decommissioning node's
-/// replicas are moved off it (a new one added first, then the old one removed).
-pub async fn replicate(db: &Db, peers: &Peers, factor: usize) -> Result<usize> {
+/// nodes of the node directory that are not being decommissioned; the replicas of a
+/// decommissioning or dead node are moved off it (a new one added first, then the old one
+/// removed).
+pub async fn replicate(db: &Db, peers: &Peers, replication: Replication) -> Result<usize> {
+    let factor = replication.factor;
     let directory = super::node_directory(db).await?;
     let nodes: Vec<(NodeId, String)> = directory
         .iter()
@@ -38,7 +55,11 @@ pub async fn replicate(db: &Db, peers: &Peers, factor: usize) -> Result<usize> {
     let mut steps = 0;
     for led in db.client().led_ranges().map_err(crate::db::kv_err)? {
         let range = led.desc.range_id;
-        match step(db, peers, &led.desc, want, &nodes, &leaving).await {
+        let dead = db
+            .client()
+            .unresponsive(range, replication.dead_after)
+            .unwrap_or_default();
+        match step(db, peers, &led.desc, want, &nodes, &leaving, &dead).await {
             Ok(true) => steps += 1,
             Ok(false) => {}
             Err(e) => tracing::debug!(range, "replicate: {e}"),
@@ -58,6 +79,7 @@ async fn step(
     want: usize,
     nodes: &[(NodeId, String)],
     leaving: &BTreeSet<NodeId>,
+    dead: &BTreeSet<NodeId>,
 ) -> kv::Result<bool> {
     let client = db.client();
     let range = desc.range_id;
@@ -71,9 +93,10 @@ async fn step(
         client.change_replicas(range, voters, m.id).await?;
         return Ok(true);
     }
-    let staying = voters.iter().filter(|v| !leaving.contains(v)).count();
+    let going = |n: &NodeId| leaving.contains(n) || dead.contains(n);
+    let staying = voters.iter().filter(|v| !going(v)).count();
     if let Some(learner) = m.learners.iter().next().copied() {
-        if staying < want && !leaving.contains(&learner) {
+        if staying < want && !going(&learner) {
             let mut promoted = voters.clone();
             promoted.insert(learner);
             tracing::info!(range, node = learner, "promoting a replica to voter");
@@ -87,8 +110,8 @@ async fn step(
         return Ok(true);
     }
     if staying >= want {
-        // Enough replicas stay: one on a decommissioning node goes.
-        let Some(gone) = voters.iter().copied().find(|v| leaving.contains(v)) else {
+        // Enough replicas stay: one on a decommissioning or dead node goes.
+        let Some(gone) = voters.iter().copied().find(|v| going(v)) else {
             return Ok(false);
         };
         let mut kept = voters.clone();
@@ -96,17 +119,37 @@ async fn step(
         if kept.is_empty() {
             return Ok(false);
         }
-        tracing::info!(
-            range,
-            node = gone,
+        let why = if leaving.contains(&gone) {
             "removing the replica of a decommissioning node"
-        );
+        } else {
+            "removing the replica of a dead node (replaced)"
+        };
+        tracing::info!(range, node = gone, "{why}");
         client.change_replicas(range, kept, m.id).await?;
         return Ok(true);
     }
-    let Some((node, addr)) = nodes.iter().find(|(n, _)| !voters.contains(n)).cloned() else {
-        return Ok(false);
-    };
+    // A node that cannot take a replica now (down, say) is passed over for the next one.
+    for (node, addr) in nodes
+        .iter()
+        .filter(|(n, _)| !voters.contains(n) && !dead.contains(n))
+    {
+        match add_replica(db, peers, range, *node, addr).await {
+            Ok(()) => return Ok(true),
+            Err(e) => tracing::debug!(range, node, "cannot add a replica there: {e}"),
+        }
+    }
+    Ok(false)
+}
+
+/// Adds a learner of `range` on `node`: an empty replica there first, then the membership
+/// change; the next pass promotes it once it is a member.
+async fn add_replica(
+    db: &Db,
+    peers: &Peers,
+    range: kv::RangeId,
+    node: NodeId,
+    addr: &str,
+) -> kv::Result<()> {
     tracing::info!(range, node, "adding a replica");
     let mut remote = peers.client(node).await?;
     remote
@@ -116,9 +159,7 @@ async fn step(
         })
         .await
         .map_err(|s| kv::Error::Unavailable(format!("node {node}: {}", s.message())))?;
-    client.add_learner(range, node, addr).await?;
-    // Promoted by the next pass, once the learner is a member.
-    Ok(true)
+    db.client().add_learner(range, node, addr.to_string()).await
 }
 
 /// Brings the range's descriptor copies (its range-local key and its directory entry) up to
