@@ -160,6 +160,24 @@ async fn without_a_quorum_writes_never_succeed_and_resume_after() {
         Err(_) => {}
         Ok(result) => assert!(result.is_err(), "a write without a quorum succeeded"),
     }
+    // A read fails as a transaction that did not commit and can be retried: 40001, with a
+    // message that says the range is unavailable (not an internal error).
+    let a = nodes[0].sql().await;
+    let read = a.query("SELECT id FROM t", &[]);
+    match tokio::time::timeout(Duration::from_secs(60), read).await {
+        Err(_) => panic!("a read without a quorum neither failed nor answered"),
+        Ok(Ok(rows)) => panic!("a read without a quorum answered {} rows", rows.len()),
+        Ok(Err(e)) => {
+            let db = e.as_db_error().expect("a database error");
+            assert_eq!(
+                db.code(),
+                &tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE,
+                "{}",
+                db.message()
+            );
+            assert!(db.message().contains("unavailable"), "{}", db.message());
+        }
+    }
     drop(a);
     nodes[1].spawn(&join);
     let b = nodes[1].sql().await;
@@ -376,6 +394,45 @@ async fn a_dead_nodes_replicas_are_replaced_so_a_second_failure_is_survived() {
     insert_all(&a, 40..60).await;
     let d = fourth.sql().await;
     assert_eq!(ids(&d).await, (0..60).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadlock_between_sessions_on_two_nodes_is_detected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = start_cluster(tmp.path(), 3);
+    let a = replicated_table(&mut nodes).await;
+    insert_all(&a, 1..=2).await;
+    let b = nodes[1].sql().await;
+    a.batch_execute("BEGIN; UPDATE t SET v = 'a' WHERE id = 1")
+        .await
+        .unwrap();
+    b.batch_execute("BEGIN; UPDATE t SET v = 'b' WHERE id = 2")
+        .await
+        .unwrap();
+    // Each now waits for the other's row: a cycle no single node's waits show.
+    let first = tokio::spawn(async move {
+        let r = a.batch_execute("UPDATE t SET v = 'a' WHERE id = 2").await;
+        (r, a)
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let second = tokio::spawn(async move {
+        let r = b.batch_execute("UPDATE t SET v = 'b' WHERE id = 1").await;
+        (r, b)
+    });
+    let deadlock = Some(&tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED);
+    let mut victims = 0;
+    for task in [first, second] {
+        let (result, client) = task.await.unwrap();
+        match result {
+            Ok(()) => client.batch_execute("COMMIT").await.unwrap(),
+            Err(e) => {
+                assert_eq!(e.code(), deadlock, "{e:?}");
+                victims += 1;
+                client.batch_execute("ROLLBACK").await.unwrap();
+            }
+        }
+    }
+    assert_eq!(victims, 1, "one transaction of the cycle is the victim");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

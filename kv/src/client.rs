@@ -569,7 +569,12 @@ impl Client {
             .await
     }
 
-    /// The descriptor of this node's replica of `range_id` if it leads the range.
+    /// The leader of `range_id` as this node's replica of it knows (None without a replica).
+    pub fn leader_of(&self, range_id: RangeId) -> Option<NodeId> {
+        self.store.replica(range_id).ok()?.group().leader()
+    }
+
+    /// The descriptor of `range_id` if this node leads it.
     pub fn led_descriptor(&self, range_id: RangeId) -> Option<RangeDescriptor> {
         let replica = self.store.replica(range_id).ok()?;
         replica.group().is_leader().then(|| replica.descriptor())

@@ -165,6 +165,9 @@ pub enum Error {
     Serialization(String),
     /// 40003: the outcome of a commit is unknown.
     CompletionUnknown(String),
+    /// 40001 as well: a range could not be reached, so the transaction did not commit. Unlike
+    /// a conflict, not retried inside the node (each attempt would wait out the same outage).
+    Unavailable(String),
     /// 0A000: feature not supported (yet).
     NotSupported(String),
     /// 08P01 / 42P02 etc.: anything the client did wrong that has no better category.
@@ -202,6 +205,7 @@ impl std::fmt::Display for Error {
             | Error::DatatypeMismatch(m)
             | Error::Serialization(m)
             | Error::CompletionUnknown(m)
+            | Error::Unavailable(m)
             | Error::NotSupported(m)
             | Error::InvalidParameter(m)
             | Error::DuplicatePreparedStatement(m)

@@ -182,6 +182,7 @@ impl From<txn::Error> for Error {
             txn::Error::DiskFull(m) => Error::DiskFull(m),
             txn::Error::Storage(m) => Error::IoError(m),
             txn::Error::Internal(m) => Error::Internal(m),
+            txn::Error::Unavailable(_) => Error::Unavailable(e.to_string()),
             txn::Error::Duplicate { .. } => {
                 Error::UniqueViolation("duplicate key value violates unique constraint".into())
             }

@@ -137,7 +137,10 @@ fn outside_block(command: &str) -> Error {
 fn recoverable(err: &Error) -> bool {
     !matches!(
         err,
-        Error::Serialization(_) | Error::CompletionUnknown(_) | Error::Internal(_)
+        Error::Serialization(_)
+            | Error::CompletionUnknown(_)
+            | Error::Unavailable(_)
+            | Error::Internal(_)
     )
 }
 

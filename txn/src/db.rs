@@ -54,6 +54,8 @@ pub(crate) struct Inner {
     pub config: Config,
     pub deadlocks: crate::deadlock::Detector,
     pub active: crate::gc::Active,
+    /// Range 1's leader's services, when this node does not lead it.
+    pub forward: Option<Arc<dyn crate::oracle::Forward>>,
 }
 
 /// A handle on a node's transactional store; cheap to clone.
@@ -76,7 +78,7 @@ impl Db {
         config: Config,
         forward: Option<Arc<dyn crate::oracle::Forward>>,
     ) -> Result<Db> {
-        let oracle = Oracle::start(client.clone(), forward);
+        let oracle = Oracle::start(client.clone(), forward.clone());
         let timestamps: Arc<dyn kv::TimestampSource> = Arc::new(oracle.clone());
         client.set_timestamp_source(&timestamps);
         let db = Db {
@@ -87,6 +89,7 @@ impl Db {
                 config,
                 deadlocks: Default::default(),
                 active: Default::default(),
+                forward,
             }),
         };
         let config = &db.inner.config;
@@ -137,6 +140,64 @@ impl Db {
     }
 }
 
+/// The deadlock detector ([`crate::deadlock`]): this node's graph, and range 1's leader's.
+impl Db {
+    /// Records that `waiter` waits for `holder`; false when the wait closes a cycle (here, or
+    /// in the cluster's graph at range 1's leader): the waiter is the victim. When range 1's
+    /// leader cannot be asked, the wait goes ahead (the lock wait timeout bounds it).
+    pub(crate) async fn deadlock_wait(&self, waiter: Timestamp, holder: Timestamp) -> bool {
+        if !self.inner.deadlocks.wait(waiter, holder) {
+            return false;
+        }
+        let Some(forward) = self.range1_elsewhere() else {
+            return true;
+        };
+        self.inner.deadlocks.forwarded(waiter);
+        match forward.wait_for(waiter, Some(holder)).await {
+            Ok(cycle) => !cycle,
+            Err(e) => {
+                tracing::debug!(waiter, "deadlock detector at range 1's leader: {e}");
+                true
+            }
+        }
+    }
+
+    /// `waiter` waits no more (it got the lock, gave up, or ended).
+    pub(crate) fn deadlock_done(&self, waiter: Timestamp) {
+        self.inner.deadlocks.done(waiter);
+        if self.inner.deadlocks.take_forwarded(waiter)
+            && let Some(forward) = self.inner.forward.clone()
+        {
+            // Best effort: a wait that is not repeated fades out of the graph anyway.
+            tokio::spawn(async move {
+                let _ = forward.wait_for(waiter, None).await;
+            });
+        }
+    }
+
+    /// A wait (`holder`: Some) or its end (None) sent by another node, recorded here if this
+    /// node leads range 1: whether it closes a cycle. None when this node does not lead it.
+    pub fn record_wait(&self, waiter: Timestamp, holder: Option<Timestamp>) -> Option<bool> {
+        self.inner.client.led_descriptor(1)?;
+        Some(match holder {
+            Some(holder) => !self.inner.deadlocks.wait(waiter, holder),
+            None => {
+                self.inner.deadlocks.done(waiter);
+                false
+            }
+        })
+    }
+
+    /// Where range 1's leader's services are, when another node leads it.
+    fn range1_elsewhere(&self) -> Option<Arc<dyn crate::oracle::Forward>> {
+        let forward = self.inner.forward.clone()?;
+        match self.inner.client.led_descriptor(1) {
+            Some(_) => None,
+            None => Some(forward),
+        }
+    }
+}
+
 /// Runs `task` every `interval` until the transaction layer is dropped, logging its failures.
 async fn every<F, Fut>(
     inner: std::sync::Weak<Inner>,
@@ -163,6 +224,13 @@ pub(crate) fn kv_err(e: kv::Error) -> Error {
         kv::Error::BelowGcThreshold { .. } => Error::BelowGcThreshold(e.to_string()),
         kv::Error::DiskFull(m) => Error::DiskFull(m),
         kv::Error::Storage(_) => Error::Storage(e.to_string()),
+        // Every path that can reach a commit point (one-phase commit, the primary's commit)
+        // decides an unknown outcome itself before it gets here: short of the commit point an
+        // unknown outcome means the transaction did not commit.
+        kv::Error::Unavailable(m) | kv::Error::Ambiguous(m) => Error::Unavailable(m),
+        kv::Error::NotLeader { .. } | kv::Error::RangeNotFound(_) => {
+            Error::Unavailable(e.to_string())
+        }
         e => Error::Internal(e.to_string()),
     }
 }

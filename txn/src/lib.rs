@@ -31,15 +31,16 @@
 //!
 //! - SERIALIZABLE (the default) validates the read set at commit; SNAPSHOT keeps only
 //!   first-committer-wins. Locking statements wait in per-key queues on this node (`kv::wait`);
-//!   the deadlock detector sees the waits of this node's coordinators only.
+//!   the deadlock detector's cluster-wide graph lives at range 1's leader (`deadlock`), so a
+//!   cycle is missed while that leadership moves (the lock wait timeout ends it then).
 //! - Prewrites of different ranges are sent one after another.
 //! - Ranges are reached only through `kv::Client`, by request values (`kv::request`); one-phase
 //!   commit is such a request, run on the leader. On a node of a cluster the sender is
 //!   [`cluster::NodeSender`] (to the leader's node over gRPC); GC, size-based splits and the
 //!   replicate queue run for the ranges this node leads.
 //! - Lock-wait wake-ups reach only waiters on the node where the release applied (others
-//!   re-check every `lock_recheck`); the deadlock detector and GC's oldest active transaction
-//!   are per node, not cluster-wide.
+//!   re-check every `lock_recheck`); GC's oldest active transaction is per node, not
+//!   cluster-wide.
 //! - The replicate queue adds replicas (up to `replication_factor`, by empty replica +
 //!   learner + promotion) and moves them off decommissioning nodes and off nodes dead to the
 //!   range (silent to its leader's heartbeats for `dead_after`); there is no rebalancing.
@@ -137,6 +138,11 @@ pub enum Error {
     /// Storage I/O failed (58030); the message says what to do.
     #[error("{0}")]
     Storage(String),
+    /// A range could not be reached (no leader, no quorum, its nodes down or cut off) or an
+    /// operation short of the commit point had an unknown outcome: the transaction did not
+    /// commit and may be retried (40001).
+    #[error("range unavailable: {0}; the transaction did not commit, retry it")]
+    Unavailable(String),
     /// A replication or internal failure.
     #[error("{0}")]
     Internal(String),

@@ -37,7 +37,7 @@ impl Transaction {
     pub async fn lock_keys(&mut self, keys: Vec<Vec<u8>>) -> Result<bool> {
         // Boxed: the lock loop's state machine is large and would nest into every caller's.
         let result = Box::pin(self.lock_keys_inner(keys)).await;
-        self.db.inner.deadlocks.done(self.start_ts);
+        self.db.deadlock_done(self.start_ts);
         result
     }
 
@@ -85,7 +85,7 @@ impl Transaction {
                 };
                 match client.send(cmd).await.map_err(kv_err)? {
                     Response::Locked { newer } => {
-                        db.inner.deadlocks.done(self.start_ts);
+                        db.deadlock_done(self.start_ts);
                         newest = newest.max(newer);
                         self.locked.extend(group);
                         break;
@@ -98,8 +98,8 @@ impl Transaction {
                             // place at the front.
                             let turn = db.wait_queues().join(&locked.key, waited);
                             if !db.try_resolve_lock(&locked).await? {
-                                if !db.inner.deadlocks.wait(self.start_ts, locked.lock.start_ts) {
-                                    db.inner.deadlocks.done(self.start_ts);
+                                if !db.deadlock_wait(self.start_ts, locked.lock.start_ts).await {
+                                    db.deadlock_done(self.start_ts);
                                     return Err(Error::Deadlock(format!(
                                         "waiting for the lock on {} would close a cycle of lock waits",
                                         kv::keys::Pretty(&locked.key)
@@ -107,7 +107,7 @@ impl Transaction {
                                 }
                                 let now = Instant::now();
                                 if now >= deadline {
-                                    db.inner.deadlocks.done(self.start_ts);
+                                    db.deadlock_done(self.start_ts);
                                     return Err(Error::LockTimeout(format!(
                                         "key {} is locked by another transaction",
                                         kv::keys::Pretty(&locked.key)

@@ -59,8 +59,9 @@ struct Request {
     reply: oneshot::Sender<Result<Timestamp>>,
 }
 
-/// How a node that does not lead range 1 obtains timestamps from the node that does (the
-/// cluster's network; absent on a node that is its own cluster).
+/// How a node that does not lead range 1 reaches the services of the node that does — the
+/// timestamp oracle and the deadlock detector (the cluster's network; absent on a node that is
+/// its own cluster).
 pub trait Forward: Send + Sync + 'static {
     /// `count` consecutive timestamps from the oracle of range 1's leader (`leader`: the node
     /// this node believes leads it, if any); answers the first. One attempt at each node it
@@ -71,6 +72,15 @@ pub trait Forward: Send + Sync + 'static {
         leader: Option<kv::NodeId>,
         count: u64,
     ) -> futures::future::BoxFuture<'_, Result<Timestamp>>;
+
+    /// Records at range 1's leader, home of the deadlock detector ([`crate::deadlock`]), that
+    /// `waiter` waits for `holder` (None: it no longer waits); true when that wait closes a
+    /// cycle of the cluster's lock waits.
+    fn wait_for(
+        &self,
+        waiter: Timestamp,
+        holder: Option<Timestamp>,
+    ) -> futures::future::BoxFuture<'_, Result<bool>>;
 }
 
 /// A handle on the node's timestamp oracle.
@@ -211,7 +221,7 @@ fn answer(batch: Vec<Request>, result: Result<Timestamp>) {
 
 /// The error of a node that cannot serve timestamps because another node leads range 1.
 fn not_leader(leader: Option<kv::NodeId>) -> Error {
-    Error::Internal(match leader {
+    Error::Unavailable(match leader {
         Some(l) => format!("timestamp oracle: range 1 is led by node {l}"),
         None => "timestamp oracle: range 1 has no known leader".to_string(),
     })
@@ -220,7 +230,7 @@ fn not_leader(leader: Option<kv::NodeId>) -> Error {
 /// The leader named by [`not_leader`]'s message, for a peer that relays it.
 pub fn leader_of(e: &Error) -> Option<kv::NodeId> {
     match e {
-        Error::Internal(m) => m
+        Error::Unavailable(m) => m
             .strip_prefix("timestamp oracle: range 1 is led by node ")
             .and_then(|n| n.parse().ok()),
         _ => None,
@@ -231,6 +241,10 @@ fn kv_err(e: kv::Error) -> Error {
     match e {
         kv::Error::DiskFull(m) => Error::DiskFull(m),
         kv::Error::Storage(_) => Error::Storage(format!("timestamp oracle: {e}")),
+        kv::Error::Unavailable(_)
+        | kv::Error::Ambiguous(_)
+        | kv::Error::NotLeader { .. }
+        | kv::Error::RangeNotFound(_) => Error::Unavailable(format!("timestamp oracle: {e}")),
         e => Error::Internal(format!("timestamp oracle: {e}")),
     }
 }
@@ -288,7 +302,7 @@ impl Oracle {
         match tokio::time::timeout(Duration::from_secs(30), rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(Error::Internal("timestamp oracle stopped".into())),
-            Err(_) => Err(Error::Internal("timestamp oracle timed out".into())),
+            Err(_) => Err(Error::Unavailable("timestamp oracle timed out".into())),
         }
     }
 }
@@ -300,6 +314,7 @@ impl kv::TimestampSource for Oracle {
             Oracle::now(self).await.map_err(|e| match e {
                 Error::DiskFull(m) => kv::Error::DiskFull(m),
                 Error::Storage(m) => kv::Error::Storage(m),
+                Error::Unavailable(m) => kv::Error::Unavailable(m),
                 e => kv::Error::Unavailable(e.to_string()),
             })
         })

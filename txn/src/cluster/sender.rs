@@ -246,7 +246,68 @@ impl crate::oracle::Forward for NodeSender {
                     Answer::Failed(why) => last = why,
                 }
             }
-            Err(Error::Internal(format!("timestamp oracle: {last}")))
+            Err(Error::Unavailable(format!("timestamp oracle: {last}")))
         })
+    }
+
+    fn wait_for(
+        &self,
+        waiter: Timestamp,
+        holder: Option<Timestamp>,
+    ) -> BoxFuture<'_, Result<bool>> {
+        Box::pin(async move {
+            let me = self.peers.node_id();
+            let mut next = self
+                .peers
+                .leader_hint(1)
+                .or_else(|| self.local.leader(1).flatten())
+                .filter(|n| *n != me);
+            let mut tried = Vec::new();
+            while let Some(node) = next.take() {
+                tried.push(node);
+                let reply = self.waits_at(node, waiter, holder).await?;
+                if reply.recorded {
+                    self.peers.note_leader(1, node);
+                    return Ok(reply.cycle);
+                }
+                next = Some(reply.leader).filter(|l| *l != 0 && *l != me && !tried.contains(l));
+            }
+            Err(Error::Unavailable(
+                "the deadlock detector: range 1's leader is not known here".into(),
+            ))
+        })
+    }
+}
+
+impl NodeSender {
+    /// Sends a lock wait (or its end) to `node`'s deadlock detector.
+    async fn waits_at(
+        &self,
+        node: NodeId,
+        waiter: Timestamp,
+        holder: Option<Timestamp>,
+    ) -> Result<proto::WaitsReply> {
+        let unavailable = |why: String| Error::Unavailable(format!("node {node}: {why}"));
+        let mut client = self
+            .peers
+            .client(node)
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let req = proto::WaitsRequest {
+            header: Some(self.peers.header(node)),
+            waiter,
+            holder: holder.unwrap_or(0),
+        };
+        match tokio::time::timeout(READ_TIMEOUT, client.waits(req)).await {
+            Ok(Ok(reply)) => Ok(reply.into_inner()),
+            Ok(Err(status)) => {
+                self.peers.forget_connection(node);
+                Err(unavailable(status.message().to_string()))
+            }
+            Err(_) => {
+                self.peers.forget_connection(node);
+                Err(unavailable(format!("no reply within {READ_TIMEOUT:?}")))
+            }
+        }
     }
 }

@@ -152,6 +152,27 @@ impl Node for NodeService {
         Ok(Response::new(reply))
     }
 
+    async fn waits(
+        &self,
+        req: Request<WaitsRequest>,
+    ) -> std::result::Result<Response<WaitsReply>, Status> {
+        let req = req.into_inner();
+        let (db, _) = self.running_for(Some(header(&req.header)?))?;
+        let holder = (req.holder != 0).then_some(req.holder);
+        Ok(Response::new(match db.record_wait(req.waiter, holder) {
+            Some(cycle) => WaitsReply {
+                recorded: true,
+                cycle,
+                leader: 0,
+            },
+            None => WaitsReply {
+                recorded: false,
+                cycle: false,
+                leader: db.client().leader_of(1).unwrap_or(0),
+            },
+        }))
+    }
+
     async fn add_replica(
         &self,
         req: Request<AddReplicaRequest>,

@@ -239,6 +239,7 @@ pub(crate) fn status(e: Error) -> Status {
         Error::BelowGcThreshold(m) => Status::failed_precondition(m),
         Error::DiskFull(m) => Status::resource_exhausted(m),
         Error::Storage(m) => Status::unavailable(m),
+        e @ Error::Unavailable(_) => Status::unavailable(e.to_string()),
         e @ Error::Duplicate { .. } => Status::already_exists(e.to_string()),
         e @ (Error::ReadOnly | Error::Internal(_)) => Status::internal(e.to_string()),
     }
