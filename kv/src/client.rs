@@ -463,6 +463,27 @@ impl Client {
         }
     }
 
+    /// Every range's descriptor in key order, each read afresh from the directory (range 1's
+    /// as this node's replica of it has it).
+    pub async fn all_ranges(&self) -> Result<Vec<RangeDescriptor>> {
+        let first = self.range1();
+        let mut key = first.end.clone();
+        let mut ranges = vec![first];
+        while key.as_slice() < crate::keys::KEY_MAX {
+            let desc = self.lookup(&key).await?;
+            if desc.end <= key {
+                return Err(Error::Storage(format!(
+                    "the range directory entry for {} ends at {}",
+                    crate::keys::Pretty(&key),
+                    crate::keys::Pretty(&desc.end)
+                )));
+            }
+            key = desc.end.clone();
+            ranges.push(desc);
+        }
+        Ok(ranges)
+    }
+
     /// The locks of transactions that started before `before` in the range `desc`.
     pub async fn locks_before(
         &self,

@@ -1,6 +1,6 @@
 //! MVCC garbage collection. Each pass computes a safe point from the oracle,
 //! `min(now - gc_ttl, oldest active start_ts)`, resolves every lock that started below it in
-//! every range, and only then proposes a `Gc` command to each range this node leads: the
+//! every range of the cluster (whoever leads it), and only then proposes a `Gc` command to each range this node leads: the
 //! command removes, at apply time on every replica, the versions no read at or above the safe
 //! point can see, and raises the range's GC threshold so that reads below it fail instead of
 //! returning wrong answers.
@@ -64,19 +64,33 @@ impl Db {
             .into_iter()
             .filter(|r| safe_point > r.gc_threshold)
             .collect();
-        // Every lock below the safe point, in every range, is resolved before any range is
-        // collected: a transaction's commit record on its primary is its only proof, and a
-        // secondary still locked in a range not yet collected would otherwise be resolved
-        // against a primary whose record is gone, and rolled back.
-        for range in &ranges {
+        if ranges.is_empty() {
+            return Ok(safe_point);
+        }
+        // Every lock below the safe point, in every range of the cluster (not only the ranges
+        // led here), is resolved before any range is collected: a transaction's commit record
+        // on its primary is its only proof, and a secondary still locked in a range not yet
+        // collected would otherwise meet a primary whose record is gone, and stay locked for
+        // good. A range that split or changed meanwhile may hide a lock this pass did not see:
+        // then nothing is collected, and the next pass tries again.
+        let all = self.client().all_ranges().await.map_err(kv_err)?;
+        for desc in &all {
             let locks = self
                 .client()
-                .locks_before(&range.desc, safe_point)
+                .locks_before(desc, safe_point)
                 .await
                 .map_err(kv_err)?;
             for locked in locks {
                 self.resolve_lock(&locked).await?;
             }
+        }
+        let generations = |r: &[kv::RangeDescriptor]| -> Vec<(kv::RangeId, u64)> {
+            r.iter().map(|d| (d.range_id, d.generation)).collect()
+        };
+        let again = self.client().all_ranges().await.map_err(kv_err)?;
+        if generations(&all) != generations(&again) {
+            tracing::debug!("gc: the ranges changed while their locks were resolved; next pass");
+            return Ok(safe_point);
         }
         for range in &ranges {
             self.client()

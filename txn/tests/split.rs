@@ -32,6 +32,17 @@ async fn splits_create_ranges_that_serve_transactions_and_survive_restarts() {
             (3, 4),
             "splitting at a boundary does nothing"
         );
+        // The directory walk GC uses sees every range, contiguous from KeyMin to KeyMax.
+        let all = db.client().all_ranges().await.unwrap();
+        let ids: Vec<u64> = all.iter().map(|d| d.range_id).collect();
+        assert_eq!(ids, vec![1, 2, 3, 4]);
+        assert_eq!(all[0].start, kv::keys::KEY_MIN);
+        assert_eq!(all.last().unwrap().end, kv::keys::KEY_MAX);
+        assert!(all.windows(2).all(|w| w[0].end == w[1].start), "{all:?}");
+        assert_eq!(
+            (all[2].start.clone(), all[3].start.clone()),
+            (row(10), row(20))
+        );
         let err = db
             .split_at(&Key::Catalog { suffix: vec![1] }.encode())
             .await
