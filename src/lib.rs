@@ -24,8 +24,8 @@
 //!   fewer) by its leader's replicate queue; a cluster of three keeps serving with one node
 //!   down. `tinkerdb node decommission N` moves a node's replicas away, and a node silent to
 //!   a range's leader for `--dead-node-timeout` has its replica there re-created elsewhere;
-//!   there is no rebalancing. `SHOW NODES`/`SHOW RANGES` are not built; `/status` shows this
-//!   node's replicas.
+//!   there is no rebalancing. `SHOW NODES`/`SHOW RANGES` list the cluster in SQL; `/status`
+//!   shows this node's replicas.
 //! - A schema change made through one node is seen by another node's next statement only if
 //!   that node's caches are refreshed (the SQL catalog cache is per node).
 //! - `--config` and TLS certificates are rejected as "not supported yet".

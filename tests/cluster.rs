@@ -124,6 +124,38 @@ fn init_refuses_a_node_that_is_already_initialised() {
     assert!(err.contains("already initialised"), "{err}");
 }
 
+/// `SHOW NODES` through `client`: (node id, liveness).
+async fn show_nodes(client: &tokio_postgres::Client) -> Vec<(i64, String)> {
+    client
+        .query("SHOW NODES", &[])
+        .await
+        .expect("SHOW NODES")
+        .iter()
+        .map(|r| (r.get("node_id"), r.get("liveness")))
+        .collect()
+}
+
+/// Waits (bounded) until `SHOW NODES` through `client` reports exactly `want`.
+async fn wait_liveness(client: &tokio_postgres::Client, want: &[(i64, &str)]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = show_nodes(client).await;
+        let matches = got.len() == want.len()
+            && got
+                .iter()
+                .zip(want)
+                .all(|((i, l), (j, m))| i == j && l == m);
+        if matches {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "SHOW NODES: {got:?}, not {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_node_loses_nothing_and_the_others_keep_writing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -131,12 +163,43 @@ async fn a_killed_node_loses_nothing_and_the_others_keep_writing() {
     let join = join_list(&nodes);
     let a = replicated_table(&mut nodes).await;
     insert_all(&a, 0..50).await;
-    // Node 1 leads every range: killing it forces a failover of all of them.
+    // Node 1 leads every range, and hears from the two others.
+    let ranges = a.query("SHOW RANGES FROM TABLE t", &[]).await.unwrap();
+    assert!(!ranges.is_empty());
+    for r in &ranges {
+        assert_eq!(r.get::<_, Option<i64>>("leader"), Some(1));
+        assert_eq!(r.get::<_, String>("replicas").split(',').count(), 3);
+    }
+    let all = a.query("SHOW RANGES", &[]).await.unwrap();
+    assert!(all.len() > ranges.len(), "range 1 holds no table");
+    wait_liveness(&a, &[(1, "live"), (2, "live"), (3, "live")]).await;
+    // Killing node 1 forces a failover of every range.
     nodes[0].kill9();
     let b = nodes[1].sql().await;
     insert_all(&b, 50..100).await;
     let c = nodes[2].sql().await;
     assert_eq!(ids(&c).await, (0..100).collect::<Vec<_>>());
+    // The new leaders stop hearing from node 1.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let views = [show_nodes(&b).await, show_nodes(&c).await];
+        let of_1: Vec<&str> = views
+            .iter()
+            .map(|v| {
+                v.iter()
+                    .find(|(id, _)| *id == 1)
+                    .map_or("", |(_, l)| l.as_str())
+            })
+            .collect();
+        if of_1.contains(&"unreachable") && !of_1.contains(&"live") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node 1 as nodes 2 and 3 see it: {views:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     nodes[0].spawn(&join);
     let a = nodes[0].sql().await;
     eventually(&a, "SELECT 1 FROM t LIMIT 1", Duration::from_secs(30)).await;

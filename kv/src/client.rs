@@ -590,6 +590,35 @@ impl Client {
             .await
     }
 
+    /// Which other nodes this node has heard from within `within`, as its replicas' Raft
+    /// groups tell: true for a node that acknowledged a group this node leads, or that leads a
+    /// group this node follows; false for a member of a group led here that has been silent
+    /// longer. Nodes that share no group with this node are absent.
+    pub fn peer_liveness(&self, within: std::time::Duration) -> BTreeMap<NodeId, bool> {
+        let me = self.store.node_id();
+        let mut live: BTreeMap<NodeId, bool> = BTreeMap::new();
+        for replica in self.store.replicas() {
+            let group = replica.group();
+            let status = group.status();
+            if status.is_leader {
+                let silent = group.unresponsive(within);
+                for node in group.membership().nodes.keys() {
+                    if *node != me {
+                        *live.entry(*node).or_default() |= !silent.contains(node);
+                    }
+                }
+            } else if let Some(leader) = status.leader.filter(|l| *l != me) {
+                live.insert(leader, true);
+            }
+        }
+        live
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.store.node_id()
+    }
+
     /// The leader of `range_id` as this node's replica of it knows (None without a replica).
     pub fn leader_of(&self, range_id: RangeId) -> Option<NodeId> {
         self.store.replica(range_id).ok()?.group().leader()

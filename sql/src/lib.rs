@@ -159,6 +159,7 @@ pub mod plan;
 pub mod planner;
 mod prepared;
 mod session;
+mod show_cluster;
 mod split_at;
 pub(crate) mod store;
 pub mod types;

@@ -493,6 +493,14 @@ impl crate::Session {
         let result = match ast {
             s if crate::prepared::is_prepared_command(s) => self.prepared_command(s, params).await,
             ast::Statement::Set(set) => self.set(set).map(|()| command("SET")),
+            ast::Statement::ShowVariable { variable }
+                if crate::show_cluster::parse(variable).is_some() =>
+            {
+                match crate::show_cluster::parse(variable).expect("checked") {
+                    Ok(show) => crate::show_cluster::run(&self.engine, &show).await,
+                    Err(e) => Err(e),
+                }
+            }
             ast::Statement::ShowVariable { variable } => self.show(variable),
             ast::Statement::Savepoint { name } => self.savepoint(savepoint_name(name)),
             ast::Statement::ReleaseSavepoint { name } => self.release(&savepoint_name(name)),
@@ -893,6 +901,15 @@ impl crate::Session {
             }
             s if crate::prepared::is_prepared_command(s) => {
                 return self.describe_prepared_command(s, declared);
+            }
+            ast::Statement::ShowVariable { variable }
+                if crate::show_cluster::parse(variable).is_some() =>
+            {
+                let show = crate::show_cluster::parse(variable).expect("checked")?;
+                return Ok(Description {
+                    params: declared_only(),
+                    columns: crate::show_cluster::columns(&show),
+                });
             }
             ast::Statement::ShowVariable { variable } => {
                 let columns = vec![Column {

@@ -33,6 +33,10 @@ pub(crate) trait Store: Send + Sync {
     async fn now(&self) -> KvResult<txn::Timestamp>;
     /// Splits the range holding `key` at `key`; returns the id of the range starting there.
     async fn split_at(&self, key: &[u8]) -> KvResult<u64>;
+    /// The cluster's nodes (`SHOW NODES`).
+    async fn nodes(&self) -> KvResult<Vec<txn::cluster::show::NodeRow>>;
+    /// The cluster's ranges, in key order (`SHOW RANGES`).
+    async fn ranges(&self) -> KvResult<Vec<txn::cluster::show::RangeRow>>;
 }
 
 /// A transaction's reads and writes (see `txn::Transaction` for the semantics).
@@ -89,6 +93,12 @@ impl Store for txn::Db {
     }
     async fn split_at(&self, key: &[u8]) -> KvResult<u64> {
         Ok(txn::Db::split_at(self, key).await?.1)
+    }
+    async fn nodes(&self) -> KvResult<Vec<txn::cluster::show::NodeRow>> {
+        txn::cluster::show::nodes(self).await
+    }
+    async fn ranges(&self) -> KvResult<Vec<txn::cluster::show::RangeRow>> {
+        txn::cluster::show::ranges(self).await
     }
 }
 
@@ -214,6 +224,16 @@ impl Store for Memory {
     async fn split_at(&self, _key: &[u8]) -> KvResult<u64> {
         Err(txn::Error::InvalidArgument(
             "the in-memory store has no ranges to split".into(),
+        ))
+    }
+    async fn nodes(&self) -> KvResult<Vec<txn::cluster::show::NodeRow>> {
+        Err(txn::Error::InvalidArgument(
+            "the in-memory store has no nodes".into(),
+        ))
+    }
+    async fn ranges(&self) -> KvResult<Vec<txn::cluster::show::RangeRow>> {
+        Err(txn::Error::InvalidArgument(
+            "the in-memory store has no ranges".into(),
         ))
     }
     async fn now(&self) -> KvResult<txn::Timestamp> {

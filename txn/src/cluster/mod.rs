@@ -18,6 +18,7 @@
 //! - [`replicate`] is the leaders' replicate queue: every range on `replication_factor` nodes,
 //!   by empty replica + learner (snapshot) + promotion, the descriptor changing in the same
 //!   Raft entries as the membership.
+//! - [`show`] is what `SHOW NODES` and `SHOW RANGES` report.
 
 pub mod proto {
     //! Generated from `proto/node.proto`.
@@ -29,6 +30,7 @@ mod peers;
 mod replicate;
 mod sender;
 mod service;
+pub mod show;
 
 pub use peers::{Peers, connect};
 pub use replicate::remove_stale_replicas;
