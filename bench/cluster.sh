@@ -3,6 +3,8 @@
 #   1. failover: SIGKILL the leader of the table's range, time until a write through another
 #      node succeeds; the node is restarted and re-replicated between runs (RUNS times);
 #   2. kv95 and bank on three nodes next to one node, in the same run.
+#   3. with IDLE_RANGES=N: the table is split into N ranges, and the three nodes' CPU time and
+#      Raft messages are measured over IDLE_SECONDS (default 30) with no client load.
 # Usage: bench/cluster.sh [RUNS] [DURATION]   (defaults: 10 runs, 15s per workload; 0 runs:
 # the workloads run on the cluster as formed, node 1 leading every range)
 set -euo pipefail
@@ -96,6 +98,43 @@ t = sorted(float(x) for x in sys.argv[1:])
 print(f"failover over {len(t)} runs: p50 {statistics.median(t):.2f}s, max {max(t):.2f}s")
 EOF
 
+if [[ ${IDLE_RANGES:-} ]]; then
+    echo "== idle cost of $IDLE_RANGES ranges on three nodes"
+    psql_at "${SQL[0]}" "CREATE TABLE idle (id INT PRIMARY KEY)"
+    values=$(python3 -c "print(','.join(f'({i})' for i in range(1, $IDLE_RANGES)))")
+    t0=$(date +%s)
+    psql_at "${SQL[0]}" "ALTER TABLE idle SPLIT AT VALUES $values" >/dev/null
+    echo "split into $IDLE_RANGES ranges in $(( $(date +%s) - t0 ))s"
+    wait_settled 0
+    sleep 5
+    messages() {
+        local total=0
+        for i in 0 1 2; do
+            n=$(curl -s "http://${HTTP[i]}/metrics" | awk '/^tinkerdb_raft_messages_sent_total/ {s += $2} END {print s + 0}')
+            total=$(python3 -c "print($total + $n)")
+        done
+        echo "$total"
+    }
+    ticks() {
+        local total=0
+        for p in "${PIDS[@]}"; do
+            t=$(awk '{print $14 + $15}' "/proc/$p/stat")
+            total=$((total + t))
+        done
+        echo "$total"
+    }
+    secs=${IDLE_SECONDS:-30}
+    m0=$(messages); c0=$(ticks)
+    sleep "$secs"
+    m1=$(messages); c1=$(ticks)
+    hz=$(getconf CLK_TCK)
+    python3 - "$m0" "$m1" "$c0" "$c1" "$hz" "$secs" "$IDLE_RANGES" <<'EOF2'
+import sys
+m0, m1, c0, c1, hz, secs, n = map(float, sys.argv[1:])
+print(f"idle, {int(n)} ranges: {(c1 - c0) / hz / secs:.2f} cores for the three nodes, "
+      f"{(m1 - m0) / secs:.0f} Raft messages/s sent in total")
+EOF2
+fi
 [[ ${SKIP_WORKLOADS:-} ]] && exit 0
 echo "== kv95 and bank: three nodes (clients on node 1) next to one node"
 for w in kv bank; do

@@ -193,6 +193,14 @@ impl Inner {
             RpcKind::Snapshot => self.options.request_timeout * 10,
             _ => self.options.request_timeout,
         };
+        let kind = match msg.kind {
+            RpcKind::AppendEntries => "append_entries",
+            RpcKind::Vote => "vote",
+            RpcKind::PreVote => "pre_vote",
+            RpcKind::Snapshot => "snapshot",
+            RpcKind::TransferLeader => "transfer_leader",
+        };
+        metrics::counter!("tinkerdb_raft_messages_sent_total", "kind" => kind).increment(1);
         if self.options.faults.is_cut(msg.to) {
             return Err(Error::Unavailable(format!(
                 "node {} at {addr} is cut off (injected fault)",
