@@ -46,6 +46,25 @@ pub fn node_key(node_id: u64) -> Vec<u8> {
     k
 }
 
+/// Sys key prefix: each node's oldest live transaction, `<sys> 0x06 <node_id u64 BE>` (what
+/// GC's safe point must stay below on every node).
+pub const SYS_OLDEST_ACTIVE: u8 = 0x06;
+
+/// The key of `node_id`'s published oldest live transaction.
+pub fn oldest_active_key(node_id: u64) -> Vec<u8> {
+    let mut k = vec![TAG_SYS, SYS_OLDEST_ACTIVE];
+    k.extend_from_slice(&node_id.to_be_bytes());
+    k
+}
+
+/// The span of every node's published oldest live transaction.
+pub fn oldest_active_span() -> (Vec<u8>, Vec<u8>) {
+    (
+        vec![TAG_SYS, SYS_OLDEST_ACTIVE],
+        vec![TAG_SYS, SYS_OLDEST_ACTIVE + 1],
+    )
+}
+
 /// The span of the range directory.
 pub fn directory_span() -> (Vec<u8>, Vec<u8>) {
     (vec![TAG_SYS, SYS_RANGES], vec![TAG_SYS, SYS_RANGES + 1])

@@ -100,6 +100,14 @@ impl Db {
             "gc",
             |db| async move { db.run_gc().await.map(|_| ()) },
         ));
+        if db.inner.forward.is_some() {
+            tokio::spawn(every(
+                weak.clone(),
+                crate::gc::PUBLISH_EVERY,
+                "publishing the oldest live transaction",
+                |db| async move { db.publish_oldest_active().await },
+            ));
+        }
         tokio::spawn(every(
             weak,
             config.split_check_interval,

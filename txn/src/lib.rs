@@ -39,16 +39,16 @@
 //!   [`cluster::NodeSender`] (to the leader's node over gRPC); GC, size-based splits and the
 //!   replicate queue run for the ranges this node leads.
 //! - Lock-wait wake-ups reach only waiters on the node where the release applied (others
-//!   re-check every `lock_recheck`); GC's oldest active transaction is per node, not
-//!   cluster-wide.
+//!   re-check every `lock_recheck`).
 //! - The replicate queue adds replicas (up to `replication_factor`, by empty replica +
 //!   learner + promotion) and moves them off decommissioning nodes and off nodes dead to the
 //!   range (silent to its leader's heartbeats for `dead_after`); there is no rebalancing.
 //! - An INSERT's key condition ([`Transaction::insert`]) is checked where the write applies;
 //!   with [`TxnOptions::defer_checks`] the violation is reported by the commit, otherwise the
 //!   key is also read at the call.
-//! - GC runs on each range leader; the oldest active transaction it respects is this node's (a
-//!   cluster needs the oldest across nodes).
+//! - GC runs on each range leader; its safe point respects the oldest live transaction of
+//!   every node as published in the last 2 minutes (`gc`): a transaction on a node that stopped
+//!   publishing, older than the GC TTL, may fail with 55000.
 
 pub mod cluster;
 mod db;

@@ -117,3 +117,50 @@ async fn gc_removes_what_no_read_can_see_and_fences_old_reads() {
     }
     assert_eq!(r.get(&row(3)).await.unwrap(), None);
 }
+
+/// What other nodes publish of their oldest live transactions holds the safe point back while
+/// it is fresh; a stale publication (a node that stopped publishing) does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_oldest_transactions_of_other_nodes_bound_the_safe_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        gc_ttl: Duration::ZERO,
+        ..Config::default()
+    };
+    let (_store, db) = common::open(dir.path(), config).await;
+    put(&db, row(1), Some(b"v1")).await;
+    // `<sys> 06 <node>`: [1] [oldest start_ts u64 BE] [written at u64 BE].
+    let publish = |oldest: u64, at: u64| {
+        let mut v = vec![1];
+        v.extend_from_slice(&oldest.to_be_bytes());
+        v.extend_from_slice(&at.to_be_bytes());
+        v
+    };
+    let key = kv::keys::oldest_active_key(99);
+    let theirs = db.now().await.unwrap();
+    let now = db.now().await.unwrap();
+    let mut t = db.begin(TxnOptions::default()).await.unwrap();
+    t.put(key.clone(), publish(theirs, now)).unwrap();
+    t.commit().await.unwrap();
+    put(&db, row(1), Some(b"v2")).await;
+    assert!(
+        db.run_gc().await.unwrap() <= theirs,
+        "node 99's transaction is respected"
+    );
+
+    // Written three minutes ago: node 99 stopped publishing, and no longer holds GC back.
+    let stale = ((now >> 18) - 180_000) << 18;
+    let mut t = db.begin(TxnOptions::default()).await.unwrap();
+    t.put(key, publish(theirs, stale)).unwrap();
+    t.commit().await.unwrap();
+    assert!(db.run_gc().await.unwrap() > theirs);
+
+    // This node's own publication says what its oldest live transaction was when written.
+    let old = db.begin(TxnOptions::default()).await.unwrap();
+    let old_ts = old.start_ts();
+    db.publish_oldest_active().await.unwrap();
+    old.rollback().await.unwrap();
+    assert!(db.run_gc().await.unwrap() <= old_ts);
+    db.publish_oldest_active().await.unwrap();
+    assert!(db.run_gc().await.unwrap() > old_ts);
+}
