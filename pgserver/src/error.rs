@@ -69,6 +69,12 @@ pub fn sqlstate(err: &sql::Error) -> &'static str {
         Error::UndefinedPreparedStatement(_) => "26000",
         Error::DiskFull(_) => "53100",
         Error::IoError(_) => "58030",
+        Error::UndefinedFunction(_) => "42883",
+        Error::InvalidArgumentForPower(_) => "2201F",
+        Error::InvalidArgumentForLog(_) => "2201E",
+        Error::InvalidSubstringLength(_) => "22011",
+        Error::InvalidRegularExpression(_) => "2201B",
+        Error::InvalidEscapeSequence(_) => "22025",
         Error::Internal(_) => "XX000",
     }
 }
@@ -152,6 +158,12 @@ mod tests {
             (Error::InvalidParameter(m()), "22023"),
             (Error::DiskFull(m()), "53100"),
             (Error::IoError(m()), "58030"),
+            (Error::UndefinedFunction(m()), "42883"),
+            (Error::InvalidArgumentForPower(m()), "2201F"),
+            (Error::InvalidArgumentForLog(m()), "2201E"),
+            (Error::InvalidSubstringLength(m()), "22011"),
+            (Error::InvalidRegularExpression(m()), "2201B"),
+            (Error::InvalidEscapeSequence(m()), "22025"),
             (Error::Internal(m()), "XX000"),
         ];
         for (err, want) in cases {

@@ -180,6 +180,18 @@ pub enum Error {
     DiskFull(String),
     /// 58030: storage I/O failed.
     IoError(String),
+    /// 42883: no function of that name takes arguments of those types.
+    UndefinedFunction(String),
+    /// 2201F: an invalid argument for a power function (sqrt of a negative number).
+    InvalidArgumentForPower(String),
+    /// 2201E: an invalid argument for a logarithm.
+    InvalidArgumentForLog(String),
+    /// 22011: a negative substring length.
+    InvalidSubstringLength(String),
+    /// 2201B: a regular expression that does not compile.
+    InvalidRegularExpression(String),
+    /// 22025: a bad escape character or sequence in a LIKE pattern.
+    InvalidEscapeSequence(String),
     /// XX000: an internal error (replication, malformed state).
     Internal(String),
 }
@@ -218,6 +230,12 @@ impl std::fmt::Display for Error {
             | Error::BelowGcThreshold(m)
             | Error::DiskFull(m)
             | Error::IoError(m)
+            | Error::UndefinedFunction(m)
+            | Error::InvalidArgumentForPower(m)
+            | Error::InvalidArgumentForLog(m)
+            | Error::InvalidSubstringLength(m)
+            | Error::InvalidRegularExpression(m)
+            | Error::InvalidEscapeSequence(m)
             | Error::Internal(m) => f.write_str(m),
             Error::DivisionByZero => f.write_str("division by zero"),
             Error::InFailedTransaction => f.write_str(

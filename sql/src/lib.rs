@@ -68,7 +68,14 @@
 //!   next input is the first one a condition links to those already joined), without
 //!   cardinality estimates. A USING column appears in `*` at
 //!   the left input's position (PostgreSQL lists USING columns first). Scalar functions: abs,
-//!   lower, upper, length, rtrim (of spaces only), COALESCE, NULLIF; aggregates: count, sum,
+//!   lower, upper, length, COALESCE, NULLIF, GREATEST, LEAST, LIKE/ILIKE, the regular
+//!   expression operators (the `regex` crate's syntax, close to but not exactly PostgreSQL's
+//!   ARE), the common string functions (substr, position, replace, concat, trim forms,
+//!   split_part, pads, left/right...) and math functions (round, trunc, ceil, floor, sign,
+//!   sqrt, power, exp, ln, log, mod, pi, random), gen_random_uuid and pg_typeof
+//!   (`planner::functions`); sqrt, exp, ln, log and power compute in double precision even
+//!   for numeric arguments. No SIMILAR TO, format, to_char, date_trunc or extract yet;
+//!   aggregates: count, sum,
 //!   avg, min and max, with PostgreSQL's result types (sum of integer is bigint, of bigint
 //!   numeric; avg of an exact type is numeric, of a float double precision; sum and avg of
 //!   intervals are intervals).

@@ -42,15 +42,13 @@ fn fold(e: Expr) -> Expr {
     // A strict operator with a NULL constant operand is NULL whatever the other operands are,
     // so (as PostgreSQL's planner does) it is folded without evaluating them: `x / 0 = NULL`
     // is NULL, never a division by zero.
-    let strict = matches!(
-        e,
-        Expr::Compare(..)
-            | Expr::Arith(..)
-            | Expr::Neg(..)
-            | Expr::Concat(..)
-            | Expr::Function(..)
-            | Expr::Cast(..)
-    );
+    let strict = match &e {
+        Expr::Function(f, _) => f.is_strict(),
+        Expr::Compare(..) | Expr::Arith(..) | Expr::Neg(..) | Expr::Concat(..) | Expr::Cast(..) => {
+            true
+        }
+        _ => false,
+    };
     if strict
         && e.children()
             .iter()
@@ -63,7 +61,7 @@ fn fold(e: Expr) -> Expr {
         foldable &= !matches!(
             n,
             Expr::Column(_) | Expr::Param(_) | Expr::Outer { .. } | Expr::Subquery(_)
-        )
+        ) && !matches!(n, Expr::Function(f, _) if f.is_volatile())
     });
     if !foldable {
         return e;

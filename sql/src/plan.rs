@@ -45,7 +45,8 @@ impl CmpOp {
     }
 }
 
-/// A scalar function with a fixed signature, chosen at bind time.
+/// A scalar function with a fixed signature, chosen at bind time. The string, math and
+/// pattern functions are evaluated in `exec::functions` and bound in `planner::functions`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Function {
     /// abs(numeric): the absolute value, of the argument's type.
@@ -61,19 +62,153 @@ pub enum Function {
     /// now() / current_timestamp: the transaction's start time, substituted as a constant
     /// when the statement runs (so it is never folded into a cached plan).
     Now,
+    /// `text LIKE pattern [ESCAPE e]`; `ILike` ignores case.
+    Like,
+    /// `text ILIKE pattern [ESCAPE e]`.
+    ILike,
+    /// `text ~ regex`; `RegexI` ignores case (`~*`).
+    Regex,
+    /// `text ~* regex`.
+    RegexI,
+    /// substr(text, from [, count]): characters, 1-based.
+    Substr,
+    /// strpos(text, sub) / position(sub IN text): 1-based, 0 when absent.
+    Strpos,
+    /// replace(text, from, to).
+    Replace,
+    /// concat(any...): text forms of the non-NULL arguments.
+    Concat,
+    /// concat_ws(sep, any...): the non-NULL arguments joined by `sep`.
+    ConcatWs,
+    /// btrim(text [, chars]): without leading and trailing `chars` (default space).
+    Btrim,
+    /// ltrim(text [, chars]).
+    Ltrim,
+    /// rtrim(text, chars).
+    RtrimChars,
+    /// split_part(text, delimiter, n).
+    SplitPart,
+    /// lpad(text, length [, fill]).
+    Lpad,
+    /// rpad(text, length [, fill]).
+    Rpad,
+    /// left(text, n): the first n characters (all but the last -n when negative).
+    Left,
+    /// right(text, n).
+    Right,
+    /// repeat(text, n).
+    Repeat,
+    /// reverse(text).
+    Reverse,
+    /// initcap(text): each word capitalised.
+    Initcap,
+    /// starts_with(text, prefix).
+    StartsWith,
+    /// chr(int): the character with that code point.
+    Chr,
+    /// ascii(text): the code point of the first character.
+    Ascii,
+    /// round(x [, digits]): half away from zero (numeric), half to even (double).
+    Round,
+    /// trunc(x [, digits]).
+    Trunc,
+    /// ceil(x) / ceiling(x).
+    Ceil,
+    /// floor(x).
+    Floor,
+    /// sign(x): -1, 0 or 1.
+    Sign,
+    /// sqrt(double).
+    Sqrt,
+    /// power(double, double).
+    Power,
+    /// exp(double).
+    Exp,
+    /// ln(double).
+    Ln,
+    /// log(double): base 10.
+    Log10,
+    /// pi().
+    Pi,
+    /// mod(a, b): the remainder, of the arguments' type.
+    Mod,
+    /// random(): a double in [0, 1); volatile.
+    Random,
+    /// greatest(...): the largest non-NULL argument.
+    Greatest,
+    /// least(...): the smallest non-NULL argument.
+    Least,
+    /// gen_random_uuid(): a version 4 UUID; volatile.
+    GenRandomUuid,
 }
 
 impl Function {
     /// The function's SQL name.
     pub fn name(self) -> &'static str {
+        use Function as F;
         match self {
-            Function::Abs => "abs",
-            Function::Lower => "lower",
-            Function::Upper => "upper",
-            Function::Length => "length",
-            Function::Rtrim => "rtrim",
-            Function::Now => "now",
+            F::Abs => "abs",
+            F::Lower => "lower",
+            F::Upper => "upper",
+            F::Length => "length",
+            F::Rtrim | F::RtrimChars => "rtrim",
+            F::Now => "now",
+            F::Like => "like",
+            F::ILike => "ilike",
+            F::Regex => "~",
+            F::RegexI => "~*",
+            F::Substr => "substr",
+            F::Strpos => "strpos",
+            F::Replace => "replace",
+            F::Concat => "concat",
+            F::ConcatWs => "concat_ws",
+            F::Btrim => "btrim",
+            F::Ltrim => "ltrim",
+            F::SplitPart => "split_part",
+            F::Lpad => "lpad",
+            F::Rpad => "rpad",
+            F::Left => "left",
+            F::Right => "right",
+            F::Repeat => "repeat",
+            F::Reverse => "reverse",
+            F::Initcap => "initcap",
+            F::StartsWith => "starts_with",
+            F::Chr => "chr",
+            F::Ascii => "ascii",
+            F::Round => "round",
+            F::Trunc => "trunc",
+            F::Ceil => "ceil",
+            F::Floor => "floor",
+            F::Sign => "sign",
+            F::Sqrt => "sqrt",
+            F::Power => "power",
+            F::Exp => "exp",
+            F::Ln => "ln",
+            F::Log10 => "log",
+            F::Pi => "pi",
+            F::Mod => "mod",
+            F::Random => "random",
+            F::Greatest => "greatest",
+            F::Least => "least",
+            F::GenRandomUuid => "gen_random_uuid",
         }
+    }
+
+    /// Whether a NULL argument makes the result NULL (so a call with a NULL constant folds to
+    /// NULL without being evaluated).
+    pub fn is_strict(self) -> bool {
+        !matches!(
+            self,
+            Function::Concat | Function::ConcatWs | Function::Greatest | Function::Least
+        )
+    }
+
+    /// Whether each call may give a different result: never evaluated at plan time.
+    pub fn is_volatile(self) -> bool {
+        matches!(
+            self,
+            Function::Now | Function::Random | Function::GenRandomUuid
+        )
     }
 }
 

@@ -133,6 +133,12 @@ fn concat_text(v: Value) -> String {
 
 /// Applies a scalar function (NULL in, NULL out).
 fn function(f: Function, args: Vec<Value>) -> Result<Value> {
+    if !matches!(
+        f,
+        Function::Abs | Function::Lower | Function::Upper | Function::Length | Function::Rtrim
+    ) {
+        return super::functions::call(f, args);
+    }
     let Some(arg) = args.into_iter().next() else {
         return Err(Error::Internal(format!("{} without arguments", f.name())));
     };

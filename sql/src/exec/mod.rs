@@ -5,6 +5,7 @@
 //! Parameters are substituted as constants before execution ([`bind_params`]).
 
 pub(crate) mod eval;
+mod functions;
 pub(crate) mod index;
 mod index_scan;
 pub(crate) mod ops;

@@ -314,6 +314,87 @@ impl Planner<'_> {
                 "aggregate functions are not allowed here: {e}"
             ))),
             A::Function(f) => self.function(f, scope, hint),
+            A::Like {
+                negated,
+                any: false,
+                expr,
+                pattern,
+                escape_char,
+            }
+            | A::ILike {
+                negated,
+                any: false,
+                expr,
+                pattern,
+                escape_char,
+            } => {
+                let (f, name) = match e {
+                    A::Like { .. } => (Function::Like, "like"),
+                    _ => (Function::ILike, "ilike"),
+                };
+                let mut args = vec![expr.as_ref(), pattern.as_ref()];
+                args.extend(escape_char.as_deref());
+                self.pattern(f, name, &args, *negated, scope)
+            }
+            A::Substring {
+                expr,
+                substring_from,
+                substring_for,
+                ..
+            } => {
+                let one = A::Value(ast::Value::Number("1".into(), false).into());
+                let from = substring_from.as_deref().unwrap_or(&one);
+                let mut args = vec![expr.as_ref(), from];
+                args.extend(substring_for.as_deref());
+                self.scalar_function("substr", &args, scope, hint)
+                    .unwrap_or_else(|| Err(not_supported("substring")))
+            }
+            A::Position { expr, r#in } => self
+                .scalar_function("strpos", &[r#in.as_ref(), expr.as_ref()], scope, hint)
+                .unwrap_or_else(|| Err(not_supported("position"))),
+            A::Trim {
+                trim_where,
+                trim_what,
+                expr,
+                trim_characters,
+            } => {
+                let name = match trim_where {
+                    Some(ast::TrimWhereField::Leading) => "ltrim",
+                    Some(ast::TrimWhereField::Trailing) => "rtrim",
+                    _ => "btrim",
+                };
+                let mut args = vec![expr.as_ref()];
+                args.extend(trim_what.as_deref());
+                args.extend(trim_characters.iter().flatten());
+                if name == "rtrim" && args.len() == 1 {
+                    let (e, t) = self.bind(expr, scope, Some(DataType::Text))?;
+                    if !t.is_string() {
+                        return Err(self.undefined(name, &args, scope));
+                    }
+                    return Ok((
+                        Expr::Function(Function::Rtrim, vec![char_as_text(e, t)]),
+                        DataType::Text,
+                    ));
+                }
+                self.scalar_function(name, &args, scope, hint)
+                    .unwrap_or_else(|| Err(not_supported("trim")))
+            }
+            A::Ceil {
+                expr,
+                field: ast::CeilFloorKind::DateTimeField(ast::DateTimeField::NoDateTime),
+            }
+            | A::Floor {
+                expr,
+                field: ast::CeilFloorKind::DateTimeField(ast::DateTimeField::NoDateTime),
+            } => {
+                let name = if matches!(e, A::Ceil { .. }) {
+                    "ceil"
+                } else {
+                    "floor"
+                };
+                self.scalar_function(name, &[expr.as_ref()], scope, hint)
+                    .unwrap_or_else(|| Err(not_supported(name)))
+            }
             _ => Err(not_supported(format!("expression {e}"))),
         }
     }
@@ -527,6 +608,14 @@ impl Planner<'_> {
                 };
                 Ok((Expr::Concat(Box::new(a), Box::new(b)), ty))
             }
+            B::PGRegexMatch | B::PGRegexIMatch | B::PGRegexNotMatch | B::PGRegexNotIMatch => {
+                let f = match op {
+                    B::PGRegexMatch | B::PGRegexNotMatch => Function::Regex,
+                    _ => Function::RegexI,
+                };
+                let negated = matches!(op, B::PGRegexNotMatch | B::PGRegexNotIMatch);
+                self.pattern(f, &op.to_string(), &[l, r], negated, scope)
+            }
             op => Err(not_supported(format!("operator {op}"))),
         }
     }
@@ -603,7 +692,7 @@ impl Planner<'_> {
     /// Binds expressions that must share one type (CASE results, COALESCE arguments): typed
     /// ones first, then untyped literals and parameters as that type (TEXT if all are untyped);
     /// numeric types are promoted by casts.
-    fn bind_common(
+    pub(crate) fn bind_common(
         &mut self,
         exprs: &[&ast::Expr],
         scope: &Scope,
@@ -703,6 +792,18 @@ impl Planner<'_> {
             let t: Vec<String> = types.iter().map(|t| t.to_string()).collect();
             Error::DatatypeMismatch(format!("function {name}({}) does not exist", t.join(", ")))
         };
+        let bound_below = matches!(
+            (name.as_str(), args.len()),
+            ("lower" | "upper" | "length" | "rtrim" | "abs", 1)
+                | ("coalesce" | "nullif", _)
+                | (
+                    "now" | "current_timestamp" | "current_date" | "localtimestamp",
+                    0
+                )
+        );
+        if !bound_below && let Some(bound) = self.scalar_function(&name, &args, scope, hint) {
+            return bound;
+        }
         match (name.as_str(), args.as_slice()) {
             ("coalesce", args) if !args.is_empty() => {
                 let (args, ty) = self.bind_common(args, scope, hint, "COALESCE")?;
@@ -768,9 +869,7 @@ impl Planner<'_> {
                 }
                 Err(no_function(&types))
             }
-            _ => Err(Error::NotSupported(format!(
-                "function {name} is not supported yet"
-            ))),
+            _ => Err(self.undefined(&name, &args, scope)),
         }
     }
 }
@@ -783,7 +882,7 @@ pub(crate) fn common_type(a: DataType, b: DataType) -> Option<DataType> {
 
 /// A CHAR value as text: without its trailing spaces, as PostgreSQL's cast from `bpchar`
 /// to `text` does (other expressions are returned as they are).
-fn char_as_text(e: Expr, t: DataType) -> Expr {
+pub(crate) fn char_as_text(e: Expr, t: DataType) -> Expr {
     match t {
         DataType::Char(_) => Expr::Function(Function::Rtrim, vec![e]),
         _ => e,

@@ -19,6 +19,7 @@ pub(crate) mod ddl;
 mod dml;
 pub(crate) mod expr;
 mod from;
+mod functions;
 mod lock;
 mod select;
 pub(crate) mod view;

@@ -1,0 +1,269 @@
+//! Binding of the string, pattern and math functions: for each name, the parameter kinds it
+//! takes and its result type, as PostgreSQL resolves them. An integer argument of a math
+//! function that has `double precision` and `numeric` forms takes the `double precision`
+//! form (PostgreSQL's preferred numeric type), so `round(5)` and `sqrt(4)` are doubles;
+//! `sqrt`, `exp`, `ln`, `log` and `power` are computed in double precision for numeric
+//! arguments as well. Evaluation is in `exec::functions`.
+
+use sqlparser::ast;
+
+use super::Planner;
+use super::expr::{Scope, char_as_text, is_flexible};
+use crate::plan::{Expr, Function};
+use crate::{DataType, Error, Result};
+
+/// What a parameter accepts, and what its argument is converted to.
+#[derive(Clone, Copy, PartialEq)]
+enum P {
+    /// A string type, passed as text.
+    Text,
+    /// An integer type, passed as it is.
+    Int,
+    /// Any number, converted to double precision.
+    Float,
+    /// An integer or numeric, converted to numeric.
+    Numeric,
+}
+
+/// The function a name calls, if it is one of those bound here.
+fn lookup(name: &str) -> Option<Function> {
+    use Function as F;
+    Some(match name {
+        "substr" | "substring" => F::Substr,
+        "strpos" => F::Strpos,
+        "replace" => F::Replace,
+        "concat" => F::Concat,
+        "concat_ws" => F::ConcatWs,
+        "btrim" => F::Btrim,
+        "ltrim" => F::Ltrim,
+        "rtrim" => F::RtrimChars,
+        "split_part" => F::SplitPart,
+        "lpad" => F::Lpad,
+        "rpad" => F::Rpad,
+        "left" => F::Left,
+        "right" => F::Right,
+        "repeat" => F::Repeat,
+        "reverse" => F::Reverse,
+        "initcap" => F::Initcap,
+        "starts_with" => F::StartsWith,
+        "chr" => F::Chr,
+        "ascii" => F::Ascii,
+        "char_length" | "character_length" => F::Length,
+        "round" => F::Round,
+        "trunc" => F::Trunc,
+        "ceil" | "ceiling" => F::Ceil,
+        "floor" => F::Floor,
+        "sign" => F::Sign,
+        "sqrt" => F::Sqrt,
+        "power" | "pow" => F::Power,
+        "exp" => F::Exp,
+        "ln" => F::Ln,
+        "log" | "log10" => F::Log10,
+        "pi" => F::Pi,
+        "mod" => F::Mod,
+        "random" => F::Random,
+        "greatest" => F::Greatest,
+        "least" => F::Least,
+        "gen_random_uuid" => F::GenRandomUuid,
+        _ => return None,
+    })
+}
+
+impl Planner<'_> {
+    /// Binds a call of one of this module's functions; None when `name` is not one of them.
+    pub(super) fn scalar_function(
+        &mut self,
+        name: &str,
+        args: &[&ast::Expr],
+        scope: &Scope,
+        hint: Option<DataType>,
+    ) -> Option<Result<(Expr, DataType)>> {
+        if let ("pg_typeof", [arg]) = (name, args) {
+            // The argument's type, known at bind time (PostgreSQL's regtype, shown as text).
+            return Some(self.bind(arg, scope, None).map(|(_, t)| {
+                (
+                    Expr::Constant(crate::Value::Text(t.to_string())),
+                    DataType::Text,
+                )
+            }));
+        }
+        let f = lookup(name)?;
+        Some(self.bind_scalar(f, name, args, scope, hint))
+    }
+
+    fn bind_scalar(
+        &mut self,
+        f: Function,
+        name: &str,
+        args: &[&ast::Expr],
+        scope: &Scope,
+        hint: Option<DataType>,
+    ) -> Result<(Expr, DataType)> {
+        use Function as F;
+        use P::*;
+        let text = DataType::Text;
+        let float = DataType::Float8;
+        match (f, args.len()) {
+            (F::Concat, 1..) | (F::ConcatWs, 2..) => {
+                let mut bound = Vec::with_capacity(args.len());
+                for (i, a) in args.iter().enumerate() {
+                    let (e, t) = self.bind(a, scope, Some(DataType::Text))?;
+                    if f == F::ConcatWs && i == 0 && !t.is_string() {
+                        return Err(self.undefined(name, args, scope));
+                    }
+                    bound.push(char_as_text(e, t));
+                }
+                Ok((Expr::Function(f, bound), text))
+            }
+            (F::Greatest | F::Least, 1..) => {
+                let what = if f == F::Greatest {
+                    "GREATEST"
+                } else {
+                    "LEAST"
+                };
+                let (bound, ty) = self.bind_common(args, scope, hint, what)?;
+                Ok((Expr::Function(f, bound), ty))
+            }
+            (F::Pi | F::Random, 0) => Ok((Expr::Function(f, vec![]), float)),
+            (F::GenRandomUuid, 0) => Ok((Expr::Function(f, vec![]), DataType::Uuid)),
+            (F::Substr, 2) => self.typed(f, name, args, &[Text, Int], scope, text),
+            (F::Substr, 3) => self.typed(f, name, args, &[Text, Int, Int], scope, text),
+            (F::Strpos, 2) => self.typed(f, name, args, &[Text, Text], scope, DataType::Int4),
+            (F::Replace, 3) => self.typed(f, name, args, &[Text, Text, Text], scope, text),
+            (F::Btrim | F::Ltrim, 1) => self.typed(f, name, args, &[Text], scope, text),
+            (F::Btrim | F::Ltrim | F::RtrimChars, 2) => {
+                self.typed(f, name, args, &[Text, Text], scope, text)
+            }
+            (F::SplitPart, 3) => self.typed(f, name, args, &[Text, Text, Int], scope, text),
+            (F::Lpad | F::Rpad, 2) => self.typed(f, name, args, &[Text, Int], scope, text),
+            (F::Lpad | F::Rpad, 3) => self.typed(f, name, args, &[Text, Int, Text], scope, text),
+            (F::Left | F::Right | F::Repeat, 2) => {
+                self.typed(f, name, args, &[Text, Int], scope, text)
+            }
+            (F::Reverse | F::Initcap, 1) => self.typed(f, name, args, &[Text], scope, text),
+            (F::Length, 1) => self.typed(f, name, args, &[Text], scope, DataType::Int4),
+            (F::StartsWith, 2) => self.typed(f, name, args, &[Text, Text], scope, DataType::Bool),
+            (F::Chr, 1) => self.typed(f, name, args, &[Int], scope, text),
+            (F::Ascii, 1) => self.typed(f, name, args, &[Text], scope, DataType::Int4),
+            (F::Round | F::Trunc | F::Ceil | F::Floor | F::Sign, 1) => {
+                let (_, t) = self.bind(args[0], scope, Some(float))?;
+                if matches!(t, DataType::Numeric(_)) {
+                    self.typed(f, name, args, &[Numeric], scope, DataType::Numeric(None))
+                } else {
+                    self.typed(f, name, args, &[Float], scope, float)
+                }
+            }
+            (F::Round | F::Trunc, 2) => self.typed(
+                f,
+                name,
+                args,
+                &[Numeric, Int],
+                scope,
+                DataType::Numeric(None),
+            ),
+            (F::Sqrt | F::Exp | F::Ln | F::Log10, 1) => {
+                self.typed(f, name, args, &[Float], scope, float)
+            }
+            (F::Power, 2) => self.typed(f, name, args, &[Float, Float], scope, float),
+            (F::Mod, 2) => {
+                let (_, ta) = self.bind(args[0], scope, Some(DataType::Int4))?;
+                let (_, tb) = self.bind(args[1], scope, Some(DataType::Int4))?;
+                if ta.is_integer() && tb.is_integer() {
+                    let ty = DataType::common_type(ta, tb).unwrap_or(DataType::Int8);
+                    self.typed(f, name, args, &[Int, Int], scope, ty)
+                } else {
+                    self.typed(
+                        f,
+                        name,
+                        args,
+                        &[Numeric, Numeric],
+                        scope,
+                        DataType::Numeric(None),
+                    )
+                }
+            }
+            _ => Err(self.undefined(name, args, scope)),
+        }
+    }
+
+    /// Binds a pattern match (`LIKE`, `ILIKE`, `~`...): every argument is text; the result is
+    /// boolean, negated for the `NOT` forms.
+    pub(super) fn pattern(
+        &mut self,
+        f: Function,
+        name: &str,
+        args: &[&ast::Expr],
+        negated: bool,
+        scope: &Scope,
+    ) -> Result<(Expr, DataType)> {
+        let params = vec![P::Text; args.len()];
+        let e = self.fixed(f, name, args, &params, scope)?;
+        let e = if negated { Expr::Not(Box::new(e)) } else { e };
+        Ok((e, DataType::Bool))
+    }
+
+    /// Binds `args` to the parameters `params` and calls `f`, of result type `ty`.
+    fn typed(
+        &mut self,
+        f: Function,
+        name: &str,
+        args: &[&ast::Expr],
+        params: &[P],
+        scope: &Scope,
+        ty: DataType,
+    ) -> Result<(Expr, DataType)> {
+        Ok((self.fixed(f, name, args, params, scope)?, ty))
+    }
+
+    fn fixed(
+        &mut self,
+        f: Function,
+        name: &str,
+        args: &[&ast::Expr],
+        params: &[P],
+        scope: &Scope,
+    ) -> Result<Expr> {
+        if args.len() != params.len() {
+            return Err(self.undefined(name, args, scope));
+        }
+        let mut bound = Vec::with_capacity(args.len());
+        for (a, p) in args.iter().zip(params) {
+            let hint = match p {
+                P::Text => DataType::Text,
+                P::Int => DataType::Int4,
+                P::Float => DataType::Float8,
+                P::Numeric => DataType::Numeric(None),
+            };
+            let (e, t) = self.bind(a, scope, Some(hint))?;
+            let e = match p {
+                P::Text if t.is_string() => char_as_text(e, t),
+                P::Int if t.is_integer() => e,
+                P::Float if t.is_numeric() || matches!(t, DataType::Numeric(_)) => {
+                    super::expr::cast_expr(e, t, DataType::Float8)?
+                }
+                P::Numeric if t.is_integer() || matches!(t, DataType::Numeric(_)) => {
+                    super::expr::cast_expr(e, t, DataType::Numeric(None))?
+                }
+                _ if is_flexible(a) => super::expr::cast_expr(e, t, hint)?,
+                _ => return Err(self.undefined(name, args, scope)),
+            };
+            bound.push(e);
+        }
+        Ok(Expr::Function(f, bound))
+    }
+
+    /// The 42883 error of a call no form of `name` takes.
+    pub(super) fn undefined(&mut self, name: &str, args: &[&ast::Expr], scope: &Scope) -> Error {
+        let mut types = Vec::with_capacity(args.len());
+        for a in args {
+            match self.bind(a, scope, None) {
+                Ok((_, t)) => types.push(t.to_string()),
+                Err(e) => return e,
+            }
+        }
+        Error::UndefinedFunction(format!(
+            "function {name}({}) does not exist",
+            types.join(", ")
+        ))
+    }
+}
