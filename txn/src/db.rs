@@ -141,6 +141,20 @@ impl Db {
         self.inner.oracle.now().await
     }
 
+    /// Every committed row of `[start, end)`, read in a read-only transaction of its own
+    /// (the small `sys` listings: node directory, published oldest transactions).
+    pub async fn read_span(&self, start: &[u8], end: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut txn = self
+            .begin(crate::TxnOptions {
+                read_only: true,
+                ..crate::TxnOptions::default()
+            })
+            .await?;
+        let rows = txn.scan(start, end, usize::MAX).await?;
+        txn.commit().await?;
+        Ok(rows)
+    }
+
     /// `count` timestamps issued by this node's oracle, which must lead range 1 (a batch a
     /// peer forwarded); answers the first.
     pub async fn oracle_local_batch(&self, count: u64) -> Result<Timestamp> {

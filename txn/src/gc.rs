@@ -94,14 +94,7 @@ impl Db {
     /// The oldest live transaction any node published within [`PUBLISHED_FOR`] of `now`.
     async fn oldest_published(&self, now: Timestamp) -> Result<Option<Timestamp>> {
         let (start, end) = oldest_active_span();
-        let mut txn = self
-            .begin(TxnOptions {
-                read_only: true,
-                ..TxnOptions::default()
-            })
-            .await?;
-        let rows = txn.scan(&start, &end, usize::MAX).await?;
-        txn.commit().await?;
+        let rows = self.read_span(&start, &end).await?;
         let fresh_ms = PUBLISHED_FOR.as_millis() as u64;
         let mut oldest: Option<Timestamp> = None;
         for (_, v) in rows {

@@ -373,15 +373,9 @@ pub async fn request_decommission(addr: &str, node: NodeId) -> std::result::Resu
 /// The node directory: every node of the cluster with its address.
 pub async fn node_directory(db: &Db) -> Result<Vec<NodeRecord>> {
     let (start, end) = node_span();
-    let mut txn = db
-        .begin(TxnOptions {
-            read_only: true,
-            ..TxnOptions::default()
-        })
-        .await?;
-    let rows = txn.scan(&start, &end, usize::MAX).await?;
-    txn.commit().await?;
-    rows.into_iter()
+    db.read_span(&start, &end)
+        .await?
+        .into_iter()
         .map(|(_, v)| NodeRecord::decode(&v).map_err(|e| Error::Internal(e.to_string())))
         .collect()
 }
