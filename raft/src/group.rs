@@ -15,9 +15,11 @@ use openraft::{ChangeMembers, Precondition, ReadPolicy};
 use tracing::Instrument;
 
 use crate::log_store::LogStore;
+use crate::quiesce::{QuiesceReply, QuiesceRequest, Quiet};
 use crate::sm::{Shared, Store};
 use crate::transport::{GroupRaft, NetworkFactory, Registry, Transport};
 use crate::types::{Node, Payload};
+use crate::wire::Body;
 use crate::{
     Error, GroupId, MembershipChange, MembershipId, MembershipStatus, NodeId, Options, StateMachine,
 };
@@ -76,6 +78,8 @@ struct Inner<SM: StateMachine> {
     /// The term this replica was last seen leading in, and when that was first seen
     /// ([`Group::unresponsive`] counts silence from then for peers never heard from).
     leader_since: std::sync::Mutex<Option<(u64, std::time::Instant)>>,
+    quiet: Arc<Quiet>,
+    transport: Arc<dyn Transport>,
 }
 
 /// Read barriers waiting for a leadership confirmation. Concurrent callers share one: a caller
@@ -199,7 +203,7 @@ impl<SM: StateMachine> Group<SM> {
             group,
         };
         let network = NetworkFactory {
-            transport,
+            transport: transport.clone(),
             group,
             node,
         };
@@ -208,12 +212,13 @@ impl<SM: StateMachine> Group<SM> {
             .await
             .map_err(fatal)?;
         serve_data.store(true, Ordering::Release);
-        if let Err(e) = registry.register::<SM>(group, raft.clone()) {
+        let quiet = Arc::new(Quiet::new());
+        if let Err(e) = registry.register::<SM>(group, raft.clone(), quiet.clone()) {
             let _ = raft.shutdown().await;
             return Err(e);
         }
         span.in_scope(|| tracing::info!("raft group started"));
-        Ok(Self {
+        let this = Self {
             inner: Arc::new(Inner {
                 group,
                 node,
@@ -224,8 +229,99 @@ impl<SM: StateMachine> Group<SM> {
                 span,
                 reads: Default::default(),
                 leader_since: Default::default(),
+                quiet,
+                transport: transport.clone(),
             }),
-        })
+        };
+        if let Some(idle) = opts.quiesce_after {
+            registry.start_monitor(transport, node, opts);
+            tokio::spawn(quiesce_loop(Arc::downgrade(&this.inner), idle));
+        }
+        Ok(this)
+    }
+
+    /// Records activity: restarts the ticker of a quiesced group before a request reaches
+    /// openraft.
+    fn wake(&self) {
+        let raft = &self.inner.raft;
+        self.inner.quiet.wake(|on| raft.runtime_config().tick(on));
+    }
+
+    /// True while this replica's ticker is stopped (see `quiesce`).
+    pub fn is_quiesced(&self) -> bool {
+        self.inner.quiet.is_quiesced()
+    }
+
+    /// On an idle leader whose followers all hold its whole log, asks them to quiesce and
+    /// quiesces if they all did and nothing woke the group meanwhile. Returns whether the
+    /// group is quiesced now.
+    async fn maybe_quiesce(&self) -> bool {
+        let inner = &self.inner;
+        if inner.quiet.is_quiesced() {
+            return true;
+        }
+        let epoch = inner.quiet.epoch();
+        let (vote, last_index, followers) = {
+            let m = inner.raft.metrics();
+            let m = m.borrow_watched();
+            let membership = m.membership_config.membership();
+            let last_index = m.last_log_index;
+            let at_last =
+                |id: &Option<crate::types::LogId>| id.as_ref().map(|l| l.index) == last_index;
+            let matched = m.replication.as_ref().is_some_and(|r| {
+                r.iter()
+                    .all(|(node, id)| *node == inner.node || at_last(id))
+            });
+            if !m.state.is_leader()
+                || m.running_state.is_err()
+                || membership.get_joint_config().len() != 1
+                || membership.learner_ids().next().is_some()
+                || !at_last(&m.local_committed)
+                || !at_last(&m.last_applied)
+                || !matched
+            {
+                return false;
+            }
+            let followers: Vec<(NodeId, String)> = membership
+                .nodes()
+                .filter(|(id, _)| **id != inner.node)
+                .map(|(id, n)| (*id, n.addr.clone()))
+                .collect();
+            (m.vote, last_index, followers)
+        };
+        let body = QuiesceRequest { vote, last_index }.encode();
+        let asks = followers.into_iter().map(|(to, addr)| {
+            let msg = crate::Message {
+                group: inner.group,
+                from: inner.node,
+                to,
+                kind: crate::RpcKind::Quiesce,
+                body: body.clone(),
+            };
+            let send = inner.transport.send(&addr, msg);
+            let ttl = inner.opts.heartbeat_interval;
+            async move {
+                match tokio::time::timeout(ttl, send).await {
+                    Ok(Ok(reply)) => QuiesceReply::decode(&reply.body).is_ok_and(|r| r.quiesced),
+                    _ => false,
+                }
+            }
+        });
+        if !futures::future::join_all(asks)
+            .await
+            .into_iter()
+            .all(|ok| ok)
+        {
+            return false;
+        }
+        let raft = &inner.raft;
+        let quiesced = inner
+            .quiet
+            .quiesce(Some(epoch), |on| raft.runtime_config().tick(on));
+        if quiesced {
+            inner.span.in_scope(|| tracing::debug!("quiesced"));
+        }
+        quiesced
     }
 
     /// The group id.
@@ -286,6 +382,7 @@ impl<SM: StateMachine> Group<SM> {
         cmd: SM::Command,
         hold: H,
     ) -> Result<SM::Response, Error> {
+        self.wake();
         let deadline = tokio::time::Instant::now() + self.inner.opts.propose_timeout;
         loop {
             let raft = self.inner.raft.clone();
@@ -339,6 +436,7 @@ impl<SM: StateMachine> Group<SM> {
     /// vote. Returns once the membership entry has committed, without waiting for the learner to
     /// catch up. Only the leader can do it.
     pub async fn add_learner(&self, node: NodeId, addr: String) -> Result<(), Error> {
+        self.wake();
         let add = self
             .inner
             .raft
@@ -440,6 +538,7 @@ impl<SM: StateMachine> Group<SM> {
         uniform: SM::Command,
         expected: Option<MembershipId>,
     ) -> Result<MembershipChange<SM::Response>, Error> {
+        self.wake();
         let deadline = tokio::time::Instant::now() + self.inner.opts.propose_timeout;
         loop {
             let before = self.membership().id;
@@ -479,6 +578,7 @@ impl<SM: StateMachine> Group<SM> {
     /// a replica created empty, could not apply). Followers behind the purge point also catch
     /// up by snapshot. Returns the snapshot's last index.
     pub async fn compact(&self, timeout: Duration) -> Result<u64, Error> {
+        self.wake();
         let applied = self.status().applied_index.unwrap_or(0);
         let raft = &self.inner.raft;
         raft.trigger().snapshot().await.map_err(fatal)?;
@@ -509,6 +609,7 @@ impl<SM: StateMachine> Group<SM> {
     /// Concurrent callers share confirmations: one round answers every caller that arrived
     /// before it started.
     pub async fn read_index(&self) -> Result<u64, Error> {
+        self.wake();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let start = {
             let mut reads = self.inner.reads.lock().unwrap_or_else(|e| e.into_inner());
@@ -644,12 +745,18 @@ impl<SM: StateMachine> Group<SM> {
                 }
             }
         };
+        // A quiesced group hears from no one: its monitor wakes it when a member goes silent,
+        // and silence counts from the wake-up at the earliest.
+        if self.inner.quiet.is_quiesced() {
+            return BTreeSet::new();
+        }
+        let awake = self.inner.quiet.awake_since().elapsed() >= after;
         heartbeats
             .into_iter()
             .filter(|(node, _)| *node != self.inner.node)
             .filter(|(_, acked)| match acked {
-                Some(at) => openraft::Instant::elapsed(&**at) >= after,
-                None => since.elapsed() >= after,
+                Some(at) => awake && openraft::Instant::elapsed(&**at) >= after,
+                None => awake && since.elapsed() >= after,
             })
             .map(|(node, _)| node)
             .collect()
@@ -685,6 +792,7 @@ impl<SM: StateMachine> Group<SM> {
     /// Starts an election at once on this replica (e.g. the parent's leader for a new right-hand
     /// range after a split), instead of waiting for an election timeout.
     pub async fn campaign(&self) -> Result<(), Error> {
+        self.wake();
         self.inner.raft.trigger().elect(true).await.map_err(fatal)
     }
 
@@ -707,5 +815,39 @@ impl<SM: StateMachine> Group<SM> {
             .span
             .in_scope(|| tracing::info!("raft group stopped"));
         Ok(())
+    }
+}
+
+/// Checks an idle group for quiescence once per election timeout, until the group is gone.
+/// The group counts as idle when its last log index and its wake-up epoch stayed the same for
+/// `idle`.
+async fn quiesce_loop<SM: StateMachine>(inner: std::sync::Weak<Inner<SM>>, idle: Duration) {
+    let every = match inner.upgrade() {
+        Some(i) => i.opts.election_timeout_max,
+        None => return,
+    };
+    let mut seen: Option<(Option<u64>, u64, tokio::time::Instant)> = None;
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        if !inner.registry.contains(inner.group) {
+            return;
+        }
+        let group = Group { inner };
+        if group.inner.quiet.is_quiesced() || !group.is_leader() {
+            seen = None;
+            continue;
+        }
+        let now = (group.status().last_log_index, group.inner.quiet.epoch());
+        match seen {
+            Some((index, epoch, since)) if (index, epoch) == now => {
+                if since.elapsed() >= idle && group.maybe_quiesce().await {
+                    seen = None;
+                }
+            }
+            _ => seen = Some((now.0, now.1, tokio::time::Instant::now())),
+        }
     }
 }

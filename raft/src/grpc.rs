@@ -199,6 +199,8 @@ impl Inner {
             RpcKind::PreVote => "pre_vote",
             RpcKind::Snapshot => "snapshot",
             RpcKind::TransferLeader => "transfer_leader",
+            RpcKind::Quiesce => "quiesce",
+            RpcKind::Ping => "ping",
         };
         metrics::counter!("tinkerdb_raft_messages_sent_total", "kind" => kind).increment(1);
         if self.options.faults.is_cut(msg.to) {

@@ -28,6 +28,11 @@
 //!   machine is persisted (fsync) and openraft may purge the log up to what it has applied. No
 //!   data is copied. Only when a follower needs a snapshot is one built, fresh, from the state
 //!   machine's data and applied state read at one point.
+//! - **Quiescence** (`quiesce`, [`Options::quiesce_after`]): a leader idle for a few seconds
+//!   whose followers hold its whole log asks them to stop their Raft timers, then stops its
+//!   own; any request or message wakes the group, and a node-wide monitor pings the peers of
+//!   quiesced groups and wakes the groups of a peer that stops answering, so that followers
+//!   still elect a new leader when theirs dies and a leader still reports a dead follower.
 //! - **Transport seam** ([`Transport`], [`Message`], [`Registry`]): Raft RPCs are messages
 //!   addressed to (node, group), with explicit, versioned binary bodies and a byte form of
 //!   their own ([`Message::to_bytes`]). [`LocalTransport`] delivers them in process, through
@@ -60,7 +65,11 @@
 //!
 //! # Caveats
 //!
-//! - Heartbeats are per group, not batched per node pair, and idle groups do not quiesce.
+//! - Heartbeats are per group, not batched per node pair. Idle groups quiesce instead
+//!   (`quiesce`): a quiesced group sends nothing and wakes no timer; each node pings the
+//!   peers of its quiesced groups once per heartbeat interval to notice a dead member. A
+//!   follower that misses the wake-up (a peer slow to answer pings) holds an unneeded
+//!   election at worst.
 //! - Snapshots travel in one message (up to [`GrpcOptions::max_message_bytes`]), not in
 //!   chunks, and are built in memory.
 //! - A log in an older format is refused at open, not upgraded.
@@ -85,6 +94,7 @@ pub mod grpc;
 mod log_store;
 mod membership;
 mod options;
+mod quiesce;
 mod sm;
 mod state;
 mod transport;

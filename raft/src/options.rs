@@ -40,6 +40,9 @@ pub struct Options {
     pub propose_timeout: Duration,
     /// How long [`Group::read_index`](crate::Group::read_index) waits.
     pub read_timeout: Duration,
+    /// A leader quiesces its group (stops heartbeats and every replica's timers, see
+    /// `quiesce`) after this long without activity; None never does.
+    pub quiesce_after: Option<Duration>,
 }
 
 impl Default for Options {
@@ -55,6 +58,7 @@ impl Default for Options {
             install_snapshot_timeout: Duration::from_secs(60),
             propose_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(10),
+            quiesce_after: Some(Duration::from_secs(3)),
         }
     }
 }
@@ -80,6 +84,12 @@ impl Options {
         }
         if self.propose_timeout.is_zero() || self.read_timeout.is_zero() {
             return invalid("propose_timeout and read_timeout must be positive");
+        }
+        if self
+            .quiesce_after
+            .is_some_and(|q| q < self.election_timeout_max)
+        {
+            return invalid("quiesce_after must be at least election_timeout_max");
         }
         Ok(())
     }

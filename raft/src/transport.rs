@@ -11,11 +11,12 @@
 //! and decodes them. A body that does not decode is refused with [`Error::Invalid`] on the
 //! receiving side and treated as an unreachable peer on the sending side.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use openraft::async_runtime::WatchReceiver;
 use openraft::error::{RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory};
 use openraft::raft::{
@@ -25,14 +26,15 @@ use openraft::raft::{
 use openraft::{OptionalSend, Raft, RaftNetworkV2};
 use serde::{Deserialize, Serialize};
 
+use crate::quiesce::{Monitor, QuiesceReply, QuiesceRequest, Quiet};
 use crate::sm::{SnapshotBody, Store};
 use crate::state::AppliedState;
 use crate::types::{Cfg, Node, SnapshotMeta, Vote};
 use crate::wire::{Body, SnapshotRequest};
-use crate::{Command, Error, GroupId, NodeId, Response, StateMachine};
+use crate::{Command, Error, GroupId, NodeId, Options, Response, StateMachine};
 
 /// The kind of a Raft RPC.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RpcKind {
     /// Append entries (also heartbeats).
     AppendEntries,
@@ -44,6 +46,10 @@ pub enum RpcKind {
     Snapshot,
     /// Leadership transfer notice.
     TransferLeader,
+    /// A leader asks an idle follower to stop its ticker (`quiesce`).
+    Quiesce,
+    /// Is the node there? Answered by the node itself, for no group (`quiesce`'s monitor).
+    Ping,
 }
 
 /// One Raft RPC from node `from` to group `group` on node `to`.
@@ -89,8 +95,14 @@ pub trait Transport: Send + Sync + 'static {
 }
 
 /// A group's receiving side, with its types erased.
-trait Handler: Send + Sync + 'static {
+pub(crate) trait Handler: Send + Sync + 'static {
     fn handle(&self, kind: RpcKind, body: Vec<u8>) -> BoxFuture<'static, Result<Vec<u8>, Error>>;
+
+    /// While the group is quiesced, its members (node id → address); else None.
+    fn quiesced_peers(&self) -> Option<BTreeMap<NodeId, String>>;
+
+    /// Restarts the group's ticker if it is quiesced.
+    fn wake(&self);
 }
 
 /// The groups hosted on one node, by id, so that incoming messages find their group. Messages
@@ -99,6 +111,8 @@ trait Handler: Send + Sync + 'static {
 #[derive(Clone, Default)]
 pub struct Registry {
     groups: Arc<RwLock<HashMap<GroupId, Arc<dyn Handler>>>>,
+    /// Set once the node's quiescence monitor runs.
+    monitor: Arc<std::sync::OnceLock<()>>,
 }
 
 impl Registry {
@@ -121,6 +135,9 @@ impl Registry {
 
     /// Hands an incoming message to its group and returns the group's reply.
     pub fn handle(&self, msg: Message) -> BoxFuture<'static, Result<Reply, Error>> {
+        if msg.kind == RpcKind::Ping {
+            return Box::pin(async { Ok(Reply { body: Vec::new() }) });
+        }
         let handler = self.read().get(&msg.group).cloned();
         match handler {
             None => Box::pin(async move {
@@ -140,6 +157,7 @@ impl Registry {
         &self,
         group: GroupId,
         raft: GroupRaft<SM>,
+        quiet: Arc<Quiet>,
     ) -> Result<(), Error> {
         let mut groups = self.groups.write().unwrap_or_else(|e| e.into_inner());
         if groups.contains_key(&group) {
@@ -147,7 +165,7 @@ impl Registry {
                 "group {group} already runs on this node"
             )));
         }
-        groups.insert(group, Arc::new(RaftHandler(raft)));
+        groups.insert(group, Arc::new(RaftHandler { raft, quiet }));
         Ok(())
     }
 
@@ -156,6 +174,26 @@ impl Registry {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&group);
+    }
+
+    /// Starts the node's quiescence monitor (once per registry): it pings the peers of the
+    /// quiesced groups through `transport` and wakes those with a silent member.
+    pub(crate) fn start_monitor(
+        &self,
+        transport: Arc<dyn Transport>,
+        node: NodeId,
+        opts: &Options,
+    ) {
+        let monitor = Monitor {
+            groups: Arc::downgrade(&self.groups),
+            transport,
+            node,
+            every: opts.heartbeat_interval,
+            dead_after: opts.election_timeout_max + opts.heartbeat_interval,
+        };
+        self.monitor.get_or_init(|| {
+            tokio::spawn(monitor.run());
+        });
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<GroupId, Arc<dyn Handler>>> {
@@ -168,6 +206,7 @@ impl Registry {
 #[derive(Clone, Default)]
 pub struct LocalTransport {
     nodes: Arc<RwLock<HashMap<NodeId, Registry>>>,
+    sent: Arc<std::sync::Mutex<HashMap<RpcKind, u64>>>,
 }
 
 impl LocalTransport {
@@ -191,10 +230,22 @@ impl LocalTransport {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&node);
     }
+
+    /// How many messages of `kind` were sent so far (delivered or not).
+    pub fn sent(&self, kind: RpcKind) -> u64 {
+        let sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        sent.get(&kind).copied().unwrap_or(0)
+    }
 }
 
 impl Transport for LocalTransport {
     fn send(&self, _addr: &str, msg: Message) -> BoxFuture<'static, Result<Reply, Error>> {
+        *self
+            .sent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(msg.kind)
+            .or_default() += 1;
         let registry = self
             .nodes
             .read()
@@ -235,47 +286,109 @@ fn raft_err(e: impl std::fmt::Display) -> Error {
     Error::Unavailable(e.to_string())
 }
 
-struct RaftHandler<SM: StateMachine>(GroupRaft<SM>);
+struct RaftHandler<SM: StateMachine> {
+    raft: GroupRaft<SM>,
+    quiet: Arc<Quiet>,
+}
 
 impl<SM: StateMachine> Handler for RaftHandler<SM> {
     fn handle(&self, kind: RpcKind, body: Vec<u8>) -> BoxFuture<'static, Result<Vec<u8>, Error>> {
-        let raft = self.0.clone();
+        let raft = self.raft.clone();
+        let quiet = self.quiet.clone();
         Box::pin(async move {
-            match kind {
-                RpcKind::AppendEntries => Ok(raft
-                    .append_entries(decode(&body)?)
-                    .await
-                    .map_err(raft_err)?
-                    .encode()),
-                RpcKind::Vote => Ok(raft.vote(decode(&body)?).await.map_err(raft_err)?.encode()),
-                RpcKind::PreVote => Ok(raft
-                    .pre_vote(decode(&body)?)
-                    .await
-                    .map_err(raft_err)?
-                    .encode()),
-                RpcKind::TransferLeader => Ok(raft
-                    .handle_transfer_leader(decode(&body)?)
-                    .await
-                    .map_err(raft_err)?
-                    .encode()),
-                RpcKind::Snapshot => {
-                    let SnapshotRequest { vote, state, data } = decode(&body)?;
-                    let meta = SnapshotMeta {
-                        last_log_id: state.log_id,
-                        last_membership: state.membership,
-                    };
-                    let snap = openraft::Snapshot {
-                        meta,
-                        snapshot: SnapshotBody::Data(data),
-                    };
-                    Ok(raft
-                        .install_full_snapshot(vote, snap)
-                        .await
-                        .map_err(raft_err)?
-                        .encode())
-                }
+            if kind == RpcKind::Quiesce {
+                let req: QuiesceRequest = decode(&body)?;
+                return Ok(maybe_quiesce_follower(&raft, &quiet, &req).encode());
             }
+            let reply = handle_raft(&raft, kind, body).await;
+            // After openraft took the message in: a leader's message has renewed this
+            // follower's view of it before the election timer runs again.
+            quiet.wake(|on| raft.runtime_config().tick(on));
+            reply
         })
+    }
+
+    fn quiesced_peers(&self) -> Option<BTreeMap<NodeId, String>> {
+        if !self.quiet.is_quiesced() {
+            return None;
+        }
+        let m = self.raft.metrics();
+        let m = m.borrow_watched();
+        Some(
+            m.membership_config
+                .membership()
+                .nodes()
+                .map(|(id, node)| (*id, node.addr.clone()))
+                .collect(),
+        )
+    }
+
+    fn wake(&self) {
+        self.quiet.wake(|on| self.raft.runtime_config().tick(on));
+    }
+}
+
+/// A follower quiesces when its leader's request names its own vote and last log index.
+fn maybe_quiesce_follower<SM: StateMachine>(
+    raft: &GroupRaft<SM>,
+    quiet: &Quiet,
+    req: &QuiesceRequest,
+) -> QuiesceReply {
+    let agrees = {
+        let m = raft.metrics();
+        let m = m.borrow_watched();
+        !m.state.is_leader()
+            && m.vote == req.vote
+            && req.vote.is_committed()
+            && m.current_leader == Some(req.vote.leader_id().node_id)
+            && m.last_log_index == req.last_index
+    };
+    QuiesceReply {
+        quiesced: agrees && quiet.quiesce(None, |on| raft.runtime_config().tick(on)),
+    }
+}
+
+async fn handle_raft<SM: StateMachine>(
+    raft: &GroupRaft<SM>,
+    kind: RpcKind,
+    body: Vec<u8>,
+) -> Result<Vec<u8>, Error> {
+    match kind {
+        RpcKind::AppendEntries => Ok(raft
+            .append_entries(decode(&body)?)
+            .await
+            .map_err(raft_err)?
+            .encode()),
+        RpcKind::Vote => Ok(raft.vote(decode(&body)?).await.map_err(raft_err)?.encode()),
+        RpcKind::PreVote => Ok(raft
+            .pre_vote(decode(&body)?)
+            .await
+            .map_err(raft_err)?
+            .encode()),
+        RpcKind::TransferLeader => Ok(raft
+            .handle_transfer_leader(decode(&body)?)
+            .await
+            .map_err(raft_err)?
+            .encode()),
+        RpcKind::Snapshot => {
+            let SnapshotRequest { vote, state, data } = decode(&body)?;
+            let meta = SnapshotMeta {
+                last_log_id: state.log_id,
+                last_membership: state.membership,
+            };
+            let snap = openraft::Snapshot {
+                meta,
+                snapshot: SnapshotBody::Data(data),
+            };
+            Ok(raft
+                .install_full_snapshot(vote, snap)
+                .await
+                .map_err(raft_err)?
+                .encode())
+        }
+        RpcKind::Quiesce | RpcKind::Ping => Err(Error::Invalid(format!(
+            "{kind:?} is not an openraft message"
+        ))),
     }
 }
 

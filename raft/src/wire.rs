@@ -267,6 +267,8 @@ fn kind_tag(kind: RpcKind) -> u8 {
         RpcKind::PreVote => 2,
         RpcKind::Snapshot => 3,
         RpcKind::TransferLeader => 4,
+        RpcKind::Quiesce => 5,
+        RpcKind::Ping => 6,
     }
 }
 
@@ -292,6 +294,8 @@ impl Body for Message {
             2 => RpcKind::PreVote,
             3 => RpcKind::Snapshot,
             4 => RpcKind::TransferLeader,
+            5 => RpcKind::Quiesce,
+            6 => RpcKind::Ping,
             t => return Err(codec::corrupt(&format!("rpc kind {t}"))),
         };
         Ok(Message {
@@ -572,6 +576,8 @@ mod tests {
             RpcKind::PreVote,
             RpcKind::Snapshot,
             RpcKind::TransferLeader,
+            RpcKind::Quiesce,
+            RpcKind::Ping,
         ] {
             let msg = Message {
                 group: 7,
@@ -594,7 +600,7 @@ mod tests {
             body: Vec::new(),
         }
         .to_bytes();
-        bytes[25] = 5;
+        bytes[25] = 200;
         assert!(Message::from_bytes(&bytes).is_err());
     }
 
