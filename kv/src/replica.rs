@@ -474,7 +474,9 @@ impl raft::StateMachine for RangeStateMachine {
 
     /// Snapshot format: `[1] [descriptor] [stats] [tso bound: 0 | 1 u64] [gc threshold u64]` then entries
     /// `[keyspace: 1 data | 2 locks] [key] [value]` until the end, all read from one fjall snapshot.
-    fn snapshot(&self) -> io::Result<(raft::AppliedState, Vec<u8>)> {
+    /// The metadata is read here, under the state machine's lock; the data entries are read
+    /// by the returned builder from the same fjall snapshot, after the lock is released.
+    fn snapshot(&self) -> io::Result<(raft::AppliedState, raft::SnapshotBuild)> {
         let snapshot = self.engine.db.snapshot();
         let get = |tag| {
             snapshot
@@ -498,21 +500,25 @@ impl raft::StateMachine for RangeStateMachine {
         };
         let threshold = get(RANGE_GC_THRESHOLD)?.and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok());
         w.u64(threshold.map_or(0, u64::from_be_bytes));
-        for (start, end) in replicated_spans(&desc) {
-            let (mut ds, mut de) = (Vec::new(), Vec::new());
-            encode_bytes(&mut ds, &start);
-            encode_bytes(&mut de, &end);
-            for (tag, ks, range) in [
-                (1u8, &self.engine.data, ds..de),
-                (2u8, &self.engine.locks, start..end),
-            ] {
-                for guard in snapshot.range(ks, range) {
-                    let (k, v) = guard.into_inner().map_err(io::Error::other)?;
-                    w.u8(tag).bytes(&k).bytes(&v);
+        let engine = self.engine.clone();
+        let build = move || {
+            for (start, end) in replicated_spans(&desc) {
+                let (mut ds, mut de) = (Vec::new(), Vec::new());
+                encode_bytes(&mut ds, &start);
+                encode_bytes(&mut de, &end);
+                for (tag, ks, range) in [
+                    (1u8, &engine.data, ds..de),
+                    (2u8, &engine.locks, start..end),
+                ] {
+                    for guard in snapshot.range(ks, range) {
+                        let (k, v) = guard.into_inner().map_err(io::Error::other)?;
+                        w.u8(tag).bytes(&k).bytes(&v);
+                    }
                 }
             }
-        }
-        Ok((state, w.finish()))
+            Ok(w.finish())
+        };
+        Ok((state, Box::new(build)))
     }
 
     fn install_snapshot(&mut self, state: &raft::AppliedState, data: &[u8]) -> io::Result<()> {

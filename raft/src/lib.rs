@@ -27,7 +27,9 @@
 //! - **Snapshots**: openraft's log compaction "snapshot" is a metadata checkpoint: the state
 //!   machine is persisted (fsync) and openraft may purge the log up to what it has applied. No
 //!   data is copied. Only when a follower needs a snapshot is one built, fresh, from the state
-//!   machine's data and applied state read at one point.
+//!   machine's data and applied state read at one point: the state machine fixes that point
+//!   (a fjall snapshot) under its lock, and the replication task sending the snapshot reads
+//!   the data from it on a blocking thread, while entries go on applying.
 //! - **Quiescence** (`quiesce`, [`Options::quiesce_after`]): a leader idle for a few seconds
 //!   whose followers hold its whole log asks them to stop their Raft timers, then stops its
 //!   own; any request or message wakes the group, and a node-wide monitor pings the peers of
@@ -75,7 +77,6 @@
 //! - A log in an older format is refused at open, not upgraded.
 //! - Storage calls other than the appends' fsync (fjall writes, vote fsyncs) run on the async
 //!   runtime's threads, not on a blocking pool.
-//! - Building a follower snapshot holds the state machine lock, pausing applies meanwhile.
 //! - Adding a learner carries no command ([`Group::add_learner`], after [`Group::compact`] so
 //!   it starts from a snapshot); promoting, demoting and removing members do.
 //! - A membership change left half done (a joint membership after a leader change, a timeout,
@@ -139,6 +140,10 @@ pub trait Command:
     fn decode(bytes: &[u8]) -> std::io::Result<Self>;
 }
 
+/// Builds a snapshot's data from a consistent view taken under the state machine's lock, after
+/// the lock is released ([`StateMachine::snapshot`]).
+pub type SnapshotBuild = Box<dyn FnOnce() -> std::io::Result<Vec<u8>> + Send + 'static>;
+
 /// A state machine's response to an applied command. Implemented for every type with these
 /// bounds.
 pub trait Response: Clone + Debug + Send + Sync + Serialize + DeserializeOwned + 'static {}
@@ -164,8 +169,10 @@ pub trait StateMachine: Send + Sync + 'static {
     /// log is purged and before a checkpoint is reported.
     fn persist(&self) -> std::io::Result<()>;
 
-    /// A snapshot for a follower: the data and the applied state read at ONE consistent point.
-    fn snapshot(&self) -> std::io::Result<(AppliedState, Vec<u8>)>;
+    /// A snapshot for a follower: the applied state, and a builder of the data, both fixed at
+    /// ONE consistent point (e.g. a fjall snapshot taken here). Called with the state machine
+    /// locked; the builder runs afterwards on a blocking thread, while applies go on.
+    fn snapshot(&self) -> std::io::Result<(AppliedState, SnapshotBuild)>;
 
     /// Replaces the state with `data` and records `state`, atomically.
     fn install_snapshot(&mut self, state: &AppliedState, data: &[u8]) -> std::io::Result<()>;

@@ -34,6 +34,33 @@ pub(crate) enum SnapshotBody {
     Checkpoint,
     /// The state machine's snapshot data.
     Data(Vec<u8>),
+    /// Data still to be read from the view the state machine fixed: built by the replication
+    /// task that sends it, so that neither the state machine's lock nor openraft's state
+    /// machine worker (which applies entries) waits for it.
+    Pending(PendingData),
+}
+
+/// A snapshot's data builder, run once.
+pub(crate) struct PendingData(Mutex<Option<crate::SnapshotBuild>>);
+
+impl PendingData {
+    /// Reads the data, on a blocking thread.
+    pub(crate) async fn build(self) -> io::Result<Vec<u8>> {
+        let build = self
+            .0
+            .into_inner()
+            .map_err(|_| io::Error::other("snapshot builder poisoned"))?
+            .ok_or_else(|| io::Error::other("snapshot data already built"))?;
+        tokio::task::spawn_blocking(build)
+            .await
+            .map_err(|e| io::Error::other(format!("snapshot build: {e}")))?
+    }
+}
+
+impl std::fmt::Debug for PendingData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PendingData")
+    }
 }
 
 /// A state machine shared between openraft's state machine worker, snapshot builders and the
@@ -183,7 +210,9 @@ impl<SM: StateMachine> RaftStateMachine<SmCfg<SM>> for Store<SM> {
         body: SnapshotBody,
     ) -> io::Result<()> {
         let SnapshotBody::Data(data) = body else {
-            return Err(io::Error::other("a log checkpoint cannot be installed"));
+            return Err(io::Error::other(
+                "only received snapshot data can be installed",
+            ));
         };
         let state = AppliedState::new(meta.last_log_id, meta.last_membership.clone());
         let mut sm = self.shared.lock()?;
@@ -201,12 +230,15 @@ impl<SM: StateMachine> RaftStateMachine<SmCfg<SM>> for Store<SM> {
             let state = self.shared.lock()?.applied_state()?;
             return Ok(state.map(|s| snapshot(s, SnapshotBody::Checkpoint)));
         }
-        let (state, data) = self.shared.lock()?.snapshot()?;
+        // The lock is held only while the state machine fixes its view; the data is read
+        // from that view when the snapshot is sent, with applies going on.
+        let (state, build) = self.shared.lock()?.snapshot()?;
         if state.log_id.is_none() {
             return Ok(None);
         }
         metrics::counter!("tinkerdb_raft_snapshots_sent_total").increment(1);
-        tracing::info!(group = self.group, applied = ?state.log_id, bytes = data.len(), "built snapshot for a follower");
-        Ok(Some(snapshot(state, SnapshotBody::Data(data))))
+        tracing::info!(group = self.group, applied = ?state.log_id, "snapshot for a follower");
+        let pending = PendingData(Mutex::new(Some(build)));
+        Ok(Some(snapshot(state, SnapshotBody::Pending(pending))))
     }
 }

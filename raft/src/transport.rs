@@ -508,10 +508,25 @@ impl<C: Command, R: Response> RaftNetworkV2<Cfg<C, R>> for Client {
         option: RPCOption,
     ) -> Result<SnapshotResponse<Cfg<C, R>>, StreamingError<Cfg<C, R>>> {
         let unreachable = |m: String| StreamingError::Unreachable(Unreachable::from_string(m));
-        let SnapshotBody::Data(data) = snapshot.snapshot else {
-            return Err(unreachable(
-                "a log checkpoint is not sent to followers".to_string(),
-            ));
+        let data = match snapshot.snapshot {
+            SnapshotBody::Data(data) => data,
+            SnapshotBody::Pending(pending) => {
+                let data = pending
+                    .build()
+                    .await
+                    .map_err(|e| unreachable(format!("snapshot data not read: {e}")))?;
+                tracing::info!(
+                    bytes = data.len(),
+                    to = self.to,
+                    "built snapshot for a follower"
+                );
+                data
+            }
+            SnapshotBody::Checkpoint => {
+                return Err(unreachable(
+                    "a log checkpoint is not sent to followers".to_string(),
+                ));
+            }
         };
         let state = AppliedState::new(snapshot.meta.last_log_id, snapshot.meta.last_membership);
         let body = SnapshotRequest { vote, state, data }.encode();

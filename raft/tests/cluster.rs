@@ -305,3 +305,54 @@ async fn concurrent_read_barriers_are_all_answered() {
         assert!(matches!(r.unwrap(), Err(Error::Unavailable(_))));
     }
 }
+
+/// Building a follower's snapshot does not hold the state machine: while the leader reads the
+/// snapshot's data (held at a barrier here), its group keeps applying proposals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_applies_while_it_builds_a_snapshot() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let opts = Options {
+        snapshot_logs_since_last: Some(5),
+        max_in_snapshot_log_to_keep: 0,
+        purge_batch_size: 1,
+        ..fast_options()
+    };
+    let transport = LocalTransport::new();
+    let n1 = start_node(1, GROUP, dirs[0].path(), &transport, &opts).await;
+    let n2 = start_node(2, GROUP, dirs[1].path(), &transport, &opts).await;
+    n1.group.initialize(voters()).await.unwrap();
+    let last = propose_on_leader(&[&n1, &n2], 0, 30).await;
+    let l = leader_of(&[&n1, &n2]).await;
+    let (leader, other) = if l == 0 { (&n1, &n2) } else { (&n2, &n1) };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while leader.group.status().purged_index.is_none_or(|p| p < 5) {
+        assert!(tokio::time::Instant::now() < deadline, "no purge");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    leader.probe.snapshot_hold.store(true, Ordering::SeqCst);
+    // Node 3 needs a snapshot; the leader starts building it and waits at the gate.
+    let n3 = start_node(3, GROUP, dirs[2].path(), &transport, &opts).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while metrics_snapshots_started(leader) == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no snapshot build started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let resp = tokio::time::timeout(WAIT, leader.group.propose(put("k30", "v30")))
+        .await
+        .expect("a proposal applies while the snapshot is being built")
+        .unwrap();
+    assert!(resp.index > last);
+    leader.probe.snapshot_hold.store(false, Ordering::SeqCst);
+    assert_replica(&n3, resp.index, 31).await;
+    assert_replica(other, resp.index, 31).await;
+    for n in [&n1, &n2, &n3] {
+        n.group.shutdown().await.unwrap();
+    }
+}
+
+fn metrics_snapshots_started(node: &TestNode) -> u64 {
+    node.probe.snapshot_builds.load(Ordering::SeqCst)
+}

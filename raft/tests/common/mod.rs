@@ -92,6 +92,10 @@ pub struct Probe {
     pub installs: AtomicU64,
     /// Applying a put of this key fails (an injected I/O error, fatal for the group).
     pub fail_apply_of: std::sync::Mutex<Option<String>>,
+    /// While set, building a snapshot's data waits (at most [`WAIT`]) before reading.
+    pub snapshot_hold: std::sync::atomic::AtomicBool,
+    /// Snapshot data builds started.
+    pub snapshot_builds: AtomicU64,
 }
 
 /// Data under `group ++ key` in keyspace `data`; applied state under `group` in `meta`; the
@@ -207,18 +211,29 @@ impl StateMachine for TestSm {
         Ok(())
     }
 
-    fn snapshot(&self) -> io::Result<(AppliedState, Vec<u8>)> {
+    fn snapshot(&self) -> io::Result<(AppliedState, raft::SnapshotBuild)> {
         let snap = self.db.snapshot();
         let state = match snap.get(&self.meta, self.prefix()).map_err(io)? {
             None => AppliedState::default(),
             Some(b) => AppliedState::from_bytes(&b)?,
         };
-        let mut pairs = Vec::new();
-        for g in snap.prefix(&self.data, self.prefix()) {
-            let (k, v) = g.into_inner().map_err(io)?;
-            pairs.push((k[8..].to_vec(), v.to_vec()));
-        }
-        Ok((state, serde_json::to_vec(&pairs).map_err(io::Error::other)?))
+        let (data, prefix, probe) = (self.data.clone(), self.prefix(), self.probe.clone());
+        Ok((
+            state,
+            Box::new(move || {
+                probe.snapshot_builds.fetch_add(1, Ordering::SeqCst);
+                let held = std::time::Instant::now();
+                while probe.snapshot_hold.load(Ordering::SeqCst) && held.elapsed() < WAIT {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                let mut pairs = Vec::new();
+                for g in snap.prefix(&data, prefix) {
+                    let (k, v) = g.into_inner().map_err(io)?;
+                    pairs.push((k[8..].to_vec(), v.to_vec()));
+                }
+                serde_json::to_vec(&pairs).map_err(io::Error::other)
+            }),
+        ))
     }
 
     fn install_snapshot(&mut self, state: &AppliedState, data: &[u8]) -> io::Result<()> {
