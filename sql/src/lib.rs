@@ -27,6 +27,10 @@
 //! loops; both read their right input whole. Subqueries in expressions run as plans of their
 //! own: once per operator when they refer to no enclosing column, else once per row.
 //!
+//! `EXPLAIN` prints a plan with the same tree printer the golden tests use; `EXPLAIN ANALYZE`
+//! runs the query with every operator instrumented (`exec::analyze`) and adds each operator's
+//! rows and time (inputs included) and the statement's KV requests and rows read.
+//!
 //! Invariants:
 //!
 //! - The byte order of encoded key columns is the SQL order of their values, NULL last
@@ -94,6 +98,9 @@
 //!   descriptor leases to wait out yet. A UNIQUE constraint's index can be dropped with DROP
 //!   INDEX (PostgreSQL: 2BP01); a missing index is 42P01 (PostgreSQL: 42704). Only equality
 //!   and range conjuncts choose an index (not IN lists, OR or ORDER BY); no lookup joins.
+//! - EXPLAIN ANALYZE runs queries only (writes are 0A000, PostgreSQL runs them), counts KV
+//!   reads per statement rather than per operator, and leaves out the per-operator figures of
+//!   a recursive query; other EXPLAIN options (FORMAT, VERBOSE...) are 0A000.
 //! - No CHECK, FOREIGN KEY or DEFAULT constraints (NULL is the only default), no ALTER TABLE,
 //!   no RETURNING, no ON CONFLICT.
 //! - Savepoints: ROLLBACK TO SAVEPOINT undoes the writes and releases the row locks taken since

@@ -377,12 +377,17 @@ impl crate::Session {
             ..
         } = &*stmt.ast
         {
-            if *analyze || options.is_some() || format.is_some() {
+            if options.is_some() || format.is_some() {
                 return Err(Error::NotSupported(
                     "EXPLAIN options are not supported yet".into(),
                 ));
             }
-            let (plan, _) = Self::plan(txn, statement, &[]).await?;
+            let (plan, types) = Self::plan(txn, statement, &[]).await?;
+            if *analyze {
+                let plan = exec::bind_params(plan, &types, params, now)?;
+                let lines = exec::explain_analyze(plan, txn).await?;
+                return Ok(text_rows("QUERY PLAN", lines));
+            }
             return Ok(text_rows(
                 "QUERY PLAN",
                 plan.explain().lines().map(String::from),

@@ -640,3 +640,83 @@ async fn primary_key_duplicates_over_the_real_store() {
     must(&mut s, "UPDATE u SET v = v WHERE id = 1").await;
     db.shutdown().await.expect("shutdown");
 }
+
+/// EXPLAIN ANALYZE runs the query and reports, per operator, the rows it returned, and for
+/// the statement the KV requests and rows read: a point get reads one row, an index lookup
+/// reads its entries and their rows only, a full scan reads the table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_analyze_counts_rows_and_kv_reads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = txn::Db::open_local(dir.path()).await.expect("open");
+    let mut s = session(&Engine::new(db.clone()));
+    must(&mut s, "CREATE TABLE t (id INT PRIMARY KEY, c INT, v TEXT)").await;
+    let values: Vec<String> = (1..=100)
+        .map(|i| format!("({i}, {}, 'v{i}')", i % 10))
+        .collect();
+    must(
+        &mut s,
+        &format!("INSERT INTO t VALUES {}", values.join(", ")),
+    )
+    .await;
+    must(&mut s, "CREATE INDEX t_c ON t (c)").await;
+
+    // Times vary; everything else is exact.
+    let times = regex::Regex::new(r"time=[0-9.]+ ms|Execution Time: [0-9.]+ ms").unwrap();
+    let mut analyze = async |sql: &str| -> Vec<String> {
+        rows(&mut s, &format!("EXPLAIN ANALYZE {sql}"), &[])
+            .await
+            .into_iter()
+            .map(|r| match &r[0] {
+                Value::Text(t) => times.replace_all(t, "T").into_owned(),
+                v => panic!("{v:?}"),
+            })
+            .collect()
+    };
+    assert_eq!(
+        analyze("SELECT v FROM t WHERE id = 7").await,
+        vec![
+            "Projection v (actual rows=1 T)",
+            "└─ Get t /Table/100/1/7 (actual rows=1 T)",
+            "T, rows returned: 1, KV requests: 1, KV rows read: 1",
+        ]
+    );
+    let indexed = analyze("SELECT id FROM t WHERE c = 3").await;
+    assert_eq!(indexed.len(), 3, "{indexed:?}");
+    assert!(
+        indexed[1].starts_with("└─ IndexScan t@t_c")
+            || indexed[1].starts_with("└─ IndexOnlyScan t@t_c"),
+        "{indexed:?}"
+    );
+    assert!(indexed[1].ends_with("(actual rows=10 T)"), "{indexed:?}");
+    let kv = &indexed[2];
+    assert!(
+        kv.starts_with("T, rows returned: 10, KV requests: "),
+        "{kv}"
+    );
+    let read: u64 = kv.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(
+        (10..=20).contains(&read),
+        "the index entries and their rows only: {kv}"
+    );
+    let full = analyze("SELECT count(*) FROM t WHERE v = 'v5'").await;
+    assert_eq!(
+        full.last().unwrap(),
+        "T, rows returned: 1, KV requests: 1, KV rows read: 100",
+        "{full:?}"
+    );
+    assert!(
+        full.iter()
+            .any(|l| l.contains("Scan t") && l.ends_with("(actual rows=100 T)")),
+        "{full:?}"
+    );
+    // Writes are refused, as a clear 0A000.
+    let err = exec(&mut s, "EXPLAIN ANALYZE DELETE FROM t", &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotSupported(_)), "{err:?}");
+    assert_eq!(
+        rows(&mut s, "SELECT count(*) FROM t", &[]).await,
+        vec![vec![Value::Int(100)]]
+    );
+    db.shutdown().await.expect("shutdown");
+}

@@ -4,6 +4,7 @@
 //! gets or span scans of [`ops::SCAN_BATCH`] rows that resume after the last key returned.
 //! Parameters are substituted as constants before execution ([`bind_params`]).
 
+mod analyze;
 pub(crate) mod eval;
 mod functions;
 pub(crate) mod index;
@@ -13,6 +14,7 @@ pub(crate) mod rows;
 mod setops;
 mod subquery;
 mod write;
+pub(crate) use analyze::explain_analyze;
 pub(crate) use write::duplicate_at_commit;
 
 use std::sync::{Arc, Mutex};

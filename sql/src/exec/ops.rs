@@ -25,8 +25,15 @@ pub(crate) trait Operator: Send {
     async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>>;
 }
 
-/// Builds the operator tree of a node (whose parameters are already substituted).
+/// Builds the operator tree of a node (whose parameters are already substituted); each
+/// operator is instrumented while EXPLAIN ANALYZE collects (`analyze`).
 pub(crate) fn build(node: Node) -> Result<Box<dyn Operator>> {
+    let slot = super::analyze::slot();
+    let op = build_node(node)?;
+    Ok(super::analyze::wrap(slot, op))
+}
+
+fn build_node(node: Node) -> Result<Box<dyn Operator>> {
     Ok(match node {
         Node::Get { table, key } => Box::new(Get {
             table,
