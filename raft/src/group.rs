@@ -206,6 +206,7 @@ impl<SM: StateMachine> Group<SM> {
             transport: transport.clone(),
             group,
             node,
+            chunk_bytes: opts.snapshot_chunk_bytes,
         };
         let raft = GroupRaft::<SM>::new(node, config, network, log_store, store)
             .instrument(span.clone())

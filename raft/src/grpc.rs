@@ -190,7 +190,7 @@ impl Inner {
 
     async fn call(&self, addr: String, msg: Message) -> Result<Reply, Error> {
         let timeout = match msg.kind {
-            RpcKind::Snapshot => self.options.request_timeout * 10,
+            RpcKind::Snapshot | RpcKind::SnapshotChunk => self.options.request_timeout * 10,
             _ => self.options.request_timeout,
         };
         let kind = match msg.kind {
@@ -201,6 +201,7 @@ impl Inner {
             RpcKind::TransferLeader => "transfer_leader",
             RpcKind::Quiesce => "quiesce",
             RpcKind::Ping => "ping",
+            RpcKind::SnapshotChunk => "snapshot_chunk",
         };
         metrics::counter!("tinkerdb_raft_messages_sent_total", "kind" => kind).increment(1);
         if self.options.faults.is_cut(msg.to) {

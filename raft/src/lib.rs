@@ -72,8 +72,9 @@
 //!   peers of its quiesced groups once per heartbeat interval to notice a dead member. A
 //!   follower that misses the wake-up (a peer slow to answer pings) holds an unneeded
 //!   election at worst.
-//! - Snapshots travel in one message (up to [`GrpcOptions::max_message_bytes`]), not in
-//!   chunks, and are built in memory.
+//! - A follower's snapshot travels in pieces of [`Options::snapshot_chunk_bytes`], one
+//!   message each, but is still whole in memory on both sides: read into memory before it
+//!   is sent, joined in memory on the receiver and installed in one fjall batch.
 //! - A log in an older format is refused at open, not upgraded.
 //! - Storage calls other than the appends' fsync (fjall writes, vote fsyncs) run on the async
 //!   runtime's threads, not on a blocking pool.

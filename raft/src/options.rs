@@ -43,6 +43,9 @@ pub struct Options {
     /// A leader quiesces its group (stops heartbeats and every replica's timers, see
     /// `quiesce`) after this long without activity; None never does.
     pub quiesce_after: Option<Duration>,
+    /// A follower's snapshot larger than this travels in pieces of this size, one message
+    /// each, so that no message on a node pair's shared stream holds up the others for long.
+    pub snapshot_chunk_bytes: usize,
 }
 
 impl Default for Options {
@@ -59,6 +62,7 @@ impl Default for Options {
             propose_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(10),
             quiesce_after: Some(Duration::from_secs(3)),
+            snapshot_chunk_bytes: 4 << 20,
         }
     }
 }
@@ -75,6 +79,9 @@ impl Options {
         }
         if self.election_timeout_max <= self.election_timeout_min {
             return invalid("election_timeout_max must exceed election_timeout_min");
+        }
+        if self.snapshot_chunk_bytes == 0 {
+            return invalid("snapshot_chunk_bytes must be positive");
         }
         if self.max_payload_entries == 0 || self.purge_batch_size == 0 {
             return invalid("max_payload_entries and purge_batch_size must be positive");

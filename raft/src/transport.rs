@@ -30,7 +30,7 @@ use crate::quiesce::{Monitor, QuiesceReply, QuiesceRequest, Quiet};
 use crate::sm::{SnapshotBody, Store};
 use crate::state::AppliedState;
 use crate::types::{Cfg, Node, SnapshotMeta, Vote};
-use crate::wire::{Body, SnapshotRequest};
+use crate::wire::{Body, SnapshotChunk, SnapshotRequest};
 use crate::{Command, Error, GroupId, NodeId, Options, Response, StateMachine};
 
 /// The kind of a Raft RPC.
@@ -50,6 +50,8 @@ pub enum RpcKind {
     Quiesce,
     /// Is the node there? Answered by the node itself, for no group (`quiesce`'s monitor).
     Ping,
+    /// A piece of a full snapshot too large for one message.
+    SnapshotChunk,
 }
 
 /// One Raft RPC from node `from` to group `group` on node `to`.
@@ -165,7 +167,14 @@ impl Registry {
                 "group {group} already runs on this node"
             )));
         }
-        groups.insert(group, Arc::new(RaftHandler { raft, quiet }));
+        groups.insert(
+            group,
+            Arc::new(RaftHandler {
+                raft,
+                quiet,
+                incoming: Default::default(),
+            }),
+        );
         Ok(())
     }
 
@@ -289,18 +298,27 @@ fn raft_err(e: impl std::fmt::Display) -> Error {
 struct RaftHandler<SM: StateMachine> {
     raft: GroupRaft<SM>,
     quiet: Arc<Quiet>,
+    /// The snapshot arriving in pieces, if any.
+    incoming: Arc<std::sync::Mutex<Option<SnapshotChunk>>>,
 }
 
 impl<SM: StateMachine> Handler for RaftHandler<SM> {
     fn handle(&self, kind: RpcKind, body: Vec<u8>) -> BoxFuture<'static, Result<Vec<u8>, Error>> {
         let raft = self.raft.clone();
         let quiet = self.quiet.clone();
+        let incoming = self.incoming.clone();
         Box::pin(async move {
             if kind == RpcKind::Quiesce {
                 let req: QuiesceRequest = decode(&body)?;
                 return Ok(maybe_quiesce_follower(&raft, &quiet, &req).encode());
             }
-            let reply = handle_raft(&raft, kind, body).await;
+            let reply = match kind {
+                RpcKind::SnapshotChunk => match assemble(&incoming, decode(&body)?)? {
+                    None => Ok(Vec::new()),
+                    Some(whole) => install(&raft, whole.vote, whole.state, whole.data).await,
+                },
+                _ => handle_raft(&raft, kind, body).await,
+            };
             // After openraft took the message in: a leader's message has renewed this
             // follower's view of it before the election timer runs again.
             quiet.wake(|on| raft.runtime_config().tick(on));
@@ -372,24 +390,72 @@ async fn handle_raft<SM: StateMachine>(
             .encode()),
         RpcKind::Snapshot => {
             let SnapshotRequest { vote, state, data } = decode(&body)?;
-            let meta = SnapshotMeta {
-                last_log_id: state.log_id,
-                last_membership: state.membership,
-            };
-            let snap = openraft::Snapshot {
-                meta,
-                snapshot: SnapshotBody::Data(data),
-            };
-            Ok(raft
-                .install_full_snapshot(vote, snap)
-                .await
-                .map_err(raft_err)?
-                .encode())
+            install(raft, vote, state, data).await
         }
-        RpcKind::Quiesce | RpcKind::Ping => Err(Error::Invalid(format!(
+        RpcKind::Quiesce | RpcKind::Ping | RpcKind::SnapshotChunk => Err(Error::Invalid(format!(
             "{kind:?} is not an openraft message"
         ))),
     }
+}
+
+async fn install<SM: StateMachine>(
+    raft: &GroupRaft<SM>,
+    vote: Vote,
+    state: AppliedState,
+    data: Vec<u8>,
+) -> Result<Vec<u8>, Error> {
+    let meta = SnapshotMeta {
+        last_log_id: state.log_id,
+        last_membership: state.membership,
+    };
+    let snap = openraft::Snapshot {
+        meta,
+        snapshot: SnapshotBody::Data(data),
+    };
+    Ok(raft
+        .install_full_snapshot(vote, snap)
+        .await
+        .map_err(raft_err)?
+        .encode())
+}
+
+/// Adds a piece to the snapshot arriving in pieces; returns the whole snapshot with its last
+/// piece. A first piece starts a new transfer (dropping an unfinished one); a piece that does
+/// not continue the transfer in progress is refused, and the sender starts over.
+fn assemble(
+    incoming: &std::sync::Mutex<Option<SnapshotChunk>>,
+    chunk: SnapshotChunk,
+) -> Result<Option<SnapshotChunk>, Error> {
+    let mut slot = incoming.lock().unwrap_or_else(|e| e.into_inner());
+    if chunk.offset == 0 {
+        *slot = None;
+    }
+    let whole = match slot.take() {
+        None if chunk.offset == 0 => chunk,
+        Some(mut whole)
+            if whole.transfer == chunk.transfer
+                && whole.vote == chunk.vote
+                && whole.total == chunk.total
+                && whole.data.len() as u64 == chunk.offset =>
+        {
+            whole.data.extend_from_slice(&chunk.data);
+            whole
+        }
+        _ => {
+            return Err(Error::Invalid(format!(
+                "snapshot piece at {} of transfer {} does not continue a transfer here",
+                chunk.offset, chunk.transfer
+            )));
+        }
+    };
+    if whole.data.len() as u64 > whole.total {
+        return Err(Error::Invalid("snapshot pieces exceed their total".into()));
+    }
+    if whole.data.len() as u64 == whole.total {
+        return Ok(Some(whole));
+    }
+    *slot = Some(whole);
+    Ok(None)
 }
 
 /// Creates the per-peer clients of one group.
@@ -397,6 +463,8 @@ pub(crate) struct NetworkFactory {
     pub(crate) transport: Arc<dyn Transport>,
     pub(crate) group: GroupId,
     pub(crate) node: NodeId,
+    /// Snapshots larger than this are sent in pieces of this size.
+    pub(crate) chunk_bytes: usize,
 }
 
 impl<C: Command, R: Response> RaftNetworkFactory<Cfg<C, R>> for NetworkFactory {
@@ -409,6 +477,7 @@ impl<C: Command, R: Response> RaftNetworkFactory<Cfg<C, R>> for NetworkFactory {
             from: self.node,
             to: target,
             addr: node.addr.clone(),
+            chunk_bytes: self.chunk_bytes,
         }
     }
 }
@@ -420,9 +489,41 @@ pub(crate) struct Client {
     from: NodeId,
     to: NodeId,
     addr: String,
+    chunk_bytes: usize,
 }
 
+/// Numbers snapshot transfers, so that a receiver never joins pieces of two of them.
+static TRANSFERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 impl Client {
+    /// Sends `data` in pieces of `chunk_bytes`, in order, each acknowledged before the next;
+    /// the receiver installs the snapshot on the last and answers it with its vote.
+    async fn send_chunks(
+        &self,
+        vote: Vote,
+        state: AppliedState,
+        data: &[u8],
+        ttl: Duration,
+    ) -> Result<Vec<u8>, String> {
+        let transfer = TRANSFERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let total = data.len() as u64;
+        let mut reply = Vec::new();
+        for (i, piece) in data.chunks(self.chunk_bytes).enumerate() {
+            let chunk = SnapshotChunk {
+                vote,
+                transfer,
+                offset: (i * self.chunk_bytes) as u64,
+                total,
+                state: state.clone(),
+                data: piece.to_vec(),
+            };
+            reply = self
+                .call(RpcKind::SnapshotChunk, chunk.encode(), ttl)
+                .await?;
+        }
+        Ok(reply)
+    }
+
     async fn call(&self, kind: RpcKind, body: Vec<u8>, ttl: Duration) -> Result<Vec<u8>, String> {
         let msg = Message {
             group: self.group,
@@ -529,13 +630,64 @@ impl<C: Command, R: Response> RaftNetworkV2<Cfg<C, R>> for Client {
             }
         };
         let state = AppliedState::new(snapshot.meta.last_log_id, snapshot.meta.last_membership);
-        let body = SnapshotRequest { vote, state, data }.encode();
+        let ttl = option.hard_ttl();
+        let send = async {
+            if data.len() <= self.chunk_bytes {
+                let body = SnapshotRequest { vote, state, data }.encode();
+                self.call(RpcKind::Snapshot, body, ttl).await
+            } else {
+                self.send_chunks(vote, state, &data, ttl).await
+            }
+        };
         tokio::select! {
             closed = cancel => Err(StreamingError::Closed(closed)),
-            reply = self.call(RpcKind::Snapshot, body, option.hard_ttl()) => {
+            reply = send => {
                 let reply = reply.map_err(unreachable)?;
                 decode(&reply).map_err(|e| unreachable(e.to_string()))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Clid;
+
+    fn piece(transfer: u64, offset: u64, data: &[u8]) -> SnapshotChunk {
+        SnapshotChunk {
+            vote: Vote {
+                leader_id: Clid {
+                    term: 3,
+                    node_id: 1,
+                },
+                committed: true,
+            },
+            transfer,
+            offset,
+            total: 6,
+            state: AppliedState::default(),
+            data: data.to_vec(),
+        }
+    }
+
+    #[test]
+    fn pieces_join_in_order_and_strays_are_refused() {
+        let slot = std::sync::Mutex::new(None);
+        assert!(assemble(&slot, piece(1, 0, b"ab")).unwrap().is_none());
+        // A piece of another transfer, or out of place, is refused and changes nothing.
+        assert!(assemble(&slot, piece(2, 2, b"cd")).is_err());
+        assert!(assemble(&slot, piece(1, 4, b"ef")).is_err());
+        // The refusal dropped the transfer: the sender starts over.
+        assert!(assemble(&slot, piece(1, 2, b"cd")).is_err());
+        assert!(assemble(&slot, piece(1, 0, b"ab")).unwrap().is_none());
+        assert!(assemble(&slot, piece(1, 2, b"cd")).unwrap().is_none());
+        let whole = assemble(&slot, piece(1, 4, b"ef")).unwrap().unwrap();
+        assert_eq!(whole.data, b"abcdef");
+        assert!(slot.lock().unwrap().is_none());
+        // A new first piece replaces an unfinished transfer.
+        assert!(assemble(&slot, piece(5, 0, b"xy")).unwrap().is_none());
+        assert!(assemble(&slot, piece(6, 0, b"ab")).unwrap().is_none());
+        assert!(assemble(&slot, piece(5, 2, b"zz")).is_err());
     }
 }

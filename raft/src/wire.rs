@@ -247,6 +247,45 @@ impl Body for SnapshotRequest {
     }
 }
 
+/// One piece of a snapshot too large for one message: which transfer it belongs to (the
+/// sender's vote and a transfer id), where it starts, the whole data's length, the applied
+/// state the data is at, and its bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct SnapshotChunk {
+    pub(crate) vote: Vote,
+    pub(crate) transfer: u64,
+    pub(crate) offset: u64,
+    pub(crate) total: u64,
+    pub(crate) state: AppliedState,
+    pub(crate) data: Vec<u8>,
+}
+
+/// Vote, transfer id, offset, total length, the applied state (length-prefixed), then the bytes:
+/// the rest of the body.
+impl Body for SnapshotChunk {
+    const WHAT: &'static str = "snapshot chunk";
+
+    fn write(&self, w: &mut Writer) {
+        w.vote(&self.vote);
+        w.u64(self.transfer);
+        w.u64(self.offset);
+        w.u64(self.total);
+        w.bytes(&self.state.to_bytes());
+        w.buf.extend_from_slice(&self.data);
+    }
+
+    fn read(r: &mut Reader<'_>) -> io::Result<Self> {
+        Ok(SnapshotChunk {
+            vote: r.vote()?,
+            transfer: r.u64()?,
+            offset: r.u64()?,
+            total: r.u64()?,
+            state: AppliedState::from_bytes(r.bytes()?)?,
+            data: r.rest().to_vec(),
+        })
+    }
+}
+
 /// The receiver's vote.
 impl<C: Command, R: Response> Body for SnapshotResponse<Cfg<C, R>> {
     const WHAT: &'static str = "snapshot response";
@@ -269,6 +308,7 @@ fn kind_tag(kind: RpcKind) -> u8 {
         RpcKind::TransferLeader => 4,
         RpcKind::Quiesce => 5,
         RpcKind::Ping => 6,
+        RpcKind::SnapshotChunk => 7,
     }
 }
 
@@ -296,6 +336,7 @@ impl Body for Message {
             4 => RpcKind::TransferLeader,
             5 => RpcKind::Quiesce,
             6 => RpcKind::Ping,
+            7 => RpcKind::SnapshotChunk,
             t => return Err(codec::corrupt(&format!("rpc kind {t}"))),
         };
         Ok(Message {
@@ -578,6 +619,7 @@ mod tests {
             RpcKind::TransferLeader,
             RpcKind::Quiesce,
             RpcKind::Ping,
+            RpcKind::SnapshotChunk,
         ] {
             let msg = Message {
                 group: 7,

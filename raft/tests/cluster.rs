@@ -356,3 +356,41 @@ async fn the_leader_applies_while_it_builds_a_snapshot() {
 fn metrics_snapshots_started(node: &TestNode) -> u64 {
     node.probe.snapshot_builds.load(Ordering::SeqCst)
 }
+
+/// A snapshot larger than `snapshot_chunk_bytes` reaches a new follower in pieces, one
+/// message each, and is installed whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_snapshot_travels_in_pieces() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let opts = Options {
+        snapshot_logs_since_last: Some(5),
+        max_in_snapshot_log_to_keep: 0,
+        purge_batch_size: 1,
+        snapshot_chunk_bytes: 100,
+        ..fast_options()
+    };
+    let transport = LocalTransport::new();
+    let n1 = start_node(1, GROUP, dirs[0].path(), &transport, &opts).await;
+    let n2 = start_node(2, GROUP, dirs[1].path(), &transport, &opts).await;
+    n1.group.initialize(voters()).await.unwrap();
+    let last = propose_on_leader(&[&n1, &n2], 0, 30).await;
+    let leader = [&n1, &n2][leader_of(&[&n1, &n2]).await];
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while leader.group.status().purged_index.is_none_or(|p| p < 5) {
+        assert!(tokio::time::Instant::now() < deadline, "no purge");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let n3 = start_node(3, GROUP, dirs[2].path(), &transport, &opts).await;
+    assert_replica(&n3, last, 30).await;
+    assert!(n3.probe.installs.load(Ordering::SeqCst) >= 1);
+    // 30 pairs of about 20 bytes as JSON: several pieces of 100 bytes, no whole message.
+    assert!(
+        transport.sent(RpcKind::SnapshotChunk) >= 5,
+        "{}",
+        transport.sent(RpcKind::SnapshotChunk)
+    );
+    assert_eq!(transport.sent(RpcKind::Snapshot), 0);
+    for n in [&n1, &n2, &n3] {
+        n.group.shutdown().await.unwrap();
+    }
+}
