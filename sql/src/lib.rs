@@ -59,12 +59,15 @@
 //!   FULL with USING or NATURAL is 0A000; a RIGHT or FULL join keeps its whole right input in
 //!   memory, like every join), subqueries in
 //!   FROM and in expressions (scalar, IN, EXISTS; WHERE, HAVING and the select list only, not
-//!   in ON, GROUP BY or aggregate arguments), DISTINCT and DISTINCT aggregates, UNION /
+//!   in ON, GROUP BY or aggregate arguments), DISTINCT, DISTINCT ON (ORDER BY must start with
+//!   its expressions, as in PostgreSQL) and DISTINCT aggregates, UNION /
 //!   INTERSECT / EXCEPT [ALL] (ORDER BY on them by result column only), WITH and WITH
 //!   RECURSIVE (each reference to a WITH query runs it again, where PostgreSQL materializes a
 //!   query read twice; a recursive one stops with an error past
-//!   `exec::setops::MAX_RECURSIVE_ROWS` rows, where PostgreSQL runs on); no DISTINCT ON or
-//!   window functions. Inner joins are ordered greedily (from the first FROM item, the
+//!   `exec::setops::MAX_RECURSIVE_ROWS` rows, where PostgreSQL runs on); no window functions.
+//!   GROUP BY takes select-list positions and output names as PostgreSQL resolves them (input
+//!   column names win); LIMIT/OFFSET and OFFSET n ROWS / FETCH FIRST n ROWS ONLY (no WITH TIES,
+//!   0A000). Inner joins are ordered greedily (from the first FROM item, the
 //!   next input is the first one a condition links to those already joined), without
 //!   cardinality estimates. A USING column appears in `*` at
 //!   the left input's position (PostgreSQL lists USING columns first). Scalar functions: abs,
@@ -76,9 +79,15 @@
 //!   (`planner::functions`); sqrt, exp, ln, log and power compute in double precision even
 //!   for numeric arguments. No SIMILAR TO, format, to_char, date_trunc or extract yet;
 //!   aggregates: count, sum,
-//!   avg, min and max, with PostgreSQL's result types (sum of integer is bigint, of bigint
-//!   numeric; avg of an exact type is numeric, of a float double precision; sum and avg of
-//!   intervals are intervals).
+//!   avg, min, max, bool_and / every, bool_or, string_agg (text), stddev / stddev_samp,
+//!   stddev_pop, variance / var_samp and var_pop, with PostgreSQL's result types (sum of
+//!   integer is bigint, of bigint numeric; avg, variance and stddev of an exact type are
+//!   numeric, of a float double precision; sum and avg of intervals are intervals), each with
+//!   DISTINCT, ORDER BY inside the call and FILTER (WHERE ...); an ORDER BY inside a call keeps
+//!   the group's rows in memory. Variances of numerics are exact up to the numeric limits
+//!   below (22003 past them), standard deviations take the square root in about 28
+//!   significant digits, and both show at most 28 digits after the point (PostgreSQL can
+//!   show more for tiny values). No string_agg of bytea, array_agg or ordered-set aggregates.
 //! - Correlated subqueries run once per enclosing row with the filters of their own query;
 //!   they are not decorrelated into joins, and a correlated equality does not select a key
 //!   span.

@@ -521,7 +521,51 @@ pub struct SortKey {
     pub nulls_first: bool,
 }
 
-/// An aggregate function.
+/// The statistic a variance-family aggregate computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Statistic {
+    /// var_samp (also `variance`): the sum of squared deviations over n - 1.
+    VarSamp,
+    /// var_pop: over n.
+    VarPop,
+    /// stddev_samp (also `stddev`): the square root of var_samp.
+    StddevSamp,
+    /// stddev_pop: the square root of var_pop.
+    StddevPop,
+}
+
+impl Statistic {
+    /// The function's SQL name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Statistic::VarSamp => "var_samp",
+            Statistic::VarPop => "var_pop",
+            Statistic::StddevSamp => "stddev_samp",
+            Statistic::StddevPop => "stddev_pop",
+        }
+    }
+
+    /// Whether it divides by n - 1 (NULL for a single value) rather than n.
+    pub fn is_sample(self) -> bool {
+        matches!(self, Statistic::VarSamp | Statistic::StddevSamp)
+    }
+
+    /// Whether it is a standard deviation (the square root of the variance).
+    pub fn is_stddev(self) -> bool {
+        matches!(self, Statistic::StddevSamp | Statistic::StddevPop)
+    }
+}
+
+/// An `ORDER BY` item inside an aggregate call (`string_agg(x, ',' ORDER BY y DESC)`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AggregateOrder {
+    pub expr: Expr,
+    pub descending: bool,
+    pub nulls_first: bool,
+}
+
+/// An aggregate function. The plain variants are functions over their arguments' non-NULL
+/// values; `Filter`, `Distinct` and `Ordered` wrap one (in that order, outermost first).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Aggregate {
     /// count(*).
@@ -534,8 +578,24 @@ pub enum Aggregate {
     Avg(Expr, DataType),
     Min(Expr),
     Max(Expr),
-    /// The aggregate over the distinct non-NULL values of its argument (`count(DISTINCT x)`).
+    /// bool_and (and `every`): true when every non-NULL value is.
+    BoolAnd(Expr),
+    /// bool_or: true when some value is.
+    BoolOr(Expr),
+    /// string_agg(value, delimiter): the non-NULL values, each after the first preceded by
+    /// its row's delimiter (none when that is NULL).
+    StringAgg(Expr, Expr),
+    /// A variance or standard deviation, of the result type (numeric for the exact types,
+    /// double precision for floats).
+    Stat(Statistic, Expr, DataType),
+    /// The aggregate over the distinct values of its arguments whose first argument is not
+    /// NULL (`count(DISTINCT x)`).
     Distinct(Box<Aggregate>),
+    /// The aggregate over the rows for which the predicate is true (`FILTER (WHERE ...)`).
+    Filter(Box<Aggregate>, Expr),
+    /// The aggregate fed its rows in this order (`ORDER BY` inside the call); input order
+    /// breaks ties.
+    Ordered(Box<Aggregate>, Vec<AggregateOrder>),
 }
 
 impl Aggregate {
@@ -547,35 +607,88 @@ impl Aggregate {
             Aggregate::Avg(..) => "avg",
             Aggregate::Min(_) => "min",
             Aggregate::Max(_) => "max",
-            Aggregate::Distinct(a) => a.name(),
+            Aggregate::BoolAnd(_) => "bool_and",
+            Aggregate::BoolOr(_) => "bool_or",
+            Aggregate::StringAgg(..) => "string_agg",
+            Aggregate::Stat(s, ..) => s.name(),
+            Aggregate::Distinct(a) | Aggregate::Filter(a, _) | Aggregate::Ordered(a, _) => a.name(),
         }
     }
 
-    /// The argument expression (None for count(*)).
-    pub fn arg(&self) -> Option<&Expr> {
+    /// The argument expressions of the function (none for count(*)).
+    pub fn args(&self) -> Vec<&Expr> {
         match self {
-            Aggregate::CountStar => None,
+            Aggregate::CountStar => vec![],
             Aggregate::Count(e)
             | Aggregate::Sum(e, _)
             | Aggregate::Avg(e, _)
             | Aggregate::Min(e)
-            | Aggregate::Max(e) => Some(e),
-            Aggregate::Distinct(a) => a.arg(),
+            | Aggregate::Max(e)
+            | Aggregate::BoolAnd(e)
+            | Aggregate::BoolOr(e)
+            | Aggregate::Stat(_, e, _) => vec![e],
+            Aggregate::StringAgg(e, d) => vec![e, d],
+            Aggregate::Distinct(a) | Aggregate::Filter(a, _) | Aggregate::Ordered(a, _) => a.args(),
+        }
+    }
+
+    /// Every expression the aggregate evaluates: arguments, FILTER and ORDER BY.
+    pub fn exprs(&self) -> Vec<&Expr> {
+        match self {
+            Aggregate::Distinct(a) => a.exprs(),
+            Aggregate::Filter(a, f) => {
+                let mut v = a.exprs();
+                v.push(f);
+                v
+            }
+            Aggregate::Ordered(a, keys) => {
+                let mut v = a.exprs();
+                v.extend(keys.iter().map(|k| &k.expr));
+                v
+            }
+            a => a.args(),
         }
     }
 
     fn format(&self, names: &[String]) -> String {
         match self {
+            Aggregate::Filter(a, f) => {
+                format!("{} FILTER (WHERE {})", a.format(names), f.format(names))
+            }
+            a => a.format_call(names, false, &[]),
+        }
+    }
+
+    fn format_call(&self, names: &[String], distinct: bool, order: &[AggregateOrder]) -> String {
+        match self {
+            Aggregate::Distinct(a) => a.format_call(names, true, order),
+            Aggregate::Ordered(a, keys) => a.format_call(names, distinct, keys),
+            Aggregate::Filter(..) => self.format(names),
             Aggregate::CountStar => "count(*)".into(),
-            Aggregate::Count(e)
-            | Aggregate::Sum(e, _)
-            | Aggregate::Avg(e, _)
-            | Aggregate::Min(e)
-            | Aggregate::Max(e) => format!("{}({})", self.name(), e.format(names)),
-            Aggregate::Distinct(a) => match a.arg() {
-                Some(e) => format!("{}(DISTINCT {})", a.name(), e.format(names)),
-                None => a.format(names),
-            },
+            a => {
+                let args: Vec<String> = a.args().iter().map(|e| e.format(names)).collect();
+                let mut s = format!("{}(", a.name());
+                if distinct {
+                    s.push_str("DISTINCT ");
+                }
+                s.push_str(&args.join(", "));
+                if !order.is_empty() {
+                    let keys: Vec<String> = order
+                        .iter()
+                        .map(|k| {
+                            let dir = if k.descending { " DESC" } else { "" };
+                            let nulls = match (k.nulls_first, k.descending) {
+                                (true, false) => " NULLS FIRST",
+                                (false, true) => " NULLS LAST",
+                                _ => "",
+                            };
+                            format!("{}{dir}{nulls}", k.expr.format(names))
+                        })
+                        .collect();
+                    let _ = write!(s, " ORDER BY {}", keys.join(", "));
+                }
+                s + ")"
+            }
         }
     }
 }
@@ -667,6 +780,12 @@ pub enum Node {
     },
     /// Emits the first of each set of equal rows (NULLs equal), in input order.
     Distinct { source: Box<Node> },
+    /// Emits the first row of each run of rows with equal values in `columns` (NULLs equal):
+    /// `SELECT DISTINCT ON`, whose input is sorted so that such rows are adjacent.
+    DistinctOn {
+        source: Box<Node>,
+        columns: Vec<usize>,
+    },
     /// UNION, INTERSECT or EXCEPT of two inputs with the same column types; without `all`,
     /// duplicates are removed; with it, INTERSECT and EXCEPT count multiplicities. Emits the
     /// left input's columns.
@@ -728,6 +847,7 @@ impl Node {
             Node::Filter { source, .. }
             | Node::Order { source, .. }
             | Node::Distinct { source }
+            | Node::DistinctOn { source, .. }
             | Node::Limit { source, .. } => source.columns(),
             Node::SetOp { left, .. } => left.columns(),
             Node::RecursiveCte { anchor, .. } => anchor.columns(),
@@ -804,6 +924,10 @@ impl Node {
                 keys,
             },
             Node::Distinct { source } => Node::Distinct { source: t(source)? },
+            Node::DistinctOn { source, columns } => Node::DistinctOn {
+                source: t(source)?,
+                columns,
+            },
             Node::RecursiveCte {
                 anchor,
                 recursive,
@@ -913,6 +1037,7 @@ impl Node {
                 },
                 n @ (Node::Order { .. }
                 | Node::Distinct { .. }
+                | Node::DistinctOn { .. }
                 | Node::SetOp { .. }
                 | Node::RecursiveCte { .. }
                 | Node::WorkTable { .. }) => n,
@@ -951,7 +1076,9 @@ impl Node {
                 left.walk_exprs(f);
                 right.walk_exprs(f);
             }
-            Node::Order { source, .. } | Node::Distinct { source } => source.walk_exprs(f),
+            Node::Order { source, .. }
+            | Node::Distinct { source }
+            | Node::DistinctOn { source, .. } => source.walk_exprs(f),
             Node::SetOp { left, right, .. }
             | Node::RecursiveCte {
                 anchor: left,
@@ -979,7 +1106,7 @@ impl Node {
                 group_by.iter().for_each(&mut each);
                 aggregates
                     .iter()
-                    .filter_map(Aggregate::arg)
+                    .flat_map(Aggregate::exprs)
                     .for_each(&mut each);
                 source.walk_exprs(f);
             }
@@ -1098,6 +1225,15 @@ impl Node {
                 let _ = writeln!(out, "Distinct");
                 Some(source)
             }
+            Node::DistinctOn { source, columns } => {
+                let names = source.names();
+                let on: Vec<String> = columns
+                    .iter()
+                    .map(|c| names.get(*c).cloned().unwrap_or_else(|| format!("#{c}")))
+                    .collect();
+                let _ = writeln!(out, "DistinctOn {}", on.join(", "));
+                Some(source)
+            }
             Node::RecursiveCte {
                 anchor,
                 recursive,
@@ -1206,7 +1342,29 @@ fn map_aggregate(a: Aggregate, f: &mut impl FnMut(Expr) -> Expr) -> Aggregate {
         Aggregate::Avg(e, t) => Aggregate::Avg(f(e), t),
         Aggregate::Min(e) => Aggregate::Min(f(e)),
         Aggregate::Max(e) => Aggregate::Max(f(e)),
+        Aggregate::BoolAnd(e) => Aggregate::BoolAnd(f(e)),
+        Aggregate::BoolOr(e) => Aggregate::BoolOr(f(e)),
+        Aggregate::StringAgg(e, d) => {
+            let e = f(e);
+            Aggregate::StringAgg(e, f(d))
+        }
+        Aggregate::Stat(s, e, t) => Aggregate::Stat(s, f(e), t),
         Aggregate::Distinct(a) => Aggregate::Distinct(Box::new(map_aggregate(*a, f))),
+        Aggregate::Filter(a, p) => {
+            let a = map_aggregate(*a, f);
+            Aggregate::Filter(Box::new(a), f(p))
+        }
+        Aggregate::Ordered(a, keys) => {
+            let a = map_aggregate(*a, f);
+            let keys = keys
+                .into_iter()
+                .map(|k| AggregateOrder {
+                    expr: f(k.expr),
+                    ..k
+                })
+                .collect();
+            Aggregate::Ordered(Box::new(a), keys)
+        }
     }
 }
 

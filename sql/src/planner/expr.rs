@@ -919,7 +919,25 @@ fn single_column(plan: &Node) -> Result<DataType> {
 /// The aggregate function a call names, if any.
 pub(crate) fn aggregate_name(f: &ast::Function) -> Option<String> {
     let name = f.name.to_string().to_lowercase();
-    matches!(name.as_str(), "count" | "sum" | "avg" | "min" | "max").then_some(name)
+    matches!(
+        name.as_str(),
+        "count"
+            | "sum"
+            | "avg"
+            | "min"
+            | "max"
+            | "bool_and"
+            | "bool_or"
+            | "every"
+            | "string_agg"
+            | "stddev"
+            | "stddev_samp"
+            | "stddev_pop"
+            | "variance"
+            | "var_samp"
+            | "var_pop"
+    )
+    .then_some(name)
 }
 
 fn expect_bool(t: DataType, op: &str) -> Result<()> {

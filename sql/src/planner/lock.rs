@@ -66,6 +66,7 @@ fn scanned_table(node: &Node) -> Result<Option<Arc<Table>>> {
         Node::Join { .. }
         | Node::SetOp { .. }
         | Node::Distinct { .. }
+        | Node::DistinctOn { .. }
         | Node::RecursiveCte { .. }
         | Node::WorkTable { .. } => Err(not_supported(
             "FOR UPDATE with joins, DISTINCT, set operations or WITH RECURSIVE",
@@ -141,6 +142,7 @@ fn with_keys(node: Node, table: &Table) -> Result<(Node, Vec<usize>)> {
         | Node::Join { .. }
         | Node::SetOp { .. }
         | Node::Distinct { .. }
+        | Node::DistinctOn { .. }
         | Node::RecursiveCte { .. }
         | Node::WorkTable { .. } => {
             return Err(Error::Internal(

@@ -6,8 +6,8 @@ use sqlparser::ast;
 
 use super::Planner;
 use super::expr::{Scope, ScopeColumn, aggregate_name, for_each_child, ident_name, object_name};
-use super::expr::{common_type, not_grouped};
-use crate::plan::{Aggregate, Expr, Node, SetOp, SortKey};
+use super::expr::{char_as_text, common_type, not_grouped};
+use crate::plan::{Aggregate, AggregateOrder, Expr, Node, SetOp, SortKey, Statistic};
 use crate::{Column, DataType, Error, Result};
 
 fn not_supported(what: impl std::fmt::Display) -> Error {
@@ -75,8 +75,8 @@ impl Planner<'_> {
     }
 
     fn plan_query_body(&mut self, q: &ast::Query) -> Result<Node> {
-        if q.fetch.is_some() || !q.locks.is_empty() {
-            return Err(not_supported("FETCH and FOR UPDATE in a subquery"));
+        if !q.locks.is_empty() {
+            return Err(not_supported("FOR UPDATE in a subquery"));
         }
         let order_by: &[ast::OrderByExpr] = match &q.order_by {
             None => &[],
@@ -98,7 +98,7 @@ impl Planner<'_> {
             }
             other => return Err(not_supported(format!("query {other}"))),
         };
-        let node = self.plan_limit(node, q.limit_clause.as_ref())?;
+        let node = self.plan_limit(node, q.limit_clause.as_ref(), q.fetch.as_ref())?;
         Ok(drop_hidden(node, hidden))
     }
 
@@ -196,9 +196,9 @@ impl Planner<'_> {
             return Err(not_supported("TOP and INTO"));
         }
         let distinct = match &s.distinct {
-            None | Some(ast::Distinct::All) => false,
-            Some(ast::Distinct::Distinct) => true,
-            Some(ast::Distinct::On(_)) => return Err(not_supported("DISTINCT ON")),
+            None | Some(ast::Distinct::All) => SelectDistinct::No,
+            Some(ast::Distinct::Distinct) => SelectDistinct::All,
+            Some(ast::Distinct::On(on)) => SelectDistinct::On(on),
         };
         let (source, mut scope) = self.plan_from(&s.from)?;
         let mut node = self.maybe_filter(source, &scope, s.selection.as_ref())?;
@@ -206,6 +206,8 @@ impl Planner<'_> {
             ast::GroupByExpr::Expressions(e, m) if m.is_empty() => e.as_slice(),
             _ => return Err(not_supported("GROUP BY ALL and grouping modifiers")),
         };
+        let group_by = resolve_group_by(group_by, &s.projection, &scope)?;
+        let group_by = group_by.as_slice();
         let mut aggs = Vec::new();
         for item in &s.projection {
             if let ast::SelectItem::UnnamedExpr(e)
@@ -220,6 +222,9 @@ impl Planner<'_> {
         order_by
             .iter()
             .for_each(|o| collect_aggregates(&o.expr, &mut aggs));
+        if let SelectDistinct::On(on) = distinct {
+            on.iter().for_each(|e| collect_aggregates(e, &mut aggs));
+        }
         if !aggs.is_empty() || !group_by.is_empty() || s.having.is_some() {
             (node, scope) = self.plan_aggregate(node, &scope, group_by, &aggs)?;
             if let Some(h) = &s.having {
@@ -275,7 +280,7 @@ impl Planner<'_> {
         let columns = node.columns();
         let mut keys = Vec::new();
         for o in order_by {
-            let Some(column) = output_column(&o.expr, &columns, columns.len())? else {
+            let Some(column) = output_column(&o.expr, &columns, columns.len(), "ORDER BY")? else {
                 return Err(not_supported(
                     "ORDER BY expressions other than result columns on UNION/INTERSECT/EXCEPT",
                 ));
@@ -347,51 +352,121 @@ impl Planner<'_> {
         ))
     }
 
+    /// Binds an aggregate call with its DISTINCT, ORDER BY and FILTER.
     fn bind_aggregate(
         &mut self,
         f: &ast::Function,
         scope: &Scope,
     ) -> Result<(Aggregate, DataType)> {
         let name = aggregate_name(f).unwrap_or_default();
-        let (args, distinct) = match &f.args {
-            ast::FunctionArguments::List(l) if l.clauses.is_empty() => (
-                &l.args,
-                l.duplicate_treatment == Some(ast::DuplicateTreatment::Distinct),
-            ),
+        let list = match &f.args {
+            ast::FunctionArguments::List(l)
+                if f.over.is_none() && f.within_group.is_empty() && f.null_treatment.is_none() =>
+            {
+                l
+            }
             _ => return Err(not_supported(format!("aggregate {f}"))),
         };
-        let (agg, t) = self.bind_aggregate_args(f, &name, args, scope)?;
-        Ok(match (distinct, agg) {
-            (true, Aggregate::CountStar) => {
+        let mut order_by: &[ast::OrderByExpr] = &[];
+        for c in &list.clauses {
+            match c {
+                ast::FunctionArgumentClause::OrderBy(o) => order_by = o,
+                _ => return Err(not_supported(format!("aggregate {f}"))),
+            }
+        }
+        let distinct = list.duplicate_treatment == Some(ast::DuplicateTreatment::Distinct);
+        let (mut agg, t) = self.bind_aggregate_args(&name, &list.args, scope)?;
+        if !order_by.is_empty() {
+            let mut keys = Vec::with_capacity(order_by.len());
+            for o in order_by {
+                let is_arg = list.args.iter().any(|a| {
+                    matches!(a, ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) if *e == o.expr)
+                });
+                if distinct && !is_arg {
+                    return Err(Error::InvalidColumnReference(
+                        "in an aggregate with DISTINCT, ORDER BY expressions must appear in argument list"
+                            .into(),
+                    ));
+                }
+                let key = sort_key(o, 0)?;
+                keys.push(AggregateOrder {
+                    expr: self.bind(&o.expr, scope, None)?.0,
+                    descending: key.descending,
+                    nulls_first: key.nulls_first,
+                });
+            }
+            agg = Aggregate::Ordered(Box::new(agg), keys);
+        }
+        if distinct {
+            if agg == Aggregate::CountStar {
                 return Err(Error::Syntax("count(DISTINCT *) is not valid".into()));
             }
-            (true, agg) => (Aggregate::Distinct(Box::new(agg)), t),
-            (false, agg) => (agg, t),
-        })
+            agg = Aggregate::Distinct(Box::new(agg));
+        }
+        if let Some(filter) = &f.filter {
+            let (p, pt) = self.bind(filter, scope, Some(DataType::Bool))?;
+            if pt != DataType::Bool {
+                return Err(Error::DatatypeMismatch(format!(
+                    "argument of FILTER must be type boolean, not type {pt}"
+                )));
+            }
+            agg = Aggregate::Filter(Box::new(agg), p);
+        }
+        Ok((agg, t))
     }
 
+    /// Binds an aggregate function's arguments and picks its variant and result type.
     fn bind_aggregate_args(
         &mut self,
-        f: &ast::Function,
         name: &str,
         args: &[ast::FunctionArg],
         scope: &Scope,
     ) -> Result<(Aggregate, DataType)> {
-        if f.filter.is_some() || f.over.is_some() || !f.within_group.is_empty() {
-            return Err(not_supported(format!("aggregate {f}")));
+        if let [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard)] = args
+            && name == "count"
+        {
+            return Ok((Aggregate::CountStar, DataType::Int8));
         }
-        let arg = match args {
-            [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard)] if name == "count" => {
-                return Ok((Aggregate::CountStar, DataType::Int8));
+        let mut exprs = Vec::with_capacity(args.len());
+        for a in args {
+            match a {
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => exprs.push(e),
+                _ => return Err(not_supported(format!("argument {a} of {name}"))),
             }
-            [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e))] => e,
-            _ => {
-                return Err(Error::DatatypeMismatch(format!(
-                    "function {f} does not exist"
-                )));
-            }
+        }
+        let hint = match name {
+            "bool_and" | "bool_or" | "every" => Some(DataType::Bool),
+            "string_agg" => Some(DataType::Text),
+            _ => None,
         };
-        let (e, t) = self.bind(arg, scope, None)?;
+        let mut bound = Vec::with_capacity(exprs.len());
+        for e in &exprs {
+            bound.push(self.bind(e, scope, hint)?);
+        }
+        let types: Vec<DataType> = bound.iter().map(|(_, t)| *t).collect();
+        let undefined = || {
+            let t: Vec<String> = types.iter().map(|t| t.to_string()).collect();
+            Error::UndefinedFunction(format!("function {name}({}) does not exist", t.join(", ")))
+        };
+        if name == "string_agg" {
+            return match <[_; 2]>::try_from(bound) {
+                Ok([(v, tv), (d, td)]) if tv.is_string() && td.is_string() => Ok((
+                    Aggregate::StringAgg(char_as_text(v, tv), char_as_text(d, td)),
+                    DataType::Text,
+                )),
+                _ => Err(undefined()),
+            };
+        }
+        let Ok([(e, t)]) = <[_; 1]>::try_from(bound) else {
+            return Err(undefined());
+        };
+        let stat = |s: Statistic| {
+            let out = match t {
+                DataType::Float4 | DataType::Float8 => DataType::Float8,
+                _ => DataType::Numeric(None),
+            };
+            (Aggregate::Stat(s, e.clone(), out), out)
+        };
         Ok(match name {
             "count" => (Aggregate::Count(e), DataType::Int8),
             "sum" | "avg" if t == DataType::Interval => {
@@ -419,11 +494,13 @@ impl Planner<'_> {
             }
             "min" => (Aggregate::Min(e), t),
             "max" => (Aggregate::Max(e), t),
-            _ => {
-                return Err(Error::DatatypeMismatch(format!(
-                    "function {name}({t}) does not exist"
-                )));
-            }
+            "bool_and" | "every" if t == DataType::Bool => (Aggregate::BoolAnd(e), t),
+            "bool_or" if t == DataType::Bool => (Aggregate::BoolOr(e), t),
+            "stddev" | "stddev_samp" if t.is_numeric() => stat(Statistic::StddevSamp),
+            "stddev_pop" if t.is_numeric() => stat(Statistic::StddevPop),
+            "variance" | "var_samp" if t.is_numeric() => stat(Statistic::VarSamp),
+            "var_pop" if t.is_numeric() => stat(Statistic::VarPop),
+            _ => return Err(undefined()),
         })
     }
 
@@ -435,7 +512,7 @@ impl Planner<'_> {
         scope: &Scope,
         items: &[ast::SelectItem],
         order_by: &[ast::OrderByExpr],
-        distinct: bool,
+        distinct: SelectDistinct,
     ) -> Result<(Node, usize)> {
         let mut exprs = Vec::new();
         let mut columns = Vec::new();
@@ -470,19 +547,22 @@ impl Planner<'_> {
         let visible = exprs.len();
         let mut keys = Vec::new();
         for o in order_by {
-            let column = match output_column(&o.expr, &columns, visible)? {
+            let column = match output_column(&o.expr, &columns, visible, "ORDER BY")? {
                 Some(i) => i,
-                None => {
-                    let (b, t) = self.bind(&o.expr, scope, None)?;
-                    exprs.push(b);
-                    columns.push(Column {
-                        name: format!("?sort{}?", exprs.len()),
-                        data_type: t,
-                    });
-                    exprs.len() - 1
-                }
+                None => self.bind_hidden(&o.expr, scope, &mut exprs, &mut columns)?,
             };
             keys.push(sort_key(o, column)?);
+        }
+        let mut on_columns = Vec::new();
+        if let SelectDistinct::On(on) = distinct {
+            for e in on {
+                let column = match output_column(e, &columns, visible, "DISTINCT ON")? {
+                    Some(i) => i,
+                    None => self.bind_hidden(e, scope, &mut exprs, &mut columns)?,
+                };
+                on_columns.push(column);
+            }
+            distinct_on_sort(&on_columns, &mut keys)?;
         }
         let hidden = exprs.len() - visible;
         let mut node = Node::Projection {
@@ -490,7 +570,7 @@ impl Planner<'_> {
             exprs,
             columns,
         };
-        if distinct {
+        if distinct == SelectDistinct::All {
             if hidden > 0 {
                 return Err(Error::InvalidColumnReference(
                     "for SELECT DISTINCT, ORDER BY expressions must appear in select list".into(),
@@ -506,13 +586,47 @@ impl Planner<'_> {
                 keys,
             };
         }
+        if !on_columns.is_empty() {
+            node = Node::DistinctOn {
+                source: Box::new(node),
+                columns: on_columns,
+            };
+        }
         let hidden = node.columns().len() - visible;
         Ok((node, hidden))
     }
 
-    fn plan_limit(&mut self, node: Node, clause: Option<&ast::LimitClause>) -> Result<Node> {
-        let (limit, offset) = match clause {
-            None => return Ok(node),
+    /// The column of the select list (visible or hidden) that computes `e`, adding a hidden
+    /// one when none does (an ORDER BY or DISTINCT ON expression that is not an output).
+    fn bind_hidden(
+        &mut self,
+        e: &ast::Expr,
+        scope: &Scope,
+        exprs: &mut Vec<Expr>,
+        columns: &mut Vec<Column>,
+    ) -> Result<usize> {
+        let (b, t) = self.bind(e, scope, None)?;
+        if let Some(i) = exprs.iter().position(|x| *x == b) {
+            return Ok(i);
+        }
+        exprs.push(b);
+        columns.push(Column {
+            name: format!("?sort{}?", exprs.len()),
+            data_type: t,
+        });
+        Ok(exprs.len() - 1)
+    }
+
+    /// Plans LIMIT / OFFSET, or the standard's `OFFSET n ROWS FETCH FIRST n ROWS ONLY` (the
+    /// same thing; a FETCH without a count fetches one row).
+    fn plan_limit(
+        &mut self,
+        node: Node,
+        clause: Option<&ast::LimitClause>,
+        fetch: Option<&ast::Fetch>,
+    ) -> Result<Node> {
+        let (mut limit, offset) = match clause {
+            None => (None, None),
             Some(ast::LimitClause::LimitOffset {
                 limit,
                 offset,
@@ -520,6 +634,22 @@ impl Planner<'_> {
             }) if limit_by.is_empty() => (limit.as_ref(), offset.as_ref().map(|o| &o.value)),
             Some(_) => return Err(not_supported("this LIMIT form")),
         };
+        let one = ast::Expr::Value(ast::Value::Number("1".into(), false).into());
+        if let Some(f) = fetch {
+            if limit.is_some() {
+                return Err(Error::Syntax("multiple LIMIT clauses not allowed".into()));
+            }
+            if f.percent {
+                return Err(not_supported("FETCH FIRST ... PERCENT"));
+            }
+            if f.with_ties {
+                return Err(not_supported("FETCH FIRST ... WITH TIES"));
+            }
+            limit = Some(f.quantity.as_ref().unwrap_or(&one));
+        }
+        if limit.is_none() && offset.is_none() {
+            return Ok(node);
+        }
         let mut bind = |e: Option<&ast::Expr>| -> Result<Option<Expr>> {
             let Some(e) = e else { return Ok(None) };
             let (b, t) = self.bind(e, &Scope::default(), Some(DataType::Int8))?;
@@ -541,6 +671,53 @@ impl Planner<'_> {
 
 fn drop_hidden_pair((node, hidden): (Node, usize)) -> Node {
     drop_hidden(node, hidden)
+}
+
+/// Whether and how a SELECT removes duplicate rows.
+#[derive(Clone, Copy, PartialEq)]
+enum SelectDistinct<'a> {
+    No,
+    /// `SELECT DISTINCT`: whole rows.
+    All,
+    /// `SELECT DISTINCT ON (exprs)`.
+    On(&'a [ast::Expr]),
+}
+
+/// Checks PostgreSQL's rule that ORDER BY starts with the DISTINCT ON expressions (in any
+/// order; 42P10 otherwise) and sorts by those ORDER BY leaves out, after the others, so that
+/// rows with equal DISTINCT ON values are adjacent.
+fn distinct_on_sort(on: &[usize], keys: &mut Vec<SortKey>) -> Result<()> {
+    let mismatch = || {
+        Error::InvalidColumnReference(
+            "SELECT DISTINCT ON expressions must match initial ORDER BY expressions".into(),
+        )
+    };
+    let mut skipped = false;
+    let mut covered = Vec::new();
+    for k in keys.iter() {
+        if !on.contains(&k.column) {
+            skipped = true;
+        } else if skipped {
+            return Err(mismatch());
+        } else {
+            covered.push(k.column);
+        }
+    }
+    for &c in on {
+        if covered.contains(&c) {
+            continue;
+        }
+        if skipped {
+            return Err(mismatch());
+        }
+        covered.push(c);
+        keys.push(SortKey {
+            column: c,
+            descending: false,
+            nulls_first: false,
+        });
+    }
+    Ok(())
 }
 
 /// The direction and NULL placement of an ORDER BY item on `column`.
@@ -622,8 +799,13 @@ fn drop_hidden(node: Node, hidden: usize) -> Node {
     }
 }
 
-/// An ORDER BY item naming an output column by name or position.
-fn output_column(e: &ast::Expr, columns: &[Column], visible: usize) -> Result<Option<usize>> {
+/// An ORDER BY (or DISTINCT ON, `clause`) item naming an output column by name or position.
+fn output_column(
+    e: &ast::Expr,
+    columns: &[Column],
+    visible: usize,
+    clause: &str,
+) -> Result<Option<usize>> {
     match e {
         ast::Expr::Identifier(id) => {
             let name = ident_name(id);
@@ -632,8 +814,8 @@ fn output_column(e: &ast::Expr, columns: &[Column], visible: usize) -> Result<Op
         ast::Expr::Value(v) => match &v.value {
             ast::Value::Number(n, _) => match n.parse::<usize>() {
                 Ok(i) if (1..=visible).contains(&i) => Ok(Some(i - 1)),
-                _ => Err(Error::InvalidParameter(format!(
-                    "ORDER BY position {n} is not in select list"
+                _ => Err(Error::InvalidColumnReference(format!(
+                    "{clause} position {n} is not in select list"
                 ))),
             },
             _ => Ok(None),
@@ -689,6 +871,124 @@ fn expand_wildcard(
         )));
     }
     Ok(())
+}
+
+/// The select list as PostgreSQL's target list: each item's output name (if it has one) and
+/// expression, with `*` expanded to the columns it stands for.
+fn select_targets(
+    items: &[ast::SelectItem],
+    scope: &Scope,
+) -> Result<Vec<(Option<String>, ast::Expr)>> {
+    let quoted = |name: &str| ast::Ident::with_quote('"', name);
+    let mut targets = Vec::with_capacity(items.len());
+    for item in items {
+        let relation = match item {
+            ast::SelectItem::UnnamedExpr(e) => {
+                targets.push((figure_colname(e), e.clone()));
+                continue;
+            }
+            ast::SelectItem::ExprWithAlias { expr, alias } => {
+                targets.push((Some(ident_name(alias)), expr.clone()));
+                continue;
+            }
+            ast::SelectItem::Wildcard(_) => None,
+            ast::SelectItem::QualifiedWildcard(
+                ast::SelectItemQualifiedWildcardKind::ObjectName(n),
+                _,
+            ) => Some(object_name(n)?),
+            other => return Err(not_supported(format!("select item {other}"))),
+        };
+        for c in &scope.columns {
+            let excluded = match &relation {
+                Some(r) => c.relation.as_deref() != Some(r.as_str()),
+                None => c.merged,
+            };
+            if c.hidden || excluded {
+                continue;
+            }
+            let e = match &c.relation {
+                Some(r) => ast::Expr::CompoundIdentifier(vec![quoted(r), quoted(&c.name)]),
+                None => ast::Expr::Identifier(quoted(&c.name)),
+            };
+            targets.push((Some(c.name.clone()), e));
+        }
+    }
+    Ok(targets)
+}
+
+/// GROUP BY items as PostgreSQL resolves them: a position stands for that select-list item;
+/// a bare name that is no input column stands for the select-list item of that output name
+/// (input column names win); anything else is an expression over the input.
+fn resolve_group_by(
+    group_by: &[ast::Expr],
+    items: &[ast::SelectItem],
+    scope: &Scope,
+) -> Result<Vec<ast::Expr>> {
+    if group_by.is_empty() {
+        return Ok(vec![]);
+    }
+    let targets = select_targets(items, scope)?;
+    let position = |n: &str, negative: bool| -> Result<ast::Expr> {
+        let Ok(i) = n.parse::<i64>() else {
+            return Err(Error::Syntax("non-integer constant in GROUP BY".into()));
+        };
+        let i = if negative { -i } else { i };
+        match usize::try_from(i) {
+            Ok(i) if (1..=targets.len()).contains(&i) => Ok(targets[i - 1].1.clone()),
+            _ => Err(Error::InvalidColumnReference(format!(
+                "GROUP BY position {i} is not in select list"
+            ))),
+        }
+    };
+    let mut out = Vec::with_capacity(group_by.len());
+    for g in group_by {
+        if let Some((n, negative)) = number_literal(g) {
+            out.push(position(n, negative)?);
+            continue;
+        }
+        out.push(match g {
+            ast::Expr::Identifier(id) if scope.resolve(None, &ident_name(id))?.is_none() => {
+                let name = ident_name(id);
+                let mut found: Option<&ast::Expr> = None;
+                for (n, e) in &targets {
+                    if n.as_deref() != Some(name.as_str()) {
+                        continue;
+                    }
+                    if found.is_some_and(|f| f != e) {
+                        return Err(Error::AmbiguousColumn(format!(
+                            "GROUP BY \"{name}\" is ambiguous"
+                        )));
+                    }
+                    found = Some(e);
+                }
+                found.unwrap_or(g).clone()
+            }
+            ast::Expr::Value(v) => match &v.value {
+                ast::Value::Placeholder(_) | ast::Value::Null => g.clone(),
+                _ => return Err(Error::Syntax("non-integer constant in GROUP BY".into())),
+            },
+            g => g.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// The digits of a number literal, and whether it is negated (`-1`).
+fn number_literal(e: &ast::Expr) -> Option<(&str, bool)> {
+    match e {
+        ast::Expr::Value(v) => match &v.value {
+            ast::Value::Number(n, _) => Some((n.as_str(), false)),
+            _ => None,
+        },
+        ast::Expr::UnaryOp {
+            op: ast::UnaryOperator::Minus,
+            expr,
+        } => match number_literal(expr) {
+            Some((n, false)) => Some((n, true)),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// Collects aggregate calls (not nested in other aggregates or in subqueries), without

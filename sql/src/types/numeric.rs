@@ -171,6 +171,60 @@ pub(crate) fn div(a: Decimal, b: Decimal) -> Result<Decimal> {
     Ok(round_to(q, div_scale(a, b)))
 }
 
+/// The variance (or, with `stddev`, the standard deviation) of `n` exact values with sum
+/// `sum` and sum of squares `sum_sq`, as PostgreSQL's `numeric_stddev_internal` computes
+/// it: `(n * sum_sq - sum^2) / (n * (n - 1))` (`n * n` for the population), at the scale of
+/// that division, and its square root at the same scale. `None` without values, or with one
+/// for a sample.
+pub(crate) fn variance(
+    n: i64,
+    sum: Decimal,
+    sum_sq: Decimal,
+    sample: bool,
+    stddev: bool,
+) -> Result<Option<Decimal>> {
+    if n == 0 || (sample && n == 1) {
+        return Ok(None);
+    }
+    let count = Decimal::from(n);
+    let numerator = count
+        .checked_mul(sum_sq)
+        .zip(sum.checked_mul(sum))
+        .and_then(|(a, b)| a.checked_sub(b))
+        .ok_or_else(overflow)?;
+    if numerator <= Decimal::ZERO {
+        // Roundoff cannot make it negative here, but PostgreSQL shows a plain 0 either way.
+        return Ok(Some(Decimal::ZERO));
+    }
+    let other = if sample { count - Decimal::ONE } else { count };
+    let denominator = count.checked_mul(other).ok_or_else(overflow)?;
+    let var = div(numerator, denominator)?;
+    if !stddev {
+        return Ok(Some(var));
+    }
+    Ok(Some(sqrt(var, div_scale(numerator, denominator))?))
+}
+
+/// The square root of a non-negative value rounded to `scale` digits: Newton's iteration in
+/// decimal from the double's root (about 28 significant digits before rounding).
+fn sqrt(d: Decimal, scale: u32) -> Result<Decimal> {
+    if d.is_zero() {
+        return Ok(round_to(d, scale));
+    }
+    let mut x = from_f64(to_f64(d).sqrt(), 15)?;
+    for _ in 0..6 {
+        let next = x
+            .checked_add(d.checked_div(x).ok_or_else(overflow)?)
+            .and_then(|s| s.checked_div(Decimal::TWO))
+            .ok_or_else(overflow)?;
+        if next == x {
+            break;
+        }
+        x = next;
+    }
+    Ok(round_to(x, scale))
+}
+
 /// The remainder of a division, with the dividend's sign (22012 for zero).
 pub(crate) fn rem(a: Decimal, b: Decimal) -> Result<Decimal> {
     if b.is_zero() {
