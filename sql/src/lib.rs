@@ -64,7 +64,12 @@
 //!   INTERSECT / EXCEPT [ALL] (ORDER BY on them by result column only), WITH and WITH
 //!   RECURSIVE (each reference to a WITH query runs it again, where PostgreSQL materializes a
 //!   query read twice; a recursive one stops with an error past
-//!   `exec::setops::MAX_RECURSIVE_ROWS` rows, where PostgreSQL runs on); no window functions.
+//!   `exec::setops::MAX_RECURSIVE_ROWS` rows, where PostgreSQL runs on). Window functions
+//!   (row_number, rank, dense_rank, ntile, lag, lead, first_value, last_value and the
+//!   aggregates, with FILTER but not DISTINCT or ORDER BY inside the call, as in PostgreSQL)
+//!   take PARTITION BY and ORDER BY over the default frame only (RANGE UNBOUNDED PRECEDING to
+//!   the current row's last peer): frame clauses and named windows (`OVER w`) are 0A000, and
+//!   the Window node reads its whole input into memory before it emits a row.
 //!   GROUP BY takes select-list positions and output names as PostgreSQL resolves them (input
 //!   column names win); LIMIT/OFFSET and OFFSET n ROWS / FETCH FIRST n ROWS ONLY (no WITH TIES,
 //!   0A000). Inner joins are ordered greedily (from the first FROM item, the
@@ -153,10 +158,9 @@
 //!   that runs). The in-memory test store runs every level as snapshot isolation.
 //! - A table without a primary key gets a hidden `rowid` key column (int8) from a cluster-wide
 //!   counter reserved in blocks of 1000 per node (ids are unique, not ordered by time).
-//! - ORDER BY, aggregation, DISTINCT, set operations and the right input of joins are
-//!   buffered in memory without a
-//!   bound (no 53200, no spilling yet); DROP TABLE deletes the rows in the
-//!   dropping transaction (no range clear).
+//! - ORDER BY, aggregation, DISTINCT, window functions, set operations and the right input of
+//!   joins are buffered in memory without a bound (no 53200, no spilling yet); DROP TABLE
+//!   deletes the rows in the dropping transaction (no range clear).
 //! - No pg_catalog / information_schema tables and no `SHOW ALL`.
 //! - Cached plans are checked against a schema generation of this node only: correct while
 //!   there is one node, but a schema change made through another node needs the descriptor

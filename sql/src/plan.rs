@@ -673,24 +673,173 @@ impl Aggregate {
                 }
                 s.push_str(&args.join(", "));
                 if !order.is_empty() {
-                    let keys: Vec<String> = order
-                        .iter()
-                        .map(|k| {
-                            let dir = if k.descending { " DESC" } else { "" };
-                            let nulls = match (k.nulls_first, k.descending) {
-                                (true, false) => " NULLS FIRST",
-                                (false, true) => " NULLS LAST",
-                                _ => "",
-                            };
-                            format!("{}{dir}{nulls}", k.expr.format(names))
-                        })
-                        .collect();
-                    let _ = write!(s, " ORDER BY {}", keys.join(", "));
+                    let _ = write!(s, " ORDER BY {}", format_order(order, names));
                 }
                 s + ")"
             }
         }
     }
+}
+
+/// What a window function computes over its partition.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WindowFunc {
+    /// row_number(): the row's position in its partition, from 1.
+    RowNumber,
+    /// rank(): the position of the row's first peer (rows with equal ORDER BY values).
+    Rank,
+    /// dense_rank(): the number of distinct peer groups up to the row's.
+    DenseRank,
+    /// ntile(n): the bucket from 1 to n that the row falls in, the partition split as evenly
+    /// as possible (earlier buckets one row larger).
+    Ntile(Expr),
+    /// lag(value, offset, default) (`lead` with `lead`): the value at `offset` rows before
+    /// (after) the row in its partition, else the default (NULL when absent).
+    Lag {
+        value: Expr,
+        offset: Expr,
+        default: Expr,
+        lead: bool,
+    },
+    /// first_value(value): of the partition's first row.
+    FirstValue(Expr),
+    /// last_value(value): of the row's last peer (the end of the default frame).
+    LastValue(Expr),
+    /// An aggregate over the default frame: the partition's rows up to the row's last peer.
+    Aggregate(Aggregate),
+}
+
+impl WindowFunc {
+    /// The function's SQL name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            WindowFunc::RowNumber => "row_number",
+            WindowFunc::Rank => "rank",
+            WindowFunc::DenseRank => "dense_rank",
+            WindowFunc::Ntile(_) => "ntile",
+            WindowFunc::Lag { lead: false, .. } => "lag",
+            WindowFunc::Lag { lead: true, .. } => "lead",
+            WindowFunc::FirstValue(_) => "first_value",
+            WindowFunc::LastValue(_) => "last_value",
+            WindowFunc::Aggregate(a) => a.name(),
+        }
+    }
+
+    /// The expressions it evaluates over the rows.
+    pub fn exprs(&self) -> Vec<&Expr> {
+        match self {
+            WindowFunc::RowNumber | WindowFunc::Rank | WindowFunc::DenseRank => vec![],
+            WindowFunc::Ntile(e) | WindowFunc::FirstValue(e) | WindowFunc::LastValue(e) => {
+                vec![e]
+            }
+            WindowFunc::Lag {
+                value,
+                offset,
+                default,
+                ..
+            } => vec![value, offset, default],
+            WindowFunc::Aggregate(a) => a.exprs(),
+        }
+    }
+
+    fn map_exprs(self, f: &mut impl FnMut(Expr) -> Expr) -> WindowFunc {
+        match self {
+            WindowFunc::Ntile(e) => WindowFunc::Ntile(f(e)),
+            WindowFunc::FirstValue(e) => WindowFunc::FirstValue(f(e)),
+            WindowFunc::LastValue(e) => WindowFunc::LastValue(f(e)),
+            WindowFunc::Lag {
+                value,
+                offset,
+                default,
+                lead,
+            } => {
+                let value = f(value);
+                let offset = f(offset);
+                WindowFunc::Lag {
+                    value,
+                    offset,
+                    default: f(default),
+                    lead,
+                }
+            }
+            WindowFunc::Aggregate(a) => WindowFunc::Aggregate(map_aggregate(a, f)),
+            w => w,
+        }
+    }
+}
+
+/// A window function call: the function, its partition and its order within the partition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Window {
+    pub func: WindowFunc,
+    pub partition_by: Vec<Expr>,
+    pub order_by: Vec<AggregateOrder>,
+}
+
+impl Window {
+    /// Every expression the call evaluates.
+    pub fn exprs(&self) -> Vec<&Expr> {
+        let mut v = self.func.exprs();
+        v.extend(&self.partition_by);
+        v.extend(self.order_by.iter().map(|k| &k.expr));
+        v
+    }
+
+    fn map_exprs(self, f: &mut impl FnMut(Expr) -> Expr) -> Window {
+        let func = self.func.map_exprs(f);
+        let partition_by = self.partition_by.into_iter().map(&mut *f).collect();
+        let order_by = self
+            .order_by
+            .into_iter()
+            .map(|k| AggregateOrder {
+                expr: f(k.expr),
+                ..k
+            })
+            .collect();
+        Window {
+            func,
+            partition_by,
+            order_by,
+        }
+    }
+
+    fn format(&self, names: &[String]) -> String {
+        let call = match &self.func {
+            WindowFunc::Aggregate(a) => a.format(names),
+            func => {
+                let args: Vec<String> = func.exprs().iter().map(|e| e.format(names)).collect();
+                format!("{}({})", func.name(), args.join(", "))
+            }
+        };
+        let mut over = Vec::new();
+        if !self.partition_by.is_empty() {
+            over.push(format!(
+                "PARTITION BY {}",
+                format_list(&self.partition_by, names)
+            ));
+        }
+        if !self.order_by.is_empty() {
+            over.push(format!("ORDER BY {}", format_order(&self.order_by, names)));
+        }
+        format!("{call} OVER ({})", over.join(" "))
+    }
+}
+
+/// Formats ORDER BY items of an aggregate call or a window.
+fn format_order(keys: &[AggregateOrder], names: &[String]) -> String {
+    let keys: Vec<String> = keys
+        .iter()
+        .map(|k| {
+            let dir = if k.descending { " DESC" } else { "" };
+            let nulls = match (k.nulls_first, k.descending) {
+                (true, false) => " NULLS FIRST",
+                (false, true) => " NULLS LAST",
+                _ => "",
+            };
+            format!("{}{dir}{nulls}", k.expr.format(names))
+        })
+        .collect();
+    keys.join(", ")
 }
 
 /// How a join treats rows of its left input without a match.
@@ -816,6 +965,13 @@ pub enum Node {
         limit: Option<Expr>,
         offset: Option<Expr>,
     },
+    /// Window functions: emits each input row (all of them are read first) followed by the
+    /// value of each window function for it.
+    Window {
+        source: Box<Node>,
+        windows: Vec<Window>,
+        columns: Vec<Column>,
+    },
     /// Groups rows by `group_by` and computes aggregates: emits the group columns then the
     /// aggregates. Without GROUP BY it emits exactly one row.
     Aggregate {
@@ -843,6 +999,7 @@ impl Node {
             Node::Values { columns, .. }
             | Node::WorkTable { columns }
             | Node::Projection { columns, .. }
+            | Node::Window { columns, .. }
             | Node::Aggregate { columns, .. } => columns.clone(),
             Node::Filter { source, .. }
             | Node::Order { source, .. }
@@ -924,6 +1081,15 @@ impl Node {
                 keys,
             },
             Node::Distinct { source } => Node::Distinct { source: t(source)? },
+            Node::Window {
+                source,
+                windows,
+                columns,
+            } => Node::Window {
+                source: t(source)?,
+                windows,
+                columns,
+            },
             Node::DistinctOn { source, columns } => Node::DistinctOn {
                 source: t(source)?,
                 columns,
@@ -1035,6 +1201,15 @@ impl Node {
                     on: on.map(&mut *f),
                     keys,
                 },
+                Node::Window {
+                    source,
+                    windows,
+                    columns,
+                } => Node::Window {
+                    source,
+                    windows: windows.into_iter().map(|w| w.map_exprs(f)).collect(),
+                    columns,
+                },
                 n @ (Node::Order { .. }
                 | Node::Distinct { .. }
                 | Node::DistinctOn { .. }
@@ -1089,6 +1264,12 @@ impl Node {
                 right.walk_exprs(f);
             }
             Node::WorkTable { .. } => {}
+            Node::Window {
+                source, windows, ..
+            } => {
+                windows.iter().flat_map(Window::exprs).for_each(&mut each);
+                source.walk_exprs(f);
+            }
             Node::Limit {
                 source,
                 limit,
@@ -1223,6 +1404,14 @@ impl Node {
             }
             Node::Distinct { source } => {
                 let _ = writeln!(out, "Distinct");
+                Some(source)
+            }
+            Node::Window {
+                source, windows, ..
+            } => {
+                let names = source.names();
+                let items: Vec<String> = windows.iter().map(|w| w.format(&names)).collect();
+                let _ = writeln!(out, "Window {}", items.join(", "));
                 Some(source)
             }
             Node::DistinctOn { source, columns } => {

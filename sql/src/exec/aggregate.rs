@@ -40,7 +40,7 @@ impl Aggregation {
 
 /// The running state of one aggregate.
 #[derive(Clone)]
-enum Acc {
+pub(super) enum Acc {
     Count(i64),
     Sum(Value, DataType),
     /// The sum (of the result type) and count of the values so far.
@@ -69,7 +69,7 @@ fn mismatch() -> Error {
 }
 
 impl Acc {
-    fn new(a: &Aggregate) -> Acc {
+    pub(super) fn new(a: &Aggregate) -> Acc {
         match a {
             Aggregate::CountStar | Aggregate::Count(_) => Acc::Count(0),
             Aggregate::Sum(_, t) => Acc::Sum(Value::Null, *t),
@@ -87,7 +87,7 @@ impl Acc {
         }
     }
 
-    fn add(&mut self, a: &Aggregate, row: &[Value]) -> Result<()> {
+    pub(super) fn add(&mut self, a: &Aggregate, row: &[Value]) -> Result<()> {
         match (self, a) {
             (Acc::Filter(acc), Aggregate::Filter(inner, predicate)) => {
                 if truth(eval(predicate, row)?)? == Some(true) {
@@ -185,7 +185,7 @@ impl Acc {
         Ok(())
     }
 
-    fn finish(self, a: &Aggregate) -> Result<Value> {
+    pub(super) fn finish(self, a: &Aggregate) -> Result<Value> {
         Ok(match (self, a) {
             (Acc::Distinct(_, acc), Aggregate::Distinct(inner))
             | (Acc::Filter(acc), Aggregate::Filter(inner, _)) => acc.finish(inner)?,

@@ -13,6 +13,7 @@ pub(crate) mod ops;
 pub(crate) mod rows;
 mod setops;
 mod subquery;
+mod window;
 mod write;
 pub(crate) use write::duplicate_at_commit;
 

@@ -70,6 +70,9 @@ pub(crate) fn build(node: Node) -> Result<Box<dyn Operator>> {
             source: build(*source)?,
             seen: Default::default(),
         }),
+        Node::Window {
+            source, windows, ..
+        } => Box::new(super::window::WindowOp::new(build(*source)?, windows)),
         Node::DistinctOn { source, columns } => Box::new(super::setops::DistinctOn {
             source: build(*source)?,
             columns,

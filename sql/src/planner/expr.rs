@@ -310,6 +310,9 @@ impl Planner<'_> {
                 scope,
                 hint,
             ),
+            A::Function(f) if f.over.is_some() => Err(Error::Windowing(format!(
+                "window functions are not allowed here: {e}"
+            ))),
             A::Function(f) if aggregate_name(f).is_some() => Err(Error::InvalidParameter(format!(
                 "aggregate functions are not allowed here: {e}"
             ))),
@@ -916,11 +919,16 @@ fn single_column(plan: &Node) -> Result<DataType> {
     }
 }
 
-/// The aggregate function a call names, if any.
+/// The aggregate function a call names, if any (a call with OVER is a window function).
 pub(crate) fn aggregate_name(f: &ast::Function) -> Option<String> {
     let name = f.name.to_string().to_lowercase();
+    (f.over.is_none() && is_aggregate_name(&name)).then_some(name)
+}
+
+/// Whether `name` (lower case) is an aggregate function's.
+pub(crate) fn is_aggregate_name(name: &str) -> bool {
     matches!(
-        name.as_str(),
+        name,
         "count"
             | "sum"
             | "avg"
@@ -937,7 +945,6 @@ pub(crate) fn aggregate_name(f: &ast::Function) -> Option<String> {
             | "var_samp"
             | "var_pop"
     )
-    .then_some(name)
 }
 
 fn expect_bool(t: DataType, op: &str) -> Result<()> {

@@ -67,6 +67,7 @@ fn scanned_table(node: &Node) -> Result<Option<Arc<Table>>> {
         | Node::SetOp { .. }
         | Node::Distinct { .. }
         | Node::DistinctOn { .. }
+        | Node::Window { .. }
         | Node::RecursiveCte { .. }
         | Node::WorkTable { .. } => Err(not_supported(
             "FOR UPDATE with joins, DISTINCT, set operations or WITH RECURSIVE",
@@ -143,6 +144,7 @@ fn with_keys(node: Node, table: &Table) -> Result<(Node, Vec<usize>)> {
         | Node::SetOp { .. }
         | Node::Distinct { .. }
         | Node::DistinctOn { .. }
+        | Node::Window { .. }
         | Node::RecursiveCte { .. }
         | Node::WorkTable { .. } => {
             return Err(Error::Internal(

@@ -23,6 +23,7 @@ mod functions;
 mod lock;
 mod select;
 pub(crate) mod view;
+mod window;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -7,6 +7,7 @@ use sqlparser::ast;
 use super::Planner;
 use super::expr::{Scope, ScopeColumn, aggregate_name, for_each_child, ident_name, object_name};
 use super::expr::{char_as_text, common_type, not_grouped};
+use super::window::{collect_windows, over_exprs};
 use crate::plan::{Aggregate, AggregateOrder, Expr, Node, SetOp, SortKey, Statistic};
 use crate::{Column, DataType, Error, Result};
 
@@ -234,6 +235,23 @@ impl Planner<'_> {
                 };
             }
         }
+        let mut windows = Vec::new();
+        for item in &s.projection {
+            if let ast::SelectItem::UnnamedExpr(e)
+            | ast::SelectItem::ExprWithAlias { expr: e, .. } = item
+            {
+                collect_windows(e, &mut windows);
+            }
+        }
+        order_by
+            .iter()
+            .for_each(|o| collect_windows(&o.expr, &mut windows));
+        if let SelectDistinct::On(on) = distinct {
+            on.iter().for_each(|e| collect_windows(e, &mut windows));
+        }
+        if !windows.is_empty() {
+            (node, scope) = self.plan_window(node, &scope, &windows)?;
+        }
         self.plan_projection(node, &scope, &s.projection, order_by, distinct)
     }
 
@@ -353,7 +371,7 @@ impl Planner<'_> {
     }
 
     /// Binds an aggregate call with its DISTINCT, ORDER BY and FILTER.
-    fn bind_aggregate(
+    pub(crate) fn bind_aggregate(
         &mut self,
         f: &ast::Function,
         scope: &Scope,
@@ -721,7 +739,7 @@ fn distinct_on_sort(on: &[usize], keys: &mut Vec<SortKey>) -> Result<()> {
 }
 
 /// The direction and NULL placement of an ORDER BY item on `column`.
-fn sort_key(o: &ast::OrderByExpr, column: usize) -> Result<SortKey> {
+pub(crate) fn sort_key(o: &ast::OrderByExpr, column: usize) -> Result<SortKey> {
     let descending = match &o.options.sort {
         None | Some(ast::OrderBySort::Asc) => false,
         Some(ast::OrderBySort::Desc) => true,
@@ -1000,6 +1018,13 @@ fn collect_aggregates(e: &ast::Expr, out: &mut Vec<ast::Function>) {
                 out.push(f.clone());
             }
         }
-        e => for_each_child(e, &mut |c| collect_aggregates(c, out)),
+        e => {
+            if let ast::Expr::Function(f) = e {
+                over_exprs(f)
+                    .into_iter()
+                    .for_each(|o| collect_aggregates(o, out));
+            }
+            for_each_child(e, &mut |c| collect_aggregates(c, out))
+        }
     }
 }
