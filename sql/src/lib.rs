@@ -71,8 +71,9 @@
 //!   the current row's last peer): frame clauses and named windows (`OVER w`) are 0A000, and
 //!   the Window node reads its whole input into memory before it emits a row.
 //!   GROUP BY takes select-list positions and output names as PostgreSQL resolves them (input
-//!   column names win); LIMIT/OFFSET and OFFSET n ROWS / FETCH FIRST n ROWS ONLY (no WITH TIES,
-//!   0A000). Inner joins are ordered greedily (from the first FROM item, the
+//!   column names win); LIMIT/OFFSET and OFFSET n ROWS / FETCH FIRST n ROWS ONLY | WITH TIES
+//!   (a FETCH count must be a literal: sqlparser takes no parenthesized expression). Inner
+//!   joins are ordered greedily (from the first FROM item, the
 //!   next input is the first one a condition links to those already joined), without
 //!   cardinality estimates. A USING column appears in `*` at
 //!   the left input's position (PostgreSQL lists USING columns first). Scalar functions: abs,

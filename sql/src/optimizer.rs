@@ -606,10 +606,12 @@ fn cover(node: Node, mut needed: Vec<bool>) -> Node {
             source,
             limit,
             offset,
+            ties,
         } => Node::Limit {
             source: Box::new(cover(*source, needed)),
             limit,
             offset,
+            ties,
         },
         Node::Aggregate {
             source,

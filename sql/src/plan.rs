@@ -959,11 +959,14 @@ pub enum Node {
         source: Box<Node>,
         keys: Vec<SortKey>,
     },
-    /// Skips `offset` rows then emits at most `limit` (constant expressions).
+    /// Skips `offset` rows then emits at most `limit` (constant expressions), and then the
+    /// rows that follow with the values of the last one in the `ties` columns (`FETCH FIRST n
+    /// ROWS WITH TIES` over sorted input; no columns for a plain limit).
     Limit {
         source: Box<Node>,
         limit: Option<Expr>,
         offset: Option<Expr>,
+        ties: Vec<usize>,
     },
     /// Window functions: emits each input row (all of them are read first) followed by the
     /// value of each window function for it.
@@ -1051,10 +1054,12 @@ impl Node {
                 source,
                 limit,
                 offset,
+                ties,
             } => Node::Limit {
                 source: t(source)?,
                 limit,
                 offset,
+                ties,
             },
             Node::Aggregate {
                 source,
@@ -1169,10 +1174,12 @@ impl Node {
                     source,
                     limit,
                     offset,
+                    ties,
                 } => Node::Limit {
                     source,
                     limit: limit.map(&mut *f),
                     offset: offset.map(&mut *f),
+                    ties,
                 },
                 Node::Aggregate {
                     source,
@@ -1274,6 +1281,7 @@ impl Node {
                 source,
                 limit,
                 offset,
+                ..
             } => {
                 limit.iter().chain(offset).for_each(&mut each);
                 source.walk_exprs(f);
@@ -1479,6 +1487,7 @@ impl Node {
                 source,
                 limit,
                 offset,
+                ties,
             } => {
                 let mut s = "Limit".to_string();
                 if let Some(l) = limit {
@@ -1486,6 +1495,14 @@ impl Node {
                 }
                 if let Some(o) = offset {
                     let _ = write!(s, " offset {}", o.format(&[]));
+                }
+                if !ties.is_empty() {
+                    let names = source.names();
+                    let t: Vec<String> = ties
+                        .iter()
+                        .map(|c| names.get(*c).cloned().unwrap_or_else(|| format!("#{c}")))
+                        .collect();
+                    let _ = write!(s, " with ties on {}", t.join(", "));
                 }
                 let _ = writeln!(out, "{s}");
                 Some(source)

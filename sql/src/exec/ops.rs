@@ -110,6 +110,7 @@ pub(crate) fn build(node: Node) -> Result<Box<dyn Operator>> {
             source,
             limit,
             offset,
+            ties,
         } => Box::new(Limit {
             source: build(*source)?,
             limit: limit
@@ -123,6 +124,8 @@ pub(crate) fn build(node: Node) -> Result<Box<dyn Operator>> {
                 .transpose()?
                 .flatten()
                 .unwrap_or(0),
+            ties,
+            last: None,
         }),
         Node::Aggregate {
             source,
@@ -533,13 +536,38 @@ struct Limit {
     source: Box<dyn Operator>,
     limit: Option<u64>,
     offset: u64,
+    /// The columns whose values, equal to the last row's within the limit, let a row past it
+    /// through (WITH TIES).
+    ties: Vec<usize>,
+    /// The tie columns' encoding in the last row emitted (WITH TIES).
+    last: Option<Vec<u8>>,
+}
+
+impl Limit {
+    fn tie_key(&self, row: &Row) -> Vec<u8> {
+        let values: Row = self.ties.iter().map(|&c| row[c].clone()).collect();
+        encode_key(&values, &[])
+    }
+
+    /// The rows of a batch past the limit that tie with the last row within it; whether the
+    /// ties go on past the batch.
+    fn take_ties(&mut self, batch: Vec<Row>) -> (Vec<Row>, bool) {
+        let mut out = Vec::new();
+        for row in batch {
+            if self.last.is_none() || Some(self.tie_key(&row)) != self.last {
+                return (out, false);
+            }
+            out.push(row);
+        }
+        (out, true)
+    }
 }
 
 #[async_trait]
 impl Operator for Limit {
     async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
         loop {
-            if self.limit == Some(0) {
+            if self.limit == Some(0) && (self.ties.is_empty() || self.last.is_none()) {
                 return Ok(None);
             }
             let Some(mut batch) = self.source.next(txn).await? else {
@@ -548,9 +576,31 @@ impl Operator for Limit {
             let skip = self.offset.min(batch.len() as u64) as usize;
             self.offset -= skip as u64;
             batch.drain(..skip);
+            if self.limit == Some(0) {
+                let (out, more) = self.take_ties(batch);
+                if !more {
+                    self.last = None;
+                }
+                if !out.is_empty() {
+                    return Ok(Some(out));
+                }
+                continue;
+            }
+            let mut rest = Vec::new();
             if let Some(limit) = &mut self.limit {
-                batch.truncate((*limit).min(batch.len() as u64) as usize);
+                let keep = (*limit).min(batch.len() as u64) as usize;
+                rest = batch.split_off(keep);
                 *limit -= batch.len() as u64;
+            }
+            if !self.ties.is_empty() && self.limit == Some(0) {
+                if let Some(row) = batch.last() {
+                    self.last = Some(self.tie_key(row));
+                }
+                let (more_rows, more) = self.take_ties(rest);
+                batch.extend(more_rows);
+                if !more {
+                    self.last = None;
+                }
             }
             if !batch.is_empty() {
                 return Ok(Some(batch));

@@ -127,12 +127,14 @@ fn with_keys(node: Node, table: &Table) -> Result<(Node, Vec<usize>)> {
             source,
             limit,
             offset,
+            ties,
         } => {
             let (source, keys) = with_keys(*source, table)?;
             let node = Node::Limit {
                 source: Box::new(source),
                 limit,
                 offset,
+                ties,
             };
             (node, keys)
         }

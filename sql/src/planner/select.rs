@@ -653,6 +653,7 @@ impl Planner<'_> {
             Some(_) => return Err(not_supported("this LIMIT form")),
         };
         let one = ast::Expr::Value(ast::Value::Number("1".into(), false).into());
+        let mut ties = Vec::new();
         if let Some(f) = fetch {
             if limit.is_some() {
                 return Err(Error::Syntax("multiple LIMIT clauses not allowed".into()));
@@ -661,7 +662,7 @@ impl Planner<'_> {
                 return Err(not_supported("FETCH FIRST ... PERCENT"));
             }
             if f.with_ties {
-                return Err(not_supported("FETCH FIRST ... WITH TIES"));
+                ties = tie_columns(&node)?;
             }
             limit = Some(f.quantity.as_ref().unwrap_or(&one));
         }
@@ -683,7 +684,20 @@ impl Planner<'_> {
             source: Box::new(node),
             limit,
             offset,
+            ties,
         })
+    }
+}
+
+/// The sort columns of a sorted query, which rows past a WITH TIES limit must share with the
+/// last row within it (42601 without ORDER BY, as in PostgreSQL).
+fn tie_columns(node: &Node) -> Result<Vec<usize>> {
+    match node {
+        Node::Order { keys, .. } => Ok(keys.iter().map(|k| k.column).collect()),
+        Node::DistinctOn { source, .. } => tie_columns(source),
+        _ => Err(Error::Syntax(
+            "WITH TIES cannot be specified without ORDER BY clause".into(),
+        )),
     }
 }
 
