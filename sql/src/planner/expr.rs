@@ -919,6 +919,25 @@ fn single_column(plan: &Node) -> Result<DataType> {
     }
 }
 
+/// The aggregate functions' names.
+const AGGREGATES: &[&str] = &[
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "bool_and",
+    "bool_or",
+    "every",
+    "string_agg",
+    "stddev",
+    "stddev_samp",
+    "stddev_pop",
+    "variance",
+    "var_samp",
+    "var_pop",
+];
+
 /// The aggregate function a call names, if any (a call with OVER is a window function).
 pub(crate) fn aggregate_name(f: &ast::Function) -> Option<String> {
     let name = f.name.to_string().to_lowercase();
@@ -927,24 +946,7 @@ pub(crate) fn aggregate_name(f: &ast::Function) -> Option<String> {
 
 /// Whether `name` (lower case) is an aggregate function's.
 pub(crate) fn is_aggregate_name(name: &str) -> bool {
-    matches!(
-        name,
-        "count"
-            | "sum"
-            | "avg"
-            | "min"
-            | "max"
-            | "bool_and"
-            | "bool_or"
-            | "every"
-            | "string_agg"
-            | "stddev"
-            | "stddev_samp"
-            | "stddev_pop"
-            | "variance"
-            | "var_samp"
-            | "var_pop"
-    )
+    AGGREGATES.contains(&name)
 }
 
 fn expect_bool(t: DataType, op: &str) -> Result<()> {

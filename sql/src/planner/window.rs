@@ -5,7 +5,7 @@ use sqlparser::ast;
 
 use super::Planner;
 use super::expr::{Scope, ScopeColumn, cast_expr, common_type, for_each_child, is_aggregate_name};
-use super::select::sort_key;
+use super::output::sort_key;
 use crate::plan::{AggregateOrder, Expr, Node, Window, WindowFunc};
 use crate::{Column, DataType, Error, Result, Value};
 
