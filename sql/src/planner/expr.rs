@@ -46,7 +46,7 @@ impl Scope {
 
 /// The error for a column that is neither grouped by nor inside an aggregate.
 pub(crate) fn not_grouped(name: &str) -> Error {
-    Error::InvalidParameter(format!(
+    Error::Grouping(format!(
         "column \"{name}\" must appear in the GROUP BY clause or be used in an aggregate function"
     ))
 }
@@ -313,7 +313,7 @@ impl Planner<'_> {
             A::Function(f) if f.over.is_some() => Err(Error::Windowing(format!(
                 "window functions are not allowed here: {e}"
             ))),
-            A::Function(f) if aggregate_name(f).is_some() => Err(Error::InvalidParameter(format!(
+            A::Function(f) if aggregate_name(f).is_some() => Err(Error::Grouping(format!(
                 "aggregate functions are not allowed here: {e}"
             ))),
             A::Function(f) => self.function(f, scope, hint),
