@@ -768,12 +768,26 @@ impl WindowFunc {
     }
 }
 
-/// A window function call: the function, its partition and its order within the partition.
+/// The rows of its partition a window aggregate, first_value and last_value read for a row:
+/// always from the partition's first row, to
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// the row's last peer (the default, `RANGE UNBOUNDED PRECEDING`);
+    ToPeers,
+    /// the row itself (`ROWS UNBOUNDED PRECEDING`);
+    ToRow,
+    /// the partition's last row (`... AND UNBOUNDED FOLLOWING`).
+    Partition,
+}
+
+/// A window function call: the function, its partition, its order within the partition and
+/// its frame.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Window {
     pub func: WindowFunc,
     pub partition_by: Vec<Expr>,
     pub order_by: Vec<AggregateOrder>,
+    pub frame: Frame,
 }
 
 impl Window {
@@ -800,6 +814,7 @@ impl Window {
             func,
             partition_by,
             order_by,
+            frame: self.frame,
         }
     }
 
@@ -820,6 +835,13 @@ impl Window {
         }
         if !self.order_by.is_empty() {
             over.push(format!("ORDER BY {}", format_order(&self.order_by, names)));
+        }
+        match self.frame {
+            Frame::ToPeers => {}
+            Frame::ToRow => over.push("ROWS UNBOUNDED PRECEDING".into()),
+            Frame::Partition => {
+                over.push("ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING".into())
+            }
         }
         format!("{call} OVER ({})", over.join(" "))
     }

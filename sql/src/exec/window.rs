@@ -11,7 +11,7 @@ use super::eval::eval;
 use super::ops::{Operator, collect, sort_order};
 use super::rows::Row;
 use crate::encoding::encode_key;
-use crate::plan::{Window, WindowFunc};
+use crate::plan::{Frame, Window, WindowFunc};
 use crate::store::KvTxn;
 use crate::{Error, Result, Value};
 
@@ -83,7 +83,13 @@ fn compute(w: &Window, rows: &[Row]) -> Result<Vec<Value>> {
         let sorted_keys: Vec<&Row> = order.iter().map(|&o| &keys[o]).collect();
         part = order.iter().map(|&o| part[o]).collect();
         let peers = peer_groups(w, &sorted_keys);
-        let values = evaluate(&w.func, &part, &peers, rows)?;
+        // Each row's frame end (exclusive), which never decreases along the partition.
+        let ends: Vec<usize> = match w.frame {
+            Frame::ToPeers => peers.iter().map(|&(_, end)| end).collect(),
+            Frame::ToRow => (1..=part.len()).collect(),
+            Frame::Partition => vec![part.len(); part.len()],
+        };
+        let values = evaluate(&w.func, &part, &peers, &ends, rows)?;
         for (&i, v) in part.iter().zip(values) {
             out[i] = v;
         }
@@ -119,11 +125,13 @@ fn peer_groups(w: &Window, keys: &[&Row]) -> Vec<(usize, usize)> {
 }
 
 /// The function's values for the rows of one sorted partition (`part` holds input
-/// positions, `peers` each row's peer group as a range of `part`).
+/// positions, `peers` each row's peer group as a range of `part`, `ends` the end of each
+/// row's frame).
 fn evaluate(
     func: &WindowFunc,
     part: &[usize],
     peers: &[(usize, usize)],
+    ends: &[usize],
     rows: &[Row],
 ) -> Result<Vec<Value>> {
     let n = part.len();
@@ -174,24 +182,27 @@ fn evaluate(
             let first = eval(e, row(0))?;
             vec![first; n]
         }
-        WindowFunc::LastValue(e) => peers
+        WindowFunc::LastValue(e) => ends
             .iter()
-            .map(|&(_, end)| eval(e, row(end - 1)))
+            .map(|&end| eval(e, row(end - 1)))
             .collect::<Result<_>>()?,
         WindowFunc::Aggregate(a) => {
-            // The default frame: the rows up to the last peer, so peers share a value.
+            // Frames only grow along the partition: add the new rows, finish a copy.
             let mut acc = Acc::new(a);
-            let mut out = Vec::with_capacity(n);
+            let mut out: Vec<Value> = Vec::with_capacity(n);
             let mut added = 0;
-            for &(_, end) in peers {
-                if added < end {
-                    while added < end {
-                        acc.add(a, row(added))?;
-                        added += 1;
-                    }
-                    let v = acc.clone().finish(a)?;
-                    out.extend(std::iter::repeat_n(v, end - out.len()));
+            for &end in ends {
+                if added == end
+                    && let Some(v) = out.last()
+                {
+                    out.push(v.clone());
+                    continue;
                 }
+                while added < end {
+                    acc.add(a, row(added))?;
+                    added += 1;
+                }
+                out.push(acc.clone().finish(a)?);
             }
             out
         }

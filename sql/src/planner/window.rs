@@ -6,7 +6,7 @@ use sqlparser::ast;
 use super::Planner;
 use super::expr::{Scope, ScopeColumn, cast_expr, common_type, for_each_child, is_aggregate_name};
 use super::output::sort_key;
-use crate::plan::{AggregateOrder, Expr, Node, Window, WindowFunc};
+use crate::plan::{AggregateOrder, Expr, Frame, Node, Window, WindowFunc};
 use crate::{Column, DataType, Error, Result, Value};
 
 fn not_supported(what: impl std::fmt::Display) -> Error {
@@ -36,6 +36,27 @@ pub(crate) fn over_exprs(f: &ast::Function) -> Vec<&ast::Expr> {
             .collect(),
         _ => vec![],
     }
+}
+
+/// The frames that start at the partition's first row; others are 0A000.
+fn frame(f: &ast::WindowFrame, ordered: bool) -> Result<Frame> {
+    use ast::WindowFrameBound as B;
+    if f.units == ast::WindowFrameUnits::Groups && !ordered {
+        return Err(Error::Windowing(
+            "GROUPS mode requires an ORDER BY clause".into(),
+        ));
+    }
+    let frame = match (&f.start_bound, &f.end_bound, f.units) {
+        (B::Preceding(None), None | Some(B::CurrentRow), ast::WindowFrameUnits::Rows) => {
+            Some(Frame::ToRow)
+        }
+        (B::Preceding(None), None | Some(B::CurrentRow), _) => Some(Frame::ToPeers),
+        (B::Preceding(None), Some(B::Following(None)), _) => Some(Frame::Partition),
+        _ => None,
+    };
+    frame.ok_or_else(|| {
+        not_supported("a window frame not from UNBOUNDED PRECEDING to CURRENT ROW or FOLLOWING")
+    })
 }
 
 impl Planner<'_> {
@@ -84,9 +105,10 @@ impl Planner<'_> {
         if spec.window_name.is_some() {
             return Err(not_supported("a named window"));
         }
-        if spec.window_frame.is_some() {
-            return Err(not_supported("a window frame clause"));
-        }
+        let frame = match &spec.window_frame {
+            None => Frame::ToPeers,
+            Some(f) => frame(f, !spec.order_by.is_empty())?,
+        };
         let mut partition_by = Vec::with_capacity(spec.partition_by.len());
         for e in &spec.partition_by {
             partition_by.push(self.bind(e, scope, None)?.0);
@@ -105,6 +127,7 @@ impl Planner<'_> {
             func,
             partition_by,
             order_by,
+            frame,
         };
         Ok((window, t))
     }
