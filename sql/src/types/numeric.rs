@@ -353,6 +353,35 @@ mod tests {
         parse(s).expect("valid")
     }
 
+    /// Variances and standard deviations of exact values, as PostgreSQL 15 shows them.
+    #[test]
+    fn variance_matches_postgres() {
+        let stat = |values: &[&str], sample: bool, stddev: bool| {
+            let values: Vec<Decimal> = values.iter().map(|v| dec(v)).collect();
+            let sum: Decimal = values.iter().sum();
+            let sum_sq: Decimal = values.iter().map(|v| v * v).sum();
+            variance(values.len() as i64, sum, sum_sq, sample, stddev)
+                .expect("in range")
+                .map(|d| d.to_string())
+        };
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(stat(&["1", "2", "4"], true, false), s("2.3333333333333333"));
+        assert_eq!(stat(&["1", "2", "4"], true, true), s("1.5275252316519467"));
+        assert_eq!(stat(&["1", "2", "4"], false, true), s("1.2472191289246471"));
+        assert_eq!(
+            stat(&["1.50", "2.25", "4.00"], false, true),
+            s("1.04748375749804455964")
+        );
+        assert_eq!(
+            stat(&["1.123456789", "2.1", "3"], true, false),
+            s("0.88084184428339684033")
+        );
+        assert_eq!(stat(&["5", "5"], true, true), s("0"));
+        assert_eq!(stat(&["7"], true, false), None);
+        assert_eq!(stat(&["7"], false, false), s("0"));
+        assert_eq!(stat(&[], false, false), None);
+    }
+
     /// Expected quotients are PostgreSQL 15's.
     #[test]
     fn division_scale_is_postgres() {
