@@ -69,9 +69,9 @@
 //!   aggregates, with FILTER but not DISTINCT or ORDER BY inside the call, as in PostgreSQL)
 //!   take PARTITION BY, ORDER BY and frames that start at the partition's first row and end
 //!   at the current row's last peer (the default; RANGE or GROUPS), the current row (ROWS) or
-//!   UNBOUNDED FOLLOWING; other frames (with offsets) and named windows (`OVER w`) are
-//!   0A000, EXCLUDE does not parse (42601), and the Window node reads its whole input into
-//!   memory before it emits a row.
+//!   UNBOUNDED FOLLOWING, also through the WINDOW clause (`OVER w`, `OVER (w ORDER BY x)`);
+//!   other frames (with offsets) are 0A000, EXCLUDE does not parse (42601), and the Window
+//!   node reads its whole input into memory before it emits a row.
 //!   GROUP BY takes select-list positions and output names as PostgreSQL resolves them (input
 //!   column names win); LIMIT/OFFSET and OFFSET n ROWS / FETCH FIRST n ROWS ONLY | WITH TIES
 //!   (a FETCH count must be a literal: sqlparser takes no parenthesized expression). Inner

@@ -206,7 +206,7 @@ impl Planner<'_> {
             on.iter().for_each(|e| collect_windows(e, &mut windows));
         }
         if !windows.is_empty() {
-            (node, scope) = self.plan_window(node, &scope, &windows)?;
+            (node, scope) = self.plan_window(node, &scope, &windows, &s.named_window)?;
         }
         self.plan_projection(node, &scope, &s.projection, order_by, distinct)
     }

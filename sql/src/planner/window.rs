@@ -4,7 +4,8 @@
 use sqlparser::ast;
 
 use super::Planner;
-use super::expr::{Scope, ScopeColumn, cast_expr, common_type, for_each_child, is_aggregate_name};
+use super::expr::is_aggregate_name;
+use super::expr::{Scope, ScopeColumn, cast_expr, common_type, for_each_child, ident_name};
 use super::output::sort_key;
 use crate::plan::{AggregateOrder, Expr, Frame, Node, Window, WindowFunc};
 use crate::{Column, DataType, Error, Result, Value};
@@ -38,6 +39,73 @@ pub(crate) fn over_exprs(f: &ast::Function) -> Vec<&ast::Expr> {
     }
 }
 
+/// How many named windows may refer to one another in a chain (PostgreSQL refers only to
+/// earlier ones, so a longer chain is a cycle).
+const MAX_WINDOW_REFERENCES: usize = 64;
+
+/// The window `name` of the query's WINDOW clause, with the windows it refers to resolved.
+fn named_window(
+    name: &ast::Ident,
+    named: &[ast::NamedWindowDefinition],
+    depth: usize,
+) -> Result<ast::WindowSpec> {
+    let wanted = ident_name(name);
+    let found = named.iter().find(|d| ident_name(&d.0) == wanted);
+    let Some(ast::NamedWindowDefinition(_, def)) = found else {
+        return Err(Error::UndefinedObject(format!(
+            "window \"{wanted}\" does not exist"
+        )));
+    };
+    if depth >= MAX_WINDOW_REFERENCES {
+        return Err(Error::Windowing(format!(
+            "window \"{wanted}\" refers to itself"
+        )));
+    }
+    match def {
+        ast::NamedWindowExpr::WindowSpec(spec) => resolve_spec(spec, named, depth + 1),
+        ast::NamedWindowExpr::NamedWindow(other) => named_window(other, named, depth + 1),
+    }
+}
+
+/// A window specification with the named window it starts from (`OVER (w ORDER BY x)`)
+/// merged in as PostgreSQL does: the new one may add ORDER BY and a frame, nothing else.
+fn resolve_spec(
+    spec: &ast::WindowSpec,
+    named: &[ast::NamedWindowDefinition],
+    depth: usize,
+) -> Result<ast::WindowSpec> {
+    let Some(base_name) = &spec.window_name else {
+        return Ok(spec.clone());
+    };
+    let base = named_window(base_name, named, depth)?;
+    let name = ident_name(base_name);
+    if !spec.partition_by.is_empty() {
+        return Err(Error::Windowing(format!(
+            "cannot override PARTITION BY clause of window \"{name}\""
+        )));
+    }
+    if !spec.order_by.is_empty() && !base.order_by.is_empty() {
+        return Err(Error::Windowing(format!(
+            "cannot override ORDER BY clause of window \"{name}\""
+        )));
+    }
+    if base.window_frame.is_some() {
+        return Err(Error::Windowing(format!(
+            "cannot copy window \"{name}\" because it has a frame clause"
+        )));
+    }
+    Ok(ast::WindowSpec {
+        window_name: None,
+        partition_by: base.partition_by,
+        order_by: if spec.order_by.is_empty() {
+            base.order_by
+        } else {
+            spec.order_by.clone()
+        },
+        window_frame: spec.window_frame.clone(),
+    })
+}
+
 /// The frames that start at the partition's first row; others are 0A000.
 fn frame(f: &ast::WindowFrame, ordered: bool) -> Result<Frame> {
     use ast::WindowFrameBound as B;
@@ -67,13 +135,14 @@ impl Planner<'_> {
         source: Node,
         scope: &Scope,
         calls: &[ast::Function],
+        named: &[ast::NamedWindowDefinition],
     ) -> Result<(Node, Scope)> {
         let mut columns = source.columns();
         let mut new_scope = scope.clone();
         let mut mapped = scope.grouped.clone().unwrap_or_default();
         let mut windows = Vec::with_capacity(calls.len());
         for f in calls {
-            let (w, t) = self.bind_window(f, scope)?;
+            let (w, t) = self.bind_window(f, scope, named)?;
             mapped.push((ast::Expr::Function(f.clone()), columns.len()));
             columns.push(Column {
                 name: w.func.name().into(),
@@ -97,14 +166,18 @@ impl Planner<'_> {
         Ok((node, new_scope))
     }
 
-    fn bind_window(&mut self, f: &ast::Function, scope: &Scope) -> Result<(Window, DataType)> {
+    fn bind_window(
+        &mut self,
+        f: &ast::Function,
+        scope: &Scope,
+        named: &[ast::NamedWindowDefinition],
+    ) -> Result<(Window, DataType)> {
         let spec = match &f.over {
-            Some(ast::WindowType::WindowSpec(spec)) => spec,
-            _ => return Err(not_supported("a named window")),
+            Some(ast::WindowType::WindowSpec(spec)) => resolve_spec(spec, named, 0)?,
+            Some(ast::WindowType::NamedWindow(name)) => named_window(name, named, 0)?,
+            None => return Err(Error::Internal("a window call without OVER".into())),
         };
-        if spec.window_name.is_some() {
-            return Err(not_supported("a named window"));
-        }
+        let spec = &spec;
         let frame = match &spec.window_frame {
             None => Frame::ToPeers,
             Some(f) => frame(f, !spec.order_by.is_empty())?,
