@@ -87,7 +87,7 @@
 //!   (`planner::functions`); sqrt, exp, ln, log and power compute in double precision even
 //!   for numeric arguments. No SIMILAR TO, format, to_char, date_trunc or extract yet;
 //!   aggregates: count, sum,
-//!   avg, min, max, bool_and / every, bool_or, string_agg (text), stddev / stddev_samp,
+//!   avg, min, max, bool_and / every, bool_or, string_agg (text, bytea), stddev / stddev_samp,
 //!   stddev_pop, variance / var_samp and var_pop, with PostgreSQL's result types (sum of
 //!   integer is bigint, of bigint numeric; avg, variance and stddev of an exact type are
 //!   numeric, of a float double precision; sum and avg of intervals are intervals), each with
@@ -95,7 +95,7 @@
 //!   the group's rows in memory. Variances of numerics are exact up to the numeric limits
 //!   below (22003 past them), standard deviations take the square root in about 28
 //!   significant digits, and both show at most 28 digits after the point (PostgreSQL can
-//!   show more for tiny values). No string_agg of bytea, array_agg or ordered-set aggregates.
+//!   show more for tiny values). No array_agg, json aggregates or ordered-set aggregates.
 //! - Correlated subqueries run once per enclosing row with the filters of their own query;
 //!   they are not decorrelated into joins, and a correlated equality does not select a key
 //!   span.

@@ -49,8 +49,8 @@ pub(super) enum Acc {
     MinMax(Value, bool),
     /// bool_and (`true`) or bool_or of the values so far.
     Bool(Option<bool>, bool),
-    /// string_agg's text so far.
-    Text(Option<String>),
+    /// string_agg's text (or bytes) so far.
+    Concat(Option<Value>),
     /// The count, sum and sum of squares of exact values (variance of numerics).
     Exact(i64, Decimal, Decimal),
     /// The count, sum and sum of squared deviations of doubles (Youngs-Cramer, as
@@ -78,7 +78,7 @@ impl Acc {
             Aggregate::Max(_) => Acc::MinMax(Value::Null, true),
             Aggregate::BoolAnd(_) => Acc::Bool(None, true),
             Aggregate::BoolOr(_) => Acc::Bool(None, false),
-            Aggregate::StringAgg(..) => Acc::Text(None),
+            Aggregate::StringAgg(..) => Acc::Concat(None),
             Aggregate::Stat(_, _, DataType::Float8) => Acc::Float(0.0, 0.0, 0.0),
             Aggregate::Stat(..) => Acc::Exact(0, Decimal::ZERO, Decimal::ZERO),
             Aggregate::Distinct(a) => Acc::Distinct(HashSet::new(), Box::new(Acc::new(a))),
@@ -164,20 +164,22 @@ impl Acc {
                     Some(s) => s || b,
                 });
             }
-            Acc::Text(state) => {
-                let Value::Text(t) = v else {
-                    return Err(mismatch());
-                };
-                match state {
-                    None => *state = Some(t),
-                    Some(s) => {
-                        if let Some(Value::Text(d)) = args.next() {
-                            s.push_str(&d);
-                        }
-                        s.push_str(&t);
+            Acc::Concat(state) => match (state.as_mut(), v, args.next()) {
+                (None, v, _) => *state = Some(v),
+                (Some(Value::Text(s)), Value::Text(t), d) => {
+                    if let Some(Value::Text(d)) = d {
+                        s.push_str(&d);
                     }
+                    s.push_str(&t);
                 }
-            }
+                (Some(Value::Bytes(s)), Value::Bytes(b), d) => {
+                    if let Some(Value::Bytes(d)) = d {
+                        s.extend_from_slice(&d);
+                    }
+                    s.extend_from_slice(&b);
+                }
+                _ => return Err(mismatch()),
+            },
             Acc::Exact(n, sum, sum_sq) => add_exact(n, sum, sum_sq, &v)?,
             Acc::Float(n, sx, sxx) => add_float(n, sx, sxx, &v)?,
             Acc::Distinct(..) | Acc::Filter(_) | Acc::Ordered(..) => return Err(mismatch()),
@@ -208,7 +210,7 @@ impl Acc {
             (Acc::Avg(sum, n, t), _) => ArithOp::Div.apply(sum, Value::Int(n), t)?,
             (Acc::Sum(v, _) | Acc::MinMax(v, _), _) => v,
             (Acc::Bool(b, _), _) => b.map_or(Value::Null, Value::Bool),
-            (Acc::Text(t), _) => t.map_or(Value::Null, Value::Text),
+            (Acc::Concat(v), _) => v.unwrap_or(Value::Null),
             (Acc::Exact(n, sum, sum_sq), Aggregate::Stat(s, ..)) => {
                 numeric::variance(n, sum, sum_sq, s.is_sample(), s.is_stddev())?
                     .map_or(Value::Null, numeric::value)

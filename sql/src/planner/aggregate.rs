@@ -162,8 +162,13 @@ impl Planner<'_> {
             "string_agg" => Some(DataType::Text),
             _ => None,
         };
-        let mut bound = Vec::with_capacity(exprs.len());
+        let mut bound: Vec<(Expr, DataType)> = Vec::with_capacity(exprs.len());
         for e in &exprs {
+            // string_agg(bytea, bytea): an untyped delimiter takes the value's type.
+            let hint = match bound.first() {
+                Some((_, DataType::Bytea)) => Some(DataType::Bytea),
+                _ => hint,
+            };
             bound.push(self.bind(e, scope, hint)?);
         }
         let types: Vec<DataType> = bound.iter().map(|(_, t)| *t).collect();
@@ -177,6 +182,9 @@ impl Planner<'_> {
                     Aggregate::StringAgg(char_as_text(v, tv), char_as_text(d, td)),
                     DataType::Text,
                 )),
+                Ok([(v, DataType::Bytea), (d, DataType::Bytea)]) => {
+                    Ok((Aggregate::StringAgg(v, d), DataType::Bytea))
+                }
                 _ => Err(undefined()),
             };
         }
