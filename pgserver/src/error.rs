@@ -75,6 +75,9 @@ pub fn sqlstate(err: &sql::Error) -> &'static str {
         Error::InvalidSubstringLength(_) => "22011",
         Error::InvalidRegularExpression(_) => "2201B",
         Error::InvalidEscapeSequence(_) => "22025",
+        Error::Grouping(_) => "42803",
+        Error::Windowing(_) => "42P20",
+        Error::InvalidArgumentForNtile(_) => "22014",
         Error::Internal(_) => "XX000",
     }
 }
@@ -164,6 +167,9 @@ mod tests {
             (Error::InvalidSubstringLength(m()), "22011"),
             (Error::InvalidRegularExpression(m()), "2201B"),
             (Error::InvalidEscapeSequence(m()), "22025"),
+            (Error::Grouping(m()), "42803"),
+            (Error::Windowing(m()), "42P20"),
+            (Error::InvalidArgumentForNtile(m()), "22014"),
             (Error::Internal(m()), "XX000"),
         ];
         for (err, want) in cases {

@@ -192,6 +192,12 @@ pub enum Error {
     InvalidRegularExpression(String),
     /// 22025: a bad escape character or sequence in a LIKE pattern.
     InvalidEscapeSequence(String),
+    /// 42803: a grouping error (an ungrouped column, an aggregate where none is allowed).
+    Grouping(String),
+    /// 42P20: a window function where none is allowed (WHERE, GROUP BY, nested calls).
+    Windowing(String),
+    /// 22014: ntile's bucket count is not positive.
+    InvalidArgumentForNtile(String),
     /// XX000: an internal error (replication, malformed state).
     Internal(String),
 }
@@ -236,6 +242,9 @@ impl std::fmt::Display for Error {
             | Error::InvalidSubstringLength(m)
             | Error::InvalidRegularExpression(m)
             | Error::InvalidEscapeSequence(m)
+            | Error::Grouping(m)
+            | Error::Windowing(m)
+            | Error::InvalidArgumentForNtile(m)
             | Error::Internal(m) => f.write_str(m),
             Error::DivisionByZero => f.write_str("division by zero"),
             Error::InFailedTransaction => f.write_str(

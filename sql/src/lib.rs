@@ -63,12 +63,23 @@
 //!   FULL with USING or NATURAL is 0A000; a RIGHT or FULL join keeps its whole right input in
 //!   memory, like every join), subqueries in
 //!   FROM and in expressions (scalar, IN, EXISTS; WHERE, HAVING and the select list only, not
-//!   in ON, GROUP BY or aggregate arguments), DISTINCT and DISTINCT aggregates, UNION /
+//!   in ON, GROUP BY or aggregate arguments), DISTINCT, DISTINCT ON (ORDER BY must start with
+//!   its expressions, as in PostgreSQL) and DISTINCT aggregates, UNION /
 //!   INTERSECT / EXCEPT [ALL] (ORDER BY on them by result column only), WITH and WITH
 //!   RECURSIVE (each reference to a WITH query runs it again, where PostgreSQL materializes a
 //!   query read twice; a recursive one stops with an error past
-//!   `exec::setops::MAX_RECURSIVE_ROWS` rows, where PostgreSQL runs on); no DISTINCT ON or
-//!   window functions. Inner joins are ordered greedily (from the first FROM item, the
+//!   `exec::setops::MAX_RECURSIVE_ROWS` rows, where PostgreSQL runs on). Window functions
+//!   (row_number, rank, dense_rank, ntile, lag, lead, first_value, last_value and the
+//!   aggregates, with FILTER but not DISTINCT or ORDER BY inside the call, as in PostgreSQL)
+//!   take PARTITION BY, ORDER BY and frames that start at the partition's first row and end
+//!   at the current row's last peer (the default; RANGE or GROUPS), the current row (ROWS) or
+//!   UNBOUNDED FOLLOWING, also through the WINDOW clause (`OVER w`, `OVER (w ORDER BY x)`);
+//!   other frames (with offsets) are 0A000, EXCLUDE does not parse (42601), and the Window
+//!   node reads its whole input into memory before it emits a row.
+//!   GROUP BY takes select-list positions and output names as PostgreSQL resolves them (input
+//!   column names win); LIMIT/OFFSET and OFFSET n ROWS / FETCH FIRST n ROWS ONLY | WITH TIES
+//!   (a FETCH count must be a literal: sqlparser takes no parenthesized expression). Inner
+//!   joins are ordered greedily (from the first FROM item, the
 //!   next input is the first one a condition links to those already joined), without
 //!   cardinality estimates. A USING column appears in `*` at
 //!   the left input's position (PostgreSQL lists USING columns first). Scalar functions: abs,
@@ -80,9 +91,15 @@
 //!   (`planner::functions`); sqrt, exp, ln, log and power compute in double precision even
 //!   for numeric arguments. No SIMILAR TO, format, to_char, date_trunc or extract yet;
 //!   aggregates: count, sum,
-//!   avg, min and max, with PostgreSQL's result types (sum of integer is bigint, of bigint
-//!   numeric; avg of an exact type is numeric, of a float double precision; sum and avg of
-//!   intervals are intervals).
+//!   avg, min, max, bool_and / every, bool_or, string_agg (text, bytea), stddev / stddev_samp,
+//!   stddev_pop, variance / var_samp and var_pop, with PostgreSQL's result types (sum of
+//!   integer is bigint, of bigint numeric; avg, variance and stddev of an exact type are
+//!   numeric, of a float double precision; sum and avg of intervals are intervals), each with
+//!   DISTINCT, ORDER BY inside the call and FILTER (WHERE ...); an ORDER BY inside a call keeps
+//!   the group's rows in memory. Variances of numerics are exact up to the numeric limits
+//!   below (22003 past them), standard deviations take the square root in about 28
+//!   significant digits, and both show at most 28 digits after the point (PostgreSQL can
+//!   show more for tiny values). No array_agg, json aggregates or ordered-set aggregates.
 //! - Correlated subqueries run once per enclosing row with the filters of their own query;
 //!   they are not decorrelated into joins, and a correlated equality does not select a key
 //!   span.
@@ -151,10 +168,9 @@
 //!   that runs). The in-memory test store runs every level as snapshot isolation.
 //! - A table without a primary key gets a hidden `rowid` key column (int8) from a cluster-wide
 //!   counter reserved in blocks of 1000 per node (ids are unique, not ordered by time).
-//! - ORDER BY, aggregation, DISTINCT, set operations and the right input of joins are
-//!   buffered in memory without a
-//!   bound (no 53200, no spilling yet); DROP TABLE deletes the rows in the
-//!   dropping transaction (no range clear).
+//! - ORDER BY, aggregation, DISTINCT, window functions, set operations and the right input of
+//!   joins are buffered in memory without a bound (no 53200, no spilling yet); DROP TABLE
+//!   deletes the rows in the dropping transaction (no range clear).
 //! - No pg_catalog / information_schema tables and no `SHOW ALL`.
 //! - Cached plans are checked against a schema generation of this node only: correct while
 //!   there is one node, but a schema change made through another node needs the descriptor

@@ -606,10 +606,12 @@ fn cover(node: Node, mut needed: Vec<bool>) -> Node {
             source,
             limit,
             offset,
+            ties,
         } => Node::Limit {
             source: Box::new(cover(*source, needed)),
             limit,
             offset,
+            ties,
         },
         Node::Aggregate {
             source,
@@ -621,7 +623,7 @@ fn cover(node: Node, mut needed: Vec<bool>) -> Node {
             group_by.iter().for_each(|e| mark(&mut need, e));
             aggregates
                 .iter()
-                .filter_map(crate::plan::Aggregate::arg)
+                .flat_map(crate::plan::Aggregate::exprs)
                 .for_each(|e| mark(&mut need, e));
             Node::Aggregate {
                 source: Box::new(cover(*source, need)),

@@ -521,7 +521,51 @@ pub struct SortKey {
     pub nulls_first: bool,
 }
 
-/// An aggregate function.
+/// The statistic a variance-family aggregate computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Statistic {
+    /// var_samp (also `variance`): the sum of squared deviations over n - 1.
+    VarSamp,
+    /// var_pop: over n.
+    VarPop,
+    /// stddev_samp (also `stddev`): the square root of var_samp.
+    StddevSamp,
+    /// stddev_pop: the square root of var_pop.
+    StddevPop,
+}
+
+impl Statistic {
+    /// The function's SQL name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Statistic::VarSamp => "var_samp",
+            Statistic::VarPop => "var_pop",
+            Statistic::StddevSamp => "stddev_samp",
+            Statistic::StddevPop => "stddev_pop",
+        }
+    }
+
+    /// Whether it divides by n - 1 (NULL for a single value) rather than n.
+    pub fn is_sample(self) -> bool {
+        matches!(self, Statistic::VarSamp | Statistic::StddevSamp)
+    }
+
+    /// Whether it is a standard deviation (the square root of the variance).
+    pub fn is_stddev(self) -> bool {
+        matches!(self, Statistic::StddevSamp | Statistic::StddevPop)
+    }
+}
+
+/// An `ORDER BY` item inside an aggregate call (`string_agg(x, ',' ORDER BY y DESC)`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AggregateOrder {
+    pub expr: Expr,
+    pub descending: bool,
+    pub nulls_first: bool,
+}
+
+/// An aggregate function. The plain variants are functions over their arguments' non-NULL
+/// values; `Filter`, `Distinct` and `Ordered` wrap one (in that order, outermost first).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Aggregate {
     /// count(*).
@@ -534,8 +578,24 @@ pub enum Aggregate {
     Avg(Expr, DataType),
     Min(Expr),
     Max(Expr),
-    /// The aggregate over the distinct non-NULL values of its argument (`count(DISTINCT x)`).
+    /// bool_and (and `every`): true when every non-NULL value is.
+    BoolAnd(Expr),
+    /// bool_or: true when some value is.
+    BoolOr(Expr),
+    /// string_agg(value, delimiter): the non-NULL values, each after the first preceded by
+    /// its row's delimiter (none when that is NULL).
+    StringAgg(Expr, Expr),
+    /// A variance or standard deviation, of the result type (numeric for the exact types,
+    /// double precision for floats).
+    Stat(Statistic, Expr, DataType),
+    /// The aggregate over the distinct values of its arguments whose first argument is not
+    /// NULL (`count(DISTINCT x)`).
     Distinct(Box<Aggregate>),
+    /// The aggregate over the rows for which the predicate is true (`FILTER (WHERE ...)`).
+    Filter(Box<Aggregate>, Expr),
+    /// The aggregate fed its rows in this order (`ORDER BY` inside the call); input order
+    /// breaks ties.
+    Ordered(Box<Aggregate>, Vec<AggregateOrder>),
 }
 
 impl Aggregate {
@@ -547,37 +607,261 @@ impl Aggregate {
             Aggregate::Avg(..) => "avg",
             Aggregate::Min(_) => "min",
             Aggregate::Max(_) => "max",
-            Aggregate::Distinct(a) => a.name(),
+            Aggregate::BoolAnd(_) => "bool_and",
+            Aggregate::BoolOr(_) => "bool_or",
+            Aggregate::StringAgg(..) => "string_agg",
+            Aggregate::Stat(s, ..) => s.name(),
+            Aggregate::Distinct(a) | Aggregate::Filter(a, _) | Aggregate::Ordered(a, _) => a.name(),
         }
     }
 
-    /// The argument expression (None for count(*)).
-    pub fn arg(&self) -> Option<&Expr> {
+    /// The argument expressions of the function (none for count(*)).
+    pub fn args(&self) -> Vec<&Expr> {
         match self {
-            Aggregate::CountStar => None,
+            Aggregate::CountStar => vec![],
             Aggregate::Count(e)
             | Aggregate::Sum(e, _)
             | Aggregate::Avg(e, _)
             | Aggregate::Min(e)
-            | Aggregate::Max(e) => Some(e),
-            Aggregate::Distinct(a) => a.arg(),
+            | Aggregate::Max(e)
+            | Aggregate::BoolAnd(e)
+            | Aggregate::BoolOr(e)
+            | Aggregate::Stat(_, e, _) => vec![e],
+            Aggregate::StringAgg(e, d) => vec![e, d],
+            Aggregate::Distinct(a) | Aggregate::Filter(a, _) | Aggregate::Ordered(a, _) => a.args(),
+        }
+    }
+
+    /// Every expression the aggregate evaluates: arguments, FILTER and ORDER BY.
+    pub fn exprs(&self) -> Vec<&Expr> {
+        match self {
+            Aggregate::Distinct(a) => a.exprs(),
+            Aggregate::Filter(a, f) => {
+                let mut v = a.exprs();
+                v.push(f);
+                v
+            }
+            Aggregate::Ordered(a, keys) => {
+                let mut v = a.exprs();
+                v.extend(keys.iter().map(|k| &k.expr));
+                v
+            }
+            a => a.args(),
         }
     }
 
     fn format(&self, names: &[String]) -> String {
         match self {
-            Aggregate::CountStar => "count(*)".into(),
-            Aggregate::Count(e)
-            | Aggregate::Sum(e, _)
-            | Aggregate::Avg(e, _)
-            | Aggregate::Min(e)
-            | Aggregate::Max(e) => format!("{}({})", self.name(), e.format(names)),
-            Aggregate::Distinct(a) => match a.arg() {
-                Some(e) => format!("{}(DISTINCT {})", a.name(), e.format(names)),
-                None => a.format(names),
-            },
+            Aggregate::Filter(a, f) => {
+                format!("{} FILTER (WHERE {})", a.format(names), f.format(names))
+            }
+            a => a.format_call(names, false, &[]),
         }
     }
+
+    fn format_call(&self, names: &[String], distinct: bool, order: &[AggregateOrder]) -> String {
+        match self {
+            Aggregate::Distinct(a) => a.format_call(names, true, order),
+            Aggregate::Ordered(a, keys) => a.format_call(names, distinct, keys),
+            Aggregate::Filter(..) => self.format(names),
+            Aggregate::CountStar => "count(*)".into(),
+            a => {
+                let args: Vec<String> = a.args().iter().map(|e| e.format(names)).collect();
+                let mut s = format!("{}(", a.name());
+                if distinct {
+                    s.push_str("DISTINCT ");
+                }
+                s.push_str(&args.join(", "));
+                if !order.is_empty() {
+                    let _ = write!(s, " ORDER BY {}", format_order(order, names));
+                }
+                s + ")"
+            }
+        }
+    }
+}
+
+/// What a window function computes over its partition.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WindowFunc {
+    /// row_number(): the row's position in its partition, from 1.
+    RowNumber,
+    /// rank(): the position of the row's first peer (rows with equal ORDER BY values).
+    Rank,
+    /// dense_rank(): the number of distinct peer groups up to the row's.
+    DenseRank,
+    /// ntile(n): the bucket from 1 to n that the row falls in, the partition split as evenly
+    /// as possible (earlier buckets one row larger).
+    Ntile(Expr),
+    /// lag(value, offset, default) (`lead` with `lead`): the value at `offset` rows before
+    /// (after) the row in its partition, else the default (NULL when absent).
+    Lag {
+        value: Expr,
+        offset: Expr,
+        default: Expr,
+        lead: bool,
+    },
+    /// first_value(value): of the partition's first row.
+    FirstValue(Expr),
+    /// last_value(value): of the row's last peer (the end of the default frame).
+    LastValue(Expr),
+    /// An aggregate over the default frame: the partition's rows up to the row's last peer.
+    Aggregate(Aggregate),
+}
+
+impl WindowFunc {
+    /// The function's SQL name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            WindowFunc::RowNumber => "row_number",
+            WindowFunc::Rank => "rank",
+            WindowFunc::DenseRank => "dense_rank",
+            WindowFunc::Ntile(_) => "ntile",
+            WindowFunc::Lag { lead: false, .. } => "lag",
+            WindowFunc::Lag { lead: true, .. } => "lead",
+            WindowFunc::FirstValue(_) => "first_value",
+            WindowFunc::LastValue(_) => "last_value",
+            WindowFunc::Aggregate(a) => a.name(),
+        }
+    }
+
+    /// The expressions it evaluates over the rows.
+    pub fn exprs(&self) -> Vec<&Expr> {
+        match self {
+            WindowFunc::RowNumber | WindowFunc::Rank | WindowFunc::DenseRank => vec![],
+            WindowFunc::Ntile(e) | WindowFunc::FirstValue(e) | WindowFunc::LastValue(e) => {
+                vec![e]
+            }
+            WindowFunc::Lag {
+                value,
+                offset,
+                default,
+                ..
+            } => vec![value, offset, default],
+            WindowFunc::Aggregate(a) => a.exprs(),
+        }
+    }
+
+    fn map_exprs(self, f: &mut impl FnMut(Expr) -> Expr) -> WindowFunc {
+        match self {
+            WindowFunc::Ntile(e) => WindowFunc::Ntile(f(e)),
+            WindowFunc::FirstValue(e) => WindowFunc::FirstValue(f(e)),
+            WindowFunc::LastValue(e) => WindowFunc::LastValue(f(e)),
+            WindowFunc::Lag {
+                value,
+                offset,
+                default,
+                lead,
+            } => {
+                let value = f(value);
+                let offset = f(offset);
+                WindowFunc::Lag {
+                    value,
+                    offset,
+                    default: f(default),
+                    lead,
+                }
+            }
+            WindowFunc::Aggregate(a) => WindowFunc::Aggregate(map_aggregate(a, f)),
+            w => w,
+        }
+    }
+}
+
+/// The rows of its partition a window aggregate, first_value and last_value read for a row:
+/// always from the partition's first row, to
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// the row's last peer (the default, `RANGE UNBOUNDED PRECEDING`);
+    ToPeers,
+    /// the row itself (`ROWS UNBOUNDED PRECEDING`);
+    ToRow,
+    /// the partition's last row (`... AND UNBOUNDED FOLLOWING`).
+    Partition,
+}
+
+/// A window function call: the function, its partition, its order within the partition and
+/// its frame.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Window {
+    pub func: WindowFunc,
+    pub partition_by: Vec<Expr>,
+    pub order_by: Vec<AggregateOrder>,
+    pub frame: Frame,
+}
+
+impl Window {
+    /// Every expression the call evaluates.
+    pub fn exprs(&self) -> Vec<&Expr> {
+        let mut v = self.func.exprs();
+        v.extend(&self.partition_by);
+        v.extend(self.order_by.iter().map(|k| &k.expr));
+        v
+    }
+
+    fn map_exprs(self, f: &mut impl FnMut(Expr) -> Expr) -> Window {
+        let func = self.func.map_exprs(f);
+        let partition_by = self.partition_by.into_iter().map(&mut *f).collect();
+        let order_by = self
+            .order_by
+            .into_iter()
+            .map(|k| AggregateOrder {
+                expr: f(k.expr),
+                ..k
+            })
+            .collect();
+        Window {
+            func,
+            partition_by,
+            order_by,
+            frame: self.frame,
+        }
+    }
+
+    fn format(&self, names: &[String]) -> String {
+        let call = match &self.func {
+            WindowFunc::Aggregate(a) => a.format(names),
+            func => {
+                let args: Vec<String> = func.exprs().iter().map(|e| e.format(names)).collect();
+                format!("{}({})", func.name(), args.join(", "))
+            }
+        };
+        let mut over = Vec::new();
+        if !self.partition_by.is_empty() {
+            over.push(format!(
+                "PARTITION BY {}",
+                format_list(&self.partition_by, names)
+            ));
+        }
+        if !self.order_by.is_empty() {
+            over.push(format!("ORDER BY {}", format_order(&self.order_by, names)));
+        }
+        match self.frame {
+            Frame::ToPeers => {}
+            Frame::ToRow => over.push("ROWS UNBOUNDED PRECEDING".into()),
+            Frame::Partition => {
+                over.push("ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING".into())
+            }
+        }
+        format!("{call} OVER ({})", over.join(" "))
+    }
+}
+
+/// Formats ORDER BY items of an aggregate call or a window.
+fn format_order(keys: &[AggregateOrder], names: &[String]) -> String {
+    let keys: Vec<String> = keys
+        .iter()
+        .map(|k| {
+            let dir = if k.descending { " DESC" } else { "" };
+            let nulls = match (k.nulls_first, k.descending) {
+                (true, false) => " NULLS FIRST",
+                (false, true) => " NULLS LAST",
+                _ => "",
+            };
+            format!("{}{dir}{nulls}", k.expr.format(names))
+        })
+        .collect();
+    keys.join(", ")
 }
 
 /// How a join treats rows of its left input without a match.
@@ -667,6 +951,12 @@ pub enum Node {
     },
     /// Emits the first of each set of equal rows (NULLs equal), in input order.
     Distinct { source: Box<Node> },
+    /// Emits the first row of each run of rows with equal values in `columns` (NULLs equal):
+    /// `SELECT DISTINCT ON`, whose input is sorted so that such rows are adjacent.
+    DistinctOn {
+        source: Box<Node>,
+        columns: Vec<usize>,
+    },
     /// UNION, INTERSECT or EXCEPT of two inputs with the same column types; without `all`,
     /// duplicates are removed; with it, INTERSECT and EXCEPT count multiplicities. Emits the
     /// left input's columns.
@@ -691,11 +981,21 @@ pub enum Node {
         source: Box<Node>,
         keys: Vec<SortKey>,
     },
-    /// Skips `offset` rows then emits at most `limit` (constant expressions).
+    /// Skips `offset` rows then emits at most `limit` (constant expressions), and then the
+    /// rows that follow with the values of the last one in the `ties` columns (`FETCH FIRST n
+    /// ROWS WITH TIES` over sorted input; no columns for a plain limit).
     Limit {
         source: Box<Node>,
         limit: Option<Expr>,
         offset: Option<Expr>,
+        ties: Vec<usize>,
+    },
+    /// Window functions: emits each input row (all of them are read first) followed by the
+    /// value of each window function for it.
+    Window {
+        source: Box<Node>,
+        windows: Vec<Window>,
+        columns: Vec<Column>,
     },
     /// Groups rows by `group_by` and computes aggregates: emits the group columns then the
     /// aggregates. Without GROUP BY it emits exactly one row.
@@ -724,10 +1024,12 @@ impl Node {
             Node::Values { columns, .. }
             | Node::WorkTable { columns }
             | Node::Projection { columns, .. }
+            | Node::Window { columns, .. }
             | Node::Aggregate { columns, .. } => columns.clone(),
             Node::Filter { source, .. }
             | Node::Order { source, .. }
             | Node::Distinct { source }
+            | Node::DistinctOn { source, .. }
             | Node::Limit { source, .. } => source.columns(),
             Node::SetOp { left, .. } => left.columns(),
             Node::RecursiveCte { anchor, .. } => anchor.columns(),
@@ -774,10 +1076,12 @@ impl Node {
                 source,
                 limit,
                 offset,
+                ties,
             } => Node::Limit {
                 source: t(source)?,
                 limit,
                 offset,
+                ties,
             },
             Node::Aggregate {
                 source,
@@ -804,6 +1108,19 @@ impl Node {
                 keys,
             },
             Node::Distinct { source } => Node::Distinct { source: t(source)? },
+            Node::Window {
+                source,
+                windows,
+                columns,
+            } => Node::Window {
+                source: t(source)?,
+                windows,
+                columns,
+            },
+            Node::DistinctOn { source, columns } => Node::DistinctOn {
+                source: t(source)?,
+                columns,
+            },
             Node::RecursiveCte {
                 anchor,
                 recursive,
@@ -879,10 +1196,12 @@ impl Node {
                     source,
                     limit,
                     offset,
+                    ties,
                 } => Node::Limit {
                     source,
                     limit: limit.map(&mut *f),
                     offset: offset.map(&mut *f),
+                    ties,
                 },
                 Node::Aggregate {
                     source,
@@ -911,8 +1230,18 @@ impl Node {
                     on: on.map(&mut *f),
                     keys,
                 },
+                Node::Window {
+                    source,
+                    windows,
+                    columns,
+                } => Node::Window {
+                    source,
+                    windows: windows.into_iter().map(|w| w.map_exprs(f)).collect(),
+                    columns,
+                },
                 n @ (Node::Order { .. }
                 | Node::Distinct { .. }
+                | Node::DistinctOn { .. }
                 | Node::SetOp { .. }
                 | Node::RecursiveCte { .. }
                 | Node::WorkTable { .. }) => n,
@@ -951,7 +1280,9 @@ impl Node {
                 left.walk_exprs(f);
                 right.walk_exprs(f);
             }
-            Node::Order { source, .. } | Node::Distinct { source } => source.walk_exprs(f),
+            Node::Order { source, .. }
+            | Node::Distinct { source }
+            | Node::DistinctOn { source, .. } => source.walk_exprs(f),
             Node::SetOp { left, right, .. }
             | Node::RecursiveCte {
                 anchor: left,
@@ -962,10 +1293,17 @@ impl Node {
                 right.walk_exprs(f);
             }
             Node::WorkTable { .. } => {}
+            Node::Window {
+                source, windows, ..
+            } => {
+                windows.iter().flat_map(Window::exprs).for_each(&mut each);
+                source.walk_exprs(f);
+            }
             Node::Limit {
                 source,
                 limit,
                 offset,
+                ..
             } => {
                 limit.iter().chain(offset).for_each(&mut each);
                 source.walk_exprs(f);
@@ -979,7 +1317,7 @@ impl Node {
                 group_by.iter().for_each(&mut each);
                 aggregates
                     .iter()
-                    .filter_map(Aggregate::arg)
+                    .flat_map(Aggregate::exprs)
                     .for_each(&mut each);
                 source.walk_exprs(f);
             }
@@ -1098,6 +1436,23 @@ impl Node {
                 let _ = writeln!(out, "Distinct");
                 Some(source)
             }
+            Node::Window {
+                source, windows, ..
+            } => {
+                let names = source.names();
+                let items: Vec<String> = windows.iter().map(|w| w.format(&names)).collect();
+                let _ = writeln!(out, "Window {}", items.join(", "));
+                Some(source)
+            }
+            Node::DistinctOn { source, columns } => {
+                let names = source.names();
+                let on: Vec<String> = columns
+                    .iter()
+                    .map(|c| names.get(*c).cloned().unwrap_or_else(|| format!("#{c}")))
+                    .collect();
+                let _ = writeln!(out, "DistinctOn {}", on.join(", "));
+                Some(source)
+            }
             Node::RecursiveCte {
                 anchor,
                 recursive,
@@ -1154,6 +1509,7 @@ impl Node {
                 source,
                 limit,
                 offset,
+                ties,
             } => {
                 let mut s = "Limit".to_string();
                 if let Some(l) = limit {
@@ -1161,6 +1517,14 @@ impl Node {
                 }
                 if let Some(o) = offset {
                     let _ = write!(s, " offset {}", o.format(&[]));
+                }
+                if !ties.is_empty() {
+                    let names = source.names();
+                    let t: Vec<String> = ties
+                        .iter()
+                        .map(|c| names.get(*c).cloned().unwrap_or_else(|| format!("#{c}")))
+                        .collect();
+                    let _ = write!(s, " with ties on {}", t.join(", "));
                 }
                 let _ = writeln!(out, "{s}");
                 Some(source)
@@ -1206,7 +1570,29 @@ fn map_aggregate(a: Aggregate, f: &mut impl FnMut(Expr) -> Expr) -> Aggregate {
         Aggregate::Avg(e, t) => Aggregate::Avg(f(e), t),
         Aggregate::Min(e) => Aggregate::Min(f(e)),
         Aggregate::Max(e) => Aggregate::Max(f(e)),
+        Aggregate::BoolAnd(e) => Aggregate::BoolAnd(f(e)),
+        Aggregate::BoolOr(e) => Aggregate::BoolOr(f(e)),
+        Aggregate::StringAgg(e, d) => {
+            let e = f(e);
+            Aggregate::StringAgg(e, f(d))
+        }
+        Aggregate::Stat(s, e, t) => Aggregate::Stat(s, f(e), t),
         Aggregate::Distinct(a) => Aggregate::Distinct(Box::new(map_aggregate(*a, f))),
+        Aggregate::Filter(a, p) => {
+            let a = map_aggregate(*a, f);
+            Aggregate::Filter(Box::new(a), f(p))
+        }
+        Aggregate::Ordered(a, keys) => {
+            let a = map_aggregate(*a, f);
+            let keys = keys
+                .into_iter()
+                .map(|k| AggregateOrder {
+                    expr: f(k.expr),
+                    ..k
+                })
+                .collect();
+            Aggregate::Ordered(Box::new(a), keys)
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! gets or span scans of [`ops::SCAN_BATCH`] rows that resume after the last key returned.
 //! Parameters are substituted as constants before execution ([`bind_params`]).
 
+mod aggregate;
 mod analyze;
 pub(crate) mod eval;
 mod functions;
@@ -13,6 +14,7 @@ pub(crate) mod ops;
 pub(crate) mod rows;
 mod setops;
 mod subquery;
+mod window;
 mod write;
 pub(crate) use analyze::explain_analyze;
 pub(crate) use write::duplicate_at_commit;

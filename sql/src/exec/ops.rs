@@ -10,10 +10,9 @@ use super::rows::{Row, decode_table_row};
 use super::subquery::{eval_row, resolve_uncorrelated};
 use crate::catalog::Table;
 use crate::encoding::encode_key;
-use crate::plan::{Aggregate, Expr, JoinKind, Node, SortKey, Span, SpanBound};
+use crate::plan::{Expr, JoinKind, Node, SortKey, Span, SpanBound};
 use crate::store::KvTxn;
-use crate::types::ArithOp;
-use crate::{DataType, Result, Value};
+use crate::{Result, Value};
 
 /// Rows per KV scan request (the scan resumes after the last key of a full batch).
 pub const SCAN_BATCH: usize = 1024;
@@ -78,6 +77,14 @@ fn build_node(node: Node) -> Result<Box<dyn Operator>> {
             source: build(*source)?,
             seen: Default::default(),
         }),
+        Node::Window {
+            source, windows, ..
+        } => Box::new(super::window::WindowOp::new(build(*source)?, windows)),
+        Node::DistinctOn { source, columns } => Box::new(super::setops::DistinctOn {
+            source: build(*source)?,
+            columns,
+            last: None,
+        }),
         Node::SetOp {
             op,
             all,
@@ -110,6 +117,7 @@ fn build_node(node: Node) -> Result<Box<dyn Operator>> {
             source,
             limit,
             offset,
+            ties,
         } => Box::new(Limit {
             source: build(*source)?,
             limit: limit
@@ -123,18 +131,19 @@ fn build_node(node: Node) -> Result<Box<dyn Operator>> {
                 .transpose()?
                 .flatten()
                 .unwrap_or(0),
+            ties,
+            last: None,
         }),
         Node::Aggregate {
             source,
             group_by,
             aggregates,
             ..
-        } => Box::new(Aggregation {
-            source: build(*source)?,
+        } => Box::new(super::aggregate::Aggregation::new(
+            build(*source)?,
             group_by,
             aggregates,
-            done: false,
-        }),
+        )),
     })
 }
 
@@ -500,16 +509,7 @@ impl Operator for Order {
         }
         rows.sort_by(|a, b| {
             for k in &self.keys {
-                let (x, y) = (&a[k.column], &b[k.column]);
-                let o = match (x.is_null(), y.is_null()) {
-                    (true, true) => std::cmp::Ordering::Equal,
-                    (true, false) if k.nulls_first => std::cmp::Ordering::Less,
-                    (true, false) => std::cmp::Ordering::Greater,
-                    (false, true) if k.nulls_first => std::cmp::Ordering::Greater,
-                    (false, true) => std::cmp::Ordering::Less,
-                    (false, false) if k.descending => y.sort_cmp(x),
-                    (false, false) => x.sort_cmp(y),
-                };
+                let o = sort_order(&a[k.column], &b[k.column], k.descending, k.nulls_first);
                 if o.is_ne() {
                     return o;
                 }
@@ -520,17 +520,61 @@ impl Operator for Order {
     }
 }
 
+/// How two values of a sort key compare in the key's direction and NULL placement.
+pub(crate) fn sort_order(
+    x: &Value,
+    y: &Value,
+    descending: bool,
+    nulls_first: bool,
+) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (x.is_null(), y.is_null()) {
+        (true, true) => Ordering::Equal,
+        (true, false) if nulls_first => Ordering::Less,
+        (true, false) => Ordering::Greater,
+        (false, true) if nulls_first => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        (false, false) if descending => y.sort_cmp(x),
+        (false, false) => x.sort_cmp(y),
+    }
+}
+
 struct Limit {
     source: Box<dyn Operator>,
     limit: Option<u64>,
     offset: u64,
+    /// The columns whose values, equal to the last row's within the limit, let a row past it
+    /// through (WITH TIES).
+    ties: Vec<usize>,
+    /// The tie columns' encoding in the last row emitted (WITH TIES).
+    last: Option<Vec<u8>>,
+}
+
+impl Limit {
+    fn tie_key(&self, row: &Row) -> Vec<u8> {
+        let values: Row = self.ties.iter().map(|&c| row[c].clone()).collect();
+        encode_key(&values, &[])
+    }
+
+    /// The rows of a batch past the limit that tie with the last row within it; whether the
+    /// ties go on past the batch.
+    fn take_ties(&mut self, batch: Vec<Row>) -> (Vec<Row>, bool) {
+        let mut out = Vec::new();
+        for row in batch {
+            if self.last.is_none() || Some(self.tie_key(&row)) != self.last {
+                return (out, false);
+            }
+            out.push(row);
+        }
+        (out, true)
+    }
 }
 
 #[async_trait]
 impl Operator for Limit {
     async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
         loop {
-            if self.limit == Some(0) {
+            if self.limit == Some(0) && (self.ties.is_empty() || self.last.is_none()) {
                 return Ok(None);
             }
             let Some(mut batch) = self.source.next(txn).await? else {
@@ -539,155 +583,35 @@ impl Operator for Limit {
             let skip = self.offset.min(batch.len() as u64) as usize;
             self.offset -= skip as u64;
             batch.drain(..skip);
+            if self.limit == Some(0) {
+                let (out, more) = self.take_ties(batch);
+                if !more {
+                    self.last = None;
+                }
+                if !out.is_empty() {
+                    return Ok(Some(out));
+                }
+                continue;
+            }
+            let mut rest = Vec::new();
             if let Some(limit) = &mut self.limit {
-                batch.truncate((*limit).min(batch.len() as u64) as usize);
+                let keep = (*limit).min(batch.len() as u64) as usize;
+                rest = batch.split_off(keep);
                 *limit -= batch.len() as u64;
+            }
+            if !self.ties.is_empty() && self.limit == Some(0) {
+                if let Some(row) = batch.last() {
+                    self.last = Some(self.tie_key(row));
+                }
+                let (more_rows, more) = self.take_ties(rest);
+                batch.extend(more_rows);
+                if !more {
+                    self.last = None;
+                }
             }
             if !batch.is_empty() {
                 return Ok(Some(batch));
             }
         }
-    }
-}
-
-struct Aggregation {
-    source: Box<dyn Operator>,
-    group_by: Vec<Expr>,
-    aggregates: Vec<Aggregate>,
-    done: bool,
-}
-
-/// The running state of one aggregate.
-#[derive(Clone)]
-enum Acc {
-    Count(i64),
-    Sum(Value, DataType),
-    /// The sum (of the result type) and count of the values so far.
-    Avg(Value, i64, DataType),
-    MinMax(Value, bool),
-    /// The encodings of the values seen so far, and the aggregate over the first of each.
-    Distinct(std::collections::HashSet<Vec<u8>>, Box<Acc>),
-}
-
-impl Acc {
-    fn new(a: &Aggregate) -> Acc {
-        match a {
-            Aggregate::CountStar | Aggregate::Count(_) => Acc::Count(0),
-            Aggregate::Sum(_, t) => Acc::Sum(Value::Null, *t),
-            Aggregate::Avg(_, t) => Acc::Avg(Value::Null, 0, *t),
-            Aggregate::Min(_) => Acc::MinMax(Value::Null, false),
-            Aggregate::Max(_) => Acc::MinMax(Value::Null, true),
-            Aggregate::Distinct(a) => Acc::Distinct(Default::default(), Box::new(Acc::new(a))),
-        }
-    }
-
-    fn add(&mut self, a: &Aggregate, row: &[Value]) -> Result<()> {
-        if let (Acc::Distinct(seen, acc), Aggregate::Distinct(inner)) = (&mut *self, a) {
-            let v = match inner.arg() {
-                Some(e) => eval(e, row)?,
-                None => Value::Bool(true),
-            };
-            if !v.is_null() && seen.insert(encode_key(&[v], &[])) {
-                acc.add(inner, row)?;
-            }
-            return Ok(());
-        }
-        let v = match a {
-            Aggregate::CountStar => Value::Bool(true),
-            Aggregate::Count(e)
-            | Aggregate::Sum(e, _)
-            | Aggregate::Avg(e, _)
-            | Aggregate::Min(e)
-            | Aggregate::Max(e) => eval(e, row)?,
-            Aggregate::Distinct(_) => {
-                return Err(crate::Error::Internal("DISTINCT aggregate mismatch".into()));
-            }
-        };
-        if v.is_null() {
-            return Ok(());
-        }
-        match self {
-            Acc::Count(n) => *n += 1,
-            Acc::Sum(s, t) if s.is_null() => *s = v.cast(*t)?,
-            Acc::Sum(s, t) => *s = ArithOp::Add.apply(std::mem::replace(s, Value::Null), v, *t)?,
-            Acc::Avg(sum, n, t) => {
-                let v = v.cast(*t)?;
-                *sum = match std::mem::replace(sum, Value::Null) {
-                    Value::Null => v,
-                    s => ArithOp::Add.apply(s, v, *t)?,
-                };
-                *n += 1;
-            }
-            Acc::MinMax(m, max) => {
-                let replace = m.is_null() || {
-                    let o = v.compare(m)?.unwrap_or(std::cmp::Ordering::Equal);
-                    if *max { o.is_gt() } else { o.is_lt() }
-                };
-                if replace {
-                    *m = v;
-                }
-            }
-            Acc::Distinct(..) => {
-                return Err(crate::Error::Internal("DISTINCT aggregate mismatch".into()));
-            }
-        }
-        Ok(())
-    }
-
-    fn finish(self) -> crate::Result<Value> {
-        Ok(match self {
-            Acc::Count(n) => Value::Int(n),
-            Acc::Avg(_, 0, _) => Value::Null,
-            Acc::Avg(sum, n, t) => ArithOp::Div.apply(sum, Value::Int(n), t)?,
-            Acc::Distinct(_, acc) => acc.finish()?,
-            Acc::Sum(v, _) | Acc::MinMax(v, _) => v,
-        })
-    }
-}
-
-#[async_trait]
-impl Operator for Aggregation {
-    async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
-        if std::mem::replace(&mut self.done, true) {
-            return Ok(None);
-        }
-        let init: Vec<Acc> = self.aggregates.iter().map(Acc::new).collect();
-        let mut groups: Vec<(Row, Vec<Acc>)> = Vec::new();
-        let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
-        if self.group_by.is_empty() {
-            groups.push((vec![], init.clone()));
-            index.insert(vec![], 0);
-        }
-        while let Some(batch) = self.source.next(txn).await? {
-            for row in batch {
-                let key_values = self
-                    .group_by
-                    .iter()
-                    .map(|e| eval(e, &row))
-                    .collect::<Result<Row>>()?;
-                // The key encoding is canonical (one encoding per distinct value), so it groups.
-                let key = encode_key(&key_values, &[]);
-                let i = *index.entry(key).or_insert_with(|| {
-                    groups.push((key_values, init.clone()));
-                    groups.len() - 1
-                });
-                for (acc, a) in groups[i].1.iter_mut().zip(&self.aggregates) {
-                    acc.add(a, &row)?;
-                }
-            }
-        }
-        let rows: Vec<Row> = groups
-            .into_iter()
-            .map(|(mut key, accs)| {
-                for acc in accs {
-                    key.push(acc.finish()?);
-                }
-                Ok(key)
-            })
-            .collect::<crate::Result<_>>()?;
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(rows))
     }
 }

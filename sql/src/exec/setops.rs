@@ -39,6 +39,35 @@ impl Operator for Distinct {
     }
 }
 
+/// Emits the first row of each run of rows with equal values in `columns` (DISTINCT ON over
+/// input sorted so that such rows are adjacent); only the last run's key is kept.
+pub(crate) struct DistinctOn {
+    pub source: Box<dyn Operator>,
+    pub columns: Vec<usize>,
+    pub last: Option<Vec<u8>>,
+}
+
+#[async_trait]
+impl Operator for DistinctOn {
+    async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
+        while let Some(batch) = self.source.next(txn).await? {
+            let mut out = Vec::new();
+            for row in batch {
+                let values: Row = self.columns.iter().map(|&c| row[c].clone()).collect();
+                let key = Some(encode_key(&values, &[]));
+                if key != self.last {
+                    self.last = key;
+                    out.push(row);
+                }
+            }
+            if !out.is_empty() {
+                return Ok(Some(out));
+            }
+        }
+        Ok(None)
+    }
+}
+
 /// A set operation: UNION streams both inputs (through a DISTINCT filter unless ALL);
 /// INTERSECT and EXCEPT read the right input whole into a multiset, then stream the left.
 pub(crate) struct SetOperation {

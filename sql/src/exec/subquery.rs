@@ -84,6 +84,7 @@ async fn run(s: Subquery, row: Option<&[Value]>, txn: &mut dyn KvTxn) -> Result<
             source: Box::new(plan),
             limit: Some(Expr::Constant(Value::Int(1))),
             offset: None,
+            ties: vec![],
         };
     }
     let rows: Vec<Row> = ops::collect(ops::build(plan)?, txn).await?;

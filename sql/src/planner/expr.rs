@@ -46,7 +46,7 @@ impl Scope {
 
 /// The error for a column that is neither grouped by nor inside an aggregate.
 pub(crate) fn not_grouped(name: &str) -> Error {
-    Error::InvalidParameter(format!(
+    Error::Grouping(format!(
         "column \"{name}\" must appear in the GROUP BY clause or be used in an aggregate function"
     ))
 }
@@ -310,7 +310,10 @@ impl Planner<'_> {
                 scope,
                 hint,
             ),
-            A::Function(f) if aggregate_name(f).is_some() => Err(Error::InvalidParameter(format!(
+            A::Function(f) if f.over.is_some() => Err(Error::Windowing(format!(
+                "window functions are not allowed here: {e}"
+            ))),
+            A::Function(f) if aggregate_name(f).is_some() => Err(Error::Grouping(format!(
                 "aggregate functions are not allowed here: {e}"
             ))),
             A::Function(f) => self.function(f, scope, hint),
@@ -916,10 +919,34 @@ fn single_column(plan: &Node) -> Result<DataType> {
     }
 }
 
-/// The aggregate function a call names, if any.
+/// The aggregate functions' names.
+const AGGREGATES: &[&str] = &[
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "bool_and",
+    "bool_or",
+    "every",
+    "string_agg",
+    "stddev",
+    "stddev_samp",
+    "stddev_pop",
+    "variance",
+    "var_samp",
+    "var_pop",
+];
+
+/// The aggregate function a call names, if any (a call with OVER is a window function).
 pub(crate) fn aggregate_name(f: &ast::Function) -> Option<String> {
     let name = f.name.to_string().to_lowercase();
-    matches!(name.as_str(), "count" | "sum" | "avg" | "min" | "max").then_some(name)
+    (f.over.is_none() && is_aggregate_name(&name)).then_some(name)
+}
+
+/// Whether `name` (lower case) is an aggregate function's.
+pub(crate) fn is_aggregate_name(name: &str) -> bool {
+    AGGREGATES.contains(&name)
 }
 
 fn expect_bool(t: DataType, op: &str) -> Result<()> {

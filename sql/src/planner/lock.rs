@@ -66,6 +66,8 @@ fn scanned_table(node: &Node) -> Result<Option<Arc<Table>>> {
         Node::Join { .. }
         | Node::SetOp { .. }
         | Node::Distinct { .. }
+        | Node::DistinctOn { .. }
+        | Node::Window { .. }
         | Node::RecursiveCte { .. }
         | Node::WorkTable { .. } => Err(not_supported(
             "FOR UPDATE with joins, DISTINCT, set operations or WITH RECURSIVE",
@@ -125,12 +127,14 @@ fn with_keys(node: Node, table: &Table) -> Result<(Node, Vec<usize>)> {
             source,
             limit,
             offset,
+            ties,
         } => {
             let (source, keys) = with_keys(*source, table)?;
             let node = Node::Limit {
                 source: Box::new(source),
                 limit,
                 offset,
+                ties,
             };
             (node, keys)
         }
@@ -141,6 +145,8 @@ fn with_keys(node: Node, table: &Table) -> Result<(Node, Vec<usize>)> {
         | Node::Join { .. }
         | Node::SetOp { .. }
         | Node::Distinct { .. }
+        | Node::DistinctOn { .. }
+        | Node::Window { .. }
         | Node::RecursiveCte { .. }
         | Node::WorkTable { .. } => {
             return Err(Error::Internal(

@@ -14,6 +14,7 @@
 //! [`Expr::Outer`]: crate::plan::Expr::Outer
 
 pub(crate) mod access;
+mod aggregate;
 mod cte;
 pub(crate) mod ddl;
 mod dml;
@@ -21,8 +22,10 @@ pub(crate) mod expr;
 mod from;
 mod functions;
 mod lock;
+mod output;
 mod select;
 pub(crate) mod view;
+mod window;
 
 use std::collections::HashMap;
 use std::sync::Arc;

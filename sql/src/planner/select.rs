@@ -1,63 +1,20 @@
-//! Planning queries: FROM, WHERE, aggregates, projections, ORDER BY, LIMIT/OFFSET.
+//! Planning queries: FROM, WHERE, aggregation (`aggregate`), window functions (`window`),
+//! projections, DISTINCT [ON], ORDER BY, LIMIT/OFFSET and FETCH FIRST.
 
 use std::sync::Arc;
 
 use sqlparser::ast;
 
 use super::Planner;
-use super::expr::{Scope, ScopeColumn, aggregate_name, for_each_child, ident_name, object_name};
-use super::expr::{common_type, not_grouped};
-use crate::plan::{Aggregate, Expr, Node, SetOp, SortKey};
+use super::aggregate::{collect_aggregates, resolve_group_by};
+use super::expr::{Scope, common_type, ident_name, not_grouped, object_name};
+use super::output::{figure_colname, sort_key};
+use super::window::collect_windows;
+use crate::plan::{Expr, Node, SetOp, SortKey};
 use crate::{Column, DataType, Error, Result};
 
 fn not_supported(what: impl std::fmt::Display) -> Error {
     Error::NotSupported(format!("{what} is not supported yet"))
-}
-
-/// The column name PostgreSQL gives an unaliased select item.
-pub(crate) fn figure_colname(e: &ast::Expr) -> Option<String> {
-    figure_colname_strength(e).map(|(name, _)| name)
-}
-
-/// A type's name as a column name.
-fn type_colname(t: &ast::DataType) -> Option<String> {
-    DataType::from_ast(t)
-        .ok()
-        .map(|t| t.short_name().to_string())
-}
-
-/// PostgreSQL's `FigureColnameInternal`: the name and its strength, 2 for a name taken from
-/// the expression and 1 for one taken from a type (which an enclosing cast replaces).
-fn figure_colname_strength(e: &ast::Expr) -> Option<(String, u8)> {
-    let strong = |name: String| Some((name, 2));
-    match e {
-        ast::Expr::Identifier(i) => strong(ident_name(i)),
-        ast::Expr::CompoundIdentifier(parts) => parts.last().map(|p| (ident_name(p), 2)),
-        ast::Expr::Nested(e) => figure_colname_strength(e),
-        ast::Expr::Cast {
-            expr, data_type, ..
-        } => match figure_colname_strength(expr) {
-            Some((name, 2)) => Some((name, 2)),
-            inner => type_colname(data_type).map(|t| (t, 1)).or(inner),
-        },
-        ast::Expr::TypedString(ts) => type_colname(&ts.data_type).map(|t| (t, 1)),
-        ast::Expr::Interval(_) => Some(("interval".into(), 1)),
-        ast::Expr::Function(f) => strong(f.name.to_string().to_lowercase()),
-        ast::Expr::Case { .. } => strong("case".into()),
-        ast::Expr::Exists { .. } => strong("exists".into()),
-        ast::Expr::Subquery(q) => match q.body.as_ref() {
-            ast::SetExpr::Select(s) => match s.projection.as_slice() {
-                [ast::SelectItem::ExprWithAlias { alias, .. }] => strong(ident_name(alias)),
-                [ast::SelectItem::UnnamedExpr(e)] => figure_colname_strength(e),
-                _ => None,
-            },
-            _ => None,
-        },
-        ast::Expr::Value(v) if matches!(v.value, ast::Value::Boolean(_)) => {
-            Some(("bool".into(), 1))
-        }
-        _ => None,
-    }
 }
 
 impl Planner<'_> {
@@ -75,8 +32,8 @@ impl Planner<'_> {
     }
 
     fn plan_query_body(&mut self, q: &ast::Query) -> Result<Node> {
-        if q.fetch.is_some() || !q.locks.is_empty() {
-            return Err(not_supported("FETCH and FOR UPDATE in a subquery"));
+        if !q.locks.is_empty() {
+            return Err(not_supported("FOR UPDATE in a subquery"));
         }
         let order_by: &[ast::OrderByExpr] = match &q.order_by {
             None => &[],
@@ -98,7 +55,7 @@ impl Planner<'_> {
             }
             other => return Err(not_supported(format!("query {other}"))),
         };
-        let node = self.plan_limit(node, q.limit_clause.as_ref())?;
+        let node = self.plan_limit(node, q.limit_clause.as_ref(), q.fetch.as_ref())?;
         Ok(drop_hidden(node, hidden))
     }
 
@@ -196,9 +153,9 @@ impl Planner<'_> {
             return Err(not_supported("TOP and INTO"));
         }
         let distinct = match &s.distinct {
-            None | Some(ast::Distinct::All) => false,
-            Some(ast::Distinct::Distinct) => true,
-            Some(ast::Distinct::On(_)) => return Err(not_supported("DISTINCT ON")),
+            None | Some(ast::Distinct::All) => SelectDistinct::No,
+            Some(ast::Distinct::Distinct) => SelectDistinct::All,
+            Some(ast::Distinct::On(on)) => SelectDistinct::On(on),
         };
         let (source, mut scope) = self.plan_from(&s.from)?;
         let mut node = self.maybe_filter(source, &scope, s.selection.as_ref())?;
@@ -206,6 +163,8 @@ impl Planner<'_> {
             ast::GroupByExpr::Expressions(e, m) if m.is_empty() => e.as_slice(),
             _ => return Err(not_supported("GROUP BY ALL and grouping modifiers")),
         };
+        let group_by = resolve_group_by(group_by, &s.projection, &scope)?;
+        let group_by = group_by.as_slice();
         let mut aggs = Vec::new();
         for item in &s.projection {
             if let ast::SelectItem::UnnamedExpr(e)
@@ -220,6 +179,9 @@ impl Planner<'_> {
         order_by
             .iter()
             .for_each(|o| collect_aggregates(&o.expr, &mut aggs));
+        if let SelectDistinct::On(on) = distinct {
+            on.iter().for_each(|e| collect_aggregates(e, &mut aggs));
+        }
         if !aggs.is_empty() || !group_by.is_empty() || s.having.is_some() {
             (node, scope) = self.plan_aggregate(node, &scope, group_by, &aggs)?;
             if let Some(h) = &s.having {
@@ -228,6 +190,23 @@ impl Planner<'_> {
                     predicate: self.bind_predicate(h, &scope)?,
                 };
             }
+        }
+        let mut windows = Vec::new();
+        for item in &s.projection {
+            if let ast::SelectItem::UnnamedExpr(e)
+            | ast::SelectItem::ExprWithAlias { expr: e, .. } = item
+            {
+                collect_windows(e, &mut windows);
+            }
+        }
+        order_by
+            .iter()
+            .for_each(|o| collect_windows(&o.expr, &mut windows));
+        if let SelectDistinct::On(on) = distinct {
+            on.iter().for_each(|e| collect_windows(e, &mut windows));
+        }
+        if !windows.is_empty() {
+            (node, scope) = self.plan_window(node, &scope, &windows, &s.named_window)?;
         }
         self.plan_projection(node, &scope, &s.projection, order_by, distinct)
     }
@@ -275,7 +254,7 @@ impl Planner<'_> {
         let columns = node.columns();
         let mut keys = Vec::new();
         for o in order_by {
-            let Some(column) = output_column(&o.expr, &columns, columns.len())? else {
+            let Some(column) = output_column(&o.expr, &columns, columns.len(), "ORDER BY")? else {
                 return Err(not_supported(
                     "ORDER BY expressions other than result columns on UNION/INTERSECT/EXCEPT",
                 ));
@@ -288,145 +267,6 @@ impl Planner<'_> {
         })
     }
 
-    fn plan_aggregate(
-        &mut self,
-        source: Node,
-        scope: &Scope,
-        group_by: &[ast::Expr],
-        aggs: &[ast::Function],
-    ) -> Result<(Node, Scope)> {
-        let mut grouped = Vec::new();
-        let mut columns = Vec::new();
-        let mut groups = Vec::new();
-        let mut group_columns = Vec::new();
-        for g in group_by {
-            let (e, t) = self.bind(g, scope, None)?;
-            if let Expr::Column(j) = e {
-                group_columns.push((j, columns.len()));
-            }
-            grouped.push((g.clone(), columns.len()));
-            columns.push(Column {
-                name: figure_colname(g).unwrap_or_else(|| "?column?".into()),
-                data_type: t,
-            });
-            groups.push(e);
-        }
-        let mut aggregates = Vec::new();
-        for f in aggs {
-            let (agg, t) = self.bind_aggregate(f, scope)?;
-            grouped.push((ast::Expr::Function(f.clone()), columns.len()));
-            columns.push(Column {
-                name: agg.name().into(),
-                data_type: t,
-            });
-            aggregates.push(agg);
-        }
-        let new_scope = Scope {
-            columns: columns
-                .iter()
-                .map(|c| ScopeColumn {
-                    relation: None,
-                    name: c.name.clone(),
-                    data_type: c.data_type,
-                    hidden: false,
-                    merged: false,
-                })
-                .collect(),
-            grouped: Some(grouped),
-            ungrouped: Some(Box::new(scope.clone())),
-            group_columns,
-        };
-        Ok((
-            Node::Aggregate {
-                source: Box::new(source),
-                group_by: groups,
-                aggregates,
-                columns,
-            },
-            new_scope,
-        ))
-    }
-
-    fn bind_aggregate(
-        &mut self,
-        f: &ast::Function,
-        scope: &Scope,
-    ) -> Result<(Aggregate, DataType)> {
-        let name = aggregate_name(f).unwrap_or_default();
-        let (args, distinct) = match &f.args {
-            ast::FunctionArguments::List(l) if l.clauses.is_empty() => (
-                &l.args,
-                l.duplicate_treatment == Some(ast::DuplicateTreatment::Distinct),
-            ),
-            _ => return Err(not_supported(format!("aggregate {f}"))),
-        };
-        let (agg, t) = self.bind_aggregate_args(f, &name, args, scope)?;
-        Ok(match (distinct, agg) {
-            (true, Aggregate::CountStar) => {
-                return Err(Error::Syntax("count(DISTINCT *) is not valid".into()));
-            }
-            (true, agg) => (Aggregate::Distinct(Box::new(agg)), t),
-            (false, agg) => (agg, t),
-        })
-    }
-
-    fn bind_aggregate_args(
-        &mut self,
-        f: &ast::Function,
-        name: &str,
-        args: &[ast::FunctionArg],
-        scope: &Scope,
-    ) -> Result<(Aggregate, DataType)> {
-        if f.filter.is_some() || f.over.is_some() || !f.within_group.is_empty() {
-            return Err(not_supported(format!("aggregate {f}")));
-        }
-        let arg = match args {
-            [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard)] if name == "count" => {
-                return Ok((Aggregate::CountStar, DataType::Int8));
-            }
-            [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e))] => e,
-            _ => {
-                return Err(Error::DatatypeMismatch(format!(
-                    "function {f} does not exist"
-                )));
-            }
-        };
-        let (e, t) = self.bind(arg, scope, None)?;
-        Ok(match name {
-            "count" => (Aggregate::Count(e), DataType::Int8),
-            "sum" | "avg" if t == DataType::Interval => {
-                let a = if name == "sum" {
-                    Aggregate::Sum(e, t)
-                } else {
-                    Aggregate::Avg(e, t)
-                };
-                (a, t)
-            }
-            "sum" if t.is_numeric() => {
-                let out = match t {
-                    DataType::Int2 | DataType::Int4 => DataType::Int8,
-                    DataType::Int8 | DataType::Numeric(_) => DataType::Numeric(None),
-                    t => t,
-                };
-                (Aggregate::Sum(e, out), out)
-            }
-            "avg" if t.is_numeric() => {
-                let out = match t {
-                    DataType::Float4 | DataType::Float8 => DataType::Float8,
-                    _ => DataType::Numeric(None),
-                };
-                (Aggregate::Avg(e, out), out)
-            }
-            "min" => (Aggregate::Min(e), t),
-            "max" => (Aggregate::Max(e), t),
-            _ => {
-                return Err(Error::DatatypeMismatch(format!(
-                    "function {name}({t}) does not exist"
-                )));
-            }
-        })
-    }
-
     /// Plans the select list and ORDER BY. Sort expressions that are not output columns are
     /// computed as hidden trailing columns, dropped after sorting.
     fn plan_projection(
@@ -435,7 +275,7 @@ impl Planner<'_> {
         scope: &Scope,
         items: &[ast::SelectItem],
         order_by: &[ast::OrderByExpr],
-        distinct: bool,
+        distinct: SelectDistinct,
     ) -> Result<(Node, usize)> {
         let mut exprs = Vec::new();
         let mut columns = Vec::new();
@@ -470,19 +310,22 @@ impl Planner<'_> {
         let visible = exprs.len();
         let mut keys = Vec::new();
         for o in order_by {
-            let column = match output_column(&o.expr, &columns, visible)? {
+            let column = match output_column(&o.expr, &columns, visible, "ORDER BY")? {
                 Some(i) => i,
-                None => {
-                    let (b, t) = self.bind(&o.expr, scope, None)?;
-                    exprs.push(b);
-                    columns.push(Column {
-                        name: format!("?sort{}?", exprs.len()),
-                        data_type: t,
-                    });
-                    exprs.len() - 1
-                }
+                None => self.bind_hidden(&o.expr, scope, &mut exprs, &mut columns)?,
             };
             keys.push(sort_key(o, column)?);
+        }
+        let mut on_columns = Vec::new();
+        if let SelectDistinct::On(on) = distinct {
+            for e in on {
+                let column = match output_column(e, &columns, visible, "DISTINCT ON")? {
+                    Some(i) => i,
+                    None => self.bind_hidden(e, scope, &mut exprs, &mut columns)?,
+                };
+                on_columns.push(column);
+            }
+            distinct_on_sort(&on_columns, &mut keys)?;
         }
         let hidden = exprs.len() - visible;
         let mut node = Node::Projection {
@@ -490,7 +333,7 @@ impl Planner<'_> {
             exprs,
             columns,
         };
-        if distinct {
+        if distinct == SelectDistinct::All {
             if hidden > 0 {
                 return Err(Error::InvalidColumnReference(
                     "for SELECT DISTINCT, ORDER BY expressions must appear in select list".into(),
@@ -506,13 +349,47 @@ impl Planner<'_> {
                 keys,
             };
         }
+        if !on_columns.is_empty() {
+            node = Node::DistinctOn {
+                source: Box::new(node),
+                columns: on_columns,
+            };
+        }
         let hidden = node.columns().len() - visible;
         Ok((node, hidden))
     }
 
-    fn plan_limit(&mut self, node: Node, clause: Option<&ast::LimitClause>) -> Result<Node> {
-        let (limit, offset) = match clause {
-            None => return Ok(node),
+    /// The column of the select list (visible or hidden) that computes `e`, adding a hidden
+    /// one when none does (an ORDER BY or DISTINCT ON expression that is not an output).
+    fn bind_hidden(
+        &mut self,
+        e: &ast::Expr,
+        scope: &Scope,
+        exprs: &mut Vec<Expr>,
+        columns: &mut Vec<Column>,
+    ) -> Result<usize> {
+        let (b, t) = self.bind(e, scope, None)?;
+        if let Some(i) = exprs.iter().position(|x| *x == b) {
+            return Ok(i);
+        }
+        exprs.push(b);
+        columns.push(Column {
+            name: format!("?sort{}?", exprs.len()),
+            data_type: t,
+        });
+        Ok(exprs.len() - 1)
+    }
+
+    /// Plans LIMIT / OFFSET, or the standard's `OFFSET n ROWS FETCH FIRST n ROWS ONLY` (the
+    /// same thing; a FETCH without a count fetches one row).
+    fn plan_limit(
+        &mut self,
+        node: Node,
+        clause: Option<&ast::LimitClause>,
+        fetch: Option<&ast::Fetch>,
+    ) -> Result<Node> {
+        let (mut limit, offset) = match clause {
+            None => (None, None),
             Some(ast::LimitClause::LimitOffset {
                 limit,
                 offset,
@@ -520,6 +397,23 @@ impl Planner<'_> {
             }) if limit_by.is_empty() => (limit.as_ref(), offset.as_ref().map(|o| &o.value)),
             Some(_) => return Err(not_supported("this LIMIT form")),
         };
+        let one = ast::Expr::Value(ast::Value::Number("1".into(), false).into());
+        let mut ties = Vec::new();
+        if let Some(f) = fetch {
+            if limit.is_some() {
+                return Err(Error::Syntax("multiple LIMIT clauses not allowed".into()));
+            }
+            if f.percent {
+                return Err(not_supported("FETCH FIRST ... PERCENT"));
+            }
+            if f.with_ties {
+                ties = tie_columns(&node)?;
+            }
+            limit = Some(f.quantity.as_ref().unwrap_or(&one));
+        }
+        if limit.is_none() && offset.is_none() {
+            return Ok(node);
+        }
         let mut bind = |e: Option<&ast::Expr>| -> Result<Option<Expr>> {
             let Some(e) = e else { return Ok(None) };
             let (b, t) = self.bind(e, &Scope::default(), Some(DataType::Int8))?;
@@ -535,7 +429,20 @@ impl Planner<'_> {
             source: Box::new(node),
             limit,
             offset,
+            ties,
         })
+    }
+}
+
+/// The sort columns of a sorted query, which rows past a WITH TIES limit must share with the
+/// last row within it (42601 without ORDER BY, as in PostgreSQL).
+fn tie_columns(node: &Node) -> Result<Vec<usize>> {
+    match node {
+        Node::Order { keys, .. } => Ok(keys.iter().map(|k| k.column).collect()),
+        Node::DistinctOn { source, .. } => tie_columns(source),
+        _ => Err(Error::Syntax(
+            "WITH TIES cannot be specified without ORDER BY clause".into(),
+        )),
     }
 }
 
@@ -543,19 +450,51 @@ fn drop_hidden_pair((node, hidden): (Node, usize)) -> Node {
     drop_hidden(node, hidden)
 }
 
-/// The direction and NULL placement of an ORDER BY item on `column`.
-fn sort_key(o: &ast::OrderByExpr, column: usize) -> Result<SortKey> {
-    let descending = match &o.options.sort {
-        None | Some(ast::OrderBySort::Asc) => false,
-        Some(ast::OrderBySort::Desc) => true,
-        Some(other) => return Err(not_supported(format!("ORDER BY {other:?}"))),
+/// Whether and how a SELECT removes duplicate rows.
+#[derive(Clone, Copy, PartialEq)]
+enum SelectDistinct<'a> {
+    No,
+    /// `SELECT DISTINCT`: whole rows.
+    All,
+    /// `SELECT DISTINCT ON (exprs)`.
+    On(&'a [ast::Expr]),
+}
+
+/// Checks PostgreSQL's rule that ORDER BY starts with the DISTINCT ON expressions (in any
+/// order; 42P10 otherwise) and sorts by those ORDER BY leaves out, after the others, so that
+/// rows with equal DISTINCT ON values are adjacent.
+fn distinct_on_sort(on: &[usize], keys: &mut Vec<SortKey>) -> Result<()> {
+    let mismatch = || {
+        Error::InvalidColumnReference(
+            "SELECT DISTINCT ON expressions must match initial ORDER BY expressions".into(),
+        )
     };
-    let nulls_first = o.options.nulls_first.unwrap_or(descending);
-    Ok(SortKey {
-        column,
-        descending,
-        nulls_first,
-    })
+    let mut skipped = false;
+    let mut covered = Vec::new();
+    for k in keys.iter() {
+        if !on.contains(&k.column) {
+            skipped = true;
+        } else if skipped {
+            return Err(mismatch());
+        } else {
+            covered.push(k.column);
+        }
+    }
+    for &c in on {
+        if covered.contains(&c) {
+            continue;
+        }
+        if skipped {
+            return Err(mismatch());
+        }
+        covered.push(c);
+        keys.push(SortKey {
+            column: c,
+            descending: false,
+            nulls_first: false,
+        });
+    }
+    Ok(())
 }
 
 /// Checks that two set operands have the same number of columns and casts columns of
@@ -622,8 +561,13 @@ fn drop_hidden(node: Node, hidden: usize) -> Node {
     }
 }
 
-/// An ORDER BY item naming an output column by name or position.
-fn output_column(e: &ast::Expr, columns: &[Column], visible: usize) -> Result<Option<usize>> {
+/// An ORDER BY (or DISTINCT ON, `clause`) item naming an output column by name or position.
+fn output_column(
+    e: &ast::Expr,
+    columns: &[Column],
+    visible: usize,
+    clause: &str,
+) -> Result<Option<usize>> {
     match e {
         ast::Expr::Identifier(id) => {
             let name = ident_name(id);
@@ -632,8 +576,8 @@ fn output_column(e: &ast::Expr, columns: &[Column], visible: usize) -> Result<Op
         ast::Expr::Value(v) => match &v.value {
             ast::Value::Number(n, _) => match n.parse::<usize>() {
                 Ok(i) if (1..=visible).contains(&i) => Ok(Some(i - 1)),
-                _ => Err(Error::InvalidParameter(format!(
-                    "ORDER BY position {n} is not in select list"
+                _ => Err(Error::InvalidColumnReference(format!(
+                    "{clause} position {n} is not in select list"
                 ))),
             },
             _ => Ok(None),
@@ -689,17 +633,4 @@ fn expand_wildcard(
         )));
     }
     Ok(())
-}
-
-/// Collects aggregate calls (not nested in other aggregates or in subqueries), without
-/// duplicates.
-fn collect_aggregates(e: &ast::Expr, out: &mut Vec<ast::Function>) {
-    match e {
-        ast::Expr::Function(f) if aggregate_name(f).is_some() => {
-            if !out.contains(f) {
-                out.push(f.clone());
-            }
-        }
-        e => for_each_child(e, &mut |c| collect_aggregates(c, out)),
-    }
 }

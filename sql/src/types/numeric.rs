@@ -171,6 +171,60 @@ pub(crate) fn div(a: Decimal, b: Decimal) -> Result<Decimal> {
     Ok(round_to(q, div_scale(a, b)))
 }
 
+/// The variance (or, with `stddev`, the standard deviation) of `n` exact values with sum
+/// `sum` and sum of squares `sum_sq`, as PostgreSQL's `numeric_stddev_internal` computes
+/// it: `(n * sum_sq - sum^2) / (n * (n - 1))` (`n * n` for the population), at the scale of
+/// that division, and its square root at the same scale. `None` without values, or with one
+/// for a sample.
+pub(crate) fn variance(
+    n: i64,
+    sum: Decimal,
+    sum_sq: Decimal,
+    sample: bool,
+    stddev: bool,
+) -> Result<Option<Decimal>> {
+    if n == 0 || (sample && n == 1) {
+        return Ok(None);
+    }
+    let count = Decimal::from(n);
+    let numerator = count
+        .checked_mul(sum_sq)
+        .zip(sum.checked_mul(sum))
+        .and_then(|(a, b)| a.checked_sub(b))
+        .ok_or_else(overflow)?;
+    if numerator <= Decimal::ZERO {
+        // Roundoff cannot make it negative here, but PostgreSQL shows a plain 0 either way.
+        return Ok(Some(Decimal::ZERO));
+    }
+    let other = if sample { count - Decimal::ONE } else { count };
+    let denominator = count.checked_mul(other).ok_or_else(overflow)?;
+    let var = div(numerator, denominator)?;
+    if !stddev {
+        return Ok(Some(var));
+    }
+    Ok(Some(sqrt(var, div_scale(numerator, denominator))?))
+}
+
+/// The square root of a non-negative value rounded to `scale` digits: Newton's iteration in
+/// decimal from the double's root (about 28 significant digits before rounding).
+fn sqrt(d: Decimal, scale: u32) -> Result<Decimal> {
+    if d.is_zero() {
+        return Ok(round_to(d, scale));
+    }
+    let mut x = from_f64(to_f64(d).sqrt(), 15)?;
+    for _ in 0..6 {
+        let next = x
+            .checked_add(d.checked_div(x).ok_or_else(overflow)?)
+            .and_then(|s| s.checked_div(Decimal::TWO))
+            .ok_or_else(overflow)?;
+        if next == x {
+            break;
+        }
+        x = next;
+    }
+    Ok(round_to(x, scale))
+}
+
 /// The remainder of a division, with the dividend's sign (22012 for zero).
 pub(crate) fn rem(a: Decimal, b: Decimal) -> Result<Decimal> {
     if b.is_zero() {
@@ -297,6 +351,35 @@ mod tests {
 
     fn dec(s: &str) -> Decimal {
         parse(s).expect("valid")
+    }
+
+    /// Variances and standard deviations of exact values, as PostgreSQL 15 shows them.
+    #[test]
+    fn variance_matches_postgres() {
+        let stat = |values: &[&str], sample: bool, stddev: bool| {
+            let values: Vec<Decimal> = values.iter().map(|v| dec(v)).collect();
+            let sum: Decimal = values.iter().sum();
+            let sum_sq: Decimal = values.iter().map(|v| v * v).sum();
+            variance(values.len() as i64, sum, sum_sq, sample, stddev)
+                .expect("in range")
+                .map(|d| d.to_string())
+        };
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(stat(&["1", "2", "4"], true, false), s("2.3333333333333333"));
+        assert_eq!(stat(&["1", "2", "4"], true, true), s("1.5275252316519467"));
+        assert_eq!(stat(&["1", "2", "4"], false, true), s("1.2472191289246471"));
+        assert_eq!(
+            stat(&["1.50", "2.25", "4.00"], false, true),
+            s("1.04748375749804455964")
+        );
+        assert_eq!(
+            stat(&["1.123456789", "2.1", "3"], true, false),
+            s("0.88084184428339684033")
+        );
+        assert_eq!(stat(&["5", "5"], true, true), s("0"));
+        assert_eq!(stat(&["7"], true, false), None);
+        assert_eq!(stat(&["7"], false, false), s("0"));
+        assert_eq!(stat(&[], false, false), None);
     }
 
     /// Expected quotients are PostgreSQL 15's.
