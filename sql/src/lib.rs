@@ -74,8 +74,13 @@
 //!   split_part, pads, left/right...) and math functions (round, trunc, ceil, floor, sign,
 //!   sqrt, power, exp, ln, log, mod, pi, random), gen_random_uuid and pg_typeof
 //!   (`planner::functions`); sqrt, exp, ln, log and power compute in double precision even
-//!   for numeric arguments. No SIMILAR TO, format, to_char, date_trunc or extract yet;
-//!   aggregates: count, sum,
+//!   for numeric arguments. Date/time functions (`exec::datetime`): date_trunc, extract
+//!   (numeric) and date_part (double precision) with PostgreSQL's unit names and fields
+//!   (julian included; an extract of julian at a time whose quotient needs more than 28
+//!   digits has fewer decimals than PostgreSQL's), age, make_date, make_timestamp and
+//!   make_interval (named arguments too); an untyped literal where they expect a date/time is
+//!   read as timestamptz (PostgreSQL: ambiguous, 42725), and date_trunc takes no time zone
+//!   argument. No SIMILAR TO, format or to_char yet; aggregates: count, sum,
 //!   avg, min and max, with PostgreSQL's result types (sum of integer is bigint, of bigint
 //!   numeric; avg of an exact type is numeric, of a float double precision; sum and avg of
 //!   intervals are intervals).

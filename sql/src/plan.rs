@@ -140,6 +140,21 @@ pub enum Function {
     Least,
     /// gen_random_uuid(): a version 4 UUID; volatile.
     GenRandomUuid,
+    /// date_trunc(unit, timestamp | timestamptz | interval); a date is truncated as a
+    /// timestamptz. The date/time functions are evaluated in `exec::datetime`.
+    DateTrunc,
+    /// date_part(field, value): double precision.
+    DatePart,
+    /// extract(field FROM value): numeric.
+    Extract,
+    /// age(a, b): the calendar difference `a - b` in years, months and days.
+    Age,
+    /// make_date(year, month, day).
+    MakeDate,
+    /// make_timestamp(year, month, day, hour, min, sec).
+    MakeTimestamp,
+    /// make_interval(years, months, weeks, days, hours, mins, secs).
+    MakeInterval,
 }
 
 impl Function {
@@ -191,6 +206,13 @@ impl Function {
             F::Greatest => "greatest",
             F::Least => "least",
             F::GenRandomUuid => "gen_random_uuid",
+            F::DateTrunc => "date_trunc",
+            F::DatePart => "date_part",
+            F::Extract => "extract",
+            F::Age => "age",
+            F::MakeDate => "make_date",
+            F::MakeTimestamp => "make_timestamp",
+            F::MakeInterval => "make_interval",
         }
     }
 

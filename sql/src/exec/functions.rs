@@ -22,6 +22,13 @@ pub(crate) fn call(f: Function, args: Vec<Value>) -> Result<Value> {
         F::Pi => return Ok(Value::Float(std::f64::consts::PI)),
         F::Random => return Ok(Value::Float(rand::random::<f64>())),
         F::GenRandomUuid => return Ok(Value::Uuid(random_uuid())),
+        F::DateTrunc
+        | F::DatePart
+        | F::Extract
+        | F::Age
+        | F::MakeDate
+        | F::MakeTimestamp
+        | F::MakeInterval => return super::datetime::call(f, args),
         _ => {}
     }
     if args.iter().any(Value::is_null) {

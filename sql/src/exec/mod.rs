@@ -4,6 +4,7 @@
 //! gets or span scans of [`ops::SCAN_BATCH`] rows that resume after the last key returned.
 //! Parameters are substituted as constants before execution ([`bind_params`]).
 
+mod datetime;
 pub(crate) mod eval;
 mod functions;
 pub(crate) mod index;

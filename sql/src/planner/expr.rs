@@ -395,6 +395,15 @@ impl Planner<'_> {
                 self.scalar_function(name, &[expr.as_ref()], scope, hint)
                     .unwrap_or_else(|| Err(not_supported(name)))
             }
+            A::Extract { field, expr, .. } => {
+                let word = match field {
+                    ast::DateTimeField::Custom(id) => id.value.clone(),
+                    f => f.to_string(),
+                };
+                let word = A::Value(ast::Value::SingleQuotedString(word).into());
+                self.scalar_function("extract", &[&word, expr.as_ref()], scope, hint)
+                    .unwrap_or_else(|| Err(not_supported("extract")))
+            }
             _ => Err(not_supported(format!("expression {e}"))),
         }
     }
@@ -769,6 +778,12 @@ impl Planner<'_> {
         hint: Option<DataType>,
     ) -> Result<(Expr, DataType)> {
         let name = f.name.to_string().to_lowercase();
+        if let ("make_interval", ast::FunctionArguments::List(l)) = (name.as_str(), &f.args)
+            && l.duplicate_treatment.is_none()
+            && l.clauses.is_empty()
+        {
+            return self.make_interval_named(&l.args, scope);
+        }
         let args = match &f.args {
             ast::FunctionArguments::List(l)
                 if l.duplicate_treatment.is_none()
