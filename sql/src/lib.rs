@@ -80,7 +80,9 @@
 //!   digits has fewer decimals than PostgreSQL's), age, make_date, make_timestamp and
 //!   make_interval (named arguments too); an untyped literal where they expect a date/time is
 //!   read as timestamptz (PostgreSQL: ambiguous, 42725), and date_trunc takes no time zone
-//!   argument. No SIMILAR TO, format or to_char yet; aggregates: count, sum,
+//!   argument. to_char of timestamps, dates, times and intervals (`exec::to_char`: the
+//!   common template patterns in English, no `SP` suffix); no to_char of numbers, to_date or
+//!   to_timestamp(text, pattern). No SIMILAR TO or format yet; aggregates: count, sum,
 //!   avg, min and max, with PostgreSQL's result types (sum of integer is bigint, of bigint
 //!   numeric; avg of an exact type is numeric, of a float double precision; sum and avg of
 //!   intervals are intervals).

@@ -155,6 +155,8 @@ pub enum Function {
     MakeTimestamp,
     /// make_interval(years, months, weeks, days, hours, mins, secs).
     MakeInterval,
+    /// to_char(timestamp | timestamptz | interval | number, pattern): text (`exec::to_char`).
+    ToChar,
 }
 
 impl Function {
@@ -213,6 +215,7 @@ impl Function {
             F::MakeDate => "make_date",
             F::MakeTimestamp => "make_timestamp",
             F::MakeInterval => "make_interval",
+            F::ToChar => "to_char",
         }
     }
 

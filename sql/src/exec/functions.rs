@@ -29,6 +29,7 @@ pub(crate) fn call(f: Function, args: Vec<Value>) -> Result<Value> {
         | F::MakeDate
         | F::MakeTimestamp
         | F::MakeInterval => return super::datetime::call(f, args),
+        F::ToChar => return to_char(args),
         _ => {}
     }
     if args.iter().any(Value::is_null) {
@@ -188,6 +189,25 @@ pub(crate) fn call(f: Function, args: Vec<Value>) -> Result<Value> {
             )));
         }
     })
+}
+
+/// to_char(value, pattern); NULL for an empty pattern, as in PostgreSQL.
+fn to_char(args: Vec<Value>) -> Result<Value> {
+    let [v, Value::Text(pattern)] =
+        <[Value; 2]>::try_from(args).unwrap_or([Value::Null, Value::Null])
+    else {
+        return Ok(Value::Null);
+    };
+    if pattern.is_empty() {
+        return Ok(Value::Null);
+    }
+    Ok(Value::Text(match v {
+        Value::Null => return Ok(Value::Null),
+        Value::Timestamp(t) => super::to_char::timestamp(t, false, &pattern)?,
+        Value::Timestamptz(t) => super::to_char::timestamp(t, true, &pattern)?,
+        Value::Interval(i) => super::to_char::interval(&i, &pattern)?,
+        v => return Err(mismatch(Function::ToChar, &[v, Value::Text(pattern)])),
+    }))
 }
 
 fn mismatch(f: Function, args: &[Value]) -> Error {

@@ -13,6 +13,7 @@ pub(crate) mod ops;
 pub(crate) mod rows;
 mod setops;
 mod subquery;
+mod to_char;
 mod write;
 pub(crate) use write::duplicate_at_commit;
 

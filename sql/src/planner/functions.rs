@@ -113,9 +113,11 @@ impl Planner<'_> {
             "make_date" => F::MakeDate,
             "make_timestamp" => F::MakeTimestamp,
             "make_interval" => F::MakeInterval,
+            "to_char" => F::ToChar,
             _ => return None,
         };
         Some(match (f, args) {
+            (F::ToChar, [v, pattern]) => self.bind_to_char(name, args, v, pattern, scope),
             (F::DateTrunc | F::DatePart | F::Extract, [unit, v]) => {
                 self.bind_datetime_part(f, name, args, unit, v, scope)
             }
@@ -173,6 +175,34 @@ impl Planner<'_> {
             _ => return Err(self.undefined(name, args, scope)),
         };
         Ok((Expr::Function(f, vec![u, e]), ty))
+    }
+
+    /// Binds `to_char(v, pattern)`: a date is formatted as a timestamptz, a time as an
+    /// interval (PostgreSQL's implicit casts).
+    fn bind_to_char(
+        &mut self,
+        name: &str,
+        args: &[&ast::Expr],
+        v: &ast::Expr,
+        pattern: &ast::Expr,
+        scope: &Scope,
+    ) -> Result<(Expr, DataType)> {
+        use DataType as T;
+        let (p, pt) = self.bind(pattern, scope, Some(T::Text))?;
+        let (e, t) = self.bind(v, scope, Some(T::Timestamptz))?;
+        if !pt.is_string() {
+            return Err(self.undefined(name, args, scope));
+        }
+        let e = match t {
+            T::Timestamp | T::Timestamptz | T::Interval => e,
+            T::Date => super::expr::cast_expr(e, t, T::Timestamptz)?,
+            T::Time => super::expr::cast_expr(e, t, T::Interval)?,
+            _ => return Err(self.undefined(name, args, scope)),
+        };
+        Ok((
+            Expr::Function(Function::ToChar, vec![e, char_as_text(p, pt)]),
+            T::Text,
+        ))
     }
 
     /// Binds `age(b)` (from midnight of the current date) or `age(a, b)`: timestamps, or
