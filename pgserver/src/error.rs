@@ -75,6 +75,8 @@ pub fn sqlstate(err: &sql::Error) -> &'static str {
         Error::InvalidSubstringLength(_) => "22011",
         Error::InvalidRegularExpression(_) => "2201B",
         Error::InvalidEscapeSequence(_) => "22025",
+        Error::InvalidEscapeCharacter(_) => "2200C",
+        Error::NullValueNotAllowed(_) => "22004",
         Error::Internal(_) => "XX000",
     }
 }
@@ -164,6 +166,8 @@ mod tests {
             (Error::InvalidSubstringLength(m()), "22011"),
             (Error::InvalidRegularExpression(m()), "2201B"),
             (Error::InvalidEscapeSequence(m()), "22025"),
+            (Error::InvalidEscapeCharacter(m()), "2200C"),
+            (Error::NullValueNotAllowed(m()), "22004"),
             (Error::Internal(m()), "XX000"),
         ];
         for (err, want) in cases {

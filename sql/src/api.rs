@@ -192,6 +192,11 @@ pub enum Error {
     InvalidRegularExpression(String),
     /// 22025: a bad escape character or sequence in a LIKE pattern.
     InvalidEscapeSequence(String),
+    /// 2200C: an invalid use of an escape character (a SIMILAR TO pattern with more than two
+    /// escape-double-quote separators).
+    InvalidEscapeCharacter(String),
+    /// 22004: a NULL where a value is required (format's `%I`).
+    NullValueNotAllowed(String),
     /// XX000: an internal error (replication, malformed state).
     Internal(String),
 }
@@ -236,6 +241,8 @@ impl std::fmt::Display for Error {
             | Error::InvalidSubstringLength(m)
             | Error::InvalidRegularExpression(m)
             | Error::InvalidEscapeSequence(m)
+            | Error::InvalidEscapeCharacter(m)
+            | Error::NullValueNotAllowed(m)
             | Error::Internal(m) => f.write_str(m),
             Error::DivisionByZero => f.write_str("division by zero"),
             Error::InFailedTransaction => f.write_str(

@@ -82,7 +82,10 @@
 //!   read as timestamptz (PostgreSQL: ambiguous, 42725), and date_trunc takes no time zone
 //!   argument. to_char of timestamps, dates, times and intervals (`exec::to_char`: the
 //!   common template patterns in English, no `SP` suffix); no to_char of numbers, to_date or
-//!   to_timestamp(text, pattern). No SIMILAR TO or format yet; aggregates: count, sum,
+//!   to_timestamp(text, pattern). SIMILAR TO is translated to an anchored regular expression
+//!   as PostgreSQL's `similar_to_escape` does (then matched with the `regex` crate; no
+//!   `SUBSTRING(... SIMILAR ...)`); format takes `%s`, `%I`, `%L`, `%%`, positions and
+//!   widths (`exec::format`; `%I` quotes a fixed list of keywords). Aggregates: count, sum,
 //!   avg, min and max, with PostgreSQL's result types (sum of integer is bigint, of bigint
 //!   numeric; avg of an exact type is numeric, of a float double precision; sum and avg of
 //!   intervals are intervals).

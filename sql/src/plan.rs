@@ -157,6 +157,11 @@ pub enum Function {
     MakeInterval,
     /// to_char(timestamp | timestamptz | interval | number, pattern): text (`exec::to_char`).
     ToChar,
+    /// `text SIMILAR TO pattern [ESCAPE e]`.
+    SimilarTo,
+    /// format(fmt, args...): `%s`, `%I`, `%L`, `%%` with positions and widths
+    /// (`exec::format`).
+    Format,
 }
 
 impl Function {
@@ -216,6 +221,8 @@ impl Function {
             F::MakeTimestamp => "make_timestamp",
             F::MakeInterval => "make_interval",
             F::ToChar => "to_char",
+            F::SimilarTo => "similar to",
+            F::Format => "format",
         }
     }
 
@@ -224,7 +231,11 @@ impl Function {
     pub fn is_strict(self) -> bool {
         !matches!(
             self,
-            Function::Concat | Function::ConcatWs | Function::Greatest | Function::Least
+            Function::Concat
+                | Function::ConcatWs
+                | Function::Greatest
+                | Function::Least
+                | Function::Format
         )
     }
 

@@ -30,6 +30,7 @@ pub(crate) fn call(f: Function, args: Vec<Value>) -> Result<Value> {
         | F::MakeTimestamp
         | F::MakeInterval => return super::datetime::call(f, args),
         F::ToChar => return to_char(args),
+        F::Format => return super::format::format(args),
         _ => {}
     }
     if args.iter().any(Value::is_null) {
@@ -52,6 +53,14 @@ pub(crate) fn call(f: Function, args: Vec<Value>) -> Result<Value> {
             )?)
         }
         F::Regex | F::RegexI => Value::Bool(regex(&text(b)?, f == F::RegexI)?.is_match(&text(a)?)),
+        F::SimilarTo => {
+            let escape = match c {
+                Value::Text(e) => Some(e),
+                _ => None,
+            };
+            let re = similar_to_regex(&text(b)?, escape.as_deref())?;
+            Value::Bool(regex(&re, false)?.is_match(&text(a)?))
+        }
         F::Substr => substr(
             &text(a)?,
             int(&b)?,
@@ -442,6 +451,77 @@ fn regex(pattern: &str, ignore_case: bool) -> Result<regex::Regex> {
     Ok(re)
 }
 
+/// The regular expression of a SIMILAR TO pattern, as PostgreSQL's `similar_to_escape`
+/// builds it: anchored at both ends, `%` as `.*`, `_` as `.`, groups non-capturing, `.`,
+/// `^`, `$` and backslashes literal, bracket expressions and the other regular expression
+/// operators as they are. The escape character (backslash by default, none when empty)
+/// makes the next character literal; escape-double-quote separators (at most two) split
+/// the pattern into the parts SUBSTRING would use. `.` matches newlines, as in PostgreSQL.
+fn similar_to_regex(pattern: &str, escape: Option<&str>) -> Result<String> {
+    let escape = match escape {
+        None => Some('\\'),
+        Some(e) => {
+            let mut chars = e.chars();
+            match (chars.next(), chars.next()) {
+                (None, _) => None,
+                (Some(c), None) => Some(c),
+                _ => {
+                    return Err(Error::InvalidEscapeSequence("invalid escape string".into()));
+                }
+            }
+        }
+    };
+    let mut out = String::from("(?s)^(?:");
+    let (mut after_escape, mut in_class, mut quotes) = (false, false, 0);
+    for c in pattern.chars() {
+        if after_escape {
+            if c == '"' && !in_class {
+                out.push_str(match quotes {
+                    0 => "){1,1}?(",
+                    1 => "){1,1}(?:",
+                    _ => {
+                        return Err(Error::InvalidEscapeCharacter(
+                            "SQL regular expression may not contain more than two \
+                             escape-double-quote separators"
+                                .into(),
+                        ));
+                    }
+                });
+                quotes += 1;
+            } else {
+                out.push('\\');
+                out.push(c);
+            }
+            after_escape = false;
+        } else if Some(c) == escape {
+            after_escape = true;
+        } else if in_class {
+            if c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+            in_class = c != ']';
+        } else {
+            match c {
+                '[' => {
+                    out.push(c);
+                    in_class = true;
+                }
+                '%' => out.push_str(".*"),
+                '_' => out.push('.'),
+                '(' => out.push_str("(?:"),
+                '\\' | '.' | '^' | '$' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                c => out.push(c),
+            }
+        }
+    }
+    out.push_str(")$");
+    Ok(out)
+}
+
 /// `s LIKE pattern`: `%` any run, `_` any one character, the escape character (backslash by
 /// default, none when empty) takes the next one literally.
 fn like(s: &str, pattern: &str, escape: Option<&str>, ignore_case: bool) -> Result<bool> {
@@ -549,6 +629,28 @@ mod tests {
         assert!(like("a\\b", "a\\b", Some(""), false).unwrap());
         assert!(!like("x", "x\\", None, false).unwrap());
         assert!(like("x\\", "x\\", None, false).is_err());
+    }
+
+    #[test]
+    fn similar_to_translates_as_postgresql() {
+        let re = |p: &str| similar_to_regex(p, None).unwrap();
+        assert_eq!(re("a%b_"), "(?s)^(?:a.*b.)$");
+        assert_eq!(re("(a|b).c"), "(?s)^(?:(?:a|b)\\.c)$");
+        assert_eq!(re("a\\_[\\x]"), "(?s)^(?:a\\_[\\x])$");
+        assert_eq!(
+            similar_to_regex("[\\x]", Some("#")).unwrap(),
+            "(?s)^(?:[\\\\x])$"
+        );
+        assert_eq!(
+            similar_to_regex("a#%", Some("#")).unwrap(),
+            "(?s)^(?:a\\%)$"
+        );
+        assert_eq!(
+            similar_to_regex("a\\%", Some("")).unwrap(),
+            "(?s)^(?:a\\\\.*)$"
+        );
+        assert!(similar_to_regex("a", Some("xy")).is_err());
+        assert!(similar_to_regex("a\\\"b\\\"c\\\"", None).is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 mod datetime;
 pub(crate) mod eval;
+mod format;
 mod functions;
 pub(crate) mod index;
 mod index_scan;

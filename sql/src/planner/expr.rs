@@ -336,6 +336,16 @@ impl Planner<'_> {
                 args.extend(escape_char.as_deref());
                 self.pattern(f, name, &args, *negated, scope)
             }
+            A::SimilarTo {
+                negated,
+                expr,
+                pattern,
+                escape_char,
+            } => {
+                let mut args = vec![expr.as_ref(), pattern.as_ref()];
+                args.extend(escape_char.as_deref());
+                self.pattern(Function::SimilarTo, "similar_to", &args, *negated, scope)
+            }
             A::Substring {
                 expr,
                 substring_from,

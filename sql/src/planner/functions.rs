@@ -65,6 +65,7 @@ fn lookup(name: &str) -> Option<Function> {
         "greatest" => F::Greatest,
         "least" => F::Least,
         "gen_random_uuid" => F::GenRandomUuid,
+        "format" => F::Format,
         _ => return None,
     })
 }
@@ -269,6 +270,17 @@ impl Planner<'_> {
                 for (i, a) in args.iter().enumerate() {
                     let (e, t) = self.bind(a, scope, Some(DataType::Text))?;
                     if f == F::ConcatWs && i == 0 && !t.is_string() {
+                        return Err(self.undefined(name, args, scope));
+                    }
+                    bound.push(char_as_text(e, t));
+                }
+                Ok((Expr::Function(f, bound), text))
+            }
+            (F::Format, 1..) => {
+                let mut bound = Vec::with_capacity(args.len());
+                for (i, a) in args.iter().enumerate() {
+                    let (e, t) = self.bind(a, scope, Some(DataType::Text))?;
+                    if i == 0 && !t.is_string() {
                         return Err(self.undefined(name, args, scope));
                     }
                     bound.push(char_as_text(e, t));
