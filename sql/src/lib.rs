@@ -12,7 +12,7 @@
 //! `prepared`).
 //!
 //! The planner binds names over every FROM item (tables, views, aliases, joins, subqueries in
-//! FROM; a view is the text of its query in the catalog, expanded in place like a subquery)
+//! FROM, `generate_series`; a view is the text of its query in the catalog, expanded in place like a subquery)
 //! and over the queries enclosing a subquery (correlated references), and reads each table
 //! with a full scan under its query's filters. The optimizer then pushes filter conjuncts
 //! through joins to the table they read and lowers each table access to key spans of its
@@ -64,7 +64,9 @@
 //!   RECURSIVE (each reference to a WITH query runs it again, where PostgreSQL materializes a
 //!   query read twice; a recursive one stops with an error past
 //!   `exec::setops::MAX_RECURSIVE_ROWS` rows, where PostgreSQL runs on); no DISTINCT ON or
-//!   window functions. Inner joins are ordered greedily (from the first FROM item, the
+//!   window functions. `generate_series` of integers, numerics and timestamps (interval
+//!   step) is a FROM item only (in the select list: 0A000; no other set-returning or table
+//!   functions, no ROWS FROM or WITH ORDINALITY). Inner joins are ordered greedily (from the first FROM item, the
 //!   next input is the first one a condition links to those already joined), without
 //!   cardinality estimates. A USING column appears in `*` at
 //!   the left input's position (PostgreSQL lists USING columns first). Scalar functions: abs,

@@ -682,6 +682,16 @@ pub enum Node {
         columns: Vec<Column>,
         rows: Vec<Vec<Expr>>,
     },
+    /// `generate_series(start, stop, step)` in FROM: the values from `start` while not past
+    /// `stop`, by `step` (expressions without columns, evaluated when the node runs; NULL
+    /// gives no rows), of the column's type: an integer, numeric, timestamp or timestamptz
+    /// (then `step` is an interval).
+    Series {
+        start: Expr,
+        stop: Expr,
+        step: Expr,
+        column: Column,
+    },
     /// Emits the rows for which the predicate is true.
     Filter { source: Box<Node>, predicate: Expr },
     /// Evaluates expressions over each row.
@@ -757,6 +767,7 @@ impl Node {
                     })
                     .collect()
             }
+            Node::Series { column, .. } => vec![column.clone()],
             Node::Values { columns, .. }
             | Node::WorkTable { columns }
             | Node::Projection { columns, .. }
@@ -864,6 +875,7 @@ impl Node {
             | Node::Scan { .. }
             | Node::IndexScan { .. }
             | Node::WorkTable { .. }
+            | Node::Series { .. }
             | Node::Values { .. }) => n,
         })
     }
@@ -897,6 +909,17 @@ impl Node {
                         .into_iter()
                         .map(|r| r.into_iter().map(&mut *f).collect())
                         .collect(),
+                },
+                Node::Series {
+                    start,
+                    stop,
+                    step,
+                    column,
+                } => Node::Series {
+                    start: f(start),
+                    stop: f(stop),
+                    step: f(step),
+                    column,
                 },
                 Node::Filter { source, predicate } => Node::Filter {
                     source,
@@ -972,6 +995,9 @@ impl Node {
                 .chain(&span.end.values)
                 .for_each(&mut each),
             Node::Values { rows, .. } => rows.iter().flatten().for_each(&mut each),
+            Node::Series {
+                start, stop, step, ..
+            } => [start, stop, step].into_iter().for_each(&mut each),
             Node::Filter { source, predicate } => {
                 each(predicate);
                 source.walk_exprs(f);
@@ -1069,6 +1095,21 @@ impl Node {
             }
             Node::Values { rows, .. } => {
                 let _ = writeln!(out, "Values rows={}", rows.len());
+                None
+            }
+            Node::Series {
+                start,
+                stop,
+                step,
+                column,
+            } => {
+                let args: Vec<String> = [start, stop, step].iter().map(|e| e.format(&[])).collect();
+                let _ = writeln!(
+                    out,
+                    "GenerateSeries {} ({})",
+                    args.join(", "),
+                    column.data_type
+                );
                 None
             }
             Node::Filter { source, predicate } => {

@@ -12,6 +12,7 @@ pub(crate) mod index;
 mod index_scan;
 pub(crate) mod ops;
 pub(crate) mod rows;
+mod series;
 mod setops;
 mod subquery;
 mod to_char;

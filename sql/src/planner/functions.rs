@@ -115,6 +115,12 @@ impl Planner<'_> {
             "make_timestamp" => F::MakeTimestamp,
             "make_interval" => F::MakeInterval,
             "to_char" => F::ToChar,
+            "generate_series" => {
+                return Some(Err(Error::NotSupported(
+                    "generate_series in the select list is not supported yet (use it in FROM)"
+                        .into(),
+                )));
+            }
             _ => return None,
         };
         Some(match (f, args) {

@@ -22,6 +22,7 @@ mod from;
 mod functions;
 mod lock;
 mod select;
+mod series;
 pub(crate) mod view;
 
 use std::collections::HashMap;
