@@ -139,7 +139,7 @@
 //! - Dates and times read and print the ISO style only (no month names, `epoch`,
 //!   `infinity` or BC input) with the time zone fixed at UTC: SET TIME ZONE is accepted and
 //!   changes no input or output. A precision on time or timestamp is accepted and ignored
-//!   (PostgreSQL rounds to it). Date arithmetic is date ± integer and date - date; intervals
+//!   (PostgreSQL rounds to it). Date arithmetic is date ± integer, date - date, date + time and time - time; intervals
 //!   add to and subtract from intervals, dates, times and timestamps, scale by numbers,
 //!   and are the difference of two timestamps; they read only the `postgres` input style
 //!   (no ISO 8601 `P1D`, no `INTERVAL '1' DAY` fields). An interval key column reads back as
