@@ -83,8 +83,9 @@
 //!   make_interval (named arguments too); an untyped literal where they expect a date/time is
 //!   read as timestamptz (PostgreSQL: ambiguous, 42725), and date_trunc takes no time zone
 //!   argument. to_char of timestamps, dates, times and intervals (`exec::to_char`: the
-//!   common template patterns in English, no `SP` suffix); no to_char of numbers, to_date or
-//!   to_timestamp(text, pattern). SIMILAR TO is translated to an anchored regular expression
+//!   common template patterns in English, no `SP` suffix) and of numbers (`9 0 . D , G S MI
+//!   PL SG FM`, not `RN`, `EEEE`, `V`, `TH`, `L` or `B`: 0A000); no to_date,
+//!   to_timestamp(text, pattern) or to_number. SIMILAR TO is translated to an anchored regular expression
 //!   as PostgreSQL's `similar_to_escape` does (then matched with the `regex` crate; no
 //!   `SUBSTRING(... SIMILAR ...)`); format takes `%s`, `%I`, `%L`, `%%`, positions and
 //!   widths (`exec::format`; `%I` quotes a fixed list of keywords). Aggregates: count, sum,
@@ -139,9 +140,9 @@
 //! - Dates and times read and print the ISO style only (no month names, `epoch`,
 //!   `infinity` or BC input) with the time zone fixed at UTC: SET TIME ZONE is accepted and
 //!   changes no input or output. A precision on time or timestamp is accepted and ignored
-//!   (PostgreSQL rounds to it). Date arithmetic is date ± integer, date - date, date + time and time - time; intervals
-//!   add to and subtract from intervals, dates, times and timestamps, scale by numbers,
-//!   and are the difference of two timestamps; they read only the `postgres` input style
+//!   (PostgreSQL rounds to it). Date arithmetic is date ± integer, date - date, date + time
+//!   and time - time; intervals add to and subtract from intervals, dates, times and
+//!   timestamps, scale by numbers, and are the difference of two timestamps; they read only the `postgres` input style
 //!   (no ISO 8601 `P1D`, no `INTERVAL '1' DAY` fields). An interval key column reads back as
 //!   days and time (`1 mon` as `30 days`).
 //! - A numeric holds at most 28 digits after the point and values below about 7.9e28

@@ -155,7 +155,8 @@ pub enum Function {
     MakeTimestamp,
     /// make_interval(years, months, weeks, days, hours, mins, secs).
     MakeInterval,
-    /// to_char(timestamp | timestamptz | interval | number, pattern): text (`exec::to_char`).
+    /// to_char(timestamp | timestamptz | interval | number, pattern): text (`exec::to_char`,
+    /// `exec::to_char_number`).
     ToChar,
     /// `text SIMILAR TO pattern [ESCAPE e]`.
     SimilarTo,

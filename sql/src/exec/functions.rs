@@ -215,6 +215,9 @@ fn to_char(args: Vec<Value>) -> Result<Value> {
         Value::Timestamp(t) => super::to_char::timestamp(t, false, &pattern)?,
         Value::Timestamptz(t) => super::to_char::timestamp(t, true, &pattern)?,
         Value::Interval(i) => super::to_char::interval(&i, &pattern)?,
+        v @ (Value::Int(_) | Value::Numeric(_) | Value::Float(_) | Value::Float4(_)) => {
+            super::to_char_number::format(&v, &pattern)?
+        }
         v => return Err(mismatch(Function::ToChar, &[v, Value::Text(pattern)])),
     }))
 }

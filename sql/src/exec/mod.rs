@@ -16,6 +16,7 @@ mod series;
 mod setops;
 mod subquery;
 mod to_char;
+mod to_char_number;
 mod write;
 pub(crate) use write::duplicate_at_commit;
 

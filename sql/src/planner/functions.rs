@@ -204,6 +204,7 @@ impl Planner<'_> {
             T::Timestamp | T::Timestamptz | T::Interval => e,
             T::Date => super::expr::cast_expr(e, t, T::Timestamptz)?,
             T::Time => super::expr::cast_expr(e, t, T::Interval)?,
+            t if t.is_numeric() => e,
             _ => return Err(self.undefined(name, args, scope)),
         };
         Ok((
