@@ -84,8 +84,10 @@
 //!   read as timestamptz (PostgreSQL: ambiguous, 42725), and date_trunc takes no time zone
 //!   argument. to_char of timestamps, dates, times and intervals (`exec::to_char`: the
 //!   common template patterns in English, no `SP` suffix) and of numbers (`9 0 . D , G S MI
-//!   PL SG FM`, not `RN`, `EEEE`, `V`, `TH`, `L` or `B`: 0A000); no to_date,
-//!   to_timestamp(text, pattern) or to_number. SIMILAR TO is translated to an anchored regular expression
+//!   PL SG FM`, not `RN`, `EEEE`, `V`, `TH`, `L` or `B`: 0A000); to_date and
+//!   to_timestamp(text, pattern) read the date, time, meridiem and era fields in
+//!   PostgreSQL's non-FX mode (`exec::to_timestamp`; no FX, ISO week, day-of-year, Julian or
+//!   time zone fields: 0A000), and to_timestamp(seconds); no to_number. SIMILAR TO is translated to an anchored regular expression
 //!   as PostgreSQL's `similar_to_escape` does (then matched with the `regex` crate; no
 //!   `SUBSTRING(... SIMILAR ...)`); format takes `%s`, `%I`, `%L`, `%%`, positions and
 //!   widths (`exec::format`; `%I` quotes a fixed list of keywords). Aggregates: count, sum,

@@ -160,6 +160,10 @@ pub enum Function {
     ToChar,
     /// `text SIMILAR TO pattern [ESCAPE e]`.
     SimilarTo,
+    /// to_date(text, pattern) (`exec::to_timestamp`).
+    ToDate,
+    /// to_timestamp(text, pattern) or to_timestamp(seconds since the Unix epoch).
+    ToTimestamp,
     /// format(fmt, args...): `%s`, `%I`, `%L`, `%%` with positions and widths
     /// (`exec::format`).
     Format,
@@ -223,6 +227,8 @@ impl Function {
             F::MakeInterval => "make_interval",
             F::ToChar => "to_char",
             F::SimilarTo => "similar to",
+            F::ToDate => "to_date",
+            F::ToTimestamp => "to_timestamp",
             F::Format => "format",
         }
     }

@@ -30,6 +30,7 @@ pub(crate) fn call(f: Function, args: Vec<Value>) -> Result<Value> {
         | F::MakeTimestamp
         | F::MakeInterval => return super::datetime::call(f, args),
         F::ToChar => return to_char(args),
+        F::ToDate | F::ToTimestamp => return to_timestamp(f, args),
         F::Format => return super::format::format(args),
         _ => {}
     }
@@ -220,6 +221,18 @@ fn to_char(args: Vec<Value>) -> Result<Value> {
         }
         v => return Err(mismatch(Function::ToChar, &[v, Value::Text(pattern)])),
     }))
+}
+
+/// to_date(text, pattern), to_timestamp(text, pattern) and to_timestamp(seconds).
+fn to_timestamp(f: Function, args: Vec<Value>) -> Result<Value> {
+    use super::to_timestamp as t;
+    match (f, args.as_slice()) {
+        (_, args) if args.iter().any(Value::is_null) => Ok(Value::Null),
+        (Function::ToDate, [Value::Text(s), Value::Text(p)]) => t::to_date(s, p),
+        (Function::ToTimestamp, [Value::Text(s), Value::Text(p)]) => t::to_timestamp(s, p),
+        (Function::ToTimestamp, [secs]) => t::from_unix(float(secs)?),
+        (f, args) => Err(mismatch(f, args)),
+    }
 }
 
 fn mismatch(f: Function, args: &[Value]) -> Error {

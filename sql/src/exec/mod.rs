@@ -17,6 +17,7 @@ mod setops;
 mod subquery;
 mod to_char;
 mod to_char_number;
+mod to_timestamp;
 mod write;
 pub(crate) use write::duplicate_at_commit;
 

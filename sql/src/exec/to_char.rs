@@ -18,7 +18,7 @@ use crate::{Error, Result};
 
 /// How a name is spelt: `MONTH`, `Month` or `month`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Case {
+pub(super) enum Case {
     Upper,
     Capital,
     Lower,
@@ -26,7 +26,7 @@ enum Case {
 
 /// A template keyword.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kw {
+pub(super) enum Kw {
     YearComma,
     Year(u8),
     IsoYear(u8),
@@ -181,7 +181,7 @@ const KEYWORDS: &[(&str, Kw)] = &[
     ("fx", Kw::Fx),
 ];
 
-const MONTHS: [&str; 12] = [
+pub(super) const MONTHS: [&str; 12] = [
     "January",
     "February",
     "March",
@@ -196,7 +196,7 @@ const MONTHS: [&str; 12] = [
     "December",
 ];
 
-const DAYS: [&str; 7] = [
+pub(super) const DAYS: [&str; 7] = [
     "Sunday",
     "Monday",
     "Tuesday",
@@ -211,7 +211,7 @@ const ROMAN: [&str; 12] = [
 ];
 
 /// The longest keyword at the start of `s`.
-fn keyword(s: &str) -> Option<(&'static str, Kw)> {
+pub(super) fn keyword(s: &str) -> Option<(&'static str, Kw)> {
     KEYWORDS
         .iter()
         .filter(|(p, _)| s.starts_with(p))

@@ -115,6 +115,8 @@ impl Planner<'_> {
             "make_timestamp" => F::MakeTimestamp,
             "make_interval" => F::MakeInterval,
             "to_char" => F::ToChar,
+            "to_date" => F::ToDate,
+            "to_timestamp" => F::ToTimestamp,
             "generate_series" => {
                 return Some(Err(Error::NotSupported(
                     "generate_series in the select list is not supported yet (use it in FROM)"
@@ -125,6 +127,13 @@ impl Planner<'_> {
         };
         Some(match (f, args) {
             (F::ToChar, [v, pattern]) => self.bind_to_char(name, args, v, pattern, scope),
+            (F::ToDate, [_, _]) => self.typed(f, name, args, &[Text, Text], scope, DataType::Date),
+            (F::ToTimestamp, [_, _]) => {
+                self.typed(f, name, args, &[Text, Text], scope, DataType::Timestamptz)
+            }
+            (F::ToTimestamp, [_]) => {
+                self.typed(f, name, args, &[Float], scope, DataType::Timestamptz)
+            }
             (F::DateTrunc | F::DatePart | F::Extract, [unit, v]) => {
                 self.bind_datetime_part(f, name, args, unit, v, scope)
             }
