@@ -151,6 +151,9 @@ const KEYWORDS: &[&str] = &[
     "with",
 ];
 
+/// The longest result (PostgreSQL's limit is its 1 GB allocation limit).
+const MAX_LEN: usize = 1 << 30;
+
 fn invalid(msg: &str) -> Error {
     Error::InvalidParameter(msg.into())
 }
@@ -207,6 +210,9 @@ pub(crate) fn format(args: Vec<Value>) -> Result<Value> {
         }
         let text = convert(kind, take(spec.arg)?)?;
         let pad = width.saturating_sub(text.chars().count());
+        if out.len().saturating_add(pad) > MAX_LEN {
+            return Err(Error::OutOfRange("requested length too large".into()));
+        }
         if left {
             out.push_str(&text);
             out.extend(std::iter::repeat_n(' ', pad));
@@ -393,5 +399,9 @@ mod tests {
             Err(Error::InvalidParameter(_))
         ));
         assert!(matches!(f("abc %", &[]), Err(Error::InvalidParameter(_))));
+        assert!(matches!(
+            f("%2147483647s", &[t("a")]),
+            Err(Error::OutOfRange(_))
+        ));
     }
 }

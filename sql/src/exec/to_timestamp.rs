@@ -169,7 +169,7 @@ fn read_field(
             // A year of fewer than four digits is the nearest to 2020.
             p.year = Some(match y {
                 y if n == 4 || read > 3 => y,
-                y if y < 70 => y + 2000,
+                y if y < 70 => y.saturating_add(2000),
                 y if y < 100 => y + 1900,
                 y if y < 520 => y + 2000,
                 y if y < 1000 => y + 1000,
@@ -180,7 +180,7 @@ fn read_field(
             let thousands = r.number(None, word)?;
             r.rest = r.rest.strip_prefix(',').unwrap_or(r.rest);
             let rest = r.number(Some(3), word)?;
-            p.year = Some(thousands * 1000 + rest);
+            p.year = Some(thousands.saturating_mul(1000).saturating_add(rest));
         }
         Kw::Month => p.month = Some(r.number(width(2), word)?),
         Kw::MonthName(_) => p.month = Some(r.name(&MONTHS, None, word)? as i64 + 1),
@@ -213,7 +213,7 @@ fn read_field(
             let v = r.number(width(w), word)?;
             let digits = u32::try_from(before - r.rest.len()).unwrap_or(6).min(6);
             // "5" read by MS is 500 ms, as PostgreSQL scales a short fraction.
-            let scaled = v * 10i64.pow(6 - digits);
+            let scaled = v.saturating_mul(10i64.pow(6 - digits));
             p.usec = if kw == Kw::Millis && digits <= 3 {
                 v * 10i64.pow(3 - digits) * 1000
             } else {
@@ -259,7 +259,7 @@ fn finish(input: &str, p: Parsed) -> Result<(NaiveDate, i64)> {
     // Year 0 is 1 BC; a BC year n is astronomical year 1 - n.
     let year = match (p.year, p.bc) {
         (None, _) => 0,
-        (Some(y), true) => 1 - y,
+        (Some(y), true) => 1i64.saturating_sub(y),
         (Some(y), false) => y,
     };
     let date = i32::try_from(year)
@@ -272,7 +272,10 @@ fn finish(input: &str, p: Parsed) -> Result<(NaiveDate, i64)> {
             )
         })
         .ok_or_else(overflow)?;
-    let time_ok = (0..24).contains(&hour) && (0..60).contains(&p.min) && (0..60).contains(&p.sec);
+    let time_ok = (0..24).contains(&hour)
+        && (0..60).contains(&p.min)
+        && (0..60).contains(&p.sec)
+        && (0..1_000_000).contains(&p.usec);
     if !time_ok {
         return Err(overflow());
     }
@@ -342,6 +345,14 @@ mod tests {
             "2024-02-29 13:14:15.5+00"
         );
         assert!(from_unix(f64::NAN).is_err());
+        for (s, p) in [
+            ("-9223372036854775808", "YY"),
+            ("-9223372036854775808", "YYYY BC"),
+            ("10:11:12.12345678901", "HH24:MI:SS.US"),
+            ("99999999999999", "HH12"),
+        ] {
+            assert!(to_timestamp(s, p).is_err(), "{s} {p}");
+        }
         assert!(from_unix(1e300).is_err());
     }
 }
