@@ -12,7 +12,7 @@
 //! `prepared`).
 //!
 //! The planner binds names over every FROM item (tables, views, aliases, joins, subqueries in
-//! FROM, `generate_series`; a view is the text of its query in the catalog, expanded in place like a subquery)
+//! FROM; a view is the text of its query in the catalog, expanded in place like a subquery)
 //! and over the queries enclosing a subquery (correlated references), and reads each table
 //! with a full scan under its query's filters. The optimizer then pushes filter conjuncts
 //! through joins to the table they read and lowers each table access to key spans of its
@@ -64,9 +64,7 @@
 //!   RECURSIVE (each reference to a WITH query runs it again, where PostgreSQL materializes a
 //!   query read twice; a recursive one stops with an error past
 //!   `exec::setops::MAX_RECURSIVE_ROWS` rows, where PostgreSQL runs on); no DISTINCT ON or
-//!   window functions. `generate_series` of integers, numerics and timestamps (interval
-//!   step) is a FROM item only (in the select list: 0A000; no other set-returning or table
-//!   functions, no ROWS FROM or WITH ORDINALITY). Inner joins are ordered greedily (from the first FROM item, the
+//!   window functions. Inner joins are ordered greedily (from the first FROM item, the
 //!   next input is the first one a condition links to those already joined), without
 //!   cardinality estimates. A USING column appears in `*` at
 //!   the left input's position (PostgreSQL lists USING columns first). Scalar functions: abs,
@@ -76,24 +74,29 @@
 //!   split_part, pads, left/right...) and math functions (round, trunc, ceil, floor, sign,
 //!   sqrt, power, exp, ln, log, mod, pi, random), gen_random_uuid and pg_typeof
 //!   (`planner::functions`); sqrt, exp, ln, log and power compute in double precision even
-//!   for numeric arguments. Date/time functions (`exec::datetime`): date_trunc, extract
-//!   (numeric) and date_part (double precision) with PostgreSQL's unit names and fields
-//!   (julian included; an extract of julian at a time whose quotient needs more than 28
-//!   digits has fewer decimals than PostgreSQL's), age, make_date, make_timestamp and
-//!   make_interval (named arguments too); an untyped literal where they expect a date/time is
-//!   read as timestamptz (PostgreSQL: ambiguous, 42725), and date_trunc takes no time zone
-//!   argument. to_char of timestamps, dates, times and intervals (`exec::to_char`: the
-//!   common template patterns in English, no `SP` suffix) and of numbers (`9 0 . D , G S MI
-//!   PL SG FM`, not `RN`, `EEEE`, `V`, `TH`, `L` or `B`: 0A000); to_date and
-//!   to_timestamp(text, pattern) read the date, time, meridiem and era fields in
-//!   PostgreSQL's non-FX mode (`exec::to_timestamp`; no FX, ISO week, day-of-year, Julian or
-//!   time zone fields: 0A000), and to_timestamp(seconds); no to_number. SIMILAR TO is translated to an anchored regular expression
-//!   as PostgreSQL's `similar_to_escape` does (then matched with the `regex` crate; no
-//!   `SUBSTRING(... SIMILAR ...)`); format takes `%s`, `%I`, `%L`, `%%`, positions and
-//!   widths (`exec::format`; `%I` quotes a fixed list of keywords). Aggregates: count, sum,
+//!   for numeric arguments; date/time, formatting and pattern functions below;
+//!   aggregates: count, sum,
 //!   avg, min and max, with PostgreSQL's result types (sum of integer is bigint, of bigint
 //!   numeric; avg of an exact type is numeric, of a float double precision; sum and avg of
 //!   intervals are intervals).
+//! - Date/time, formatting and pattern functions: date_trunc, extract (numeric) and
+//!   date_part (double precision) with PostgreSQL's unit names and fields (`exec::datetime`;
+//!   an extract of julian whose quotient needs more than 28 digits has fewer decimals than
+//!   PostgreSQL's), age, make_date, make_timestamp and make_interval (named arguments too);
+//!   an untyped literal where they expect a date/time is read as timestamptz (PostgreSQL:
+//!   ambiguous, 42725), and date_trunc takes no time zone argument. to_char of timestamps,
+//!   dates, times and intervals (`exec::to_char`: the common template patterns in English,
+//!   no `SP` suffix) and of numbers (`exec::to_char_number`: `9 0 . D , G S MI PL SG FM`;
+//!   `RN`, `EEEE`, `V`, `TH`, `L` and `B` are 0A000); to_date and to_timestamp(text,
+//!   pattern) read the date, time, meridiem and era fields in PostgreSQL's non-FX mode
+//!   (`exec::to_timestamp`; FX, ISO week, day-of-year, Julian and time zone fields are
+//!   0A000), and to_timestamp(seconds); no to_number. SIMILAR TO is translated to an
+//!   anchored regular expression as PostgreSQL's `similar_to_escape` does, then matched with
+//!   the `regex` crate (no `SUBSTRING(... SIMILAR ...)`); format takes `%s`, `%I`, `%L`,
+//!   `%%`, positions and widths (`exec::format`; `%I` quotes a fixed list of keywords).
+//! - `generate_series` of integers, numerics and timestamps (interval step) is a FROM item
+//!   only (`planner::series`; in the select list it is 0A000); no other set-returning or
+//!   table functions, no ROWS FROM or WITH ORDINALITY.
 //! - Correlated subqueries run once per enclosing row with the filters of their own query;
 //!   they are not decorrelated into joins, and a correlated equality does not select a key
 //!   span.
@@ -144,9 +147,9 @@
 //!   changes no input or output. A precision on time or timestamp is accepted and ignored
 //!   (PostgreSQL rounds to it). Date arithmetic is date ± integer, date - date, date + time
 //!   and time - time; intervals add to and subtract from intervals, dates, times and
-//!   timestamps, scale by numbers, and are the difference of two timestamps; they read only the `postgres` input style
-//!   (no ISO 8601 `P1D`, no `INTERVAL '1' DAY` fields). An interval key column reads back as
-//!   days and time (`1 mon` as `30 days`).
+//!   timestamps, scale by numbers, and are the difference of two timestamps; they read only
+//!   the `postgres` input style (no ISO 8601 `P1D`, no `INTERVAL '1' DAY` fields). An
+//!   interval key column reads back as days and time (`1 mon` as `30 days`).
 //! - A numeric holds at most 28 digits after the point and values below about 7.9e28
 //!   (`types::numeric`; PostgreSQL: 16383 and 131072 digits), no NaN or infinity (0A000),
 //!   and a numeric key column without a modifier keeps the value but not the display scale

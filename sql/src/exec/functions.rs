@@ -1,5 +1,7 @@
 //! Evaluation of the string, pattern and math functions (`plan::Function`), with PostgreSQL's
-//! results. Arguments arrive already converted to the types the binder chose
+//! results; the date/time and formatting functions are dispatched to their own modules
+//! (`exec::datetime`, `exec::to_char`, `exec::to_char_number`, `exec::to_timestamp`,
+//! `exec::format`). Arguments arrive already converted to the types the binder chose
 //! (`planner::functions`): text as `Value::Text`, integers as `Value::Int`, doubles as
 //! `Value::Float`, numerics as `Value::Numeric`.
 

@@ -1,5 +1,5 @@
-//! Binding of the string, pattern and math functions: for each name, the parameter kinds it
-//! takes and its result type, as PostgreSQL resolves them. An integer argument of a math
+//! Binding of the string, pattern, math, formatting and date/time functions: for each name,
+//! the parameter kinds it takes and its result type, as PostgreSQL resolves them. An integer argument of a math
 //! function that has `double precision` and `numeric` forms takes the `double precision`
 //! form (PostgreSQL's preferred numeric type), so `round(5)` and `sqrt(4)` are doubles;
 //! `sqrt`, `exp`, `ln`, `log` and `power` are computed in double precision for numeric
