@@ -226,7 +226,7 @@ impl Function {
             F::MakeTimestamp => "make_timestamp",
             F::MakeInterval => "make_interval",
             F::ToChar => "to_char",
-            F::SimilarTo => "similar to",
+            F::SimilarTo => "similar_to",
             F::ToDate => "to_date",
             F::ToTimestamp => "to_timestamp",
             F::Format => "format",
