@@ -78,6 +78,8 @@ pub fn sqlstate(err: &sql::Error) -> &'static str {
         Error::Grouping(_) => "42803",
         Error::Windowing(_) => "42P20",
         Error::InvalidArgumentForNtile(_) => "22014",
+        Error::InvalidEscapeCharacter(_) => "2200C",
+        Error::NullValueNotAllowed(_) => "22004",
         Error::Internal(_) => "XX000",
     }
 }
@@ -170,6 +172,8 @@ mod tests {
             (Error::Grouping(m()), "42803"),
             (Error::Windowing(m()), "42P20"),
             (Error::InvalidArgumentForNtile(m()), "22014"),
+            (Error::InvalidEscapeCharacter(m()), "2200C"),
+            (Error::NullValueNotAllowed(m()), "22004"),
             (Error::Internal(m()), "XX000"),
         ];
         for (err, want) in cases {

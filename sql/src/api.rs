@@ -198,6 +198,11 @@ pub enum Error {
     Windowing(String),
     /// 22014: ntile's bucket count is not positive.
     InvalidArgumentForNtile(String),
+    /// 2200C: an invalid use of an escape character (a SIMILAR TO pattern with more than two
+    /// escape-double-quote separators).
+    InvalidEscapeCharacter(String),
+    /// 22004: a NULL where a value is required (format's `%I`).
+    NullValueNotAllowed(String),
     /// XX000: an internal error (replication, malformed state).
     Internal(String),
 }
@@ -245,6 +250,8 @@ impl std::fmt::Display for Error {
             | Error::Grouping(m)
             | Error::Windowing(m)
             | Error::InvalidArgumentForNtile(m)
+            | Error::InvalidEscapeCharacter(m)
+            | Error::NullValueNotAllowed(m)
             | Error::Internal(m) => f.write_str(m),
             Error::DivisionByZero => f.write_str("division by zero"),
             Error::InFailedTransaction => f.write_str(

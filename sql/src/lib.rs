@@ -89,7 +89,7 @@
 //!   split_part, pads, left/right...) and math functions (round, trunc, ceil, floor, sign,
 //!   sqrt, power, exp, ln, log, mod, pi, random), gen_random_uuid and pg_typeof
 //!   (`planner::functions`); sqrt, exp, ln, log and power compute in double precision even
-//!   for numeric arguments. No SIMILAR TO, format, to_char, date_trunc or extract yet;
+//!   for numeric arguments; date/time, formatting and pattern functions below;
 //!   aggregates: count, sum,
 //!   avg, min, max, bool_and / every, bool_or, string_agg (text, bytea), stddev / stddev_samp,
 //!   stddev_pop, variance / var_samp and var_pop, with PostgreSQL's result types (sum of
@@ -100,6 +100,24 @@
 //!   below (22003 past them), standard deviations take the square root in about 28
 //!   significant digits, and both show at most 28 digits after the point (PostgreSQL can
 //!   show more for tiny values). No array_agg, json aggregates or ordered-set aggregates.
+//! - Date/time, formatting and pattern functions: date_trunc, extract (numeric) and
+//!   date_part (double precision) with PostgreSQL's unit names and fields (`exec::datetime`;
+//!   an extract of julian whose quotient needs more than 28 digits has fewer decimals than
+//!   PostgreSQL's), age, make_date, make_timestamp and make_interval (named arguments too);
+//!   an untyped literal where they expect a date/time is read as timestamptz (PostgreSQL:
+//!   ambiguous, 42725), and date_trunc takes no time zone argument. to_char of timestamps,
+//!   dates, times and intervals (`exec::to_char`: the common template patterns in English,
+//!   no `SP` suffix) and of numbers (`exec::to_char_number`: `9 0 . D , G S MI PL SG FM`;
+//!   `RN`, `EEEE`, `V`, `TH`, `L` and `B` are 0A000); to_date and to_timestamp(text,
+//!   pattern) read the date, time, meridiem and era fields in PostgreSQL's non-FX mode
+//!   (`exec::to_timestamp`; FX, ISO week, day-of-year, Julian and time zone fields are
+//!   0A000), and to_timestamp(seconds); no to_number. SIMILAR TO is translated to an
+//!   anchored regular expression as PostgreSQL's `similar_to_escape` does, then matched with
+//!   the `regex` crate (no `SUBSTRING(... SIMILAR ...)`); format takes `%s`, `%I`, `%L`,
+//!   `%%`, positions and widths (`exec::format`; `%I` quotes a fixed list of keywords).
+//! - `generate_series` of integers, numerics and timestamps (interval step) is a FROM item
+//!   only (`planner::series`; in the select list it is 0A000); no other set-returning or
+//!   table functions, no ROWS FROM or WITH ORDINALITY.
 //! - Correlated subqueries run once per enclosing row with the filters of their own query;
 //!   they are not decorrelated into joins, and a correlated equality does not select a key
 //!   span.
@@ -151,11 +169,11 @@
 //! - Dates and times read and print the ISO style only (no month names, `epoch`,
 //!   `infinity` or BC input) with the time zone fixed at UTC: SET TIME ZONE is accepted and
 //!   changes no input or output. A precision on time or timestamp is accepted and ignored
-//!   (PostgreSQL rounds to it). Date arithmetic is date ± integer and date - date; intervals
-//!   add to and subtract from intervals, dates, times and timestamps, scale by numbers,
-//!   and are the difference of two timestamps; they read only the `postgres` input style
-//!   (no ISO 8601 `P1D`, no `INTERVAL '1' DAY` fields). An interval key column reads back as
-//!   days and time (`1 mon` as `30 days`).
+//!   (PostgreSQL rounds to it). Date arithmetic is date ± integer, date - date, date + time
+//!   and time - time; intervals add to and subtract from intervals, dates, times and
+//!   timestamps, scale by numbers, and are the difference of two timestamps; they read only
+//!   the `postgres` input style (no ISO 8601 `P1D`, no `INTERVAL '1' DAY` fields). An
+//!   interval key column reads back as days and time (`1 mon` as `30 days`).
 //! - A numeric holds at most 28 digits after the point and values below about 7.9e28
 //!   (`types::numeric`; PostgreSQL: 16383 and 131072 digits), no NaN or infinity (0A000),
 //!   and a numeric key column without a modifier keeps the value but not the display scale

@@ -140,6 +140,33 @@ pub enum Function {
     Least,
     /// gen_random_uuid(): a version 4 UUID; volatile.
     GenRandomUuid,
+    /// date_trunc(unit, timestamp | timestamptz | interval); a date is truncated as a
+    /// timestamptz. The date/time functions are evaluated in `exec::datetime`.
+    DateTrunc,
+    /// date_part(field, value): double precision.
+    DatePart,
+    /// extract(field FROM value): numeric.
+    Extract,
+    /// age(a, b): the calendar difference `a - b` in years, months and days.
+    Age,
+    /// make_date(year, month, day).
+    MakeDate,
+    /// make_timestamp(year, month, day, hour, min, sec).
+    MakeTimestamp,
+    /// make_interval(years, months, weeks, days, hours, mins, secs).
+    MakeInterval,
+    /// to_char(timestamp | timestamptz | interval | number, pattern): text (`exec::to_char`,
+    /// `exec::to_char_number`).
+    ToChar,
+    /// `text SIMILAR TO pattern [ESCAPE e]`.
+    SimilarTo,
+    /// to_date(text, pattern) (`exec::to_timestamp`).
+    ToDate,
+    /// to_timestamp(text, pattern) or to_timestamp(seconds since the Unix epoch).
+    ToTimestamp,
+    /// format(fmt, args...): `%s`, `%I`, `%L`, `%%` with positions and widths
+    /// (`exec::format`).
+    Format,
 }
 
 impl Function {
@@ -191,6 +218,18 @@ impl Function {
             F::Greatest => "greatest",
             F::Least => "least",
             F::GenRandomUuid => "gen_random_uuid",
+            F::DateTrunc => "date_trunc",
+            F::DatePart => "date_part",
+            F::Extract => "extract",
+            F::Age => "age",
+            F::MakeDate => "make_date",
+            F::MakeTimestamp => "make_timestamp",
+            F::MakeInterval => "make_interval",
+            F::ToChar => "to_char",
+            F::SimilarTo => "similar_to",
+            F::ToDate => "to_date",
+            F::ToTimestamp => "to_timestamp",
+            F::Format => "format",
         }
     }
 
@@ -199,7 +238,11 @@ impl Function {
     pub fn is_strict(self) -> bool {
         !matches!(
             self,
-            Function::Concat | Function::ConcatWs | Function::Greatest | Function::Least
+            Function::Concat
+                | Function::ConcatWs
+                | Function::Greatest
+                | Function::Least
+                | Function::Format
         )
     }
 
@@ -930,6 +973,16 @@ pub enum Node {
         columns: Vec<Column>,
         rows: Vec<Vec<Expr>>,
     },
+    /// `generate_series(start, stop, step)` in FROM: the values from `start` while not past
+    /// `stop`, by `step` (expressions without columns, evaluated when the node runs; NULL
+    /// gives no rows), of the column's type: an integer, numeric, timestamp or timestamptz
+    /// (then `step` is an interval).
+    Series {
+        start: Expr,
+        stop: Expr,
+        step: Expr,
+        column: Column,
+    },
     /// Emits the rows for which the predicate is true.
     Filter { source: Box<Node>, predicate: Expr },
     /// Evaluates expressions over each row.
@@ -1021,6 +1074,7 @@ impl Node {
                     })
                     .collect()
             }
+            Node::Series { column, .. } => vec![column.clone()],
             Node::Values { columns, .. }
             | Node::WorkTable { columns }
             | Node::Projection { columns, .. }
@@ -1145,6 +1199,7 @@ impl Node {
             | Node::Scan { .. }
             | Node::IndexScan { .. }
             | Node::WorkTable { .. }
+            | Node::Series { .. }
             | Node::Values { .. }) => n,
         })
     }
@@ -1178,6 +1233,17 @@ impl Node {
                         .into_iter()
                         .map(|r| r.into_iter().map(&mut *f).collect())
                         .collect(),
+                },
+                Node::Series {
+                    start,
+                    stop,
+                    step,
+                    column,
+                } => Node::Series {
+                    start: f(start),
+                    stop: f(stop),
+                    step: f(step),
+                    column,
                 },
                 Node::Filter { source, predicate } => Node::Filter {
                     source,
@@ -1265,6 +1331,9 @@ impl Node {
                 .chain(&span.end.values)
                 .for_each(&mut each),
             Node::Values { rows, .. } => rows.iter().flatten().for_each(&mut each),
+            Node::Series {
+                start, stop, step, ..
+            } => [start, stop, step].into_iter().for_each(&mut each),
             Node::Filter { source, predicate } => {
                 each(predicate);
                 source.walk_exprs(f);
@@ -1371,6 +1440,21 @@ impl Node {
             }
             Node::Values { rows, .. } => {
                 let _ = writeln!(out, "Values rows={}", rows.len());
+                None
+            }
+            Node::Series {
+                start,
+                stop,
+                step,
+                column,
+            } => {
+                let args: Vec<String> = [start, stop, step].iter().map(|e| e.format(&[])).collect();
+                let _ = writeln!(
+                    out,
+                    "GenerateSeries {} ({})",
+                    args.join(", "),
+                    column.data_type
+                );
                 None
             }
             Node::Filter { source, predicate } => {

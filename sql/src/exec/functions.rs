@@ -1,5 +1,7 @@
 //! Evaluation of the string, pattern and math functions (`plan::Function`), with PostgreSQL's
-//! results. Arguments arrive already converted to the types the binder chose
+//! results; the date/time and formatting functions are dispatched to their own modules
+//! (`exec::datetime`, `exec::to_char`, `exec::to_char_number`, `exec::to_timestamp`,
+//! `exec::format`). Arguments arrive already converted to the types the binder chose
 //! (`planner::functions`): text as `Value::Text`, integers as `Value::Int`, doubles as
 //! `Value::Float`, numerics as `Value::Numeric`.
 
@@ -22,6 +24,16 @@ pub(crate) fn call(f: Function, args: Vec<Value>) -> Result<Value> {
         F::Pi => return Ok(Value::Float(std::f64::consts::PI)),
         F::Random => return Ok(Value::Float(rand::random::<f64>())),
         F::GenRandomUuid => return Ok(Value::Uuid(random_uuid())),
+        F::DateTrunc
+        | F::DatePart
+        | F::Extract
+        | F::Age
+        | F::MakeDate
+        | F::MakeTimestamp
+        | F::MakeInterval => return super::datetime::call(f, args),
+        F::ToChar => return to_char(args),
+        F::ToDate | F::ToTimestamp => return to_timestamp(f, args),
+        F::Format => return super::format::format(args),
         _ => {}
     }
     if args.iter().any(Value::is_null) {
@@ -44,6 +56,14 @@ pub(crate) fn call(f: Function, args: Vec<Value>) -> Result<Value> {
             )?)
         }
         F::Regex | F::RegexI => Value::Bool(regex(&text(b)?, f == F::RegexI)?.is_match(&text(a)?)),
+        F::SimilarTo => {
+            let escape = match c {
+                Value::Text(e) => Some(e),
+                _ => None,
+            };
+            let re = similar_to_regex(&text(b)?, escape.as_deref())?;
+            Value::Bool(regex(&re, false)?.is_match(&text(a)?))
+        }
         F::Substr => substr(
             &text(a)?,
             int(&b)?,
@@ -181,6 +201,40 @@ pub(crate) fn call(f: Function, args: Vec<Value>) -> Result<Value> {
             )));
         }
     })
+}
+
+/// to_char(value, pattern); NULL for an empty pattern, as in PostgreSQL.
+fn to_char(args: Vec<Value>) -> Result<Value> {
+    let [v, Value::Text(pattern)] =
+        <[Value; 2]>::try_from(args).unwrap_or([Value::Null, Value::Null])
+    else {
+        return Ok(Value::Null);
+    };
+    if pattern.is_empty() {
+        return Ok(Value::Null);
+    }
+    Ok(Value::Text(match v {
+        Value::Null => return Ok(Value::Null),
+        Value::Timestamp(t) => super::to_char::timestamp(t, false, &pattern)?,
+        Value::Timestamptz(t) => super::to_char::timestamp(t, true, &pattern)?,
+        Value::Interval(i) => super::to_char::interval(&i, &pattern)?,
+        v @ (Value::Int(_) | Value::Numeric(_) | Value::Float(_) | Value::Float4(_)) => {
+            super::to_char_number::format(&v, &pattern)?
+        }
+        v => return Err(mismatch(Function::ToChar, &[v, Value::Text(pattern)])),
+    }))
+}
+
+/// to_date(text, pattern), to_timestamp(text, pattern) and to_timestamp(seconds).
+fn to_timestamp(f: Function, args: Vec<Value>) -> Result<Value> {
+    use super::to_timestamp as t;
+    match (f, args.as_slice()) {
+        (_, args) if args.iter().any(Value::is_null) => Ok(Value::Null),
+        (Function::ToDate, [Value::Text(s), Value::Text(p)]) => t::to_date(s, p),
+        (Function::ToTimestamp, [Value::Text(s), Value::Text(p)]) => t::to_timestamp(s, p),
+        (Function::ToTimestamp, [secs]) => t::from_unix(float(secs)?),
+        (f, args) => Err(mismatch(f, args)),
+    }
 }
 
 fn mismatch(f: Function, args: &[Value]) -> Error {
@@ -415,6 +469,77 @@ fn regex(pattern: &str, ignore_case: bool) -> Result<regex::Regex> {
     Ok(re)
 }
 
+/// The regular expression of a SIMILAR TO pattern, as PostgreSQL's `similar_to_escape`
+/// builds it: anchored at both ends, `%` as `.*`, `_` as `.`, groups non-capturing, `.`,
+/// `^`, `$` and backslashes literal, bracket expressions and the other regular expression
+/// operators as they are. The escape character (backslash by default, none when empty)
+/// makes the next character literal; escape-double-quote separators (at most two) split
+/// the pattern into the parts SUBSTRING would use. `.` matches newlines, as in PostgreSQL.
+fn similar_to_regex(pattern: &str, escape: Option<&str>) -> Result<String> {
+    let escape = match escape {
+        None => Some('\\'),
+        Some(e) => {
+            let mut chars = e.chars();
+            match (chars.next(), chars.next()) {
+                (None, _) => None,
+                (Some(c), None) => Some(c),
+                _ => {
+                    return Err(Error::InvalidEscapeSequence("invalid escape string".into()));
+                }
+            }
+        }
+    };
+    let mut out = String::from("(?s)^(?:");
+    let (mut after_escape, mut in_class, mut quotes) = (false, false, 0);
+    for c in pattern.chars() {
+        if after_escape {
+            if c == '"' && !in_class {
+                out.push_str(match quotes {
+                    0 => "){1,1}?(",
+                    1 => "){1,1}(?:",
+                    _ => {
+                        return Err(Error::InvalidEscapeCharacter(
+                            "SQL regular expression may not contain more than two \
+                             escape-double-quote separators"
+                                .into(),
+                        ));
+                    }
+                });
+                quotes += 1;
+            } else {
+                out.push('\\');
+                out.push(c);
+            }
+            after_escape = false;
+        } else if Some(c) == escape {
+            after_escape = true;
+        } else if in_class {
+            if c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+            in_class = c != ']';
+        } else {
+            match c {
+                '[' => {
+                    out.push(c);
+                    in_class = true;
+                }
+                '%' => out.push_str(".*"),
+                '_' => out.push('.'),
+                '(' => out.push_str("(?:"),
+                '\\' | '.' | '^' | '$' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                c => out.push(c),
+            }
+        }
+    }
+    out.push_str(")$");
+    Ok(out)
+}
+
 /// `s LIKE pattern`: `%` any run, `_` any one character, the escape character (backslash by
 /// default, none when empty) takes the next one literally.
 fn like(s: &str, pattern: &str, escape: Option<&str>, ignore_case: bool) -> Result<bool> {
@@ -522,6 +647,28 @@ mod tests {
         assert!(like("a\\b", "a\\b", Some(""), false).unwrap());
         assert!(!like("x", "x\\", None, false).unwrap());
         assert!(like("x\\", "x\\", None, false).is_err());
+    }
+
+    #[test]
+    fn similar_to_translates_as_postgresql() {
+        let re = |p: &str| similar_to_regex(p, None).unwrap();
+        assert_eq!(re("a%b_"), "(?s)^(?:a.*b.)$");
+        assert_eq!(re("(a|b).c"), "(?s)^(?:(?:a|b)\\.c)$");
+        assert_eq!(re("a\\_[\\x]"), "(?s)^(?:a\\_[\\x])$");
+        assert_eq!(
+            similar_to_regex("[\\x]", Some("#")).unwrap(),
+            "(?s)^(?:[\\\\x])$"
+        );
+        assert_eq!(
+            similar_to_regex("a#%", Some("#")).unwrap(),
+            "(?s)^(?:a\\%)$"
+        );
+        assert_eq!(
+            similar_to_regex("a\\%", Some("")).unwrap(),
+            "(?s)^(?:a\\\\.*)$"
+        );
+        assert!(similar_to_regex("a", Some("xy")).is_err());
+        assert!(similar_to_regex("a\\\"b\\\"c\\\"", None).is_err());
     }
 
     #[test]

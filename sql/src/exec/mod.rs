@@ -6,15 +6,21 @@
 
 mod aggregate;
 mod analyze;
+mod datetime;
 pub(crate) mod eval;
+mod format;
 mod functions;
 pub(crate) mod index;
 mod index_scan;
 pub(crate) mod ops;
 pub(crate) mod rows;
+mod series;
 mod setops;
 mod subquery;
 mod window;
+mod to_char;
+mod to_char_number;
+mod to_timestamp;
 mod write;
 pub(crate) use analyze::explain_analyze;
 pub(crate) use write::duplicate_at_commit;

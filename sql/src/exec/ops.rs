@@ -48,6 +48,15 @@ fn build_node(node: Node) -> Result<Box<dyn Operator>> {
             table, index, &span, covering,
         )?),
         Node::Values { rows, .. } => Box::new(Values { rows: Some(rows) }),
+        Node::Series {
+            start,
+            stop,
+            step,
+            column,
+        } => Box::new(super::series::Series::new(
+            [start, stop, step],
+            column.data_type,
+        )),
         Node::Filter { source, predicate } => Box::new(Filter {
             source: build(*source)?,
             predicate: Exprs::new(vec![predicate]),

@@ -339,6 +339,16 @@ impl Planner<'_> {
                 args.extend(escape_char.as_deref());
                 self.pattern(f, name, &args, *negated, scope)
             }
+            A::SimilarTo {
+                negated,
+                expr,
+                pattern,
+                escape_char,
+            } => {
+                let mut args = vec![expr.as_ref(), pattern.as_ref()];
+                args.extend(escape_char.as_deref());
+                self.pattern(Function::SimilarTo, "similar_to", &args, *negated, scope)
+            }
             A::Substring {
                 expr,
                 substring_from,
@@ -397,6 +407,15 @@ impl Planner<'_> {
                 };
                 self.scalar_function(name, &[expr.as_ref()], scope, hint)
                     .unwrap_or_else(|| Err(not_supported(name)))
+            }
+            A::Extract { field, expr, .. } => {
+                let word = match field {
+                    ast::DateTimeField::Custom(id) => id.value.clone(),
+                    f => f.to_string(),
+                };
+                let word = A::Value(ast::Value::SingleQuotedString(word).into());
+                self.scalar_function("extract", &[&word, expr.as_ref()], scope, hint)
+                    .unwrap_or_else(|| Err(not_supported("extract")))
             }
             _ => Err(not_supported(format!("expression {e}"))),
         }
@@ -772,6 +791,12 @@ impl Planner<'_> {
         hint: Option<DataType>,
     ) -> Result<(Expr, DataType)> {
         let name = f.name.to_string().to_lowercase();
+        if let ("make_interval", ast::FunctionArguments::List(l)) = (name.as_str(), &f.args)
+            && l.duplicate_treatment.is_none()
+            && l.clauses.is_empty()
+        {
+            return self.make_interval_named(&l.args, scope);
+        }
         let args = match &f.args {
             ast::FunctionArguments::List(l)
                 if l.duplicate_treatment.is_none()

@@ -1,6 +1,6 @@
 //! Planning FROM: tables, views and WITH queries (optionally aliased), subqueries with an
-//! alias, comma lists, CROSS, [INNER], LEFT, RIGHT and FULL [OUTER] joins with ON, USING or
-//! NATURAL, nested in any shape. The result is one
+//! alias, `generate_series` (`planner::series`), comma lists, CROSS, [INNER], LEFT, RIGHT and
+//! FULL [OUTER] joins with ON, USING or NATURAL, nested in any shape. The result is one
 //! node whose rows are the FROM items' columns side by side, and the scope that names them.
 //!
 //! Every table is read by a full scan here; WHERE and ON conjuncts are pushed down to joins
@@ -235,6 +235,17 @@ impl Planner<'_> {
                 };
                 Ok((node, scope))
             }
+            ast::TableFactor::Table {
+                name,
+                alias,
+                args: Some(args),
+                ..
+            } => match object_name(name)?.as_str() {
+                "generate_series" => self.plan_series(args, alias.as_ref()),
+                other => Err(Error::UndefinedFunction(format!(
+                    "function {other} does not exist"
+                ))),
+            },
             ast::TableFactor::Derived {
                 lateral: false,
                 subquery,

@@ -1,5 +1,5 @@
-//! Binding of the string, pattern and math functions: for each name, the parameter kinds it
-//! takes and its result type, as PostgreSQL resolves them. An integer argument of a math
+//! Binding of the string, pattern, math, formatting and date/time functions: for each name,
+//! the parameter kinds it takes and its result type, as PostgreSQL resolves them. An integer argument of a math
 //! function that has `double precision` and `numeric` forms takes the `double precision`
 //! form (PostgreSQL's preferred numeric type), so `round(5)` and `sqrt(4)` are doubles;
 //! `sqrt`, `exp`, `ln`, `log` and `power` are computed in double precision for numeric
@@ -65,6 +65,7 @@ fn lookup(name: &str) -> Option<Function> {
         "greatest" => F::Greatest,
         "least" => F::Least,
         "gen_random_uuid" => F::GenRandomUuid,
+        "format" => F::Format,
         _ => return None,
     })
 }
@@ -87,8 +88,184 @@ impl Planner<'_> {
                 )
             }));
         }
+        if let Some(bound) = self.datetime_function(name, args, scope) {
+            return Some(bound);
+        }
         let f = lookup(name)?;
         Some(self.bind_scalar(f, name, args, scope, hint))
+    }
+
+    /// Binds a call of a date/time function (`date_trunc`, `date_part`, `extract`, `age`,
+    /// `make_*`); None when `name` is not one of them. An untyped argument where a date/time
+    /// is expected is read as a timestamptz (PostgreSQL finds such a call ambiguous).
+    fn datetime_function(
+        &mut self,
+        name: &str,
+        args: &[&ast::Expr],
+        scope: &Scope,
+    ) -> Option<Result<(Expr, DataType)>> {
+        use Function as F;
+        use P::*;
+        let f = match name {
+            "date_trunc" => F::DateTrunc,
+            "date_part" => F::DatePart,
+            "extract" => F::Extract,
+            "age" => F::Age,
+            "make_date" => F::MakeDate,
+            "make_timestamp" => F::MakeTimestamp,
+            "make_interval" => F::MakeInterval,
+            "to_char" => F::ToChar,
+            "to_date" => F::ToDate,
+            "to_timestamp" => F::ToTimestamp,
+            "generate_series" => {
+                return Some(Err(Error::NotSupported(
+                    "generate_series in the select list is not supported yet (use it in FROM)"
+                        .into(),
+                )));
+            }
+            _ => return None,
+        };
+        Some(match (f, args) {
+            (F::ToChar, [v, pattern]) => self.bind_to_char(name, args, v, pattern, scope),
+            (F::ToDate, [_, _]) => self.typed(f, name, args, &[Text, Text], scope, DataType::Date),
+            (F::ToTimestamp, [_, _]) => {
+                self.typed(f, name, args, &[Text, Text], scope, DataType::Timestamptz)
+            }
+            (F::ToTimestamp, [_]) => {
+                self.typed(f, name, args, &[Float], scope, DataType::Timestamptz)
+            }
+            (F::DateTrunc | F::DatePart | F::Extract, [unit, v]) => {
+                self.bind_datetime_part(f, name, args, unit, v, scope)
+            }
+            (F::Age, [a]) => self.bind_age(name, args, None, a, scope),
+            (F::Age, [a, b]) => self.bind_age(name, args, Some(a), b, scope),
+            (F::MakeDate, [_, _, _]) => {
+                self.typed(f, name, args, &[Int, Int, Int], scope, DataType::Date)
+            }
+            (F::MakeTimestamp, [_, _, _, _, _, _]) => self.typed(
+                f,
+                name,
+                args,
+                &[Int, Int, Int, Int, Int, Float],
+                scope,
+                DataType::Timestamp,
+            ),
+            (F::MakeInterval, _) if args.len() <= 7 => {
+                let all = [Int, Int, Int, Int, Int, Int, Float];
+                self.fixed(f, name, args, &all[..args.len()], scope)
+                    .map(|e| (with_interval_defaults(e, args.len()), DataType::Interval))
+            }
+            _ => Err(self.undefined(name, args, scope)),
+        })
+    }
+
+    /// Binds `date_trunc(unit, v)`, `date_part(field, v)` or `extract(field FROM v)`.
+    fn bind_datetime_part(
+        &mut self,
+        f: Function,
+        name: &str,
+        args: &[&ast::Expr],
+        unit: &ast::Expr,
+        v: &ast::Expr,
+        scope: &Scope,
+    ) -> Result<(Expr, DataType)> {
+        use DataType as T;
+        let (u, ut) = self.bind(unit, scope, Some(T::Text))?;
+        if !ut.is_string() {
+            return Err(self.undefined(name, args, scope));
+        }
+        let (e, t) = self.bind(v, scope, Some(T::Timestamptz))?;
+        let u = char_as_text(u, ut);
+        let cast = |e: Expr, to: DataType| super::expr::cast_expr(e, t, to);
+        let (e, ty) = match (f, t) {
+            (Function::DateTrunc, T::Timestamp | T::Timestamptz | T::Interval) => (e, t),
+            (Function::DateTrunc, T::Date) => (cast(e, T::Timestamptz)?, T::Timestamptz),
+            (Function::DatePart, T::Date) => (cast(e, T::Timestamp)?, T::Float8),
+            (Function::DatePart, T::Timestamp | T::Timestamptz | T::Time | T::Interval) => {
+                (e, T::Float8)
+            }
+            (
+                Function::Extract,
+                T::Date | T::Timestamp | T::Timestamptz | T::Time | T::Interval,
+            ) => (e, T::Numeric(None)),
+            _ => return Err(self.undefined(name, args, scope)),
+        };
+        Ok((Expr::Function(f, vec![u, e]), ty))
+    }
+
+    /// Binds `to_char(v, pattern)`: a date is formatted as a timestamptz, a time as an
+    /// interval (PostgreSQL's implicit casts).
+    fn bind_to_char(
+        &mut self,
+        name: &str,
+        args: &[&ast::Expr],
+        v: &ast::Expr,
+        pattern: &ast::Expr,
+        scope: &Scope,
+    ) -> Result<(Expr, DataType)> {
+        use DataType as T;
+        let (p, pt) = self.bind(pattern, scope, Some(T::Text))?;
+        let (e, t) = self.bind(v, scope, Some(T::Timestamptz))?;
+        if !pt.is_string() {
+            return Err(self.undefined(name, args, scope));
+        }
+        let e = match t {
+            T::Timestamp | T::Timestamptz | T::Interval => e,
+            T::Date => super::expr::cast_expr(e, t, T::Timestamptz)?,
+            T::Time => super::expr::cast_expr(e, t, T::Interval)?,
+            t if t.is_numeric() => e,
+            _ => return Err(self.undefined(name, args, scope)),
+        };
+        Ok((
+            Expr::Function(Function::ToChar, vec![e, char_as_text(p, pt)]),
+            T::Text,
+        ))
+    }
+
+    /// Binds `age(b)` (from midnight of the current date) or `age(a, b)`: timestamps, or
+    /// timestamptz when either is one or both are dates.
+    fn bind_age(
+        &mut self,
+        name: &str,
+        args: &[&ast::Expr],
+        a: Option<&ast::Expr>,
+        b: &ast::Expr,
+        scope: &Scope,
+    ) -> Result<(Expr, DataType)> {
+        use DataType as T;
+        let ((eb, tb), a) = match a {
+            Some(a) if is_flexible(b) && !is_flexible(a) => {
+                let a = self.bind(a, scope, None)?;
+                (self.bind(b, scope, Some(a.1))?, Some(a))
+            }
+            Some(a) => {
+                let b = self.bind(b, scope, Some(T::Timestamptz))?;
+                let a = self.bind(a, scope, Some(b.1))?;
+                (b, Some(a))
+            }
+            None => (self.bind(b, scope, Some(T::Timestamptz))?, None),
+        };
+        let datetime = |t: T| matches!(t, T::Date | T::Timestamp | T::Timestamptz);
+        let ta = a.as_ref().map_or(tb, |a| a.1);
+        if !datetime(ta) || !datetime(tb) {
+            return Err(self.undefined(name, args, scope));
+        }
+        let ty = if ta == T::Timestamp && matches!(tb, T::Timestamp | T::Date)
+            || tb == T::Timestamp && ta == T::Date
+        {
+            T::Timestamp
+        } else {
+            T::Timestamptz
+        };
+        let ea = match a {
+            Some((ea, ta)) => super::expr::cast_expr(ea, ta, ty)?,
+            None => {
+                let today = Expr::Cast(Box::new(Expr::Function(Function::Now, vec![])), T::Date);
+                Expr::Cast(Box::new(today), ty)
+            }
+        };
+        let eb = super::expr::cast_expr(eb, tb, ty)?;
+        Ok((Expr::Function(Function::Age, vec![ea, eb]), T::Interval))
     }
 
     fn bind_scalar(
@@ -109,6 +286,17 @@ impl Planner<'_> {
                 for (i, a) in args.iter().enumerate() {
                     let (e, t) = self.bind(a, scope, Some(DataType::Text))?;
                     if f == F::ConcatWs && i == 0 && !t.is_string() {
+                        return Err(self.undefined(name, args, scope));
+                    }
+                    bound.push(char_as_text(e, t));
+                }
+                Ok((Expr::Function(f, bound), text))
+            }
+            (F::Format, 1..) => {
+                let mut bound = Vec::with_capacity(args.len());
+                for (i, a) in args.iter().enumerate() {
+                    let (e, t) = self.bind(a, scope, Some(DataType::Text))?;
+                    if i == 0 && !t.is_string() {
                         return Err(self.undefined(name, args, scope));
                     }
                     bound.push(char_as_text(e, t));
@@ -252,6 +440,81 @@ impl Planner<'_> {
         Ok(Expr::Function(f, bound))
     }
 
+    /// Binds `make_interval` with named arguments (`days => 10`), in any order.
+    pub(super) fn make_interval_named(
+        &mut self,
+        args: &[ast::FunctionArg],
+        scope: &Scope,
+    ) -> Result<(Expr, DataType)> {
+        const NAMES: [&str; 7] = ["years", "months", "weeks", "days", "hours", "mins", "secs"];
+        let mut given: [Option<&ast::Expr>; 7] = [None; 7];
+        let mut positional = true;
+        for (i, a) in args.iter().enumerate() {
+            let named = match a {
+                ast::FunctionArg::Named {
+                    name,
+                    arg: ast::FunctionArgExpr::Expr(e),
+                    ..
+                } => Some((name, e)),
+                ast::FunctionArg::ExprNamed {
+                    name: ast::Expr::Identifier(name),
+                    arg: ast::FunctionArgExpr::Expr(e),
+                    ..
+                } => Some((name, e)),
+                _ => None,
+            };
+            let (at, e) = match (a, named) {
+                (ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)), _) if positional => {
+                    (i, e)
+                }
+                (_, Some((name, e))) => {
+                    positional = false;
+                    let n = name.value.to_lowercase();
+                    let at = NAMES.iter().position(|x| *x == n).ok_or_else(|| {
+                        Error::UndefinedFunction(format!(
+                            "function make_interval({n} => ...) does not exist"
+                        ))
+                    })?;
+                    (at, e)
+                }
+                _ => {
+                    return Err(Error::Syntax(
+                        "positional argument cannot follow named argument".into(),
+                    ));
+                }
+            };
+            match given.get_mut(at) {
+                Some(slot @ None) => *slot = Some(e),
+                _ => {
+                    return Err(Error::Syntax(format!(
+                        "argument name \"{}\" used more than once",
+                        NAMES.get(at).unwrap_or(&"?")
+                    )));
+                }
+            }
+        }
+        let mut bound = Vec::with_capacity(7);
+        for (i, g) in given.iter().enumerate() {
+            let p = if i == 6 { P::Float } else { P::Int };
+            bound.push(match g {
+                Some(e) => {
+                    match self.fixed(Function::MakeInterval, "make_interval", &[e], &[p], scope)? {
+                        Expr::Function(_, mut one) => {
+                            one.pop().unwrap_or(Expr::Constant(crate::Value::Null))
+                        }
+                        other => other,
+                    }
+                }
+                None if i == 6 => Expr::Constant(crate::Value::Float(0.0)),
+                None => Expr::Constant(crate::Value::Int(0)),
+            });
+        }
+        Ok((
+            Expr::Function(Function::MakeInterval, bound),
+            DataType::Interval,
+        ))
+    }
+
     /// The 42883 error of a call no form of `name` takes.
     pub(super) fn undefined(&mut self, name: &str, args: &[&ast::Expr], scope: &Scope) -> Error {
         let mut types = Vec::with_capacity(args.len());
@@ -265,5 +528,22 @@ impl Planner<'_> {
             "function {name}({}) does not exist",
             types.join(", ")
         ))
+    }
+}
+
+/// A `make_interval` call with the arguments after the first `given` as their defaults (0).
+fn with_interval_defaults(e: Expr, given: usize) -> Expr {
+    match e {
+        Expr::Function(f, mut args) => {
+            for i in given..7 {
+                args.push(Expr::Constant(if i == 6 {
+                    crate::Value::Float(0.0)
+                } else {
+                    crate::Value::Int(0)
+                }));
+            }
+            Expr::Function(f, args)
+        }
+        e => e,
     }
 }

@@ -62,7 +62,7 @@ fn scanned_table(node: &Node) -> Result<Option<Arc<Table>>> {
         Node::Get { table, .. } | Node::Scan { table, .. } | Node::IndexScan { table, .. } => {
             Ok(Some(table.clone()))
         }
-        Node::Values { .. } => Ok(None),
+        Node::Values { .. } | Node::Series { .. } => Ok(None),
         Node::Join { .. }
         | Node::SetOp { .. }
         | Node::Distinct { .. }
@@ -142,6 +142,7 @@ fn with_keys(node: Node, table: &Table) -> Result<(Node, Vec<usize>)> {
             return Err(not_supported("FOR UPDATE with aggregate functions"));
         }
         Node::Values { .. }
+        | Node::Series { .. }
         | Node::Join { .. }
         | Node::SetOp { .. }
         | Node::Distinct { .. }

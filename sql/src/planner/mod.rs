@@ -24,6 +24,7 @@ mod functions;
 mod lock;
 mod output;
 mod select;
+mod series;
 pub(crate) mod view;
 mod window;
 

@@ -186,7 +186,8 @@ pub(crate) fn parse(s: &str, t: DataType) -> Result<Value> {
     }
 }
 
-fn days_since_epoch(d: NaiveDate) -> i32 {
+/// The days from PostgreSQL's epoch to `d`.
+pub(crate) fn days_since_epoch(d: NaiveDate) -> i32 {
     (d - epoch().date()).num_days() as i32
 }
 
@@ -195,7 +196,7 @@ fn date_value(d: NaiveDate) -> Result<Value> {
 }
 
 /// The date `days` after the epoch, if chrono holds it.
-fn date_of(days: i64) -> Option<NaiveDate> {
+pub(crate) fn date_of(days: i64) -> Option<NaiveDate> {
     epoch()
         .date()
         .checked_add_signed(chrono::TimeDelta::try_days(days)?)

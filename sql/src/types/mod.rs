@@ -307,6 +307,10 @@ impl DataType {
             | (ArithOp::Add, DataType::Interval, DataType::Timestamptz) => {
                 Some(DataType::Timestamptz)
             }
+            (ArithOp::Add, Date, DataType::Time) | (ArithOp::Add, DataType::Time, Date) => {
+                Some(DataType::Timestamp)
+            }
+            (ArithOp::Sub, DataType::Time, DataType::Time) => Some(DataType::Interval),
             (ArithOp::Add | ArithOp::Sub, DataType::Time, DataType::Interval)
             | (ArithOp::Add, DataType::Interval, DataType::Time) => Some(DataType::Time),
             (
@@ -609,6 +613,23 @@ impl ArithOp {
             (Value::Int(n), Value::Date(d)) if self == ArithOp::Add => datetime::add_days(d, n),
             (Value::Date(a), Value::Date(b)) if self == ArithOp::Sub => {
                 Ok(Value::Int(i64::from(a) - i64::from(b)))
+            }
+            (Value::Date(d), Value::Time(t)) | (Value::Time(t), Value::Date(d))
+                if self == ArithOp::Add =>
+            {
+                // A date at a time of day.
+                i64::from(d)
+                    .checked_mul(datetime::USECS_PER_DAY)
+                    .and_then(|m| m.checked_add(t))
+                    .map(Value::Timestamp)
+                    .ok_or_else(|| datetime::out_of_range(DataType::Timestamp))
+            }
+            (Value::Time(a), Value::Time(b)) if self == ArithOp::Sub => {
+                Ok(Value::Interval(interval::Interval {
+                    months: 0,
+                    days: 0,
+                    micros: a - b,
+                }))
             }
             (a, b)
                 if self == ArithOp::Sub && ty == DataType::Interval && a.as_instant().is_some() =>
