@@ -214,7 +214,12 @@ impl<SM: StateMachine> Group<SM> {
             .map_err(fatal)?;
         serve_data.store(true, Ordering::Release);
         let quiet = Arc::new(Quiet::new());
-        if let Err(e) = registry.register::<SM>(group, raft.clone(), quiet.clone()) {
+        if let Err(e) = registry.register::<SM>(
+            group,
+            raft.clone(),
+            quiet.clone(),
+            opts.election_timeout_max,
+        ) {
             let _ = raft.shutdown().await;
             return Err(e);
         }

@@ -21,9 +21,12 @@
 //! would never be reported unresponsive and replaced). So each node's [`Monitor`] pings, once
 //! per heartbeat interval, every peer that is a member of one of its quiesced groups
 //! ([`RpcKind::Ping`](crate::RpcKind), one message per peer, not per group), and wakes every
-//! quiesced group with a member not answering for longer than the maximum election timeout.
-//! A woken follower whose leader is gone campaigns at its next tick: its last word from the
-//! leader is long past.
+//! quiesced group with a member not answering for longer than twice the maximum election
+//! timeout.
+//! A follower the monitor woke holds its elections for one maximum election timeout (its last
+//! word from the leader is long past, so it would campaign at its first tick): a leader that
+//! is alive but was slow to answer, and woke too, heartbeats meanwhile and no election
+//! happens; a dead one is replaced after that timeout.
 //!
 //! Quiescence touches only timers, never what Raft decides: a group woken for nothing (a peer
 //! slow to answer a ping) at worst holds an unneeded election.
@@ -87,16 +90,19 @@ impl Quiet {
         self.lock().awake_since
     }
 
-    /// Records activity; restarts the ticker (through `tick`) if it was stopped.
-    pub(crate) fn wake(&self, tick: impl FnOnce(bool)) {
+    /// Records activity; restarts the ticker (through `tick`) if it was stopped, and then
+    /// returns true.
+    pub(crate) fn wake(&self, tick: impl FnOnce(bool)) -> bool {
         let mut s = self.lock();
         s.epoch += 1;
-        if s.quiesced {
-            s.quiesced = false;
-            s.awake_since = Instant::now();
-            tick(true);
-            metrics::gauge!(QUIESCED_GAUGE).decrement(1.0);
+        if !s.quiesced {
+            return false;
         }
+        s.quiesced = false;
+        s.awake_since = Instant::now();
+        tick(true);
+        metrics::gauge!(QUIESCED_GAUGE).decrement(1.0);
+        true
     }
 
     /// Stops the ticker (through `tick`) unless something woke the group since `epoch`

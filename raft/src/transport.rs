@@ -160,6 +160,7 @@ impl Registry {
         group: GroupId,
         raft: GroupRaft<SM>,
         quiet: Arc<Quiet>,
+        hold_elections: Duration,
     ) -> Result<(), Error> {
         let mut groups = self.groups.write().unwrap_or_else(|e| e.into_inner());
         if groups.contains_key(&group) {
@@ -173,6 +174,7 @@ impl Registry {
                 raft,
                 quiet,
                 incoming: Default::default(),
+                hold_elections,
             }),
         );
         Ok(())
@@ -198,7 +200,7 @@ impl Registry {
             transport,
             node,
             every: opts.heartbeat_interval,
-            dead_after: opts.election_timeout_max + opts.heartbeat_interval,
+            dead_after: opts.election_timeout_max * 2 + opts.heartbeat_interval,
         };
         self.monitor.get_or_init(|| {
             tokio::spawn(monitor.run());
@@ -300,6 +302,8 @@ struct RaftHandler<SM: StateMachine> {
     quiet: Arc<Quiet>,
     /// The snapshot arriving in pieces, if any.
     incoming: Arc<std::sync::Mutex<Option<SnapshotChunk>>>,
+    /// How long a follower woken by the monitor holds its elections.
+    hold_elections: Duration,
 }
 
 impl<SM: StateMachine> Handler for RaftHandler<SM> {
@@ -342,7 +346,20 @@ impl<SM: StateMachine> Handler for RaftHandler<SM> {
     }
 
     fn wake(&self) {
-        self.quiet.wake(|on| self.raft.runtime_config().tick(on));
+        let config = self.raft.runtime_config();
+        if self.quiet.wake(|on| config.tick(on))
+            && !self.raft.metrics().borrow_watched().state.is_leader()
+        {
+            // Its leader may be alive and merely slow: give it one election timeout to
+            // heartbeat before campaigning (see `quiesce`).
+            config.elect(false);
+            let raft = self.raft.clone();
+            let hold = self.hold_elections;
+            tokio::spawn(async move {
+                tokio::time::sleep(hold).await;
+                raft.runtime_config().elect(true);
+            });
+        }
     }
 }
 
