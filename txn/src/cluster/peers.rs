@@ -25,6 +25,9 @@ pub struct Peers {
     leaders: RwLock<HashMap<RangeId, NodeId>>,
     /// Nodes this node is cut off from (injected faults; shared with the Raft transport).
     faults: raft::Faults,
+    /// For each range led here, the descriptor generation whose copies (range-local key and
+    /// directory entry) were last found or made current (`replicate::sync_copies`).
+    synced: Mutex<HashMap<RangeId, u64>>,
 }
 
 impl Peers {
@@ -43,7 +46,20 @@ impl Peers {
             channels: Mutex::default(),
             leaders: RwLock::default(),
             faults,
+            synced: Mutex::default(),
         })
+    }
+
+    /// Whether the copies of `range`'s descriptor were last found current at `generation`.
+    pub(crate) fn copies_synced(&self, range: RangeId, generation: u64) -> bool {
+        let synced = self.synced.lock().unwrap_or_else(|e| e.into_inner());
+        synced.get(&range) == Some(&generation)
+    }
+
+    /// Records that the copies of `range`'s descriptor are current at `generation`.
+    pub(crate) fn set_copies_synced(&self, range: RangeId, generation: u64) {
+        let mut synced = self.synced.lock().unwrap_or_else(|e| e.into_inner());
+        synced.insert(range, generation);
     }
 
     /// Whether calls to and from `node` are refused (an injected fault).

@@ -64,7 +64,7 @@ pub async fn replicate(db: &Db, peers: &Peers, replication: Replication) -> Resu
             Ok(false) => {}
             Err(e) => tracing::debug!(range, "replicate: {e}"),
         }
-        if let Err(e) = sync_copies(db, range).await {
+        if let Err(e) = sync_copies(db, peers, range).await {
             tracing::debug!(range, "replicate: updating the descriptor copies: {e}");
         }
     }
@@ -164,10 +164,16 @@ async fn add_replica(
 
 /// Brings the range's descriptor copies (its range-local key and its directory entry) up to
 /// the descriptor its leader applied, when a replica change moved it past them.
-async fn sync_copies(db: &Db, range: kv::RangeId) -> Result<()> {
+async fn sync_copies(db: &Db, peers: &Peers, range: kv::RangeId) -> Result<()> {
     let Some(desc) = db.client().led_descriptor(range) else {
         return Ok(());
     };
+    // Copies go stale only when the descriptor changes (its generation moves): one check per
+    // generation, not a transaction per range and pass (that read would also keep an idle
+    // range from quiescing).
+    if peers.copies_synced(range, desc.generation) {
+        return Ok(());
+    }
     let local = range_descriptor_key(&desc.start);
     let entry = Key::RangeDirectory {
         end_key: desc.end.clone(),
@@ -188,11 +194,14 @@ async fn sync_copies(db: &Db, range: kv::RangeId) -> Result<()> {
         stale |= copy.generation < desc.generation;
     }
     if !stale {
-        return txn.rollback().await;
+        txn.rollback().await?;
+        peers.set_copies_synced(range, desc.generation);
+        return Ok(());
     }
     txn.put(local, desc.encode())?;
     txn.put(entry, desc.encode())?;
     txn.commit().await?;
+    peers.set_copies_synced(range, desc.generation);
     tracing::info!(%desc, "range descriptor copies updated");
     Ok(())
 }
