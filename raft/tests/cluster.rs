@@ -49,6 +49,30 @@ async fn propose_on_leader(nodes: &[&TestNode], from: usize, n: usize) -> u64 {
     last
 }
 
+/// Options under which a group checkpoints every 5 entries and purges its log behind it.
+fn purging_options() -> Options {
+    Options {
+        snapshot_logs_since_last: Some(5),
+        max_in_snapshot_log_to_keep: 0,
+        purge_batch_size: 1,
+        ..fast_options()
+    }
+}
+
+/// Waits until `leader` has purged past the start of its log (a new member then needs a
+/// snapshot).
+async fn wait_purged(leader: &TestNode) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while leader.group.status().purged_index.is_none_or(|p| p < 5) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no purge: {:?}",
+            leader.group.status()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn assert_replica(node: &TestNode, index: u64, n: usize) {
     node.group.wait_applied(index, WAIT).await.unwrap();
     let data = node.group.with_state_machine(|sm| sm.dump()).unwrap();
@@ -99,12 +123,7 @@ async fn three_nodes_replicate_and_late_follower_catches_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_follower_catches_up_by_snapshot_after_purge() {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let opts = Options {
-        snapshot_logs_since_last: Some(5),
-        max_in_snapshot_log_to_keep: 0,
-        purge_batch_size: 1,
-        ..fast_options()
-    };
+    let opts = purging_options();
     let transport = LocalTransport::new();
 
     let n1 = start_node(1, GROUP, dirs[0].path(), &transport, &opts).await;
@@ -112,18 +131,9 @@ async fn late_follower_catches_up_by_snapshot_after_purge() {
     n1.group.initialize(voters()).await.unwrap();
     let last = propose_on_leader(&[&n1, &n2], 0, 30).await;
 
-    // Wait until the leader has purged past the start of the log.
     let l = leader_of(&[&n1, &n2]).await;
     let leader = [&n1, &n2][l];
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while leader.group.status().purged_index.is_none_or(|p| p < 5) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no purge: {:?}",
-            leader.group.status()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_purged(leader).await;
 
     let n3 = start_node(3, GROUP, dirs[2].path(), &transport, &opts).await;
     assert_replica(&n3, last, 30).await;
@@ -311,12 +321,7 @@ async fn concurrent_read_barriers_are_all_answered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_leader_applies_while_it_builds_a_snapshot() {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let opts = Options {
-        snapshot_logs_since_last: Some(5),
-        max_in_snapshot_log_to_keep: 0,
-        purge_batch_size: 1,
-        ..fast_options()
-    };
+    let opts = purging_options();
     let transport = LocalTransport::new();
     let n1 = start_node(1, GROUP, dirs[0].path(), &transport, &opts).await;
     let n2 = start_node(2, GROUP, dirs[1].path(), &transport, &opts).await;
@@ -324,11 +329,7 @@ async fn the_leader_applies_while_it_builds_a_snapshot() {
     let last = propose_on_leader(&[&n1, &n2], 0, 30).await;
     let l = leader_of(&[&n1, &n2]).await;
     let (leader, other) = if l == 0 { (&n1, &n2) } else { (&n2, &n1) };
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while leader.group.status().purged_index.is_none_or(|p| p < 5) {
-        assert!(tokio::time::Instant::now() < deadline, "no purge");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_purged(leader).await;
     leader.probe.snapshot_hold.store(true, Ordering::SeqCst);
     // Node 3 needs a snapshot; the leader starts building it and waits at the gate.
     let n3 = start_node(3, GROUP, dirs[2].path(), &transport, &opts).await;
@@ -363,11 +364,8 @@ fn metrics_snapshots_started(node: &TestNode) -> u64 {
 async fn a_large_snapshot_travels_in_pieces() {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let opts = Options {
-        snapshot_logs_since_last: Some(5),
-        max_in_snapshot_log_to_keep: 0,
-        purge_batch_size: 1,
         snapshot_chunk_bytes: 100,
-        ..fast_options()
+        ..purging_options()
     };
     let transport = LocalTransport::new();
     let n1 = start_node(1, GROUP, dirs[0].path(), &transport, &opts).await;
@@ -375,11 +373,7 @@ async fn a_large_snapshot_travels_in_pieces() {
     n1.group.initialize(voters()).await.unwrap();
     let last = propose_on_leader(&[&n1, &n2], 0, 30).await;
     let leader = [&n1, &n2][leader_of(&[&n1, &n2]).await];
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while leader.group.status().purged_index.is_none_or(|p| p < 5) {
-        assert!(tokio::time::Instant::now() < deadline, "no purge");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_purged(leader).await;
     let n3 = start_node(3, GROUP, dirs[2].path(), &transport, &opts).await;
     assert_replica(&n3, last, 30).await;
     assert!(n3.probe.installs.load(Ordering::SeqCst) >= 1);
