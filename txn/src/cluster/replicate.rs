@@ -207,33 +207,35 @@ async fn sync_copies(db: &Db, peers: &Peers, range: kv::RangeId) -> Result<()> {
 }
 
 /// Removes this node's replicas of ranges that no longer have one here: the range's directory
-/// entry (read in a transaction, so it is the committed truth) does not list this node, and
-/// is newer than the replica's descriptor or the replica's own membership has left this node
-/// out; a learner being added, and a voter of a change in progress, are kept.
-/// Returns how many it removed.
+/// entry (read in a transaction, so it is the committed truth; the directory is read once per
+/// call) does not list this node, and is newer than the replica's descriptor or the replica's
+/// own membership has left this node out; a learner being added, and a voter of a change in
+/// progress, are kept. Returns how many it removed.
 pub async fn remove_stale_replicas(db: &Db, me: NodeId) -> Result<usize> {
     let client = db.client();
     let mut removed = 0;
-    for (desc, leads, membership) in client.local_replicas() {
-        // A placeholder waiting for its first snapshot, a leader, a learner: all wanted.
-        if leads || desc.end.is_empty() || membership.learners.contains(&me) {
-            continue;
-        }
+    // A placeholder waiting for its first snapshot, a leader, a learner: all wanted.
+    let candidates: Vec<_> = client
+        .local_replicas()
+        .into_iter()
+        .filter(|(desc, leads, m)| !leads && !desc.end.is_empty() && !m.learners.contains(&me))
+        .collect();
+    if candidates.is_empty() {
+        return Ok(0);
+    }
+    let (start, end) = kv::keys::directory_span();
+    let directory: std::collections::HashMap<Vec<u8>, Vec<u8>> =
+        db.read_span(&start, &end).await?.into_iter().collect();
+    for (desc, _, membership) in candidates {
         let entry = Key::RangeDirectory {
             end_key: desc.end.clone(),
         }
         .encode();
-        let mut txn = db
-            .begin(TxnOptions {
-                read_only: true,
-                ..TxnOptions::default()
-            })
-            .await?;
-        let current = txn.get(&entry).await?;
-        txn.commit().await?;
-        let Some(current) = current else { continue };
+        let Some(current) = directory.get(&entry) else {
+            continue;
+        };
         let current =
-            RangeDescriptor::decode(&current).map_err(|e| Error::Internal(e.to_string()))?;
+            RangeDescriptor::decode(current).map_err(|e| Error::Internal(e.to_string()))?;
         // Gone from the committed descriptor, and either that descriptor is newer than ours
         // (we missed the change) or our own group already left us out.
         let gone = current.range_id == desc.range_id
