@@ -127,6 +127,12 @@ if [[ ${IDLE_RANGES:-} ]]; then
     m0=$(messages); c0=$(ticks)
     sleep "$secs"
     m1=$(messages); c1=$(ticks)
+    quiesced=0
+    for i in 0 1 2; do
+        q=$(curl -s "http://${HTTP[i]}/metrics" | awk '/^tinkerdb_raft_quiesced_groups/ {s += $2} END {print s + 0}')
+        quiesced=$(python3 -c "print(int($quiesced + $q))")
+    done
+    echo "quiesced replicas at the end: $quiesced of $((IDLE_RANGES * 3)) or more"
     hz=$(getconf CLK_TCK)
     python3 - "$m0" "$m1" "$c0" "$c1" "$hz" "$secs" "$IDLE_RANGES" <<'EOF2'
 import sys

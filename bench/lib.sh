@@ -52,3 +52,17 @@ start_servers() {
     TDB_SQL=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["sql"])' \
         "$WORK/tinkerdb/addresses.json")
 }
+
+conn_args() { # TARGET (tinkerdb | postgres) -> -h/-p/-U/-d for psql and pgbench
+    case $1 in
+        tinkerdb) echo "-h ${TDB_SQL%:*} -p ${TDB_SQL##*:} -U root -d tinkerdb" ;;
+        postgres) echo "-h 127.0.0.1 -p $PG_PORT -U root -d tinkerdb" ;;
+    esac
+}
+
+sql() { # TARGET SQL... : psql against TARGET, stopping at the first error
+    local target=$1
+    shift
+    # shellcheck disable=SC2046
+    psql $(conn_args "$target") -X -q -v ON_ERROR_STOP=1 "$@"
+}

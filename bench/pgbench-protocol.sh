@@ -29,25 +29,13 @@ CASES=("$@")
 
 source bench/lib.sh
 start_servers
-TDB_HOST=${TDB_SQL%:*}
-TDB_PORT=${TDB_SQL##*:}
-
-conn_args() { # TARGET -> -h/-p/-U/-d for psql and pgbench
-    case $1 in
-        tinkerdb) echo "-h $TDB_HOST -p $TDB_PORT -U root -d tinkerdb" ;;
-        postgres) echo "-h 127.0.0.1 -p $PG_PORT -U root -d tinkerdb" ;;
-    esac
-}
-sql() { # TARGET SQL...
-    local target=$1
-    shift
-    # shellcheck disable=SC2046
-    psql $(conn_args "$target") -X -q -v ON_ERROR_STOP=1 "$@" >/dev/null
+quiet_sql() { # TARGET SQL... : `sql` with its output dropped
+    sql "$@" >/dev/null
 }
 
 # The tables: pgb (ROWS rows) for point/update, bulk (empty) for the load.
 setup() { # TARGET
-    sql "$1" -c "DROP TABLE IF EXISTS pgb" -c "DROP TABLE IF EXISTS bulk" \
+    quiet_sql "$1" -c "DROP TABLE IF EXISTS pgb" -c "DROP TABLE IF EXISTS bulk" \
         -c "CREATE TABLE pgb (id INT PRIMARY KEY, v BIGINT NOT NULL)" \
         -c "CREATE TABLE bulk (id BIGINT PRIMARY KEY, client INT NOT NULL, v TEXT NOT NULL)"
     python3 - "$ROWS" >"$WORK/rows.sql" <<'PY'
@@ -57,7 +45,7 @@ for start in range(1, n + 1, 500):
     end = min(start + 499, n)
     print("INSERT INTO pgb VALUES " + ", ".join(f"({i}, 0)" for i in range(start, end + 1)) + ";")
 PY
-    sql "$1" -f "$WORK/rows.sql"
+    quiet_sql "$1" -f "$WORK/rows.sql"
 }
 
 mkdir -p "$WORK/scripts"
@@ -74,7 +62,7 @@ run_case() { # CASE TARGET -> prints "tps elapsed_s failed"
     local limit=(-T "$DURATION")
     local extra=()
     if [[ $case == bulk ]]; then
-        sql "$target" -c "DELETE FROM bulk"
+        quiet_sql "$target" -c "DELETE FROM bulk"
         limit=(-t $((BULK_ROWS / CLIENTS)))
         extra=(-D n=0)
     fi

@@ -29,21 +29,6 @@ CASES=("$@")
 
 source bench/lib.sh
 start_servers
-TDB_HOST=${TDB_SQL%:*}
-TDB_PORT=${TDB_SQL##*:}
-
-conn_args() { # TARGET -> -h/-p/-U/-d for psql and pgbench
-    case $1 in
-        tinkerdb) echo "-h $TDB_HOST -p $TDB_PORT -U root -d tinkerdb" ;;
-        postgres) echo "-h 127.0.0.1 -p $PG_PORT -U root -d tinkerdb" ;;
-    esac
-}
-sql() { # TARGET SQL...
-    local target=$1
-    shift
-    # shellcheck disable=SC2046
-    psql $(conn_args "$target") -X -q -v ON_ERROR_STOP=1 "$@"
-}
 
 python3 - "$ITEMS" "$CATEGORIES" >"$WORK/load.sql" <<'PY'
 import random, sys
