@@ -187,7 +187,9 @@
 //! - A table without a primary key gets a hidden `rowid` key column (int8) from a cluster-wide
 //!   counter reserved in blocks of 1000 per node (ids are unique, not ordered by time).
 //! - ORDER BY, aggregation, DISTINCT, window functions, set operations and the right input of
-//!   joins are buffered in memory without a bound (no 53200, no spilling yet); DROP TABLE
+//!   joins are buffered in memory without a bound (no 53200, no spilling yet), except that an
+//!   ORDER BY under a constant LIMIT (without WITH TIES) keeps only LIMIT + OFFSET rows plus a
+//!   bounded slack (a top-N sort; EXPLAIN still prints Order and Limit); DROP TABLE
 //!   deletes the rows in the dropping transaction (no range clear).
 //! - No pg_catalog / information_schema tables and no `SHOW ALL`.
 //! - Cached plans are checked against a schema generation of this node only: correct while

@@ -121,28 +121,51 @@ fn build_node(node: Node) -> Result<Box<dyn Operator>> {
             source: build(*source)?,
             keys,
             done: false,
+            keep: None,
         }),
         Node::Limit {
             source,
             limit,
             offset,
             ties,
-        } => Box::new(Limit {
-            source: build(*source)?,
-            limit: limit
+        } => {
+            let limit = limit
                 .as_ref()
                 .map(|l| eval_count(l, "LIMIT"))
                 .transpose()?
-                .flatten(),
-            offset: offset
+                .flatten();
+            let offset = offset
                 .as_ref()
                 .map(|o| eval_count(o, "OFFSET"))
                 .transpose()?
                 .flatten()
-                .unwrap_or(0),
-            ties,
-            last: None,
-        }),
+                .unwrap_or(0);
+            // A sort below a limit (without ties) needs to keep only the rows the limit can
+            // return: a top-N sort.
+            let keep = limit
+                .filter(|_| ties.is_empty())
+                .map(|l| usize::try_from(l.saturating_add(offset)).unwrap_or(usize::MAX));
+            let source = match (*source, keep) {
+                (Node::Order { source, keys }, Some(keep)) => {
+                    let slot = super::analyze::slot();
+                    let order = Box::new(Order {
+                        source: build(*source)?,
+                        keys,
+                        done: false,
+                        keep: Some(keep),
+                    });
+                    super::analyze::wrap(slot, order)
+                }
+                (source, _) => build(source)?,
+            };
+            Box::new(Limit {
+                source,
+                limit,
+                offset,
+                ties,
+                last: None,
+            })
+        }
         Node::Aggregate {
             source,
             group_by,
@@ -504,6 +527,28 @@ struct Order {
     source: Box<dyn Operator>,
     keys: Vec<SortKey>,
     done: bool,
+    /// Under a limit: only the first `keep` rows in order are wanted (top-N).
+    keep: Option<usize>,
+}
+
+/// Rows a top-N sort gathers beyond twice its `keep` before it sorts and cuts them again.
+const TOP_N_SLACK: usize = 1024;
+
+impl Order {
+    /// Sorts stably, so rows with equal keys keep their input order whether or not the rows
+    /// were cut down meanwhile (the first `keep` of a stable sort of a prefix's first `keep`
+    /// followed by more rows are those of the whole).
+    fn sort(&self, rows: &mut [Row]) {
+        rows.sort_by(|a, b| {
+            for k in &self.keys {
+                let o = sort_order(&a[k.column], &b[k.column], k.descending, k.nulls_first);
+                if o.is_ne() {
+                    return o;
+                }
+            }
+            std::cmp::Ordering::Equal
+        });
+    }
 }
 
 #[async_trait]
@@ -515,16 +560,17 @@ impl Operator for Order {
         let mut rows = Vec::new();
         while let Some(batch) = self.source.next(txn).await? {
             rows.extend(batch);
-        }
-        rows.sort_by(|a, b| {
-            for k in &self.keys {
-                let o = sort_order(&a[k.column], &b[k.column], k.descending, k.nulls_first);
-                if o.is_ne() {
-                    return o;
-                }
+            if let Some(keep) = self.keep
+                && rows.len() > keep.saturating_mul(2).saturating_add(TOP_N_SLACK)
+            {
+                self.sort(&mut rows);
+                rows.truncate(keep);
             }
-            std::cmp::Ordering::Equal
-        });
+        }
+        self.sort(&mut rows);
+        if let Some(keep) = self.keep {
+            rows.truncate(keep);
+        }
         Ok((!rows.is_empty()).then_some(rows))
     }
 }
