@@ -443,13 +443,20 @@ pub fn encode_row<'a>(columns: impl IntoIterator<Item = (u32, &'a Value)>) -> Ve
 }
 
 /// Decodes a row value into `(column id, value)` pairs (NULL columns are absent).
-pub fn decode_row(mut input: &[u8]) -> Result<Vec<(u32, Value)>> {
+pub fn decode_row(input: &[u8]) -> Result<Vec<(u32, Value)>> {
+    let mut out = Vec::new();
+    decode_row_each(input, |id, value| out.push((id, value)))?;
+    Ok(out)
+}
+
+/// Decodes a row value, handing each `(column id, value)` pair to `f` in the order they are
+/// stored (NULL columns are absent).
+pub fn decode_row_each(mut input: &[u8], mut f: impl FnMut(u32, Value)) -> Result<()> {
     let (&format, rest) = input.split_first().ok_or_else(|| corrupt("empty row"))?;
     if format != ROW_FORMAT {
         return Err(corrupt("row format"));
     }
     input = rest;
-    let mut out = Vec::new();
     while !input.is_empty() {
         let id = u32::try_from(get_varint(&mut input)?).map_err(|_| corrupt("column id"))?;
         let (&tag, rest) = input.split_first().ok_or_else(|| corrupt("tag"))?;
@@ -524,9 +531,9 @@ pub fn decode_row(mut input: &[u8]) -> Result<Vec<(u32, Value)>> {
             }
             _ => return Err(corrupt("value tag")),
         };
-        out.push((id, value));
+        f(id, value);
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -22,7 +22,8 @@
 //! secondary index whose columns such conjuncts constrain further than the primary key's is
 //! scanned instead, its entries leading to the rows by primary key, or alone (index-only)
 //! when the index holds every column the query reads above the scan. Scans read
-//! `exec::ops::SCAN_BATCH` (1024) rows per request and resume after the last key returned.
+//! `exec::ops::SCAN_BATCH` (1024) rows in their first request, twice as many in each next one
+//! up to `exec::ops::MAX_SCAN_BATCH` (8192), and resume after the last key returned.
 //! Joins with equalities between a left and a right column are hash joins, others nested
 //! loops; both read their right input whole. An INNER or LEFT equi-join whose keys give the
 //! whole primary key of a right-hand table is a lookup join instead: each batch of left rows

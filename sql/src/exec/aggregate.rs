@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use super::eval::{eval, truth};
 use super::ops::{Operator, sort_order};
 use super::rows::Row;
-use crate::encoding::encode_key;
+use crate::encoding::{encode_key, encode_key_value};
 use crate::plan::{Aggregate, Expr};
 use crate::store::KvTxn;
 use crate::types::{ArithOp, numeric};
@@ -284,19 +284,27 @@ impl Operator for Aggregation {
             groups.push((vec![], init.clone()));
             index.insert(vec![], 0);
         }
+        let mut key_values: Row = Vec::with_capacity(self.group_by.len());
+        let mut key = Vec::new();
         while let Some(batch) = self.source.next(txn).await? {
             for row in batch {
-                let key_values = self
-                    .group_by
-                    .iter()
-                    .map(|e| eval(e, &row))
-                    .collect::<Result<Row>>()?;
+                key_values.clear();
+                for e in &self.group_by {
+                    key_values.push(eval(e, &row)?);
+                }
                 // The key encoding is canonical (one encoding per distinct value), so it groups.
-                let key = encode_key(&key_values, &[]);
-                let i = *index.entry(key).or_insert_with(|| {
-                    groups.push((key_values, init.clone()));
-                    groups.len() - 1
-                });
+                key.clear();
+                for v in &key_values {
+                    encode_key_value(&mut key, v, false);
+                }
+                let i = match index.get(key.as_slice()) {
+                    Some(&i) => i,
+                    None => {
+                        groups.push((key_values.clone(), init.clone()));
+                        index.insert(key.clone(), groups.len() - 1);
+                        groups.len() - 1
+                    }
+                };
                 for (acc, a) in groups[i].1.iter_mut().zip(&self.aggregates) {
                     acc.add(a, &row)?;
                 }

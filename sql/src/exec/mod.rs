@@ -1,7 +1,8 @@
 //! The executor: runs a [`Plan`] inside a transaction.
 //!
 //! Queries run as pull-based operators over batches of rows ([`ops`]); table reads are point
-//! gets or span scans of [`ops::SCAN_BATCH`] rows that resume after the last key returned.
+//! gets or span scans in batches of [`ops::SCAN_BATCH`] rows and more (doubling up to
+//! [`ops::MAX_SCAN_BATCH`]) that resume after the last key returned.
 //! Parameters are substituted as constants before execution ([`bind_params`]).
 
 mod aggregate;
