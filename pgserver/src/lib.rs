@@ -65,6 +65,7 @@
 //!   (FunctionCall is answered with 0A000; COPY messages outside COPY are ignored).
 //! - Shutdown closes idle connections without a FATAL 57P01 message.
 
+mod array;
 mod client;
 mod conn;
 mod error;

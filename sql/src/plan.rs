@@ -167,6 +167,8 @@ pub enum Function {
     /// format(fmt, args...): `%s`, `%I`, `%L`, `%%` with positions and widths
     /// (`exec::format`).
     Format,
+    /// An array function or operator (`exec::array`).
+    Array(crate::types::array::ArrayFunc),
 }
 
 impl Function {
@@ -230,12 +232,16 @@ impl Function {
             F::ToDate => "to_date",
             F::ToTimestamp => "to_timestamp",
             F::Format => "format",
+            F::Array(a) => a.name(),
         }
     }
 
     /// Whether a NULL argument makes the result NULL (so a call with a NULL constant folds to
     /// NULL without being evaluated).
     pub fn is_strict(self) -> bool {
+        if let Function::Array(a) = self {
+            return a.is_strict();
+        }
         !matches!(
             self,
             Function::Concat
@@ -265,6 +271,8 @@ pub enum SubqueryKind {
     /// Whether the operand (an expression over the enclosing row) equals one of its values,
     /// with `IN`'s three-valued logic.
     In(Expr),
+    /// An array of the values of its single column (`ARRAY(SELECT ...)`).
+    Array,
 }
 
 /// A subquery inside an expression. Its plan refers to the rows of enclosing queries through
@@ -497,6 +505,7 @@ impl Expr {
                     SubqueryKind::Scalar => format!("({plan})"),
                     SubqueryKind::Exists => format!("EXISTS ({plan})"),
                     SubqueryKind::In(e) => format!("{} IN ({plan})", f(e)),
+                    SubqueryKind::Array => format!("ARRAY({plan})"),
                 }
             }
         }
@@ -628,6 +637,8 @@ pub enum Aggregate {
     /// string_agg(value, delimiter): the non-NULL values, each after the first preceded by
     /// its row's delimiter (none when that is NULL).
     StringAgg(Expr, Expr),
+    /// array_agg(value): every value, NULLs included, as an array (NULL without rows).
+    ArrayAgg(Expr),
     /// A variance or standard deviation, of the result type (numeric for the exact types,
     /// double precision for floats).
     Stat(Statistic, Expr, DataType),
@@ -653,6 +664,7 @@ impl Aggregate {
             Aggregate::BoolAnd(_) => "bool_and",
             Aggregate::BoolOr(_) => "bool_or",
             Aggregate::StringAgg(..) => "string_agg",
+            Aggregate::ArrayAgg(_) => "array_agg",
             Aggregate::Stat(s, ..) => s.name(),
             Aggregate::Distinct(a) | Aggregate::Filter(a, _) | Aggregate::Ordered(a, _) => a.name(),
         }
@@ -669,6 +681,7 @@ impl Aggregate {
             | Aggregate::Max(e)
             | Aggregate::BoolAnd(e)
             | Aggregate::BoolOr(e)
+            | Aggregate::ArrayAgg(e)
             | Aggregate::Stat(_, e, _) => vec![e],
             Aggregate::StringAgg(e, d) => vec![e, d],
             Aggregate::Distinct(a) | Aggregate::Filter(a, _) | Aggregate::Ordered(a, _) => a.args(),
@@ -1656,6 +1669,7 @@ fn map_aggregate(a: Aggregate, f: &mut impl FnMut(Expr) -> Expr) -> Aggregate {
         Aggregate::Max(e) => Aggregate::Max(f(e)),
         Aggregate::BoolAnd(e) => Aggregate::BoolAnd(f(e)),
         Aggregate::BoolOr(e) => Aggregate::BoolOr(f(e)),
+        Aggregate::ArrayAgg(e) => Aggregate::ArrayAgg(f(e)),
         Aggregate::StringAgg(e, d) => {
             let e = f(e);
             Aggregate::StringAgg(e, f(d))

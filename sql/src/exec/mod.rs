@@ -6,6 +6,7 @@
 
 mod aggregate;
 mod analyze;
+mod array;
 mod datetime;
 pub(crate) mod eval;
 mod format;

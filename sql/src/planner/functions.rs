@@ -91,6 +91,9 @@ impl Planner<'_> {
         if let Some(bound) = self.datetime_function(name, args, scope) {
             return Some(bound);
         }
+        if let Some(bound) = self.array_function(name, args, scope) {
+            return Some(bound);
+        }
         let f = lookup(name)?;
         Some(self.bind_scalar(f, name, args, scope, hint))
     }
