@@ -66,6 +66,15 @@ pub(super) enum Acc {
     Ordered(Vec<(Row, Row)>, Box<Acc>),
 }
 
+/// Whether the aggregate takes NULL values (array_agg, also in ORDER BY).
+fn keeps_nulls(a: &Aggregate) -> bool {
+    match a {
+        Aggregate::ArrayAgg(_) => true,
+        Aggregate::Ordered(a, _) => keeps_nulls(a),
+        _ => false,
+    }
+}
+
 fn mismatch() -> Error {
     Error::Internal("aggregate state mismatch".into())
 }
@@ -105,8 +114,7 @@ impl Acc {
                     .map(|e| eval(e, row))
                     .collect::<Result<Vec<_>>>()?;
                 // array_agg keeps a NULL, once, like any other value.
-                let null = values.first().is_none_or(Value::is_null)
-                    && !matches!(**inner, Aggregate::ArrayAgg(_));
+                let null = values.first().is_none_or(Value::is_null) && !keeps_nulls(inner);
                 if !null && seen.insert(encode_key(&values, &[])) {
                     acc.add(inner, row)?;
                 }
