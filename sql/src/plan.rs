@@ -261,6 +261,41 @@ impl Function {
     }
 }
 
+/// A set-returning function of a [`Node::ProjectSet`], over the input row.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SetFunction {
+    /// unnest(array): its elements (none for NULL).
+    Unnest(Expr),
+    /// generate_series(start, stop, step) of the type (as [`Node::Series`]).
+    Series([Expr; 3], DataType),
+}
+
+impl SetFunction {
+    /// The argument expressions.
+    pub fn args(&self) -> Vec<&Expr> {
+        match self {
+            SetFunction::Unnest(e) => vec![e],
+            SetFunction::Series(args, _) => args.iter().collect(),
+        }
+    }
+
+    fn map_exprs(self, f: &mut impl FnMut(Expr) -> Expr) -> SetFunction {
+        match self {
+            SetFunction::Unnest(e) => SetFunction::Unnest(f(e)),
+            SetFunction::Series(args, t) => SetFunction::Series(args.map(&mut *f), t),
+        }
+    }
+
+    fn format(&self, names: &[String]) -> String {
+        let name = match self {
+            SetFunction::Unnest(_) => "unnest",
+            SetFunction::Series(..) => "generate_series",
+        };
+        let args: Vec<String> = self.args().iter().map(|e| e.format(names)).collect();
+        format!("{name}({})", args.join(", "))
+    }
+}
+
 /// What a subquery in an expression computes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SubqueryKind {
@@ -1056,6 +1091,16 @@ pub enum Node {
         offset: Option<Expr>,
         ties: Vec<usize>,
     },
+    /// Set-returning functions (PostgreSQL's ProjectSet): for each input row, as many rows
+    /// as its longest function returns, each the input row followed by one value per
+    /// function (NULL past a shorter one's end) and, with `ordinality`, the row's number
+    /// from 1; no row when every function returns none. `columns` are the output columns.
+    ProjectSet {
+        source: Box<Node>,
+        functions: Vec<SetFunction>,
+        ordinality: bool,
+        columns: Vec<Column>,
+    },
     /// Window functions: emits each input row (all of them are read first) followed by the
     /// value of each window function for it.
     Window {
@@ -1092,6 +1137,7 @@ impl Node {
             | Node::WorkTable { columns }
             | Node::Projection { columns, .. }
             | Node::Window { columns, .. }
+            | Node::ProjectSet { columns, .. }
             | Node::Aggregate { columns, .. } => columns.clone(),
             Node::Filter { source, .. }
             | Node::Order { source, .. }
@@ -1182,6 +1228,17 @@ impl Node {
             } => Node::Window {
                 source: t(source)?,
                 windows,
+                columns,
+            },
+            Node::ProjectSet {
+                source,
+                functions,
+                ordinality,
+                columns,
+            } => Node::ProjectSet {
+                source: t(source)?,
+                functions,
+                ordinality,
                 columns,
             },
             Node::DistinctOn { source, columns } => Node::DistinctOn {
@@ -1318,6 +1375,17 @@ impl Node {
                     windows: windows.into_iter().map(|w| w.map_exprs(f)).collect(),
                     columns,
                 },
+                Node::ProjectSet {
+                    source,
+                    functions,
+                    ordinality,
+                    columns,
+                } => Node::ProjectSet {
+                    source,
+                    functions: functions.into_iter().map(|s| s.map_exprs(f)).collect(),
+                    ordinality,
+                    columns,
+                },
                 n @ (Node::Order { .. }
                 | Node::Distinct { .. }
                 | Node::DistinctOn { .. }
@@ -1379,6 +1447,15 @@ impl Node {
                 source, windows, ..
             } => {
                 windows.iter().flat_map(Window::exprs).for_each(&mut each);
+                source.walk_exprs(f);
+            }
+            Node::ProjectSet {
+                source, functions, ..
+            } => {
+                functions
+                    .iter()
+                    .flat_map(SetFunction::args)
+                    .for_each(&mut each);
                 source.walk_exprs(f);
             }
             Node::Limit {
@@ -1539,6 +1616,18 @@ impl Node {
                 let names = source.names();
                 let items: Vec<String> = windows.iter().map(|w| w.format(&names)).collect();
                 let _ = writeln!(out, "Window {}", items.join(", "));
+                Some(source)
+            }
+            Node::ProjectSet {
+                source,
+                functions,
+                ordinality,
+                ..
+            } => {
+                let names = source.names();
+                let items: Vec<String> = functions.iter().map(|s| s.format(&names)).collect();
+                let with = if *ordinality { " WITH ORDINALITY" } else { "" };
+                let _ = writeln!(out, "ProjectSet {}{with}", items.join(", "));
                 Some(source)
             }
             Node::DistinctOn { source, columns } => {

@@ -17,6 +17,7 @@ pub(crate) mod ops;
 pub(crate) mod rows;
 mod series;
 mod setops;
+mod srf;
 mod subquery;
 mod to_char;
 mod to_char_number;

@@ -26,6 +26,7 @@ mod lock;
 mod output;
 mod select;
 mod series;
+mod srf;
 pub(crate) mod view;
 mod window;
 
