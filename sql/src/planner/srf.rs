@@ -18,9 +18,10 @@ use crate::{Column, DataType, Error, Result};
 /// The set-returning functions the select list takes.
 const NAMES: &[&str] = &["unnest", "generate_series"];
 
-/// The name of the hidden column that holds the `i`th call's values.
-fn placeholder(i: usize) -> String {
-    format!("\u{1}srf{i}")
+/// The name of the hidden column that holds the `i`th call's values (of function `name`):
+/// not an identifier a query can spell without quotes.
+fn placeholder(name: &str, i: usize) -> String {
+    format!("{name}#{i}")
 }
 
 /// Whether `e` calls a set-returning function (outside subqueries).
@@ -46,10 +47,10 @@ fn srf_name(e: &ast::Expr) -> Option<String> {
 /// Replaces each set-returning call in `e` by its placeholder column, appending the calls.
 fn replace(e: &mut ast::Expr, calls: &mut Vec<ast::Expr>) {
     use ast::Expr as A;
-    if srf_name(e).is_some() {
+    if let Some(name) = srf_name(e) {
         let call = std::mem::replace(
             e,
-            A::Identifier(ast::Ident::with_quote('"', placeholder(calls.len()))),
+            A::Identifier(ast::Ident::with_quote('"', placeholder(&name, calls.len()))),
         );
         calls.push(call);
         return;
@@ -144,7 +145,7 @@ impl Planner<'_> {
         for (i, call) in calls.iter().enumerate() {
             let (f, ty) = self.bind_srf(call, &scope)?;
             functions.push(f);
-            let name = placeholder(i);
+            let name = placeholder(&srf_name(call).unwrap_or_default(), i);
             if let Some(grouped) = &mut out.grouped {
                 let id = ast::Expr::Identifier(ast::Ident::with_quote('"', name.clone()));
                 grouped.push((id, out.columns.len()));
