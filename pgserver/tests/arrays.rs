@@ -164,3 +164,30 @@ async fn malformed_array_parameters_are_errors() {
     drop(client);
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn text_array_parameters_parse_as_array_input() {
+    let server = TestServer::start().await;
+    let mut raw = raw(&server).await;
+    raw.query("CREATE TABLE t (id INT PRIMARY KEY, tags TEXT[])")
+        .await;
+    raw.query("INSERT INTO t VALUES (1, '{a,b}'), (2, '{c}'), (3, NULL)")
+        .await;
+    let any = "SELECT id FROM t WHERE id = ANY($1) ORDER BY id";
+    let reply = raw.extended_with(any, &[Some("{3, 1,NULL}")]).await;
+    assert_eq!(reply.values, [Some("1".to_string()), Some("3".to_string())]);
+    assert_eq!(
+        raw.extended_with(any, &[Some("{1,x}")]).await.errors,
+        ["22P02"]
+    );
+    assert_eq!(
+        raw.extended_with(any, &[Some("1,2")]).await.errors,
+        ["22P02"]
+    );
+    let overlap = "SELECT id FROM t WHERE tags && $1 ORDER BY id";
+    let reply = raw.extended_with(overlap, &[Some(r#"{"c",z}"#)]).await;
+    assert_eq!(reply.values, [Some("2".to_string())]);
+    let reply = raw.extended_with("SELECT $1::int[]", &[Some("{}")]).await;
+    assert_eq!(reply.values, [Some("{}".to_string())]);
+    server.stop().await.unwrap();
+}
