@@ -11,6 +11,7 @@ use pgwire::api::Type;
 use pgwire::api::results::FieldFormat;
 use pgwire::error::PgWireResult;
 use pgwire::messages::data::DataRow;
+use sql::types::array::ElemType;
 use sql::{DataType, Value};
 
 use crate::error::{code, user_error};
@@ -35,6 +36,7 @@ pub(crate) fn pg_type(data_type: DataType) -> Type {
         DataType::Timestamptz => Type::TIMESTAMPTZ,
         DataType::Uuid => Type::UUID,
         DataType::Interval => Type::INTERVAL,
+        DataType::Array(e) => Type::from_oid(e.array_oid()).unwrap_or(Type::UNKNOWN),
     }
 }
 
@@ -60,6 +62,8 @@ pub enum ParamType {
     Timestamptz,
     Uuid,
     Interval,
+    /// A one-dimensional array of the element type.
+    Array(ElemType),
 }
 
 impl ParamType {
@@ -82,7 +86,7 @@ impl ParamType {
             Type::INTERVAL => ParamType::Interval,
             Type::VARCHAR => ParamType::Varchar,
             Type::TEXT | Type::BPCHAR | Type::NAME => ParamType::Text,
-            _ => return None,
+            _ => return ElemType::from_array_oid(ty.oid()).map(ParamType::Array),
         })
     }
 
@@ -105,6 +109,7 @@ impl ParamType {
             DataType::Timestamptz => ParamType::Timestamptz,
             DataType::Uuid => ParamType::Uuid,
             DataType::Interval => ParamType::Interval,
+            DataType::Array(e) => ParamType::Array(e),
         }
     }
 
@@ -127,6 +132,7 @@ impl ParamType {
             ParamType::Timestamptz => DataType::Timestamptz,
             ParamType::Uuid => DataType::Uuid,
             ParamType::Interval => DataType::Interval,
+            ParamType::Array(e) => DataType::Array(e),
         }
     }
 
@@ -149,6 +155,7 @@ impl ParamType {
             ParamType::Timestamptz => "timestamp with time zone",
             ParamType::Uuid => "uuid",
             ParamType::Interval => "interval",
+            ParamType::Array(e) => e.array_name(),
         }
     }
 }
@@ -263,7 +270,7 @@ pub fn encode_data_rows(
 }
 
 /// The binary send format of a value of `data_type` (PostgreSQL's `*send` functions).
-fn encode_binary(value: &Value, data_type: DataType) -> PgWireResult<Option<Vec<u8>>> {
+pub(crate) fn encode_binary(value: &Value, data_type: DataType) -> PgWireResult<Option<Vec<u8>>> {
     let bytes = match (data_type, value) {
         (_, Value::Null) => return Ok(None),
         (DataType::Bool, Value::Bool(b)) => vec![u8::from(*b)],
@@ -291,6 +298,7 @@ fn encode_binary(value: &Value, data_type: DataType) -> PgWireResult<Option<Vec<
         (DataType::Text | DataType::Varchar(_) | DataType::Char(_), Value::Text(s)) => {
             s.as_bytes().to_vec()
         }
+        (DataType::Array(e), Value::Array(items)) => crate::array::encode_binary(items, e)?,
         (data_type, value) => {
             return Err(user_error(
                 code::INTERNAL_ERROR,
@@ -324,7 +332,7 @@ pub(crate) fn decode_param(
     parse_text(ty, text)
 }
 
-fn decode_binary(index: usize, ty: ParamType, bytes: &[u8]) -> PgWireResult<Value> {
+pub(crate) fn decode_binary(index: usize, ty: ParamType, bytes: &[u8]) -> PgWireResult<Value> {
     let bad = || {
         user_error(
             code::INVALID_BINARY_REPRESENTATION,
@@ -366,6 +374,7 @@ fn decode_binary(index: usize, ty: ParamType, bytes: &[u8]) -> PgWireResult<Valu
         ParamType::Numeric => {
             Value::Numeric(sql::types::numeric::from_binary(bytes).ok_or_else(bad)?)
         }
+        ParamType::Array(e) => crate::array::decode_binary(index, e, bytes).ok_or_else(bad)??,
         ParamType::Text | ParamType::Varchar => {
             Value::Text(String::from_utf8(bytes.to_vec()).map_err(|_| {
                 user_error(
@@ -403,7 +412,8 @@ pub(crate) fn parse_text(ty: ParamType, text: &str) -> PgWireResult<Value> {
         | ParamType::Timestamp
         | ParamType::Timestamptz
         | ParamType::Uuid
-        | ParamType::Interval => Value::Text(text.to_string()),
+        | ParamType::Interval
+        | ParamType::Array(_) => Value::Text(text.to_string()),
         ParamType::Bool => Value::Bool(parse_bool(trimmed).ok_or_else(invalid)?),
         ParamType::Int2 | ParamType::Int4 | ParamType::Int8 => {
             let (min, max) = match ty {

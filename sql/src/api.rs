@@ -44,6 +44,10 @@ pub enum DataType {
     Uuid,
     /// INTERVAL (oid 1186), without fields; a precision is accepted and ignored.
     Interval,
+    /// A one-dimensional array of an element type (`INT[]`, oid 1007 ...). The element type
+    /// is a small `Copy` enum without type modifiers, so `DataType` stays `Copy`
+    /// (`types::array`).
+    Array(crate::types::array::ElemType),
 }
 
 /// A SQL value. Integers of every width are held as i64 and strings of every type as text;
@@ -74,6 +78,9 @@ pub enum Value {
     Uuid([u8; 16]),
     /// An INTERVAL.
     Interval(crate::types::interval::Interval),
+    /// A one-dimensional array (lower bound 1): its elements, each NULL or a value of the
+    /// element type the expression's `DataType` names.
+    Array(Vec<Value>),
 }
 
 /// A result column: its name and type.

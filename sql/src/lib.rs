@@ -104,7 +104,9 @@
 //!   the group's rows in memory. Variances of numerics are exact up to the numeric limits
 //!   below (22003 past them), standard deviations take the square root in about 28
 //!   significant digits, and both show at most 28 digits after the point (PostgreSQL can
-//!   show more for tiny values). No array_agg, json aggregates or ordered-set aggregates.
+//!   show more for tiny values). array_agg keeps NULLs, and with DISTINCT returns its
+//!   values in order (as PostgreSQL's sorted DISTINCT input does). No json aggregates or
+//!   ordered-set aggregates.
 //! - Date/time, formatting and pattern functions: date_trunc, extract (numeric) and
 //!   date_part (double precision) with PostgreSQL's unit names and fields (`exec::datetime`;
 //!   an extract of julian whose quotient needs more than 28 digits has fewer decimals than
@@ -120,9 +122,23 @@
 //!   anchored regular expression as PostgreSQL's `similar_to_escape` does, then matched with
 //!   the `regex` crate (no `SUBSTRING(... SIMILAR ...)`); format takes `%s`, `%I`, `%L`,
 //!   `%%`, positions and widths (`exec::format`; `%I` quotes a fixed list of keywords).
-//! - `generate_series` of integers, numerics and timestamps (interval step) is a FROM item
-//!   only (`planner::series`; in the select list it is 0A000); no other set-returning or
-//!   table functions, no ROWS FROM or WITH ORDINALITY.
+//! - Set-returning functions: `generate_series` of integers, numerics and timestamps
+//!   (interval step) in FROM (`planner::series`) and `unnest(array [, ...]) [WITH
+//!   ORDINALITY]` in FROM, both also in the select list (`planner::srf`), where several run
+//!   in lockstep as in PostgreSQL 10+ (a ProjectSet; each call's values for one row are held
+//!   in memory). A set-returning call nested in another call's arguments, or in WHERE,
+//!   GROUP BY, HAVING or ORDER BY, is 0A000 (GROUP BY of a select-list SRF's output name
+//!   too); no other table functions, no ROWS FROM, no WITH ORDINALITY on generate_series,
+//!   no LATERAL (a FROM function reads no column of other FROM items).
+//! - Arrays (`types::array`): one dimension with lower bound 1 only (multidimensional
+//!   literals and `[2:3]={...}` bounds are 0A000; array_ndims is 1, array_lower 1);
+//!   elements lose their type modifier (a `VARCHAR(3)[]` element is varchar, a `CHAR(n)[]`
+//!   element unpadded text); no arrays of arrays. Array columns cannot be primary-key,
+//!   UNIQUE or index columns (0A000; PostgreSQL indexes them). Input errors report
+//!   PostgreSQL's message without its DETAIL line. An empty `ARRAY[]` without a cast is
+//!   42804 (PostgreSQL: 42P18). ANY/ALL with a subquery takes only `= ANY` and `<> ALL`
+//!   (as IN and NOT IN). No array_replace, array_positions, array_fill, array_dims, trim_array or
+//!   subscripted assignment (`UPDATE ... SET a[1] = ...`).
 //! - Correlated subqueries run once per enclosing row with the filters of their own query;
 //!   they are not decorrelated into joins, and a correlated equality does not select a key
 //!   span.
@@ -169,7 +185,7 @@
 //!   the batch's last result.
 //! - Types: boolean, smallint, integer, bigint, real, double precision, numeric(p, s), text,
 //!   varchar(n), char(n), bytea, date, time, timestamp, timestamptz, interval and uuid only
-//!   (no time with time zone, json or arrays; no gen_random_uuid). X'..' literals are not
+//!   and their one-dimensional arrays (no time with time zone or json; no gen_random_uuid). X'..' literals are not
 //!   bytea (PostgreSQL: bit strings) and are not supported.
 //! - Dates and times read and print the ISO style only (no month names, `epoch`,
 //!   `infinity` or BC input) with the time zone fixed at UTC: SET TIME ZONE is accepted and

@@ -167,6 +167,8 @@ pub enum Function {
     /// format(fmt, args...): `%s`, `%I`, `%L`, `%%` with positions and widths
     /// (`exec::format`).
     Format,
+    /// An array function or operator (`exec::array`).
+    Array(crate::types::array::ArrayFunc),
 }
 
 impl Function {
@@ -230,12 +232,16 @@ impl Function {
             F::ToDate => "to_date",
             F::ToTimestamp => "to_timestamp",
             F::Format => "format",
+            F::Array(a) => a.name(),
         }
     }
 
     /// Whether a NULL argument makes the result NULL (so a call with a NULL constant folds to
     /// NULL without being evaluated).
     pub fn is_strict(self) -> bool {
+        if let Function::Array(a) = self {
+            return a.is_strict();
+        }
         !matches!(
             self,
             Function::Concat
@@ -255,6 +261,41 @@ impl Function {
     }
 }
 
+/// A set-returning function of a [`Node::ProjectSet`], over the input row.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SetFunction {
+    /// unnest(array): its elements (none for NULL).
+    Unnest(Expr),
+    /// generate_series(start, stop, step) of the type (as [`Node::Series`]).
+    Series([Expr; 3], DataType),
+}
+
+impl SetFunction {
+    /// The argument expressions.
+    pub fn args(&self) -> Vec<&Expr> {
+        match self {
+            SetFunction::Unnest(e) => vec![e],
+            SetFunction::Series(args, _) => args.iter().collect(),
+        }
+    }
+
+    fn map_exprs(self, f: &mut impl FnMut(Expr) -> Expr) -> SetFunction {
+        match self {
+            SetFunction::Unnest(e) => SetFunction::Unnest(f(e)),
+            SetFunction::Series(args, t) => SetFunction::Series(args.map(&mut *f), t),
+        }
+    }
+
+    fn format(&self, names: &[String]) -> String {
+        let name = match self {
+            SetFunction::Unnest(_) => "unnest",
+            SetFunction::Series(..) => "generate_series",
+        };
+        let args: Vec<String> = self.args().iter().map(|e| e.format(names)).collect();
+        format!("{name}({})", args.join(", "))
+    }
+}
+
 /// What a subquery in an expression computes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SubqueryKind {
@@ -265,6 +306,8 @@ pub enum SubqueryKind {
     /// Whether the operand (an expression over the enclosing row) equals one of its values,
     /// with `IN`'s three-valued logic.
     In(Expr),
+    /// An array of the values of its single column (`ARRAY(SELECT ...)`).
+    Array,
 }
 
 /// A subquery inside an expression. Its plan refers to the rows of enclosing queries through
@@ -497,6 +540,7 @@ impl Expr {
                     SubqueryKind::Scalar => format!("({plan})"),
                     SubqueryKind::Exists => format!("EXISTS ({plan})"),
                     SubqueryKind::In(e) => format!("{} IN ({plan})", f(e)),
+                    SubqueryKind::Array => format!("ARRAY({plan})"),
                 }
             }
         }
@@ -628,6 +672,8 @@ pub enum Aggregate {
     /// string_agg(value, delimiter): the non-NULL values, each after the first preceded by
     /// its row's delimiter (none when that is NULL).
     StringAgg(Expr, Expr),
+    /// array_agg(value): every value, NULLs included, as an array (NULL without rows).
+    ArrayAgg(Expr),
     /// A variance or standard deviation, of the result type (numeric for the exact types,
     /// double precision for floats).
     Stat(Statistic, Expr, DataType),
@@ -653,6 +699,7 @@ impl Aggregate {
             Aggregate::BoolAnd(_) => "bool_and",
             Aggregate::BoolOr(_) => "bool_or",
             Aggregate::StringAgg(..) => "string_agg",
+            Aggregate::ArrayAgg(_) => "array_agg",
             Aggregate::Stat(s, ..) => s.name(),
             Aggregate::Distinct(a) | Aggregate::Filter(a, _) | Aggregate::Ordered(a, _) => a.name(),
         }
@@ -669,6 +716,7 @@ impl Aggregate {
             | Aggregate::Max(e)
             | Aggregate::BoolAnd(e)
             | Aggregate::BoolOr(e)
+            | Aggregate::ArrayAgg(e)
             | Aggregate::Stat(_, e, _) => vec![e],
             Aggregate::StringAgg(e, d) => vec![e, d],
             Aggregate::Distinct(a) | Aggregate::Filter(a, _) | Aggregate::Ordered(a, _) => a.args(),
@@ -1059,6 +1107,16 @@ pub enum Node {
         offset: Option<Expr>,
         ties: Vec<usize>,
     },
+    /// Set-returning functions (PostgreSQL's ProjectSet): for each input row, as many rows
+    /// as its longest function returns, each the input row followed by one value per
+    /// function (NULL past a shorter one's end) and, with `ordinality`, the row's number
+    /// from 1; no row when every function returns none. `columns` are the output columns.
+    ProjectSet {
+        source: Box<Node>,
+        functions: Vec<SetFunction>,
+        ordinality: bool,
+        columns: Vec<Column>,
+    },
     /// Window functions: emits each input row (all of them are read first) followed by the
     /// value of each window function for it.
     Window {
@@ -1095,6 +1153,7 @@ impl Node {
             | Node::WorkTable { columns }
             | Node::Projection { columns, .. }
             | Node::Window { columns, .. }
+            | Node::ProjectSet { columns, .. }
             | Node::Aggregate { columns, .. } => columns.clone(),
             Node::Filter { source, .. }
             | Node::Order { source, .. }
@@ -1202,6 +1261,17 @@ impl Node {
             } => Node::Window {
                 source: t(source)?,
                 windows,
+                columns,
+            },
+            Node::ProjectSet {
+                source,
+                functions,
+                ordinality,
+                columns,
+            } => Node::ProjectSet {
+                source: t(source)?,
+                functions,
+                ordinality,
                 columns,
             },
             Node::DistinctOn { source, columns } => Node::DistinctOn {
@@ -1355,6 +1425,17 @@ impl Node {
                     windows: windows.into_iter().map(|w| w.map_exprs(f)).collect(),
                     columns,
                 },
+                Node::ProjectSet {
+                    source,
+                    functions,
+                    ordinality,
+                    columns,
+                } => Node::ProjectSet {
+                    source,
+                    functions: functions.into_iter().map(|s| s.map_exprs(f)).collect(),
+                    ordinality,
+                    columns,
+                },
                 n @ (Node::Order { .. }
                 | Node::Distinct { .. }
                 | Node::DistinctOn { .. }
@@ -1419,6 +1500,15 @@ impl Node {
                 source, windows, ..
             } => {
                 windows.iter().flat_map(Window::exprs).for_each(&mut each);
+                source.walk_exprs(f);
+            }
+            Node::ProjectSet {
+                source, functions, ..
+            } => {
+                functions
+                    .iter()
+                    .flat_map(SetFunction::args)
+                    .for_each(&mut each);
                 source.walk_exprs(f);
             }
             Node::Limit {
@@ -1610,6 +1700,18 @@ impl Node {
                 let _ = writeln!(out, "Window {}", items.join(", "));
                 Some(source)
             }
+            Node::ProjectSet {
+                source,
+                functions,
+                ordinality,
+                ..
+            } => {
+                let names = source.names();
+                let items: Vec<String> = functions.iter().map(|s| s.format(&names)).collect();
+                let with = if *ordinality { " WITH ORDINALITY" } else { "" };
+                let _ = writeln!(out, "ProjectSet {}{with}", items.join(", "));
+                Some(source)
+            }
             Node::DistinctOn { source, columns } => {
                 let names = source.names();
                 let on: Vec<String> = columns
@@ -1738,6 +1840,7 @@ fn map_aggregate(a: Aggregate, f: &mut impl FnMut(Expr) -> Expr) -> Aggregate {
         Aggregate::Max(e) => Aggregate::Max(f(e)),
         Aggregate::BoolAnd(e) => Aggregate::BoolAnd(f(e)),
         Aggregate::BoolOr(e) => Aggregate::BoolOr(f(e)),
+        Aggregate::ArrayAgg(e) => Aggregate::ArrayAgg(f(e)),
         Aggregate::StringAgg(e, d) => {
             let e = f(e);
             Aggregate::StringAgg(e, f(d))

@@ -51,6 +51,8 @@ pub(super) enum Acc {
     Bool(Option<bool>, bool),
     /// string_agg's text (or bytes) so far.
     Concat(Option<Value>),
+    /// array_agg's values so far (None before the first row).
+    Array(Option<Vec<Value>>),
     /// The count, sum and sum of squares of exact values (variance of numerics).
     Exact(i64, Decimal, Decimal),
     /// The count, sum and sum of squared deviations of doubles (Youngs-Cramer, as
@@ -62,6 +64,15 @@ pub(super) enum Acc {
     Filter(Box<Acc>),
     /// The sort keys and rows seen so far, fed to the aggregate in order at the end.
     Ordered(Vec<(Row, Row)>, Box<Acc>),
+}
+
+/// Whether the aggregate takes NULL values (array_agg, also in ORDER BY).
+fn keeps_nulls(a: &Aggregate) -> bool {
+    match a {
+        Aggregate::ArrayAgg(_) => true,
+        Aggregate::Ordered(a, _) => keeps_nulls(a),
+        _ => false,
+    }
 }
 
 fn mismatch() -> Error {
@@ -79,6 +90,7 @@ impl Acc {
             Aggregate::BoolAnd(_) => Acc::Bool(None, true),
             Aggregate::BoolOr(_) => Acc::Bool(None, false),
             Aggregate::StringAgg(..) => Acc::Concat(None),
+            Aggregate::ArrayAgg(_) => Acc::Array(None),
             Aggregate::Stat(_, _, DataType::Float8) => Acc::Float(0.0, 0.0, 0.0),
             Aggregate::Stat(..) => Acc::Exact(0, Decimal::ZERO, Decimal::ZERO),
             Aggregate::Distinct(a) => Acc::Distinct(HashSet::new(), Box::new(Acc::new(a))),
@@ -101,7 +113,8 @@ impl Acc {
                     .into_iter()
                     .map(|e| eval(e, row))
                     .collect::<Result<Vec<_>>>()?;
-                let null = values.first().is_none_or(Value::is_null);
+                // array_agg keeps a NULL, once, like any other value.
+                let null = values.first().is_none_or(Value::is_null) && !keeps_nulls(inner);
                 if !null && seen.insert(encode_key(&values, &[])) {
                     acc.add(inner, row)?;
                 }
@@ -121,6 +134,11 @@ impl Acc {
                     .into_iter()
                     .map(|e| eval(e, row))
                     .collect::<Result<Vec<_>>>()?;
+                if let Acc::Array(items) = acc {
+                    let v = args.into_iter().next().unwrap_or(Value::Null);
+                    items.get_or_insert_with(Vec::new).push(v);
+                    return Ok(());
+                }
                 match args.first() {
                     Some(Value::Null) => Ok(()),
                     _ => acc.add_values(args),
@@ -182,13 +200,27 @@ impl Acc {
             },
             Acc::Exact(n, sum, sum_sq) => add_exact(n, sum, sum_sq, &v)?,
             Acc::Float(n, sx, sxx) => add_float(n, sx, sxx, &v)?,
-            Acc::Distinct(..) | Acc::Filter(_) | Acc::Ordered(..) => return Err(mismatch()),
+            Acc::Distinct(..) | Acc::Filter(_) | Acc::Ordered(..) | Acc::Array(_) => {
+                return Err(mismatch());
+            }
         }
         Ok(())
     }
 
     pub(super) fn finish(self, a: &Aggregate) -> Result<Value> {
         Ok(match (self, a) {
+            // PostgreSQL sorts a DISTINCT aggregate's input, so its array is in order.
+            (Acc::Distinct(_, acc), Aggregate::Distinct(inner))
+                if matches!(**inner, Aggregate::ArrayAgg(_)) =>
+            {
+                match acc.finish(inner)? {
+                    Value::Array(mut items) => {
+                        items.sort_by(Value::sort_cmp);
+                        Value::Array(items)
+                    }
+                    v => v,
+                }
+            }
             (Acc::Distinct(_, acc), Aggregate::Distinct(inner))
             | (Acc::Filter(acc), Aggregate::Filter(inner, _)) => acc.finish(inner)?,
             (Acc::Ordered(mut rows, mut acc), Aggregate::Ordered(inner, keys)) => {
@@ -211,6 +243,7 @@ impl Acc {
             (Acc::Sum(v, _) | Acc::MinMax(v, _), _) => v,
             (Acc::Bool(b, _), _) => b.map_or(Value::Null, Value::Bool),
             (Acc::Concat(v), _) => v.unwrap_or(Value::Null),
+            (Acc::Array(items), _) => items.map_or(Value::Null, Value::Array),
             (Acc::Exact(n, sum, sum_sq), Aggregate::Stat(s, ..)) => {
                 numeric::variance(n, sum, sum_sq, s.is_sample(), s.is_stddev())?
                     .map_or(Value::Null, numeric::value)

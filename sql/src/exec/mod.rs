@@ -7,6 +7,7 @@
 
 mod aggregate;
 mod analyze;
+mod array;
 mod datetime;
 pub(crate) mod eval;
 mod format;
@@ -18,6 +19,7 @@ pub(crate) mod ops;
 pub(crate) mod rows;
 mod series;
 mod setops;
+mod srf;
 mod subquery;
 mod to_char;
 mod to_char_number;

@@ -97,6 +97,16 @@ fn build_node(node: Node) -> Result<Box<dyn Operator>> {
         Node::Window {
             source, windows, ..
         } => Box::new(super::window::WindowOp::new(build(*source)?, windows)),
+        Node::ProjectSet {
+            source,
+            functions,
+            ordinality,
+            ..
+        } => Box::new(super::srf::ProjectSet::new(
+            build(*source)?,
+            functions,
+            ordinality,
+        )),
         Node::DistinctOn { source, columns } => Box::new(super::setops::DistinctOn {
             source: build(*source)?,
             columns,

@@ -223,6 +223,12 @@ impl Planner<'_> {
                 };
                 (Aggregate::Avg(e, out), out)
             }
+            "array_agg" => {
+                let elem = crate::types::array::ElemType::of(t).ok_or_else(|| {
+                    Error::NotSupported("array_agg of arrays is not supported".into())
+                })?;
+                (Aggregate::ArrayAgg(e), DataType::Array(elem))
+            }
             "min" => (Aggregate::Min(e), t),
             "max" => (Aggregate::Max(e), t),
             "bool_and" | "every" if t == DataType::Bool => (Aggregate::BoolAnd(e), t),

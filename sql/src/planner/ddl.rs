@@ -112,14 +112,28 @@ pub(crate) fn resolve_columns(
     names
         .iter()
         .map(|n| {
-            columns
+            let i = columns
                 .iter()
                 .position(|c| c.name == *n && !c.hidden)
                 .ok_or_else(|| {
                     Error::UndefinedColumn(format!("column \"{n}\" {what}does not exist"))
-                })
+                })?;
+            not_array_key(&columns[i])?;
+            Ok(i)
         })
         .collect()
+}
+
+/// 0A000 for an array column in a key: keys need an order-preserving encoding, which
+/// arrays do not have here (PostgreSQL indexes them).
+pub(crate) fn not_array_key(c: &Column) -> Result<()> {
+    if let crate::DataType::Array(_) = c.data_type {
+        return Err(Error::NotSupported(format!(
+            "column \"{}\" of type {} cannot be part of a key or index",
+            c.name, c.data_type
+        )));
+    }
+    Ok(())
 }
 
 /// The unique indexes backing CREATE TABLE's UNIQUE constraints (named `<table>_<cols>_key`

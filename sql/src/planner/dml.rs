@@ -239,7 +239,10 @@ pub(super) fn plan_create_table(c: &ast::CreateTable) -> Result<Plan> {
     }
     let primary_key = match primary_key {
         Some(pk) => {
-            pk.iter().for_each(|&i| columns[i].nullable = false);
+            for &i in &pk {
+                super::ddl::not_array_key(&columns[i])?;
+                columns[i].nullable = false;
+            }
             pk
         }
         None => {

@@ -17,6 +17,7 @@ use sqlparser::ast;
 
 use crate::{DataType, Error, Result, Value};
 
+pub mod array;
 pub mod bytea;
 mod cast;
 pub mod datetime;
@@ -49,6 +50,7 @@ impl DataType {
             DataType::Timestamptz => "timestamp with time zone",
             DataType::Uuid => "uuid",
             DataType::Interval => "interval",
+            DataType::Array(e) => e.array_name(),
         }
     }
 
@@ -82,6 +84,7 @@ impl DataType {
             DataType::Timestamptz => "timestamptz",
             DataType::Uuid => "uuid",
             DataType::Interval => "interval",
+            DataType::Array(e) => e.array_short_name(),
         }
     }
 
@@ -105,6 +108,7 @@ impl DataType {
             DataType::Timestamptz => 1184,
             DataType::Uuid => 2950,
             DataType::Interval => 1186,
+            DataType::Array(e) => e.array_oid(),
         }
     }
 
@@ -154,6 +158,7 @@ impl DataType {
             DataType::Bytea => 9,
             DataType::Uuid => 10,
             DataType::Interval => 11,
+            DataType::Array(_) => 12,
         }
     }
 
@@ -216,6 +221,12 @@ impl DataType {
             T::Real | T::Float4 => DataType::Float4,
             T::Numeric(info) | T::Decimal(info) | T::Dec(info) => numeric::typmod(info)?,
             T::Float(info) => float_precision(info)?,
+            T::Array(ast::ArrayElemTypeDef::SquareBracket(inner, _)) => {
+                let elem = DataType::from_ast(inner)?;
+                DataType::Array(array::ElemType::of(elem).ok_or_else(|| {
+                    Error::NotSupported("multidimensional arrays are not supported".into())
+                })?)
+            }
             T::Custom(name, args) if args.is_empty() => {
                 let name = name.to_string().to_lowercase();
                 match name.as_str() {
@@ -274,6 +285,10 @@ impl DataType {
             return Some(if ra >= rb { a } else { b });
         }
         match (a, b) {
+            (DataType::Array(x), DataType::Array(y)) => {
+                let e = Self::common_type(x.data_type(), y.data_type())?;
+                array::ElemType::of(e).map(DataType::Array)
+            }
             (DataType::Varchar(_), DataType::Varchar(_)) => Some(DataType::Varchar(None)),
             (DataType::Varchar(_), DataType::Text) => Some(a.without_typmod()),
             (DataType::Char(_), DataType::Char(_)) => Some(DataType::Varchar(None)),
@@ -332,6 +347,9 @@ impl DataType {
     /// literals and parameters take the column's type before this applies.
     pub fn assignable(from: DataType, to: DataType) -> bool {
         use DataType as T;
+        if let (T::Array(a), T::Array(b)) = (from, to) {
+            return Self::assignable(a.data_type(), b.data_type());
+        }
         from.without_typmod() == to.without_typmod()
             || (from.is_numeric() && to.is_numeric())
             || to.is_string()
@@ -436,6 +454,7 @@ impl Value {
             (Value::Uuid(a), Value::Uuid(b)) => a.cmp(b),
             (Value::Interval(a), Value::Interval(b)) => a.span().cmp(&b.span()),
             (Value::Time(a), Value::Time(b)) => a.cmp(b),
+            (Value::Array(a), Value::Array(b)) => array::compare(a, b)?,
             (a, b) if a.as_instant().is_some() && b.as_instant().is_some() => {
                 a.as_instant().cmp(&b.as_instant())
             }
@@ -507,6 +526,7 @@ impl Value {
             Value::Timestamptz(_) => "timestamp with time zone",
             Value::Uuid(_) => "uuid",
             Value::Interval(_) => "interval",
+            Value::Array(_) => "array",
         }
     }
 }
@@ -576,6 +596,7 @@ impl fmt::Display for Value {
             Value::Timestamptz(t) => f.write_str(&datetime::format_timestamp(*t, true)),
             Value::Uuid(u) => f.write_str(&uuid::format(u)),
             Value::Interval(v) => f.write_str(&interval::format(v)),
+            Value::Array(items) => f.write_str(&array::format(items)),
         }
     }
 }
