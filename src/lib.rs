@@ -38,7 +38,6 @@ pub mod workload;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use tokio::net::TcpListener;
@@ -161,7 +160,7 @@ pub struct Addresses {
 /// A running node.
 pub struct Node {
     addresses: Addresses,
-    store: Arc<kv::Store>,
+    store: kv::Node,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }

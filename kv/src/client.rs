@@ -27,7 +27,7 @@ const MAX_ATTEMPTS: usize = 20;
 /// Routes requests to ranges.
 #[derive(Clone)]
 pub struct Client {
-    store: Arc<Store>,
+    pub(crate) store: Arc<Store>,
     local: Arc<LocalSender>,
     sender: Arc<dyn RangeSender>,
     /// Cached descriptors by end key.
@@ -52,7 +52,7 @@ fn unexpected(req: &'static str, reply: Reply) -> Error {
 
 impl Client {
     /// A client over the node's store, sending through a [`LocalSender`].
-    pub fn new(store: Arc<Store>) -> Client {
+    pub(crate) fn new(store: Arc<Store>) -> Client {
         let local = Arc::new(LocalSender::new(store.clone()));
         Client {
             store,
@@ -64,7 +64,7 @@ impl Client {
 
     /// A client over the node's store whose requests go through the sender `make` builds from
     /// the node's [`LocalSender`] (a network sender serves local leaders through it).
-    pub fn with_sender(
+    pub(crate) fn with_sender(
         store: Arc<Store>,
         make: impl FnOnce(Arc<LocalSender>) -> Arc<dyn RangeSender>,
     ) -> Client {
@@ -77,9 +77,14 @@ impl Client {
         }
     }
 
-    /// Opens the node's store ([`Store::open`]) and a client over it.
+    /// Opens the node's store ([`Node::open`](crate::Node::open)) and a client over it.
     pub async fn open(options: crate::StoreOptions) -> Result<Client> {
         Ok(Client::new(Store::open(options).await?))
+    }
+
+    /// The node this client belongs to.
+    pub fn node(&self) -> crate::Node {
+        crate::Node::from_store(self.store.clone())
     }
 
     /// Sets the node's timestamp source, which one-phase commits on this node's leaders use
@@ -115,7 +120,8 @@ impl Client {
         }
     }
 
-    /// The node's store.
+    /// The node's store (kv's test surface).
+    #[cfg(feature = "testing")]
     pub fn store(&self) -> &Arc<Store> {
         &self.store
     }
@@ -532,9 +538,14 @@ impl Client {
             .is_ok_and(|r| r.group().leader().is_some())
     }
 
-    /// The node's per-key lock wait queues (lock waits and their wake-ups on apply).
-    pub fn wait_queues(&self) -> &crate::wait::WaitQueues {
-        &self.store.engine().waiters
+    /// Joins the wait queue of `key`, locked by another transaction (at the front when
+    /// `front`, for a waiter woken for nothing): the returned [`LockWait`] finishes when a
+    /// command that may release locks on `key` has applied, or when it times out. Joining
+    /// before the lock's owner is checked means a release in between is not missed.
+    pub fn lock_wait(&self, key: &[u8], front: bool) -> LockWait {
+        LockWait {
+            turn: self.store.engine().waiters.join(key, front),
+        }
     }
 
     /// This node's id and its cluster's id.
@@ -662,6 +673,21 @@ impl Client {
     /// Stops the node's Raft groups and makes the store durable.
     pub async fn shutdown(&self) -> Result<()> {
         self.store.shutdown().await
+    }
+}
+
+/// A place in a key's lock wait queue ([`Client::lock_wait`]); dropping it leaves the queue.
+pub struct LockWait {
+    turn: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl LockWait {
+    /// Waits for the turn until `deadline`; true when a release woke it.
+    pub async fn wait_until(self, deadline: tokio::time::Instant) -> bool {
+        matches!(
+            tokio::time::timeout_at(deadline, self.turn).await,
+            Ok(Ok(()))
+        )
     }
 }
 

@@ -15,6 +15,17 @@
 //! behind that seam. Transactions blocked by a lock wait in per-key queues ([`wait`])
 //! that the apply of releasing commands wakes; one-phase commits hold leader [`latch`]es.
 //!
+//! ## The public surface
+//!
+//! Layers above see a [`Node`] (opens the store, hands out [`Client`]s and what the process
+//! around the node needs: identity, Raft service, health, a view of its replicas), the
+//! [`Client`], requests and their replies as values ([`Request`], [`Command`], [`Reply`],
+//! [`Response`] and the MVCC values they carry, [`RangeSender`], the byte form of a request),
+//! key and range types ([`keys`], [`range`]), [`Error`] and [`Timestamp`]. The store, its
+//! replicas and their state machine, the engine, MVCC evaluation, latches, wait queues and
+//! splits are `pub(crate)`; the `testing` feature opens them (hidden) to tests and benchmarks
+//! of kv and the layers above, never to a normal build.
+//!
 //! ## Invariants
 //!
 //! - Commands are evaluated at apply time, in log order, deterministically; any "now" they need
@@ -66,30 +77,67 @@
 //!   in the lock.
 //! - Statistics count every version written (no live/dead split yet).
 
-pub mod client;
-mod codec;
-pub mod command;
-pub mod engine;
-pub mod error;
-pub mod history;
-pub mod keys;
-pub mod latch;
-pub mod mvcc;
-pub mod range;
-pub mod replica;
-pub mod request;
-pub mod split;
-pub mod store;
-pub mod wait;
-pub mod wire;
+/// Declares kv's internal modules: `pub(crate)`, or public (hidden from the documentation)
+/// with the `testing` feature, which the tests and benchmarks of kv and of the layers above
+/// enable to look inside a node (never a normal build: the seam is enforced by the compiler).
+macro_rules! internal {
+    ($($(#[$meta:meta])* $name:ident;)*) => {
+        $(
+            $(#[$meta])*
+            #[cfg(feature = "testing")]
+            #[doc(hidden)]
+            pub mod $name;
+            $(#[$meta])*
+            #[cfg(not(feature = "testing"))]
+            pub(crate) mod $name;
+        )*
+    };
+}
 
-pub use client::{Client, LedRange};
+pub mod client;
+pub mod error;
+pub mod keys;
+pub mod node;
+pub mod range;
+pub mod request;
+
+mod codec;
+internal! {
+    command;
+    engine;
+    history;
+    latch;
+    mvcc;
+    replica;
+    split;
+    store;
+    wait;
+    wire;
+}
+
+pub use client::{Client, LedRange, LockWait};
 pub use command::{Command, Response, SplitTrigger};
 pub use error::{Error, Result};
+pub use history::{History, RangeInfo, Version};
 pub use mvcc::{
-    KeyError, Lock, LockedKey, Mutation, Op, ScanResult, Timestamp, TxnStatus, Validation,
+    KeyError, Lock, LockKind, LockedKey, Mutation, Op, RecordKind, ScanResult, Timestamp,
+    TxnStatus, Validation, physical_ms,
 };
+pub use node::{Node, ReplicaState};
 pub use range::{NodeId, NodeRecord, RangeDescriptor, RangeId};
 pub use replica::MAX_COMMAND_BYTES;
 pub use request::{LocalSender, RangeSender, Reply, Request, TimestampSource};
-pub use store::{Join, Network, Store, StoreOptions};
+pub use store::{Join, Network, StoreOptions};
+pub use wire::{decode_reply, decode_request, encode_reply, encode_request};
+
+/// Tests and benchmarks of kv and the layers above, looking inside a node (feature `testing`).
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod testing {
+    use std::sync::Arc;
+
+    /// A client over `store`, sending through its local sender.
+    pub fn client(store: Arc<crate::store::Store>) -> crate::Client {
+        crate::Client::new(store)
+    }
+}

@@ -123,7 +123,7 @@ impl NodeSender {
         let mut client = self.peers.client(node).await?;
         let call = proto::CallRequest {
             header: Some(self.peers.header(node)),
-            body: kv::wire::encode_request(range, req).into(),
+            body: kv::encode_request(range, req).into(),
         };
         let lost = |why: String| {
             if write {
@@ -134,7 +134,7 @@ impl NodeSender {
         };
         let timeout = if write { WRITE_TIMEOUT } else { READ_TIMEOUT };
         match tokio::time::timeout(timeout, client.call(call)).await {
-            Ok(Ok(reply)) => kv::wire::decode_reply(&reply.into_inner().body),
+            Ok(Ok(reply)) => kv::decode_reply(&reply.into_inner().body),
             // Refused before it ran (another cluster, another node, not serving yet).
             Ok(Err(status)) if status.code() == tonic::Code::FailedPrecondition => {
                 self.peers.forget_connection(node);
