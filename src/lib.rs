@@ -34,6 +34,7 @@ pub mod ballast;
 mod cluster;
 pub mod demo;
 mod http;
+pub mod recover;
 pub mod workload;
 
 use std::net::SocketAddr;

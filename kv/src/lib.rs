@@ -21,7 +21,8 @@
 //! around the node needs: identity, Raft service, health, a view of its replicas), the
 //! [`Client`], requests and their replies as values ([`Request`], [`Command`], [`Reply`],
 //! [`Response`] and the MVCC values they carry, [`RangeSender`], the byte form of a request),
-//! key and range types ([`keys`], [`range`]), [`Error`] and [`Timestamp`]. The store, its
+//! key and range types ([`keys`], [`range`]), [`Error`] and [`Timestamp`]; and, for a stopped
+//! node, [`Recovery`] (the operator's unsafe recovery of ranges that lost their quorum). The store, its
 //! replicas and their state machine, the engine, MVCC evaluation, latches, wait queues and
 //! splits are `pub(crate)`; the `testing` feature opens them (hidden) to tests and benchmarks
 //! of kv and the layers above, never to a normal build.
@@ -76,6 +77,11 @@
 //! - GC ([`mvcc::gc_span`]) runs over a whole range in one command; lock values are kept inline
 //!   in the lock.
 //! - Statistics count every version written (no live/dead split yet).
+//! - A range that lost its quorum for good is recovered only by hand, on a stopped node
+//!   ([`Recovery`], `tinkerdb debug unsafe-recover`): the dead nodes leave the membership and
+//!   the descriptor in one appended log entry; writes acknowledged only by the dead nodes are
+//!   lost. The descriptor's copies catch up afterwards (the replicate queue rewrites copies
+//!   older than the applied descriptor).
 
 /// Declares kv's internal modules: `pub(crate)`, or public (hidden from the documentation)
 /// with the `testing` feature, which the tests and benchmarks of kv and of the layers above
@@ -99,6 +105,7 @@ pub mod error;
 pub mod keys;
 pub mod node;
 pub mod range;
+pub mod recover;
 pub mod request;
 
 mod codec;
@@ -125,6 +132,7 @@ pub use mvcc::{
 };
 pub use node::{Node, ReplicaState};
 pub use range::{NodeId, NodeRecord, RangeDescriptor, RangeId};
+pub use recover::{RecoveredRange, Recovery};
 pub use replica::MAX_COMMAND_BYTES;
 pub use request::{LocalSender, RangeSender, Reply, Request, TimestampSource};
 pub use store::{Join, Network, StoreOptions};
