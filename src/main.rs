@@ -125,6 +125,10 @@ struct StartArgs {
     /// (e.g. 5m, 90s).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     dead_node_timeout: Duration,
+    /// How long a transaction waiting for a lock sleeps before it re-checks the lock's owner
+    /// when no release wakes it (the owner may have died; e.g. 250ms, 2s).
+    #[arg(long, default_value = "250ms", value_parser = humantime::parse_duration)]
+    lock_recheck: Duration,
     /// Configuration file.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -230,6 +234,7 @@ impl StartArgs {
             dead_node_timeout: self.dead_node_timeout,
             range_max_bytes: self.range_max_bytes.unwrap_or(64 << 20),
             gc_ttl: self.gc_ttl,
+            lock_recheck: self.lock_recheck,
             ballast_size: self.ballast_size,
         })
     }

@@ -13,7 +13,8 @@
 //! form), and leader duties (latches,
 //! one-phase commit with its commit timestamp from the node's [`request::TimestampSource`]) run
 //! behind that seam. Transactions blocked by a lock wait in per-key queues ([`wait`])
-//! that the apply of releasing commands wakes; one-phase commits hold leader [`latch`]es.
+//! that the apply of releasing commands wakes (on their own node when it has a replica of the
+//! range, else on the leader's, by a [`Request::WaitForRelease`]); one-phase commits hold leader [`latch`]es.
 //!
 //! ## The public surface
 //!

@@ -67,6 +67,15 @@ pub enum Request {
         mutations: Vec<Mutation>,
         reads: Vec<(Vec<u8>, Vec<u8>)>,
     },
+    /// Wait in the lock wait queue of `key` (at the front when `front`) for a release applied
+    /// where the request runs, at most `max_wait_ms`: how a waiter on a node without a replica
+    /// of the range is woken. Answers at once when the lock of `holder` on `key` is gone there.
+    WaitForRelease {
+        key: Vec<u8>,
+        holder: Timestamp,
+        front: bool,
+        max_wait_ms: u64,
+    },
 }
 
 impl Request {
@@ -83,6 +92,7 @@ impl Request {
             Request::ReadIndex => "read_index",
             Request::Propose(_) => "propose",
             Request::OnePhaseCommit { .. } => "one_phase_commit",
+            Request::WaitForRelease { .. } => "wait_for_release",
         }
     }
 }
@@ -117,6 +127,9 @@ pub enum Reply {
         response: Option<Response>,
         ambiguous: Option<String>,
     },
+    /// To `WaitForRelease`: true when a release woke the waiter (or the lock was gone), false
+    /// when it waited `max_wait_ms` in vain.
+    Released(bool),
 }
 
 /// Where the node's commit timestamps come from (the timestamp oracle, assembled by `txn`).
@@ -198,6 +211,16 @@ impl LocalSender {
             Request::TsoBound => Reply::TsoBound(replica.tso_bound().await?),
             Request::ReadIndex => Reply::Term(replica.group().read_index().await?),
             Request::Propose(cmd) => Reply::Response(replica.propose(cmd).await?),
+            Request::WaitForRelease {
+                key,
+                holder,
+                front,
+                max_wait_ms,
+            } => Reply::Released(
+                replica
+                    .wait_for_release(&key, holder, front, Duration::from_millis(max_wait_ms))
+                    .await?,
+            ),
             Request::OnePhaseCommit {
                 start_ts,
                 read_ts,

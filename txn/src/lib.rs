@@ -43,8 +43,10 @@
 //!   inside through kv's `testing` feature). On a node of a cluster the sender is
 //!   [`cluster::NodeSender`] (to the leader's node over gRPC); GC, size-based splits and the
 //!   replicate queue run for the ranges this node leads.
-//! - Lock-wait wake-ups reach only waiters on the node where the release applied (others
-//!   re-check every `lock_recheck`).
+//! - A lock waiter on a node with a replica of the lock's range waits in that node's queue
+//!   (the release applies there too); one on a node without one waits in the queue of the
+//!   range's leader, by a `WaitForRelease` request answered when the release applies there.
+//!   Both still re-check the owner every `lock_recheck` (it may die with no release at all).
 //! - The replicate queue adds replicas (up to `replication_factor`, by empty replica +
 //!   learner + promotion) and moves them off decommissioning nodes and off nodes dead to the
 //!   range (silent to its leader's heartbeats for `dead_after`); there is no rebalancing.

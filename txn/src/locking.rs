@@ -96,7 +96,7 @@ impl Transaction {
                             // In line before the owner is checked, so that a release in
                             // between is not missed; a waiter that waited before keeps its
                             // place at the front.
-                            let turn = client.lock_wait(&locked.key, waited);
+                            let turn = client.lock_wait(&locked.key, locked.lock.start_ts, waited);
                             if !db.try_resolve_lock(&locked).await? {
                                 if !db.deadlock_wait(self.start_ts, locked.lock.start_ts).await {
                                     db.deadlock_done(self.start_ts);

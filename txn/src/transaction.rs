@@ -726,7 +726,10 @@ impl Db {
     pub(crate) async fn resolve_lock(&self, locked: &LockedKey) -> Result<()> {
         let mut waited = false;
         loop {
-            let turn = self.inner.client.lock_wait(&locked.key, waited);
+            let turn = self
+                .inner
+                .client
+                .lock_wait(&locked.key, locked.lock.start_ts, waited);
             if self.try_resolve_lock(locked).await? {
                 return Ok(());
             }

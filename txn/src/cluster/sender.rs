@@ -132,7 +132,14 @@ impl NodeSender {
                 kv::Error::Unavailable(format!("{} to node {node}: {why}", req.name()))
             }
         };
-        let timeout = if write { WRITE_TIMEOUT } else { READ_TIMEOUT };
+        let timeout = match req {
+            // Answered when the lock is released, or after its own bound.
+            Request::WaitForRelease { max_wait_ms, .. } => {
+                READ_TIMEOUT + Duration::from_millis(*max_wait_ms)
+            }
+            _ if write => WRITE_TIMEOUT,
+            _ => READ_TIMEOUT,
+        };
         match tokio::time::timeout(timeout, client.call(call)).await {
             Ok(Ok(reply)) => kv::decode_reply(&reply.into_inner().body),
             // Refused before it ran (another cluster, another node, not serving yet).
