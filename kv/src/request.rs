@@ -67,6 +67,9 @@ pub enum Request {
         mutations: Vec<Mutation>,
         reads: Vec<(Vec<u8>, Vec<u8>)>,
     },
+    /// Read each of `keys` at `ts` under one leadership check: for each key, in order, its
+    /// value or the foreign lock that hides it. Every key lies in the range.
+    GetMany { keys: Vec<Vec<u8>>, ts: Timestamp },
     /// Wait in the lock wait queue of `key` (at the front when `front`) for a release applied
     /// where the request runs, at most `max_wait_ms`: how a waiter on a node without a replica
     /// of the range is woken. Answers at once when the lock of `holder` on `key` is gone there.
@@ -92,6 +95,7 @@ impl Request {
             Request::ReadIndex => "read_index",
             Request::Propose(_) => "propose",
             Request::OnePhaseCommit { .. } => "one_phase_commit",
+            Request::GetMany { .. } => "get_many",
             Request::WaitForRelease { .. } => "wait_for_release",
         }
     }
@@ -127,6 +131,8 @@ pub enum Reply {
         response: Option<Response>,
         ambiguous: Option<String>,
     },
+    /// To `GetMany`: one answer per key, in the request's order.
+    Values(Vec<std::result::Result<Option<Vec<u8>>, LockedKey>>),
     /// To `WaitForRelease`: true when a release woke the waiter (or the lock was gone), false
     /// when it waited `max_wait_ms` in vain.
     Released(bool),
@@ -186,6 +192,7 @@ impl LocalSender {
         let replica = self.store.replica(range_id)?;
         Ok(match req {
             Request::Get { key, ts } => Reply::Value(replica.get(&key, ts).await?),
+            Request::GetMany { keys, ts } => Reply::Values(replica.get_many(&keys, ts).await?),
             Request::Scan {
                 start,
                 end,

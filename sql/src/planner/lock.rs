@@ -64,6 +64,7 @@ fn scanned_table(node: &Node) -> Result<Option<Arc<Table>>> {
         }
         Node::Values { .. } | Node::Series { .. } => Ok(None),
         Node::Join { .. }
+        | Node::LookupJoin { .. }
         | Node::SetOp { .. }
         | Node::Distinct { .. }
         | Node::DistinctOn { .. }
@@ -144,6 +145,7 @@ fn with_keys(node: Node, table: &Table) -> Result<(Node, Vec<usize>)> {
         Node::Values { .. }
         | Node::Series { .. }
         | Node::Join { .. }
+        | Node::LookupJoin { .. }
         | Node::SetOp { .. }
         | Node::Distinct { .. }
         | Node::DistinctOn { .. }
