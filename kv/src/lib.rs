@@ -10,11 +10,11 @@
 //! directory kept in range 1; a request reaches the range's leader as a [`request::Request`]
 //! value through a [`request::RangeSender`] (the node's sender, in `txn`, carries it to
 //! another node's [`request::LocalSender`] when the leader is there; [`wire`] is its byte
-//! form), and leader duties (latches,
-//! one-phase commit with its commit timestamp from the node's [`request::TimestampSource`]) run
-//! behind that seam. Transactions blocked by a lock wait in per-key queues ([`wait`])
-//! that the apply of releasing commands wakes (on their own node when it has a replica of the
-//! range, else on the leader's, by a [`Request::WaitForRelease`]); one-phase commits hold leader [`latch`]es.
+//! form), and leader duties (latches, one-phase commit with its commit timestamp from the
+//! node's [`request::TimestampSource`]) run behind that seam. Transactions blocked by a lock
+//! wait in per-key queues ([`wait`]) that the apply of releasing commands wakes (on their own
+//! node when it has a replica of the range, else on the leader's, by a
+//! [`Request::WaitForRelease`]); one-phase commits hold leader [`latch`]es.
 //!
 //! ## The public surface
 //!
@@ -23,10 +23,10 @@
 //! [`Client`], requests and their replies as values ([`Request`], [`Command`], [`Reply`],
 //! [`Response`] and the MVCC values they carry, [`RangeSender`], the byte form of a request),
 //! key and range types ([`keys`], [`range`]), [`Error`] and [`Timestamp`]; and, for a stopped
-//! node, [`Recovery`] (the operator's unsafe recovery of ranges that lost their quorum). The store, its
-//! replicas and their state machine, the engine, MVCC evaluation, latches, wait queues and
-//! splits are `pub(crate)`; the `testing` feature opens them (hidden) to tests and benchmarks
-//! of kv and the layers above, never to a normal build.
+//! node, [`Recovery`] (the operator's unsafe recovery of ranges that lost their quorum). The
+//! store, its replicas and their state machine, the engine, MVCC evaluation, latches, wait
+//! queues and splits are `pub(crate)`; the `testing` feature opens them (hidden) to tests and
+//! benchmarks of kv and the layers above, never to a normal build.
 //!
 //! ## Invariants
 //!
