@@ -31,10 +31,10 @@ pub(crate) async fn open_store(
     mut options: kv::StoreOptions,
     join: &[String],
     listener: TcpListener,
-) -> Result<(Arc<kv::Store>, Vec<Member>, TcpListener)> {
-    let identity = kv::Store::identity(&options.dir).map_err(|e| store_error(&options, e))?;
+) -> Result<(kv::Node, Vec<Member>, TcpListener)> {
+    let identity = kv::Node::identity(&options.dir).map_err(|e| store_error(&options, e))?;
     if identity.is_some() || join.is_empty() {
-        let store = kv::Store::open(options.clone())
+        let store = kv::Node::open(options.clone())
             .await
             .map_err(|e| store_error(&options, e))?;
         return Ok((store, Vec::new(), listener));
@@ -61,7 +61,7 @@ pub(crate) async fn open_store(
         tokio::select! {
             Some(reply) = init.recv() => {
                 // Bootstrap here while the forming server still answers the init call.
-                match kv::Store::open(options.clone()).await {
+                match kv::Node::open(options.clone()).await {
                     Ok(store) => {
                         let _ = reply.send(Ok(store.cluster_id()));
                         tracing::info!(cluster_id = %format!("{:x}", store.cluster_id()), "cluster initialised");
@@ -88,7 +88,7 @@ pub(crate) async fn open_store(
                 if let Some(identity) = admitted {
                     tracing::info!(node_id = identity.node_id, "admitted to the cluster");
                     options.join = Some(identity);
-                    let store = kv::Store::open(options.clone())
+                    let store = kv::Node::open(options.clone())
                         .await
                         .map_err(|e| store_error(&options, e))?;
                     break store;
@@ -186,7 +186,7 @@ pub(crate) async fn replicate(
 /// Starts the node's kv client and transaction layer on the network: requests to ranges led
 /// elsewhere and timestamps go to the nodes that lead them.
 pub(crate) async fn open_db(
-    store: Arc<kv::Store>,
+    store: kv::Node,
     advertise: &str,
     members: Vec<Member>,
     config: txn::Config,
@@ -196,13 +196,13 @@ pub(crate) async fn open_db(
     // A restarted node knows its peers' addresses from its ranges' Raft membership at once:
     // reading the node directory needs them (range 1's leader may be elsewhere).
     for replica in store.replicas() {
-        for (node, addr) in replica.group().membership().nodes {
+        for (node, addr) in replica.membership.nodes {
             peers.set_addr(node, addr);
         }
     }
     peers.set_addr(store.node_id(), advertise.to_string());
     let mut sender = None;
-    let client = kv::Client::with_sender(store, |local| {
+    let client = store.client_with_sender(|local| {
         let s = txn::cluster::NodeSender::new(local, peers.clone());
         sender = Some(s.clone());
         s

@@ -1,7 +1,7 @@
 //! The HTTP endpoint: `/health`, `/metrics` (Prometheus text format) and `/status` (JSON: the
 //! node and the replicas it holds).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use axum::Router;
 use axum::extract::State;
@@ -31,14 +31,14 @@ pub fn install_metrics() -> PrometheusHandle {
 #[derive(Clone)]
 struct AppState {
     metrics: PrometheusHandle,
-    store: Arc<kv::Store>,
+    store: kv::Node,
 }
 
 /// Serves HTTP until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
     metrics: PrometheusHandle,
-    store: Arc<kv::Store>,
+    store: kv::Node,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     let app = Router::new()
@@ -88,8 +88,8 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
         .store
         .replicas()
         .iter()
-        .filter(|r| r.group().leader().is_none())
-        .map(|r| r.range_id)
+        .filter(|r| r.status.leader.is_none())
+        .map(|r| r.desc.range_id)
         .collect();
     if leaderless.is_empty() {
         (StatusCode::OK, "ok\n".to_string())
@@ -105,9 +105,8 @@ async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
     let replicas = state.store.replicas();
     let mut led = 0;
     for replica in &replicas {
-        let range = replica.range_id.to_string();
-        let group = replica.group();
-        let status = group.status();
+        let range = replica.desc.range_id.to_string();
+        let status = &replica.status;
         led += status.is_leader as u64;
         metrics::gauge!("tinkerdb_range_is_leader", "range" => range.clone())
             .set(if status.is_leader { 1.0 } else { 0.0 });
@@ -118,7 +117,7 @@ async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
         // How far this replica's state machine trails what it knows is committed.
         let lag = status.committed_index.unwrap_or(0).saturating_sub(applied);
         metrics::gauge!("tinkerdb_range_apply_lag", "range" => range.clone()).set(lag as f64);
-        let m = group.membership();
+        let m = &replica.membership;
         metrics::gauge!("tinkerdb_range_voters", "range" => range).set(m.all_voters().len() as f64);
     }
     metrics::gauge!("tinkerdb_replicas").set(replicas.len() as f64);
@@ -153,10 +152,7 @@ async fn status(State(state): State<AppState>) -> impl IntoResponse {
         .replicas()
         .iter()
         .map(|r| {
-            let desc = r.descriptor();
-            let group = r.group();
-            let m = group.membership();
-            let s = group.status();
+            let (desc, m, s) = (r.desc.clone(), &r.membership, &r.status);
             ReplicaStatus {
                 range_id: desc.range_id,
                 start: kv::keys::Pretty(&desc.start).to_string(),

@@ -34,11 +34,11 @@ pub mod ballast;
 mod cluster;
 pub mod demo;
 mod http;
+pub mod recover;
 pub mod workload;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use tokio::net::TcpListener;
@@ -83,6 +83,9 @@ pub struct Config {
     pub range_max_bytes: u64,
     /// How long old versions are kept for AS OF SYSTEM TIME before GC removes them.
     pub gc_ttl: std::time::Duration,
+    /// How long a transaction waiting for a lock sleeps before it re-checks the lock's owner
+    /// when no release wakes it (the owner may have died).
+    pub lock_recheck: std::time::Duration,
     /// The ballast file's size ([`ballast`]): None for 1% of the filesystem (at most 256 MiB),
     /// `Some(0)` for none.
     pub ballast_size: Option<u64>,
@@ -103,6 +106,7 @@ impl Default for Config {
             dead_node_timeout: std::time::Duration::from_secs(300),
             range_max_bytes: 64 << 20,
             gc_ttl: txn::Config::default().gc_ttl,
+            lock_recheck: txn::Config::default().lock_recheck,
             ballast_size: None,
         }
     }
@@ -161,7 +165,7 @@ pub struct Addresses {
 /// A running node.
 pub struct Node {
     addresses: Addresses,
-    store: Arc<kv::Store>,
+    store: kv::Node,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -193,6 +197,7 @@ impl Node {
         let txn_config = txn::Config {
             range_max_bytes: config.range_max_bytes,
             gc_ttl: config.gc_ttl,
+            lock_recheck: config.lock_recheck,
             ..txn::Config::default()
         };
         let (db, peers) = cluster::open_db(store.clone(), &advertise, members, txn_config).await?;

@@ -44,6 +44,11 @@ enum Command {
         #[command(subcommand)]
         command: NodeCommand,
     },
+    /// Last-resort tools for a stopped node's data directory.
+    Debug {
+        #[command(subcommand)]
+        command: DebugCommand,
+    },
     /// Raw KV API client: values are printed raw on stdout.
     Kv(KvArgs),
     /// Load generators: kv, bank and YCSB over the PostgreSQL protocol.
@@ -62,6 +67,24 @@ enum NodeCommand {
         /// gRPC address of any node of the cluster.
         #[arg(long, default_value = tinkerdb::DEFAULT_GRPC_ADDR)]
         host: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum DebugCommand {
+    /// Remove dead nodes from the Raft membership of every range on this (stopped) node, so
+    /// that ranges that lost their quorum elect a leader among the survivors on restart. Writes
+    /// acknowledged only by the dead nodes are lost: see README.
+    UnsafeRecover {
+        /// The stopped node's data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Ids of the nodes that are gone for good, comma-separated.
+        #[arg(long)]
+        dead_nodes: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -102,6 +125,10 @@ struct StartArgs {
     /// (e.g. 5m, 90s).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     dead_node_timeout: Duration,
+    /// How long a transaction waiting for a lock sleeps before it re-checks the lock's owner
+    /// when no release wakes it (the owner may have died; e.g. 250ms, 2s).
+    #[arg(long, default_value = "250ms", value_parser = humantime::parse_duration)]
+    lock_recheck: Duration,
     /// Configuration file.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -207,6 +234,7 @@ impl StartArgs {
             dead_node_timeout: self.dead_node_timeout,
             range_max_bytes: self.range_max_bytes.unwrap_or(64 << 20),
             gc_ttl: self.gc_ttl,
+            lock_recheck: self.lock_recheck,
             ballast_size: self.ballast_size,
         })
     }
@@ -233,6 +261,22 @@ fn main() -> ExitCode {
         Command::Node {
             command: NodeCommand::Decommission { node, host },
         } => decommission_main(node, &host),
+        Command::Debug {
+            command:
+                DebugCommand::UnsafeRecover {
+                    data_dir,
+                    dead_nodes,
+                    yes,
+                },
+        } => tinkerdb::recover::parse_nodes(&dead_nodes).and_then(|dead| {
+            tinkerdb::recover::unsafe_recover(
+                &data_dir,
+                &dead,
+                yes,
+                &mut std::io::stdin().lock(),
+                &mut std::io::stdout(),
+            )
+        }),
         Command::Kv(args) => kv_main(args),
         Command::Workload { command } => tinkerdb::workload::cli::main(command),
     };

@@ -537,3 +537,53 @@ async fn a_node_down_during_a_split_catches_up_on_both_halves() {
     let b = nodes[1].sql().await;
     assert_eq!(ids(&b).await, (0..40).collect::<Vec<_>>());
 }
+
+/// A transaction waiting for a lock on a node with no replica of the lock's range is woken by
+/// the release, through the range's leader: with re-checks every 10 minutes, and a lock
+/// timeout as long, only the wake-up can let it through in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_waiter_on_a_node_without_the_range_is_woken_by_the_release() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = start_cluster_with(
+        tmp.path(),
+        2,
+        &["--replication-factor", "1", "--lock-recheck", "600s"],
+    );
+    let a = nodes[0].sql().await;
+    eventually(
+        &a,
+        "CREATE TABLE t (id INT PRIMARY KEY, v TEXT)",
+        Duration::from_secs(30),
+    )
+    .await;
+    insert_all(&a, 1..=1).await;
+    // The second node holds no replica: every range stays on the first.
+    let http = nodes[1].ready().http;
+    let (_, body) = common::http_get(http, "/status").await;
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        status["replicas"].as_array().map(Vec::len),
+        Some(0),
+        "{body}"
+    );
+
+    a.batch_execute("BEGIN; UPDATE t SET v = 'a' WHERE id = 1")
+        .await
+        .unwrap();
+    let b = nodes[1].sql().await;
+    b.batch_execute("SET lock_timeout = '600s'").await.unwrap();
+    let waiter = tokio::spawn(async move {
+        let r = b.batch_execute("UPDATE t SET v = 'b' WHERE id = 1").await;
+        (r, b)
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!waiter.is_finished(), "the update waits for the lock");
+    a.batch_execute("COMMIT").await.unwrap();
+    let (result, b) = tokio::time::timeout(Duration::from_secs(20), waiter)
+        .await
+        .expect("the waiter is woken by the release")
+        .unwrap();
+    result.unwrap();
+    let rows = b.query("SELECT v FROM t WHERE id = 1", &[]).await.unwrap();
+    assert_eq!(rows[0].get::<_, String>(0), "b");
+}

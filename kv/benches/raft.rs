@@ -12,7 +12,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kv::{Command, Response, Store, StoreOptions};
+use kv::store::Store;
+use kv::{Command, Response, StoreOptions};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

@@ -27,7 +27,7 @@ const MAX_ATTEMPTS: usize = 20;
 /// Routes requests to ranges.
 #[derive(Clone)]
 pub struct Client {
-    store: Arc<Store>,
+    pub(crate) store: Arc<Store>,
     local: Arc<LocalSender>,
     sender: Arc<dyn RangeSender>,
     /// Cached descriptors by end key.
@@ -52,7 +52,7 @@ fn unexpected(req: &'static str, reply: Reply) -> Error {
 
 impl Client {
     /// A client over the node's store, sending through a [`LocalSender`].
-    pub fn new(store: Arc<Store>) -> Client {
+    pub(crate) fn new(store: Arc<Store>) -> Client {
         let local = Arc::new(LocalSender::new(store.clone()));
         Client {
             store,
@@ -64,7 +64,7 @@ impl Client {
 
     /// A client over the node's store whose requests go through the sender `make` builds from
     /// the node's [`LocalSender`] (a network sender serves local leaders through it).
-    pub fn with_sender(
+    pub(crate) fn with_sender(
         store: Arc<Store>,
         make: impl FnOnce(Arc<LocalSender>) -> Arc<dyn RangeSender>,
     ) -> Client {
@@ -77,9 +77,14 @@ impl Client {
         }
     }
 
-    /// Opens the node's store ([`Store::open`]) and a client over it.
+    /// Opens the node's store ([`Node::open`](crate::Node::open)) and a client over it.
     pub async fn open(options: crate::StoreOptions) -> Result<Client> {
         Ok(Client::new(Store::open(options).await?))
+    }
+
+    /// The node this client belongs to.
+    pub fn node(&self) -> crate::Node {
+        crate::Node::from_store(self.store.clone())
     }
 
     /// Sets the node's timestamp source, which one-phase commits on this node's leaders use
@@ -115,7 +120,8 @@ impl Client {
         }
     }
 
-    /// The node's store.
+    /// The node's store (kv's test surface).
+    #[cfg(feature = "testing")]
     pub fn store(&self) -> &Arc<Store> {
         &self.store
     }
@@ -580,9 +586,32 @@ impl Client {
             .is_ok_and(|r| r.group().leader().is_some())
     }
 
-    /// The node's per-key lock wait queues (lock waits and their wake-ups on apply).
-    pub fn wait_queues(&self) -> &crate::wait::WaitQueues {
-        &self.store.engine().waiters
+    /// Joins the wait queue of `key`, locked by the transaction `holder` (at the front when
+    /// `front`, for a waiter woken for nothing): the returned [`LockWait`] finishes when a
+    /// command that may release locks on `key` has applied, or when it times out.
+    ///
+    /// With a replica of the key's range on this node the waiter joins this node's queue now,
+    /// before the caller checks the lock's owner, so a release in between is not missed (the
+    /// release applies here too). Without one, the wait is a request to the range's leader
+    /// (`Request::WaitForRelease`), which joins its queue and checks the lock itself on
+    /// receipt.
+    pub fn lock_wait(&self, key: &[u8], holder: Timestamp, front: bool) -> LockWait {
+        let routing = routing_key(key);
+        let local = self
+            .store
+            .replicas()
+            .iter()
+            .any(|r| r.descriptor().contains(&routing));
+        LockWait(if local {
+            Wait::Local(self.store.engine().waiters.join(key, front))
+        } else {
+            Wait::Remote {
+                client: self.clone(),
+                key: key.to_vec(),
+                holder,
+                front,
+            }
+        })
     }
 
     /// This node's id and its cluster's id.
@@ -710,6 +739,70 @@ impl Client {
     /// Stops the node's Raft groups and makes the store durable.
     pub async fn shutdown(&self) -> Result<()> {
         self.store.shutdown().await
+    }
+}
+
+/// The longest one `WaitForRelease` request waits on the leader; a longer wait is several.
+const MAX_REMOTE_WAIT: Duration = Duration::from_secs(10);
+
+/// A place in a key's lock wait queue ([`Client::lock_wait`]); dropping it leaves the queue.
+pub struct LockWait(Wait);
+
+enum Wait {
+    /// In this node's queue.
+    Local(tokio::sync::oneshot::Receiver<()>),
+    /// To be waited for in the queue of the range's leader.
+    Remote {
+        client: Client,
+        key: Vec<u8>,
+        holder: Timestamp,
+        front: bool,
+    },
+}
+
+impl LockWait {
+    /// Waits for the turn until `deadline`; true when a release woke it.
+    pub async fn wait_until(self, deadline: tokio::time::Instant) -> bool {
+        match self.0 {
+            Wait::Local(turn) => {
+                matches!(tokio::time::timeout_at(deadline, turn).await, Ok(Ok(())))
+            }
+            Wait::Remote {
+                client,
+                key,
+                holder,
+                mut front,
+            } => loop {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                if left.is_zero() {
+                    return false;
+                }
+                let wait = left.min(MAX_REMOTE_WAIT);
+                let req = Request::WaitForRelease {
+                    key: key.clone(),
+                    holder,
+                    front,
+                    max_wait_ms: wait.as_millis() as u64,
+                };
+                let asked = async {
+                    let desc = client.range_for(&routing_key(&key)).await?;
+                    client.call(&desc, req).await
+                };
+                match tokio::time::timeout_at(deadline, asked).await {
+                    Ok(Ok(Reply::Released(true))) => return true,
+                    // In line all along: the next request keeps the place at the front.
+                    Ok(Ok(Reply::Released(false))) => front = true,
+                    Err(_) => return false,
+                    Ok(other) => {
+                        // No wake-up can come (the leader is unreachable or answered
+                        // something else): wait as a periodic re-check would.
+                        tracing::debug!("lock wait on the leader: {other:?}");
+                        tokio::time::sleep_until(deadline).await;
+                        return false;
+                    }
+                }
+            },
+        }
     }
 }
 

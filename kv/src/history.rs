@@ -77,7 +77,7 @@ impl Client {
         let mut attempt = 0;
         loop {
             let desc = self.range_for(&route).await?;
-            let result = match self.store().replica(desc.range_id) {
+            let result = match self.store.replica(desc.range_id) {
                 Ok(replica) => replica.history(key).await,
                 Err(e) => Err(e),
             };
@@ -95,8 +95,8 @@ impl Client {
     /// leader and statistics on this node, for debug tools.
     pub async fn range_info(&self, key: &[u8]) -> Result<RangeInfo> {
         let desc = self.range_for(&routing_key(key)).await?;
-        let replica = self.store().replica(desc.range_id)?;
-        let stats = match self.store().engine().meta.get(crate::engine::meta_key(
+        let replica = self.store.replica(desc.range_id)?;
+        let stats = match self.store.engine().meta.get(crate::engine::meta_key(
             desc.range_id,
             crate::engine::RANGE_STATS,
         ))? {

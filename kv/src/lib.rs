@@ -10,10 +10,23 @@
 //! directory kept in range 1; a request reaches the range's leader as a [`request::Request`]
 //! value through a [`request::RangeSender`] (the node's sender, in `txn`, carries it to
 //! another node's [`request::LocalSender`] when the leader is there; [`wire`] is its byte
-//! form), and leader duties (latches,
-//! one-phase commit with its commit timestamp from the node's [`request::TimestampSource`]) run
-//! behind that seam. Transactions blocked by a lock wait in per-key queues ([`wait`])
-//! that the apply of releasing commands wakes; one-phase commits hold leader [`latch`]es.
+//! form), and leader duties (latches, one-phase commit with its commit timestamp from the
+//! node's [`request::TimestampSource`]) run behind that seam. Transactions blocked by a lock
+//! wait in per-key queues ([`wait`]) that the apply of releasing commands wakes (on their own
+//! node when it has a replica of the range, else on the leader's, by a
+//! [`Request::WaitForRelease`]); one-phase commits hold leader [`latch`]es.
+//!
+//! ## The public surface
+//!
+//! Layers above see a [`Node`] (opens the store, hands out [`Client`]s and what the process
+//! around the node needs: identity, Raft service, health, a view of its replicas), the
+//! [`Client`], requests and their replies as values ([`Request`], [`Command`], [`Reply`],
+//! [`Response`] and the MVCC values they carry, [`RangeSender`], the byte form of a request),
+//! key and range types ([`keys`], [`range`]), [`Error`] and [`Timestamp`]; and, for a stopped
+//! node, [`Recovery`] (the operator's unsafe recovery of ranges that lost their quorum). The
+//! store, its replicas and their state machine, the engine, MVCC evaluation, latches, wait
+//! queues and splits are `pub(crate)`; the `testing` feature opens them (hidden) to tests and
+//! benchmarks of kv and the layers above, never to a normal build.
 //!
 //! ## Invariants
 //!
@@ -65,31 +78,75 @@
 //! - GC ([`mvcc::gc_span`]) runs over a whole range in one command; lock values are kept inline
 //!   in the lock.
 //! - Statistics count every version written (no live/dead split yet).
+//! - A range that lost its quorum for good is recovered only by hand, on a stopped node
+//!   ([`Recovery`], `tinkerdb debug unsafe-recover`): the dead nodes leave the membership and
+//!   the descriptor in one appended log entry; writes acknowledged only by the dead nodes are
+//!   lost. The descriptor's copies catch up afterwards (the replicate queue rewrites copies
+//!   older than the applied descriptor).
+
+/// Declares kv's internal modules: `pub(crate)`, or public (hidden from the documentation)
+/// with the `testing` feature, which the tests and benchmarks of kv and of the layers above
+/// enable to look inside a node (never a normal build: the seam is enforced by the compiler).
+macro_rules! internal {
+    ($($(#[$meta:meta])* $name:ident;)*) => {
+        $(
+            $(#[$meta])*
+            #[cfg(feature = "testing")]
+            #[doc(hidden)]
+            pub mod $name;
+            $(#[$meta])*
+            #[cfg(not(feature = "testing"))]
+            pub(crate) mod $name;
+        )*
+    };
+}
 
 pub mod client;
-mod codec;
-pub mod command;
-pub mod engine;
 pub mod error;
-pub mod history;
 pub mod keys;
-pub mod latch;
-pub mod mvcc;
+pub mod node;
 pub mod range;
-pub mod replica;
+pub mod recover;
 pub mod request;
-pub mod split;
-pub mod store;
-pub mod wait;
-pub mod wire;
 
-pub use client::{Client, LedRange};
+mod codec;
+internal! {
+    command;
+    engine;
+    history;
+    latch;
+    mvcc;
+    replica;
+    split;
+    store;
+    wait;
+    wire;
+}
+
+pub use client::{Client, LedRange, LockWait};
 pub use command::{Command, Response, SplitTrigger};
 pub use error::{Error, Result};
+pub use history::{History, RangeInfo, Version};
 pub use mvcc::{
-    KeyError, Lock, LockedKey, Mutation, Op, ScanResult, Timestamp, TxnStatus, Validation,
+    KeyError, Lock, LockKind, LockedKey, Mutation, Op, RecordKind, ScanResult, Timestamp,
+    TxnStatus, Validation, physical_ms,
 };
+pub use node::{Node, ReplicaState};
 pub use range::{NodeId, NodeRecord, RangeDescriptor, RangeId};
+pub use recover::{RecoveredRange, Recovery};
 pub use replica::MAX_COMMAND_BYTES;
 pub use request::{LocalSender, RangeSender, Reply, Request, TimestampSource};
-pub use store::{Join, Network, Store, StoreOptions};
+pub use store::{Join, Network, StoreOptions};
+pub use wire::{decode_reply, decode_request, encode_reply, encode_request};
+
+/// Tests and benchmarks of kv and the layers above, looking inside a node (feature `testing`).
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod testing {
+    use std::sync::Arc;
+
+    /// A client over `store`, sending through its local sender.
+    pub fn client(store: Arc<crate::store::Store>) -> crate::Client {
+        crate::Client::new(store)
+    }
+}

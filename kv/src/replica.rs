@@ -871,6 +871,32 @@ impl Replica {
             .collect()
     }
 
+    /// Joins the wait queue of `key` (at the front when `front`) and waits, at most
+    /// `max_wait`, for a command that may release it to apply on this node: true when one
+    /// did, or when this node's state holds no lock of `holder` on `key` any more (checked
+    /// after joining, so a release in between is not missed).
+    pub async fn wait_for_release(
+        &self,
+        key: &[u8],
+        holder: Timestamp,
+        front: bool,
+        max_wait: std::time::Duration,
+    ) -> Result<bool> {
+        let turn = self.engine.waiters.join(key, front);
+        let snapshot = self.engine.db.snapshot();
+        let held = self
+            .mvcc(&snapshot)
+            .lock(key)?
+            .is_some_and(|lock| lock.start_ts == holder);
+        if !held {
+            return Ok(true);
+        }
+        Ok(matches!(
+            tokio::time::timeout(max_wait, turn).await,
+            Ok(Ok(()))
+        ))
+    }
+
     /// Scans `[start, end)` at `ts` (linearizable); the span must lie inside the range.
     pub async fn scan(
         &self,

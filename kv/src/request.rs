@@ -70,6 +70,15 @@ pub enum Request {
     /// Read each of `keys` at `ts` under one leadership check: for each key, in order, its
     /// value or the foreign lock that hides it. Every key lies in the range.
     GetMany { keys: Vec<Vec<u8>>, ts: Timestamp },
+    /// Wait in the lock wait queue of `key` (at the front when `front`) for a release applied
+    /// where the request runs, at most `max_wait_ms`: how a waiter on a node without a replica
+    /// of the range is woken. Answers at once when the lock of `holder` on `key` is gone there.
+    WaitForRelease {
+        key: Vec<u8>,
+        holder: Timestamp,
+        front: bool,
+        max_wait_ms: u64,
+    },
 }
 
 impl Request {
@@ -87,6 +96,7 @@ impl Request {
             Request::Propose(_) => "propose",
             Request::OnePhaseCommit { .. } => "one_phase_commit",
             Request::GetMany { .. } => "get_many",
+            Request::WaitForRelease { .. } => "wait_for_release",
         }
     }
 }
@@ -123,6 +133,9 @@ pub enum Reply {
     },
     /// To `GetMany`: one answer per key, in the request's order.
     Values(Vec<std::result::Result<Option<Vec<u8>>, LockedKey>>),
+    /// To `WaitForRelease`: true when a release woke the waiter (or the lock was gone), false
+    /// when it waited `max_wait_ms` in vain.
+    Released(bool),
 }
 
 /// Where the node's commit timestamps come from (the timestamp oracle, assembled by `txn`).
@@ -205,6 +218,16 @@ impl LocalSender {
             Request::TsoBound => Reply::TsoBound(replica.tso_bound().await?),
             Request::ReadIndex => Reply::Term(replica.group().read_index().await?),
             Request::Propose(cmd) => Reply::Response(replica.propose(cmd).await?),
+            Request::WaitForRelease {
+                key,
+                holder,
+                front,
+                max_wait_ms,
+            } => Reply::Released(
+                replica
+                    .wait_for_release(&key, holder, front, Duration::from_millis(max_wait_ms))
+                    .await?,
+            ),
             Request::OnePhaseCommit {
                 start_ts,
                 read_ts,

@@ -5,8 +5,9 @@
 //! that rolls back) has applied on this node; then the first waiter in line is woken and tries
 //! again. A waiter woken for nothing (the lock was taken again by someone who did not queue)
 //! rejoins at the front, so waiters are served in arrival order. Waiters still re-check after a
-//! bounded sleep: the lock's owner may die (its TTL expires with no command applied) or the
-//! release may apply on another node.
+//! bounded sleep: the lock's owner may die (its TTL expires with no command applied). A waiter
+//! on a node without a replica of the key's range waits in the queue of the range's leader
+//! instead (`Request::WaitForRelease`, see `Client::lock_wait`), where the release applies.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;

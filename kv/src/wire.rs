@@ -107,6 +107,12 @@ mod tests {
                 }],
                 reads: vec![(b"a".to_vec(), b"c".to_vec())],
             },
+            Request::WaitForRelease {
+                key: b"k".to_vec(),
+                holder: 7,
+                front: true,
+                max_wait_ms: 10_000,
+            },
         ];
         for req in requests {
             let bytes = encode_request(&desc(), &req);
@@ -135,6 +141,7 @@ mod tests {
             Ok(Reply::Values(vec![Ok(None), Ok(Some(b"v".to_vec()))])),
             Ok(Reply::Response(Response::default())),
             Ok(Reply::Term(3)),
+            Ok(Reply::Released(true)),
             Err(Error::NotLeader { leader: Some(2) }),
             Err(Error::RangeKeyMismatch(Box::new(desc()))),
             Err(Error::Ambiguous("timed out".into())),

@@ -84,6 +84,9 @@
 //!   or a failed uniform step) is not repaired here: the caller sees it in
 //!   [`Group::membership`] and finishes or reverts it with another change.
 //! - Commands are not size-checked here; the caller rejects commands that are too large.
+//! - Unsafe recovery ([`LogStore::remove_dead_members`], offline) appends a membership entry
+//!   without the dead nodes after the last entry of a survivor's log; it cannot know what only
+//!   the dead nodes held, which is lost.
 //! - A proposal that times out is reported as [`Error::Ambiguous`]: it may still commit.
 
 #![warn(missing_docs)]
@@ -112,7 +115,7 @@ pub use error::Error;
 pub use faults::Faults;
 pub use group::{Group, Status};
 pub use grpc::{GrpcOptions, GrpcTransport, RaftService};
-pub use log_store::{KEYSPACE, LOG_FORMAT, LogStore};
+pub use log_store::{ForcedMembership, KEYSPACE, LOG_FORMAT, LogStore};
 pub use membership::{MembershipChange, MembershipId, MembershipStatus};
 pub use options::Options;
 pub use state::{AppliedState, Entry, SPLIT_INITIAL_INDEX, split_initial_state};

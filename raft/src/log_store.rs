@@ -23,6 +23,7 @@
 //! leaves a state openraft recovers from (extra entries are re-truncated, purged entries
 //! re-purged, committed is re-learned), and any later synced write syncs them too (one journal).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::io;
 use std::marker::PhantomData;
@@ -37,7 +38,7 @@ use openraft::{OptionalSend, RaftLogReader};
 use crate::codec;
 use crate::state::AppliedState;
 use crate::types::{Cfg, LogId, OrEntry, Vote};
-use crate::{Command, GroupId, Response};
+use crate::{Command, GroupId, NodeId, Response};
 
 /// Name of the fjall keyspace holding every group's log.
 pub const KEYSPACE: &str = "raft";
@@ -308,6 +309,102 @@ impl LogStore {
         batch.commit().map_err(io_err)
     }
 
+    /// Unsafe recovery of a group that lost quorum, on a stopped node: appends to the log of
+    /// `group` one uniform membership entry that keeps every member of the membership in force
+    /// (the last membership entry of the log after `applied`, else `applied`'s) except the
+    /// `dead` nodes, with the command `command` builds from the surviving voters, so that the
+    /// survivors elect a leader among themselves when the group starts. The entry takes the
+    /// last entry's leader id, so the survivors' logs stay consistent with it; whatever only
+    /// the dead nodes held is lost.
+    ///
+    /// Returns None, writing nothing, when no dead node is a member; refuses (InvalidInput)
+    /// when no voter survives. With `dry_run`, writes nothing but answers the same.
+    pub fn remove_dead_members<C: Command>(
+        &self,
+        group: GroupId,
+        applied: &AppliedState,
+        dead: &BTreeSet<NodeId>,
+        dry_run: bool,
+        command: impl FnOnce(&BTreeSet<NodeId>) -> Option<C>,
+    ) -> io::Result<Option<ForcedMembership>> {
+        let from = applied.index().map_or(0, |i| i + 1);
+        let mut membership = applied.membership.membership().clone();
+        for g in self
+            .ks
+            .range(entry_key(group, from)..=entry_key(group, u64::MAX))
+        {
+            let value = g.value().map_err(io_err)?;
+            if let crate::types::Payload::Membership { membership: m, .. } =
+                codec::decode_entry::<C>(&value)?.payload
+            {
+                membership = m;
+            }
+        }
+        // The new entry follows the last one of the log (applied or not), else the purged one.
+        let last = match self.ks.prefix(key(group, TAG_ENTRY)).next_back() {
+            Some(g) => Some(codec::decode_entry::<C>(&g.value().map_err(io_err)?)?.log_id),
+            None => match self.get(group, TAG_PURGED)? {
+                Some(b) => codec::decode_opt_log_id(&b)?,
+                None => None,
+            },
+        }
+        .or(applied.log_id);
+        let Some(last) = last else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("group {group} has no log"),
+            ));
+        };
+        let old_voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let members: BTreeMap<NodeId, crate::types::Node> = membership
+            .nodes()
+            .map(|(id, node)| (*id, node.clone()))
+            .collect();
+        if !members.keys().any(|id| dead.contains(id)) {
+            return Ok(None);
+        }
+        let new_voters: BTreeSet<NodeId> = old_voters.difference(dead).copied().collect();
+        if new_voters.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("group {group}: no voter of {old_voters:?} survives"),
+            ));
+        }
+        let nodes: BTreeMap<_, _> = members
+            .into_iter()
+            .filter(|(id, _)| !dead.contains(id))
+            .collect();
+        let membership = crate::types::Membership::new(vec![new_voters.clone()], nodes)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let index = last.index + 1;
+        if dry_run {
+            return Ok(Some(ForcedMembership {
+                old_voters,
+                new_voters,
+                index,
+            }));
+        }
+        let entry: OrEntry<C> = openraft::Entry {
+            log_id: crate::types::log_id(last.leader_id.term, last.leader_id.node_id, index),
+            payload: crate::types::Payload::Membership {
+                membership,
+                command: command(&new_voters),
+            },
+        };
+        let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
+        batch.insert(
+            &self.ks,
+            entry_key(group, index),
+            codec::encode_entry(&entry),
+        );
+        batch.commit().map_err(io_err)?;
+        Ok(Some(ForcedMembership {
+            old_voters,
+            new_voters,
+            index,
+        }))
+    }
+
     pub(crate) fn group<C, R>(&self, group: GroupId) -> GroupLog<C, R> {
         GroupLog {
             store: self.clone(),
@@ -320,6 +417,17 @@ impl LogStore {
     fn get(&self, group: GroupId, tag: u8) -> io::Result<Option<fjall::Slice>> {
         self.ks.get(key(group, tag)).map_err(io_err)
     }
+}
+
+/// What [`LogStore::remove_dead_members`] wrote into one group's log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForcedMembership {
+    /// The voters before (of every config, if joint).
+    pub old_voters: BTreeSet<NodeId>,
+    /// The voters after.
+    pub new_voters: BTreeSet<NodeId>,
+    /// The index of the membership entry appended.
+    pub index: u64,
 }
 
 /// The log of one group: implements openraft's log storage and log reader.
@@ -520,6 +628,82 @@ impl<C: Command, R: Response> RaftLogStorage<Cfg<C, R>> for GroupLog<C, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::tests::Cmd;
+    use crate::types::{Membership, Payload, StoredMembership, log_id, node};
+
+    fn three_voters() -> Membership {
+        let nodes = (1..=3)
+            .map(|n| (n, node(format!("n{n}"))))
+            .collect::<BTreeMap<_, _>>();
+        Membership::new(vec![BTreeSet::from([1, 2, 3])], nodes).unwrap()
+    }
+
+    fn put(store: &LogStore, entry: &OrEntry<Cmd>) {
+        let k = entry_key(7, entry.log_id.index);
+        store.ks.insert(k, codec::encode_entry(entry)).unwrap();
+    }
+
+    /// The forced membership follows the last entry of the log, applied or not, keeps the
+    /// survivors only, carries the command, and a second run finds nothing to do.
+    #[test]
+    fn dead_members_are_removed_by_an_entry_after_the_last_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::builder(dir.path()).open().unwrap();
+        let store = LogStore::open(&db).unwrap();
+        for index in 1..=5 {
+            put(
+                &store,
+                &openraft::Entry {
+                    log_id: log_id(2, 2, index),
+                    payload: Payload::Normal(Cmd(format!("c{index}"))),
+                },
+            );
+        }
+        // Applied up to 3, with the three-node membership of entry 1.
+        let applied = AppliedState::new(
+            Some(log_id(2, 2, 3)),
+            StoredMembership::new(Some(log_id(2, 2, 1)), three_voters()),
+        );
+        let dead = BTreeSet::from([2, 3]);
+        let plan = store
+            .remove_dead_members::<Cmd>(7, &applied, &dead, true, |_| None)
+            .unwrap()
+            .expect("a change");
+        assert_eq!(plan.index, 6);
+        assert!(store.ks.get(entry_key(7, 6)).unwrap().is_none(), "dry run");
+        let done = store
+            .remove_dead_members::<Cmd>(7, &applied, &dead, false, |v| Some(Cmd(format!("{v:?}"))))
+            .unwrap()
+            .expect("a change");
+        assert_eq!(done, plan);
+        assert_eq!(done.old_voters, BTreeSet::from([1, 2, 3]));
+        assert_eq!(done.new_voters, BTreeSet::from([1]));
+        let bytes = store.ks.get(entry_key(7, 6)).unwrap().expect("appended");
+        let entry = codec::decode_entry::<Cmd>(&bytes).unwrap();
+        assert_eq!(entry.log_id, log_id(2, 2, 6));
+        let Payload::Membership {
+            membership,
+            command,
+        } = entry.payload
+        else {
+            panic!("not a membership entry: {entry:?}");
+        };
+        assert_eq!(membership.voter_ids().collect::<Vec<_>>(), vec![1]);
+        assert_eq!(membership.nodes().count(), 1);
+        assert_eq!(command, Some(Cmd("{1}".into())));
+        let again = store.remove_dead_members::<Cmd>(7, &applied, &dead, false, |_| None);
+        assert_eq!(again.unwrap(), None);
+        // No voter would survive: refused.
+        let all = BTreeSet::from([1, 2, 3]);
+        let fresh = AppliedState::new(
+            Some(log_id(2, 2, 3)),
+            StoredMembership::new(Some(log_id(2, 2, 1)), three_voters()),
+        );
+        store.ks.remove(entry_key(7, 6)).unwrap();
+        let refused = store.remove_dead_members::<Cmd>(7, &fresh, &all, false, |_| None);
+        assert_eq!(refused.unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        assert!(store.ks.get(entry_key(7, 6)).unwrap().is_none());
+    }
 
     #[test]
     fn the_syncer_finds_the_active_journal() {

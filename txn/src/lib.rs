@@ -5,7 +5,7 @@
 //! [`Transaction`] reads at its read timestamp (its `start_ts`, moved forward only by a locking
 //! statement's refresh, see `locking`) from consistent snapshots, buffers its writes, validates
 //! its reads at commit under SERIALIZABLE, and commits. A transaction whose writes and reads all
-//! lie in one range commits in one phase: one command, under the leader's latches (`kv::latch`).
+//! lie in one range commits in one phase: one command, under the range leader's latches, inside kv.
 //! Others use Percolator-style two-phase commit: prewrite locks every key (one of them is the
 //! primary), `commit_ts` comes from the oracle, the primary's commit is the commit point and is
 //! acknowledged, and the other keys are committed in the background. Whoever meets a lock resolves it through the primary's recorded
@@ -18,7 +18,7 @@
 //!
 //! - Every commit_ts is greater than the transaction's start_ts and than every timestamp issued
 //!   before it was requested (the oracle's persisted bound and leadership check).
-//! - Commands are idempotent and evidence-based (see `kv::mvcc`): a delayed prewrite after a
+//! - Commands are idempotent and evidence-based (kv's MVCC layer): a delayed prewrite after a
 //!   rollback is refused, a commit of the primary succeeds only while its lock is there.
 //! - A lost commit reply is resolved by reading the primary's outcome; when it cannot be read
 //!   the error is `Ambiguous` (40003), never a serialization failure. Once an attempt of a
@@ -30,16 +30,23 @@
 //! ## Caveats
 //!
 //! - SERIALIZABLE (the default) validates the read set at commit; SNAPSHOT keeps only
-//!   first-committer-wins. Locking statements wait in per-key queues on this node (`kv::wait`);
+//!   first-committer-wins. Locking statements wait in per-key queues
+//!   ([`kv::Client::lock_wait`]);
 //!   the deadlock detector's cluster-wide graph lives at range 1's leader (`deadlock`), so a
 //!   cycle is missed while that leadership moves (the lock wait timeout ends it then).
 //! - Prewrites of different ranges are sent one after another.
 //! - Ranges are reached only through `kv::Client`, by request values (`kv::request`); one-phase
-//!   commit is such a request, run on the leader. On a node of a cluster the sender is
+//!   commit is such a request, run on the leader. `txn` imports from kv only its client
+//!   ([`kv::Client`], the node handle [`kv::Node`]), request and reply values (`kv::Request`,
+//!   `kv::Command`, their results), key and range types, errors and `Timestamp`: replicas, the
+//!   store, the engine, latches and wait queues are kv's own (`pub(crate)`; its tests look
+//!   inside through kv's `testing` feature). On a node of a cluster the sender is
 //!   [`cluster::NodeSender`] (to the leader's node over gRPC); GC, size-based splits and the
 //!   replicate queue run for the ranges this node leads.
-//! - Lock-wait wake-ups reach only waiters on the node where the release applied (others
-//!   re-check every `lock_recheck`).
+//! - A lock waiter on a node with a replica of the lock's range waits in that node's queue
+//!   (the release applies there too); one on a node without one waits in the queue of the
+//!   range's leader, by a `WaitForRelease` request answered when the release applies there.
+//!   Both still re-check the owner every `lock_recheck` (it may die with no release at all).
 //! - The replicate queue adds replicas (up to `replication_factor`, by empty replica +
 //!   learner + promotion) and moves them off decommissioning nodes and off nodes dead to the
 //!   range (silent to its leader's heartbeats for `dead_after`); there is no rebalancing.

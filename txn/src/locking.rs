@@ -96,7 +96,7 @@ impl Transaction {
                             // In line before the owner is checked, so that a release in
                             // between is not missed; a waiter that waited before keeps its
                             // place at the front.
-                            let turn = db.wait_queues().join(&locked.key, waited);
+                            let turn = client.lock_wait(&locked.key, locked.lock.start_ts, waited);
                             if !db.try_resolve_lock(&locked).await? {
                                 if !db.deadlock_wait(self.start_ts, locked.lock.start_ts).await {
                                     db.deadlock_done(self.start_ts);
@@ -114,7 +114,7 @@ impl Transaction {
                                     )));
                                 }
                                 let recheck = (now + db.inner.config.lock_recheck).min(deadline);
-                                let _ = tokio::time::timeout_at(recheck.into(), turn).await;
+                                turn.wait_until(recheck.into()).await;
                                 metrics::counter!("tinkerdb_lock_waits_total").increment(1);
                                 waited = true;
                             }

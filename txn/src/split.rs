@@ -1,7 +1,7 @@
 //! Range splits as transactions: the split rewrites the parent's range-local descriptor key (its
 //! primary, so the commit point lands in the parent range) and the two directory entries in
 //! range 1, allocates the new range id from a counter in range 1, and attaches the split trigger
-//! to the commit of the primary (`kv::split`).
+//! to the commit of the primary (kv applies the trigger).
 
 use std::time::{Duration, Instant};
 

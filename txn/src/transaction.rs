@@ -538,7 +538,7 @@ impl Db {
     /// One-phase commit, when every write and read of the transaction lies in one range: on the
     /// range's leader the write keys are latched, the commit timestamp is taken, the latches of
     /// transactions that may commit at or below it on the read spans are waited for, and one
-    /// command checks, validates and writes at apply (`kv::request`; `kv::latch` says why the
+    /// command checks, validates and writes at apply (`kv::request`, which says why the
     /// latches are needed). Returns None, having written nothing, when the transaction must
     /// commit in two phases instead: it spans ranges, the range changed, or a foreign lock must
     /// be resolved.
@@ -766,18 +766,17 @@ impl Db {
     pub(crate) async fn resolve_lock(&self, locked: &LockedKey) -> Result<()> {
         let mut waited = false;
         loop {
-            let turn = self.wait_queues().join(&locked.key, waited);
+            let turn = self
+                .inner
+                .client
+                .lock_wait(&locked.key, locked.lock.start_ts, waited);
             if self.try_resolve_lock(locked).await? {
                 return Ok(());
             }
-            let _ = tokio::time::timeout(self.inner.config.lock_recheck, turn).await;
+            let recheck = tokio::time::Instant::now() + self.inner.config.lock_recheck;
+            turn.wait_until(recheck).await;
             waited = true;
         }
-    }
-
-    /// The node's per-key lock wait queues.
-    pub(crate) fn wait_queues(&self) -> &kv::wait::WaitQueues {
-        self.inner.client.wait_queues()
     }
 
     /// Checks the lock owner's primary and rolls the lock forward (committed) or back (rolled

@@ -31,14 +31,14 @@ fn versions(db: &Db) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gc_removes_what_no_read_can_see_and_fences_old_reads() {
     let dir = tempfile::tempdir().unwrap();
-    let store = kv::Store::open(kv::StoreOptions::new(dir.path()))
+    let store = kv::store::Store::open(kv::StoreOptions::new(dir.path()))
         .await
         .unwrap();
     let config = Config {
         gc_ttl: Duration::ZERO,
         ..Config::default()
     };
-    let db = Db::open(kv::Client::new(store), config).await.unwrap();
+    let db = Db::open(kv::testing::client(store), config).await.unwrap();
 
     put(&db, row(1), Some(b"v1")).await;
     let before_v2 = db.now().await.unwrap();

@@ -169,14 +169,14 @@ async fn serializable_histories_replay_in_commit_order() {
     };
     for seed in seeds {
         let dir = tempfile::tempdir().unwrap();
-        let store = kv::Store::open(kv::StoreOptions::new(dir.path()))
+        let store = kv::store::Store::open(kv::StoreOptions::new(dir.path()))
             .await
             .unwrap();
         let config = Config {
             lock_wait_timeout: Duration::from_millis(300),
             ..Config::default()
         };
-        let db = Db::open(kv::Client::new(store.clone()), config)
+        let db = Db::open(kv::testing::client(store.clone()), config)
             .await
             .unwrap();
         // Three ranges hold the keys: the sql range split at keys 3 and 4.

@@ -11,7 +11,8 @@ mod common;
 use common::row;
 use kv::mvcc::Mvcc;
 use kv::replica::replicated_spans;
-use kv::{Join, Network, Store, StoreOptions};
+use kv::store::Store;
+use kv::{Join, Network, StoreOptions};
 use txn::{Config, Db, TxnOptions};
 
 /// Live rows and the number of locks.
@@ -139,7 +140,7 @@ async fn snapshots_cross_real_sockets_over_grpc() {
 async fn joining_node_receives_snapshots(net: Net) {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (a, _) = net.open(dir_a.path(), None).await;
-    let db = Db::open(kv::Client::new(a.clone()), Config::default())
+    let db = Db::open(kv::testing::client(a.clone()), Config::default())
         .await
         .unwrap();
     write(&db, 0..40, b"before").await;

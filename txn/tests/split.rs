@@ -95,14 +95,14 @@ async fn splits_create_ranges_that_serve_transactions_and_survive_restarts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ranges_past_the_size_limit_split_in_two() {
     let dir = tempfile::tempdir().unwrap();
-    let store = kv::Store::open(kv::StoreOptions::new(dir.path()))
+    let store = kv::store::Store::open(kv::StoreOptions::new(dir.path()))
         .await
         .unwrap();
     let config = Config {
         range_max_bytes: 8 << 10,
         ..Config::default()
     };
-    let db = Db::open(kv::Client::new(store), config).await.unwrap();
+    let db = Db::open(kv::testing::client(store), config).await.unwrap();
     let mut t = db.begin(TxnOptions::default()).await.unwrap();
     for i in 0..200u8 {
         t.put(row(i), vec![i; 100]).unwrap();

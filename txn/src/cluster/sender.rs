@@ -123,7 +123,7 @@ impl NodeSender {
         let mut client = self.peers.client(node).await?;
         let call = proto::CallRequest {
             header: Some(self.peers.header(node)),
-            body: kv::wire::encode_request(range, req).into(),
+            body: kv::encode_request(range, req).into(),
         };
         let lost = |why: String| {
             if write {
@@ -132,9 +132,16 @@ impl NodeSender {
                 kv::Error::Unavailable(format!("{} to node {node}: {why}", req.name()))
             }
         };
-        let timeout = if write { WRITE_TIMEOUT } else { READ_TIMEOUT };
+        let timeout = match req {
+            // Answered when the lock is released, or after its own bound.
+            Request::WaitForRelease { max_wait_ms, .. } => {
+                READ_TIMEOUT + Duration::from_millis(*max_wait_ms)
+            }
+            _ if write => WRITE_TIMEOUT,
+            _ => READ_TIMEOUT,
+        };
         match tokio::time::timeout(timeout, client.call(call)).await {
-            Ok(Ok(reply)) => kv::wire::decode_reply(&reply.into_inner().body),
+            Ok(Ok(reply)) => kv::decode_reply(&reply.into_inner().body),
             // Refused before it ran (another cluster, another node, not serving yet).
             Ok(Err(status)) if status.code() == tonic::Code::FailedPrecondition => {
                 self.peers.forget_connection(node);

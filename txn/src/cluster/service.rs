@@ -118,12 +118,12 @@ impl Node for NodeService {
     ) -> std::result::Result<Response<CallReply>, Status> {
         let req = req.into_inner();
         let (db, _) = self.running_for(Some(header(&req.header)?))?;
-        let result = match kv::wire::decode_request(&req.body) {
+        let result = match kv::decode_request(&req.body) {
             Ok((desc, request)) => db.client().call_local(&desc, request).await,
             Err(e) => return Err(Status::invalid_argument(e.to_string())),
         };
         Ok(Response::new(CallReply {
-            body: kv::wire::encode_reply(&result).into(),
+            body: kv::encode_reply(&result).into(),
         }))
     }
 

@@ -74,7 +74,7 @@ impl Envelope {
     /// Whether the value is expired for a reader at `read_ts`.
     pub fn is_expired(&self, read_ts: Timestamp) -> bool {
         self.expires_at_ms
-            .is_some_and(|at| at <= kv::mvcc::physical_ms(read_ts))
+            .is_some_and(|at| at <= kv::physical_ms(read_ts))
     }
 
     /// The value if it is live at `read_ts`.
@@ -86,7 +86,7 @@ impl Envelope {
 /// The expiry of a value written by a transaction that started at `start_ts` with `ttl_ms`
 /// (0 = none).
 pub fn expiry(start_ts: Timestamp, ttl_ms: u64) -> Option<u64> {
-    (ttl_ms > 0).then(|| kv::mvcc::physical_ms(start_ts).saturating_add(ttl_ms))
+    (ttl_ms > 0).then(|| kv::physical_ms(start_ts).saturating_add(ttl_ms))
 }
 
 #[cfg(test)]

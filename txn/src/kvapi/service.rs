@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use kv::keys::{Key, decode_bytes, prefix_end};
-use kv::mvcc::{LockKind as KvLockKind, RecordKind};
+use kv::{LockKind as KvLockKind, RecordKind};
 use prost::bytes::Bytes;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};

@@ -10,10 +10,10 @@ use txn::{Config, Db};
 
 /// Opens the store in `dir`. A store shut down in this process releases its directory once its
 /// background tasks have finished, so a reopen waits for that (bounded).
-pub async fn open_store(dir: &std::path::Path) -> Arc<kv::Store> {
+pub async fn open_store(dir: &std::path::Path) -> Arc<kv::store::Store> {
     let mut attempts = 0;
     loop {
-        match kv::Store::open(kv::StoreOptions::new(dir)).await {
+        match kv::store::Store::open(kv::StoreOptions::new(dir)).await {
             Err(kv::Error::DirectoryLocked(_)) if attempts < 100 => {
                 attempts += 1;
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -24,9 +24,9 @@ pub async fn open_store(dir: &std::path::Path) -> Arc<kv::Store> {
 }
 
 /// Opens the store in `dir` and the transaction layer over it.
-pub async fn open(dir: &std::path::Path, config: Config) -> (Arc<kv::Store>, Db) {
+pub async fn open(dir: &std::path::Path, config: Config) -> (Arc<kv::store::Store>, Db) {
     let store = open_store(dir).await;
-    let db = Db::open(kv::Client::new(store.clone()), config)
+    let db = Db::open(kv::testing::client(store.clone()), config)
         .await
         .expect("transactions start");
     (store, db)
