@@ -89,6 +89,10 @@ pub struct Config {
     /// The ballast file's size ([`ballast`]): None for 1% of the filesystem (at most 256 MiB),
     /// `Some(0)` for none.
     pub ballast_size: Option<u64>,
+    /// Bytes the node's queries may hold in sorts, hash tables, aggregation groups and
+    /// buffered results (a query needing more fails with 53200); None for a quarter of the
+    /// machine's memory.
+    pub max_sql_memory: Option<usize>,
 }
 
 impl Default for Config {
@@ -108,6 +112,7 @@ impl Default for Config {
             gc_ttl: txn::Config::default().gc_ttl,
             lock_recheck: txn::Config::default().lock_recheck,
             ballast_size: None,
+            max_sql_memory: None,
         }
     }
 }
@@ -202,6 +207,9 @@ impl Node {
         };
         let (db, peers) = cluster::open_db(store.clone(), &advertise, members, txn_config).await?;
         let engine = sql::Engine::new(db.clone());
+        if let Some(bytes) = config.max_sql_memory {
+            engine.set_memory_limit(bytes);
+        }
         // A node that may share its cluster plans every statement from the catalog (no plan
         // cached past a schema change made elsewhere).
         let shared_schema = !config.join.is_empty();

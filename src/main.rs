@@ -114,6 +114,11 @@ struct StartArgs {
     /// 256 MiB; 0 for none).
     #[arg(long)]
     ballast_size: Option<u64>,
+    /// Memory the node's queries may hold in sorts, hash tables, aggregation groups and
+    /// buffered results, as a share of the machine's memory (25%) or a size (4GiB, 512MiB,
+    /// bytes); a query that needs more fails with 53200.
+    #[arg(long, default_value = "25%", value_parser = parse_memory)]
+    max_sql_memory: MemorySize,
     /// How long old row versions are kept for AS OF SYSTEM TIME reads before garbage
     /// collection removes them (e.g. 4h, 90m, 25h).
     #[arg(long, default_value = "4h", value_parser = humantime::parse_duration)]
@@ -236,8 +241,53 @@ impl StartArgs {
             gc_ttl: self.gc_ttl,
             lock_recheck: self.lock_recheck,
             ballast_size: self.ballast_size,
+            max_sql_memory: match self.max_sql_memory {
+                MemorySize::Share(25.0) => None,
+                MemorySize::Share(pct) => {
+                    let total = sql::machine_memory().unwrap_or(4 << 30);
+                    Some((total as f64 * pct / 100.0) as usize)
+                }
+                MemorySize::Bytes(b) => Some(b),
+            },
         })
     }
+}
+
+/// A memory size given on the command line.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum MemorySize {
+    /// A percentage of the machine's memory.
+    Share(f64),
+    Bytes(usize),
+}
+
+/// Parses `25%`, `4GiB`, `512MiB`, `64KiB` or a number of bytes.
+fn parse_memory(s: &str) -> Result<MemorySize, String> {
+    let s = s.trim();
+    if let Some(pct) = s.strip_suffix('%') {
+        return match pct.trim().parse::<f64>() {
+            Ok(p) if p > 0.0 && p <= 100.0 => Ok(MemorySize::Share(p)),
+            _ => Err(format!("{s}: a share must be above 0% and at most 100%")),
+        };
+    }
+    let units = [
+        ("TiB", 1u64 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+    ];
+    let (digits, unit) = units
+        .iter()
+        .find_map(|&(u, m)| s.strip_suffix(u).map(|d| (d.trim(), m)))
+        .unwrap_or((s, 1));
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|&n| n > 0)
+        .map(MemorySize::Bytes)
+        .ok_or_else(|| format!("{s}: expected a size such as 4GiB, 512MiB or 25%"))
 }
 
 fn main() -> ExitCode {
@@ -547,6 +597,22 @@ async fn wait_for_signal() {
         }
         Err(_) => {
             let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_sizes_parse_as_shares_units_or_bytes() {
+        assert_eq!(parse_memory("25%"), Ok(MemorySize::Share(25.0)));
+        assert_eq!(parse_memory("4GiB"), Ok(MemorySize::Bytes(4 << 30)));
+        assert_eq!(parse_memory("512 MiB"), Ok(MemorySize::Bytes(512 << 20)));
+        assert_eq!(parse_memory("1000"), Ok(MemorySize::Bytes(1000)));
+        for bad in ["0", "0%", "150%", "4GB", "-1", "lots", ""] {
+            assert!(parse_memory(bad).is_err(), "{bad}");
         }
     }
 }

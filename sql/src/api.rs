@@ -185,6 +185,8 @@ pub enum Error {
     UndefinedPreparedStatement(String),
     /// 53100: the node's disk is full.
     DiskFull(String),
+    /// 53200: the query needs more memory than the node's budget for query state has left.
+    OutOfMemory(String),
     /// 58030: storage I/O failed.
     IoError(String),
     /// 42883: no function of that name takes arguments of those types.
@@ -247,6 +249,7 @@ impl std::fmt::Display for Error {
             | Error::Deadlock(m)
             | Error::BelowGcThreshold(m)
             | Error::DiskFull(m)
+            | Error::OutOfMemory(m)
             | Error::IoError(m)
             | Error::UndefinedFunction(m)
             | Error::InvalidArgumentForPower(m)
@@ -346,6 +349,7 @@ pub struct Engine {
     pub(crate) store: Arc<dyn crate::store::Store>,
     pub(crate) rowids: crate::exec::RowIds,
     pub(crate) schema: crate::cache::Schema,
+    pub(crate) memory: Arc<crate::exec::memory::Pool>,
 }
 
 impl Engine {
@@ -366,6 +370,19 @@ impl Engine {
             store,
             rowids,
             schema: Default::default(),
+            memory: crate::exec::memory::Pool::with_default_limit(),
         })
+    }
+
+    /// Limits the memory the node's queries may hold in sorts, hash tables, aggregation
+    /// groups and buffered results (by default a quarter of the machine's memory); a query
+    /// that needs more fails with 53200.
+    pub fn set_memory_limit(&self, bytes: usize) {
+        self.memory.set_limit(bytes);
+    }
+
+    /// The memory limit for query state, in bytes, and what is reserved now.
+    pub fn memory_usage(&self) -> (usize, usize) {
+        (self.memory.limit(), self.memory.used())
     }
 }

@@ -207,11 +207,14 @@
 //!   that runs). The in-memory test store runs every level as snapshot isolation.
 //! - A table without a primary key gets a hidden `rowid` key column (int8) from a cluster-wide
 //!   counter reserved in blocks of 1000 per node (ids are unique, not ordered by time).
-//! - ORDER BY, aggregation, DISTINCT, window functions, set operations and the right input of
-//!   joins are buffered in memory without a bound (no 53200, no spilling yet), except that an
-//!   ORDER BY under a constant LIMIT (without WITH TIES) keeps only LIMIT + OFFSET rows plus a
-//!   bounded slack (a top-N sort; EXPLAIN still prints Order and Limit); DROP TABLE
-//!   deletes the rows in the dropping transaction (no range clear).
+//! - ORDER BY, aggregation, DISTINCT, window functions, set operations, the right input of
+//!   joins and query results are held in memory, reserved from one pool per node
+//!   (`--max-sql-memory`, a quarter of the machine's by default, `exec::memory`): a query
+//!   that needs more fails with 53200 (nothing spills to disk). Not reserved: the rows an
+//!   UPDATE, DELETE or FOR UPDATE reads before writing, subquery results, the values of
+//!   set-returning calls. An ORDER BY under a constant LIMIT (without WITH TIES) keeps only
+//!   LIMIT + OFFSET rows plus a bounded slack (a top-N sort; EXPLAIN still prints Order and
+//!   Limit). DROP TABLE deletes the rows in the dropping transaction (no range clear).
 //! - No pg_catalog / information_schema tables and no `SHOW ALL`.
 //! - Cached plans are checked against a schema generation of this node only: correct while
 //!   there is one node, but a schema change made through another node needs the descriptor
@@ -236,6 +239,7 @@ pub(crate) mod store;
 pub mod types;
 
 pub use api::*;
+pub use exec::memory::machine_memory;
 pub use session::{SERVER_VERSION, Session};
 
 /// The one database a node serves.

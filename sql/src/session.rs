@@ -385,7 +385,7 @@ impl crate::Session {
             let (plan, types) = Self::plan(txn, statement, &[]).await?;
             if *analyze {
                 let plan = exec::bind_params(plan, &types, params, now)?;
-                let lines = exec::explain_analyze(plan, txn).await?;
+                let lines = exec::explain_analyze(plan, txn, &self.engine.memory).await?;
                 return Ok(text_rows("QUERY PLAN", lines));
             }
             return Ok(text_rows(
@@ -395,7 +395,7 @@ impl crate::Session {
         }
         let (plan, types) = Self::plan_cached(txn, stmt, generation).await?;
         let plan = exec::bind_params(plan, &types, params, now)?;
-        exec::execute(plan, txn, &self.engine.rowids).await
+        exec::execute(plan, txn, &self.engine.rowids, &self.engine.memory).await
     }
 
     /// Whether a statement must run in a transaction (everything but queries without tables).

@@ -793,3 +793,54 @@ async fn a_lookup_join_reads_only_the_rows_it_joins_until_its_left_input_proves_
     );
     db.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn queries_past_the_memory_limit_fail_with_53200_and_give_their_memory_back() {
+    let engine = Engine::memory();
+    let mut s = session(&engine);
+    must(&mut s, "CREATE TABLE t (id INT PRIMARY KEY, v TEXT)").await;
+    must(
+        &mut s,
+        "INSERT INTO t SELECT g, repeat('x', 200) || g FROM generate_series(1, 20000) g",
+    )
+    .await;
+    engine.set_memory_limit(2 << 20);
+    for sql in [
+        "SELECT * FROM t",
+        "SELECT v FROM t ORDER BY v DESC",
+        "SELECT v, count(*) FROM t GROUP BY v",
+        "SELECT DISTINCT v FROM t",
+        "SELECT a.id FROM t a JOIN t b ON a.v = b.v",
+        "SELECT v, row_number() OVER (ORDER BY id) FROM t",
+        "SELECT v FROM t UNION SELECT v FROM t",
+    ] {
+        let err = exec(&mut s, sql, &[]).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::OutOfMemory(m) if m.contains("memory budget exceeded")),
+            "{sql}: {err:?}"
+        );
+        assert_eq!(engine.memory_usage().1, 0, "{sql}: reservations given back");
+    }
+    // What holds little runs: an aggregate without groups, a top-N sort, few groups.
+    assert_eq!(
+        rows(&mut s, "SELECT count(*), max(length(v)) FROM t", &[]).await,
+        vec![vec![Value::Int(20000), Value::Int(205)]]
+    );
+    assert_eq!(
+        rows(&mut s, "SELECT id FROM t ORDER BY v DESC LIMIT 2", &[]).await,
+        vec![vec![Value::Int(9999)], vec![Value::Int(9998)]]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT id % 3, count(*) FROM t GROUP BY 1 ORDER BY 1",
+            &[]
+        )
+        .await
+        .len(),
+        3
+    );
+    engine.set_memory_limit(1 << 30);
+    assert_eq!(rows(&mut s, "SELECT * FROM t", &[]).await.len(), 20000);
+    assert_eq!(engine.memory_usage().1, 0);
+}

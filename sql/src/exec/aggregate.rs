@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use rust_decimal::Decimal;
 
 use super::eval::{eval, truth};
+use super::memory::{Budget, KEY_OVERHEAD, row_bytes};
 use super::ops::{Operator, sort_order};
 use super::rows::Row;
 use crate::encoding::{encode_key, encode_key_value};
@@ -21,6 +22,8 @@ pub(super) struct Aggregation {
     group_by: Vec<Expr>,
     aggregates: Vec<Aggregate>,
     done: bool,
+    /// What the groups reserve their memory from.
+    budget: Budget,
 }
 
 impl Aggregation {
@@ -34,6 +37,7 @@ impl Aggregation {
             group_by,
             aggregates,
             done: false,
+            budget: Budget::current(),
         }
     }
 }
@@ -333,6 +337,12 @@ impl Operator for Aggregation {
                 let i = match index.get(key.as_slice()) {
                     Some(&i) => i,
                     None => {
+                        self.budget.reserve(
+                            row_bytes(&key_values)
+                                + key.len()
+                                + KEY_OVERHEAD
+                                + init.len() * std::mem::size_of::<Acc>(),
+                        )?;
                         groups.push((key_values.clone(), init.clone()));
                         index.insert(key.clone(), groups.len() - 1);
                         groups.len() - 1

@@ -102,7 +102,11 @@ fn build_instrumented(node: Node, collector: &Arc<Collector>) -> Result<Box<dyn 
 }
 
 /// Runs the query of `plan` and returns its annotated plan, one line per row of the result.
-pub(crate) async fn explain_analyze(plan: Plan, txn: &mut dyn KvTxn) -> Result<Vec<String>> {
+pub(crate) async fn explain_analyze(
+    plan: Plan,
+    txn: &mut dyn KvTxn,
+    memory: &Arc<super::memory::Pool>,
+) -> Result<Vec<String>> {
     let Plan::Select(node) = plan else {
         return Err(Error::NotSupported(
             "EXPLAIN ANALYZE of statements other than queries is not supported yet".into(),
@@ -110,7 +114,8 @@ pub(crate) async fn explain_analyze(plan: Plan, txn: &mut dyn KvTxn) -> Result<V
     };
     let printed = Plan::Select(node.clone()).explain();
     let collector = Arc::new(Collector::default());
-    let op = build_instrumented(node, &collector)?;
+    let account = super::memory::Account::new(memory);
+    let op = super::memory::building(&account, || build_instrumented(node, &collector))?;
     let mut counting = Counting {
         txn,
         requests: 0,

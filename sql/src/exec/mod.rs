@@ -15,6 +15,7 @@ mod functions;
 pub(crate) mod index;
 mod index_scan;
 mod lookup_join;
+pub(crate) mod memory;
 pub(crate) mod ops;
 pub(crate) mod rows;
 mod series;
@@ -125,11 +126,17 @@ pub(crate) async fn execute(
     plan: Plan,
     txn: &mut dyn KvTxn,
     rowids: &RowIds,
+    memory: &Arc<memory::Pool>,
 ) -> Result<ExecResult> {
     match plan {
         Plan::Select(node) => {
             let columns = node.columns();
-            let rows = ops::collect(ops::build(node)?, txn).await?;
+            // The statement's reservations (its operators' and its buffered result's) last
+            // while it runs.
+            let account = memory::Account::new(memory);
+            let op = memory::building(&account, || ops::build(node))?;
+            let budget = memory::building(&account, memory::Budget::current);
+            let rows = ops::collect(op, txn, &budget).await?;
             Ok(ExecResult::Rows { columns, rows })
         }
         Plan::LockingSelect { table, node } => {

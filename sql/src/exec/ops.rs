@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::eval::{eval, eval_count, truth};
+use super::memory::Budget;
 use super::rows::{Row, RowDecoder, decode_table_row};
 use super::subquery::{eval_row, resolve_uncorrelated};
 use crate::catalog::Table;
@@ -93,6 +94,7 @@ fn build_node(node: Node) -> Result<Box<dyn Operator>> {
         Node::Distinct { source } => Box::new(super::setops::Distinct {
             source: build(*source)?,
             seen: Default::default(),
+            budget: Budget::current(),
         }),
         Node::Window {
             source, windows, ..
@@ -124,6 +126,7 @@ fn build_node(node: Node) -> Result<Box<dyn Operator>> {
             right: Some(build(*right)?),
             counts: None,
             seen: Default::default(),
+            budget: Budget::current(),
         }),
         Node::RecursiveCte {
             anchor,
@@ -140,6 +143,7 @@ fn build_node(node: Node) -> Result<Box<dyn Operator>> {
             keys,
             done: false,
             keep: None,
+            budget: Budget::current(),
         }),
         Node::Limit {
             source,
@@ -171,6 +175,7 @@ fn build_node(node: Node) -> Result<Box<dyn Operator>> {
                         keys,
                         done: false,
                         keep: Some(keep),
+                        budget: Budget::default(),
                     });
                     super::analyze::wrap(slot, order)
                 }
@@ -197,10 +202,15 @@ fn build_node(node: Node) -> Result<Box<dyn Operator>> {
     })
 }
 
-/// Reads all rows of an operator.
-pub(crate) async fn collect(mut op: Box<dyn Operator>, txn: &mut dyn KvTxn) -> Result<Vec<Row>> {
+/// Reads all rows of an operator, reserving their memory from `budget`.
+pub(crate) async fn collect(
+    mut op: Box<dyn Operator>,
+    txn: &mut dyn KvTxn,
+    budget: &Budget,
+) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     while let Some(batch) = op.next(txn).await? {
+        budget.reserve_rows(&batch)?;
         rows.extend(batch);
     }
     Ok(rows)
@@ -454,6 +464,7 @@ struct Join {
     on: Option<Expr>,
     keys: Vec<(usize, usize)>,
     built: Built,
+    budget: Budget,
 }
 
 impl Join {
@@ -461,7 +472,7 @@ impl Join {
         let Some(right) = self.right.take() else {
             return Ok(());
         };
-        self.built.rows = collect(right, txn).await?;
+        self.built.rows = collect(right, txn, &self.budget).await?;
         self.built.matched = vec![false; self.built.rows.len()];
         if self.keys.is_empty() {
             return Ok(());
@@ -530,6 +541,7 @@ pub(super) fn hash_join(
         on,
         keys,
         built: Built::default(),
+        budget: Budget::current(),
     })
 }
 
@@ -578,6 +590,8 @@ struct Order {
     done: bool,
     /// Under a limit: only the first `keep` rows in order are wanted (top-N).
     keep: Option<usize>,
+    /// What a full sort reserves its rows from (a top-N sort holds a bounded number).
+    budget: Budget,
 }
 
 /// Rows a top-N sort gathers beyond twice its `keep` before it sorts and cuts them again.
@@ -608,6 +622,9 @@ impl Operator for Order {
         }
         let mut rows = Vec::new();
         while let Some(batch) = self.source.next(txn).await? {
+            if self.keep.is_none() {
+                self.budget.reserve_rows(&batch)?;
+            }
             rows.extend(batch);
             if let Some(keep) = self.keep
                 && rows.len() > keep.saturating_mul(2).saturating_add(TOP_N_SLACK)

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 
+use super::memory::{Budget, KEY_OVERHEAD};
 use super::ops::{Operator, build, collect};
 use super::rows::Row;
 use crate::encoding::encode_key;
@@ -21,16 +22,22 @@ fn row_key(row: &Row) -> Vec<u8> {
 pub(crate) struct Distinct {
     pub source: Box<dyn Operator>,
     pub seen: HashSet<Vec<u8>>,
+    pub budget: Budget,
 }
 
 #[async_trait]
 impl Operator for Distinct {
     async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
         while let Some(batch) = self.source.next(txn).await? {
-            let out: Vec<Row> = batch
-                .into_iter()
-                .filter(|r| self.seen.insert(row_key(r)))
-                .collect();
+            let mut out = Vec::new();
+            for row in batch {
+                let key = row_key(&row);
+                if !self.seen.contains(&key) {
+                    self.budget.reserve(key.len() + KEY_OVERHEAD)?;
+                    self.seen.insert(key);
+                    out.push(row);
+                }
+            }
             if !out.is_empty() {
                 return Ok(Some(out));
             }
@@ -79,11 +86,12 @@ pub(crate) struct SetOperation {
     pub counts: Option<HashMap<Vec<u8>, usize>>,
     /// Rows already emitted (without ALL).
     pub seen: HashSet<Vec<u8>>,
+    pub budget: Budget,
 }
 
 impl SetOperation {
     /// Whether a left row (or, for UNION, any row) is emitted.
-    fn keep(&mut self, row: &Row) -> bool {
+    fn keep(&mut self, row: &Row) -> Result<bool> {
         let key = row_key(row);
         let pass = match (self.op, self.counts.as_mut()) {
             (SetOp::Union, _) | (_, None) => true,
@@ -108,7 +116,14 @@ impl SetOperation {
                 _ => true,
             },
         };
-        pass && (self.all || self.seen.insert(key))
+        if !pass || self.all {
+            return Ok(pass);
+        }
+        if self.seen.contains(&key) {
+            return Ok(false);
+        }
+        self.budget.reserve(key.len() + KEY_OVERHEAD)?;
+        Ok(self.seen.insert(key))
     }
 }
 
@@ -119,7 +134,7 @@ impl Operator for SetOperation {
             && let Some(right) = self.right.take()
         {
             let mut counts = HashMap::new();
-            for row in collect(right, txn).await? {
+            for row in collect(right, txn, &self.budget).await? {
                 *counts.entry(row_key(&row)).or_insert(0) += 1;
             }
             self.counts = Some(counts);
@@ -141,7 +156,12 @@ impl Operator for SetOperation {
             let Some(batch) = batch else {
                 return Ok(None);
             };
-            let out: Vec<Row> = batch.into_iter().filter(|r| self.keep(r)).collect();
+            let mut out = Vec::new();
+            for row in batch {
+                if self.keep(&row)? {
+                    out.push(row);
+                }
+            }
             if !out.is_empty() {
                 return Ok(Some(out));
             }
@@ -164,6 +184,7 @@ pub(crate) struct Recursive {
     working: Vec<Row>,
     seen: HashSet<Vec<u8>>,
     total: usize,
+    budget: Budget,
 }
 
 impl Recursive {
@@ -175,6 +196,7 @@ impl Recursive {
             working: Vec::new(),
             seen: HashSet::new(),
             total: 0,
+            budget: Budget::current(),
         })
     }
 
@@ -182,10 +204,18 @@ impl Recursive {
     fn fresh(&mut self, rows: Vec<Row>) -> Result<Vec<Row>> {
         let rows: Vec<Row> = match self.all {
             true => rows,
-            false => rows
-                .into_iter()
-                .filter(|r| self.seen.insert(row_key(r)))
-                .collect(),
+            false => {
+                let mut fresh = Vec::new();
+                for row in rows {
+                    let key = row_key(&row);
+                    if !self.seen.contains(&key) {
+                        self.budget.reserve(key.len() + KEY_OVERHEAD)?;
+                        self.seen.insert(key);
+                        fresh.push(row);
+                    }
+                }
+                fresh
+            }
         };
         self.total += rows.len();
         if self.total > MAX_RECURSIVE_ROWS {
@@ -219,9 +249,9 @@ impl Recursive {
 impl Operator for Recursive {
     async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
         let rows = match self.anchor.take() {
-            Some(anchor) => collect(anchor, txn).await?,
+            Some(anchor) => collect(anchor, txn, &self.budget).await?,
             None if self.working.is_empty() => return Ok(None),
-            None => collect(build(self.round()?)?, txn).await?,
+            None => collect(build(self.round()?)?, txn, &self.budget).await?,
         };
         let rows = self.fresh(rows)?;
         self.working = rows.clone();

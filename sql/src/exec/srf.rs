@@ -7,6 +7,7 @@
 
 use async_trait::async_trait;
 
+use super::memory::Budget;
 use super::ops::{Operator, collect};
 use super::rows::Row;
 use super::series::Series;
@@ -79,7 +80,7 @@ async fn values(f: &SetFunction, row: &[Value], txn: &mut dyn KvTxn) -> Result<V
             let [start, stop, step] = <[Expr; 3]>::try_from(constants)
                 .map_err(|_| crate::Error::Internal("generate_series arguments".into()))?;
             let series = Series::new([start, stop, step], *ty);
-            collect(Box::new(series), txn)
+            collect(Box::new(series), txn, &Budget::default())
                 .await?
                 .into_iter()
                 .flatten()

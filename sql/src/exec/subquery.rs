@@ -6,6 +6,7 @@
 //! are replaced by that row's values ([`eval_row`]).
 
 use super::eval::eval;
+use super::memory::Budget;
 use super::ops;
 use super::rows::Row;
 use crate::plan::{Expr, Node, Subquery, SubqueryKind};
@@ -87,7 +88,7 @@ async fn run(s: Subquery, row: Option<&[Value]>, txn: &mut dyn KvTxn) -> Result<
             ties: vec![],
         };
     }
-    let rows: Vec<Row> = ops::collect(ops::build(plan)?, txn).await?;
+    let rows: Vec<Row> = ops::collect(ops::build(plan)?, txn, &Budget::default()).await?;
     Ok(match s.kind {
         SubqueryKind::Exists => Expr::Constant(Value::Bool(!rows.is_empty())),
         SubqueryKind::Scalar => match rows.len() {

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 
 use super::aggregate::Acc;
 use super::eval::eval;
+use super::memory::Budget;
 use super::ops::{Operator, collect, sort_order};
 use super::rows::Row;
 use crate::encoding::encode_key;
@@ -19,6 +20,7 @@ use crate::{Error, Result, Value};
 pub(super) struct WindowOp {
     source: Option<Box<dyn Operator>>,
     windows: Vec<Window>,
+    budget: Budget,
 }
 
 impl WindowOp {
@@ -26,6 +28,7 @@ impl WindowOp {
         WindowOp {
             source: Some(source),
             windows,
+            budget: Budget::current(),
         }
     }
 }
@@ -36,7 +39,7 @@ impl Operator for WindowOp {
         let Some(source) = self.source.take() else {
             return Ok(None);
         };
-        let mut rows = collect(source, txn).await?;
+        let mut rows = collect(source, txn, &self.budget).await?;
         if rows.is_empty() {
             return Ok(None);
         }

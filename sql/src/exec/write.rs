@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use super::RowIds;
 use super::eval::eval;
+use super::memory::Budget;
 use super::ops::{build, collect};
 use super::rows::{Row, encode_table_row, index_entry, primary_key, row_key};
 use crate::catalog;
@@ -155,7 +156,7 @@ async fn read_and_lock(
     source: &Node,
 ) -> Result<Vec<Vec<Value>>> {
     loop {
-        let rows = collect(build(source.clone())?, txn).await?;
+        let rows = collect(build(source.clone())?, txn, &Budget::default()).await?;
         let keys = rows.iter().map(|r| row_key(table, r)).collect();
         if !txn.lock_keys(keys).await? {
             return Ok(rows);
@@ -173,7 +174,7 @@ pub(crate) async fn select_and_lock(
 ) -> Result<Vec<Vec<Value>>> {
     let n = table.primary_key.len();
     loop {
-        let mut rows = collect(build(node.clone())?, txn).await?;
+        let mut rows = collect(build(node.clone())?, txn, &Budget::default()).await?;
         let keys = rows
             .iter_mut()
             .map(|r| primary_key(table, &r.split_off(r.len() - n)))
