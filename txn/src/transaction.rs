@@ -454,14 +454,35 @@ fn merge<'a>(
     rows: Vec<(Vec<u8>, Vec<u8>)>,
     own: impl Iterator<Item = (&'a Vec<u8>, &'a Write)>,
 ) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = rows.into_iter().collect();
-    for (k, w) in own {
-        match w.value() {
-            Some(v) => merged.insert(k.clone(), v.clone()),
-            None => merged.remove(k),
-        };
+    let mut own = own.peekable();
+    if own.peek().is_none() {
+        return rows;
     }
-    merged.into_iter().collect()
+    // Both inputs are in key order: one pass, the transaction's own write winning a tie.
+    let mut merged = Vec::with_capacity(rows.len());
+    let mut rows = rows.into_iter().peekable();
+    loop {
+        let order = match (rows.peek(), own.peek()) {
+            (None, None) => break,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some((r, _)), Some((k, _))) => r.as_slice().cmp(k.as_slice()),
+        };
+        if order.is_eq() {
+            // The stored value is replaced (or deleted) by the transaction's own write.
+            rows.next();
+        }
+        let take_own = order.is_ge();
+        if take_own {
+            let (k, w) = own.next().expect("peeked");
+            if let Some(v) = w.value() {
+                merged.push((k.clone(), v.clone()));
+            }
+        } else {
+            merged.push(rows.next().expect("peeked"));
+        }
+    }
+    merged
 }
 
 /// The error a refused write reports: a duplicate, or a conflict with another transaction.
@@ -844,6 +865,53 @@ impl Db {
             other => Err(Error::Internal(format!(
                 "unexpected status response {other:?}"
             ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a scan returns merged with own writes: the map of both, own writes last.
+    fn expected(
+        rows: &[(Vec<u8>, Vec<u8>)],
+        own: &BTreeMap<Vec<u8>, Write>,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut m: BTreeMap<Vec<u8>, Vec<u8>> = rows.iter().cloned().collect();
+        for (k, w) in own {
+            match w.value() {
+                Some(v) => m.insert(k.clone(), v.clone()),
+                None => m.remove(k),
+            };
+        }
+        m.into_iter().collect()
+    }
+
+    #[test]
+    fn merged_scans_match_the_map_of_rows_and_own_writes() {
+        let key = |i: u8| vec![b'k', i];
+        // Every combination of stored / written / deleted over six keys.
+        for mask in 0..3u32.pow(6) {
+            let (mut rows, mut own) = (Vec::new(), BTreeMap::new());
+            let mut m = mask;
+            for i in 0..6u8 {
+                let (stored, write) = (i % 2 == 0, m % 3);
+                m /= 3;
+                if stored {
+                    rows.push((key(i), vec![i]));
+                }
+                match write {
+                    1 => drop(own.insert(key(i), Write::Put(vec![100 + i]))),
+                    2 => drop(own.insert(key(i), Write::Delete)),
+                    _ => {}
+                }
+            }
+            assert_eq!(
+                merge(rows.clone(), own.iter()),
+                expected(&rows, &own),
+                "mask {mask}"
+            );
         }
     }
 }

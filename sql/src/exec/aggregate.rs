@@ -132,12 +132,30 @@ impl Acc {
                 rows.push((key, row.to_vec()));
                 Ok(())
             }
+            (Acc::Count(n), Aggregate::CountStar) => {
+                *n += 1;
+                Ok(())
+            }
+            (Acc::Count(n), Aggregate::Count(e)) => {
+                if !eval(e, row)?.is_null() {
+                    *n += 1;
+                }
+                Ok(())
+            }
             (acc, a) => {
-                let args = a
-                    .args()
-                    .into_iter()
-                    .map(|e| eval(e, row))
-                    .collect::<Result<Vec<_>>>()?;
+                let args = match a {
+                    Aggregate::Sum(e, _)
+                    | Aggregate::Avg(e, _)
+                    | Aggregate::Min(e)
+                    | Aggregate::Max(e) => {
+                        vec![eval(e, row)?]
+                    }
+                    a => a
+                        .args()
+                        .into_iter()
+                        .map(|e| eval(e, row))
+                        .collect::<Result<Vec<_>>>()?,
+                };
                 if let Acc::Array(items) = acc {
                     let v = args.into_iter().next().unwrap_or(Value::Null);
                     items.get_or_insert_with(Vec::new).push(v);
