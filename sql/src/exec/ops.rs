@@ -406,9 +406,18 @@ impl Operator for Filter {
         self.predicate.prepare(txn).await?;
         while let Some(batch) = self.source.next(txn).await? {
             let mut out = Vec::with_capacity(batch.len());
-            for row in batch {
-                if truth(self.predicate.eval(0, &row, txn).await?)? == Some(true) {
-                    out.push(row);
+            if self.predicate.correlated {
+                for row in batch {
+                    if truth(self.predicate.eval(0, &row, txn).await?)? == Some(true) {
+                        out.push(row);
+                    }
+                }
+            } else {
+                let predicate = &self.predicate.exprs[0];
+                for row in batch {
+                    if truth(eval(predicate, &row)?)? == Some(true) {
+                        out.push(row);
+                    }
                 }
             }
             if !out.is_empty() {
@@ -432,6 +441,19 @@ impl Operator for Projection {
             return Ok(None);
         };
         let mut rows = Vec::with_capacity(batch.len());
+        if !self.exprs.correlated {
+            // Without correlated subqueries evaluation needs no transaction: no await per value.
+            for row in &batch {
+                let out = self
+                    .exprs
+                    .exprs
+                    .iter()
+                    .map(|e| eval(e, row))
+                    .collect::<Result<Row>>()?;
+                rows.push(out);
+            }
+            return Ok(Some(rows));
+        }
         for row in &batch {
             let mut out = Vec::with_capacity(self.exprs.exprs.len());
             for i in 0..self.exprs.exprs.len() {
