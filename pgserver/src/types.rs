@@ -35,6 +35,7 @@ pub(crate) fn pg_type(data_type: DataType) -> Type {
         DataType::Timestamptz => Type::TIMESTAMPTZ,
         DataType::Uuid => Type::UUID,
         DataType::Interval => Type::INTERVAL,
+        DataType::Jsonb => Type::JSONB,
     }
 }
 
@@ -60,6 +61,10 @@ pub enum ParamType {
     Timestamptz,
     Uuid,
     Interval,
+    /// JSONB: binary format is a version byte (1) then the text.
+    Jsonb,
+    /// JSON declared by the client: read as jsonb; binary format is the text alone.
+    Json,
 }
 
 impl ParamType {
@@ -80,6 +85,8 @@ impl ParamType {
             Type::TIMESTAMPTZ => ParamType::Timestamptz,
             Type::UUID => ParamType::Uuid,
             Type::INTERVAL => ParamType::Interval,
+            Type::JSONB => ParamType::Jsonb,
+            Type::JSON => ParamType::Json,
             Type::VARCHAR => ParamType::Varchar,
             Type::TEXT | Type::BPCHAR | Type::NAME => ParamType::Text,
             _ => return None,
@@ -105,6 +112,7 @@ impl ParamType {
             DataType::Timestamptz => ParamType::Timestamptz,
             DataType::Uuid => ParamType::Uuid,
             DataType::Interval => ParamType::Interval,
+            DataType::Jsonb => ParamType::Jsonb,
         }
     }
 
@@ -127,6 +135,7 @@ impl ParamType {
             ParamType::Timestamptz => DataType::Timestamptz,
             ParamType::Uuid => DataType::Uuid,
             ParamType::Interval => DataType::Interval,
+            ParamType::Jsonb | ParamType::Json => DataType::Jsonb,
         }
     }
 
@@ -149,6 +158,8 @@ impl ParamType {
             ParamType::Timestamptz => "timestamp with time zone",
             ParamType::Uuid => "uuid",
             ParamType::Interval => "interval",
+            ParamType::Jsonb => "jsonb",
+            ParamType::Json => "json",
         }
     }
 }
@@ -291,6 +302,11 @@ fn encode_binary(value: &Value, data_type: DataType) -> PgWireResult<Option<Vec<
         (DataType::Text | DataType::Varchar(_) | DataType::Char(_), Value::Text(s)) => {
             s.as_bytes().to_vec()
         }
+        (DataType::Jsonb, Value::Jsonb(j)) => {
+            let mut out = vec![JSONB_VERSION];
+            out.extend_from_slice(j.to_string().as_bytes());
+            out
+        }
         (data_type, value) => {
             return Err(user_error(
                 code::INTERNAL_ERROR,
@@ -299,6 +315,19 @@ fn encode_binary(value: &Value, data_type: DataType) -> PgWireResult<Option<Vec<
         }
     };
     Ok(Some(bytes))
+}
+
+/// The version byte that starts jsonb's binary format (`jsonb_send`).
+const JSONB_VERSION: u8 = 1;
+
+/// Text that must be valid UTF-8 (22021 otherwise).
+fn utf8(bytes: &[u8]) -> PgWireResult<String> {
+    String::from_utf8(bytes.to_vec()).map_err(|_| {
+        user_error(
+            code::CHARACTER_NOT_IN_REPERTOIRE,
+            "invalid byte sequence for encoding \"UTF8\"",
+        )
+    })
 }
 
 /// Decodes the Bind parameter `index` (0-based) laid out as `ty`, in text or binary format; None
@@ -366,6 +395,17 @@ fn decode_binary(index: usize, ty: ParamType, bytes: &[u8]) -> PgWireResult<Valu
         ParamType::Numeric => {
             Value::Numeric(sql::types::numeric::from_binary(bytes).ok_or_else(bad)?)
         }
+        ParamType::Jsonb => match bytes.split_first() {
+            Some((&JSONB_VERSION, text)) => Value::Text(utf8(text)?),
+            Some((v, _)) => {
+                return Err(user_error(
+                    code::INVALID_BINARY_REPRESENTATION,
+                    format!("unsupported jsonb version number {v}"),
+                ));
+            }
+            None => return Err(bad()),
+        },
+        ParamType::Json => Value::Text(utf8(bytes)?),
         ParamType::Text | ParamType::Varchar => {
             Value::Text(String::from_utf8(bytes.to_vec()).map_err(|_| {
                 user_error(
@@ -403,7 +443,9 @@ pub(crate) fn parse_text(ty: ParamType, text: &str) -> PgWireResult<Value> {
         | ParamType::Timestamp
         | ParamType::Timestamptz
         | ParamType::Uuid
-        | ParamType::Interval => Value::Text(text.to_string()),
+        | ParamType::Interval
+        | ParamType::Jsonb
+        | ParamType::Json => Value::Text(text.to_string()),
         ParamType::Bool => Value::Bool(parse_bool(trimmed).ok_or_else(invalid)?),
         ParamType::Int2 | ParamType::Int4 | ParamType::Int8 => {
             let (min, max) = match ty {

@@ -22,7 +22,9 @@
 //!   big-endian with the sign bit flipped; equal spans ('1 day', '24 hours') are one key,
 //!   which decodes as days and microseconds;
 //! - text, varchar and char (with its padding): the UTF-8 bytes escaped and terminated with `txn::keys::encode_bytes` (byte order,
-//!   i.e. collation "C").
+//!   i.e. collation "C");
+//! - jsonb (for in-memory grouping and comparison only: no stored key holds one): see
+//!   `types::jsonb::encode_key`, in PostgreSQL's jsonb order.
 //!
 //! A descending column inverts every byte of its encoding (marker included), so NULL then
 //! sorts first. Every encoding is prefix-free, which is what makes inversion and concatenation of
@@ -82,6 +84,10 @@ pub fn encode_key_value(out: &mut Vec<u8>, value: &Value, descending: bool) {
             out.push(MARKER_VALUE);
             out.extend_from_slice(&((v.span() as u128) ^ (1 << 127)).to_be_bytes());
         }
+        Value::Jsonb(j) => {
+            out.push(MARKER_VALUE);
+            crate::types::jsonb::encode_key(out, j);
+        }
     }
     if descending {
         out[start..].iter_mut().for_each(|b| *b = !*b);
@@ -99,7 +105,7 @@ const NUMERIC_ZERO: u8 = 0x02;
 const NUMERIC_POSITIVE: u8 = 0x03;
 
 /// The order-preserving numeric payload (see the module documentation).
-fn encode_numeric(out: &mut Vec<u8>, d: Decimal) {
+pub(crate) fn encode_numeric(out: &mut Vec<u8>, d: Decimal) {
     if d.is_zero() {
         out.push(NUMERIC_ZERO);
         return;
@@ -276,6 +282,8 @@ pub fn decode_key_value(input: &[u8], ty: DataType, descending: bool) -> Result<
             let s = String::from_utf8(bytes).map_err(|_| corrupt("utf-8"))?;
             (Value::Text(s), rest.len() - tail.len())
         }
+        // Never a stored key column (the catalog refuses it), so keys are not decoded.
+        DataType::Jsonb => return Err(corrupt("jsonb key")),
     };
     Ok((value, &input[1 + used..]))
 }
@@ -319,6 +327,7 @@ const TAG_TIMESTAMP: u8 = 11;
 const TAG_TIMESTAMPTZ: u8 = 12;
 const TAG_UUID: u8 = 13;
 const TAG_INTERVAL: u8 = 14;
+const TAG_JSONB: u8 = 15;
 
 /// Appends a zigzag varint: small magnitudes of either sign take few bytes.
 fn put_zigzag(out: &mut Vec<u8>, i: i64) {
@@ -437,6 +446,12 @@ pub fn encode_row<'a>(columns: impl IntoIterator<Item = (u32, &'a Value)>) -> Ve
                 put_varint(&mut out, s.len() as u64);
                 out.extend_from_slice(s.as_bytes());
             }
+            Value::Jsonb(j) => {
+                let s = j.to_string();
+                out.push(TAG_JSONB);
+                put_varint(&mut out, s.len() as u64);
+                out.extend_from_slice(s.as_bytes());
+            }
         }
     }
     out
@@ -521,6 +536,14 @@ pub fn decode_row(mut input: &[u8]) -> Result<Vec<(u32, Value)>> {
                 let bytes = input.get(..len).ok_or_else(|| corrupt("text"))?;
                 input = &input[len..];
                 Value::Text(String::from_utf8(bytes.to_vec()).map_err(|_| corrupt("utf-8"))?)
+            }
+            TAG_JSONB => {
+                let len = usize::try_from(get_varint(&mut input)?).map_err(|_| corrupt("len"))?;
+                let bytes = input.get(..len).ok_or_else(|| corrupt("jsonb"))?;
+                input = &input[len..];
+                let s = std::str::from_utf8(bytes).map_err(|_| corrupt("utf-8"))?;
+                let j = crate::types::jsonb::parse(s).map_err(|_| corrupt("jsonb"))?;
+                Value::Jsonb(Box::new(j))
             }
             _ => return Err(corrupt("value tag")),
         };

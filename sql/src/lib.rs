@@ -163,9 +163,18 @@
 //!   are only sent once it has committed). A failed implicit commit is reported as an error after
 //!   the batch's last result.
 //! - Types: boolean, smallint, integer, bigint, real, double precision, numeric(p, s), text,
-//!   varchar(n), char(n), bytea, date, time, timestamp, timestamptz, interval and uuid only
-//!   (no time with time zone, json or arrays; no gen_random_uuid). X'..' literals are not
-//!   bytea (PostgreSQL: bit strings) and are not supported.
+//!   varchar(n), char(n), bytea, date, time, timestamp, timestamptz, interval, uuid and jsonb
+//!   only (no time with time zone or arrays). X'..' literals are not bytea (PostgreSQL: bit
+//!   strings) and are not supported.
+//! - jsonb (`types::jsonb`) follows PostgreSQL's input normalisation, output, errors and btree
+//!   order, but: `json` is jsonb (PostgreSQL's json keeps the input text, duplicate keys and
+//!   key order); jsonb numbers have numeric's limits here (28 digits after the point, below
+//!   about 7.9e28; PostgreSQL: any JSON number) and strings compare by bytes (collation "C");
+//!   a jsonb column cannot be in a primary key or index (0A000; PostgreSQL has btree and GIN);
+//!   paths and key lists (`#>`, `#>>`, `#-`, `?|`, `?&`, jsonb_set) are text array literals
+//!   (`'{a,0}'`), since there is no array type (no `ARRAY[...]` or `text[]` values); no
+//!   jsonpath, `@?`/`@@`, jsonb_insert, jsonb_set_lax, json_* functions other than the
+//!   jsonb aliases bound to them, and `\u0000` in a string is 22P05 as in PostgreSQL.
 //! - Dates and times read and print the ISO style only (no month names, `epoch`,
 //!   `infinity` or BC input) with the time zone fixed at UTC: SET TIME ZONE is accepted and
 //!   changes no input or output. A precision on time or timestamp is accepted and ignored

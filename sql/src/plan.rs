@@ -167,6 +167,83 @@ pub enum Function {
     /// format(fmt, args...): `%s`, `%I`, `%L`, `%%` with positions and widths
     /// (`exec::format`).
     Format,
+    /// A jsonb operator or function (`exec::jsonb`).
+    Jsonb(JsonbFn),
+}
+
+/// The jsonb operators and functions, bound in `planner::jsonb` and evaluated in
+/// `exec::jsonb`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonbFn {
+    /// `j -> key` (text) or `j -> index` (integer, negative from the end).
+    Get,
+    /// `j ->> key | index`: as text.
+    GetText,
+    /// `j #> path` (a text array literal).
+    Path,
+    /// `j #>> path`: as text.
+    PathText,
+    /// `a @> b`.
+    Contains,
+    /// `a <@ b`.
+    ContainedBy,
+    /// `j ? text`.
+    Exists,
+    /// `j ?| text[]`.
+    ExistsAny,
+    /// `j ?& text[]`.
+    ExistsAll,
+    /// `a || b`.
+    Concat,
+    /// `j - key` (text) or `j - index` (integer).
+    Delete,
+    /// `j #- path`.
+    DeletePath,
+    /// jsonb_typeof(j).
+    Typeof,
+    /// jsonb_array_length(j).
+    ArrayLength,
+    /// jsonb_build_object(key, value, ...).
+    BuildObject,
+    /// jsonb_build_array(value, ...).
+    BuildArray,
+    /// to_jsonb(value).
+    ToJsonb,
+    /// jsonb_set(target, path, value [, create_if_missing]).
+    Set,
+    /// jsonb_strip_nulls(j).
+    StripNulls,
+    /// jsonb_pretty(j).
+    Pretty,
+}
+
+impl JsonbFn {
+    /// The operator's symbol or the function's name.
+    pub fn name(self) -> &'static str {
+        use JsonbFn as J;
+        match self {
+            J::Get => "->",
+            J::GetText => "->>",
+            J::Path => "#>",
+            J::PathText => "#>>",
+            J::Contains => "@>",
+            J::ContainedBy => "<@",
+            J::Exists => "?",
+            J::ExistsAny => "?|",
+            J::ExistsAll => "?&",
+            J::Concat => "||",
+            J::Delete => "-",
+            J::DeletePath => "#-",
+            J::Typeof => "jsonb_typeof",
+            J::ArrayLength => "jsonb_array_length",
+            J::BuildObject => "jsonb_build_object",
+            J::BuildArray => "jsonb_build_array",
+            J::ToJsonb => "to_jsonb",
+            J::Set => "jsonb_set",
+            J::StripNulls => "jsonb_strip_nulls",
+            J::Pretty => "jsonb_pretty",
+        }
+    }
 }
 
 impl Function {
@@ -230,6 +307,7 @@ impl Function {
             F::ToDate => "to_date",
             F::ToTimestamp => "to_timestamp",
             F::Format => "format",
+            F::Jsonb(j) => j.name(),
         }
     }
 
@@ -243,6 +321,7 @@ impl Function {
                 | Function::Greatest
                 | Function::Least
                 | Function::Format
+                | Function::Jsonb(JsonbFn::BuildObject | JsonbFn::BuildArray)
         )
     }
 

@@ -12,6 +12,7 @@ mod format;
 mod functions;
 pub(crate) mod index;
 mod index_scan;
+mod jsonb;
 pub(crate) mod ops;
 pub(crate) mod rows;
 mod series;

@@ -103,7 +103,8 @@ pub(crate) fn default_index_name(
         .expect("some suffix is free")
 }
 
-/// Resolves the columns of an index over `columns` (42703 for a name that is not a column).
+/// Resolves the columns of an index over `columns` (42703 for a name that is not a column,
+/// 0A000 for a column whose type has no key encoding).
 pub(crate) fn resolve_columns(
     columns: &[Column],
     names: &[String],
@@ -112,14 +113,27 @@ pub(crate) fn resolve_columns(
     names
         .iter()
         .map(|n| {
-            columns
+            let i = columns
                 .iter()
                 .position(|c| c.name == *n && !c.hidden)
                 .ok_or_else(|| {
                     Error::UndefinedColumn(format!("column \"{n}\" {what}does not exist"))
-                })
+                })?;
+            keyable(&columns[i]).map(|_| i)
         })
         .collect()
+}
+
+/// 0A000 for a column that cannot be part of a primary key or index: jsonb has no stored key
+/// encoding yet (PostgreSQL indexes it with btree and GIN).
+pub(crate) fn keyable(column: &Column) -> Result<()> {
+    if column.data_type == crate::DataType::Jsonb {
+        return Err(Error::NotSupported(format!(
+            "column \"{}\" of type jsonb cannot be part of a primary key or index yet",
+            column.name
+        )));
+    }
+    Ok(())
 }
 
 /// The unique indexes backing CREATE TABLE's UNIQUE constraints (named `<table>_<cols>_key`

@@ -239,6 +239,8 @@ pub(super) fn plan_create_table(c: &ast::CreateTable) -> Result<Plan> {
     }
     let primary_key = match primary_key {
         Some(pk) => {
+            pk.iter()
+                .try_for_each(|&i| super::ddl::keyable(&columns[i]))?;
             pk.iter().for_each(|&i| columns[i].nullable = false);
             pk
         }

@@ -588,6 +588,9 @@ impl Planner<'_> {
             let (a, b) = comparison_operands(a, ta, b, tb);
             return Ok((Expr::Compare(cmp, Box::new(a), Box::new(b)), DataType::Bool));
         }
+        if let Some(bound) = self.jsonb_operator(l, op, r, scope) {
+            return bound;
+        }
         let arith = match op {
             B::Plus => Some(ArithOp::Add),
             B::Minus => Some(ArithOp::Sub),

@@ -21,6 +21,7 @@ mod dml;
 pub(crate) mod expr;
 mod from;
 mod functions;
+mod jsonb;
 mod lock;
 mod output;
 mod select;

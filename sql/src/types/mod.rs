@@ -8,7 +8,8 @@
 //! This module is the one place of PostgreSQL's type resolution: implicit-cast order and
 //! common types ([`DataType::common_type`]), operator result types (`DataType::arith_type`)
 //! and the casts themselves (`cast`). The value types with their own input and output
-//! live in submodules: [`numeric`], [`datetime`], [`interval`], [`bytea`] and [`uuid`].
+//! live in submodules: [`numeric`], [`datetime`], [`interval`], [`bytea`], [`uuid`] and
+//! [`jsonb`].
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -21,6 +22,7 @@ pub mod bytea;
 mod cast;
 pub mod datetime;
 pub mod interval;
+pub mod jsonb;
 pub mod numeric;
 pub mod uuid;
 
@@ -49,6 +51,7 @@ impl DataType {
             DataType::Timestamptz => "timestamp with time zone",
             DataType::Uuid => "uuid",
             DataType::Interval => "interval",
+            DataType::Jsonb => "jsonb",
         }
     }
 
@@ -82,6 +85,7 @@ impl DataType {
             DataType::Timestamptz => "timestamptz",
             DataType::Uuid => "uuid",
             DataType::Interval => "interval",
+            DataType::Jsonb => "jsonb",
         }
     }
 
@@ -105,6 +109,7 @@ impl DataType {
             DataType::Timestamptz => 1184,
             DataType::Uuid => 2950,
             DataType::Interval => 1186,
+            DataType::Jsonb => 3802,
         }
     }
 
@@ -154,6 +159,7 @@ impl DataType {
             DataType::Bytea => 9,
             DataType::Uuid => 10,
             DataType::Interval => 11,
+            DataType::Jsonb => 12,
         }
     }
 
@@ -216,6 +222,7 @@ impl DataType {
             T::Real | T::Float4 => DataType::Float4,
             T::Numeric(info) | T::Decimal(info) | T::Dec(info) => numeric::typmod(info)?,
             T::Float(info) => float_precision(info)?,
+            T::JSON | T::JSONB => DataType::Jsonb,
             T::Custom(name, args) if args.is_empty() => {
                 let name = name.to_string().to_lowercase();
                 match name.as_str() {
@@ -237,6 +244,7 @@ impl DataType {
                     "timestamptz" => DataType::Timestamptz,
                     "uuid" => DataType::Uuid,
                     "interval" => DataType::Interval,
+                    "json" | "jsonb" => DataType::Jsonb,
                     _ => return Err(undefined_type(&name)),
                 }
             }
@@ -436,6 +444,7 @@ impl Value {
             (Value::Uuid(a), Value::Uuid(b)) => a.cmp(b),
             (Value::Interval(a), Value::Interval(b)) => a.span().cmp(&b.span()),
             (Value::Time(a), Value::Time(b)) => a.cmp(b),
+            (Value::Jsonb(a), Value::Jsonb(b)) => jsonb::compare(a, b),
             (a, b) if a.as_instant().is_some() && b.as_instant().is_some() => {
                 a.as_instant().cmp(&b.as_instant())
             }
@@ -507,6 +516,7 @@ impl Value {
             Value::Timestamptz(_) => "timestamp with time zone",
             Value::Uuid(_) => "uuid",
             Value::Interval(_) => "interval",
+            Value::Jsonb(_) => "jsonb",
         }
     }
 }
@@ -576,6 +586,7 @@ impl fmt::Display for Value {
             Value::Timestamptz(t) => f.write_str(&datetime::format_timestamp(*t, true)),
             Value::Uuid(u) => f.write_str(&uuid::format(u)),
             Value::Interval(v) => f.write_str(&interval::format(v)),
+            Value::Jsonb(j) => write!(f, "{j}"),
         }
     }
 }

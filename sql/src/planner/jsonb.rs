@@ -1,0 +1,194 @@
+//! Binding of the jsonb operators and functions: the operand types PostgreSQL resolves for
+//! each (`->` takes a text key or an integer index, `@>` another jsonb, `#>` a text array
+//! literal...). Paths and key lists are text here, parsed as array literals when they are
+//! evaluated (`exec::jsonb`), since there is no array type yet.
+
+use sqlparser::ast;
+
+use super::Planner;
+use super::expr::{Scope, char_as_text, is_flexible};
+use crate::plan::{Expr, Function, JsonbFn};
+use crate::{DataType, Error, Result};
+
+/// The jsonb operator a binary operator names, if it is one only jsonb has.
+fn operator(op: &ast::BinaryOperator) -> Option<JsonbFn> {
+    use ast::BinaryOperator as B;
+    Some(match op {
+        B::Arrow => JsonbFn::Get,
+        B::LongArrow => JsonbFn::GetText,
+        B::HashArrow => JsonbFn::Path,
+        B::HashLongArrow => JsonbFn::PathText,
+        B::AtArrow => JsonbFn::Contains,
+        B::ArrowAt => JsonbFn::ContainedBy,
+        B::Question => JsonbFn::Exists,
+        B::QuestionPipe => JsonbFn::ExistsAny,
+        B::QuestionAnd => JsonbFn::ExistsAll,
+        B::HashMinus => JsonbFn::DeletePath,
+        _ => return None,
+    })
+}
+
+fn mismatch(op: &ast::BinaryOperator, a: DataType, b: DataType) -> Error {
+    Error::DatatypeMismatch(format!("operator does not exist: {a} {op} {b}"))
+}
+
+fn call(f: JsonbFn, args: Vec<Expr>) -> Expr {
+    Expr::Function(Function::Jsonb(f), args)
+}
+
+impl Planner<'_> {
+    /// Binds `l op r` when it is a jsonb operator: one of jsonb's own, or `||` / `-` with a
+    /// jsonb operand. None when it is not.
+    pub(super) fn jsonb_operator(
+        &mut self,
+        l: &ast::Expr,
+        op: &ast::BinaryOperator,
+        r: &ast::Expr,
+        scope: &Scope,
+    ) -> Option<Result<(Expr, DataType)>> {
+        if let Some(f) = operator(op) {
+            return Some(self.bind_operator(f, l, op, r, scope));
+        }
+        let f = match op {
+            ast::BinaryOperator::StringConcat => JsonbFn::Concat,
+            ast::BinaryOperator::Minus => JsonbFn::Delete,
+            _ => return None,
+        };
+        // Only a typed operand can make `||` or `-` a jsonb operator; binding it here first
+        // is side-effect free for the plain operator's binding that follows otherwise.
+        let typed = if !is_flexible(l) {
+            l
+        } else if f == JsonbFn::Concat && !is_flexible(r) {
+            r
+        } else {
+            return None;
+        };
+        match self.bind(typed, scope, None) {
+            Ok((_, DataType::Jsonb)) => Some(self.bind_operator(f, l, op, r, scope)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    fn bind_operator(
+        &mut self,
+        f: JsonbFn,
+        l: &ast::Expr,
+        op: &ast::BinaryOperator,
+        r: &ast::Expr,
+        scope: &Scope,
+    ) -> Result<(Expr, DataType)> {
+        use JsonbFn as J;
+        let (a, ta) = self.bind(l, scope, Some(DataType::Jsonb))?;
+        let right_hint = match f {
+            J::Contains | J::ContainedBy | J::Concat => Some(DataType::Jsonb),
+            J::Get | J::GetText | J::Delete => None,
+            _ => Some(DataType::Text),
+        };
+        let (b, tb) = self.bind(r, scope, right_hint)?;
+        let right_ok = match f {
+            J::Contains | J::ContainedBy | J::Concat => tb == DataType::Jsonb,
+            J::Get | J::GetText | J::Delete => tb.is_string() || tb.is_integer(),
+            _ => tb.is_string(),
+        };
+        if ta != DataType::Jsonb || !right_ok {
+            return Err(mismatch(op, ta, tb));
+        }
+        let b = match tb {
+            DataType::Int2 | DataType::Int4 | DataType::Int8 => b,
+            t => char_as_text(b, t),
+        };
+        let ty = match f {
+            J::GetText | J::PathText => DataType::Text,
+            J::Contains | J::ContainedBy | J::Exists | J::ExistsAny | J::ExistsAll => {
+                DataType::Bool
+            }
+            _ => DataType::Jsonb,
+        };
+        Ok((call(f, vec![a, b]), ty))
+    }
+
+    /// Binds a call of a jsonb function; None when `name` is not one of them.
+    pub(super) fn jsonb_function(
+        &mut self,
+        name: &str,
+        args: &[&ast::Expr],
+        scope: &Scope,
+    ) -> Option<Result<(Expr, DataType)>> {
+        use JsonbFn as J;
+        let f = match name {
+            "jsonb_typeof" | "json_typeof" => J::Typeof,
+            "jsonb_array_length" | "json_array_length" => J::ArrayLength,
+            "jsonb_build_object" | "json_build_object" => J::BuildObject,
+            "jsonb_build_array" | "json_build_array" => J::BuildArray,
+            "to_jsonb" | "to_json" => J::ToJsonb,
+            "jsonb_set" => J::Set,
+            "jsonb_strip_nulls" | "json_strip_nulls" => J::StripNulls,
+            "jsonb_pretty" => J::Pretty,
+            "jsonb_each"
+            | "jsonb_each_text"
+            | "jsonb_object_keys"
+            | "jsonb_array_elements"
+            | "jsonb_array_elements_text" => {
+                return Some(Err(Error::NotSupported(format!(
+                    "{name} in the select list is not supported yet (use it in FROM)"
+                ))));
+            }
+            _ => return None,
+        };
+        Some(self.bind_jsonb_call(f, name, args, scope))
+    }
+
+    fn bind_jsonb_call(
+        &mut self,
+        f: JsonbFn,
+        name: &str,
+        args: &[&ast::Expr],
+        scope: &Scope,
+    ) -> Result<(Expr, DataType)> {
+        use JsonbFn as J;
+        if matches!(f, J::BuildObject | J::BuildArray) {
+            let mut bound = Vec::with_capacity(args.len());
+            for a in args {
+                let (e, t) = self.bind(a, scope, None)?;
+                bound.push(char_as_text(e, t));
+            }
+            return Ok((call(f, bound), DataType::Jsonb));
+        }
+        let (params, ty): (&[DataType], DataType) = match (f, args.len()) {
+            (J::ToJsonb, 1) => (&[], DataType::Jsonb),
+            (J::Typeof, 1) => (&[DataType::Jsonb], DataType::Text),
+            (J::ArrayLength, 1) => (&[DataType::Jsonb], DataType::Int4),
+            (J::StripNulls, 1) => (&[DataType::Jsonb], DataType::Jsonb),
+            (J::Pretty, 1) => (&[DataType::Jsonb], DataType::Text),
+            (J::Set, 3) => (
+                &[DataType::Jsonb, DataType::Text, DataType::Jsonb],
+                DataType::Jsonb,
+            ),
+            (J::Set, 4) => (
+                &[
+                    DataType::Jsonb,
+                    DataType::Text,
+                    DataType::Jsonb,
+                    DataType::Bool,
+                ],
+                DataType::Jsonb,
+            ),
+            _ => return Err(self.undefined(name, args, scope)),
+        };
+        if f == J::ToJsonb {
+            let (e, t) = self.bind(args[0], scope, Some(DataType::Text))?;
+            return Ok((call(f, vec![char_as_text(e, t)]), ty));
+        }
+        let mut bound = Vec::with_capacity(args.len());
+        for (a, want) in args.iter().zip(params) {
+            let (e, t) = self.bind(a, scope, Some(*want))?;
+            let fits = t == *want || (want.is_string() && t.is_string());
+            if !fits {
+                return Err(self.undefined(name, args, scope));
+            }
+            bound.push(char_as_text(e, t));
+        }
+        Ok((call(f, bound), ty))
+    }
+}
