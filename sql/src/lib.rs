@@ -173,8 +173,8 @@
 //!   a jsonb column cannot be in a primary key or index (0A000; PostgreSQL has btree and GIN);
 //!   paths and key lists (`#>`, `#>>`, `#-`, `?|`, `?&`, jsonb_set) are text array literals
 //!   (`'{a,0}'`), since there is no array type (no `ARRAY[...]` or `text[]` values); no
-//!   jsonpath, `@?`/`@@`, jsonb_insert, jsonb_set_lax, json_* functions other than the
-//!   jsonb aliases bound to them, and `\u0000` in a string is 22P05 as in PostgreSQL.
+//!   jsonpath, `@?`/`@@`, jsonb_insert, jsonb_set_lax or json_* functions other than the
+//!   jsonb aliases bound to them.
 //! - Dates and times read and print the ISO style only (no month names, `epoch`,
 //!   `infinity` or BC input) with the time zone fixed at UTC: SET TIME ZONE is accepted and
 //!   changes no input or output. A precision on time or timestamp is accepted and ignored

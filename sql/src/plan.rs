@@ -217,6 +217,34 @@ pub enum JsonbFn {
     Pretty,
 }
 
+/// The jsonb table functions (`exec::jsonb_table`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonbTable {
+    /// jsonb_each(j): (key text, value jsonb) per pair of an object.
+    Each,
+    /// jsonb_each_text(j): (key text, value text).
+    EachText,
+    /// jsonb_object_keys(j): the keys of an object.
+    ObjectKeys,
+    /// jsonb_array_elements(j): (value jsonb) per element of an array.
+    ArrayElements,
+    /// jsonb_array_elements_text(j): (value text).
+    ArrayElementsText,
+}
+
+impl JsonbTable {
+    /// The function's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            JsonbTable::Each => "jsonb_each",
+            JsonbTable::EachText => "jsonb_each_text",
+            JsonbTable::ObjectKeys => "jsonb_object_keys",
+            JsonbTable::ArrayElements => "jsonb_array_elements",
+            JsonbTable::ArrayElementsText => "jsonb_array_elements_text",
+        }
+    }
+}
+
 impl JsonbFn {
     /// The operator's symbol or the function's name.
     pub fn name(self) -> &'static str {
@@ -710,6 +738,11 @@ pub enum Aggregate {
     /// A variance or standard deviation, of the result type (numeric for the exact types,
     /// double precision for floats).
     Stat(Statistic, Expr, DataType),
+    /// jsonb_agg(value): the values (NULLs too) as a jsonb array, as `to_jsonb` converts them.
+    JsonbAgg(Expr),
+    /// jsonb_object_agg(key, value): a jsonb object (a NULL key is 22023, the last of
+    /// duplicate keys wins).
+    JsonbObjectAgg(Expr, Expr),
     /// The aggregate over the distinct values of its arguments whose first argument is not
     /// NULL (`count(DISTINCT x)`).
     Distinct(Box<Aggregate>),
@@ -732,6 +765,8 @@ impl Aggregate {
             Aggregate::BoolAnd(_) => "bool_and",
             Aggregate::BoolOr(_) => "bool_or",
             Aggregate::StringAgg(..) => "string_agg",
+            Aggregate::JsonbAgg(_) => "jsonb_agg",
+            Aggregate::JsonbObjectAgg(..) => "jsonb_object_agg",
             Aggregate::Stat(s, ..) => s.name(),
             Aggregate::Distinct(a) | Aggregate::Filter(a, _) | Aggregate::Ordered(a, _) => a.name(),
         }
@@ -748,8 +783,9 @@ impl Aggregate {
             | Aggregate::Max(e)
             | Aggregate::BoolAnd(e)
             | Aggregate::BoolOr(e)
+            | Aggregate::JsonbAgg(e)
             | Aggregate::Stat(_, e, _) => vec![e],
-            Aggregate::StringAgg(e, d) => vec![e, d],
+            Aggregate::StringAgg(e, d) | Aggregate::JsonbObjectAgg(e, d) => vec![e, d],
             Aggregate::Distinct(a) | Aggregate::Filter(a, _) | Aggregate::Ordered(a, _) => a.args(),
         }
     }
@@ -1062,6 +1098,13 @@ pub enum Node {
         step: Expr,
         column: Column,
     },
+    /// A jsonb table function in FROM (`jsonb_each(j)`...) over its argument (an expression
+    /// without columns, evaluated when the node runs; NULL gives no rows).
+    JsonbTable {
+        func: JsonbTable,
+        arg: Expr,
+        columns: Vec<Column>,
+    },
     /// Emits the rows for which the predicate is true.
     Filter { source: Box<Node>, predicate: Expr },
     /// Evaluates expressions over each row.
@@ -1154,6 +1197,7 @@ impl Node {
                     .collect()
             }
             Node::Series { column, .. } => vec![column.clone()],
+            Node::JsonbTable { columns, .. } => columns.clone(),
             Node::Values { columns, .. }
             | Node::WorkTable { columns }
             | Node::Projection { columns, .. }
@@ -1279,6 +1323,7 @@ impl Node {
             | Node::IndexScan { .. }
             | Node::WorkTable { .. }
             | Node::Series { .. }
+            | Node::JsonbTable { .. }
             | Node::Values { .. }) => n,
         })
     }
@@ -1323,6 +1368,11 @@ impl Node {
                     stop: f(stop),
                     step: f(step),
                     column,
+                },
+                Node::JsonbTable { func, arg, columns } => Node::JsonbTable {
+                    func,
+                    arg: f(arg),
+                    columns,
                 },
                 Node::Filter { source, predicate } => Node::Filter {
                     source,
@@ -1413,6 +1463,7 @@ impl Node {
             Node::Series {
                 start, stop, step, ..
             } => [start, stop, step].into_iter().for_each(&mut each),
+            Node::JsonbTable { arg, .. } => each(arg),
             Node::Filter { source, predicate } => {
                 each(predicate);
                 source.walk_exprs(f);
@@ -1534,6 +1585,10 @@ impl Node {
                     args.join(", "),
                     column.data_type
                 );
+                None
+            }
+            Node::JsonbTable { func, arg, .. } => {
+                let _ = writeln!(out, "TableFunction {}({})", func.name(), arg.format(&[]));
                 None
             }
             Node::Filter { source, predicate } => {
@@ -1738,6 +1793,11 @@ fn map_aggregate(a: Aggregate, f: &mut impl FnMut(Expr) -> Expr) -> Aggregate {
         Aggregate::StringAgg(e, d) => {
             let e = f(e);
             Aggregate::StringAgg(e, f(d))
+        }
+        Aggregate::JsonbAgg(e) => Aggregate::JsonbAgg(f(e)),
+        Aggregate::JsonbObjectAgg(k, v) => {
+            let k = f(k);
+            Aggregate::JsonbObjectAgg(k, f(v))
         }
         Aggregate::Stat(s, e, t) => Aggregate::Stat(s, f(e), t),
         Aggregate::Distinct(a) => Aggregate::Distinct(Box::new(map_aggregate(*a, f))),

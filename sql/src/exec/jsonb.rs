@@ -3,6 +3,7 @@
 //! `Value::Jsonb`, keys and paths as `Value::Text` (a path is a text array literal such as
 //! `'{a,0}'`, parsed here), indexes as `Value::Int`.
 
+use super::aggregate::Acc;
 use crate::plan::JsonbFn;
 use crate::types::jsonb::{Json, resolve_index};
 use crate::types::{datetime, format_float, numeric};
@@ -363,6 +364,36 @@ fn float(text: String) -> Json {
     match numeric::parse(&text) {
         Ok(d) => Json::number(d),
         Err(_) => Json::String(text),
+    }
+}
+
+/// Adds one row's arguments to a jsonb_agg or jsonb_object_agg state.
+pub(super) fn add(acc: &mut Acc, args: Vec<Value>) -> Result<()> {
+    let mut args = args.into_iter();
+    let first = args.next().unwrap_or(Value::Null);
+    match acc {
+        Acc::JsonbArray(items) => items.get_or_insert_default().push(to_json(first)),
+        Acc::JsonbObject(pairs) => {
+            let key = match first {
+                Value::Null => return Err(invalid("field name must not be null")),
+                Value::Bool(b) => b.to_string(),
+                Value::Text(s) => s,
+                k => k.to_string(),
+            };
+            let value = to_json(args.next().unwrap_or(Value::Null));
+            pairs.get_or_insert_default().push((key, value));
+        }
+        _ => return Err(Error::Internal("aggregate state mismatch".into())),
+    }
+    Ok(())
+}
+
+/// The result of a jsonb_agg or jsonb_object_agg state: NULL when no row was added.
+pub(super) fn finish(acc: Acc) -> Value {
+    match acc {
+        Acc::JsonbArray(Some(items)) => jsonb(Json::Array(items)),
+        Acc::JsonbObject(Some(pairs)) => jsonb(Json::object(pairs)),
+        _ => Value::Null,
     }
 }
 

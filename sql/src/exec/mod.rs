@@ -13,6 +13,7 @@ mod functions;
 pub(crate) mod index;
 mod index_scan;
 mod jsonb;
+mod jsonb_table;
 pub(crate) mod ops;
 pub(crate) mod rows;
 mod series;

@@ -188,6 +188,15 @@ impl Planner<'_> {
                 _ => Err(undefined()),
             };
         }
+        if name == "jsonb_object_agg" || name == "json_object_agg" {
+            return match <[_; 2]>::try_from(bound) {
+                Ok([(k, tk), (v, tv)]) => Ok((
+                    Aggregate::JsonbObjectAgg(char_as_text(k, tk), char_as_text(v, tv)),
+                    DataType::Jsonb,
+                )),
+                _ => Err(undefined()),
+            };
+        }
         let Ok([(e, t)]) = <[_; 1]>::try_from(bound) else {
             return Err(undefined());
         };
@@ -223,6 +232,9 @@ impl Planner<'_> {
                 };
                 (Aggregate::Avg(e, out), out)
             }
+            "jsonb_agg" | "json_agg" => (Aggregate::JsonbAgg(char_as_text(e, t)), DataType::Jsonb),
+            // PostgreSQL has no min or max of jsonb.
+            "min" | "max" if t == DataType::Jsonb => return Err(undefined()),
             "min" => (Aggregate::Min(e), t),
             "max" => (Aggregate::Max(e), t),
             "bool_and" | "every" if t == DataType::Bool => (Aggregate::BoolAnd(e), t),

@@ -964,6 +964,10 @@ const AGGREGATES: &[&str] = &[
     "variance",
     "var_samp",
     "var_pop",
+    "jsonb_agg",
+    "json_agg",
+    "jsonb_object_agg",
+    "json_object_agg",
 ];
 
 /// The aggregate function a call names, if any (a call with OVER is a window function).

@@ -6,9 +6,9 @@
 use sqlparser::ast;
 
 use super::Planner;
-use super::expr::{Scope, char_as_text, is_flexible};
-use crate::plan::{Expr, Function, JsonbFn};
-use crate::{DataType, Error, Result};
+use super::expr::{Scope, ScopeColumn, char_as_text, ident_name, is_flexible};
+use crate::plan::{Expr, Function, JsonbFn, JsonbTable, Node};
+use crate::{Column, DataType, Error, Result};
 
 /// The jsonb operator a binary operator names, if it is one only jsonb has.
 fn operator(op: &ast::BinaryOperator) -> Option<JsonbFn> {
@@ -106,6 +106,91 @@ impl Planner<'_> {
             _ => DataType::Jsonb,
         };
         Ok((call(f, vec![a, b]), ty))
+    }
+
+    /// Plans a jsonb table function in FROM. An alias names the relation and its columns; a
+    /// function of one unnamed column (`jsonb_object_keys`) takes the alias as its column's
+    /// name, as in PostgreSQL.
+    pub(super) fn plan_jsonb_table(
+        &mut self,
+        name: &str,
+        args: &ast::TableFunctionArgs,
+        alias: Option<&ast::TableAlias>,
+    ) -> Result<(Node, Scope)> {
+        let func = match name {
+            "jsonb_each" => JsonbTable::Each,
+            "jsonb_each_text" => JsonbTable::EachText,
+            "jsonb_object_keys" => JsonbTable::ObjectKeys,
+            "jsonb_array_elements" => JsonbTable::ArrayElements,
+            _ => JsonbTable::ArrayElementsText,
+        };
+        let scope = Scope::default();
+        let exprs = args
+            .args
+            .iter()
+            .map(|a| match a {
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => Ok(e),
+                a => Err(Error::NotSupported(format!(
+                    "argument {a} of {name} is not supported yet"
+                ))),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let [arg] = exprs.as_slice() else {
+            return Err(self.undefined(name, &exprs, &scope));
+        };
+        let (arg, t) = self.bind(arg, &scope, Some(DataType::Jsonb))?;
+        if t != DataType::Jsonb {
+            return Err(self.undefined(name, &exprs, &scope));
+        }
+        let value = match func {
+            JsonbTable::Each | JsonbTable::ArrayElements => DataType::Jsonb,
+            _ => DataType::Text,
+        };
+        let mut columns = match func {
+            JsonbTable::Each | JsonbTable::EachText => vec![
+                Column {
+                    name: "key".into(),
+                    data_type: DataType::Text,
+                },
+                Column {
+                    name: "value".into(),
+                    data_type: value,
+                },
+            ],
+            JsonbTable::ObjectKeys => vec![Column {
+                name: alias.map_or_else(|| name.to_string(), |a| ident_name(&a.name)),
+                data_type: DataType::Text,
+            }],
+            _ => vec![Column {
+                name: "value".into(),
+                data_type: value,
+            }],
+        };
+        let relation = alias.map_or_else(|| name.to_string(), |a| ident_name(&a.name));
+        if let Some(a) = alias {
+            if a.columns.len() > columns.len() {
+                return Err(Error::Syntax(format!(
+                    "too many column aliases specified for function {name}"
+                )));
+            }
+            for (c, alias) in columns.iter_mut().zip(&a.columns) {
+                c.name = ident_name(&alias.name);
+            }
+        }
+        let scope = Scope {
+            columns: columns
+                .iter()
+                .map(|c| ScopeColumn {
+                    relation: Some(relation.clone()),
+                    name: c.name.clone(),
+                    data_type: c.data_type,
+                    hidden: false,
+                    merged: false,
+                })
+                .collect(),
+            ..Scope::default()
+        };
+        Ok((Node::JsonbTable { func, arg, columns }, scope))
     }
 
     /// Binds a call of a jsonb function; None when `name` is not one of them.
