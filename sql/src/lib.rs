@@ -99,7 +99,8 @@
 //!   the group's rows in memory. Variances of numerics are exact up to the numeric limits
 //!   below (22003 past them), standard deviations take the square root in about 28
 //!   significant digits, and both show at most 28 digits after the point (PostgreSQL can
-//!   show more for tiny values). No array_agg, json aggregates or ordered-set aggregates.
+//!   show more for tiny values); jsonb_agg and jsonb_object_agg (json_agg and json_object_agg
+//!   are the same, as jsonb). No array_agg or ordered-set aggregates.
 //! - Date/time, formatting and pattern functions: date_trunc, extract (numeric) and
 //!   date_part (double precision) with PostgreSQL's unit names and fields (`exec::datetime`;
 //!   an extract of julian whose quotient needs more than 28 digits has fewer decimals than
@@ -115,9 +116,11 @@
 //!   anchored regular expression as PostgreSQL's `similar_to_escape` does, then matched with
 //!   the `regex` crate (no `SUBSTRING(... SIMILAR ...)`); format takes `%s`, `%I`, `%L`,
 //!   `%%`, positions and widths (`exec::format`; `%I` quotes a fixed list of keywords).
-//! - `generate_series` of integers, numerics and timestamps (interval step) is a FROM item
-//!   only (`planner::series`; in the select list it is 0A000); no other set-returning or
-//!   table functions, no ROWS FROM or WITH ORDINALITY.
+//! - `generate_series` of integers, numerics and timestamps (interval step) and the jsonb
+//!   table functions (jsonb_each, jsonb_each_text, jsonb_object_keys, jsonb_array_elements,
+//!   jsonb_array_elements_text) are FROM items only (`planner::series`, `planner::jsonb`; in
+//!   the select list they are 0A000, and their arguments cannot refer to other FROM items:
+//!   no LATERAL); no other set-returning or table functions, no ROWS FROM or WITH ORDINALITY.
 //! - Correlated subqueries run once per enclosing row with the filters of their own query;
 //!   they are not decorrelated into joins, and a correlated equality does not select a key
 //!   span.

@@ -246,6 +246,11 @@ impl JsonbTable {
 }
 
 impl JsonbFn {
+    /// Whether this is an operator (named by its symbol), not a function.
+    pub fn is_operator(self) -> bool {
+        self.name().bytes().all(|b| !b.is_ascii_alphabetic())
+    }
+
     /// The operator's symbol or the function's name.
     pub fn name(self) -> &'static str {
         use JsonbFn as J;
@@ -596,6 +601,9 @@ impl Expr {
                 s + " END"
             }
             Expr::Coalesce(args) => format!("coalesce({})", format_list(args, names)),
+            Expr::Function(Function::Jsonb(j), args) if j.is_operator() && args.len() == 2 => {
+                format!("{} {} {}", f(&args[0]), j.name(), f(&args[1]))
+            }
             Expr::Function(func, args) => format!("{}({})", func.name(), format_list(args, names)),
             Expr::Cast(a, ty) => format!("{}::{}", f(a), ty.short_name()),
             Expr::Subquery(s) => {

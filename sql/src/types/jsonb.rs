@@ -842,6 +842,36 @@ mod tests {
         assert_eq!(key("1.0"), key("1"));
     }
 
+    fn json() -> impl proptest::strategy::Strategy<Value = Json> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Json::Null),
+            any::<bool>().prop_map(Json::Bool),
+            (-3i64..3, 0u32..2).prop_map(|(m, s)| Json::number(Decimal::new(m, s))),
+            "[ab]{0,2}".prop_map(Json::String),
+        ];
+        leaf.prop_recursive(3, 12, 3, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(Json::Array),
+                proptest::collection::vec(("[ab]{0,2}", inner), 0..3).prop_map(Json::object),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// The key encoding sorts as `compare` orders, and its text output parses back.
+        #[test]
+        fn key_order_is_value_order(a in json(), b in json()) {
+            let key = |j: &Json| {
+                let mut out = Vec::new();
+                encode_key(&mut out, j);
+                out
+            };
+            proptest::prop_assert_eq!(key(&a).cmp(&key(&b)), compare(&a, &b), "{} vs {}", a, b);
+            proptest::prop_assert_eq!(compare(&parse(&a.to_string()).expect("output parses"), &a), Ordering::Equal);
+        }
+    }
+
     #[test]
     fn containment() {
         let cases = [
