@@ -82,8 +82,7 @@ async fn jsonb_binds_and_reads_in_binary() {
     let err = client
         .query("SELECT $1::jsonb", &[&Jsonb("{".into())])
         .await
-        .err()
-        .expect("invalid json");
+        .expect_err("invalid json");
     let db = err.as_db_error().expect("a server error");
     assert_eq!(db.code().code(), "22P02");
     assert_eq!(db.message(), "invalid input syntax for type json");
