@@ -570,6 +570,9 @@ impl Expr {
         let f = |e: &Expr| e.format_operand(names);
         match self {
             Expr::Constant(Value::Text(s)) => format!("'{}'", s.replace('\'', "''")),
+            Expr::Constant(Value::Jsonb(j)) => {
+                format!("'{}'::jsonb", j.to_string().replace('\'', "''"))
+            }
             Expr::Constant(v) => v.to_string(),
             Expr::Column(i) => names.get(*i).cloned().unwrap_or_else(|| format!("#{i}")),
             Expr::Outer { depth, index } => format!("outer{depth}.#{index}"),

@@ -932,6 +932,7 @@ mod tests {
             ("{\"Numeric\":null}", DataType::Numeric(None)),
             ("\"Timestamptz\"", DataType::Timestamptz),
             ("\"Interval\"", DataType::Interval),
+            ("\"Jsonb\"", DataType::Jsonb),
         ];
         for (json, t) in cases {
             assert_eq!(serde_json::from_str::<DataType>(json).unwrap(), t, "{json}");
