@@ -36,50 +36,76 @@ fn call(f: JsonbFn, args: Vec<Expr>) -> Expr {
     Expr::Function(Function::Jsonb(f), args)
 }
 
+/// What [`Planner::jsonb_operator`] found.
+pub(super) enum Binding {
+    /// A jsonb operator, bound.
+    Jsonb(Expr, DataType),
+    /// Not a jsonb operator: the left operand, bound (with no type hint) to find that out.
+    Left(Expr, DataType),
+    /// Not a jsonb operator: the right operand, bound (with no type hint) to find that out.
+    Right(Expr, DataType),
+    /// Not a jsonb operator, and nothing bound.
+    None,
+}
+
 impl Planner<'_> {
     /// Binds `l op r` when it is a jsonb operator: one of jsonb's own, or `||` / `-` with a
-    /// jsonb operand. None when it is not.
+    /// jsonb operand. Otherwise returns the operand it had to bind to tell, so that the
+    /// caller binds every operand once (nested chains stay linear).
     pub(super) fn jsonb_operator(
         &mut self,
         l: &ast::Expr,
         op: &ast::BinaryOperator,
         r: &ast::Expr,
         scope: &Scope,
-    ) -> Option<Result<(Expr, DataType)>> {
+    ) -> Result<Binding> {
         if let Some(f) = operator(op) {
-            return Some(self.bind_operator(f, l, op, r, scope));
+            let (e, t) = self.bind_operator(f, None, l, op, r, scope)?;
+            return Ok(Binding::Jsonb(e, t));
         }
         let f = match op {
             ast::BinaryOperator::StringConcat => JsonbFn::Concat,
             ast::BinaryOperator::Minus => JsonbFn::Delete,
-            _ => return None,
+            _ => return Ok(Binding::None),
         };
-        // Only a typed operand can make `||` or `-` a jsonb operator; binding it here first
-        // is side-effect free for the plain operator's binding that follows otherwise.
-        let typed = if !is_flexible(l) {
-            l
-        } else if f == JsonbFn::Concat && !is_flexible(r) {
-            r
-        } else {
-            return None;
-        };
-        match self.bind(typed, scope, None) {
-            Ok((_, DataType::Jsonb)) => Some(self.bind_operator(f, l, op, r, scope)),
-            Ok(_) => None,
-            Err(e) => Some(Err(e)),
+        // Only a typed operand can make `||` or `-` a jsonb operator.
+        if !is_flexible(l) {
+            let left = self.bind(l, scope, None)?;
+            if left.1 != DataType::Jsonb {
+                return Ok(Binding::Left(left.0, left.1));
+            }
+            let (e, t) = self.bind_operator(f, Some(left), l, op, r, scope)?;
+            return Ok(Binding::Jsonb(e, t));
         }
+        if f == JsonbFn::Concat && !is_flexible(r) {
+            let (b, tb) = self.bind(r, scope, None)?;
+            if tb != DataType::Jsonb {
+                return Ok(Binding::Right(b, tb));
+            }
+            let (a, ta) = self.bind(l, scope, Some(DataType::Jsonb))?;
+            if ta != DataType::Jsonb {
+                return Err(mismatch(op, ta, tb));
+            }
+            return Ok(Binding::Jsonb(call(f, vec![a, b]), DataType::Jsonb));
+        }
+        Ok(Binding::None)
     }
 
+    /// Binds a jsonb operator; `left` is the left operand if it is already bound.
     fn bind_operator(
         &mut self,
         f: JsonbFn,
+        left: Option<(Expr, DataType)>,
         l: &ast::Expr,
         op: &ast::BinaryOperator,
         r: &ast::Expr,
         scope: &Scope,
     ) -> Result<(Expr, DataType)> {
         use JsonbFn as J;
-        let (a, ta) = self.bind(l, scope, Some(DataType::Jsonb))?;
+        let (a, ta) = match left {
+            Some(left) => left,
+            None => self.bind(l, scope, Some(DataType::Jsonb))?,
+        };
         let right_hint = match f {
             J::Contains | J::ContainedBy | J::Concat => Some(DataType::Jsonb),
             J::Get | J::GetText | J::Delete => None,
