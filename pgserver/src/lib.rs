@@ -57,9 +57,9 @@
 //!   after a schema change fails with 0A000 "cached plan must not change result type" when
 //!   the result types changed, as in PostgreSQL (a change of names alone is not detected).
 //! - Only BOOL, INT2, INT4, INT8, FLOAT4, FLOAT8, NUMERIC, TEXT, VARCHAR, BPCHAR, NAME, BYTEA,
-//!   DATE, TIME, TIMESTAMP, TIMESTAMPTZ, INTERVAL and UUID parameters are accepted (a
-//!   declared BPCHAR or NAME is text), and results use those types (but name), in text and
-//!   binary formats.
+//!   DATE, TIME, TIMESTAMP, TIMESTAMPTZ, INTERVAL, UUID, JSONB and JSON parameters are
+//!   accepted (a declared BPCHAR or NAME is text, a declared JSON is JSONB), and results use
+//!   those types (but name and json: a json column is jsonb), in text and binary formats.
 //! - Results of SELECT, SHOW and EXPLAIN are all tagged `SELECT n`.
 //! - COPY, NOTICE messages, LISTEN/NOTIFY and the function-call protocol are not supported
 //!   (FunctionCall is answered with 0A000; COPY messages outside COPY are ignored).

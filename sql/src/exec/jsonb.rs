@@ -327,6 +327,11 @@ fn build_object(args: Vec<Value>) -> Result<Value> {
                     i + 1
                 )));
             }
+            Value::Jsonb(_) => {
+                return Err(invalid(
+                    "key value must be scalar, not array, composite, or json",
+                ));
+            }
             Value::Bool(b) => b.to_string(),
             Value::Text(s) => s,
             k => k.to_string(),

@@ -1,7 +1,9 @@
 //! Binding of the jsonb operators and functions: the operand types PostgreSQL resolves for
 //! each (`->` takes a text key or an integer index, `@>` another jsonb, `#>` a text array
 //! literal...). Paths and key lists are text here, parsed as array literals when they are
-//! evaluated (`exec::jsonb`), since there is no array type yet.
+//! evaluated (`exec::jsonb`), since there is no array type yet. sqlparser's PostgreSQL
+//! dialect gives every one of these operators PostgreSQL's precedence for "any other
+//! operator" (that of `||`, left-associative), so `j -> 'a' || j` groups as PostgreSQL does.
 
 use sqlparser::ast;
 

@@ -55,11 +55,11 @@ impl Json {
     }
 
     /// A number, without the sign of a zero (PostgreSQL's numeric has no negative zero).
-    pub fn number(d: Decimal) -> Json {
-        match numeric::value(d) {
-            crate::Value::Numeric(d) => Json::Number(d),
-            _ => unreachable!("numeric::value returns a numeric"),
+    pub fn number(mut d: Decimal) -> Json {
+        if d.is_zero() {
+            d.set_sign_positive(true);
         }
+        Json::Number(d)
     }
 
     /// The name `jsonb_typeof` gives the value's type.
