@@ -28,9 +28,11 @@ pub(crate) fn call(f: JsonbFn, args: Vec<Value>) -> Result<Value> {
     let Value::Jsonb(j) = first else {
         return Err(internal(f));
     };
-    let rest: Vec<Value> = args.collect();
-    Ok(match (f, rest.as_slice()) {
-        (J::Get, [Value::Text(k)]) => maybe(j.get(k).cloned()),
+    let mut rest: Vec<Value> = args.collect();
+    // Operands are owned: take jsonb arguments out rather than copy them.
+    let take = |b: &mut Box<Json>| std::mem::replace(&mut **b, Json::Null);
+    Ok(match (f, rest.as_mut_slice()) {
+        (J::Get, [Value::Text(k)]) => maybe(into_value(*j, k)),
         (J::Get, [Value::Int(i)]) => maybe(element(&j, *i)),
         (J::GetText, [Value::Text(k)]) => text(j.get(k).and_then(Json::to_text)),
         (J::GetText, [Value::Int(i)]) => text(element(&j, *i).and_then(|e| e.to_text())),
@@ -49,7 +51,7 @@ pub(crate) fn call(f: JsonbFn, args: Vec<Value>) -> Result<Value> {
             let keys = parse_path(keys)?;
             Value::Bool(keys.iter().flatten().all(|k| j.exists(k)))
         }
-        (J::Concat, [Value::Jsonb(b)]) => jsonb(concat(*j, (**b).clone())),
+        (J::Concat, [Value::Jsonb(b)]) => jsonb(concat(*j, take(b))),
         (J::Delete, [Value::Text(k)]) => jsonb(delete_key(*j, k)?),
         (J::Delete, [Value::Int(i)]) => jsonb(delete_index(*j, *i)?),
         (J::DeletePath, [Value::Text(p)]) => jsonb(delete_path(*j, &parse_path(p)?)?),
@@ -59,14 +61,23 @@ pub(crate) fn call(f: JsonbFn, args: Vec<Value>) -> Result<Value> {
             Json::Object(_) => return Err(invalid("cannot get array length of a non-array")),
             _ => return Err(invalid("cannot get array length of a scalar")),
         },
-        (J::Set, [Value::Text(p), Value::Jsonb(v)]) => jsonb(set(*j, p, (**v).clone(), true)?),
+        (J::Set, [Value::Text(p), Value::Jsonb(v)]) => jsonb(set(*j, p, take(v), true)?),
         (J::Set, [Value::Text(p), Value::Jsonb(v), Value::Bool(create)]) => {
-            jsonb(set(*j, p, (**v).clone(), *create)?)
+            jsonb(set(*j, p, take(v), *create)?)
         }
         (J::StripNulls, []) => jsonb(j.strip_nulls()),
         (J::Pretty, []) => Value::Text(j.pretty()),
         _ => return Err(internal(f)),
     })
+}
+
+/// `j -> key` of an owned value: the key's value, moved out.
+fn into_value(j: Json, key: &str) -> Option<Json> {
+    let i = j.position(key)?;
+    match j {
+        Json::Object(mut pairs) => Some(pairs.swap_remove(i).1),
+        _ => None,
+    }
 }
 
 fn internal(f: JsonbFn) -> Error {
