@@ -166,7 +166,15 @@ impl Planner<'_> {
         let [arg] = exprs.as_slice() else {
             return Err(self.undefined(name, &exprs, &scope));
         };
-        let (arg, t) = self.bind(arg, &scope, Some(DataType::Jsonb))?;
+        // The argument sees no FROM item: PostgreSQL's implicit LATERAL is not there yet.
+        let (arg, t) = self
+            .bind(arg, &scope, Some(DataType::Jsonb))
+            .map_err(|e| match e {
+                Error::UndefinedColumn(_) | Error::UndefinedTable(_) => Error::NotSupported(
+                    format!("{name} cannot refer to columns of other FROM items yet (no LATERAL)"),
+                ),
+                e => e,
+            })?;
         if t != DataType::Jsonb {
             return Err(self.undefined(name, &exprs, &scope));
         }
