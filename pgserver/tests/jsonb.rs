@@ -40,6 +40,40 @@ impl<'a> FromSql<'a> for Jsonb {
     }
 }
 
+/// A json value in its binary wire format: the text alone.
+#[derive(Debug)]
+struct JsonText(&'static str);
+
+impl ToSql for JsonText {
+    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        out.put_slice(self.0.as_bytes());
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSON
+    }
+
+    to_sql_checked!();
+}
+
+#[tokio::test]
+async fn declared_json_parameters_are_read_as_jsonb() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let stmt = client
+        .prepare_typed("SELECT $1 -> 'a'", &[Type::JSON])
+        .await
+        .unwrap();
+    let rows = client
+        .query(&stmt, &[&JsonText(r#"{"a": [1e1]}"#)])
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<_, Jsonb>(0), Jsonb("[10]".into()));
+    drop(client);
+    server.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn jsonb_binds_and_reads_in_binary() {
     let server = TestServer::start().await;
