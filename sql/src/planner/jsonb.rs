@@ -114,6 +114,11 @@ impl Planner<'_> {
             _ => Some(DataType::Text),
         };
         let (b, tb) = self.bind(r, scope, right_hint)?;
+        if f == J::Concat && ta == DataType::Jsonb && tb.is_string() {
+            // jsonb || text is PostgreSQL's `anynonarray || text`: text concatenation.
+            let concat = Expr::Concat(Box::new(a), Box::new(char_as_text(b, tb)));
+            return Ok((concat, DataType::Text));
+        }
         let right_ok = match f {
             J::Contains | J::ContainedBy | J::Concat => tb == DataType::Jsonb,
             J::Get | J::GetText | J::Delete => tb.is_string() || tb.is_integer(),
