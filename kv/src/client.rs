@@ -273,6 +273,54 @@ impl Client {
         }
     }
 
+    /// Reads each of `keys` at `ts`: one request per range holding some of them. Answers, for
+    /// each key in order, its value or the foreign lock that hides it.
+    pub async fn get_many(
+        &self,
+        keys: &[Vec<u8>],
+        ts: Timestamp,
+    ) -> Result<Vec<std::result::Result<Option<Vec<u8>>, LockedKey>>> {
+        let mut out: Vec<Option<std::result::Result<Option<Vec<u8>>, LockedKey>>> =
+            vec![None; keys.len()];
+        let routes: Vec<Vec<u8>> = keys.iter().map(|k| routing_key(k).into_owned()).collect();
+        let mut pending: Vec<usize> = (0..keys.len()).collect();
+        while let Some(&first) = pending.first() {
+            // The keys of `pending` the range `desc` holds (recomputed from the descriptor a
+            // retry used, so a split in between leaves the rest for the next round).
+            let held = |desc: &RangeDescriptor| -> Vec<usize> {
+                pending
+                    .iter()
+                    .copied()
+                    .filter(|&i| desc.contains(&routes[i]))
+                    .collect()
+            };
+            let make = |desc: &RangeDescriptor| Request::GetMany {
+                keys: held(desc).into_iter().map(|i| keys[i].clone()).collect(),
+                ts,
+            };
+            let (reply, desc) = self.with_range(&routes[first], make).await?;
+            let Reply::Values(values) = reply else {
+                return Err(unexpected("get_many", reply));
+            };
+            let held = held(&desc);
+            if values.len() != held.len() {
+                return Err(Error::Unavailable(format!(
+                    "get_many: {} answers for {} keys",
+                    values.len(),
+                    held.len()
+                )));
+            }
+            for (i, v) in held.iter().zip(values) {
+                out[*i] = Some(v);
+            }
+            pending.retain(|i| out[*i].is_none());
+        }
+        Ok(out
+            .into_iter()
+            .map(|v| v.expect("every key answered"))
+            .collect())
+    }
+
     /// Scans up to `limit` rows of `[start, end)` at `ts` across ranges. Stops at the first range
     /// that reports locks (the result then carries them and a resume key where the scan stopped).
     pub async fn scan(

@@ -850,6 +850,27 @@ impl Replica {
         Ok(self.mvcc(&snapshot).get(key, ts)?)
     }
 
+    /// Reads each of `keys` at `ts` (linearizable) after one leadership check; every key
+    /// must lie inside the range.
+    pub async fn get_many(
+        &self,
+        keys: &[Vec<u8>],
+        ts: Timestamp,
+    ) -> Result<Vec<std::result::Result<Option<Vec<u8>>, LockedKey>>> {
+        for key in keys {
+            self.latches.wait(key, &next_key(key), ts, None).await;
+        }
+        let (snapshot, desc) = self.read_snapshot().await?;
+        self.check_gc(ts)?;
+        if !keys.iter().all(|k| desc.contains(&routing_key(k))) {
+            return Err(Error::RangeKeyMismatch(Box::new(desc)));
+        }
+        let mvcc = self.mvcc(&snapshot);
+        keys.iter()
+            .map(|k| mvcc.get(k, ts).map_err(Into::into))
+            .collect()
+    }
+
     /// Scans `[start, end)` at `ts` (linearizable); the span must lie inside the range.
     pub async fn scan(
         &self,

@@ -67,6 +67,9 @@ pub enum Request {
         mutations: Vec<Mutation>,
         reads: Vec<(Vec<u8>, Vec<u8>)>,
     },
+    /// Read each of `keys` at `ts` under one leadership check: for each key, in order, its
+    /// value or the foreign lock that hides it. Every key lies in the range.
+    GetMany { keys: Vec<Vec<u8>>, ts: Timestamp },
 }
 
 impl Request {
@@ -83,6 +86,7 @@ impl Request {
             Request::ReadIndex => "read_index",
             Request::Propose(_) => "propose",
             Request::OnePhaseCommit { .. } => "one_phase_commit",
+            Request::GetMany { .. } => "get_many",
         }
     }
 }
@@ -117,6 +121,8 @@ pub enum Reply {
         response: Option<Response>,
         ambiguous: Option<String>,
     },
+    /// To `GetMany`: one answer per key, in the request's order.
+    Values(Vec<std::result::Result<Option<Vec<u8>>, LockedKey>>),
 }
 
 /// Where the node's commit timestamps come from (the timestamp oracle, assembled by `txn`).
@@ -173,6 +179,7 @@ impl LocalSender {
         let replica = self.store.replica(range_id)?;
         Ok(match req {
             Request::Get { key, ts } => Reply::Value(replica.get(&key, ts).await?),
+            Request::GetMany { keys, ts } => Reply::Values(replica.get_many(&keys, ts).await?),
             Request::Scan {
                 start,
                 end,

@@ -89,6 +89,10 @@ mod tests {
                 limit: usize::MAX,
             },
             Request::ReadIndex,
+            Request::GetMany {
+                keys: vec![b"a".to_vec(), b"b".to_vec()],
+                ts: 7,
+            },
             Request::Propose(Command::Rollback {
                 start_ts: 9,
                 keys: vec![b"x".to_vec()],
@@ -128,6 +132,7 @@ mod tests {
                 lock,
             }))),
             Ok(Reply::Scan(ScanResult::default())),
+            Ok(Reply::Values(vec![Ok(None), Ok(Some(b"v".to_vec()))])),
             Ok(Reply::Response(Response::default())),
             Ok(Reply::Term(3)),
             Err(Error::NotLeader { leader: Some(2) }),

@@ -24,7 +24,11 @@
 //! when the index holds every column the query reads above the scan. Scans read
 //! `exec::ops::SCAN_BATCH` (1024) rows per request and resume after the last key returned.
 //! Joins with equalities between a left and a right column are hash joins, others nested
-//! loops; both read their right input whole. Subqueries in expressions run as plans of their
+//! loops; both read their right input whole. An INNER or LEFT equi-join whose keys give the
+//! whole primary key of a right-hand table is a lookup join instead: each batch of left rows
+//! reads the rows it matches by primary key (one request per range), until the left input
+//! has returned `exec::lookup_join::LOOKUP_ROWS` rows; it then hashes the table as a hash
+//! join would. Index scans read the rows of each batch of entries the same way. Subqueries in expressions run as plans of their
 //! own: once per operator when they refer to no enclosing column, else once per row.
 //!
 //! `EXPLAIN` prints a plan with the same tree printer the golden tests use; `EXPLAIN ANALYZE`

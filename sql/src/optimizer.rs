@@ -5,9 +5,13 @@
 //! columns they read ([`PushDownFilters`]), lower each filtered full scan to the table's access
 //! path — a point get, a key span of the primary index or of a secondary index
 //! ([`AccessPaths`]) — turn equi-joins into hash joins ([`HashJoins`]), clean up, make index
-//! scans index-only where the index covers what is read above them ([`IndexOnlyScans`]), and
-//! finally optimize the plans of subqueries in expressions.
+//! scans index-only where the index covers what is read above them ([`IndexOnlyScans`]), turn
+//! hash joins whose keys give a right-hand table's whole primary key into lookup joins
+//! ([`LookupJoins`]), and finally optimize the plans of subqueries in expressions.
 
+use std::sync::Arc;
+
+use crate::catalog::Table;
 use crate::exec::eval::eval;
 use crate::plan::{CmpOp, Expr, JoinKind, Node, Plan, Span};
 use crate::planner::access::access;
@@ -515,6 +519,86 @@ impl Rule for HashJoins {
     }
 }
 
+/// Turns a hash join (INNER or LEFT) whose keys equate the whole primary key of a right-hand
+/// table scan with left columns into a lookup join: each batch of left rows reads just the
+/// rows it matches (the join falls back to hashing the table once the left input has proved
+/// large; see [`Node::LookupJoin`]).
+pub struct LookupJoins;
+
+impl Rule for LookupJoins {
+    fn name(&self) -> &'static str {
+        "lookup_joins"
+    }
+
+    fn apply(&self, node: Node) -> Node {
+        infallible(node.transform(&mut |n| {
+            Ok(match n {
+                Node::Join {
+                    left,
+                    right,
+                    kind: kind @ (JoinKind::Inner | JoinKind::Left),
+                    on,
+                    keys,
+                } if !keys.is_empty() => match lookup_columns(&left, &right, &keys) {
+                    Some((table, lookup)) => Node::LookupJoin {
+                        left,
+                        right,
+                        table,
+                        lookup,
+                        kind,
+                        on,
+                        keys,
+                    },
+                    None => Node::Join {
+                        left,
+                        right,
+                        kind,
+                        on,
+                        keys,
+                    },
+                },
+                n => n,
+            })
+        }))
+    }
+}
+
+/// The table a lookup join would read and, for each of its primary-key columns, the left
+/// column a join key equates with it; None unless `right` is a whole-table scan (under a
+/// filter without subqueries) and every key column has such a left column whose values
+/// encode like the key's once cast (one integer or string family, or the same type).
+fn lookup_columns(
+    left: &Node,
+    right: &Node,
+    keys: &[(usize, usize)],
+) -> Option<(Arc<Table>, Vec<usize>)> {
+    let table = match right {
+        Node::Scan { table, span } if *span == Span::full() => table,
+        Node::Filter { source, predicate } if !predicate.has_subquery() => match source.as_ref() {
+            Node::Scan { table, span } if *span == Span::full() => table,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let lcols = left.columns();
+    let encodes_like = |l: DataType, r: DataType| {
+        l.without_typmod() == r.without_typmod()
+            || (l.family() == r.family() && matches!(l.family(), 0 | 2))
+    };
+    let lookup = table
+        .primary_key
+        .iter()
+        .map(|&c| {
+            keys.iter()
+                .find(|&&(l, r)| {
+                    r == c && encodes_like(lcols[l].data_type, table.columns[c].data_type)
+                })
+                .map(|&(l, _)| l)
+        })
+        .collect::<Option<Vec<usize>>>()?;
+    Some((table.clone(), lookup))
+}
+
 /// `left_column = right_column` (either order), as (left index, right index in its input).
 fn equi_key(c: &Expr, width: usize) -> Option<(usize, usize)> {
     let Expr::Compare(CmpOp::Eq, a, b) = c else {
@@ -713,6 +797,7 @@ pub fn rules(params: &[Option<DataType>]) -> Vec<Box<dyn Rule>> {
         Box::new(RemoveTrueFilters),
         Box::new(RemoveIdentityProjections),
         Box::new(IndexOnlyScans),
+        Box::new(LookupJoins),
         Box::new(OptimizeSubqueries {
             params: params.to_vec(),
         }),

@@ -1135,6 +1135,22 @@ pub enum Node {
         on: Option<Expr>,
         keys: Vec<(usize, usize)>,
     },
+    /// An INNER or LEFT join whose right input is a table read by primary key: for each
+    /// batch of left rows, the right rows whose whole primary key equals the left columns
+    /// `lookup` (one per key column, in key order) are read with one request per range, and
+    /// joined as [`Node::Join`] joins them (`keys` and `on` over the concatenated row). `right`
+    /// is that table's scan (under a filter the looked-up rows must pass): once the left input
+    /// has returned `exec::lookup_join::LOOKUP_ROWS` rows it is read whole and the join goes on as a hash join,
+    /// so a left input larger than expected costs no more than a hash join would.
+    LookupJoin {
+        left: Box<Node>,
+        right: Box<Node>,
+        table: Arc<Table>,
+        lookup: Vec<usize>,
+        kind: JoinKind,
+        on: Option<Expr>,
+        keys: Vec<(usize, usize)>,
+    },
     /// Emits the first of each set of equal rows (NULLs equal), in input order.
     Distinct { source: Box<Node> },
     /// Emits the first row of each run of rows with equal values in `columns` (NULLs equal):
@@ -1221,7 +1237,7 @@ impl Node {
             | Node::Limit { source, .. } => source.columns(),
             Node::SetOp { left, .. } => left.columns(),
             Node::RecursiveCte { anchor, .. } => anchor.columns(),
-            Node::Join { left, right, .. } => {
+            Node::Join { left, right, .. } | Node::LookupJoin { left, right, .. } => {
                 let mut c = left.columns();
                 c.extend(right.columns());
                 c
@@ -1291,6 +1307,23 @@ impl Node {
             } => Node::Join {
                 left: t(left)?,
                 right: t(right)?,
+                kind,
+                on,
+                keys,
+            },
+            Node::LookupJoin {
+                left,
+                right,
+                table,
+                lookup,
+                kind,
+                on,
+                keys,
+            } => Node::LookupJoin {
+                left: t(left)?,
+                right: t(right)?,
+                table,
+                lookup,
                 kind,
                 on,
                 keys,
@@ -1436,6 +1469,23 @@ impl Node {
                     on: on.map(&mut *f),
                     keys,
                 },
+                Node::LookupJoin {
+                    left,
+                    right,
+                    table,
+                    lookup,
+                    kind,
+                    on,
+                    keys,
+                } => Node::LookupJoin {
+                    left,
+                    right,
+                    table,
+                    lookup,
+                    kind,
+                    on: on.map(&mut *f),
+                    keys,
+                },
                 Node::Window {
                     source,
                     windows,
@@ -1484,6 +1534,9 @@ impl Node {
                 source.walk_exprs(f);
             }
             Node::Join {
+                left, right, on, ..
+            }
+            | Node::LookupJoin {
                 left, right, on, ..
             } => {
                 on.iter().for_each(&mut each);
@@ -1653,6 +1706,35 @@ impl Node {
                         .collect();
                     let _ = write!(s, " on {}", k.join(", "));
                 }
+                if let Some(on) = on {
+                    let _ = write!(s, " filter {}", on.format(&names));
+                }
+                let _ = writeln!(out, "{s}");
+                left.explain(out, depth + 1);
+                right.explain(out, depth + 1);
+                None
+            }
+            Node::LookupJoin {
+                left,
+                right,
+                table,
+                lookup,
+                kind,
+                on,
+                ..
+            } => {
+                let names = self.names();
+                let mut s = format!("LookupJoin {}", table.name);
+                if *kind == JoinKind::Left {
+                    s.push_str(" left");
+                }
+                let width = left.columns().len();
+                let key: Vec<String> = lookup
+                    .iter()
+                    .zip(&table.primary_key)
+                    .map(|(&l, &c)| format!("{} = {}", names[width + c], names[l]))
+                    .collect();
+                let _ = write!(s, " on {}", key.join(", "));
                 if let Some(on) = on {
                     let _ = write!(s, " filter {}", on.format(&names));
                 }

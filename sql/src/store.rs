@@ -48,6 +48,9 @@ pub(crate) trait KvTxn: Send + Sync {
     fn read_ts(&self) -> txn::Timestamp;
     /// Reads one key.
     async fn get(&mut self, key: &[u8]) -> KvResult<Option<Vec<u8>>>;
+    /// Reads several keys (one request per range holding some of them): their values in the
+    /// order of `keys`.
+    async fn get_many(&mut self, keys: &[Vec<u8>]) -> KvResult<Vec<Option<Vec<u8>>>>;
     /// Reads up to `limit` pairs of `[start, end)` in key order.
     async fn scan(
         &mut self,
@@ -124,6 +127,9 @@ impl KvTxn for txn::Transaction {
     }
     async fn get(&mut self, key: &[u8]) -> KvResult<Option<Vec<u8>>> {
         txn::Transaction::get(self, key).await
+    }
+    async fn get_many(&mut self, keys: &[Vec<u8>]) -> KvResult<Vec<Option<Vec<u8>>>> {
+        txn::Transaction::get_many(self, keys).await
     }
     async fn scan(
         &mut self,
@@ -293,6 +299,13 @@ impl KvTxn for MemoryTxn {
             .and_then(|v| Self::visible(v, self.start_ts))
             .cloned())
     }
+    async fn get_many(&mut self, keys: &[Vec<u8>]) -> KvResult<Vec<Option<Vec<u8>>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.get(key).await?);
+        }
+        Ok(out)
+    }
     async fn scan(
         &mut self,
         start: &[u8],
@@ -424,6 +437,9 @@ impl KvTxn for NoTxn {
         Err(no_txn())
     }
     async fn get(&mut self, _: &[u8]) -> KvResult<Option<Vec<u8>>> {
+        Err(no_txn())
+    }
+    async fn get_many(&mut self, _: &[Vec<u8>]) -> KvResult<Vec<Option<Vec<u8>>>> {
         Err(no_txn())
     }
     async fn scan(&mut self, _: &[u8], _: &[u8], _: usize) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>> {

@@ -720,3 +720,61 @@ async fn explain_analyze_counts_rows_and_kv_reads() {
     );
     db.shutdown().await.expect("shutdown");
 }
+
+/// The last line of EXPLAIN ANALYZE: "..., KV rows read: N" as N.
+async fn rows_read(s: &mut Session, sql: &str) -> (Vec<String>, u64) {
+    let lines: Vec<String> = rows(s, &format!("EXPLAIN ANALYZE {sql}"), &[])
+        .await
+        .into_iter()
+        .map(|r| match &r[0] {
+            Value::Text(t) => t.clone(),
+            v => panic!("{v:?}"),
+        })
+        .collect();
+    let last = lines.last().expect("a summary line").clone();
+    let read = last.rsplit(' ').next().unwrap().parse().unwrap();
+    (lines, read)
+}
+
+#[tokio::test]
+async fn a_lookup_join_reads_only_the_rows_it_joins_until_its_left_input_proves_large() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = txn::Db::open_local(dir.path()).await.expect("open");
+    let mut s = session(&Engine::new(db.clone()));
+    must(&mut s, "CREATE TABLE c (id INT PRIMARY KEY, label TEXT)").await;
+    must(&mut s, "CREATE TABLE i (id INT PRIMARY KEY, cat BIGINT)").await;
+    must(
+        &mut s,
+        "INSERT INTO c SELECT g, 'c' || g FROM generate_series(1, 1000) g",
+    )
+    .await;
+    must(
+        &mut s,
+        "INSERT INTO i SELECT g, g % 1000 + 1 FROM generate_series(1, 5000) g",
+    )
+    .await;
+    let small = "SELECT i.id, c.label FROM i JOIN c ON c.id = i.cat WHERE i.id BETWEEN 10 AND 29";
+    let (plan, read) = rows_read(&mut s, small).await;
+    assert!(
+        plan.iter().any(|l| l.contains("LookupJoin c on id = cat")),
+        "{plan:?}"
+    );
+    assert_eq!(
+        read, 40,
+        "20 rows of i and the 20 rows of c they join: {plan:?}"
+    );
+    // The first two batches of i (1,024 rows each, LOOKUP_ROWS in all) look up their 1,000
+    // distinct keys each; past them the join reads c whole (once) and hashes it.
+    let (plan, read) = rows_read(&mut s, "SELECT count(*) FROM i JOIN c ON c.id = i.cat").await;
+    assert_eq!(read, 5000 + 2 * 1000 + 1000, "{plan:?}");
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT count(*), sum(c.id) FROM i JOIN c ON c.id = i.cat",
+            &[]
+        )
+        .await,
+        vec![vec![Value::Int(5000), Value::Int(2_502_500)]]
+    );
+    db.shutdown().await.expect("shutdown");
+}

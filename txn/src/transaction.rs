@@ -162,6 +162,46 @@ impl Transaction {
         }
     }
 
+    /// Reads several keys (the transaction's own writes first) with one request per range
+    /// holding some of them; answers their values in the order of `keys`.
+    pub async fn get_many(&mut self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        let mut out = vec![None; keys.len()];
+        let mut pending = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            match self.writes.get(key) {
+                Some(w) => out[i] = w.value().cloned(),
+                None => pending.push(i),
+            }
+        }
+        while !pending.is_empty() {
+            let wanted: Vec<Vec<u8>> = pending.iter().map(|&i| keys[i].clone()).collect();
+            let answers = self
+                .client()
+                .get_many(&wanted, self.read_ts)
+                .await
+                .map_err(kv_err)?;
+            let mut locked = None;
+            let mut again = Vec::new();
+            for (i, answer) in pending.into_iter().zip(answers) {
+                match answer {
+                    Ok(value) => {
+                        self.record_read(keys[i].clone(), kv::keys::next_key(&keys[i]));
+                        out[i] = value;
+                    }
+                    Err(l) => {
+                        locked.get_or_insert(l);
+                        again.push(i);
+                    }
+                }
+            }
+            if let Some(l) = locked {
+                self.db.resolve_lock(&l).await?;
+            }
+            pending = again;
+        }
+        Ok(out)
+    }
+
     /// Reads up to `limit` pairs of `[start, end)` in key order, own writes merged in. To read
     /// on, call again with `start` = `keys::next_key(last key returned)`.
     pub async fn scan(

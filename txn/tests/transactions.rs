@@ -524,3 +524,39 @@ async fn concurrent_inserts_of_one_key_commit_once() {
     assert_eq!(r.get(&row(7)).await.unwrap(), Some(b"a".to_vec()));
     assert_eq!(r.get(&sys(7)).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn get_many_reads_keys_of_several_ranges_and_own_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, db) = open(dir.path(), Config::default()).await;
+    let mut t = db.begin(TxnOptions::default()).await.unwrap();
+    for id in [1, 5, 30] {
+        t.put(row(id), vec![id]).unwrap();
+    }
+    t.put(sys(1), b"meta".to_vec()).unwrap();
+    t.commit().await.unwrap();
+    db.split_at(&row(10)).await.unwrap();
+    let mut t = db.begin(TxnOptions::default()).await.unwrap();
+    t.put(row(7), b"own".to_vec()).unwrap();
+    t.delete(row(5)).unwrap();
+    let keys = vec![row(30), sys(1), row(2), row(1), row(7), row(5)];
+    let got = t.get_many(&keys).await.unwrap();
+    assert_eq!(
+        got,
+        vec![
+            Some(vec![30]),
+            Some(b"meta".to_vec()),
+            None,
+            Some(vec![1]),
+            Some(b"own".to_vec()),
+            None,
+        ]
+    );
+    for (key, value) in keys.iter().zip(&got) {
+        assert_eq!(
+            &t.get(key).await.unwrap(),
+            value,
+            "get agrees with get_many"
+        );
+    }
+}

@@ -169,6 +169,12 @@ impl KvTxn for Counting<'_> {
         self.rows_read += u64::from(v.is_some());
         Ok(v)
     }
+    async fn get_many(&mut self, keys: &[Vec<u8>]) -> KvResult<Vec<Option<Vec<u8>>>> {
+        self.requests += 1;
+        let values = self.txn.get_many(keys).await?;
+        self.rows_read += values.iter().filter(|v| v.is_some()).count() as u64;
+        Ok(values)
+    }
     async fn scan(
         &mut self,
         start: &[u8],

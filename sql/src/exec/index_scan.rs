@@ -13,7 +13,7 @@ use crate::plan::{Span, SpanBound};
 use crate::store::KvTxn;
 
 /// Scans index entries in batches of [`SCAN_BATCH`](super::ops::SCAN_BATCH); each batch's rows are then read by
-/// primary key, one get per entry, unless the scan is index-only.
+/// primary key, one request per range for the batch, unless the scan is index-only.
 pub(super) struct IndexScan {
     table: Arc<Table>,
     index: Index,
@@ -66,17 +66,20 @@ impl Operator for IndexScan {
             let Some(batch) = scan_batch(txn, &mut self.start, &self.end).await? else {
                 return Ok(None);
             };
-            let mut rows = Vec::with_capacity(batch.len());
+            let mut entries = Vec::with_capacity(batch.len());
             for (k, v) in &batch {
-                let entry = decode_index_entry(&self.table, &self.index, k, v)?;
-                if self.covering {
-                    rows.push(entry);
-                    continue;
-                }
-                let key = row_key(&self.table, &entry);
-                // Entries and rows are written in one transaction, so a row is always there.
-                if let Some(value) = txn.get(&key).await? {
-                    rows.push(decode_table_row(&self.table, &key, &value)?);
+                entries.push(decode_index_entry(&self.table, &self.index, k, v)?);
+            }
+            if self.covering {
+                return Ok(Some(entries));
+            }
+            let keys: Vec<Vec<u8>> = entries.iter().map(|e| row_key(&self.table, e)).collect();
+            let values = txn.get_many(&keys).await?;
+            let mut rows = Vec::with_capacity(keys.len());
+            // Entries and rows are written in one transaction, so a row is always there.
+            for (key, value) in keys.iter().zip(values) {
+                if let Some(value) = value {
+                    rows.push(decode_table_row(&self.table, key, &value)?);
                 }
             }
             if !rows.is_empty() {

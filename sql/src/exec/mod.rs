@@ -14,6 +14,7 @@ pub(crate) mod index;
 mod index_scan;
 mod jsonb;
 mod jsonb_table;
+mod lookup_join;
 pub(crate) mod ops;
 pub(crate) mod rows;
 mod series;

@@ -74,17 +74,20 @@ fn build_node(node: Node) -> Result<Box<dyn Operator>> {
             kind,
             on,
             keys,
-        } => Box::new(Join {
-            right_width: right.columns().len(),
-            left_width: left.columns().len(),
-            left_done: false,
-            left: build(*left)?,
-            right: Some(build(*right)?),
+        } => {
+            let widths = (left.columns().len(), right.columns().len());
+            let left = build(*left)?;
+            hash_join(left, build(*right)?, widths, kind, on, keys)
+        }
+        Node::LookupJoin {
+            left,
+            right,
+            table,
+            lookup,
             kind,
             on,
             keys,
-            built: Built::default(),
-        }),
+        } => super::lookup_join::LookupJoin::build(*left, *right, table, lookup, kind, on, keys)?,
         Node::Distinct { source } => Box::new(super::setops::Distinct {
             source: build(*source)?,
             seen: Default::default(),
@@ -487,8 +490,31 @@ impl Join {
     }
 }
 
+/// A join of `left` and `right` (of `widths` columns), hashing the right input on the
+/// `keys` when there are any (see [`Node::Join`]).
+pub(super) fn hash_join(
+    left: Box<dyn Operator>,
+    right: Box<dyn Operator>,
+    (left_width, right_width): (usize, usize),
+    kind: JoinKind,
+    on: Option<Expr>,
+    keys: Vec<(usize, usize)>,
+) -> Box<dyn Operator> {
+    Box::new(Join {
+        right_width,
+        left_width,
+        left_done: false,
+        left,
+        right: Some(right),
+        kind,
+        on,
+        keys,
+        built: Built::default(),
+    })
+}
+
 /// The encoded key of a row's join columns; `None` if one is NULL.
-fn join_key(row: &[Value], columns: impl Iterator<Item = usize>) -> Option<Vec<u8>> {
+pub(super) fn join_key(row: &[Value], columns: impl Iterator<Item = usize>) -> Option<Vec<u8>> {
     let values: Vec<Value> = columns.map(|c| row[c].clone()).collect();
     (!values.iter().any(Value::is_null)).then(|| encode_key(&values, &[]))
 }

@@ -64,6 +64,7 @@ fn scanned_table(node: &Node) -> Result<Option<Arc<Table>>> {
         }
         Node::Values { .. } | Node::Series { .. } | Node::JsonbTable { .. } => Ok(None),
         Node::Join { .. }
+        | Node::LookupJoin { .. }
         | Node::SetOp { .. }
         | Node::Distinct { .. }
         | Node::DistinctOn { .. }
@@ -145,6 +146,7 @@ fn with_keys(node: Node, table: &Table) -> Result<(Node, Vec<usize>)> {
         | Node::Series { .. }
         | Node::JsonbTable { .. }
         | Node::Join { .. }
+        | Node::LookupJoin { .. }
         | Node::SetOp { .. }
         | Node::Distinct { .. }
         | Node::DistinctOn { .. }
