@@ -550,7 +550,10 @@ mod tests {
         assert_eq!(pg_type(DataType::Varchar(Some(3))).oid(), 1043);
         assert_eq!(pg_type(DataType::Char(3)).oid(), 1042);
         assert_eq!(data_type(&Type::BPCHAR), Some(DataType::Text));
-        assert_eq!(data_type(&Type::JSONB), None);
+        assert_eq!(data_type(&Type::JSONB), Some(DataType::Jsonb));
+        assert_eq!(data_type(&Type::JSON), Some(DataType::Jsonb));
+        assert_eq!(pg_type(DataType::Jsonb).oid(), 3802);
+        assert_eq!(data_type(&Type::XML), None);
         let more = [
             (DataType::Numeric(None), 1700),
             (DataType::Bytea, 17),
