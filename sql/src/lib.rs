@@ -175,13 +175,17 @@
 //!   strings) and are not supported.
 //! - jsonb (`types::jsonb`) follows PostgreSQL's input normalisation, output, errors and btree
 //!   order, but: `json` is jsonb (PostgreSQL's json keeps the input text, duplicate keys and
-//!   key order); jsonb numbers have numeric's limits here (28 digits after the point, below
-//!   about 7.9e28; PostgreSQL: any JSON number) and strings compare by bytes (collation "C");
-//!   a jsonb column cannot be in a primary key or index (0A000; PostgreSQL has btree and GIN);
-//!   paths and key lists (`#>`, `#>>`, `#-`, `?|`, `?&`, jsonb_set) are text array literals
-//!   (`'{a,0}'`), since there is no array type (no `ARRAY[...]` or `text[]` values); no
-//!   jsonpath, `@?`/`@@`, jsonb_insert, jsonb_set_lax or json_* functions other than the
-//!   jsonb aliases bound to them.
+//!   key order), and the json_* functions that exist (json_typeof, json_array_length,
+//!   json_build_object, json_build_array, to_json, json_strip_nulls, json_agg,
+//!   json_object_agg) are their jsonb forms (PostgreSQL's print json's own text, such as
+//!   `{"a" : 1}`); jsonb numbers have numeric's limits here (28 digits after the point, below
+//!   about 7.9e28, else 22003; PostgreSQL: any JSON number) and strings compare by bytes
+//!   (collation "C"); a jsonb column cannot be in a primary key or index (0A000; PostgreSQL
+//!   has btree and GIN); paths and key lists (`#>`, `#>>`, `#-`, `?|`, `?&`, jsonb_set) are
+//!   text array literals (`'{a,0}'`), since there is no array type (no `ARRAY[...]` or
+//!   `text[]` values); no subscripts (`j['a']`), jsonpath, `@?`/`@@`, jsonb_insert,
+//!   jsonb_set_lax or other json functions; an operator type error names a literal's type
+//!   (`text`) where PostgreSQL says `unknown`.
 //! - Dates and times read and print the ISO style only (no month names, `epoch`,
 //!   `infinity` or BC input) with the time zone fixed at UTC: SET TIME ZONE is accepted and
 //!   changes no input or output. A precision on time or timestamp is accepted and ignored
