@@ -69,6 +69,16 @@ impl Record {
     }
 
     pub fn decode(buf: &[u8]) -> io::Result<Record> {
+        let (kind, start_ts, value) = Record::view(buf)?;
+        Ok(Record {
+            kind,
+            start_ts,
+            value: value.to_vec(),
+        })
+    }
+
+    /// The kind, start timestamp and value of an encoded record, without copying the value.
+    fn view(buf: &[u8]) -> io::Result<(RecordKind, Timestamp, &[u8])> {
         let mut r = Reader::versioned(buf, RECORD_V1, "record")?;
         let kind = match r.u8()? {
             1 => RecordKind::Put,
@@ -78,11 +88,7 @@ impl Record {
             _ => return Err(corrupt("record kind")),
         };
         let start_ts = r.u64()?;
-        Ok(Record {
-            kind,
-            start_ts,
-            value: r.rest().to_vec(),
-        })
+        Ok((kind, start_ts, r.rest()))
     }
 }
 
@@ -265,6 +271,26 @@ fn split_version_key(raw: &[u8]) -> io::Result<(Vec<u8>, Timestamp)> {
     Ok((key, !u64::from_be_bytes(ts)))
 }
 
+/// A version key's encoded user key (still escaped) and its commit timestamp, borrowed: the
+/// versions of one key share the encoded part, so it can be compared without decoding.
+fn split_version_key_raw(raw: &[u8]) -> io::Result<(&[u8], Timestamp)> {
+    let at = raw
+        .len()
+        .checked_sub(8)
+        .ok_or_else(|| corrupt("version key"))?;
+    let (key, ts) = raw.split_at(at);
+    let ts: [u8; 8] = ts.try_into().map_err(|_| corrupt("version key"))?;
+    Ok((key, !u64::from_be_bytes(ts)))
+}
+
+/// The user key of a version key's encoded part ([`split_version_key_raw`]).
+fn decode_user_key(encoded: &[u8]) -> io::Result<Vec<u8>> {
+    match crate::keys::decode_bytes(encoded) {
+        Some((key, [])) => Ok(key),
+        _ => Err(corrupt("version key")),
+    }
+}
+
 /// The `data` span holding every version of every key in `[start, end)`.
 fn data_span(start: &[u8], end: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let (mut s, mut e) = (Vec::new(), Vec::new());
@@ -346,26 +372,32 @@ impl Mvcc<'_> {
     ) -> io::Result<ScanResult> {
         let (ds, de) = data_span(start, end);
         let mut result = ScanResult::default();
-        let mut current: Option<Vec<u8>> = None; // the key whose visible version was decided
+        // The encoded key whose visible version was decided (the versions of a key are
+        // adjacent, newest first); only the keys returned are decoded.
+        let mut current: Option<Vec<u8>> = None;
         for guard in self.snapshot.range(self.data, ds..de) {
             let (k, v) = guard.into_inner().map_err(io_err)?;
-            let (key, commit_ts) = split_version_key(&k)?;
-            if current.as_deref() == Some(&key) || commit_ts > ts {
+            let (encoded, commit_ts) = split_version_key_raw(&k)?;
+            if current.as_deref() == Some(encoded) || commit_ts > ts {
                 continue;
             }
-            let record = Record::decode(&v)?;
-            match record.kind {
+            let (kind, _, value) = Record::view(&v)?;
+            match kind {
                 RecordKind::Rollback | RecordKind::Lock => continue,
-                RecordKind::Delete => current = Some(key),
+                RecordKind::Delete => {}
                 RecordKind::Put => {
                     if result.rows.len() == limit {
-                        result.resume = Some(key);
+                        result.resume = Some(decode_user_key(encoded)?);
                         break;
                     }
-                    current = Some(key.clone());
-                    result.rows.push((key, record.value));
+                    result
+                        .rows
+                        .push((decode_user_key(encoded)?, value.to_vec()));
                 }
             }
+            let buf = current.get_or_insert_with(Vec::new);
+            buf.clear();
+            buf.extend_from_slice(encoded);
         }
         // Locks on keys the scan examined block it: up to the resume key, or the whole span.
         let lock_end = result.resume.clone().unwrap_or_else(|| end.to_vec());

@@ -11,6 +11,7 @@ use pgwire::api::Type;
 use pgwire::api::results::FieldFormat;
 use pgwire::error::PgWireResult;
 use pgwire::messages::data::DataRow;
+use sql::types::array::ElemType;
 use sql::{DataType, Value};
 
 use crate::error::{code, user_error};
@@ -36,6 +37,7 @@ pub(crate) fn pg_type(data_type: DataType) -> Type {
         DataType::Uuid => Type::UUID,
         DataType::Interval => Type::INTERVAL,
         DataType::Jsonb => Type::JSONB,
+        DataType::Array(e) => Type::from_oid(e.array_oid()).unwrap_or(Type::UNKNOWN),
     }
 }
 
@@ -65,6 +67,8 @@ pub enum ParamType {
     Jsonb,
     /// JSON declared by the client: read as jsonb; binary format is the text alone.
     Json,
+    /// A one-dimensional array of the element type.
+    Array(ElemType),
 }
 
 impl ParamType {
@@ -89,7 +93,7 @@ impl ParamType {
             Type::JSON => ParamType::Json,
             Type::VARCHAR => ParamType::Varchar,
             Type::TEXT | Type::BPCHAR | Type::NAME => ParamType::Text,
-            _ => return None,
+            _ => return ElemType::from_array_oid(ty.oid()).map(ParamType::Array),
         })
     }
 
@@ -113,6 +117,7 @@ impl ParamType {
             DataType::Uuid => ParamType::Uuid,
             DataType::Interval => ParamType::Interval,
             DataType::Jsonb => ParamType::Jsonb,
+            DataType::Array(e) => ParamType::Array(e),
         }
     }
 
@@ -136,6 +141,7 @@ impl ParamType {
             ParamType::Uuid => DataType::Uuid,
             ParamType::Interval => DataType::Interval,
             ParamType::Jsonb | ParamType::Json => DataType::Jsonb,
+            ParamType::Array(e) => DataType::Array(e),
         }
     }
 
@@ -160,6 +166,7 @@ impl ParamType {
             ParamType::Interval => "interval",
             ParamType::Jsonb => "jsonb",
             ParamType::Json => "json",
+            ParamType::Array(e) => e.array_name(),
         }
     }
 }
@@ -274,7 +281,7 @@ pub fn encode_data_rows(
 }
 
 /// The binary send format of a value of `data_type` (PostgreSQL's `*send` functions).
-fn encode_binary(value: &Value, data_type: DataType) -> PgWireResult<Option<Vec<u8>>> {
+pub(crate) fn encode_binary(value: &Value, data_type: DataType) -> PgWireResult<Option<Vec<u8>>> {
     let bytes = match (data_type, value) {
         (_, Value::Null) => return Ok(None),
         (DataType::Bool, Value::Bool(b)) => vec![u8::from(*b)],
@@ -307,6 +314,7 @@ fn encode_binary(value: &Value, data_type: DataType) -> PgWireResult<Option<Vec<
             out.extend_from_slice(j.to_string().as_bytes());
             out
         }
+        (DataType::Array(e), Value::Array(items)) => crate::array::encode_binary(items, e)?,
         (data_type, value) => {
             return Err(user_error(
                 code::INTERNAL_ERROR,
@@ -353,7 +361,7 @@ pub(crate) fn decode_param(
     parse_text(ty, text)
 }
 
-fn decode_binary(index: usize, ty: ParamType, bytes: &[u8]) -> PgWireResult<Value> {
+pub(crate) fn decode_binary(index: usize, ty: ParamType, bytes: &[u8]) -> PgWireResult<Value> {
     let bad = || {
         user_error(
             code::INVALID_BINARY_REPRESENTATION,
@@ -406,6 +414,7 @@ fn decode_binary(index: usize, ty: ParamType, bytes: &[u8]) -> PgWireResult<Valu
             None => return Err(bad()),
         },
         ParamType::Json => Value::Text(utf8(bytes)?),
+        ParamType::Array(e) => crate::array::decode_binary(index, e, bytes).ok_or_else(bad)??,
         ParamType::Text | ParamType::Varchar => {
             Value::Text(String::from_utf8(bytes.to_vec()).map_err(|_| {
                 user_error(
@@ -445,7 +454,8 @@ pub(crate) fn parse_text(ty: ParamType, text: &str) -> PgWireResult<Value> {
         | ParamType::Uuid
         | ParamType::Interval
         | ParamType::Jsonb
-        | ParamType::Json => Value::Text(text.to_string()),
+        | ParamType::Json
+        | ParamType::Array(_) => Value::Text(text.to_string()),
         ParamType::Bool => Value::Bool(parse_bool(trimmed).ok_or_else(invalid)?),
         ParamType::Int2 | ParamType::Int4 | ParamType::Int8 => {
             let (min, max) = match ty {

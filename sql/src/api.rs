@@ -46,6 +46,10 @@ pub enum DataType {
     Interval,
     /// JSONB (oid 3802); JSON is read as JSONB too.
     Jsonb,
+    /// A one-dimensional array of an element type (`INT[]`, oid 1007 ...). The element type
+    /// is a small `Copy` enum without type modifiers, so `DataType` stays `Copy`
+    /// (`types::array`).
+    Array(crate::types::array::ElemType),
 }
 
 /// A SQL value. Integers of every width are held as i64 and strings of every type as text;
@@ -78,6 +82,9 @@ pub enum Value {
     Interval(crate::types::interval::Interval),
     /// A JSONB value.
     Jsonb(Box<crate::types::jsonb::Json>),
+    /// A one-dimensional array (lower bound 1): its elements, each NULL or a value of the
+    /// element type the expression's `DataType` names.
+    Array(Vec<Value>),
 }
 
 /// A result column: its name and type.

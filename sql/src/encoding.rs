@@ -24,7 +24,9 @@
 //! - text, varchar and char (with its padding): the UTF-8 bytes escaped and terminated with `txn::keys::encode_bytes` (byte order,
 //!   i.e. collation "C");
 //! - jsonb (for in-memory grouping and comparison only: no stored key holds one): see
-//!   `types::jsonb::encode_key`, in PostgreSQL's jsonb order.
+//!   `types::jsonb::encode_key`, in PostgreSQL's jsonb order;
+//! - arrays (only in the keys that group and deduplicate rows, never stored): the elements'
+//!   encodings, then `0x00`.
 //!
 //! A descending column inverts every byte of its encoding (marker included), so NULL then
 //! sorts first. Every encoding is prefix-free, which is what makes inversion and concatenation of
@@ -43,6 +45,8 @@ use crate::{DataType, Error, Result, Value};
 
 const MARKER_VALUE: u8 = 0x01;
 const MARKER_NULL: u8 = 0x02;
+/// Ends the elements of an array's key encoding; below both markers, so a prefix sorts first.
+const ARRAY_END: u8 = 0x00;
 
 /// Appends the order-preserving encoding of `value` (of type `ty`) to `out`.
 pub fn encode_key_value(out: &mut Vec<u8>, value: &Value, descending: bool) {
@@ -87,6 +91,14 @@ pub fn encode_key_value(out: &mut Vec<u8>, value: &Value, descending: bool) {
         Value::Jsonb(j) => {
             out.push(MARKER_VALUE);
             crate::types::jsonb::encode_key(out, j);
+        }
+        Value::Array(items) => {
+            // Used only to group and deduplicate: arrays are never key columns.
+            out.push(MARKER_VALUE);
+            for item in items {
+                encode_key_value(out, item, false);
+            }
+            out.push(ARRAY_END);
         }
     }
     if descending {
@@ -284,6 +296,7 @@ pub fn decode_key_value(input: &[u8], ty: DataType, descending: bool) -> Result<
         }
         // Never a stored key column (the catalog refuses it), so keys are not decoded.
         DataType::Jsonb => return Err(corrupt("jsonb key")),
+        DataType::Array(_) => return Err(corrupt("an array is never a key column")),
     };
     Ok((value, &input[1 + used..]))
 }
@@ -328,6 +341,10 @@ const TAG_TIMESTAMPTZ: u8 = 12;
 const TAG_UUID: u8 = 13;
 const TAG_INTERVAL: u8 = 14;
 const TAG_JSONB: u8 = 15;
+/// An array: varint(count), then each element's tag and payload.
+const TAG_ARRAY: u8 = 20;
+/// A NULL array element (row columns that are NULL are absent instead).
+const TAG_NULL: u8 = 21;
 
 /// Appends a zigzag varint: small magnitudes of either sign take few bytes.
 fn put_zigzag(out: &mut Vec<u8>, i: i64) {
@@ -389,167 +406,203 @@ pub fn encode_row<'a>(columns: impl IntoIterator<Item = (u32, &'a Value)>) -> Ve
             continue;
         }
         put_varint(&mut out, id as u64);
-        match value {
-            Value::Null => {}
-            Value::Bool(b) => out.push(if *b { TAG_TRUE } else { TAG_FALSE }),
-            Value::Int(i) => {
-                out.push(TAG_INT);
-                put_varint(&mut out, ((*i << 1) ^ (*i >> 63)) as u64);
-            }
-            Value::Float(f) => {
-                out.push(TAG_FLOAT);
-                out.extend_from_slice(&f.to_bits().to_le_bytes());
-            }
-            Value::Float4(f) => {
-                out.push(TAG_FLOAT4);
-                out.extend_from_slice(&f.to_bits().to_le_bytes());
-            }
-            Value::Bytes(b) => {
-                out.push(TAG_BYTEA);
-                put_varint(&mut out, b.len() as u64);
-                out.extend_from_slice(b);
-            }
-            Value::Date(d) => {
-                out.push(TAG_DATE);
-                put_zigzag(&mut out, i64::from(*d));
-            }
-            Value::Time(t) => {
-                out.push(TAG_TIME);
-                put_zigzag(&mut out, *t);
-            }
-            Value::Timestamp(t) => {
-                out.push(TAG_TIMESTAMP);
-                put_zigzag(&mut out, *t);
-            }
-            Value::Timestamptz(t) => {
-                out.push(TAG_TIMESTAMPTZ);
-                put_zigzag(&mut out, *t);
-            }
-            Value::Uuid(u) => {
-                out.push(TAG_UUID);
-                out.extend_from_slice(u);
-            }
-            Value::Interval(v) => {
-                out.push(TAG_INTERVAL);
-                put_zigzag(&mut out, i64::from(v.months));
-                put_zigzag(&mut out, i64::from(v.days));
-                put_zigzag(&mut out, v.micros);
-            }
-            Value::Numeric(d) => {
-                out.push(TAG_NUMERIC);
-                out.push(d.scale() as u8);
-                let m = d.mantissa();
-                put_varint128(&mut out, ((m << 1) ^ (m >> 127)) as u128);
-            }
-            Value::Text(s) => {
-                out.push(TAG_TEXT);
-                put_varint(&mut out, s.len() as u64);
-                out.extend_from_slice(s.as_bytes());
-            }
-            Value::Jsonb(j) => {
-                let s = j.to_string();
-                out.push(TAG_JSONB);
-                put_varint(&mut out, s.len() as u64);
-                out.extend_from_slice(s.as_bytes());
-            }
-        }
+        encode_tagged(&mut out, value);
     }
     out
 }
 
+/// Appends a value's tag and payload (a NULL, written only as an array element, is a tag).
+fn encode_tagged(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::Null => out.push(TAG_NULL),
+        Value::Array(items) => {
+            out.push(TAG_ARRAY);
+            put_varint(out, items.len() as u64);
+            for item in items {
+                encode_tagged(out, item);
+            }
+        }
+        Value::Bool(b) => out.push(if *b { TAG_TRUE } else { TAG_FALSE }),
+        Value::Int(i) => {
+            out.push(TAG_INT);
+            put_varint(out, ((*i << 1) ^ (*i >> 63)) as u64);
+        }
+        Value::Float(f) => {
+            out.push(TAG_FLOAT);
+            out.extend_from_slice(&f.to_bits().to_le_bytes());
+        }
+        Value::Float4(f) => {
+            out.push(TAG_FLOAT4);
+            out.extend_from_slice(&f.to_bits().to_le_bytes());
+        }
+        Value::Bytes(b) => {
+            out.push(TAG_BYTEA);
+            put_varint(out, b.len() as u64);
+            out.extend_from_slice(b);
+        }
+        Value::Date(d) => {
+            out.push(TAG_DATE);
+            put_zigzag(out, i64::from(*d));
+        }
+        Value::Time(t) => {
+            out.push(TAG_TIME);
+            put_zigzag(out, *t);
+        }
+        Value::Timestamp(t) => {
+            out.push(TAG_TIMESTAMP);
+            put_zigzag(out, *t);
+        }
+        Value::Timestamptz(t) => {
+            out.push(TAG_TIMESTAMPTZ);
+            put_zigzag(out, *t);
+        }
+        Value::Uuid(u) => {
+            out.push(TAG_UUID);
+            out.extend_from_slice(u);
+        }
+        Value::Interval(v) => {
+            out.push(TAG_INTERVAL);
+            put_zigzag(out, i64::from(v.months));
+            put_zigzag(out, i64::from(v.days));
+            put_zigzag(out, v.micros);
+        }
+        Value::Numeric(d) => {
+            out.push(TAG_NUMERIC);
+            out.push(d.scale() as u8);
+            let m = d.mantissa();
+            put_varint128(out, ((m << 1) ^ (m >> 127)) as u128);
+        }
+        Value::Text(s) => {
+            out.push(TAG_TEXT);
+            put_varint(out, s.len() as u64);
+            out.extend_from_slice(s.as_bytes());
+        }
+        Value::Jsonb(j) => {
+            let s = j.to_string();
+            out.push(TAG_JSONB);
+            put_varint(out, s.len() as u64);
+            out.extend_from_slice(s.as_bytes());
+        }
+    }
+}
+
 /// Decodes a row value into `(column id, value)` pairs (NULL columns are absent).
-pub fn decode_row(mut input: &[u8]) -> Result<Vec<(u32, Value)>> {
+pub fn decode_row(input: &[u8]) -> Result<Vec<(u32, Value)>> {
+    let mut out = Vec::new();
+    decode_row_each(input, |id, value| out.push((id, value)))?;
+    Ok(out)
+}
+
+/// Decodes a row value, handing each `(column id, value)` pair to `f` in the order they are
+/// stored (NULL columns are absent).
+pub fn decode_row_each(mut input: &[u8], mut f: impl FnMut(u32, Value)) -> Result<()> {
     let (&format, rest) = input.split_first().ok_or_else(|| corrupt("empty row"))?;
     if format != ROW_FORMAT {
         return Err(corrupt("row format"));
     }
     input = rest;
-    let mut out = Vec::new();
     while !input.is_empty() {
         let id = u32::try_from(get_varint(&mut input)?).map_err(|_| corrupt("column id"))?;
         let (&tag, rest) = input.split_first().ok_or_else(|| corrupt("tag"))?;
         input = rest;
-        let value = match tag {
-            TAG_FALSE => Value::Bool(false),
-            TAG_TRUE => Value::Bool(true),
-            TAG_INT => {
-                let z = get_varint(&mut input)?;
-                Value::Int(((z >> 1) as i64) ^ -((z & 1) as i64))
-            }
-            TAG_FLOAT => {
-                let b: [u8; 8] = input
-                    .get(..8)
-                    .ok_or_else(|| corrupt("float"))?
-                    .try_into()
-                    .map_err(|_| corrupt("float"))?;
-                input = &input[8..];
-                Value::Float(f64::from_bits(u64::from_le_bytes(b)))
-            }
-            TAG_FLOAT4 => {
-                let b: [u8; 4] = input
-                    .get(..4)
-                    .ok_or_else(|| corrupt("float4"))?
-                    .try_into()
-                    .map_err(|_| corrupt("float4"))?;
-                input = &input[4..];
-                Value::Float4(f32::from_bits(u32::from_le_bytes(b)))
-            }
-            TAG_BYTEA => {
-                let len = usize::try_from(get_varint(&mut input)?).map_err(|_| corrupt("len"))?;
-                let bytes = input.get(..len).ok_or_else(|| corrupt("bytea"))?;
-                input = &input[len..];
-                Value::Bytes(bytes.to_vec())
-            }
-            TAG_DATE => datetime_value(DataType::Date, get_zigzag(&mut input)?)?,
-            TAG_TIME => Value::Time(get_zigzag(&mut input)?),
-            TAG_TIMESTAMP => Value::Timestamp(get_zigzag(&mut input)?),
-            TAG_TIMESTAMPTZ => Value::Timestamptz(get_zigzag(&mut input)?),
-            TAG_INTERVAL => {
-                let field = |i: i64| i32::try_from(i).map_err(|_| corrupt("interval"));
-                let months = field(get_zigzag(&mut input)?)?;
-                let days = field(get_zigzag(&mut input)?)?;
-                let micros = get_zigzag(&mut input)?;
-                Value::Interval(Interval {
-                    months,
-                    days,
-                    micros,
-                })
-            }
-            TAG_UUID => {
-                let u: [u8; 16] = input
-                    .get(..16)
-                    .ok_or_else(|| corrupt("uuid"))?
-                    .try_into()
-                    .map_err(|_| corrupt("uuid"))?;
-                input = &input[16..];
-                Value::Uuid(u)
-            }
-            TAG_NUMERIC => {
-                let (&scale, rest) = input.split_first().ok_or_else(|| corrupt("numeric"))?;
-                input = rest;
-                let z = get_varint128(&mut input)?;
-                let m = ((z >> 1) as i128) ^ -((z & 1) as i128);
-                Value::Numeric(decimal(m.unsigned_abs(), m < 0, i64::from(scale))?)
-            }
-            TAG_TEXT => {
-                let len = usize::try_from(get_varint(&mut input)?).map_err(|_| corrupt("len"))?;
-                let bytes = input.get(..len).ok_or_else(|| corrupt("text"))?;
-                input = &input[len..];
-                Value::Text(String::from_utf8(bytes.to_vec()).map_err(|_| corrupt("utf-8"))?)
-            }
-            TAG_JSONB => {
-                let len = usize::try_from(get_varint(&mut input)?).map_err(|_| corrupt("len"))?;
-                let bytes = input.get(..len).ok_or_else(|| corrupt("jsonb"))?;
-                input = &input[len..];
-                let s = std::str::from_utf8(bytes).map_err(|_| corrupt("utf-8"))?;
-                let j = crate::types::jsonb::parse(s).map_err(|_| corrupt("jsonb"))?;
-                Value::Jsonb(Box::new(j))
-            }
-            _ => return Err(corrupt("value tag")),
-        };
-        out.push((id, value));
+        let value = decode_tagged(tag, &mut input)?;
+        f(id, value);
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Decodes a value's payload after its tag from the front of `input`.
+fn decode_tagged(tag: u8, input: &mut &[u8]) -> Result<Value> {
+    Ok(match tag {
+        TAG_NULL => Value::Null,
+        TAG_ARRAY => {
+            let len = usize::try_from(get_varint(input)?).map_err(|_| corrupt("len"))?;
+            // Every element takes at least its tag byte, which bounds the allocation.
+            let mut items = Vec::with_capacity(len.min(input.len()));
+            for _ in 0..len {
+                let (&tag, rest) = input.split_first().ok_or_else(|| corrupt("tag"))?;
+                *input = rest;
+                items.push(decode_tagged(tag, input)?);
+            }
+            Value::Array(items)
+        }
+        TAG_FALSE => Value::Bool(false),
+        TAG_TRUE => Value::Bool(true),
+        TAG_INT => {
+            let z = get_varint(input)?;
+            Value::Int(((z >> 1) as i64) ^ -((z & 1) as i64))
+        }
+        TAG_FLOAT => {
+            let b: [u8; 8] = input
+                .get(..8)
+                .ok_or_else(|| corrupt("float"))?
+                .try_into()
+                .map_err(|_| corrupt("float"))?;
+            *input = &input[8..];
+            Value::Float(f64::from_bits(u64::from_le_bytes(b)))
+        }
+        TAG_FLOAT4 => {
+            let b: [u8; 4] = input
+                .get(..4)
+                .ok_or_else(|| corrupt("float4"))?
+                .try_into()
+                .map_err(|_| corrupt("float4"))?;
+            *input = &input[4..];
+            Value::Float4(f32::from_bits(u32::from_le_bytes(b)))
+        }
+        TAG_BYTEA => {
+            let len = usize::try_from(get_varint(input)?).map_err(|_| corrupt("len"))?;
+            let bytes = input.get(..len).ok_or_else(|| corrupt("bytea"))?;
+            *input = &input[len..];
+            Value::Bytes(bytes.to_vec())
+        }
+        TAG_DATE => datetime_value(DataType::Date, get_zigzag(input)?)?,
+        TAG_TIME => Value::Time(get_zigzag(input)?),
+        TAG_TIMESTAMP => Value::Timestamp(get_zigzag(input)?),
+        TAG_TIMESTAMPTZ => Value::Timestamptz(get_zigzag(input)?),
+        TAG_INTERVAL => {
+            let field = |i: i64| i32::try_from(i).map_err(|_| corrupt("interval"));
+            let months = field(get_zigzag(input)?)?;
+            let days = field(get_zigzag(input)?)?;
+            let micros = get_zigzag(input)?;
+            Value::Interval(Interval {
+                months,
+                days,
+                micros,
+            })
+        }
+        TAG_UUID => {
+            let u: [u8; 16] = input
+                .get(..16)
+                .ok_or_else(|| corrupt("uuid"))?
+                .try_into()
+                .map_err(|_| corrupt("uuid"))?;
+            *input = &input[16..];
+            Value::Uuid(u)
+        }
+        TAG_NUMERIC => {
+            let (&scale, rest) = input.split_first().ok_or_else(|| corrupt("numeric"))?;
+            *input = rest;
+            let z = get_varint128(input)?;
+            let m = ((z >> 1) as i128) ^ -((z & 1) as i128);
+            Value::Numeric(decimal(m.unsigned_abs(), m < 0, i64::from(scale))?)
+        }
+        TAG_TEXT => {
+            let len = usize::try_from(get_varint(input)?).map_err(|_| corrupt("len"))?;
+            let bytes = input.get(..len).ok_or_else(|| corrupt("text"))?;
+            *input = &input[len..];
+            Value::Text(String::from_utf8(bytes.to_vec()).map_err(|_| corrupt("utf-8"))?)
+        }
+        TAG_JSONB => {
+            let len = usize::try_from(get_varint(input)?).map_err(|_| corrupt("len"))?;
+            let bytes = input.get(..len).ok_or_else(|| corrupt("jsonb"))?;
+            *input = &input[len..];
+            let s = std::str::from_utf8(bytes).map_err(|_| corrupt("utf-8"))?;
+            let j = crate::types::jsonb::parse(s).map_err(|_| corrupt("jsonb"))?;
+            Value::Jsonb(Box::new(j))
+        }
+        _ => return Err(corrupt("value tag")),
+    })
 }
 
 #[cfg(test)]
@@ -714,6 +767,40 @@ mod tests {
             let want: Vec<(u32, Value)> = cols.into_iter().filter(|(_, v)| !v.is_null()).collect();
             prop_assert_eq!(format!("{:?}", decode_row(&enc).expect("decodes")), format!("{want:?}"));
         }
+    }
+
+    /// Arrays of values round-trip through row values, and their key encodings (used to
+    /// group rows) order like PostgreSQL's element-wise array order.
+    #[test]
+    fn arrays() {
+        let arr = |v: &[Option<i64>]| {
+            Value::Array(
+                v.iter()
+                    .map(|i| i.map_or(Value::Null, Value::Int))
+                    .collect(),
+            )
+        };
+        let nested = Value::Array(vec![
+            Value::Text("a b".into()),
+            Value::Null,
+            Value::Bool(true),
+        ]);
+        for v in [arr(&[]), arr(&[Some(1), None, Some(-7)]), nested] {
+            let enc = encode_row([(3, &v)]);
+            assert_eq!(decode_row(&enc).expect("decodes"), vec![(3, v)]);
+        }
+        let key = |v: &[Option<i64>]| encode_key(&[arr(v)], &[false]);
+        let ordered = [
+            key(&[]),
+            key(&[Some(1)]),
+            key(&[Some(1), Some(2)]),
+            key(&[Some(1), None]),
+            key(&[Some(2)]),
+            key(&[None]),
+        ];
+        assert!(ordered.windows(2).all(|w| w[0] < w[1]));
+        let truncated = encode_row([(1, &arr(&[Some(1), Some(2)]))]);
+        assert!(decode_row(&truncated[..truncated.len() - 1]).is_err());
     }
 
     #[test]

@@ -22,7 +22,8 @@
 //! secondary index whose columns such conjuncts constrain further than the primary key's is
 //! scanned instead, its entries leading to the rows by primary key, or alone (index-only)
 //! when the index holds every column the query reads above the scan. Scans read
-//! `exec::ops::SCAN_BATCH` (1024) rows per request and resume after the last key returned.
+//! `exec::ops::SCAN_BATCH` (1024) rows in their first request, twice as many in each next one
+//! up to `exec::ops::MAX_SCAN_BATCH` (8192), and resume after the last key returned.
 //! Joins with equalities between a left and a right column are hash joins, others nested
 //! loops; both read their right input whole. An INNER or LEFT equi-join whose keys give the
 //! whole primary key of a right-hand table is a lookup join instead: each batch of left rows
@@ -104,7 +105,9 @@
 //!   below (22003 past them), standard deviations take the square root in about 28
 //!   significant digits, and both show at most 28 digits after the point (PostgreSQL can
 //!   show more for tiny values); jsonb_agg and jsonb_object_agg (json_agg and json_object_agg
-//!   are the same, as jsonb). No array_agg or ordered-set aggregates.
+//!   are the same, as jsonb; with DISTINCT they keep NULLs but, unlike PostgreSQL, do not sort
+//!   their input). array_agg keeps NULLs, and with DISTINCT returns its values in order (as
+//!   PostgreSQL's sorted DISTINCT input does). No ordered-set aggregates.
 //! - Date/time, formatting and pattern functions: date_trunc, extract (numeric) and
 //!   date_part (double precision) with PostgreSQL's unit names and fields (`exec::datetime`;
 //!   an extract of julian whose quotient needs more than 28 digits has fewer decimals than
@@ -120,11 +123,28 @@
 //!   anchored regular expression as PostgreSQL's `similar_to_escape` does, then matched with
 //!   the `regex` crate (no `SUBSTRING(... SIMILAR ...)`); format takes `%s`, `%I`, `%L`,
 //!   `%%`, positions and widths (`exec::format`; `%I` quotes a fixed list of keywords).
-//! - `generate_series` of integers, numerics and timestamps (interval step) and the jsonb
-//!   table functions (jsonb_each, jsonb_each_text, jsonb_object_keys, jsonb_array_elements,
-//!   jsonb_array_elements_text) are FROM items only (`planner::series`, `planner::jsonb`; in
-//!   the select list they are 0A000, and their arguments cannot refer to other FROM items:
-//!   no LATERAL); no other set-returning or table functions, no ROWS FROM or WITH ORDINALITY.
+//! - Set-returning functions: `generate_series` of integers, numerics and timestamps
+//!   (interval step) in FROM (`planner::series`) and `unnest(array [, ...]) [WITH
+//!   ORDINALITY]` in FROM, both also in the select list (`planner::srf`), where several run
+//!   in lockstep as in PostgreSQL 10+ (a ProjectSet; each call's values for one row are held
+//!   in memory). A set-returning call nested in another call's arguments, or in WHERE,
+//!   GROUP BY, HAVING or ORDER BY, is 0A000 (GROUP BY of a select-list SRF's output name
+//!   too); no other table functions, no ROWS FROM, no WITH ORDINALITY on generate_series,
+//!   no LATERAL (a FROM function reads no column of other FROM items).
+//! - The jsonb table functions (jsonb_each, jsonb_each_text, jsonb_object_keys,
+//!   jsonb_array_elements, jsonb_array_elements_text) are FROM items only (`planner::jsonb`;
+//!   in the select list they are 0A000, and their arguments cannot refer to other FROM items:
+//!   no LATERAL, no WITH ORDINALITY).
+//! - Arrays (`types::array`): one dimension with lower bound 1 only (multidimensional
+//!   literals and `[2:3]={...}` bounds are 0A000; array_ndims is 1, array_lower 1);
+//!   elements lose their type modifier (a `VARCHAR(3)[]` element is varchar, a `CHAR(n)[]`
+//!   element unpadded text); no arrays of arrays and no jsonb or json arrays (`jsonb[]`,
+//!   `array_agg` of jsonb: 0A000). Array columns cannot be primary-key,
+//!   UNIQUE or index columns (0A000; PostgreSQL indexes them). Input errors report
+//!   PostgreSQL's message without its DETAIL line. An empty `ARRAY[]` without a cast is
+//!   42804 (PostgreSQL: 42P18). ANY/ALL with a subquery takes only `= ANY` and `<> ALL`
+//!   (as IN and NOT IN). No array_replace, array_positions, array_fill, array_dims, trim_array or
+//!   subscripted assignment (`UPDATE ... SET a[1] = ...`).
 //! - Correlated subqueries run once per enclosing row with the filters of their own query;
 //!   they are not decorrelated into joins, and a correlated equality does not select a key
 //!   span.
@@ -171,8 +191,9 @@
 //!   the batch's last result.
 //! - Types: boolean, smallint, integer, bigint, real, double precision, numeric(p, s), text,
 //!   varchar(n), char(n), bytea, date, time, timestamp, timestamptz, interval, uuid and jsonb
-//!   only (no time with time zone or arrays). X'..' literals are not bytea (PostgreSQL: bit
-//!   strings) and are not supported.
+//!   only, and one-dimensional arrays of them but jsonb (no time with time zone; no
+//!   gen_random_uuid). X'..' literals are not bytea (PostgreSQL: bit strings) and are not
+//!   supported.
 //! - jsonb (`types::jsonb`) follows PostgreSQL's input normalisation, output, errors and btree
 //!   order, but: `json` is jsonb (PostgreSQL's json keeps the input text, duplicate keys and
 //!   key order), and the json_* functions that exist (json_typeof, json_array_length,
@@ -182,8 +203,9 @@
 //!   about 7.9e28, else 22003; PostgreSQL: any JSON number) and strings compare by bytes
 //!   (collation "C"); a jsonb column cannot be in a primary key or index (0A000; PostgreSQL
 //!   has btree and GIN); paths and key lists (`#>`, `#>>`, `#-`, `?|`, `?&`, jsonb_set) are
-//!   text array literals (`'{a,0}'`), since there is no array type (no `ARRAY[...]` or
-//!   `text[]` values); no subscripts (`j['a']`), jsonpath, `@?`/`@@`, jsonb_insert,
+//!   text array literals (`'{a,0}'`) only, not `text[]` values (`ARRAY['a', '0']`, a
+//!   `text[]` column), and to_jsonb of an array is its text as a jsonb string (PostgreSQL:
+//!   a jsonb array); no subscripts (`j['a']`), jsonpath, `@?`/`@@`, jsonb_insert,
 //!   jsonb_set_lax or other json functions; an operator type error names a literal's type
 //!   (`text`) where PostgreSQL says `unknown`.
 //! - Dates and times read and print the ISO style only (no month names, `epoch`,

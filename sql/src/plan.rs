@@ -169,6 +169,8 @@ pub enum Function {
     Format,
     /// A jsonb operator or function (`exec::jsonb`).
     Jsonb(JsonbFn),
+    /// An array function or operator (`exec::array`).
+    Array(crate::types::array::ArrayFunc),
 }
 
 /// The jsonb operators and functions, bound in `planner::jsonb` and evaluated in
@@ -341,12 +343,16 @@ impl Function {
             F::ToTimestamp => "to_timestamp",
             F::Format => "format",
             F::Jsonb(j) => j.name(),
+            F::Array(a) => a.name(),
         }
     }
 
     /// Whether a NULL argument makes the result NULL (so a call with a NULL constant folds to
     /// NULL without being evaluated).
     pub fn is_strict(self) -> bool {
+        if let Function::Array(a) = self {
+            return a.is_strict();
+        }
         !matches!(
             self,
             Function::Concat
@@ -367,6 +373,41 @@ impl Function {
     }
 }
 
+/// A set-returning function of a [`Node::ProjectSet`], over the input row.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SetFunction {
+    /// unnest(array): its elements (none for NULL).
+    Unnest(Expr),
+    /// generate_series(start, stop, step) of the type (as [`Node::Series`]).
+    Series([Expr; 3], DataType),
+}
+
+impl SetFunction {
+    /// The argument expressions.
+    pub fn args(&self) -> Vec<&Expr> {
+        match self {
+            SetFunction::Unnest(e) => vec![e],
+            SetFunction::Series(args, _) => args.iter().collect(),
+        }
+    }
+
+    fn map_exprs(self, f: &mut impl FnMut(Expr) -> Expr) -> SetFunction {
+        match self {
+            SetFunction::Unnest(e) => SetFunction::Unnest(f(e)),
+            SetFunction::Series(args, t) => SetFunction::Series(args.map(&mut *f), t),
+        }
+    }
+
+    fn format(&self, names: &[String]) -> String {
+        let name = match self {
+            SetFunction::Unnest(_) => "unnest",
+            SetFunction::Series(..) => "generate_series",
+        };
+        let args: Vec<String> = self.args().iter().map(|e| e.format(names)).collect();
+        format!("{name}({})", args.join(", "))
+    }
+}
+
 /// What a subquery in an expression computes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SubqueryKind {
@@ -377,6 +418,8 @@ pub enum SubqueryKind {
     /// Whether the operand (an expression over the enclosing row) equals one of its values,
     /// with `IN`'s three-valued logic.
     In(Expr),
+    /// An array of the values of its single column (`ARRAY(SELECT ...)`).
+    Array,
 }
 
 /// A subquery inside an expression. Its plan refers to the rows of enclosing queries through
@@ -615,6 +658,7 @@ impl Expr {
                     SubqueryKind::Scalar => format!("({plan})"),
                     SubqueryKind::Exists => format!("EXISTS ({plan})"),
                     SubqueryKind::In(e) => format!("{} IN ({plan})", f(e)),
+                    SubqueryKind::Array => format!("ARRAY({plan})"),
                 }
             }
         }
@@ -746,6 +790,8 @@ pub enum Aggregate {
     /// string_agg(value, delimiter): the non-NULL values, each after the first preceded by
     /// its row's delimiter (none when that is NULL).
     StringAgg(Expr, Expr),
+    /// array_agg(value): every value, NULLs included, as an array (NULL without rows).
+    ArrayAgg(Expr),
     /// A variance or standard deviation, of the result type (numeric for the exact types,
     /// double precision for floats).
     Stat(Statistic, Expr, DataType),
@@ -778,6 +824,7 @@ impl Aggregate {
             Aggregate::StringAgg(..) => "string_agg",
             Aggregate::JsonbAgg(_) => "jsonb_agg",
             Aggregate::JsonbObjectAgg(..) => "jsonb_object_agg",
+            Aggregate::ArrayAgg(_) => "array_agg",
             Aggregate::Stat(s, ..) => s.name(),
             Aggregate::Distinct(a) | Aggregate::Filter(a, _) | Aggregate::Ordered(a, _) => a.name(),
         }
@@ -795,6 +842,7 @@ impl Aggregate {
             | Aggregate::BoolAnd(e)
             | Aggregate::BoolOr(e)
             | Aggregate::JsonbAgg(e)
+            | Aggregate::ArrayAgg(e)
             | Aggregate::Stat(_, e, _) => vec![e],
             Aggregate::StringAgg(e, d) | Aggregate::JsonbObjectAgg(e, d) => vec![e, d],
             Aggregate::Distinct(a) | Aggregate::Filter(a, _) | Aggregate::Ordered(a, _) => a.args(),
@@ -1192,6 +1240,16 @@ pub enum Node {
         offset: Option<Expr>,
         ties: Vec<usize>,
     },
+    /// Set-returning functions (PostgreSQL's ProjectSet): for each input row, as many rows
+    /// as its longest function returns, each the input row followed by one value per
+    /// function (NULL past a shorter one's end) and, with `ordinality`, the row's number
+    /// from 1; no row when every function returns none. `columns` are the output columns.
+    ProjectSet {
+        source: Box<Node>,
+        functions: Vec<SetFunction>,
+        ordinality: bool,
+        columns: Vec<Column>,
+    },
     /// Window functions: emits each input row (all of them are read first) followed by the
     /// value of each window function for it.
     Window {
@@ -1229,6 +1287,7 @@ impl Node {
             | Node::WorkTable { columns }
             | Node::Projection { columns, .. }
             | Node::Window { columns, .. }
+            | Node::ProjectSet { columns, .. }
             | Node::Aggregate { columns, .. } => columns.clone(),
             Node::Filter { source, .. }
             | Node::Order { source, .. }
@@ -1336,6 +1395,17 @@ impl Node {
             } => Node::Window {
                 source: t(source)?,
                 windows,
+                columns,
+            },
+            Node::ProjectSet {
+                source,
+                functions,
+                ordinality,
+                columns,
+            } => Node::ProjectSet {
+                source: t(source)?,
+                functions,
+                ordinality,
                 columns,
             },
             Node::DistinctOn { source, columns } => Node::DistinctOn {
@@ -1495,6 +1565,17 @@ impl Node {
                     windows: windows.into_iter().map(|w| w.map_exprs(f)).collect(),
                     columns,
                 },
+                Node::ProjectSet {
+                    source,
+                    functions,
+                    ordinality,
+                    columns,
+                } => Node::ProjectSet {
+                    source,
+                    functions: functions.into_iter().map(|s| s.map_exprs(f)).collect(),
+                    ordinality,
+                    columns,
+                },
                 n @ (Node::Order { .. }
                 | Node::Distinct { .. }
                 | Node::DistinctOn { .. }
@@ -1560,6 +1641,15 @@ impl Node {
                 source, windows, ..
             } => {
                 windows.iter().flat_map(Window::exprs).for_each(&mut each);
+                source.walk_exprs(f);
+            }
+            Node::ProjectSet {
+                source, functions, ..
+            } => {
+                functions
+                    .iter()
+                    .flat_map(SetFunction::args)
+                    .for_each(&mut each);
                 source.walk_exprs(f);
             }
             Node::Limit {
@@ -1755,6 +1845,18 @@ impl Node {
                 let _ = writeln!(out, "Window {}", items.join(", "));
                 Some(source)
             }
+            Node::ProjectSet {
+                source,
+                functions,
+                ordinality,
+                ..
+            } => {
+                let names = source.names();
+                let items: Vec<String> = functions.iter().map(|s| s.format(&names)).collect();
+                let with = if *ordinality { " WITH ORDINALITY" } else { "" };
+                let _ = writeln!(out, "ProjectSet {}{with}", items.join(", "));
+                Some(source)
+            }
             Node::DistinctOn { source, columns } => {
                 let names = source.names();
                 let on: Vec<String> = columns
@@ -1883,6 +1985,7 @@ fn map_aggregate(a: Aggregate, f: &mut impl FnMut(Expr) -> Expr) -> Aggregate {
         Aggregate::Max(e) => Aggregate::Max(f(e)),
         Aggregate::BoolAnd(e) => Aggregate::BoolAnd(f(e)),
         Aggregate::BoolOr(e) => Aggregate::BoolOr(f(e)),
+        Aggregate::ArrayAgg(e) => Aggregate::ArrayAgg(f(e)),
         Aggregate::StringAgg(e, d) => {
             let e = f(e);
             Aggregate::StringAgg(e, f(d))

@@ -763,6 +763,21 @@ async fn a_lookup_join_reads_only_the_rows_it_joins_until_its_left_input_proves_
         read, 40,
         "20 rows of i and the 20 rows of c they join: {plan:?}"
     );
+    // Bounds computed from parameters bound a span too (pgbench's prepared statements).
+    let lines: Vec<String> = rows(
+        &mut s,
+        "EXPLAIN ANALYZE SELECT i.id, c.label FROM i JOIN c ON c.id = i.cat \
+         WHERE i.id BETWEEN $1 AND $1 + 19",
+        &[Value::Int(10)],
+    )
+    .await
+    .into_iter()
+    .map(|r| format!("{:?}", r[0]))
+    .collect();
+    assert!(
+        lines.last().unwrap().ends_with("KV rows read: 40\")"),
+        "{lines:?}"
+    );
     // The first two batches of i (1,024 rows each, LOOKUP_ROWS in all) look up their 1,000
     // distinct keys each; past them the join reads c whole (once) and hashes it.
     let (plan, read) = rows_read(&mut s, "SELECT count(*) FROM i JOIN c ON c.id = i.cat").await;

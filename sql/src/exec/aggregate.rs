@@ -9,7 +9,7 @@ use super::eval::{eval, truth};
 use super::jsonb;
 use super::ops::{Operator, sort_order};
 use super::rows::Row;
-use crate::encoding::encode_key;
+use crate::encoding::{encode_key, encode_key_value};
 use crate::plan::{Aggregate, Expr};
 use crate::store::KvTxn;
 use crate::types::jsonb::Json;
@@ -53,6 +53,8 @@ pub(super) enum Acc {
     Bool(Option<bool>, bool),
     /// string_agg's text (or bytes) so far.
     Concat(Option<Value>),
+    /// array_agg's values so far (None before the first row).
+    Array(Option<Vec<Value>>),
     /// The count, sum and sum of squares of exact values (variance of numerics).
     Exact(i64, Decimal, Decimal),
     /// The count, sum and sum of squared deviations of doubles (Youngs-Cramer, as
@@ -68,6 +70,16 @@ pub(super) enum Acc {
     Filter(Box<Acc>),
     /// The sort keys and rows seen so far, fed to the aggregate in order at the end.
     Ordered(Vec<(Row, Row)>, Box<Acc>),
+}
+
+/// Whether the aggregate takes NULL values (array_agg, jsonb_agg and jsonb_object_agg,
+/// also in ORDER BY).
+fn keeps_nulls(a: &Aggregate) -> bool {
+    match a {
+        Aggregate::ArrayAgg(_) | Aggregate::JsonbAgg(_) | Aggregate::JsonbObjectAgg(..) => true,
+        Aggregate::Ordered(a, _) => keeps_nulls(a),
+        _ => false,
+    }
 }
 
 fn mismatch() -> Error {
@@ -87,6 +99,7 @@ impl Acc {
             Aggregate::StringAgg(..) => Acc::Concat(None),
             Aggregate::JsonbAgg(_) => Acc::JsonbArray(None),
             Aggregate::JsonbObjectAgg(..) => Acc::JsonbObject(None),
+            Aggregate::ArrayAgg(_) => Acc::Array(None),
             Aggregate::Stat(_, _, DataType::Float8) => Acc::Float(0.0, 0.0, 0.0),
             Aggregate::Stat(..) => Acc::Exact(0, Decimal::ZERO, Decimal::ZERO),
             Aggregate::Distinct(a) => Acc::Distinct(HashSet::new(), Box::new(Acc::new(a))),
@@ -109,7 +122,8 @@ impl Acc {
                     .into_iter()
                     .map(|e| eval(e, row))
                     .collect::<Result<Vec<_>>>()?;
-                let null = values.first().is_none_or(Value::is_null);
+                // array_agg keeps a NULL, once, like any other value.
+                let null = values.first().is_none_or(Value::is_null) && !keeps_nulls(inner);
                 if !null && seen.insert(encode_key(&values, &[])) {
                     acc.add(inner, row)?;
                 }
@@ -129,6 +143,11 @@ impl Acc {
                     .into_iter()
                     .map(|e| eval(e, row))
                     .collect::<Result<Vec<_>>>()?;
+                if let Acc::Array(items) = acc {
+                    let v = args.into_iter().next().unwrap_or(Value::Null);
+                    items.get_or_insert_with(Vec::new).push(v);
+                    return Ok(());
+                }
                 match (args.first(), a) {
                     (_, Aggregate::JsonbAgg(_) | Aggregate::JsonbObjectAgg(..)) => {
                         jsonb::add(acc, args)
@@ -196,6 +215,7 @@ impl Acc {
             Acc::Distinct(..)
             | Acc::Filter(_)
             | Acc::Ordered(..)
+            | Acc::Array(_)
             | Acc::JsonbArray(_)
             | Acc::JsonbObject(_) => return Err(mismatch()),
         }
@@ -204,6 +224,18 @@ impl Acc {
 
     pub(super) fn finish(self, a: &Aggregate) -> Result<Value> {
         Ok(match (self, a) {
+            // PostgreSQL sorts a DISTINCT aggregate's input, so its array is in order.
+            (Acc::Distinct(_, acc), Aggregate::Distinct(inner))
+                if matches!(**inner, Aggregate::ArrayAgg(_)) =>
+            {
+                match acc.finish(inner)? {
+                    Value::Array(mut items) => {
+                        items.sort_by(Value::sort_cmp);
+                        Value::Array(items)
+                    }
+                    v => v,
+                }
+            }
             (Acc::Distinct(_, acc), Aggregate::Distinct(inner))
             | (Acc::Filter(acc), Aggregate::Filter(inner, _)) => acc.finish(inner)?,
             (Acc::Ordered(mut rows, mut acc), Aggregate::Ordered(inner, keys)) => {
@@ -227,6 +259,7 @@ impl Acc {
             (Acc::Bool(b, _), _) => b.map_or(Value::Null, Value::Bool),
             (Acc::Concat(v), _) => v.unwrap_or(Value::Null),
             (acc @ (Acc::JsonbArray(_) | Acc::JsonbObject(_)), _) => jsonb::finish(acc),
+            (Acc::Array(items), _) => items.map_or(Value::Null, Value::Array),
             (Acc::Exact(n, sum, sum_sq), Aggregate::Stat(s, ..)) => {
                 numeric::variance(n, sum, sum_sq, s.is_sample(), s.is_stddev())?
                     .map_or(Value::Null, numeric::value)
@@ -300,19 +333,27 @@ impl Operator for Aggregation {
             groups.push((vec![], init.clone()));
             index.insert(vec![], 0);
         }
+        let mut key_values: Row = Vec::with_capacity(self.group_by.len());
+        let mut key = Vec::new();
         while let Some(batch) = self.source.next(txn).await? {
             for row in batch {
-                let key_values = self
-                    .group_by
-                    .iter()
-                    .map(|e| eval(e, &row))
-                    .collect::<Result<Row>>()?;
+                key_values.clear();
+                for e in &self.group_by {
+                    key_values.push(eval(e, &row)?);
+                }
                 // The key encoding is canonical (one encoding per distinct value), so it groups.
-                let key = encode_key(&key_values, &[]);
-                let i = *index.entry(key).or_insert_with(|| {
-                    groups.push((key_values, init.clone()));
-                    groups.len() - 1
-                });
+                key.clear();
+                for v in &key_values {
+                    encode_key_value(&mut key, v, false);
+                }
+                let i = match index.get(key.as_slice()) {
+                    Some(&i) => i,
+                    None => {
+                        groups.push((key_values.clone(), init.clone()));
+                        index.insert(key.clone(), groups.len() - 1);
+                        groups.len() - 1
+                    }
+                };
                 for (acc, a) in groups[i].1.iter_mut().zip(&self.aggregates) {
                     acc.add(a, &row)?;
                 }

@@ -165,7 +165,7 @@ fn function(f: Function, args: Vec<Value>) -> Result<Value> {
     })
 }
 
-fn compare(op: CmpOp, o: Ordering) -> bool {
+pub(crate) fn compare(op: CmpOp, o: Ordering) -> bool {
     match op {
         CmpOp::Eq => o.is_eq(),
         CmpOp::NotEq => o.is_ne(),

@@ -35,6 +35,7 @@ pub(crate) fn call(f: Function, args: Vec<Value>) -> Result<Value> {
         F::ToDate | F::ToTimestamp => return to_timestamp(f, args),
         F::Format => return super::format::format(args),
         F::Jsonb(j) => return super::jsonb::call(j, args),
+        F::Array(a) => return super::array::call(a, args),
         _ => {}
     }
     if args.iter().any(Value::is_null) {

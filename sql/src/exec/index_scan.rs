@@ -4,20 +4,23 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::ops::{Operator, const_values, scan_batch};
-use super::rows::{Row, decode_index_entry, decode_table_row, row_key};
+use super::ops::{Operator, SCAN_BATCH, const_values, scan_batch};
+use super::rows::{Row, RowDecoder, decode_index_entry, row_key};
 use crate::Result;
 use crate::catalog::{Index, Table};
 use crate::encoding::encode_key;
 use crate::plan::{Span, SpanBound};
 use crate::store::KvTxn;
 
-/// Scans index entries in batches of [`SCAN_BATCH`](super::ops::SCAN_BATCH); each batch's rows are then read by
+/// Scans index entries in batches (see [`scan_batch`]); each batch's rows are then read by
 /// primary key, one request per range for the batch, unless the scan is index-only.
 pub(super) struct IndexScan {
     table: Arc<Table>,
     index: Index,
     covering: bool,
+    rows: RowDecoder,
+    /// The size of the next KV request for entries.
+    batch: usize,
     /// The next key to read; `None` when done.
     start: Option<Vec<u8>>,
     end: Vec<u8>,
@@ -50,6 +53,8 @@ impl IndexScan {
             _ => (None, vec![]),
         };
         Ok(IndexScan {
+            rows: RowDecoder::new(&table),
+            batch: SCAN_BATCH,
             table,
             index,
             covering,
@@ -63,7 +68,8 @@ impl IndexScan {
 impl Operator for IndexScan {
     async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
         loop {
-            let Some(batch) = scan_batch(txn, &mut self.start, &self.end).await? else {
+            let Some(batch) = scan_batch(txn, &mut self.start, &self.end, &mut self.batch).await?
+            else {
                 return Ok(None);
             };
             let mut entries = Vec::with_capacity(batch.len());
@@ -79,7 +85,7 @@ impl Operator for IndexScan {
             // Entries and rows are written in one transaction, so a row is always there.
             for (key, value) in keys.iter().zip(values) {
                 if let Some(value) = value {
-                    rows.push(decode_table_row(&self.table, key, &value)?);
+                    rows.push(self.rows.decode(key, &value)?);
                 }
             }
             if !rows.is_empty() {

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::eval::{eval, truth};
 use super::ops::{Operator, build, hash_join, join_key};
-use super::rows::{Row, decode_table_row};
+use super::rows::{Row, RowDecoder};
 use crate::catalog::Table;
 use crate::encoding::encode_key;
 use crate::plan::{Expr, JoinKind, Node};
@@ -30,6 +30,7 @@ pub(super) struct LookupJoin {
     /// The hash join this join became.
     hash: Option<Box<dyn Operator>>,
     table: Arc<Table>,
+    rows: RowDecoder,
     lookup: Vec<usize>,
     /// The condition of the filter over the table's scan, which looked-up rows must pass.
     filter: Option<Expr>,
@@ -69,6 +70,7 @@ impl LookupJoin {
             left: Some(left),
             right: Some(right),
             hash: None,
+            rows: RowDecoder::new(&table),
             table,
             lookup,
             filter,
@@ -120,7 +122,7 @@ impl LookupJoin {
                 found.push(None);
                 continue;
             };
-            let row = decode_table_row(&self.table, key, &value)?;
+            let row = self.rows.decode(key, &value)?;
             let keep = match &self.filter {
                 Some(f) => truth(eval(f, &row)?)? == Some(true),
                 None => true,

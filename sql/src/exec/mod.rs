@@ -1,11 +1,13 @@
 //! The executor: runs a [`Plan`] inside a transaction.
 //!
 //! Queries run as pull-based operators over batches of rows ([`ops`]); table reads are point
-//! gets or span scans of [`ops::SCAN_BATCH`] rows that resume after the last key returned.
+//! gets or span scans in batches of [`ops::SCAN_BATCH`] rows and more (doubling up to
+//! [`ops::MAX_SCAN_BATCH`]) that resume after the last key returned.
 //! Parameters are substituted as constants before execution ([`bind_params`]).
 
 mod aggregate;
 mod analyze;
+mod array;
 mod datetime;
 pub(crate) mod eval;
 mod format;
@@ -19,6 +21,7 @@ pub(crate) mod ops;
 pub(crate) mod rows;
 mod series;
 mod setops;
+mod srf;
 mod subquery;
 mod to_char;
 mod to_char_number;

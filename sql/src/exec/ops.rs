@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::eval::{eval, eval_count, truth};
-use super::rows::{Row, decode_table_row};
+use super::rows::{Row, RowDecoder, decode_table_row};
 use super::subquery::{eval_row, resolve_uncorrelated};
 use crate::catalog::Table;
 use crate::encoding::encode_key;
@@ -14,8 +14,13 @@ use crate::plan::{Expr, JoinKind, Node, SortKey, Span, SpanBound};
 use crate::store::KvTxn;
 use crate::{Result, Value};
 
-/// Rows per KV scan request (the scan resumes after the last key of a full batch).
+/// Rows of the first KV scan request of a span; each full batch doubles the size of the
+/// next request, up to [`MAX_SCAN_BATCH`] (the scan resumes after the last key of a full batch).
 pub const SCAN_BATCH: usize = 1024;
+
+/// The largest KV scan request: a long scan reads in few requests, a short one (or one under
+/// a LIMIT) reads little more than it returns.
+pub const MAX_SCAN_BATCH: usize = 8192;
 
 /// A query operator.
 #[async_trait]
@@ -95,6 +100,16 @@ fn build_node(node: Node) -> Result<Box<dyn Operator>> {
         Node::Window {
             source, windows, ..
         } => Box::new(super::window::WindowOp::new(build(*source)?, windows)),
+        Node::ProjectSet {
+            source,
+            functions,
+            ordinality,
+            ..
+        } => Box::new(super::srf::ProjectSet::new(
+            build(*source)?,
+            functions,
+            ordinality,
+        )),
         Node::DistinctOn { source, columns } => Box::new(super::setops::DistinctOn {
             source: build(*source)?,
             columns,
@@ -234,7 +249,9 @@ impl Operator for Get {
 }
 
 struct Scan {
-    table: Arc<Table>,
+    rows: RowDecoder,
+    /// The size of the next KV request.
+    batch: usize,
     /// The next key to read; `None` when done.
     start: Option<Vec<u8>>,
     end: Vec<u8>,
@@ -258,12 +275,14 @@ impl Scan {
         let (start, end) = (bound(&span.start)?, bound(&span.end)?);
         match (start, end) {
             (Some(start), Some(end)) => Ok(Scan {
-                table,
+                rows: RowDecoder::new(&table),
+                batch: SCAN_BATCH,
                 start: Some(start),
                 end,
             }),
             _ => Ok(Scan {
-                table,
+                rows: RowDecoder::new(&table),
+                batch: SCAN_BATCH,
                 start: None,
                 end: vec![],
             }),
@@ -271,12 +290,14 @@ impl Scan {
     }
 }
 
-/// The next batch (up to [`SCAN_BATCH`] pairs) of the span from `*start` to `end`, moving
-/// `*start` past it; `None` once the span is exhausted.
+/// The next batch (up to `*size` pairs) of the span from `*start` to `end`, moving `*start`
+/// past it (and doubling `*size`, up to [`MAX_SCAN_BATCH`], after a full batch); `None` once
+/// the span is exhausted.
 pub(crate) async fn scan_batch(
     txn: &mut dyn KvTxn,
     start: &mut Option<Vec<u8>>,
     end: &[u8],
+    size: &mut usize,
 ) -> Result<Option<Vec<(Vec<u8>, Vec<u8>)>>> {
     let Some(from) = start.take() else {
         return Ok(None);
@@ -284,11 +305,12 @@ pub(crate) async fn scan_batch(
     if from.as_slice() >= end {
         return Ok(None);
     }
-    let batch = txn.scan(&from, end, SCAN_BATCH).await?;
-    if batch.len() == SCAN_BATCH
+    let batch = txn.scan(&from, end, *size).await?;
+    if batch.len() == *size
         && let Some((last, _)) = batch.last()
     {
         *start = Some(txn::keys::next_key(last));
+        *size = (*size * 2).min(MAX_SCAN_BATCH);
     }
     Ok((!batch.is_empty()).then_some(batch))
 }
@@ -296,12 +318,13 @@ pub(crate) async fn scan_batch(
 #[async_trait]
 impl Operator for Scan {
     async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
-        let Some(batch) = scan_batch(txn, &mut self.start, &self.end).await? else {
+        let Some(batch) = scan_batch(txn, &mut self.start, &self.end, &mut self.batch).await?
+        else {
             return Ok(None);
         };
         batch
             .iter()
-            .map(|(k, v)| decode_table_row(&self.table, k, v))
+            .map(|(k, v)| self.rows.decode(k, v))
             .collect::<Result<_>>()
             .map(Some)
     }

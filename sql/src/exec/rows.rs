@@ -1,8 +1,8 @@
 //! Table rows to and from key-value pairs.
 
 use crate::catalog::{Index, Table};
-use crate::encoding::{decode_key, decode_key_value, decode_row, encode_key, encode_row};
-use crate::{Error, Result, Value};
+use crate::encoding::{decode_key_value, decode_row, decode_row_each, encode_key, encode_row};
+use crate::{DataType, Error, Result, Value};
 
 /// A row of values, in the column order of the node that produced it.
 pub(crate) type Row = Vec<Value>;
@@ -36,27 +36,75 @@ pub(crate) fn encode_table_row(table: &Table, row: &[Value]) -> (Vec<u8>, Vec<u8
 
 /// Decodes a full table row from its key and value.
 pub(crate) fn decode_table_row(table: &Table, key: &[u8], value: &[u8]) -> Result<Row> {
-    let prefix = table.prefix();
-    let suffix = key.strip_prefix(prefix.as_slice()).ok_or_else(|| {
-        Error::Internal(format!(
-            "key {} is not in table {}",
-            txn::keys::Pretty(key),
-            table.name
-        ))
-    })?;
-    let key_values = decode_key(suffix, &table.key_types())?;
-    let mut row = vec![Value::Null; table.columns.len()];
-    for (&i, v) in table.primary_key.iter().zip(key_values) {
-        row[i] = v;
-    }
-    for (id, v) in decode_row(value)? {
-        if let Some(i) = table.columns.iter().position(|c| c.id == id)
-            && !table.is_key(i)
-        {
-            row[i] = v;
+    RowDecoder::new(table).decode(key, value)
+}
+
+/// Decodes the rows of one table, with what every row needs worked out once: the key prefix,
+/// the key columns' types and the position of each stored column.
+pub(crate) struct RowDecoder {
+    prefix: Vec<u8>,
+    name: String,
+    width: usize,
+    /// Each primary-key column's position and type, in key order.
+    key: Vec<(usize, DataType)>,
+    /// The position of the column with each id (`usize::MAX`: a key column or none).
+    position: Vec<usize>,
+}
+
+impl RowDecoder {
+    /// The decoder of `table`'s rows.
+    pub(crate) fn new(table: &Table) -> RowDecoder {
+        let max_id = table.columns.iter().map(|c| c.id).max().unwrap_or(0);
+        let mut position = vec![usize::MAX; max_id as usize + 1];
+        for (i, c) in table.columns.iter().enumerate() {
+            if !table.is_key(i) {
+                position[c.id as usize] = i;
+            }
+        }
+        RowDecoder {
+            prefix: table.prefix(),
+            name: table.name.clone(),
+            width: table.columns.len(),
+            key: table
+                .primary_key
+                .iter()
+                .map(|&i| (i, table.columns[i].data_type))
+                .collect(),
+            position,
         }
     }
-    Ok(row)
+
+    /// The row stored under `key` with `value`.
+    pub(crate) fn decode(&self, key: &[u8], value: &[u8]) -> Result<Row> {
+        let mut input = key.strip_prefix(self.prefix.as_slice()).ok_or_else(|| {
+            Error::Internal(format!(
+                "key {} is not in table {}",
+                txn::keys::Pretty(key),
+                self.name
+            ))
+        })?;
+        let mut row = vec![Value::Null; self.width];
+        for &(i, data_type) in &self.key {
+            let (v, rest) = decode_key_value(input, data_type, false)?;
+            row[i] = v;
+            input = rest;
+        }
+        if !input.is_empty() {
+            return Err(Error::Internal(format!(
+                "key {} of table {} has trailing bytes",
+                txn::keys::Pretty(key),
+                self.name
+            )));
+        }
+        decode_row_each(value, |id, v| {
+            if let Some(&i) = self.position.get(id as usize)
+                && i != usize::MAX
+            {
+                row[i] = v;
+            }
+        })?;
+        Ok(row)
+    }
 }
 
 /// An index entry of a full table row (docs/formats.md, "Secondary indexes").

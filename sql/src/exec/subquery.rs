@@ -99,6 +99,11 @@ async fn run(s: Subquery, row: Option<&[Value]>, txn: &mut dyn KvTxn) -> Result<
                 ));
             }
         },
+        SubqueryKind::Array => Expr::Constant(Value::Array(
+            rows.into_iter()
+                .map(|r| r.into_iter().next().unwrap_or(Value::Null))
+                .collect(),
+        )),
         SubqueryKind::In(operand) => {
             let values = rows
                 .into_iter()

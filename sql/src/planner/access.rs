@@ -227,7 +227,7 @@ fn same_encoding(v: &Expr, ty: DataType, params: &[Option<DataType>]) -> bool {
             Some(Some(t)) => *t,
             _ => return false,
         },
-        Expr::Cast(_, t) => *t,
+        Expr::Cast(_, t) | Expr::Arith(_, _, _, t) => *t,
         _ => return false,
     };
     vt.family() == ty.family()

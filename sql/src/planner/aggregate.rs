@@ -235,6 +235,11 @@ impl Planner<'_> {
             "jsonb_agg" | "json_agg" => (Aggregate::JsonbAgg(char_as_text(e, t)), DataType::Jsonb),
             // PostgreSQL has no min or max of jsonb.
             "min" | "max" if t == DataType::Jsonb => return Err(undefined()),
+            "array_agg" => {
+                let elem = crate::types::array::ElemType::of(t)
+                    .ok_or_else(|| crate::types::array::no_array_of(t))?;
+                (Aggregate::ArrayAgg(e), DataType::Array(elem))
+            }
             "min" => (Aggregate::Min(e), t),
             "max" => (Aggregate::Max(e), t),
             "bool_and" | "every" if t == DataType::Bool => (Aggregate::BoolAnd(e), t),

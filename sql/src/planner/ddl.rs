@@ -124,13 +124,20 @@ pub(crate) fn resolve_columns(
         .collect()
 }
 
-/// 0A000 for a column that cannot be part of a primary key or index: jsonb has no stored key
-/// encoding yet (PostgreSQL indexes it with btree and GIN).
+/// 0A000 for a column that cannot be part of a primary key or index: jsonb and arrays have
+/// no order-preserving stored key encoding here (PostgreSQL indexes both, jsonb with btree
+/// and GIN).
 pub(crate) fn keyable(column: &Column) -> Result<()> {
     if column.data_type == crate::DataType::Jsonb {
         return Err(Error::NotSupported(format!(
             "column \"{}\" of type jsonb cannot be part of a primary key or index yet",
             column.name
+        )));
+    }
+    if let crate::DataType::Array(_) = column.data_type {
+        return Err(Error::NotSupported(format!(
+            "column \"{}\" of type {} cannot be part of a key or index",
+            column.name, column.data_type
         )));
     }
     Ok(())

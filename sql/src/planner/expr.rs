@@ -138,6 +138,25 @@ pub(crate) fn for_each_child<'a>(e: &'a ast::Expr, f: &mut impl FnMut(&'a ast::E
             }
             else_result.iter().for_each(|e| f(e));
         }
+        A::Array(a) => a.elem.iter().for_each(f),
+        A::AnyOp { left, right, .. } | A::AllOp { left, right, .. } => {
+            f(left);
+            f(right);
+        }
+        A::CompoundFieldAccess { root, access_chain } => {
+            f(root);
+            for a in access_chain {
+                match a {
+                    ast::AccessExpr::Subscript(ast::Subscript::Index { index }) => f(index),
+                    ast::AccessExpr::Subscript(ast::Subscript::Slice {
+                        lower_bound,
+                        upper_bound,
+                        ..
+                    }) => lower_bound.iter().chain(upper_bound).for_each(&mut *f),
+                    ast::AccessExpr::Dot(e) => f(e),
+                }
+            }
+        }
         A::Function(func) => {
             if let ast::FunctionArguments::List(l) = &func.args {
                 for a in &l.args {
@@ -311,6 +330,10 @@ impl Planner<'_> {
                 scope,
                 hint,
             ),
+            A::Array(_) | A::CompoundFieldAccess { .. } | A::AnyOp { .. } | A::AllOp { .. } => {
+                self.bind_array(e, scope, hint)
+            }
+            A::Function(f) if super::array::is_array_subquery(f) => self.bind_array(e, scope, hint),
             A::Function(f) if f.over.is_some() => Err(Error::Windowing(format!(
                 "window functions are not allowed here: {e}"
             ))),
@@ -573,6 +596,9 @@ impl Planner<'_> {
         r: &ast::Expr,
         scope: &Scope,
     ) -> Result<(Expr, DataType)> {
+        if let Some(bound) = self.array_binary(l, op, r, scope) {
+            return bound;
+        }
         use ast::BinaryOperator as B;
         let cmp = match op {
             B::Eq => Some(CmpOp::Eq),
@@ -703,7 +729,7 @@ impl Planner<'_> {
         plan
     }
 
-    fn in_subquery(
+    pub(super) fn in_subquery(
         &mut self,
         e: &ast::Expr,
         q: &ast::Query,
@@ -952,12 +978,12 @@ fn maybe_not(e: Expr, negated: bool) -> Expr {
     if negated { Expr::Not(Box::new(e)) } else { e }
 }
 
-fn subquery_expr(kind: SubqueryKind, plan: Node) -> Expr {
+pub(super) fn subquery_expr(kind: SubqueryKind, plan: Node) -> Expr {
     Expr::Subquery(Box::new(Subquery { kind, plan }))
 }
 
 /// The type of a subquery's only column; 42601 if it has several.
-fn single_column(plan: &Node) -> Result<DataType> {
+pub(super) fn single_column(plan: &Node) -> Result<DataType> {
     match plan.columns().as_slice() {
         [c] => Ok(c.data_type),
         _ => Err(Error::Syntax("subquery must return only one column".into())),
@@ -975,6 +1001,7 @@ const AGGREGATES: &[&str] = &[
     "bool_or",
     "every",
     "string_agg",
+    "array_agg",
     "stddev",
     "stddev_samp",
     "stddev_pop",

@@ -235,6 +235,13 @@ impl Planner<'_> {
                 };
                 Ok((node, scope))
             }
+            ast::TableFactor::UNNEST {
+                alias,
+                array_exprs,
+                with_offset: false,
+                with_ordinality,
+                ..
+            } => self.plan_unnest(array_exprs, *with_ordinality, alias.as_ref()),
             ast::TableFactor::Table {
                 name,
                 alias,

@@ -94,6 +94,9 @@ impl Planner<'_> {
         if let Some(bound) = self.datetime_function(name, args, scope) {
             return Some(bound);
         }
+        if let Some(bound) = self.array_function(name, args, scope) {
+            return Some(bound);
+        }
         let f = lookup(name)?;
         Some(self.bind_scalar(f, name, args, scope, hint))
     }
@@ -120,10 +123,10 @@ impl Planner<'_> {
             "to_char" => F::ToChar,
             "to_date" => F::ToDate,
             "to_timestamp" => F::ToTimestamp,
-            "generate_series" => {
+            // The select list's calls are planned as a ProjectSet (`planner::srf`).
+            "generate_series" | "unnest" => {
                 return Some(Err(Error::NotSupported(
-                    "generate_series in the select list is not supported yet (use it in FROM)"
-                        .into(),
+                    "set-returning functions are supported only in the select list and FROM".into(),
                 )));
             }
             _ => return None,

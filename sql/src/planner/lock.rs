@@ -69,6 +69,7 @@ fn scanned_table(node: &Node) -> Result<Option<Arc<Table>>> {
         | Node::Distinct { .. }
         | Node::DistinctOn { .. }
         | Node::Window { .. }
+        | Node::ProjectSet { .. }
         | Node::RecursiveCte { .. }
         | Node::WorkTable { .. } => Err(not_supported(
             "FOR UPDATE with joins, DISTINCT, set operations or WITH RECURSIVE",
@@ -151,6 +152,7 @@ fn with_keys(node: Node, table: &Table) -> Result<(Node, Vec<usize>)> {
         | Node::Distinct { .. }
         | Node::DistinctOn { .. }
         | Node::Window { .. }
+        | Node::ProjectSet { .. }
         | Node::RecursiveCte { .. }
         | Node::WorkTable { .. } => {
             return Err(Error::Internal(

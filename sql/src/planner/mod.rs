@@ -15,6 +15,7 @@
 
 pub(crate) mod access;
 mod aggregate;
+mod array;
 mod cte;
 pub(crate) mod ddl;
 mod dml;
@@ -26,6 +27,7 @@ mod lock;
 mod output;
 mod select;
 mod series;
+mod srf;
 pub(crate) mod view;
 mod window;
 
@@ -266,6 +268,10 @@ fn expr_tables(e: &ast::Expr, out: &mut Vec<String>) {
             expr_tables(expr, out);
             query_tables(q, out);
         }
+        A::Function(ast::Function {
+            args: ast::FunctionArguments::Subquery(q),
+            ..
+        }) => query_tables(q, out),
         _ => expr::for_each_child(e, &mut |c| expr_tables(c, out)),
     }
 }

@@ -208,7 +208,9 @@ impl Planner<'_> {
         if !windows.is_empty() {
             (node, scope) = self.plan_window(node, &scope, &windows, &s.named_window)?;
         }
-        self.plan_projection(node, &scope, &s.projection, order_by, distinct)
+        let (node, scope, rewritten) = self.plan_select_srfs(node, scope, &s.projection)?;
+        let projection = rewritten.as_deref().unwrap_or(&s.projection);
+        self.plan_projection(node, &scope, projection, order_by, distinct)
     }
 
     /// Plans one operand of a set operation (or a whole set operation tree).

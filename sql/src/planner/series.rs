@@ -30,38 +30,7 @@ impl Planner<'_> {
                 ))),
             })
             .collect::<Result<Vec<_>>>()?;
-        let scope = Scope::default();
-        if !(2..=3).contains(&exprs.len()) {
-            return Err(self.undefined(NAME, &exprs, &scope));
-        }
-        let ty = self
-            .series_type(&exprs, &scope)?
-            .ok_or_else(|| self.undefined(NAME, &exprs, &scope))?;
-        let mut bound = Vec::with_capacity(3);
-        for (i, e) in exprs.iter().enumerate() {
-            let want = if i == 2 && is_time(ty) {
-                DataType::Interval
-            } else {
-                ty
-            };
-            let (b, t) = self.bind(e, &scope, Some(want))?;
-            let fits = match want {
-                DataType::Interval => t == DataType::Interval,
-                w if is_time(w) => is_time(t) || t == DataType::Date,
-                DataType::Numeric(_) => t.is_integer() || matches!(t, DataType::Numeric(_)),
-                _ => t.is_integer(),
-            };
-            if !fits {
-                return Err(self.undefined(NAME, &exprs, &scope));
-            }
-            bound.push(if t == want { b } else { cast_expr(b, t, want)? });
-        }
-        if bound.len() == 2 {
-            bound.push(Expr::Constant(match ty {
-                DataType::Numeric(_) => Value::Numeric(1.into()),
-                _ => Value::Int(1),
-            }));
-        }
+        let ([start, stop, step], ty) = self.bind_series(&exprs, &Scope::default())?;
         let relation = alias.map_or_else(|| NAME.to_string(), |a| ident_name(&a.name));
         let name = match alias {
             Some(a) if a.columns.len() > 1 => {
@@ -75,8 +44,6 @@ impl Planner<'_> {
                 .map_or_else(|| relation.clone(), |c| ident_name(&c.name)),
             None => NAME.to_string(),
         };
-        let [start, stop, step] = <[Expr; 3]>::try_from(bound)
-            .map_err(|_| Error::Internal("generate_series without three arguments".into()))?;
         let node = Node::Series {
             start,
             stop,
@@ -97,6 +64,49 @@ impl Planner<'_> {
             ..Scope::default()
         };
         Ok((node, scope))
+    }
+
+    /// Binds generate_series' arguments in `scope`: start, stop and step (1 by default) as
+    /// the series' type, which is returned with them.
+    pub(super) fn bind_series(
+        &mut self,
+        exprs: &[&ast::Expr],
+        scope: &Scope,
+    ) -> Result<([Expr; 3], DataType)> {
+        if !(2..=3).contains(&exprs.len()) {
+            return Err(self.undefined(NAME, exprs, scope));
+        }
+        let ty = self
+            .series_type(exprs, scope)?
+            .ok_or_else(|| self.undefined(NAME, exprs, scope))?;
+        let mut bound = Vec::with_capacity(3);
+        for (i, e) in exprs.iter().enumerate() {
+            let want = if i == 2 && is_time(ty) {
+                DataType::Interval
+            } else {
+                ty
+            };
+            let (b, t) = self.bind(e, scope, Some(want))?;
+            let fits = match want {
+                DataType::Interval => t == DataType::Interval,
+                w if is_time(w) => is_time(t) || t == DataType::Date,
+                DataType::Numeric(_) => t.is_integer() || matches!(t, DataType::Numeric(_)),
+                _ => t.is_integer(),
+            };
+            if !fits {
+                return Err(self.undefined(NAME, exprs, scope));
+            }
+            bound.push(if t == want { b } else { cast_expr(b, t, want)? });
+        }
+        if bound.len() == 2 {
+            bound.push(Expr::Constant(match ty {
+                DataType::Numeric(_) => Value::Numeric(1.into()),
+                _ => Value::Int(1),
+            }));
+        }
+        let args = <[Expr; 3]>::try_from(bound)
+            .map_err(|_| Error::Internal("generate_series without three arguments".into()))?;
+        Ok((args, ty))
     }
 
     /// The type of the series from its typed arguments; None when no form takes them.

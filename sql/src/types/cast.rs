@@ -77,6 +77,7 @@ impl Value {
                 numeric::from_f64(f64::from(f), 6)?,
                 to,
             )?),
+            (Value::Array(items), T::Array(e)) => super::array::cast_elements(items, e)?,
             (Value::Text(s), t) => parse_text(&s, t)?,
             (Value::Bytes(b), T::Bytea) => Value::Bytes(b),
             (Value::Uuid(u), T::Uuid) => Value::Uuid(u),
@@ -226,6 +227,7 @@ pub(crate) fn parse_text(s: &str, t: DataType) -> Result<Value> {
         DataType::Uuid => Value::Uuid(uuid::parse(s)?),
         DataType::Jsonb => Value::Jsonb(Box::new(jsonb::parse(s)?)),
         DataType::Interval => Value::Interval(interval::parse(s)?),
+        DataType::Array(e) => super::array::parse(s, e)?,
         DataType::Date | DataType::Time | DataType::Timestamp | DataType::Timestamptz => {
             datetime::parse(s, t)?
         }

@@ -18,6 +18,7 @@ use sqlparser::ast;
 
 use crate::{DataType, Error, Result, Value};
 
+pub mod array;
 pub mod bytea;
 mod cast;
 pub mod datetime;
@@ -52,6 +53,7 @@ impl DataType {
             DataType::Uuid => "uuid",
             DataType::Interval => "interval",
             DataType::Jsonb => "jsonb",
+            DataType::Array(e) => e.array_name(),
         }
     }
 
@@ -86,6 +88,7 @@ impl DataType {
             DataType::Uuid => "uuid",
             DataType::Interval => "interval",
             DataType::Jsonb => "jsonb",
+            DataType::Array(e) => e.array_short_name(),
         }
     }
 
@@ -110,6 +113,7 @@ impl DataType {
             DataType::Uuid => 2950,
             DataType::Interval => 1186,
             DataType::Jsonb => 3802,
+            DataType::Array(e) => e.array_oid(),
         }
     }
 
@@ -160,6 +164,7 @@ impl DataType {
             DataType::Uuid => 10,
             DataType::Interval => 11,
             DataType::Jsonb => 12,
+            DataType::Array(_) => 13,
         }
     }
 
@@ -223,6 +228,10 @@ impl DataType {
             T::Numeric(info) | T::Decimal(info) | T::Dec(info) => numeric::typmod(info)?,
             T::Float(info) => float_precision(info)?,
             T::JSON | T::JSONB => DataType::Jsonb,
+            T::Array(ast::ArrayElemTypeDef::SquareBracket(inner, _)) => {
+                let elem = DataType::from_ast(inner)?;
+                DataType::Array(array::ElemType::of(elem).ok_or_else(|| array::no_array_of(elem))?)
+            }
             T::Custom(name, args) if args.is_empty() => {
                 let name = name.to_string().to_lowercase();
                 match name.as_str() {
@@ -282,6 +291,10 @@ impl DataType {
             return Some(if ra >= rb { a } else { b });
         }
         match (a, b) {
+            (DataType::Array(x), DataType::Array(y)) => {
+                let e = Self::common_type(x.data_type(), y.data_type())?;
+                array::ElemType::of(e).map(DataType::Array)
+            }
             (DataType::Varchar(_), DataType::Varchar(_)) => Some(DataType::Varchar(None)),
             (DataType::Varchar(_), DataType::Text) => Some(a.without_typmod()),
             (DataType::Char(_), DataType::Char(_)) => Some(DataType::Varchar(None)),
@@ -340,6 +353,9 @@ impl DataType {
     /// literals and parameters take the column's type before this applies.
     pub fn assignable(from: DataType, to: DataType) -> bool {
         use DataType as T;
+        if let (T::Array(a), T::Array(b)) = (from, to) {
+            return Self::assignable(a.data_type(), b.data_type());
+        }
         from.without_typmod() == to.without_typmod()
             || (from.is_numeric() && to.is_numeric())
             || to.is_string()
@@ -445,6 +461,7 @@ impl Value {
             (Value::Interval(a), Value::Interval(b)) => a.span().cmp(&b.span()),
             (Value::Time(a), Value::Time(b)) => a.cmp(b),
             (Value::Jsonb(a), Value::Jsonb(b)) => jsonb::compare(a, b),
+            (Value::Array(a), Value::Array(b)) => array::compare(a, b)?,
             (a, b) if a.as_instant().is_some() && b.as_instant().is_some() => {
                 a.as_instant().cmp(&b.as_instant())
             }
@@ -517,6 +534,7 @@ impl Value {
             Value::Uuid(_) => "uuid",
             Value::Interval(_) => "interval",
             Value::Jsonb(_) => "jsonb",
+            Value::Array(_) => "array",
         }
     }
 }
@@ -587,6 +605,7 @@ impl fmt::Display for Value {
             Value::Uuid(u) => f.write_str(&uuid::format(u)),
             Value::Interval(v) => f.write_str(&interval::format(v)),
             Value::Jsonb(j) => write!(f, "{j}"),
+            Value::Array(items) => f.write_str(&array::format(items)),
         }
     }
 }
