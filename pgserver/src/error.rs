@@ -82,6 +82,8 @@ pub fn sqlstate(err: &sql::Error) -> &'static str {
         Error::InvalidEscapeCharacter(_) => "2200C",
         Error::NullValueNotAllowed(_) => "22004",
         Error::Internal(_) => "XX000",
+        Error::InvalidJson { message, .. } if message.starts_with("unsupported Unicode") => "22P05",
+        Error::InvalidJson { .. } => "22P02",
     }
 }
 
@@ -97,7 +99,9 @@ pub fn startup_sqlstate(err: &sql::Error) -> &'static str {
 
 /// The ErrorResponse fields of a statement-level SQL error.
 pub(crate) fn error_info(err: &sql::Error) -> ErrorInfo {
-    ErrorInfo::new(SEVERITY_ERROR.into(), sqlstate(err).into(), err.to_string())
+    let mut info = ErrorInfo::new(SEVERITY_ERROR.into(), sqlstate(err).into(), err.to_string());
+    info.detail = err.detail().map(str::to_string);
+    info
 }
 
 /// A statement-level SQL error as a pgwire error (ends an extended-protocol exchange until Sync).

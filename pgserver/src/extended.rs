@@ -459,7 +459,11 @@ mod tests {
             declared_layouts(&[1700]).unwrap(),
             [Some(ParamType::Numeric)]
         );
-        assert!(declared_layouts(&[3802]).is_err(), "jsonb");
+        assert_eq!(
+            declared_layouts(&[3802, 114]).unwrap(),
+            [Some(ParamType::Jsonb), Some(ParamType::Json)]
+        );
+        assert!(declared_layouts(&[142]).is_err(), "xml");
         assert!(declared_layouts(&[999_999]).is_err(), "unknown oid");
     }
 }

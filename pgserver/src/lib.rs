@@ -57,11 +57,12 @@
 //!   after a schema change fails with 0A000 "cached plan must not change result type" when
 //!   the result types changed, as in PostgreSQL (a change of names alone is not detected).
 //! - Only BOOL, INT2, INT4, INT8, FLOAT4, FLOAT8, NUMERIC, TEXT, VARCHAR, BPCHAR, NAME, BYTEA,
-//!   DATE, TIME, TIMESTAMP, TIMESTAMPTZ, INTERVAL and UUID parameters are accepted (a
-//!   declared BPCHAR or NAME is text), and one-dimensional arrays of them but name
-//!   (`array`: ndim 1, or 0 when empty, lower bound 1; a binary array parameter's element
-//!   oid is not checked, its elements are read in the inferred type's layout); results use
-//!   those types, in text and binary formats.
+//!   DATE, TIME, TIMESTAMP, TIMESTAMPTZ, INTERVAL, UUID, JSONB and JSON parameters are
+//!   accepted (a declared BPCHAR or NAME is text, a declared JSON is JSONB), and
+//!   one-dimensional arrays of them but name, jsonb and json (`array`: ndim 1, or 0 when
+//!   empty, lower bound 1; a binary array parameter's element oid is not checked, its
+//!   elements are read in the inferred type's layout); results use those types (but name
+//!   and json: a json column is jsonb), in text and binary formats.
 //! - Results of SELECT, SHOW and EXPLAIN are all tagged `SELECT n`.
 //! - COPY, NOTICE messages, LISTEN/NOTIFY and the function-call protocol are not supported
 //!   (FunctionCall is answered with 0A000; COPY messages outside COPY are ignored).

@@ -36,6 +36,7 @@ pub(crate) fn pg_type(data_type: DataType) -> Type {
         DataType::Timestamptz => Type::TIMESTAMPTZ,
         DataType::Uuid => Type::UUID,
         DataType::Interval => Type::INTERVAL,
+        DataType::Jsonb => Type::JSONB,
         DataType::Array(e) => Type::from_oid(e.array_oid()).unwrap_or(Type::UNKNOWN),
     }
 }
@@ -62,6 +63,10 @@ pub enum ParamType {
     Timestamptz,
     Uuid,
     Interval,
+    /// JSONB: binary format is a version byte (1) then the text.
+    Jsonb,
+    /// JSON declared by the client: read as jsonb; binary format is the text alone.
+    Json,
     /// A one-dimensional array of the element type.
     Array(ElemType),
 }
@@ -84,6 +89,8 @@ impl ParamType {
             Type::TIMESTAMPTZ => ParamType::Timestamptz,
             Type::UUID => ParamType::Uuid,
             Type::INTERVAL => ParamType::Interval,
+            Type::JSONB => ParamType::Jsonb,
+            Type::JSON => ParamType::Json,
             Type::VARCHAR => ParamType::Varchar,
             Type::TEXT | Type::BPCHAR | Type::NAME => ParamType::Text,
             _ => return ElemType::from_array_oid(ty.oid()).map(ParamType::Array),
@@ -109,6 +116,7 @@ impl ParamType {
             DataType::Timestamptz => ParamType::Timestamptz,
             DataType::Uuid => ParamType::Uuid,
             DataType::Interval => ParamType::Interval,
+            DataType::Jsonb => ParamType::Jsonb,
             DataType::Array(e) => ParamType::Array(e),
         }
     }
@@ -132,6 +140,7 @@ impl ParamType {
             ParamType::Timestamptz => DataType::Timestamptz,
             ParamType::Uuid => DataType::Uuid,
             ParamType::Interval => DataType::Interval,
+            ParamType::Jsonb | ParamType::Json => DataType::Jsonb,
             ParamType::Array(e) => DataType::Array(e),
         }
     }
@@ -155,6 +164,8 @@ impl ParamType {
             ParamType::Timestamptz => "timestamp with time zone",
             ParamType::Uuid => "uuid",
             ParamType::Interval => "interval",
+            ParamType::Jsonb => "jsonb",
+            ParamType::Json => "json",
             ParamType::Array(e) => e.array_name(),
         }
     }
@@ -298,6 +309,11 @@ pub(crate) fn encode_binary(value: &Value, data_type: DataType) -> PgWireResult<
         (DataType::Text | DataType::Varchar(_) | DataType::Char(_), Value::Text(s)) => {
             s.as_bytes().to_vec()
         }
+        (DataType::Jsonb, Value::Jsonb(j)) => {
+            let mut out = vec![JSONB_VERSION];
+            out.extend_from_slice(j.to_string().as_bytes());
+            out
+        }
         (DataType::Array(e), Value::Array(items)) => crate::array::encode_binary(items, e)?,
         (data_type, value) => {
             return Err(user_error(
@@ -307,6 +323,19 @@ pub(crate) fn encode_binary(value: &Value, data_type: DataType) -> PgWireResult<
         }
     };
     Ok(Some(bytes))
+}
+
+/// The version byte that starts jsonb's binary format (`jsonb_send`).
+const JSONB_VERSION: u8 = 1;
+
+/// Text that must be valid UTF-8 (22021 otherwise).
+fn utf8(bytes: &[u8]) -> PgWireResult<String> {
+    String::from_utf8(bytes.to_vec()).map_err(|_| {
+        user_error(
+            code::CHARACTER_NOT_IN_REPERTOIRE,
+            "invalid byte sequence for encoding \"UTF8\"",
+        )
+    })
 }
 
 /// Decodes the Bind parameter `index` (0-based) laid out as `ty`, in text or binary format; None
@@ -374,6 +403,17 @@ pub(crate) fn decode_binary(index: usize, ty: ParamType, bytes: &[u8]) -> PgWire
         ParamType::Numeric => {
             Value::Numeric(sql::types::numeric::from_binary(bytes).ok_or_else(bad)?)
         }
+        ParamType::Jsonb => match bytes.split_first() {
+            Some((&JSONB_VERSION, text)) => Value::Text(utf8(text)?),
+            Some((v, _)) => {
+                return Err(user_error(
+                    code::INVALID_BINARY_REPRESENTATION,
+                    format!("unsupported jsonb version number {v}"),
+                ));
+            }
+            None => return Err(bad()),
+        },
+        ParamType::Json => Value::Text(utf8(bytes)?),
         ParamType::Array(e) => crate::array::decode_binary(index, e, bytes).ok_or_else(bad)??,
         ParamType::Text | ParamType::Varchar => {
             Value::Text(String::from_utf8(bytes.to_vec()).map_err(|_| {
@@ -413,6 +453,8 @@ pub(crate) fn parse_text(ty: ParamType, text: &str) -> PgWireResult<Value> {
         | ParamType::Timestamptz
         | ParamType::Uuid
         | ParamType::Interval
+        | ParamType::Jsonb
+        | ParamType::Json
         | ParamType::Array(_) => Value::Text(text.to_string()),
         ParamType::Bool => Value::Bool(parse_bool(trimmed).ok_or_else(invalid)?),
         ParamType::Int2 | ParamType::Int4 | ParamType::Int8 => {
@@ -518,7 +560,10 @@ mod tests {
         assert_eq!(pg_type(DataType::Varchar(Some(3))).oid(), 1043);
         assert_eq!(pg_type(DataType::Char(3)).oid(), 1042);
         assert_eq!(data_type(&Type::BPCHAR), Some(DataType::Text));
-        assert_eq!(data_type(&Type::JSONB), None);
+        assert_eq!(data_type(&Type::JSONB), Some(DataType::Jsonb));
+        assert_eq!(data_type(&Type::JSON), Some(DataType::Jsonb));
+        assert_eq!(pg_type(DataType::Jsonb).oid(), 3802);
+        assert_eq!(data_type(&Type::XML), None);
         let more = [
             (DataType::Numeric(None), 1700),
             (DataType::Bytea, 17),

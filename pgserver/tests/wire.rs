@@ -355,7 +355,7 @@ async fn extended_protocol_errors_keep_the_connection() {
     let err = client.prepare("SELECT 1; SELECT 2").await.unwrap_err();
     assert_eq!(code(err).as_deref(), Some("42601"));
     let err = client
-        .prepare_typed("SELECT $1", &[Type::JSONB])
+        .prepare_typed("SELECT $1", &[Type::XML])
         .await
         .unwrap_err();
     assert_eq!(code(err).as_deref(), Some("0A000"));

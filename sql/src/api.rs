@@ -44,6 +44,8 @@ pub enum DataType {
     Uuid,
     /// INTERVAL (oid 1186), without fields; a precision is accepted and ignored.
     Interval,
+    /// JSONB (oid 3802); JSON is read as JSONB too.
+    Jsonb,
     /// A one-dimensional array of an element type (`INT[]`, oid 1007 ...). The element type
     /// is a small `Copy` enum without type modifiers, so `DataType` stays `Copy`
     /// (`types::array`).
@@ -78,6 +80,8 @@ pub enum Value {
     Uuid([u8; 16]),
     /// An INTERVAL.
     Interval(crate::types::interval::Interval),
+    /// A JSONB value.
+    Jsonb(Box<crate::types::jsonb::Json>),
     /// A one-dimensional array (lower bound 1): its elements, each NULL or a value of the
     /// element type the expression's `DataType` names.
     Array(Vec<Value>),
@@ -214,6 +218,8 @@ pub enum Error {
     NullValueNotAllowed(String),
     /// XX000: an internal error (replication, malformed state).
     Internal(String),
+    /// 22P02: JSON text that does not parse, with PostgreSQL's message and detail.
+    InvalidJson { message: String, detail: String },
 }
 
 impl std::fmt::Display for Error {
@@ -263,6 +269,7 @@ impl std::fmt::Display for Error {
             | Error::InvalidEscapeCharacter(m)
             | Error::NullValueNotAllowed(m)
             | Error::Internal(m) => f.write_str(m),
+            Error::InvalidJson { message, .. } => f.write_str(message),
             Error::DivisionByZero => f.write_str("division by zero"),
             Error::InFailedTransaction => f.write_str(
                 "current transaction is aborted, commands ignored until end of transaction block",
@@ -272,6 +279,16 @@ impl std::fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl Error {
+    /// The error's DETAIL line, where it has one.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Error::InvalidJson { detail, .. } => Some(detail),
+            _ => None,
+        }
+    }
+}
 
 /// Result type of the SQL layer.
 pub type Result<T> = std::result::Result<T, Error>;

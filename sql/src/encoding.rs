@@ -22,8 +22,9 @@
 //!   big-endian with the sign bit flipped; equal spans ('1 day', '24 hours') are one key,
 //!   which decodes as days and microseconds;
 //! - text, varchar and char (with its padding): the UTF-8 bytes escaped and terminated with `txn::keys::encode_bytes` (byte order,
-//!   i.e. collation "C").
-//!
+//!   i.e. collation "C");
+//! - jsonb (for in-memory grouping and comparison only: no stored key holds one): see
+//!   `types::jsonb::encode_key`, in PostgreSQL's jsonb order;
 //! - arrays (only in the keys that group and deduplicate rows, never stored): the elements'
 //!   encodings, then `0x00`.
 //!
@@ -87,6 +88,10 @@ pub fn encode_key_value(out: &mut Vec<u8>, value: &Value, descending: bool) {
             out.push(MARKER_VALUE);
             out.extend_from_slice(&((v.span() as u128) ^ (1 << 127)).to_be_bytes());
         }
+        Value::Jsonb(j) => {
+            out.push(MARKER_VALUE);
+            crate::types::jsonb::encode_key(out, j);
+        }
         Value::Array(items) => {
             // Used only to group and deduplicate: arrays are never key columns.
             out.push(MARKER_VALUE);
@@ -112,7 +117,7 @@ const NUMERIC_ZERO: u8 = 0x02;
 const NUMERIC_POSITIVE: u8 = 0x03;
 
 /// The order-preserving numeric payload (see the module documentation).
-fn encode_numeric(out: &mut Vec<u8>, d: Decimal) {
+pub(crate) fn encode_numeric(out: &mut Vec<u8>, d: Decimal) {
     if d.is_zero() {
         out.push(NUMERIC_ZERO);
         return;
@@ -289,6 +294,8 @@ pub fn decode_key_value(input: &[u8], ty: DataType, descending: bool) -> Result<
             let s = String::from_utf8(bytes).map_err(|_| corrupt("utf-8"))?;
             (Value::Text(s), rest.len() - tail.len())
         }
+        // Never a stored key column (the catalog refuses it), so keys are not decoded.
+        DataType::Jsonb => return Err(corrupt("jsonb key")),
         DataType::Array(_) => return Err(corrupt("an array is never a key column")),
     };
     Ok((value, &input[1 + used..]))
@@ -333,6 +340,7 @@ const TAG_TIMESTAMP: u8 = 11;
 const TAG_TIMESTAMPTZ: u8 = 12;
 const TAG_UUID: u8 = 13;
 const TAG_INTERVAL: u8 = 14;
+const TAG_JSONB: u8 = 15;
 /// An array: varint(count), then each element's tag and payload.
 const TAG_ARRAY: u8 = 20;
 /// A NULL array element (row columns that are NULL are absent instead).
@@ -469,6 +477,12 @@ fn encode_tagged(out: &mut Vec<u8>, value: &Value) {
             put_varint(out, s.len() as u64);
             out.extend_from_slice(s.as_bytes());
         }
+        Value::Jsonb(j) => {
+            let s = j.to_string();
+            out.push(TAG_JSONB);
+            put_varint(out, s.len() as u64);
+            out.extend_from_slice(s.as_bytes());
+        }
     }
 }
 
@@ -578,6 +592,14 @@ fn decode_tagged(tag: u8, input: &mut &[u8]) -> Result<Value> {
             let bytes = input.get(..len).ok_or_else(|| corrupt("text"))?;
             *input = &input[len..];
             Value::Text(String::from_utf8(bytes.to_vec()).map_err(|_| corrupt("utf-8"))?)
+        }
+        TAG_JSONB => {
+            let len = usize::try_from(get_varint(input)?).map_err(|_| corrupt("len"))?;
+            let bytes = input.get(..len).ok_or_else(|| corrupt("jsonb"))?;
+            *input = &input[len..];
+            let s = std::str::from_utf8(bytes).map_err(|_| corrupt("utf-8"))?;
+            let j = crate::types::jsonb::parse(s).map_err(|_| corrupt("jsonb"))?;
+            Value::Jsonb(Box::new(j))
         }
         _ => return Err(corrupt("value tag")),
     })

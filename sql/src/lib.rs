@@ -104,9 +104,10 @@
 //!   the group's rows in memory. Variances of numerics are exact up to the numeric limits
 //!   below (22003 past them), standard deviations take the square root in about 28
 //!   significant digits, and both show at most 28 digits after the point (PostgreSQL can
-//!   show more for tiny values). array_agg keeps NULLs, and with DISTINCT returns its
-//!   values in order (as PostgreSQL's sorted DISTINCT input does). No json aggregates or
-//!   ordered-set aggregates.
+//!   show more for tiny values); jsonb_agg and jsonb_object_agg (json_agg and json_object_agg
+//!   are the same, as jsonb; with DISTINCT they keep NULLs but, unlike PostgreSQL, do not sort
+//!   their input). array_agg keeps NULLs, and with DISTINCT returns its values in order (as
+//!   PostgreSQL's sorted DISTINCT input does). No ordered-set aggregates.
 //! - Date/time, formatting and pattern functions: date_trunc, extract (numeric) and
 //!   date_part (double precision) with PostgreSQL's unit names and fields (`exec::datetime`;
 //!   an extract of julian whose quotient needs more than 28 digits has fewer decimals than
@@ -130,10 +131,15 @@
 //!   GROUP BY, HAVING or ORDER BY, is 0A000 (GROUP BY of a select-list SRF's output name
 //!   too); no other table functions, no ROWS FROM, no WITH ORDINALITY on generate_series,
 //!   no LATERAL (a FROM function reads no column of other FROM items).
+//! - The jsonb table functions (jsonb_each, jsonb_each_text, jsonb_object_keys,
+//!   jsonb_array_elements, jsonb_array_elements_text) are FROM items only (`planner::jsonb`;
+//!   in the select list they are 0A000, and their arguments cannot refer to other FROM items:
+//!   no LATERAL, no WITH ORDINALITY).
 //! - Arrays (`types::array`): one dimension with lower bound 1 only (multidimensional
 //!   literals and `[2:3]={...}` bounds are 0A000; array_ndims is 1, array_lower 1);
 //!   elements lose their type modifier (a `VARCHAR(3)[]` element is varchar, a `CHAR(n)[]`
-//!   element unpadded text); no arrays of arrays. Array columns cannot be primary-key,
+//!   element unpadded text); no arrays of arrays and no jsonb or json arrays (`jsonb[]`,
+//!   `array_agg` of jsonb: 0A000). Array columns cannot be primary-key,
 //!   UNIQUE or index columns (0A000; PostgreSQL indexes them). Input errors report
 //!   PostgreSQL's message without its DETAIL line. An empty `ARRAY[]` without a cast is
 //!   42804 (PostgreSQL: 42P18). ANY/ALL with a subquery takes only `= ANY` and `<> ALL`
@@ -184,9 +190,24 @@
 //!   are only sent once it has committed). A failed implicit commit is reported as an error after
 //!   the batch's last result.
 //! - Types: boolean, smallint, integer, bigint, real, double precision, numeric(p, s), text,
-//!   varchar(n), char(n), bytea, date, time, timestamp, timestamptz, interval and uuid only
-//!   and their one-dimensional arrays (no time with time zone or json; no gen_random_uuid). X'..' literals are not
-//!   bytea (PostgreSQL: bit strings) and are not supported.
+//!   varchar(n), char(n), bytea, date, time, timestamp, timestamptz, interval, uuid and jsonb
+//!   only, and one-dimensional arrays of them but jsonb (no time with time zone; no
+//!   gen_random_uuid). X'..' literals are not bytea (PostgreSQL: bit strings) and are not
+//!   supported.
+//! - jsonb (`types::jsonb`) follows PostgreSQL's input normalisation, output, errors and btree
+//!   order, but: `json` is jsonb (PostgreSQL's json keeps the input text, duplicate keys and
+//!   key order), and the json_* functions that exist (json_typeof, json_array_length,
+//!   json_build_object, json_build_array, to_json, json_strip_nulls, json_agg,
+//!   json_object_agg) are their jsonb forms (PostgreSQL's print json's own text, such as
+//!   `{"a" : 1}`); jsonb numbers have numeric's limits here (28 digits after the point, below
+//!   about 7.9e28, else 22003; PostgreSQL: any JSON number) and strings compare by bytes
+//!   (collation "C"); a jsonb column cannot be in a primary key or index (0A000; PostgreSQL
+//!   has btree and GIN); paths and key lists (`#>`, `#>>`, `#-`, `?|`, `?&`, jsonb_set) are
+//!   text array literals (`'{a,0}'`) only, not `text[]` values (`ARRAY['a', '0']`, a
+//!   `text[]` column), and to_jsonb of an array is its text as a jsonb string (PostgreSQL:
+//!   a jsonb array); no subscripts (`j['a']`), jsonpath, `@?`/`@@`, jsonb_insert,
+//!   jsonb_set_lax or other json functions; an operator type error names a literal's type
+//!   (`text`) where PostgreSQL says `unknown`.
 //! - Dates and times read and print the ISO style only (no month names, `epoch`,
 //!   `infinity` or BC input) with the time zone fixed at UTC: SET TIME ZONE is accepted and
 //!   changes no input or output. A precision on time or timestamp is accepted and ignored

@@ -167,8 +167,118 @@ pub enum Function {
     /// format(fmt, args...): `%s`, `%I`, `%L`, `%%` with positions and widths
     /// (`exec::format`).
     Format,
+    /// A jsonb operator or function (`exec::jsonb`).
+    Jsonb(JsonbFn),
     /// An array function or operator (`exec::array`).
     Array(crate::types::array::ArrayFunc),
+}
+
+/// The jsonb operators and functions, bound in `planner::jsonb` and evaluated in
+/// `exec::jsonb`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonbFn {
+    /// `j -> key` (text) or `j -> index` (integer, negative from the end).
+    Get,
+    /// `j ->> key | index`: as text.
+    GetText,
+    /// `j #> path` (a text array literal).
+    Path,
+    /// `j #>> path`: as text.
+    PathText,
+    /// `a @> b`.
+    Contains,
+    /// `a <@ b`.
+    ContainedBy,
+    /// `j ? text`.
+    Exists,
+    /// `j ?| text[]`.
+    ExistsAny,
+    /// `j ?& text[]`.
+    ExistsAll,
+    /// `a || b`.
+    Concat,
+    /// `j - key` (text) or `j - index` (integer).
+    Delete,
+    /// `j #- path`.
+    DeletePath,
+    /// jsonb_typeof(j).
+    Typeof,
+    /// jsonb_array_length(j).
+    ArrayLength,
+    /// jsonb_build_object(key, value, ...).
+    BuildObject,
+    /// jsonb_build_array(value, ...).
+    BuildArray,
+    /// to_jsonb(value).
+    ToJsonb,
+    /// jsonb_set(target, path, value [, create_if_missing]).
+    Set,
+    /// jsonb_strip_nulls(j).
+    StripNulls,
+    /// jsonb_pretty(j).
+    Pretty,
+}
+
+/// The jsonb table functions (`exec::jsonb_table`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonbTable {
+    /// jsonb_each(j): (key text, value jsonb) per pair of an object.
+    Each,
+    /// jsonb_each_text(j): (key text, value text).
+    EachText,
+    /// jsonb_object_keys(j): the keys of an object.
+    ObjectKeys,
+    /// jsonb_array_elements(j): (value jsonb) per element of an array.
+    ArrayElements,
+    /// jsonb_array_elements_text(j): (value text).
+    ArrayElementsText,
+}
+
+impl JsonbTable {
+    /// The function's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            JsonbTable::Each => "jsonb_each",
+            JsonbTable::EachText => "jsonb_each_text",
+            JsonbTable::ObjectKeys => "jsonb_object_keys",
+            JsonbTable::ArrayElements => "jsonb_array_elements",
+            JsonbTable::ArrayElementsText => "jsonb_array_elements_text",
+        }
+    }
+}
+
+impl JsonbFn {
+    /// Whether this is an operator (named by its symbol), not a function.
+    pub fn is_operator(self) -> bool {
+        self.name().bytes().all(|b| !b.is_ascii_alphabetic())
+    }
+
+    /// The operator's symbol or the function's name.
+    pub fn name(self) -> &'static str {
+        use JsonbFn as J;
+        match self {
+            J::Get => "->",
+            J::GetText => "->>",
+            J::Path => "#>",
+            J::PathText => "#>>",
+            J::Contains => "@>",
+            J::ContainedBy => "<@",
+            J::Exists => "?",
+            J::ExistsAny => "?|",
+            J::ExistsAll => "?&",
+            J::Concat => "||",
+            J::Delete => "-",
+            J::DeletePath => "#-",
+            J::Typeof => "jsonb_typeof",
+            J::ArrayLength => "jsonb_array_length",
+            J::BuildObject => "jsonb_build_object",
+            J::BuildArray => "jsonb_build_array",
+            J::ToJsonb => "to_jsonb",
+            J::Set => "jsonb_set",
+            J::StripNulls => "jsonb_strip_nulls",
+            J::Pretty => "jsonb_pretty",
+        }
+    }
 }
 
 impl Function {
@@ -232,6 +342,7 @@ impl Function {
             F::ToDate => "to_date",
             F::ToTimestamp => "to_timestamp",
             F::Format => "format",
+            F::Jsonb(j) => j.name(),
             F::Array(a) => a.name(),
         }
     }
@@ -249,6 +360,7 @@ impl Function {
                 | Function::Greatest
                 | Function::Least
                 | Function::Format
+                | Function::Jsonb(JsonbFn::BuildObject | JsonbFn::BuildArray)
         )
     }
 
@@ -501,6 +613,9 @@ impl Expr {
         let f = |e: &Expr| e.format_operand(names);
         match self {
             Expr::Constant(Value::Text(s)) => format!("'{}'", s.replace('\'', "''")),
+            Expr::Constant(Value::Jsonb(j)) => {
+                format!("'{}'::jsonb", j.to_string().replace('\'', "''"))
+            }
             Expr::Constant(v) => v.to_string(),
             Expr::Column(i) => names.get(*i).cloned().unwrap_or_else(|| format!("#{i}")),
             Expr::Outer { depth, index } => format!("outer{depth}.#{index}"),
@@ -532,6 +647,9 @@ impl Expr {
                 s + " END"
             }
             Expr::Coalesce(args) => format!("coalesce({})", format_list(args, names)),
+            Expr::Function(Function::Jsonb(j), args) if j.is_operator() && args.len() == 2 => {
+                format!("{} {} {}", f(&args[0]), j.name(), f(&args[1]))
+            }
             Expr::Function(func, args) => format!("{}({})", func.name(), format_list(args, names)),
             Expr::Cast(a, ty) => format!("{}::{}", f(a), ty.short_name()),
             Expr::Subquery(s) => {
@@ -677,6 +795,11 @@ pub enum Aggregate {
     /// A variance or standard deviation, of the result type (numeric for the exact types,
     /// double precision for floats).
     Stat(Statistic, Expr, DataType),
+    /// jsonb_agg(value): the values (NULLs too) as a jsonb array, as `to_jsonb` converts them.
+    JsonbAgg(Expr),
+    /// jsonb_object_agg(key, value): a jsonb object (a NULL key is 22023, the last of
+    /// duplicate keys wins).
+    JsonbObjectAgg(Expr, Expr),
     /// The aggregate over the distinct values of its arguments whose first argument is not
     /// NULL (`count(DISTINCT x)`).
     Distinct(Box<Aggregate>),
@@ -699,6 +822,8 @@ impl Aggregate {
             Aggregate::BoolAnd(_) => "bool_and",
             Aggregate::BoolOr(_) => "bool_or",
             Aggregate::StringAgg(..) => "string_agg",
+            Aggregate::JsonbAgg(_) => "jsonb_agg",
+            Aggregate::JsonbObjectAgg(..) => "jsonb_object_agg",
             Aggregate::ArrayAgg(_) => "array_agg",
             Aggregate::Stat(s, ..) => s.name(),
             Aggregate::Distinct(a) | Aggregate::Filter(a, _) | Aggregate::Ordered(a, _) => a.name(),
@@ -716,9 +841,10 @@ impl Aggregate {
             | Aggregate::Max(e)
             | Aggregate::BoolAnd(e)
             | Aggregate::BoolOr(e)
+            | Aggregate::JsonbAgg(e)
             | Aggregate::ArrayAgg(e)
             | Aggregate::Stat(_, e, _) => vec![e],
-            Aggregate::StringAgg(e, d) => vec![e, d],
+            Aggregate::StringAgg(e, d) | Aggregate::JsonbObjectAgg(e, d) => vec![e, d],
             Aggregate::Distinct(a) | Aggregate::Filter(a, _) | Aggregate::Ordered(a, _) => a.args(),
         }
     }
@@ -1031,6 +1157,13 @@ pub enum Node {
         step: Expr,
         column: Column,
     },
+    /// A jsonb table function in FROM (`jsonb_each(j)`...) over its argument (an expression
+    /// without columns, evaluated when the node runs; NULL gives no rows).
+    JsonbTable {
+        func: JsonbTable,
+        arg: Expr,
+        columns: Vec<Column>,
+    },
     /// Emits the rows for which the predicate is true.
     Filter { source: Box<Node>, predicate: Expr },
     /// Evaluates expressions over each row.
@@ -1149,6 +1282,7 @@ impl Node {
                     .collect()
             }
             Node::Series { column, .. } => vec![column.clone()],
+            Node::JsonbTable { columns, .. } => columns.clone(),
             Node::Values { columns, .. }
             | Node::WorkTable { columns }
             | Node::Projection { columns, .. }
@@ -1303,6 +1437,7 @@ impl Node {
             | Node::IndexScan { .. }
             | Node::WorkTable { .. }
             | Node::Series { .. }
+            | Node::JsonbTable { .. }
             | Node::Values { .. }) => n,
         })
     }
@@ -1347,6 +1482,11 @@ impl Node {
                     stop: f(stop),
                     step: f(step),
                     column,
+                },
+                Node::JsonbTable { func, arg, columns } => Node::JsonbTable {
+                    func,
+                    arg: f(arg),
+                    columns,
                 },
                 Node::Filter { source, predicate } => Node::Filter {
                     source,
@@ -1465,6 +1605,7 @@ impl Node {
             Node::Series {
                 start, stop, step, ..
             } => [start, stop, step].into_iter().for_each(&mut each),
+            Node::JsonbTable { arg, .. } => each(arg),
             Node::Filter { source, predicate } => {
                 each(predicate);
                 source.walk_exprs(f);
@@ -1598,6 +1739,10 @@ impl Node {
                     args.join(", "),
                     column.data_type
                 );
+                None
+            }
+            Node::JsonbTable { func, arg, .. } => {
+                let _ = writeln!(out, "TableFunction {}({})", func.name(), arg.format(&[]));
                 None
             }
             Node::Filter { source, predicate } => {
@@ -1844,6 +1989,11 @@ fn map_aggregate(a: Aggregate, f: &mut impl FnMut(Expr) -> Expr) -> Aggregate {
         Aggregate::StringAgg(e, d) => {
             let e = f(e);
             Aggregate::StringAgg(e, f(d))
+        }
+        Aggregate::JsonbAgg(e) => Aggregate::JsonbAgg(f(e)),
+        Aggregate::JsonbObjectAgg(k, v) => {
+            let k = f(k);
+            Aggregate::JsonbObjectAgg(k, f(v))
         }
         Aggregate::Stat(s, e, t) => Aggregate::Stat(s, f(e), t),
         Aggregate::Distinct(a) => Aggregate::Distinct(Box::new(map_aggregate(*a, f))),

@@ -6,12 +6,14 @@ use async_trait::async_trait;
 use rust_decimal::Decimal;
 
 use super::eval::{eval, truth};
+use super::jsonb;
 use super::memory::{Budget, KEY_OVERHEAD, row_bytes};
 use super::ops::{Operator, sort_order};
 use super::rows::Row;
 use crate::encoding::{encode_key, encode_key_value};
 use crate::plan::{Aggregate, Expr};
 use crate::store::KvTxn;
+use crate::types::jsonb::Json;
 use crate::types::{ArithOp, numeric};
 use crate::{DataType, Error, Result, Value};
 
@@ -62,6 +64,10 @@ pub(super) enum Acc {
     /// The count, sum and sum of squared deviations of doubles (Youngs-Cramer, as
     /// PostgreSQL's `float8_accum`).
     Float(f64, f64, f64),
+    /// jsonb_agg's elements so far (None before the first row).
+    JsonbArray(Option<Vec<Json>>),
+    /// jsonb_object_agg's pairs so far (None before the first row).
+    JsonbObject(Option<Vec<(String, Json)>>),
     /// The encodings of the argument lists seen so far, and the aggregate over the first of each.
     Distinct(HashSet<Vec<u8>>, Box<Acc>),
     /// The aggregate over the rows that pass the filter.
@@ -70,10 +76,11 @@ pub(super) enum Acc {
     Ordered(Vec<(Row, Row)>, Box<Acc>),
 }
 
-/// Whether the aggregate takes NULL values (array_agg, also in ORDER BY).
+/// Whether the aggregate takes NULL values (array_agg, jsonb_agg and jsonb_object_agg,
+/// also in ORDER BY).
 fn keeps_nulls(a: &Aggregate) -> bool {
     match a {
-        Aggregate::ArrayAgg(_) => true,
+        Aggregate::ArrayAgg(_) | Aggregate::JsonbAgg(_) | Aggregate::JsonbObjectAgg(..) => true,
         Aggregate::Ordered(a, _) => keeps_nulls(a),
         _ => false,
     }
@@ -94,6 +101,8 @@ impl Acc {
             Aggregate::BoolAnd(_) => Acc::Bool(None, true),
             Aggregate::BoolOr(_) => Acc::Bool(None, false),
             Aggregate::StringAgg(..) => Acc::Concat(None),
+            Aggregate::JsonbAgg(_) => Acc::JsonbArray(None),
+            Aggregate::JsonbObjectAgg(..) => Acc::JsonbObject(None),
             Aggregate::ArrayAgg(_) => Acc::Array(None),
             Aggregate::Stat(_, _, DataType::Float8) => Acc::Float(0.0, 0.0, 0.0),
             Aggregate::Stat(..) => Acc::Exact(0, Decimal::ZERO, Decimal::ZERO),
@@ -161,8 +170,11 @@ impl Acc {
                     items.get_or_insert_with(Vec::new).push(v);
                     return Ok(());
                 }
-                match args.first() {
-                    Some(Value::Null) => Ok(()),
+                match (args.first(), a) {
+                    (_, Aggregate::JsonbAgg(_) | Aggregate::JsonbObjectAgg(..)) => {
+                        jsonb::add(acc, args)
+                    }
+                    (Some(Value::Null), _) => Ok(()),
                     _ => acc.add_values(args),
                 }
             }
@@ -222,9 +234,12 @@ impl Acc {
             },
             Acc::Exact(n, sum, sum_sq) => add_exact(n, sum, sum_sq, &v)?,
             Acc::Float(n, sx, sxx) => add_float(n, sx, sxx, &v)?,
-            Acc::Distinct(..) | Acc::Filter(_) | Acc::Ordered(..) | Acc::Array(_) => {
-                return Err(mismatch());
-            }
+            Acc::Distinct(..)
+            | Acc::Filter(_)
+            | Acc::Ordered(..)
+            | Acc::Array(_)
+            | Acc::JsonbArray(_)
+            | Acc::JsonbObject(_) => return Err(mismatch()),
         }
         Ok(())
     }
@@ -265,6 +280,7 @@ impl Acc {
             (Acc::Sum(v, _) | Acc::MinMax(v, _), _) => v,
             (Acc::Bool(b, _), _) => b.map_or(Value::Null, Value::Bool),
             (Acc::Concat(v), _) => v.unwrap_or(Value::Null),
+            (acc @ (Acc::JsonbArray(_) | Acc::JsonbObject(_)), _) => jsonb::finish(acc),
             (Acc::Array(items), _) => items.map_or(Value::Null, Value::Array),
             (Acc::Exact(n, sum, sum_sq), Aggregate::Stat(s, ..)) => {
                 numeric::variance(n, sum, sum_sq, s.is_sample(), s.is_stddev())?

@@ -34,6 +34,7 @@ pub(crate) fn call(f: Function, args: Vec<Value>) -> Result<Value> {
         F::ToChar => return to_char(args),
         F::ToDate | F::ToTimestamp => return to_timestamp(f, args),
         F::Format => return super::format::format(args),
+        F::Jsonb(j) => return super::jsonb::call(j, args),
         F::Array(a) => return super::array::call(a, args),
         _ => {}
     }

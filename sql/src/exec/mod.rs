@@ -14,6 +14,8 @@ mod format;
 mod functions;
 pub(crate) mod index;
 mod index_scan;
+mod jsonb;
+mod jsonb_table;
 mod lookup_join;
 pub(crate) mod memory;
 pub(crate) mod ops;

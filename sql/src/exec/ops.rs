@@ -63,6 +63,9 @@ fn build_node(node: Node) -> Result<Box<dyn Operator>> {
             [start, stop, step],
             column.data_type,
         )),
+        Node::JsonbTable { func, arg, .. } => {
+            Box::new(super::jsonb_table::JsonbTable::new(func, arg))
+        }
         Node::Filter { source, predicate } => Box::new(Filter {
             source: build(*source)?,
             predicate: Exprs::new(vec![predicate]),

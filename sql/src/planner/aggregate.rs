@@ -188,6 +188,15 @@ impl Planner<'_> {
                 _ => Err(undefined()),
             };
         }
+        if name == "jsonb_object_agg" || name == "json_object_agg" {
+            return match <[_; 2]>::try_from(bound) {
+                Ok([(k, tk), (v, tv)]) => Ok((
+                    Aggregate::JsonbObjectAgg(char_as_text(k, tk), char_as_text(v, tv)),
+                    DataType::Jsonb,
+                )),
+                _ => Err(undefined()),
+            };
+        }
         let Ok([(e, t)]) = <[_; 1]>::try_from(bound) else {
             return Err(undefined());
         };
@@ -223,10 +232,12 @@ impl Planner<'_> {
                 };
                 (Aggregate::Avg(e, out), out)
             }
+            "jsonb_agg" | "json_agg" => (Aggregate::JsonbAgg(char_as_text(e, t)), DataType::Jsonb),
+            // PostgreSQL has no min or max of jsonb.
+            "min" | "max" if t == DataType::Jsonb => return Err(undefined()),
             "array_agg" => {
-                let elem = crate::types::array::ElemType::of(t).ok_or_else(|| {
-                    Error::NotSupported("array_agg of arrays is not supported".into())
-                })?;
+                let elem = crate::types::array::ElemType::of(t)
+                    .ok_or_else(|| crate::types::array::no_array_of(t))?;
                 (Aggregate::ArrayAgg(e), DataType::Array(elem))
             }
             "min" => (Aggregate::Min(e), t),

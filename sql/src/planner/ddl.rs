@@ -103,7 +103,8 @@ pub(crate) fn default_index_name(
         .expect("some suffix is free")
 }
 
-/// Resolves the columns of an index over `columns` (42703 for a name that is not a column).
+/// Resolves the columns of an index over `columns` (42703 for a name that is not a column,
+/// 0A000 for a column whose type has no key encoding).
 pub(crate) fn resolve_columns(
     columns: &[Column],
     names: &[String],
@@ -118,19 +119,25 @@ pub(crate) fn resolve_columns(
                 .ok_or_else(|| {
                     Error::UndefinedColumn(format!("column \"{n}\" {what}does not exist"))
                 })?;
-            not_array_key(&columns[i])?;
-            Ok(i)
+            keyable(&columns[i]).map(|_| i)
         })
         .collect()
 }
 
-/// 0A000 for an array column in a key: keys need an order-preserving encoding, which
-/// arrays do not have here (PostgreSQL indexes them).
-pub(crate) fn not_array_key(c: &Column) -> Result<()> {
-    if let crate::DataType::Array(_) = c.data_type {
+/// 0A000 for a column that cannot be part of a primary key or index: jsonb and arrays have
+/// no order-preserving stored key encoding here (PostgreSQL indexes both, jsonb with btree
+/// and GIN).
+pub(crate) fn keyable(column: &Column) -> Result<()> {
+    if column.data_type == crate::DataType::Jsonb {
+        return Err(Error::NotSupported(format!(
+            "column \"{}\" of type jsonb cannot be part of a primary key or index yet",
+            column.name
+        )));
+    }
+    if let crate::DataType::Array(_) = column.data_type {
         return Err(Error::NotSupported(format!(
             "column \"{}\" of type {} cannot be part of a key or index",
-            c.name, c.data_type
+            column.name, column.data_type
         )));
     }
     Ok(())

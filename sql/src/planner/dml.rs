@@ -239,10 +239,9 @@ pub(super) fn plan_create_table(c: &ast::CreateTable) -> Result<Plan> {
     }
     let primary_key = match primary_key {
         Some(pk) => {
-            for &i in &pk {
-                super::ddl::not_array_key(&columns[i])?;
-                columns[i].nullable = false;
-            }
+            pk.iter()
+                .try_for_each(|&i| super::ddl::keyable(&columns[i]))?;
+            pk.iter().for_each(|&i| columns[i].nullable = false);
             pk
         }
         None => {

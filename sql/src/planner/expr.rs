@@ -6,6 +6,7 @@
 use sqlparser::ast;
 
 use super::Planner;
+use super::jsonb::Binding;
 use crate::plan::{CmpOp, Expr, Function, Node, Subquery, SubqueryKind};
 use crate::types::ArithOp;
 use crate::{DataType, Error, Result, Value};
@@ -614,6 +615,12 @@ impl Planner<'_> {
             let (a, b) = comparison_operands(a, ta, b, tb);
             return Ok((Expr::Compare(cmp, Box::new(a), Box::new(b)), DataType::Bool));
         }
+        let (mut left, mut right) = match self.jsonb_operator(l, op, r, scope)? {
+            Binding::Jsonb(e, t) => return Ok((e, t)),
+            Binding::Left(e, t) => (Some((e, t)), None),
+            Binding::Right(e, t) => (None, Some((e, t))),
+            Binding::None => (None, None),
+        };
         let arith = match op {
             B::Plus => Some(ArithOp::Add),
             B::Minus => Some(ArithOp::Sub),
@@ -623,7 +630,14 @@ impl Planner<'_> {
             _ => None,
         };
         if let Some(arith) = arith {
-            let ((a, ta), (b, tb)) = self.operands(l, r, scope, None)?;
+            let ((a, ta), (b, tb)) = match left {
+                // As `operands` binds a typed left operand: first, without a hint.
+                Some(left) => {
+                    let right = self.bind(r, scope, Some(left.1))?;
+                    (left, right)
+                }
+                None => self.operands(l, r, scope, None)?,
+            };
             let ty = DataType::arith_type(arith, ta, tb)
                 .ok_or_else(|| mismatch(&op.to_string(), ta, tb))?;
             return Ok((Expr::Arith(arith, Box::new(a), Box::new(b), ty), ty));
@@ -645,8 +659,14 @@ impl Planner<'_> {
                 ))
             }
             B::StringConcat => {
-                let (a, ta) = self.bind(l, scope, Some(DataType::Text))?;
-                let (b, tb) = self.bind(r, scope, Some(DataType::Text))?;
+                let (a, ta) = match left.take() {
+                    Some(left) => left,
+                    None => self.bind(l, scope, Some(DataType::Text))?,
+                };
+                let (b, tb) = match right.take() {
+                    Some(right) => right,
+                    None => self.bind(r, scope, Some(DataType::Text))?,
+                };
                 let (a, b) = (char_as_text(a, ta), char_as_text(b, tb));
                 // bytea || bytea is bytea; anything else concatenates text forms.
                 let ty = if (ta, tb) == (DataType::Bytea, DataType::Bytea) {
@@ -988,6 +1008,10 @@ const AGGREGATES: &[&str] = &[
     "variance",
     "var_samp",
     "var_pop",
+    "jsonb_agg",
+    "json_agg",
+    "jsonb_object_agg",
+    "json_object_agg",
 ];
 
 /// The aggregate function a call names, if any (a call with OVER is a window function).

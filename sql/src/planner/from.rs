@@ -249,6 +249,11 @@ impl Planner<'_> {
                 ..
             } => match object_name(name)?.as_str() {
                 "generate_series" => self.plan_series(args, alias.as_ref()),
+                name @ ("jsonb_each"
+                | "jsonb_each_text"
+                | "jsonb_object_keys"
+                | "jsonb_array_elements"
+                | "jsonb_array_elements_text") => self.plan_jsonb_table(name, args, alias.as_ref()),
                 other => Err(Error::UndefinedFunction(format!(
                     "function {other} does not exist"
                 ))),

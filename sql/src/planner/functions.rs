@@ -88,6 +88,9 @@ impl Planner<'_> {
                 )
             }));
         }
+        if let Some(bound) = self.jsonb_function(name, args, scope) {
+            return Some(bound);
+        }
         if let Some(bound) = self.datetime_function(name, args, scope) {
             return Some(bound);
         }

@@ -62,7 +62,7 @@ fn scanned_table(node: &Node) -> Result<Option<Arc<Table>>> {
         Node::Get { table, .. } | Node::Scan { table, .. } | Node::IndexScan { table, .. } => {
             Ok(Some(table.clone()))
         }
-        Node::Values { .. } | Node::Series { .. } => Ok(None),
+        Node::Values { .. } | Node::Series { .. } | Node::JsonbTable { .. } => Ok(None),
         Node::Join { .. }
         | Node::LookupJoin { .. }
         | Node::SetOp { .. }
@@ -145,6 +145,7 @@ fn with_keys(node: Node, table: &Table) -> Result<(Node, Vec<usize>)> {
         }
         Node::Values { .. }
         | Node::Series { .. }
+        | Node::JsonbTable { .. }
         | Node::Join { .. }
         | Node::LookupJoin { .. }
         | Node::SetOp { .. }

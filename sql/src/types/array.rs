@@ -36,7 +36,8 @@ pub enum ElemType {
 }
 
 impl ElemType {
-    /// The element type of arrays of `t`; None for an array type (no nested arrays).
+    /// The element type of arrays of `t`; None for an array type (no nested arrays) and for
+    /// jsonb (no jsonb arrays): [`no_array_of`] is the error.
     pub fn of(t: DataType) -> Option<ElemType> {
         Some(match t {
             DataType::Bool => ElemType::Bool,
@@ -56,7 +57,7 @@ impl ElemType {
             DataType::Timestamptz => ElemType::Timestamptz,
             DataType::Uuid => ElemType::Uuid,
             DataType::Interval => ElemType::Interval,
-            DataType::Array(_) => return None,
+            DataType::Array(_) | DataType::Jsonb => return None,
         })
     }
 
@@ -154,6 +155,16 @@ impl ElemType {
     /// The element type of the array type with oid `oid`.
     pub fn from_array_oid(oid: u32) -> Option<ElemType> {
         ALL.iter().copied().find(|e| e.array_oid() == oid)
+    }
+}
+
+/// 0A000 for an array of `t`, a type without an [`ElemType`].
+pub fn no_array_of(t: DataType) -> Error {
+    match t {
+        DataType::Array(_) => {
+            Error::NotSupported("multidimensional arrays are not supported".into())
+        }
+        t => Error::NotSupported(format!("arrays of type {t} are not supported")),
     }
 }
 

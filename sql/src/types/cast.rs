@@ -3,7 +3,7 @@
 
 use std::cmp::Ordering;
 
-use super::{bytea, datetime, interval, numeric, uuid};
+use super::{bytea, datetime, interval, jsonb, numeric, uuid};
 use crate::{DataType, Error, Result, Value};
 
 impl Value {
@@ -99,6 +99,8 @@ impl Value {
             }
             (Value::Timestamp(t) | Value::Timestamptz(t), T::Timestamp) => Value::Timestamp(t),
             (Value::Timestamp(t) | Value::Timestamptz(t), T::Timestamptz) => Value::Timestamptz(t),
+            (Value::Jsonb(j), T::Jsonb) => Value::Jsonb(j),
+            (Value::Jsonb(j), t) if !t.is_string() => jsonb::cast_scalar(*j, t)?,
             // A boolean cast to a string is spelt out (booltext), unlike its output 't'/'f'.
             (Value::Bool(b), t) if t.is_string() => Value::Text(b.to_string()),
             (v, t) if t.is_string() => Value::Text(v.to_string()),
@@ -223,6 +225,7 @@ pub(crate) fn parse_text(s: &str, t: DataType) -> Result<Value> {
         DataType::Numeric(_) => numeric::value(numeric::apply_typmod(numeric::parse(s)?, t)?),
         DataType::Bytea => Value::Bytes(bytea::parse(s)?),
         DataType::Uuid => Value::Uuid(uuid::parse(s)?),
+        DataType::Jsonb => Value::Jsonb(Box::new(jsonb::parse(s)?)),
         DataType::Interval => Value::Interval(interval::parse(s)?),
         DataType::Array(e) => super::array::parse(s, e)?,
         DataType::Date | DataType::Time | DataType::Timestamp | DataType::Timestamptz => {

@@ -8,7 +8,8 @@
 //! This module is the one place of PostgreSQL's type resolution: implicit-cast order and
 //! common types ([`DataType::common_type`]), operator result types (`DataType::arith_type`)
 //! and the casts themselves (`cast`). The value types with their own input and output
-//! live in submodules: [`numeric`], [`datetime`], [`interval`], [`bytea`] and [`uuid`].
+//! live in submodules: [`numeric`], [`datetime`], [`interval`], [`bytea`], [`uuid`] and
+//! [`jsonb`].
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -22,6 +23,7 @@ pub mod bytea;
 mod cast;
 pub mod datetime;
 pub mod interval;
+pub mod jsonb;
 pub mod numeric;
 pub mod uuid;
 
@@ -50,6 +52,7 @@ impl DataType {
             DataType::Timestamptz => "timestamp with time zone",
             DataType::Uuid => "uuid",
             DataType::Interval => "interval",
+            DataType::Jsonb => "jsonb",
             DataType::Array(e) => e.array_name(),
         }
     }
@@ -84,6 +87,7 @@ impl DataType {
             DataType::Timestamptz => "timestamptz",
             DataType::Uuid => "uuid",
             DataType::Interval => "interval",
+            DataType::Jsonb => "jsonb",
             DataType::Array(e) => e.array_short_name(),
         }
     }
@@ -108,6 +112,7 @@ impl DataType {
             DataType::Timestamptz => 1184,
             DataType::Uuid => 2950,
             DataType::Interval => 1186,
+            DataType::Jsonb => 3802,
             DataType::Array(e) => e.array_oid(),
         }
     }
@@ -158,7 +163,8 @@ impl DataType {
             DataType::Bytea => 9,
             DataType::Uuid => 10,
             DataType::Interval => 11,
-            DataType::Array(_) => 12,
+            DataType::Jsonb => 12,
+            DataType::Array(_) => 13,
         }
     }
 
@@ -221,11 +227,10 @@ impl DataType {
             T::Real | T::Float4 => DataType::Float4,
             T::Numeric(info) | T::Decimal(info) | T::Dec(info) => numeric::typmod(info)?,
             T::Float(info) => float_precision(info)?,
+            T::JSON | T::JSONB => DataType::Jsonb,
             T::Array(ast::ArrayElemTypeDef::SquareBracket(inner, _)) => {
                 let elem = DataType::from_ast(inner)?;
-                DataType::Array(array::ElemType::of(elem).ok_or_else(|| {
-                    Error::NotSupported("multidimensional arrays are not supported".into())
-                })?)
+                DataType::Array(array::ElemType::of(elem).ok_or_else(|| array::no_array_of(elem))?)
             }
             T::Custom(name, args) if args.is_empty() => {
                 let name = name.to_string().to_lowercase();
@@ -248,6 +253,7 @@ impl DataType {
                     "timestamptz" => DataType::Timestamptz,
                     "uuid" => DataType::Uuid,
                     "interval" => DataType::Interval,
+                    "json" | "jsonb" => DataType::Jsonb,
                     _ => return Err(undefined_type(&name)),
                 }
             }
@@ -454,6 +460,7 @@ impl Value {
             (Value::Uuid(a), Value::Uuid(b)) => a.cmp(b),
             (Value::Interval(a), Value::Interval(b)) => a.span().cmp(&b.span()),
             (Value::Time(a), Value::Time(b)) => a.cmp(b),
+            (Value::Jsonb(a), Value::Jsonb(b)) => jsonb::compare(a, b),
             (Value::Array(a), Value::Array(b)) => array::compare(a, b)?,
             (a, b) if a.as_instant().is_some() && b.as_instant().is_some() => {
                 a.as_instant().cmp(&b.as_instant())
@@ -526,6 +533,7 @@ impl Value {
             Value::Timestamptz(_) => "timestamp with time zone",
             Value::Uuid(_) => "uuid",
             Value::Interval(_) => "interval",
+            Value::Jsonb(_) => "jsonb",
             Value::Array(_) => "array",
         }
     }
@@ -596,6 +604,7 @@ impl fmt::Display for Value {
             Value::Timestamptz(t) => f.write_str(&datetime::format_timestamp(*t, true)),
             Value::Uuid(u) => f.write_str(&uuid::format(u)),
             Value::Interval(v) => f.write_str(&interval::format(v)),
+            Value::Jsonb(j) => write!(f, "{j}"),
             Value::Array(items) => f.write_str(&array::format(items)),
         }
     }
@@ -942,6 +951,7 @@ mod tests {
             ("{\"Numeric\":null}", DataType::Numeric(None)),
             ("\"Timestamptz\"", DataType::Timestamptz),
             ("\"Interval\"", DataType::Interval),
+            ("\"Jsonb\"", DataType::Jsonb),
         ];
         for (json, t) in cases {
             assert_eq!(serde_json::from_str::<DataType>(json).unwrap(), t, "{json}");
