@@ -86,7 +86,8 @@ impl Planner<'_> {
                 ast::FunctionArguments::Subquery(q) => {
                     let plan = self.bind_subquery(q, scope)?;
                     let ty = single_column(&plan)?;
-                    let elem = ElemType::of(ty).ok_or_else(nested)?;
+                    let elem =
+                        ElemType::of(ty).ok_or_else(|| crate::types::array::no_array_of(ty))?;
                     Ok((
                         subquery_expr(SubqueryKind::Array, plan),
                         DataType::Array(elem),
@@ -118,7 +119,7 @@ impl Planner<'_> {
         }
         let exprs: Vec<&ast::Expr> = elems.iter().collect();
         let (args, ty) = self.bind_common(&exprs, scope, elem_hint, "ARRAY")?;
-        let elem = ElemType::of(ty).ok_or_else(nested)?;
+        let elem = ElemType::of(ty).ok_or_else(|| crate::types::array::no_array_of(ty))?;
         Ok((call(ArrayFunc::Make, args), DataType::Array(elem)))
     }
 
@@ -247,10 +248,20 @@ impl Planner<'_> {
             return None;
         }
         let mut peek = |e: &ast::Expr| -> Result<Option<DataType>> {
-            Ok(match is_flexible(e) {
-                true => None,
-                false => Some(self.bind(e, scope, None)?.1),
-            })
+            if is_flexible(e) {
+                return Ok(None);
+            }
+            let key = (
+                e as *const ast::Expr as usize,
+                scope as *const Scope as usize,
+                self.outer.len(),
+            );
+            if let Some(&t) = self.operand_types.get(&key) {
+                return Ok(Some(t));
+            }
+            let t = self.bind(e, scope, None)?.1;
+            self.operand_types.insert(key, t);
+            Ok(Some(t))
         };
         let types = peek(l).and_then(|lt| Ok((lt, peek(r)?)));
         let (lt, rt) = match types {
@@ -463,8 +474,4 @@ impl Planner<'_> {
         };
         Ok(Some((a, convert(x, tx, elem.data_type())?, elem)))
     }
-}
-
-fn nested() -> Error {
-    Error::NotSupported("multidimensional arrays are not supported".into())
 }

@@ -22,6 +22,7 @@ mod dml;
 pub(crate) mod expr;
 mod from;
 mod functions;
+mod jsonb;
 mod lock;
 mod output;
 mod select;
@@ -53,6 +54,11 @@ pub struct Planner<'a> {
     view_depth: usize,
     /// The WITH queries in scope, outermost first.
     ctes: Vec<cte::CteDef>,
+    /// The type each operand of an array operator was found to have, by the operand's and
+    /// its scope's address and the depth of enclosing queries: finding out binds the
+    /// operand, and a chain of `||` would otherwise bind its first operands once per link
+    /// twice over (exponential in the chain's length).
+    operand_types: HashMap<(usize, usize, usize), DataType>,
 }
 
 impl<'a> Planner<'a> {
@@ -68,6 +74,7 @@ impl<'a> Planner<'a> {
             views: HashMap::new(),
             view_depth: 0,
             ctes: Vec::new(),
+            operand_types: HashMap::new(),
         }
     }
 
