@@ -203,11 +203,9 @@
 //!   about 7.9e28, else 22003; PostgreSQL: any JSON number) and strings compare by bytes
 //!   (collation "C"); a jsonb column cannot be in a primary key or index (0A000; PostgreSQL
 //!   has btree and GIN); paths and key lists (`#>`, `#>>`, `#-`, `?|`, `?&`, jsonb_set) are
-//!   text array literals (`'{a,0}'`) only, not `text[]` values (`ARRAY['a', '0']`, a
-//!   `text[]` column), and to_jsonb of an array is its text as a jsonb string (PostgreSQL:
-//!   a jsonb array); no subscripts (`j['a']`), jsonpath, `@?`/`@@`, jsonb_insert,
-//!   jsonb_set_lax or other json functions; an operator type error names a literal's type
-//!   (`text`) where PostgreSQL says `unknown`.
+//!   `text[]` values or text array literals (`'{a,0}'`); no subscripts (`j['a']`), jsonpath,
+//!   `@?`/`@@`, jsonb_insert, jsonb_set_lax or other json functions; an operator type error
+//!   names a literal's type (`text`) where PostgreSQL says `unknown`.
 //! - Dates and times read and print the ISO style only (no month names, `epoch`,
 //!   `infinity` or BC input) with the time zone fixed at UTC: SET TIME ZONE is accepted and
 //!   changes no input or output. A precision on time or timestamp is accepted and ignored

@@ -1,7 +1,8 @@
 //! Evaluation of the jsonb operators and functions (`plan::JsonbFn`) with PostgreSQL's
 //! results and errors. Arguments arrive as the binder typed them (`planner::jsonb`): jsonb as
-//! `Value::Jsonb`, keys and paths as `Value::Text` (a path is a text array literal such as
-//! `'{a,0}'`, parsed here), indexes as `Value::Int`.
+//! `Value::Jsonb`, keys as `Value::Text`, paths and key lists as a `text[]` `Value::Array` or
+//! as `Value::Text` (a text array literal such as `'{a,0}'`, parsed here), indexes as
+//! `Value::Int`.
 
 use super::aggregate::Acc;
 use crate::plan::JsonbFn;
@@ -36,34 +37,32 @@ pub(crate) fn call(f: JsonbFn, args: Vec<Value>) -> Result<Value> {
         (J::Get, [Value::Int(i)]) => maybe(element(&j, *i)),
         (J::GetText, [Value::Text(k)]) => text(j.get(k).and_then(Json::to_text)),
         (J::GetText, [Value::Int(i)]) => text(element(&j, *i).and_then(|e| e.to_text())),
-        (J::Path, [Value::Text(p)]) => maybe(path(&j, &parse_path(p)?)),
-        (J::PathText, [Value::Text(p)]) => {
-            text(path(&j, &parse_path(p)?).and_then(|e| e.to_text()))
-        }
+        (J::Path, [p]) => maybe(path(&j, &steps(p)?)),
+        (J::PathText, [p]) => text(path(&j, &steps(p)?).and_then(|e| e.to_text())),
         (J::Contains, [Value::Jsonb(b)]) => Value::Bool(j.contains(b)),
         (J::ContainedBy, [Value::Jsonb(b)]) => Value::Bool(b.contains(&j)),
         (J::Exists, [Value::Text(k)]) => Value::Bool(j.exists(k)),
-        (J::ExistsAny, [Value::Text(keys)]) => {
-            let keys = parse_path(keys)?;
+        (J::ExistsAny, [keys]) => {
+            let keys = steps(keys)?;
             Value::Bool(keys.iter().flatten().any(|k| j.exists(k)))
         }
-        (J::ExistsAll, [Value::Text(keys)]) => {
-            let keys = parse_path(keys)?;
+        (J::ExistsAll, [keys]) => {
+            let keys = steps(keys)?;
             Value::Bool(keys.iter().flatten().all(|k| j.exists(k)))
         }
         (J::Concat, [Value::Jsonb(b)]) => jsonb(concat(*j, take(b))),
         (J::Delete, [Value::Text(k)]) => jsonb(delete_key(*j, k)?),
         (J::Delete, [Value::Int(i)]) => jsonb(delete_index(*j, *i)?),
-        (J::DeletePath, [Value::Text(p)]) => jsonb(delete_path(*j, &parse_path(p)?)?),
+        (J::DeletePath, [p]) => jsonb(delete_path(*j, &steps(p)?)?),
         (J::Typeof, []) => Value::Text(j.type_name().into()),
         (J::ArrayLength, []) => match &*j {
             Json::Array(items) => Value::Int(items.len() as i64),
             Json::Object(_) => return Err(invalid("cannot get array length of a non-array")),
             _ => return Err(invalid("cannot get array length of a scalar")),
         },
-        (J::Set, [Value::Text(p), Value::Jsonb(v)]) => jsonb(set(*j, p, take(v), true)?),
-        (J::Set, [Value::Text(p), Value::Jsonb(v), Value::Bool(create)]) => {
-            jsonb(set(*j, p, take(v), *create)?)
+        (J::Set, [p, Value::Jsonb(v)]) => jsonb(set(*j, &steps(p)?, take(v), true)?),
+        (J::Set, [p, Value::Jsonb(v), Value::Bool(create)]) => {
+            jsonb(set(*j, &steps(p)?, take(v), *create)?)
         }
         (J::StripNulls, []) => jsonb(j.strip_nulls()),
         (J::Pretty, []) => Value::Text(j.pretty()),
@@ -122,6 +121,25 @@ fn path(j: &Json, steps: &[Option<String>]) -> Option<Json> {
         };
     }
     Some(cur.clone())
+}
+
+/// The steps of a path or the keys of a key list: a `text[]` value's elements, or a text
+/// array literal parsed; NULL elements are None.
+fn steps(v: &Value) -> Result<Vec<Option<String>>> {
+    match v {
+        Value::Text(s) => parse_path(s),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| match item {
+                Value::Null => Ok(None),
+                Value::Text(s) => Ok(Some(s.clone())),
+                _ => Err(Error::Internal(
+                    "a jsonb path element that is not text".into(),
+                )),
+            })
+            .collect(),
+        _ => Err(Error::Internal("a jsonb path that is not text".into())),
+    }
 }
 
 /// Parses a one-dimensional text array literal (`{a,"b c",NULL}`); NULL elements are None.
@@ -291,13 +309,12 @@ fn edit_path(
 }
 
 /// `jsonb_set(target, path, value, create_if_missing)`.
-fn set(j: Json, p: &str, value: Json, create: bool) -> Result<Json> {
+fn set(j: Json, steps: &[Option<String>], value: Json, create: bool) -> Result<Json> {
     if j.is_scalar() {
         return Err(invalid("cannot set path in scalar"));
     }
-    let steps = parse_path(p)?;
     let mut value = Some(value);
-    edit_path(j, &steps, 1, &mut |container, step, position| {
+    edit_path(j, steps, 1, &mut |container, step, position| {
         let v = value.take().unwrap_or(Json::Null);
         Ok(match container {
             Json::Object(mut pairs) => {
@@ -364,6 +381,7 @@ pub(crate) fn to_json(v: Value) -> Json {
         Value::Float4(f) if f.is_finite() => float(crate::types::format_float4(f)),
         Value::Text(s) => Json::String(s),
         Value::Jsonb(j) => *j,
+        Value::Array(items) => Json::Array(items.into_iter().map(to_json).collect()),
         Value::Timestamp(t) => {
             Json::String(datetime::format_timestamp(t, false).replacen(' ', "T", 1))
         }

@@ -1,7 +1,7 @@
 //! Binding of the jsonb operators and functions: the operand types PostgreSQL resolves for
-//! each (`->` takes a text key or an integer index, `@>` another jsonb, `#>` a text array
-//! literal...). Paths and key lists are text here, parsed as array literals when they are
-//! evaluated (`exec::jsonb`), since there is no array type yet. sqlparser's PostgreSQL
+//! each (`->` takes a text key or an integer index, `@>` another jsonb, `#>` a text
+//! array...). Paths and key lists are `text[]` values, or text (an unknown literal such as
+//! `'{a,0}'`) parsed as an array literal when it is evaluated (`exec::jsonb`). sqlparser's PostgreSQL
 //! dialect gives every one of these operators PostgreSQL's precedence for "any other
 //! operator" (that of `||`, left-associative), so `j -> 'a' || j` groups as PostgreSQL does.
 
@@ -122,6 +122,7 @@ impl Planner<'_> {
         let right_ok = match f {
             J::Contains | J::ContainedBy | J::Concat => tb == DataType::Jsonb,
             J::Get | J::GetText | J::Delete => tb.is_string() || tb.is_integer(),
+            J::Path | J::PathText | J::DeletePath | J::ExistsAny | J::ExistsAll => is_path(tb),
             _ => tb.is_string(),
         };
         if ta != DataType::Jsonb || !right_ok {
@@ -309,12 +310,23 @@ impl Planner<'_> {
         let mut bound = Vec::with_capacity(args.len());
         for (a, want) in args.iter().zip(params) {
             let (e, t) = self.bind(a, scope, Some(*want))?;
-            let fits = t == *want || (want.is_string() && t.is_string());
+            let fits = t == *want
+                || (want.is_string() && t.is_string())
+                || (bound.len() == 1 && is_path(t));
             if !fits {
                 return Err(self.undefined(name, args, scope));
             }
             bound.push(char_as_text(e, t));
         }
         Ok((call(f, bound), ty))
+    }
+}
+
+/// Whether a value of type `t` can be a path or key list: text (an array literal) or an
+/// array of a string type.
+fn is_path(t: DataType) -> bool {
+    match t {
+        DataType::Array(e) => e.data_type().is_string(),
+        t => t.is_string(),
     }
 }
