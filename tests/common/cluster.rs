@@ -9,10 +9,22 @@ use tinkerdb::Addresses;
 
 /// A free loopback port (bound and released; the node binds it next).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    use std::hash::{BuildHasher, Hasher};
+    // Below Linux's ephemeral range (32768-60999): a port the OS hands out for bind(0) or for
+    // an outgoing connection could be taken by another node before this one binds it.
+    for _ in 0..1000 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::UNIX_EPOCH
+                .elapsed()
+                .map_or(0, |d| d.as_nanos()),
+        );
+        let port = 20000 + (h.finish() % 12000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below the ephemeral range")
 }
 
 /// One node of a test cluster: its data directory, its fixed gRPC address, its process.
