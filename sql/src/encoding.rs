@@ -511,6 +511,71 @@ pub fn decode_row_each(mut input: &[u8], mut f: impl FnMut(u32, Value)) -> Resul
     Ok(())
 }
 
+/// Decodes the columns of a row value that `slot` maps to a position, handing each
+/// `(position, value)` to `f`; the values of other columns are skipped without being decoded.
+pub fn decode_row_selected(
+    mut input: &[u8],
+    mut slot: impl FnMut(u32) -> Option<usize>,
+    mut f: impl FnMut(usize, Value),
+) -> Result<()> {
+    let (&format, rest) = input.split_first().ok_or_else(|| corrupt("empty row"))?;
+    if format != ROW_FORMAT {
+        return Err(corrupt("row format"));
+    }
+    input = rest;
+    while !input.is_empty() {
+        let id = u32::try_from(get_varint(&mut input)?).map_err(|_| corrupt("column id"))?;
+        let (&tag, rest) = input.split_first().ok_or_else(|| corrupt("tag"))?;
+        input = rest;
+        match slot(id) {
+            Some(i) => f(i, decode_tagged(tag, &mut input)?),
+            None => skip_tagged(tag, &mut input)?,
+        }
+    }
+    Ok(())
+}
+
+/// Moves `input` past a value's payload after its tag, as [`decode_tagged`] would, without
+/// building the value.
+fn skip_tagged(tag: u8, input: &mut &[u8]) -> Result<()> {
+    let skip = |input: &mut &[u8], n: usize, what: &str| -> Result<()> {
+        *input = input.get(n..).ok_or_else(|| corrupt(what))?;
+        Ok(())
+    };
+    match tag {
+        TAG_NULL | TAG_FALSE | TAG_TRUE => {}
+        TAG_ARRAY => {
+            let len = get_varint(input)?;
+            for _ in 0..len {
+                let (&tag, rest) = input.split_first().ok_or_else(|| corrupt("tag"))?;
+                *input = rest;
+                skip_tagged(tag, input)?;
+            }
+        }
+        TAG_INT | TAG_DATE | TAG_TIME | TAG_TIMESTAMP | TAG_TIMESTAMPTZ => {
+            get_varint(input)?;
+        }
+        TAG_INTERVAL => {
+            for _ in 0..3 {
+                get_varint(input)?;
+            }
+        }
+        TAG_FLOAT => skip(input, 8, "float")?,
+        TAG_FLOAT4 => skip(input, 4, "float4")?,
+        TAG_UUID => skip(input, 16, "uuid")?,
+        TAG_NUMERIC => {
+            skip(input, 1, "numeric")?;
+            get_varint128(input)?;
+        }
+        TAG_TEXT | TAG_BYTEA | TAG_JSONB => {
+            let len = usize::try_from(get_varint(input)?).map_err(|_| corrupt("len"))?;
+            skip(input, len, "bytes")?;
+        }
+        _ => return Err(corrupt("value tag")),
+    }
+    Ok(())
+}
+
 /// Decodes a value's payload after its tag from the front of `input`.
 fn decode_tagged(tag: u8, input: &mut &[u8]) -> Result<Value> {
     Ok(match tag {
@@ -766,6 +831,27 @@ mod tests {
             let enc = encode_row(cols.iter().map(|(i, v)| (*i, v)));
             let want: Vec<(u32, Value)> = cols.into_iter().filter(|(_, v)| !v.is_null()).collect();
             prop_assert_eq!(format!("{:?}", decode_row(&enc).expect("decodes")), format!("{want:?}"));
+        }
+
+        /// Decoding a selection of a row's columns skips the others exactly: what is decoded
+        /// equals the selected part of the whole row.
+        #[test]
+        fn selected_columns_decode_as_in_the_whole_row(
+            values in proptest::collection::vec(typed_value(), 0..8),
+            mask in proptest::collection::vec(any::<bool>(), 8),
+        ) {
+            let cols: Vec<(u32, Value)> = values.into_iter().enumerate().map(|(i, (_, v))| (i as u32, v)).collect();
+            let enc = encode_row(cols.iter().map(|(i, v)| (*i, v)));
+            let want: Vec<(usize, Value)> = decode_row(&enc)
+                .expect("decodes")
+                .into_iter()
+                .filter(|(id, _)| mask[*id as usize])
+                .map(|(id, v)| (id as usize, v))
+                .collect();
+            let mut got = Vec::new();
+            decode_row_selected(&enc, |id| mask[id as usize].then_some(id as usize), |i, v| got.push((i, v)))
+                .expect("decodes");
+            prop_assert_eq!(format!("{got:?}"), format!("{want:?}"));
         }
     }
 

@@ -64,9 +64,13 @@
 //!   42809), a view that reads itself fails when read (PostgreSQL refuses to create it), and
 //!   DROP VIEW or DROP TABLE does not check for views that read the relation (PostgreSQL:
 //!   2BP01 without CASCADE); such a view fails with 42P01 when read.
-//! - Queries: inner, cross, LEFT, RIGHT and FULL joins with ON, USING or NATURAL (no LATERAL;
-//!   FULL with USING or NATURAL is 0A000; a RIGHT or FULL join keeps its whole right input in
-//!   memory, like every join), subqueries in
+//! - Queries: inner, cross, LEFT, RIGHT and FULL joins with ON, USING or NATURAL (FULL with
+//!   USING or NATURAL is 0A000; a RIGHT or FULL join keeps its whole right input in
+//!   memory, like every join); LATERAL subqueries and functions in FROM
+//!   (INNER, CROSS, comma or LEFT joins; USING or NATURAL with one is 0A000) run as a nested
+//!   loop, re-planned per left row so that an outer reference bounds a key span (correlated
+//!   subqueries too; EXPLAIN shows the plan before that, with `outer1.#i` references);
+//!   subqueries in
 //!   FROM and in expressions (scalar, IN, EXISTS; WHERE, HAVING and the select list only, not
 //!   in ON, GROUP BY or aggregate arguments), DISTINCT, DISTINCT ON (ORDER BY must start with
 //!   its expressions, as in PostgreSQL) and DISTINCT aggregates, UNION /
@@ -130,11 +134,11 @@
 //!   in memory). A set-returning call nested in another call's arguments, or in WHERE,
 //!   GROUP BY, HAVING or ORDER BY, is 0A000 (GROUP BY of a select-list SRF's output name
 //!   too); no other table functions, no ROWS FROM, no WITH ORDINALITY on generate_series,
-//!   no LATERAL (a FROM function reads no column of other FROM items).
+//!   no column alias of a one-column function's table alias (`f(x) AS l` then `l` names
+//!   `value`, as `l.value`; PostgreSQL also accepts `l`).
 //! - The jsonb table functions (jsonb_each, jsonb_each_text, jsonb_object_keys,
 //!   jsonb_array_elements, jsonb_array_elements_text) are FROM items only (`planner::jsonb`;
-//!   in the select list they are 0A000, and their arguments cannot refer to other FROM items:
-//!   no LATERAL, no WITH ORDINALITY).
+//!   in the select list they are 0A000; no WITH ORDINALITY).
 //! - Arrays (`types::array`): one dimension with lower bound 1 only (multidimensional
 //!   literals and `[2:3]={...}` bounds are 0A000; array_ndims is 1, array_lower 1);
 //!   elements lose their type modifier (a `VARCHAR(3)[]` element is varchar, a `CHAR(n)[]`

@@ -176,6 +176,26 @@ fn push_into(node: Node, mut conjuncts: Vec<Expr>) -> Node {
             on,
             keys,
         } => push_join(*left, *right, kind, on, keys, conjuncts),
+        Node::Lateral {
+            left,
+            right,
+            kind,
+            on,
+        } => {
+            // Conjuncts over the left row alone filter it before the right side runs for it
+            // (the join keeps or drops each left row as a whole, INNER or LEFT).
+            let width = left.columns().len();
+            let (to_left, stay): (Vec<Expr>, Vec<Expr>) = conjuncts
+                .into_iter()
+                .partition(|c| side(c, width) == Side::Left);
+            let node = Node::Lateral {
+                left: Box::new(push_into(*left, to_left)),
+                right,
+                kind,
+                on,
+            };
+            filter(node, stay)
+        }
         Node::Projection {
             source,
             exprs,
@@ -458,7 +478,7 @@ impl Rule for AccessPaths {
         infallible(node.transform(&mut |n| {
             Ok(match n {
                 Node::Filter { source, predicate } => match *source {
-                    Node::Scan { table, span } if span == Span::full() => {
+                    Node::Scan { table, span, .. } if span == Span::full() => {
                         access(table, Some(predicate), &self.params)
                     }
                     source => Node::Filter {
@@ -573,9 +593,9 @@ fn lookup_columns(
     keys: &[(usize, usize)],
 ) -> Option<(Arc<Table>, Vec<usize>)> {
     let table = match right {
-        Node::Scan { table, span } if *span == Span::full() => table,
+        Node::Scan { table, span, .. } if *span == Span::full() => table,
         Node::Filter { source, predicate } if !predicate.has_subquery() => match source.as_ref() {
-            Node::Scan { table, span } if *span == Span::full() => table,
+            Node::Scan { table, span, .. } if *span == Span::full() => table,
             _ => return None,
         },
         _ => return None,
@@ -612,8 +632,9 @@ fn equi_key(c: &Expr, width: usize) -> Option<(usize, usize)> {
 }
 
 /// Turns an index scan into an index-only scan when the index covers every column the nodes
-/// above it read: the columns each node needs are passed down from the root (which needs all
-/// of its own), so a scan under a projection of covered columns reads no table row.
+/// above it read, and tells a table scan which columns to decode: the columns each node needs
+/// are passed down from the root (which needs all of its own), so a scan under a projection of
+/// covered columns reads no table row, and a table scan skips the values no one reads.
 pub struct IndexOnlyScans;
 
 impl Rule for IndexOnlyScans {
@@ -645,6 +666,14 @@ fn mark(need: &mut [bool], e: &Expr) {
 fn cover(node: Node, mut needed: Vec<bool>) -> Node {
     let none = |n: &Node| vec![false; n.columns().len()];
     match node {
+        Node::Scan { table, span, read } => {
+            let read = if needed.iter().all(|&n| n) {
+                read
+            } else {
+                Some(needed)
+            };
+            Node::Scan { table, span, read }
+        }
         Node::IndexScan {
             table,
             index,
@@ -802,6 +831,14 @@ pub fn rules(params: &[Option<DataType>]) -> Vec<Box<dyn Rule>> {
             params: params.to_vec(),
         }),
     ]
+}
+
+/// Re-plans the table accesses of a plan whose outer references were just replaced by an
+/// enclosing row's values (a correlated subquery or a LATERAL item, once per row): a filter
+/// that compared a key column with an outer reference now bounds a key span.
+pub(crate) fn optimize_bound(node: Node) -> Node {
+    let node = AccessPaths { params: vec![] }.apply(node);
+    IndexOnlyScans.apply(node)
 }
 
 fn optimize_node(node: Node, params: &[Option<DataType>]) -> Node {

@@ -420,6 +420,9 @@ pub enum SubqueryKind {
     In(Expr),
     /// An array of the values of its single column (`ARRAY(SELECT ...)`).
     Array,
+    /// The rows of a LATERAL FROM item, run for each row of the items before it: only the
+    /// right side of [`Node::Lateral`] holds one, never an expression that is evaluated.
+    Lateral,
 }
 
 /// A subquery inside an expression. Its plan refers to the rows of enclosing queries through
@@ -659,6 +662,7 @@ impl Expr {
                     SubqueryKind::Exists => format!("EXISTS ({plan})"),
                     SubqueryKind::In(e) => format!("{} IN ({plan})", f(e)),
                     SubqueryKind::Array => format!("ARRAY({plan})"),
+                    SubqueryKind::Lateral => format!("LATERAL ({plan})"),
                 }
             }
         }
@@ -1131,7 +1135,13 @@ pub enum Node {
     /// Reads one row by its whole primary key.
     Get { table: Arc<Table>, key: Vec<Expr> },
     /// Reads the rows of a primary-key span, in key order.
-    Scan { table: Arc<Table>, span: Span },
+    Scan {
+        table: Arc<Table>,
+        span: Span,
+        /// The columns the nodes above read, when not all of them (`None`: every column).
+        /// The others are not decoded and are NULL in the rows emitted.
+        read: Option<Vec<bool>>,
+    },
     /// Reads the entries of a span of a secondary index, in index order, and emits the rows
     /// they point to (whole table rows, read by primary key). With `covering` (an index-only
     /// scan) the rows come from the entries alone: columns the index does not cover are NULL,
@@ -1265,9 +1275,65 @@ pub enum Node {
         aggregates: Vec<Aggregate>,
         columns: Vec<Column>,
     },
+    /// A join with a LATERAL item: for each row of `left`, the rows of the plan in `right` —
+    /// an [`Expr::Subquery`] of kind [`SubqueryKind::Lateral`], whose plan refers to the left
+    /// row as its enclosing row (`Expr::Outer` at depth 1) — follow it, where `on` holds of the
+    /// joined row. A LEFT join keeps a left row that has none, NULL-extended. Holding the plan
+    /// as a subquery makes every walk over expressions see its outer depths shifted by one.
+    Lateral {
+        left: Box<Node>,
+        right: Expr,
+        kind: JoinKind,
+        on: Option<Expr>,
+    },
 }
 
 impl Node {
+    /// The plan of a [`Node::Lateral`]'s right side.
+    pub fn lateral_plan(right: &Expr) -> Option<&Node> {
+        match right {
+            Expr::Subquery(s) if s.kind == SubqueryKind::Lateral => Some(&s.plan),
+            _ => None,
+        }
+    }
+
+    /// Whether the plan reads the row of the query `depth` levels out (1: the query whose
+    /// expression or LATERAL item holds this plan).
+    pub fn refers_to(&self, depth: usize) -> bool {
+        let mut found = false;
+        self.walk_exprs(&mut |e| match e {
+            Expr::Outer { depth: d, .. } if *d == depth => found = true,
+            Expr::Subquery(s) => found |= s.plan.refers_to(depth + 1),
+            _ => {}
+        });
+        found
+    }
+
+    /// Removes one enclosing level from the plan's outer references: a plan bound with an
+    /// extra enclosing scope it turned out not to read (references deeper than that level
+    /// move in by one).
+    pub fn without_outer_level(self) -> Node {
+        fn shift(e: Expr, level: usize) -> Expr {
+            match e {
+                Expr::Outer { depth, index } if depth > level => Expr::Outer {
+                    depth: depth - 1,
+                    index,
+                },
+                Expr::Subquery(s) => {
+                    let Subquery { kind, plan } = *s;
+                    let kind = match kind {
+                        SubqueryKind::In(op) => SubqueryKind::In(shift(op, level)),
+                        k => k,
+                    };
+                    let plan = plan.map_exprs(&mut |e| shift(e, level + 1));
+                    Expr::Subquery(Box::new(Subquery { kind, plan }))
+                }
+                e => e.map_children(&mut |c| shift(c, level)),
+            }
+        }
+        self.map_exprs(&mut |e| shift(e, 1))
+    }
+
     /// The columns of the rows the node emits.
     pub fn columns(&self) -> Vec<Column> {
         match self {
@@ -1299,6 +1365,15 @@ impl Node {
             Node::Join { left, right, .. } | Node::LookupJoin { left, right, .. } => {
                 let mut c = left.columns();
                 c.extend(right.columns());
+                c
+            }
+            Node::Lateral { left, right, .. } => {
+                let mut c = left.columns();
+                c.extend(
+                    Node::lateral_plan(right)
+                        .map(Node::columns)
+                        .unwrap_or_default(),
+                );
                 c
             }
         }
@@ -1388,6 +1463,17 @@ impl Node {
                 keys,
             },
             Node::Distinct { source } => Node::Distinct { source: t(source)? },
+            Node::Lateral {
+                left,
+                right,
+                kind,
+                on,
+            } => Node::Lateral {
+                left: t(left)?,
+                right,
+                kind,
+                on,
+            },
             Node::Window {
                 source,
                 windows,
@@ -1450,9 +1536,10 @@ impl Node {
                     table,
                     key: key.into_iter().map(&mut *f).collect(),
                 },
-                Node::Scan { table, span } => Node::Scan {
+                Node::Scan { table, span, read } => Node::Scan {
                     table,
                     span: map_span(span, f),
+                    read,
                 },
                 Node::IndexScan {
                     table,
@@ -1525,6 +1612,17 @@ impl Node {
                         .map(|a| map_aggregate(a, f))
                         .collect(),
                     columns,
+                },
+                Node::Lateral {
+                    left,
+                    right,
+                    kind,
+                    on,
+                } => Node::Lateral {
+                    left,
+                    right: f(right),
+                    kind,
+                    on: on.map(&mut *f),
                 },
                 Node::Join {
                     left,
@@ -1624,6 +1722,13 @@ impl Node {
                 left.walk_exprs(f);
                 right.walk_exprs(f);
             }
+            Node::Lateral {
+                left, right, on, ..
+            } => {
+                each(right);
+                on.iter().for_each(&mut each);
+                left.walk_exprs(f);
+            }
             Node::Order { source, .. }
             | Node::Distinct { source }
             | Node::DistinctOn { source, .. } => source.walk_exprs(f),
@@ -1702,7 +1807,7 @@ impl Node {
                 let _ = writeln!(out, "Get {} {key}", table.name);
                 None
             }
-            Node::Scan { table, span } => {
+            Node::Scan { table, span, .. } => {
                 let span = format_span(table.id, PRIMARY_INDEX_ID, span);
                 let _ = writeln!(out, "Scan {} {span}", table.name);
                 None
@@ -1802,6 +1907,27 @@ impl Node {
                 let _ = writeln!(out, "{s}");
                 left.explain(out, depth + 1);
                 right.explain(out, depth + 1);
+                None
+            }
+            Node::Lateral {
+                left,
+                right,
+                kind,
+                on,
+            } => {
+                let names = self.names();
+                let mut s = "LateralJoin".to_string();
+                if *kind == JoinKind::Left {
+                    s.push_str(" left");
+                }
+                if let Some(on) = on {
+                    let _ = write!(s, " filter {}", on.format(&names));
+                }
+                let _ = writeln!(out, "{s}");
+                left.explain(out, depth + 1);
+                if let Some(plan) = Node::lateral_plan(right) {
+                    plan.explain(out, depth + 1);
+                }
                 None
             }
             Node::LookupJoin {

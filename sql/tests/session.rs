@@ -794,6 +794,51 @@ async fn a_lookup_join_reads_only_the_rows_it_joins_until_its_left_input_proves_
     db.shutdown().await.expect("shutdown");
 }
 
+/// A LATERAL item and a correlated subquery are re-planned for each enclosing row once its
+/// values are known: a key column compared with an outer reference bounds a key span, so each
+/// row reads only what it joins.
+#[tokio::test]
+async fn lateral_items_and_correlated_subqueries_read_only_the_rows_each_outer_row_needs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = txn::Db::open_local(dir.path()).await.expect("open");
+    let mut s = session(&Engine::new(db.clone()));
+    must(&mut s, "CREATE TABLE o (id INT PRIMARY KEY, ref INT)").await;
+    must(&mut s, "CREATE TABLE d (id INT PRIMARY KEY, v INT)").await;
+    must(&mut s, "CREATE INDEX d_v ON d (v)").await;
+    must(
+        &mut s,
+        "INSERT INTO d SELECT g, g % 100 FROM generate_series(1, 2000) g",
+    )
+    .await;
+    must(
+        &mut s,
+        "INSERT INTO o SELECT g, g * 7 FROM generate_series(1, 10) g",
+    )
+    .await;
+    let lateral = "SELECT o.id, l.v FROM o, LATERAL (SELECT v FROM d WHERE d.id = o.ref) l";
+    let (plan, read) = rows_read(&mut s, lateral).await;
+    assert!(plan.iter().any(|l| l.contains("LateralJoin")), "{plan:?}");
+    assert_eq!(read, 10 + 10, "10 rows of o, one row of d each: {plan:?}");
+    // Through a secondary index: 20 rows of d have each v.
+    let by_index =
+        "SELECT o.id, l.n FROM o, LATERAL (SELECT count(*) AS n FROM d WHERE d.v = o.id) l";
+    let (plan, read) = rows_read(&mut s, by_index).await;
+    assert_eq!(read, 10 + 10 * 20, "{plan:?}");
+    let correlated = "SELECT o.id, (SELECT d.v FROM d WHERE d.id = o.ref) FROM o";
+    let (plan, read) = rows_read(&mut s, correlated).await;
+    assert_eq!(read, 10 + 10, "{plan:?}");
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT sum(l.v) FROM o, LATERAL (SELECT v FROM d WHERE d.id = o.ref) l",
+            &[]
+        )
+        .await,
+        vec![vec![Value::Int((1..=10).map(|g| (g * 7) % 100).sum())]]
+    );
+    db.shutdown().await.expect("shutdown");
+}
+
 #[tokio::test]
 async fn queries_past_the_memory_limit_fail_with_53200_and_give_their_memory_back() {
     let engine = Engine::memory();

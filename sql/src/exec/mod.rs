@@ -16,6 +16,7 @@ pub(crate) mod index;
 mod index_scan;
 mod jsonb;
 mod jsonb_table;
+mod lateral;
 mod lookup_join;
 pub(crate) mod memory;
 pub(crate) mod ops;

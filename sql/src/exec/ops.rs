@@ -44,7 +44,7 @@ fn build_node(node: Node) -> Result<Box<dyn Operator>> {
             table,
             key: Some(key),
         }),
-        Node::Scan { table, span } => Box::new(Scan::new(table, &span)?),
+        Node::Scan { table, span, read } => Box::new(Scan::new(table, &span, read.as_deref())?),
         Node::IndexScan {
             table,
             index,
@@ -72,6 +72,7 @@ fn build_node(node: Node) -> Result<Box<dyn Operator>> {
         }),
         Node::Projection { source, exprs, .. } => Box::new(Projection {
             source: build(*source)?,
+            moved: moved_columns(&exprs),
             exprs: Exprs::new(exprs),
         }),
         Node::Join {
@@ -94,6 +95,17 @@ fn build_node(node: Node) -> Result<Box<dyn Operator>> {
             on,
             keys,
         } => super::lookup_join::LookupJoin::build(*left, *right, table, lookup, kind, on, keys)?,
+        Node::Lateral {
+            left,
+            right,
+            kind,
+            on,
+        } => Box::new(super::lateral::LateralJoin::new(
+            build(*left)?,
+            right,
+            kind,
+            on,
+        )?),
         Node::Distinct { source } => Box::new(super::setops::Distinct {
             source: build(*source)?,
             seen: Default::default(),
@@ -268,7 +280,7 @@ struct Scan {
 }
 
 impl Scan {
-    fn new(table: Arc<Table>, span: &Span) -> Result<Scan> {
+    fn new(table: Arc<Table>, span: &Span, read: Option<&[bool]>) -> Result<Scan> {
         let prefix = table.prefix();
         let bound = |b: &SpanBound| -> Result<Option<Vec<u8>>> {
             let Some(values) = const_values(&b.values)? else {
@@ -285,7 +297,7 @@ impl Scan {
         let (start, end) = (bound(&span.start)?, bound(&span.end)?);
         match (start, end) {
             (Some(start), Some(end)) => Ok(Scan {
-                rows: RowDecoder::new(&table),
+                rows: RowDecoder::reading(&table, read),
                 batch: SCAN_BATCH,
                 start: Some(start),
                 end,
@@ -434,6 +446,23 @@ impl Operator for Filter {
 struct Projection {
     source: Box<dyn Operator>,
     exprs: Exprs,
+    /// For each expression: it is a column no other expression reads, which can be moved out
+    /// of the input row once every expression before it has been evaluated.
+    moved: Vec<bool>,
+}
+
+/// Which of a projection's expressions are columns read by no other expression (nor twice).
+fn moved_columns(exprs: &[Expr]) -> Vec<bool> {
+    let mut reads = std::collections::HashMap::<usize, usize>::new();
+    for e in exprs {
+        for c in e.columns_used() {
+            *reads.entry(c).or_default() += 1;
+        }
+    }
+    exprs
+        .iter()
+        .map(|e| matches!(e, Expr::Column(c) if reads.get(c) == Some(&1)))
+        .collect()
 }
 
 #[async_trait]
@@ -443,20 +472,28 @@ impl Operator for Projection {
         let Some(batch) = self.source.next(txn).await? else {
             return Ok(None);
         };
-        let mut rows = Vec::with_capacity(batch.len());
         if !self.exprs.correlated {
             // Without correlated subqueries evaluation needs no transaction: no await per value.
-            for row in &batch {
-                let out = self
-                    .exprs
-                    .exprs
-                    .iter()
-                    .map(|e| eval(e, row))
-                    .collect::<Result<Row>>()?;
-                rows.push(out);
+            // Each output row is built in the input row's place; columns projected once are
+            // moved out rather than copied.
+            let mut batch = batch;
+            let exprs = &self.exprs.exprs;
+            let mut scratch = Vec::with_capacity(exprs.len());
+            for row in &mut batch {
+                for (e, &moved) in exprs.iter().zip(&self.moved) {
+                    match (e, moved) {
+                        (Expr::Column(c), true) => {
+                            scratch.push(std::mem::replace(&mut row[*c], Value::Null))
+                        }
+                        (e, _) => scratch.push(eval(e, row)?),
+                    }
+                }
+                row.clear();
+                row.append(&mut scratch);
             }
-            return Ok(Some(rows));
+            return Ok(Some(batch));
         }
+        let mut rows = Vec::with_capacity(batch.len());
         for row in &batch {
             let mut out = Vec::with_capacity(self.exprs.exprs.len());
             for i in 0..self.exprs.exprs.len() {
@@ -627,15 +664,18 @@ impl Order {
     /// were cut down meanwhile (the first `keep` of a stable sort of a prefix's first `keep`
     /// followed by more rows are those of the whole).
     fn sort(&self, rows: &mut [Row]) {
-        rows.sort_by(|a, b| {
-            for k in &self.keys {
-                let o = sort_order(&a[k.column], &b[k.column], k.descending, k.nulls_first);
-                if o.is_ne() {
-                    return o;
-                }
+        rows.sort_by(|a, b| self.compare(a, b));
+    }
+
+    /// How two rows compare in the sort's order.
+    fn compare(&self, a: &Row, b: &Row) -> std::cmp::Ordering {
+        for k in &self.keys {
+            let o = sort_order(&a[k.column], &b[k.column], k.descending, k.nulls_first);
+            if o.is_ne() {
+                return o;
             }
-            std::cmp::Ordering::Equal
-        });
+        }
+        std::cmp::Ordering::Equal
     }
 }
 
@@ -646,16 +686,24 @@ impl Operator for Order {
             return Ok(None);
         }
         let mut rows = Vec::new();
+        // Under a limit, once `keep` rows have been cut from a sorted prefix, the last of them:
+        // a later row that does not sort before it cannot be among the first `keep` (an equal
+        // one comes after it in input order, and the sort is stable).
+        let mut threshold: Option<Row> = None;
         while let Some(batch) = self.source.next(txn).await? {
-            if self.keep.is_none() {
+            let Some(keep) = self.keep else {
                 self.budget.reserve_rows(&batch)?;
+                rows.extend(batch);
+                continue;
+            };
+            match &threshold {
+                Some(t) => rows.extend(batch.into_iter().filter(|r| self.compare(r, t).is_lt())),
+                None => rows.extend(batch),
             }
-            rows.extend(batch);
-            if let Some(keep) = self.keep
-                && rows.len() > keep.saturating_mul(2).saturating_add(TOP_N_SLACK)
-            {
+            if rows.len() > keep.saturating_mul(2).saturating_add(TOP_N_SLACK) {
                 self.sort(&mut rows);
                 rows.truncate(keep);
+                threshold = rows.last().cloned();
             }
         }
         self.sort(&mut rows);

@@ -1,7 +1,7 @@
 //! Table rows to and from key-value pairs.
 
 use crate::catalog::{Index, Table};
-use crate::encoding::{decode_key_value, decode_row, decode_row_each, encode_key, encode_row};
+use crate::encoding::{decode_key_value, decode_row, decode_row_selected, encode_key, encode_row};
 use crate::{DataType, Error, Result, Value};
 
 /// A row of values, in the column order of the node that produced it.
@@ -54,10 +54,17 @@ pub(crate) struct RowDecoder {
 impl RowDecoder {
     /// The decoder of `table`'s rows.
     pub(crate) fn new(table: &Table) -> RowDecoder {
+        RowDecoder::reading(table, None)
+    }
+
+    /// The decoder of `table`'s rows that decodes only the stored columns marked in `read`
+    /// (all of them for `None`); the others are NULL in the rows it returns.
+    pub(crate) fn reading(table: &Table, read: Option<&[bool]>) -> RowDecoder {
         let max_id = table.columns.iter().map(|c| c.id).max().unwrap_or(0);
         let mut position = vec![usize::MAX; max_id as usize + 1];
         for (i, c) in table.columns.iter().enumerate() {
-            if !table.is_key(i) {
+            let wanted = read.is_none_or(|r| r.get(i).copied().unwrap_or(true));
+            if !table.is_key(i) && wanted {
                 position[c.id as usize] = i;
             }
         }
@@ -96,13 +103,13 @@ impl RowDecoder {
                 self.name
             )));
         }
-        decode_row_each(value, |id, v| {
-            if let Some(&i) = self.position.get(id as usize)
-                && i != usize::MAX
-            {
-                row[i] = v;
-            }
-        })?;
+        let slot = |id: u32| {
+            self.position
+                .get(id as usize)
+                .copied()
+                .filter(|&i| i != usize::MAX)
+        };
+        decode_row_selected(value, slot, |i, v| row[i] = v)?;
         Ok(row)
     }
 }

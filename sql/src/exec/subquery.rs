@@ -25,18 +25,7 @@ pub(crate) async fn eval_row(e: &Expr, row: &[Value], txn: &mut dyn KvTxn) -> Re
 }
 
 fn eligible(s: &Subquery, row: Option<&[Value]>) -> bool {
-    row.is_some() || !refers_to(&s.plan, 1)
-}
-
-/// Whether a plan reads the row `depth` levels out.
-fn refers_to(node: &Node, depth: usize) -> bool {
-    let mut found = false;
-    node.walk_exprs(&mut |e| match e {
-        Expr::Outer { depth: d, .. } if *d == depth => found = true,
-        Expr::Subquery(s) => found |= refers_to(&s.plan, depth + 1),
-        _ => {}
-    });
-    found
+    s.kind != SubqueryKind::Lateral && (row.is_some() || !s.plan.refers_to(1))
 }
 
 /// Runs the eligible subqueries of `e` and puts their results in their place, until none is
@@ -77,7 +66,7 @@ fn replace(e: Expr, row: Option<&[Value]>, results: &mut impl Iterator<Item = Ex
 /// Runs one subquery (with the enclosing row's values, if given) and returns its result.
 async fn run(s: Subquery, row: Option<&[Value]>, txn: &mut dyn KvTxn) -> Result<Expr> {
     let mut plan = match row {
-        Some(row) => bind_outer_node(s.plan, row, 1),
+        Some(row) => crate::optimizer::optimize_bound(bind_outer_node(s.plan, row, 1)),
         None => s.plan,
     };
     if s.kind == SubqueryKind::Exists {
@@ -100,6 +89,11 @@ async fn run(s: Subquery, row: Option<&[Value]>, txn: &mut dyn KvTxn) -> Result<
                 ));
             }
         },
+        SubqueryKind::Lateral => {
+            return Err(Error::Internal(
+                "a LATERAL item was evaluated as an expression".into(),
+            ));
+        }
         SubqueryKind::Array => Expr::Constant(Value::Array(
             rows.into_iter()
                 .map(|r| r.into_iter().next().unwrap_or(Value::Null))
@@ -116,7 +110,7 @@ async fn run(s: Subquery, row: Option<&[Value]>, txn: &mut dyn KvTxn) -> Result<
 }
 
 /// Replaces a plan's references to the row `depth` levels out by that row's values.
-fn bind_outer_node(node: Node, row: &[Value], depth: usize) -> Node {
+pub(crate) fn bind_outer_node(node: Node, row: &[Value], depth: usize) -> Node {
     node.map_exprs(&mut |e| bind_outer(e, row, depth))
 }
 

@@ -93,6 +93,7 @@ pub(crate) fn access(
             Node::Scan {
                 table,
                 span: path.span,
+                read: None,
             },
             rest,
         ),

@@ -3,6 +3,10 @@
 //! FULL [OUTER] joins with ON, USING or NATURAL, nested in any shape. The result is one
 //! node whose rows are the FROM items' columns side by side, and the scope that names them.
 //!
+//! A LATERAL subquery, or a function (`generate_series`, `unnest`, the jsonb table functions:
+//! implicitly LATERAL, as in PostgreSQL), may refer to the FROM items before it; when it does
+//! it becomes the right side of a [`Node::Lateral`], run once per row of the left side.
+//!
 //! Every table is read by a full scan here; WHERE and ON conjuncts are pushed down to joins
 //! and scans, and scans narrowed to key spans, by the optimizer.
 
@@ -13,7 +17,7 @@ use sqlparser::ast;
 use super::Planner;
 use super::expr::{Scope, ScopeColumn, ident_name, object_name};
 use crate::catalog::Table;
-use crate::plan::{CmpOp, Expr, JoinKind, Node, Span};
+use crate::plan::{CmpOp, Expr, JoinKind, Node, Span, Subquery, SubqueryKind};
 use crate::{DataType, Error, Result};
 
 fn not_supported(what: impl std::fmt::Display) -> Error {
@@ -41,11 +45,7 @@ impl Planner<'_> {
     pub(crate) fn plan_from(&mut self, from: &[ast::TableWithJoins]) -> Result<(Node, Scope)> {
         let mut acc: Option<(Node, Scope)> = None;
         for item in from {
-            let right = self.plan_table_with_joins(item)?;
-            acc = Some(match acc {
-                None => right,
-                Some(left) => join(left, right, JoinKind::Inner, None),
-            });
+            acc = Some(self.plan_table_with_joins(item, acc)?);
         }
         Ok(acc.unwrap_or_else(|| {
             let values = Node::Values {
@@ -87,10 +87,22 @@ impl Planner<'_> {
         }
     }
 
-    fn plan_table_with_joins(&mut self, item: &ast::TableWithJoins) -> Result<(Node, Scope)> {
-        let mut left = self.plan_factor(&item.relation)?;
+    /// Plans one item of a FROM list, cross-joined to the items `before` it (a LATERAL first
+    /// factor may refer to those).
+    fn plan_table_with_joins(
+        &mut self,
+        item: &ast::TableWithJoins,
+        before: Option<(Node, Scope)>,
+    ) -> Result<(Node, Scope)> {
+        let (node, scope, lateral) =
+            self.plan_factor_after(&item.relation, before.as_ref().map(|b| &b.1))?;
+        let (mut left, before) = match before {
+            Some(b) if lateral => (lateral_join(b, (node, scope), JoinKind::Inner, None), None),
+            b => ((node, scope), b),
+        };
         for j in &item.joins {
-            let right = self.plan_factor(&j.relation)?;
+            let (rnode, rscope, lateral) = self.plan_factor_after(&j.relation, Some(&left.1))?;
+            let right = (rnode, rscope);
             use ast::JoinOperator as J;
             let (kind, constraint) = match &j.join_operator {
                 J::Join(c) | J::Inner(c) => (JoinKind::Inner, c),
@@ -102,6 +114,10 @@ impl Planner<'_> {
                 }
                 other => return Err(not_supported(format!("join {other:?}"))),
             };
+            if lateral {
+                left = self.join_lateral(left, right, kind, constraint)?;
+                continue;
+            }
             left = match constraint {
                 ast::JoinConstraint::None if kind == JoinKind::Inner => {
                     join(left, right, kind, None)
@@ -144,7 +160,106 @@ impl Planner<'_> {
                 _ => return Err(Error::Syntax("a join needs ON or USING".into())),
             };
         }
-        Ok(left)
+        Ok(match before {
+            Some(b) => join(b, left, JoinKind::Inner, None),
+            None => left,
+        })
+    }
+
+    /// Plans a FROM item that follows the items of `left` (if any): a LATERAL subquery or a
+    /// function (implicitly LATERAL, as in PostgreSQL) may refer to their columns. Says
+    /// whether it does, in which case its plan reads each left row as its enclosing row.
+    fn plan_factor_after(
+        &mut self,
+        f: &ast::TableFactor,
+        left: Option<&Scope>,
+    ) -> Result<(Node, Scope, bool)> {
+        let may_refer = match f {
+            ast::TableFactor::Derived { lateral, .. } => *lateral,
+            ast::TableFactor::Table { args, .. } => args.is_some(),
+            ast::TableFactor::UNNEST { .. } | ast::TableFactor::Function { .. } => true,
+            _ => false,
+        };
+        let Some(left) = left.filter(|_| may_refer) else {
+            let (node, scope) = self.plan_factor(f)?;
+            return Ok((node, scope, false));
+        };
+        self.outer.push(left.clone());
+        let planned = self.plan_factor(f);
+        self.outer.pop();
+        let (node, scope) = planned?;
+        Ok(match node.refers_to(1) {
+            true => (node, scope, true),
+            false => (node.without_outer_level(), scope, false),
+        })
+    }
+
+    /// Plans a function call in FROM.
+    fn plan_table_function(
+        &mut self,
+        name: &ast::ObjectName,
+        args: &ast::TableFunctionArgs,
+        with_ordinality: bool,
+        alias: Option<&ast::TableAlias>,
+    ) -> Result<(Node, Scope)> {
+        let name = object_name(name)?;
+        if with_ordinality && name != "unnest" {
+            return Err(not_supported(format!("{name} WITH ORDINALITY")));
+        }
+        match name.as_str() {
+            "generate_series" => self.plan_series(args, alias),
+            "unnest" => {
+                let exprs = args
+                    .args
+                    .iter()
+                    .map(|a| match a {
+                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => Ok(e.clone()),
+                        other => Err(not_supported(format!("unnest argument {other}"))),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                self.plan_unnest(&exprs, with_ordinality, alias)
+            }
+            name @ ("jsonb_each"
+            | "jsonb_each_text"
+            | "jsonb_object_keys"
+            | "jsonb_array_elements"
+            | "jsonb_array_elements_text") => self.plan_jsonb_table(name, args, alias),
+            other => Err(Error::UndefinedFunction(format!(
+                "function {other} does not exist"
+            ))),
+        }
+    }
+
+    /// Joins `left` and a LATERAL item planned after it.
+    fn join_lateral(
+        &mut self,
+        left: (Node, Scope),
+        right: (Node, Scope),
+        kind: JoinKind,
+        constraint: &ast::JoinConstraint,
+    ) -> Result<(Node, Scope)> {
+        if !matches!(kind, JoinKind::Inner | JoinKind::Left) {
+            return Err(Error::InvalidColumnReference(
+                "invalid reference to a FROM-clause entry from a LATERAL item: the combining \
+                 JOIN type must be INNER or LEFT for a LATERAL reference"
+                    .into(),
+            ));
+        }
+        let on = match constraint {
+            ast::JoinConstraint::None => None,
+            ast::JoinConstraint::On(e) => {
+                let scope = left.1.clone().concat(right.1.clone());
+                let (on, t) = self.bind(e, &scope, Some(DataType::Bool))?;
+                if t != DataType::Bool {
+                    return Err(Error::DatatypeMismatch(format!(
+                        "argument of JOIN/ON must be type boolean, not type {t}"
+                    )));
+                }
+                Some(on)
+            }
+            _ => return Err(not_supported("USING or NATURAL with a LATERAL item")),
+        };
+        Ok(lateral_join(left, right, kind, on))
     }
 
     /// `USING (a, ...)`: equality of each named column on both sides; the right side's copy
@@ -232,6 +347,7 @@ impl Planner<'_> {
                 let node = Node::Scan {
                     table,
                     span: Span::full(),
+                    read: None,
                 };
                 Ok((node, scope))
             }
@@ -246,23 +362,24 @@ impl Planner<'_> {
                 name,
                 alias,
                 args: Some(args),
+                with_ordinality,
                 ..
-            } => match object_name(name)?.as_str() {
-                "generate_series" => self.plan_series(args, alias.as_ref()),
-                name @ ("jsonb_each"
-                | "jsonb_each_text"
-                | "jsonb_object_keys"
-                | "jsonb_array_elements"
-                | "jsonb_array_elements_text") => self.plan_jsonb_table(name, args, alias.as_ref()),
-                other => Err(Error::UndefinedFunction(format!(
-                    "function {other} does not exist"
-                ))),
-            },
-            ast::TableFactor::Derived {
-                lateral: false,
-                subquery,
+            } => self.plan_table_function(name, args, *with_ordinality, alias.as_ref()),
+            ast::TableFactor::Function {
+                name,
+                args,
+                with_ordinality,
                 alias,
                 ..
+            } => {
+                let args = ast::TableFunctionArgs {
+                    args: args.clone(),
+                    settings: None,
+                };
+                self.plan_table_function(name, &args, *with_ordinality, alias.as_ref())
+            }
+            ast::TableFactor::Derived {
+                subquery, alias, ..
             } => {
                 let Some(alias) = alias else {
                     return Err(Error::Syntax("subquery in FROM must have an alias".into()));
@@ -289,7 +406,7 @@ impl Planner<'_> {
             ast::TableFactor::NestedJoin {
                 table_with_joins,
                 alias: None,
-            } => self.plan_table_with_joins(table_with_joins),
+            } => self.plan_table_with_joins(table_with_joins, None),
             other => Err(not_supported(format!("FROM item {other}"))),
         }
     }
@@ -326,6 +443,26 @@ fn join(
         kind,
         on,
         keys: vec![],
+    };
+    (node, left.1.concat(right.1))
+}
+
+/// Joins a planned FROM item to a LATERAL item planned after it.
+fn lateral_join(
+    left: (Node, Scope),
+    right: (Node, Scope),
+    kind: JoinKind,
+    on: Option<Expr>,
+) -> (Node, Scope) {
+    let plan = Expr::Subquery(Box::new(Subquery {
+        kind: SubqueryKind::Lateral,
+        plan: right.0,
+    }));
+    let node = Node::Lateral {
+        left: Box::new(left.0),
+        right: plan,
+        kind,
+        on,
     };
     (node, left.1.concat(right.1))
 }

@@ -65,6 +65,7 @@ fn scanned_table(node: &Node) -> Result<Option<Arc<Table>>> {
         Node::Values { .. } | Node::Series { .. } | Node::JsonbTable { .. } => Ok(None),
         Node::Join { .. }
         | Node::LookupJoin { .. }
+        | Node::Lateral { .. }
         | Node::SetOp { .. }
         | Node::Distinct { .. }
         | Node::DistinctOn { .. }
@@ -148,6 +149,7 @@ fn with_keys(node: Node, table: &Table) -> Result<(Node, Vec<usize>)> {
         | Node::JsonbTable { .. }
         | Node::Join { .. }
         | Node::LookupJoin { .. }
+        | Node::Lateral { .. }
         | Node::SetOp { .. }
         | Node::Distinct { .. }
         | Node::DistinctOn { .. }

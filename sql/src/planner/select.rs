@@ -113,6 +113,7 @@ impl Planner<'_> {
         let scan = Node::Scan {
             table,
             span: crate::plan::Span::full(),
+            read: None,
         };
         self.maybe_filter(scan, scope, selection)
     }
