@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::client::{Client, Incoming};
-use crate::error::{code, user_error};
+use crate::error::{code, from_sql, user_error};
 use crate::extended::Extended;
 use crate::frame::{self, Bind, Execute, Frame, FrameError, Parse, Target};
 use crate::query::simple_query;
@@ -222,6 +222,13 @@ async fn handle(
         b'E' => ext.execute(client, Execute::decode(&body)?).await?,
         b'C' => ext.close(client, Target::decode(b'C', &body)?).await?,
         b'S' => {
+            // The implicit transaction of a cursor portal ends here.
+            let synced = conn.session().await?.sync().await;
+            if let Err(e) = synced {
+                client.push(PgWireBackendMessage::ErrorResponse(
+                    ErrorInfo::from(from_sql(&e)).into(),
+                ))?;
+            }
             let status = conn.txn_status().await;
             ext.sync(status);
             client.push(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(

@@ -1,10 +1,13 @@
 //! The extended query protocol: Parse, Bind, Describe, Execute, Close, Sync and Flush.
 //!
 //! Prepared statements live in the session (`sql::Session::prepare`), where SQL `PREPARE` and
-//! `DEALLOCATE` see them too; portals live here, one map per connection. Execute runs a
-//! portal's statement on its first call and keeps the rows it returned; each call sends at most
-//! `max_rows` of them (PortalSuspended when some remain), so a client fetches a result
-//! incrementally. Portals are dropped when the transaction they belong to ends: at Sync outside
+//! `DEALLOCATE` see them too; portals live here, one map per connection. The first Execute of
+//! a query's portal with a row limit opens a cursor (`sql::Session::open_cursor`): each call
+//! reads and sends at most `max_rows` rows (PortalSuspended when some remain), so a client
+//! fetches a large result incrementally while the server holds about one batch of it. Outside
+//! a block the cursor's implicit transaction lasts until Sync, which commits it. Other
+//! statements (and an Execute without a limit) run whole on their first Execute, which keeps
+//! the rows and sends them as asked. Portals are dropped when the transaction they belong to ends: at Sync outside
 //! a transaction block, when COMMIT or ROLLBACK ends one, and by `DISCARD ALL`. After an error,
 //! messages are skipped until Sync, as in PostgreSQL.
 
@@ -31,6 +34,9 @@ use crate::frame::{Bind, Execute, Parse, Target};
 use crate::query::{command_tag, fields};
 use crate::types::{ParamType, decode_param, encode_row, pg_type};
 
+/// The rows a cursor portal reads per fetch when Execute asks for all that remain.
+const CURSOR_CHUNK: usize = 1024;
+
 /// SQLSTATE 34000: the portal named does not exist.
 const INVALID_CURSOR_NAME: &str = "34000";
 
@@ -50,6 +56,11 @@ enum Run {
     /// Executed; these rows are still to be sent.
     Rows {
         rows: std::vec::IntoIter<Vec<Value>>,
+        types: Vec<DataType>,
+    },
+    /// A query opened for a row limit: its rows are read as they are fetched.
+    Cursor {
+        cursor: Box<sql::Cursor>,
         types: Vec<DataType>,
     },
     /// Executed and every row sent.
@@ -247,6 +258,20 @@ impl Extended {
             };
             let params = std::mem::take(&mut portal.params);
             let mut session = self.conn.session().await?;
+            if msg.max_rows > 0 {
+                let span = tracing::debug_span!("cursor", portal = %msg.portal);
+                let opened = session.open_cursor(&stmt, &params).instrument(span).await;
+                if let Some(cursor) = opened.map_err(|e| from_sql(&e))? {
+                    drop(session);
+                    let types = cursor.columns().iter().map(|c| c.data_type).collect();
+                    let portal = self.portal(&msg.portal)?;
+                    portal.run = Run::Cursor {
+                        cursor: Box::new(cursor),
+                        types,
+                    };
+                    return self.send_rows(client, &msg.portal, msg.max_rows).await;
+                }
+            }
             let before = session.txn_status();
             let span = tracing::debug_span!("statement", portal = %msg.portal);
             let result = session.execute(&stmt, &params).instrument(span).await;
@@ -292,8 +317,52 @@ impl Extended {
                 return Ok(());
             }
         }
-        let portal = self.portal(&msg.portal)?;
-        send_rows(client, portal, msg.max_rows).await
+        self.send_rows(client, &msg.portal, msg.max_rows).await
+    }
+
+    /// Sends up to `max_rows` (0: all) of a portal's remaining rows, then PortalSuspended if
+    /// some remain or CommandComplete if not.
+    async fn send_rows(
+        &mut self,
+        client: &mut Client,
+        name: &str,
+        max_rows: usize,
+    ) -> PgWireResult<()> {
+        let conn = self.conn.clone();
+        let portal = self.portal(name)?;
+        let Run::Cursor { cursor, types } = &mut portal.run else {
+            return send_rows(client, portal, max_rows).await;
+        };
+        let mut sent = 0;
+        loop {
+            let want = match max_rows {
+                0 => CURSOR_CHUNK,
+                n => n - sent,
+            };
+            let rows = {
+                let mut session = conn.session().await?;
+                session
+                    .fetch(cursor, want)
+                    .await
+                    .map_err(|e| from_sql(&e))?
+            };
+            for row in &rows {
+                let row = encode_row(row, types, &portal.formats)?;
+                client.push(PgWireBackendMessage::DataRow(row))?;
+                client.maybe_flush().await?;
+            }
+            sent += rows.len();
+            if cursor.is_done() {
+                portal.run = Run::Done;
+                let complete = CommandComplete::from(Tag::new("SELECT").with_rows(sent));
+                client.push(PgWireBackendMessage::CommandComplete(complete))?;
+                return Ok(());
+            }
+            if max_rows != 0 && sent >= max_rows {
+                client.push(PgWireBackendMessage::PortalSuspended(PortalSuspended::new()))?;
+                return Ok(());
+            }
+        }
     }
 
     pub(crate) async fn close(&mut self, client: &mut Client, msg: Target) -> PgWireResult<()> {

@@ -48,11 +48,13 @@
 //!   are not implemented yet ([`Auth`] is where they go); SSL and GSSAPI requests are refused
 //!   with 'N' and start-up continues in plaintext.
 //! - Query cancellation: a CancelRequest's connection is closed and nothing is cancelled.
-//! - Execute with `max_rows` sends the rows in chunks (PortalSuspended in between), but the
-//!   statement runs to completion at the portal's first Execute and its rows are buffered in
-//!   memory; results are not streamed from the executor.
-//! - Each Execute outside a block runs in its own implicit transaction (PostgreSQL runs the
-//!   Executes before a Sync in one).
+//! - Results are streamed from the executor only for a query's portal executed with a row
+//!   limit (`max_rows`): it reads its rows as they are fetched, in an implicit transaction that
+//!   lasts until Sync outside a block (statements executed after it before the Sync join it,
+//!   as in PostgreSQL). Every other Execute, and a simple Query, runs its statement to
+//!   completion with the rows buffered in memory (bounded by `--max-sql-memory`, 53200).
+//! - Each other Execute outside a block runs in its own implicit transaction (PostgreSQL runs
+//!   the Executes before a Sync in one).
 //! - A prepared statement is described once, at Parse. An execution that has to plan it again
 //!   after a schema change fails with 0A000 "cached plan must not change result type" when
 //!   the result types changed, as in PostgreSQL (a change of names alone is not detected).

@@ -273,6 +273,98 @@ async fn execute_with_max_rows_suspends_and_continues() {
     server.stop().await.unwrap();
 }
 
+/// Reads one Execute's answer up to PortalSuspended or CommandComplete: the number of rows, the
+/// first column of the first one, and the final message's type.
+async fn fetched(raw: &mut Raw) -> (usize, Option<String>, char) {
+    let (mut rows, mut first) = (0, None);
+    loop {
+        let (kind, body) = raw.recv().await.expect("a message");
+        match kind {
+            b'D' => {
+                if rows == 0 {
+                    let len = i32::from_be_bytes(body[2..6].try_into().unwrap()) as usize;
+                    first = Some(String::from_utf8(body[6..6 + len].to_vec()).unwrap());
+                }
+                rows += 1;
+            }
+            b's' | b'C' | b'E' => return (rows, first, kind as char),
+            _ => {}
+        }
+    }
+}
+
+/// A portal with a row limit reads its rows as they are fetched: a result larger than the
+/// query memory limit, which fails with 53200 when run whole, streams through 1,000 rows per
+/// Execute outside a block, from the snapshot the portal opened on (a row another session
+/// commits meanwhile is not seen), and Sync ends its implicit transaction.
+#[tokio::test]
+async fn a_portal_with_a_row_limit_streams_a_result_larger_than_the_memory_limit() {
+    let engine = sql::Engine::memory();
+    let server = TestServer::start_on(pgserver::Options::default(), engine.clone()).await;
+    let mut raw = raw(&server).await;
+    raw.query("CREATE TABLE big (id INT PRIMARY KEY, pad TEXT)")
+        .await;
+    let reply = raw
+        .query("INSERT INTO big SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g")
+        .await;
+    assert!(reply.errors.is_empty(), "{reply:?}");
+    engine.set_memory_limit(1 << 20);
+    raw.send(b'P', &parse("q", "SELECT id, pad FROM big")).await;
+    raw.send(b'B', &bind("", "q")).await;
+    raw.send(b'E', &execute("", 0)).await;
+    raw.send(b'S', &[]).await;
+    let reply = raw.reply().await;
+    assert_eq!(
+        reply.errors,
+        ["53200"],
+        "the whole result is buffered: {reply:?}"
+    );
+
+    raw.send(b'B', &bind("", "q")).await;
+    raw.send(b'E', &execute("", 1000)).await;
+    raw.send(b'H', &[]).await;
+    assert_eq!(kinds(&mut raw, 1).await, "2");
+    assert_eq!(fetched(&mut raw).await, (1000, Some("1".into()), 's'));
+    let other = server.client().await;
+    other
+        .batch_execute("INSERT INTO big VALUES (30000, 'late')")
+        .await
+        .unwrap();
+    let mut total = 1000;
+    loop {
+        raw.send(b'E', &execute("", 1000)).await;
+        raw.send(b'H', &[]).await;
+        let (rows, first, end) = fetched(&mut raw).await;
+        if rows > 0 {
+            assert_eq!(first, Some((total + 1).to_string()));
+        }
+        total += rows;
+        if end != 's' {
+            assert_eq!(end, 'C');
+            break;
+        }
+    }
+    assert_eq!(
+        total, 20000,
+        "every row once, and not the one committed after the portal opened"
+    );
+    raw.send(b'S', &[]).await;
+    let reply = raw.reply().await;
+    assert_eq!(
+        (reply.kinds.as_str(), reply.status),
+        ("Z", 'I'),
+        "{reply:?}"
+    );
+    assert_eq!(
+        engine.memory_usage().1,
+        0,
+        "the portal's reservations are returned"
+    );
+    let reply = raw.query("SELECT count(*) FROM big").await;
+    assert_eq!(reply.values, [Some("20001".into())]);
+    server.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_changed_result_type_fails_the_prepared_statement() {
     let server = TestServer::start().await;

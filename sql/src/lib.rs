@@ -262,6 +262,7 @@ pub(crate) mod store;
 pub mod types;
 
 pub use api::*;
+pub use exec::cursor::Cursor;
 pub use exec::memory::machine_memory;
 pub use session::{SERVER_VERSION, Session};
 

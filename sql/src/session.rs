@@ -31,6 +31,7 @@ use crate::{
     TxnStatus, Value, exec, optimizer,
 };
 
+mod cursor;
 mod settings;
 
 use settings::{Settings, isolation_name, parse_isolation, set_value, show_name, txn_options};

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -24,10 +25,14 @@ impl TestServer {
     }
 
     pub async fn start_with(opts: pgserver::Options) -> TestServer {
+        TestServer::start_on(opts, sql::Engine::memory()).await
+    }
+
+    /// A server over `engine` (which the test keeps, to change its settings).
+    pub async fn start_on(opts: pgserver::Options, engine: Arc<sql::Engine>) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let engine = sql::Engine::memory();
         let task = tokio::spawn(pgserver::serve(listener, engine, opts, async move {
             let _ = stopped.await;
         }));

@@ -8,6 +8,7 @@
 mod aggregate;
 mod analyze;
 mod array;
+pub(crate) mod cursor;
 mod datetime;
 pub(crate) mod eval;
 mod format;
