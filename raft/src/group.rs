@@ -93,6 +93,75 @@ struct Reads {
     waiting: Vec<tokio::sync::oneshot::Sender<Result<u64, Error>>>,
 }
 
+/// One round of read barriers run by the caller that found none in flight ([`Group::read_index`]).
+/// Whether it completes or its caller goes away mid-round (the future dropped), the callers that
+/// are left — its unanswered batch first, then those that arrived meanwhile — are handed to a
+/// task of their own, so none waits forever.
+struct Round<'a, SM: StateMachine> {
+    group: &'a Group<SM>,
+    /// The callers of the round in flight, until answered.
+    batch: Option<Vec<tokio::sync::oneshot::Sender<Result<u64, Error>>>>,
+    done: bool,
+}
+
+impl<SM: StateMachine> Round<'_, SM> {
+    async fn run(&mut self) {
+        self.batch = Some(std::mem::take(
+            &mut self
+                .group
+                .inner
+                .reads
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .waiting,
+        ));
+        let result = self.group.confirm_read().await;
+        for tx in self.batch.take().unwrap_or_default() {
+            let _ = tx.send(result.clone());
+        }
+        self.hand_over();
+    }
+
+    /// Ends the round: the callers still waiting (an unanswered batch goes back first; its
+    /// barrier is then issued later, still after each call) get a task that serves them.
+    fn hand_over(&mut self) {
+        self.done = true;
+        let mut reads = self
+            .group
+            .inner
+            .reads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(batch) = self.batch.take() {
+            reads.waiting.splice(0..0, batch);
+        }
+        if reads.waiting.is_empty() {
+            reads.running = false;
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                drop(reads);
+                let group = self.group.clone();
+                runtime.spawn(async move { group.confirm_reads().await });
+            }
+            Err(_) => {
+                // No runtime left to serve them: their callers see the group shut down.
+                reads.waiting.clear();
+                reads.running = false;
+            }
+        }
+    }
+}
+
+impl<SM: StateMachine> Drop for Round<'_, SM> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.hand_over();
+        }
+    }
+}
+
 fn fatal<C: openraft::RaftTypeConfig>(e: Fatal<C>) -> Error {
     match e {
         Fatal::Stopped => Error::Unavailable("raft group is shut down".to_string()),
@@ -613,18 +682,23 @@ impl<SM: StateMachine> Group<SM> {
     /// can serve it. Returns the term of the leadership that confirmed the read: a caller that
     /// keeps state per leadership (the timestamp oracle) compares it with the term it last saw.
     /// Concurrent callers share confirmations: one round answers every caller that arrived
-    /// before it started.
+    /// before it started. A caller that finds no round in flight runs one itself (no hop to
+    /// another task); callers that arrive during it are served by a task it leaves behind.
     pub async fn read_index(&self) -> Result<u64, Error> {
         self.wake();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let start = {
+        let lead = {
             let mut reads = self.inner.reads.lock().unwrap_or_else(|e| e.into_inner());
             reads.waiting.push(tx);
             !std::mem::replace(&mut reads.running, true)
         };
-        if start {
-            let group = self.clone();
-            tokio::spawn(async move { group.confirm_reads().await });
+        if lead {
+            let mut round = Round {
+                group: self,
+                batch: None,
+                done: false,
+            };
+            round.run().await;
         }
         rx.await
             .unwrap_or_else(|_| Err(Error::Unavailable("raft group is shut down".to_string())))

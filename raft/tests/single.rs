@@ -162,3 +162,39 @@ async fn purge_persists_state_machine_first() {
     assert_eq!(node.probe.installs.load(Ordering::SeqCst), 0);
     node.group.shutdown().await.unwrap();
 }
+
+/// A read barrier whose caller goes away in the middle of the round it runs leaves the callers
+/// that joined meanwhile with a task that answers them, and later barriers still work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_index_survives_a_cancelled_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = fast_options();
+    let transport = LocalTransport::new();
+    let node = start_node(1, GROUP, dir.path(), &transport, &opts).await;
+    node.group
+        .initialize(BTreeMap::from([(1, addr(1))]))
+        .await
+        .unwrap();
+    node.group.wait_for_leader(WAIT).await.unwrap();
+    propose_n(&node, 0, 3).await;
+
+    for _ in 0..20 {
+        // The first caller finds no round in flight and starts one itself; the second waits.
+        let mut first = Box::pin(node.group.read_index());
+        assert!(futures::poll!(first.as_mut()).is_pending());
+        let mut second = Box::pin(node.group.read_index());
+        let polled = futures::poll!(second.as_mut());
+        drop(first);
+        let term = match polled {
+            std::task::Poll::Ready(r) => r.unwrap(),
+            std::task::Poll::Pending => tokio::time::timeout(WAIT, second)
+                .await
+                .expect("a waiting barrier is answered after its round's caller left")
+                .unwrap(),
+        };
+        assert!(term > 0);
+        let again = tokio::time::timeout(WAIT, node.group.read_index()).await;
+        assert_eq!(again.expect("a later barrier is answered").unwrap(), term);
+    }
+    node.group.shutdown().await.unwrap();
+}

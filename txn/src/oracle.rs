@@ -8,7 +8,9 @@
 //! perhaps after another node served in between) re-runs the initialisation before anything is
 //! issued. Requests that arrive together are answered as one batch, after one
 //! leadership check (ReadIndex) issued after they arrived; timestamps are allocated after that
-//! check, never prefetched. A clock that jumps backwards never makes timestamps go backwards.
+//! check, never prefetched. A request that finds no batch in flight is served by its own caller
+//! (no hop to another task); requests that arrive while a batch is being served wait for the
+//! next one, served by a task the caller leaves behind. A clock that jumps backwards never makes timestamps go backwards.
 //!
 //! Every node runs an oracle handle; only the one on range 1's leader allocates. A node that
 //! does not lead range 1 passes each batch, as one call, to the leader ([`Forward`]); the leader
@@ -18,7 +20,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::{Error, Result, Timestamp};
 
@@ -86,7 +88,125 @@ pub trait Forward: Send + Sync + 'static {
 /// A handle on the node's timestamp oracle.
 #[derive(Clone)]
 pub struct Oracle {
-    requests: mpsc::UnboundedSender<Request>,
+    core: Arc<Core>,
+}
+
+/// The oracle's state, shared by its handles. Requests wait in `pending`; at most one server
+/// at a time (`Pending::running`) takes them as a batch and answers it with the allocator.
+/// The server is the caller that found none running (it serves the batch it is part of
+/// without a hop to another task), or, for requests that arrive while one is serving, a task
+/// it leaves behind.
+struct Core {
+    alloc: tokio::sync::Mutex<Allocator>,
+    pending: std::sync::Mutex<Pending>,
+    forward: Option<Arc<dyn Forward>>,
+}
+
+#[derive(Default)]
+struct Pending {
+    /// A server is answering a batch (and will take `waiting` when it is done).
+    running: bool,
+    /// Requests for the next batch, oldest first.
+    waiting: Vec<Request>,
+}
+
+impl Core {
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a request; true when no server is running and the caller is to serve.
+    fn push(&self, request: Request) -> bool {
+        let mut pending = self.pending();
+        pending.waiting.push(request);
+        !std::mem::replace(&mut pending.running, true)
+    }
+
+    /// Queues requests that come back (a forwarded batch that found no leader), starting a
+    /// server task if none is running.
+    fn requeue(self: &Arc<Self>, requests: Vec<Request>) {
+        let start = {
+            let mut pending = self.pending();
+            pending.waiting.extend(requests);
+            !std::mem::replace(&mut pending.running, true)
+        };
+        if start {
+            tokio::spawn(serve_loop(self.clone()));
+        }
+    }
+}
+
+/// Serves batches until none waits (the server that takes over from a caller's [`Turn`]).
+async fn serve_loop(core: Arc<Core>) {
+    loop {
+        let mut turn = Turn {
+            core: &core,
+            batch: None,
+        };
+        if !turn.serve().await {
+            return;
+        }
+    }
+}
+
+/// One batch answered by the running server. Should the server go away before the batch is
+/// answered (a caller's future dropped), the batch goes back to the front of the queue and a
+/// task takes over, so no request waits forever.
+struct Turn<'a> {
+    core: &'a Arc<Core>,
+    batch: Option<Vec<Request>>,
+}
+
+impl Turn<'_> {
+    /// Takes the waiting requests and answers them; false (and the server stops) when none
+    /// waited.
+    async fn serve(&mut self) -> bool {
+        {
+            let mut pending = self.core.pending();
+            if pending.waiting.is_empty() {
+                pending.running = false;
+                return false;
+            }
+            self.batch = Some(std::mem::take(&mut pending.waiting));
+        }
+        let mut alloc = self.core.alloc.lock().await;
+        let n = self.batch.iter().flatten().map(|r| r.count).sum();
+        let served = alloc.serve_here(n).await;
+        let batch = self.batch.take().unwrap_or_default();
+        alloc.answer_batch(batch, served, self.core);
+        true
+    }
+
+    /// Ends a caller's turn: the requests still waiting get a server task.
+    fn hand_over(&mut self) {
+        let mut pending = self.core.pending();
+        if let Some(batch) = self.batch.take() {
+            pending.waiting.splice(0..0, batch);
+        }
+        if pending.waiting.is_empty() {
+            pending.running = false;
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                drop(pending);
+                runtime.spawn(serve_loop(self.core.clone()));
+            }
+            Err(_) => {
+                // No runtime left to serve them: their callers see the oracle stopped.
+                pending.waiting.clear();
+                pending.running = false;
+            }
+        }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        if self.batch.is_some() {
+            self.hand_over();
+        }
+    }
 }
 
 /// The allocator state: the last timestamp issued and the persisted (exclusive) bound, valid for
@@ -159,18 +279,18 @@ impl Allocator {
         self.allocate(n).await.map_err(Refused::Failed)
     }
 
-    /// Answers one batch: served here when this node leads range 1, else the requests that
-    /// may be forwarded go to the leader in one call (in a task of their own: the allocator
-    /// keeps serving meanwhile), the others are refused. A forwarded batch that found no
-    /// leader comes back to this queue until its deadline.
-    async fn serve(
-        &mut self,
+    /// Answers one batch with the outcome of [`Allocator::serve_here`]: the timestamps when
+    /// this node served it, else the requests that may be forwarded go to the leader in one
+    /// call (in a task of their own: the oracle keeps serving meanwhile), the others are
+    /// refused. A forwarded batch that found no leader comes back to the queue until its
+    /// deadline.
+    fn answer_batch(
+        &self,
         batch: Vec<Request>,
-        forward: &Option<Arc<dyn Forward>>,
-        queue: &Queue,
+        served: std::result::Result<Timestamp, Refused>,
+        core: &Arc<Core>,
     ) {
-        let n = batch.iter().map(|r| r.count).sum();
-        match self.serve_here(n).await {
+        match served {
             Ok(first) => answer(batch, Ok(first)),
             Err(Refused::Failed(e)) => answer(batch, Err(e)),
             Err(Refused::NotLeader(leader)) => {
@@ -180,23 +300,21 @@ impl Allocator {
                 if forwarded.is_empty() {
                     return;
                 }
-                let Some(forward) = forward.clone() else {
+                let Some(forward) = core.forward.clone() else {
                     return answer(forwarded, Err(not_leader(leader)));
                 };
-                let queue = queue.clone();
+                let queue = Arc::downgrade(core);
                 tokio::spawn(async move {
                     let n = forwarded.iter().map(|r| r.count).sum();
                     let result = forward.timestamps(leader, n).await;
                     let now = Instant::now();
                     match (result, queue.upgrade()) {
-                        (Err(_), Some(queue)) if forwarded.iter().all(|r| r.deadline > now) => {
+                        (Err(_), Some(core)) if forwarded.iter().all(|r| r.deadline > now) => {
                             tokio::time::sleep(Duration::from_millis(100)).await;
-                            for r in forwarded {
-                                // A closed queue drops the request: its caller sees the
-                                // oracle stopped.
-                                let _ = queue.send(r);
-                            }
+                            core.requeue(forwarded);
                         }
+                        // Without handles left the requests are dropped: their callers see
+                        // the oracle stopped.
                         (result, _) => answer(forwarded, result),
                     }
                 });
@@ -204,9 +322,6 @@ impl Allocator {
         }
     }
 }
-
-/// The oracle's own request queue, held weakly by its tasks (the handles own it).
-type Queue = mpsc::WeakUnboundedSender<Request>;
 
 /// Answers each request of a batch with its share of `first..`.
 fn answer(batch: Vec<Request>, result: Result<Timestamp>) {
@@ -253,24 +368,19 @@ impl Oracle {
     /// Starts the oracle over the node's kv client. It serves where range 1's leader is: on
     /// another node it passes requests to that leader through `forward`.
     pub fn start(client: kv::Client, forward: Option<Arc<dyn Forward>>) -> Oracle {
-        let mut alloc = Allocator {
+        let alloc = Allocator {
             client,
             last: 0,
             bound: 0,
             term: None,
         };
-        let (tx, mut rx) = mpsc::unbounded_channel::<Request>();
-        let queue = tx.downgrade();
-        tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
-                while let Ok(more) = rx.try_recv() {
-                    batch.push(more);
-                }
-                alloc.serve(batch, &forward, &queue).await;
-            }
-        });
-        Oracle { requests: tx }
+        Oracle {
+            core: Arc::new(Core {
+                alloc: tokio::sync::Mutex::new(alloc),
+                pending: std::sync::Mutex::new(Pending::default()),
+                forward,
+            }),
+        }
     }
 
     /// A new timestamp, greater than every timestamp issued before this call.
@@ -296,9 +406,15 @@ impl Oracle {
             deadline: Instant::now() + FORWARD_DEADLINE,
             reply: tx,
         };
-        self.requests
-            .send(req)
-            .map_err(|_| Error::Internal("timestamp oracle stopped".into()))?;
+        if self.core.push(req) {
+            let mut turn = Turn {
+                core: &self.core,
+                batch: None,
+            };
+            if turn.serve().await {
+                turn.hand_over();
+            }
+        }
         match tokio::time::timeout(Duration::from_secs(30), rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(Error::Internal("timestamp oracle stopped".into())),

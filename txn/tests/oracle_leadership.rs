@@ -59,3 +59,35 @@ async fn oracle_reinitialises_when_range1_leadership_changes() {
     assert!(db.now().await.unwrap() > ts);
     store.shutdown().await.unwrap();
 }
+
+/// A request whose caller goes away while it serves the oracle's batch itself leaves the
+/// requests that queued behind it with a server: they are answered, in order, and later
+/// requests still are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oracle_survives_a_caller_cancelled_while_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, db) = open(dir.path(), Config::default()).await;
+    let mut last = db.now().await.unwrap();
+    for _ in 0..20 {
+        // The first caller finds no batch in flight and serves one itself; the second waits.
+        let mut first = Box::pin(db.now());
+        assert!(futures::poll!(first.as_mut()).is_pending());
+        let mut second = Box::pin(db.now());
+        let polled = futures::poll!(second.as_mut());
+        drop(first);
+        let ts = match polled {
+            std::task::Poll::Ready(r) => r.unwrap(),
+            std::task::Poll::Pending => tokio::time::timeout(Duration::from_secs(10), second)
+                .await
+                .expect("a queued request is answered after the serving caller left")
+                .unwrap(),
+        };
+        assert!(ts > last, "{ts} after {last}");
+        let later = tokio::time::timeout(Duration::from_secs(10), db.now())
+            .await
+            .expect("a later request is answered")
+            .unwrap();
+        assert!(later > ts, "{later} after {ts}");
+        last = later;
+    }
+}
