@@ -211,6 +211,8 @@ pub enum Error {
     Windowing(String),
     /// 22014: ntile's bucket count is not positive.
     InvalidArgumentForNtile(String),
+    /// 22013: a negative window frame offset.
+    InvalidPrecedingOrFollowingSize(String),
     /// 2200C: an invalid use of an escape character (a SIMILAR TO pattern with more than two
     /// escape-double-quote separators).
     InvalidEscapeCharacter(String),
@@ -266,6 +268,7 @@ impl std::fmt::Display for Error {
             | Error::Grouping(m)
             | Error::Windowing(m)
             | Error::InvalidArgumentForNtile(m)
+            | Error::InvalidPrecedingOrFollowingSize(m)
             | Error::InvalidEscapeCharacter(m)
             | Error::NullValueNotAllowed(m)
             | Error::Internal(m) => f.write_str(m),

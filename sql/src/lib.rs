@@ -80,11 +80,12 @@
 //!   `exec::setops::MAX_RECURSIVE_ROWS` rows, where PostgreSQL runs on). Window functions
 //!   (row_number, rank, dense_rank, ntile, lag, lead, first_value, last_value and the
 //!   aggregates, with FILTER but not DISTINCT or ORDER BY inside the call, as in PostgreSQL)
-//!   take PARTITION BY, ORDER BY and frames that start at the partition's first row and end
-//!   at the current row's last peer (the default; RANGE or GROUPS), the current row (ROWS) or
-//!   UNBOUNDED FOLLOWING, also through the WINDOW clause (`OVER w`, `OVER (w ORDER BY x)`);
-//!   other frames (with offsets) are 0A000, EXCLUDE does not parse (42601), and the Window
-//!   node reads its whole input into memory before it emits a row.
+//!   take PARTITION BY, ORDER BY and frames: ROWS and GROUPS with any bounds (constant
+//!   offsets), RANGE with CURRENT ROW or UNBOUNDED bounds, also through the WINDOW clause
+//!   (`OVER w`, `OVER (w ORDER BY x)`); RANGE with an offset and a non-literal offset are
+//!   0A000, EXCLUDE does not parse (42601), an aggregate over frames that do not start at the
+//!   partition's first row is computed afresh for each row (no inverse transition), and the
+//!   Window node reads its whole input into memory before it emits a row.
 //!   GROUP BY takes select-list positions and output names as PostgreSQL resolves them (input
 //!   column names win); LIMIT/OFFSET and OFFSET n ROWS / FETCH FIRST n ROWS ONLY | WITH TIES
 //!   (a FETCH count must be a literal: sqlparser takes no parenthesized expression). Inner

@@ -990,7 +990,7 @@ impl WindowFunc {
 }
 
 /// The rows of its partition a window aggregate, first_value and last_value read for a row:
-/// always from the partition's first row, to
+/// from the partition's first row, to
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Frame {
     /// the row's last peer (the default, `RANGE UNBOUNDED PRECEDING`);
@@ -999,6 +999,36 @@ pub enum Frame {
     ToRow,
     /// the partition's last row (`... AND UNBOUNDED FOLLOWING`).
     Partition,
+    /// Bounds of a frame with offsets or a CURRENT ROW start, counted in rows (`groups`
+    /// false, ROWS) or in peer groups (GROUPS; RANGE frames whose bounds are CURRENT ROW or
+    /// UNBOUNDED are the same as GROUPS frames with them).
+    Bounded {
+        groups: bool,
+        start: FrameBound,
+        end: FrameBound,
+    },
+}
+
+/// One end of a [`Frame::Bounded`] frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameBound {
+    UnboundedPreceding,
+    Preceding(u64),
+    CurrentRow,
+    Following(u64),
+    UnboundedFollowing,
+}
+
+impl FrameBound {
+    fn sql(self) -> String {
+        match self {
+            FrameBound::UnboundedPreceding => "UNBOUNDED PRECEDING".into(),
+            FrameBound::Preceding(n) => format!("{n} PRECEDING"),
+            FrameBound::CurrentRow => "CURRENT ROW".into(),
+            FrameBound::Following(n) => format!("{n} FOLLOWING"),
+            FrameBound::UnboundedFollowing => "UNBOUNDED FOLLOWING".into(),
+        }
+    }
 }
 
 /// A window function call: the function, its partition, its order within the partition and
@@ -1063,6 +1093,12 @@ impl Window {
             Frame::Partition => {
                 over.push("ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING".into())
             }
+            Frame::Bounded { groups, start, end } => over.push(format!(
+                "{} BETWEEN {} AND {}",
+                if groups { "GROUPS" } else { "ROWS" },
+                start.sql(),
+                end.sql()
+            )),
         }
         format!("{call} OVER ({})", over.join(" "))
     }

@@ -12,7 +12,7 @@ use super::memory::Budget;
 use super::ops::{Operator, collect, sort_order};
 use super::rows::Row;
 use crate::encoding::encode_key;
-use crate::plan::{Frame, Window, WindowFunc};
+use crate::plan::{Frame, FrameBound, Window, WindowFunc};
 use crate::store::KvTxn;
 use crate::{Error, Result, Value};
 
@@ -86,13 +86,17 @@ fn compute(w: &Window, rows: &[Row]) -> Result<Vec<Value>> {
         let sorted_keys: Vec<&Row> = order.iter().map(|&o| &keys[o]).collect();
         part = order.iter().map(|&o| part[o]).collect();
         let peers = peer_groups(w, &sorted_keys);
-        // Each row's frame end (exclusive), which never decreases along the partition.
-        let ends: Vec<usize> = match w.frame {
-            Frame::ToPeers => peers.iter().map(|&(_, end)| end).collect(),
-            Frame::ToRow => (1..=part.len()).collect(),
-            Frame::Partition => vec![part.len(); part.len()],
+        // Each row's frame as a range of the sorted partition (empty when it starts after it
+        // ends); neither end decreases along the partition.
+        let frames: Vec<(usize, usize)> = match w.frame {
+            Frame::ToPeers => peers.iter().map(|&(_, end)| (0, end)).collect(),
+            Frame::ToRow => (1..=part.len()).map(|end| (0, end)).collect(),
+            Frame::Partition => vec![(0, part.len()); part.len()],
+            Frame::Bounded { groups, start, end } => {
+                bounded_frames(groups, start, end, &peers, part.len())
+            }
         };
-        let values = evaluate(&w.func, &part, &peers, &ends, rows)?;
+        let values = evaluate(&w.func, &part, &peers, &frames, rows)?;
         for (&i, v) in part.iter().zip(values) {
             out[i] = v;
         }
@@ -107,6 +111,73 @@ fn compare_keys(w: &Window, a: &Row, b: &Row) -> Ordering {
         .map(|(k, (x, y))| sort_order(x, y, k.descending, k.nulls_first))
         .find(|o| o.is_ne())
         .unwrap_or(Ordering::Equal)
+}
+
+/// The frame of each of a sorted partition's `n` rows, as a range of it, for bounds counted
+/// in rows or in peer groups.
+fn bounded_frames(
+    groups: bool,
+    start: FrameBound,
+    end: FrameBound,
+    peers: &[(usize, usize)],
+    n: usize,
+) -> Vec<(usize, usize)> {
+    // Each distinct peer group, in order, and each row's group.
+    let mut bounds: Vec<(usize, usize)> = Vec::new();
+    let mut group = Vec::with_capacity(n);
+    for &p in peers {
+        if bounds.last() != Some(&p) {
+            bounds.push(p);
+        }
+        group.push(bounds.len() - 1);
+    }
+    let last = bounds.len().saturating_sub(1);
+    let off = |k: u64| usize::try_from(k).unwrap_or(usize::MAX);
+    (0..n)
+        .map(|j| {
+            let (first, past) = if groups {
+                let g = group[j];
+                let from = match start {
+                    FrameBound::UnboundedPreceding => 0,
+                    FrameBound::Preceding(k) => bounds[g.saturating_sub(off(k))].0,
+                    FrameBound::CurrentRow => bounds[g].0,
+                    FrameBound::Following(k) => match g.checked_add(off(k)) {
+                        Some(t) if t <= last => bounds[t].0,
+                        _ => n,
+                    },
+                    FrameBound::UnboundedFollowing => n,
+                };
+                let to = match end {
+                    FrameBound::UnboundedPreceding => 0,
+                    FrameBound::Preceding(k) => match g.checked_sub(off(k)) {
+                        Some(t) => bounds[t].1,
+                        None => 0,
+                    },
+                    FrameBound::CurrentRow => bounds[g].1,
+                    FrameBound::Following(k) => bounds[g.saturating_add(off(k)).min(last)].1,
+                    FrameBound::UnboundedFollowing => n,
+                };
+                (from, to)
+            } else {
+                let from = match start {
+                    FrameBound::UnboundedPreceding => 0,
+                    FrameBound::Preceding(k) => j.saturating_sub(off(k)),
+                    FrameBound::CurrentRow => j,
+                    FrameBound::Following(k) => j.saturating_add(off(k)).min(n),
+                    FrameBound::UnboundedFollowing => n,
+                };
+                let to = match end {
+                    FrameBound::UnboundedPreceding => 0,
+                    FrameBound::Preceding(k) => (j + 1).saturating_sub(off(k)),
+                    FrameBound::CurrentRow => j + 1,
+                    FrameBound::Following(k) => j.saturating_add(off(k)).saturating_add(1).min(n),
+                    FrameBound::UnboundedFollowing => n,
+                };
+                (from, to)
+            };
+            (first, past.max(first))
+        })
+        .collect()
 }
 
 /// The end (exclusive) of each sorted row's peer group: rows with equal ORDER BY values
@@ -128,13 +199,13 @@ fn peer_groups(w: &Window, keys: &[&Row]) -> Vec<(usize, usize)> {
 }
 
 /// The function's values for the rows of one sorted partition (`part` holds input
-/// positions, `peers` each row's peer group as a range of `part`, `ends` the end of each
-/// row's frame).
+/// positions, `peers` each row's peer group as a range of `part`, `frames` each row's frame
+/// as a range of `part`).
 fn evaluate(
     func: &WindowFunc,
     part: &[usize],
     peers: &[(usize, usize)],
-    ends: &[usize],
+    frames: &[(usize, usize)],
     rows: &[Row],
 ) -> Result<Vec<Value>> {
     let n = part.len();
@@ -181,20 +252,39 @@ fn evaluate(
             }
             out
         }
-        WindowFunc::FirstValue(e) => {
-            let first = eval(e, row(0))?;
-            vec![first; n]
-        }
-        WindowFunc::LastValue(e) => ends
+        WindowFunc::FirstValue(e) => frames
             .iter()
-            .map(|&end| eval(e, row(end - 1)))
+            .map(|&(start, end)| match start < end {
+                true => eval(e, row(start)),
+                false => Ok(Value::Null),
+            })
             .collect::<Result<_>>()?,
+        WindowFunc::LastValue(e) => frames
+            .iter()
+            .map(|&(start, end)| match start < end {
+                true => eval(e, row(end - 1)),
+                false => Ok(Value::Null),
+            })
+            .collect::<Result<_>>()?,
+        WindowFunc::Aggregate(a) if frames.iter().any(|&(start, _)| start > 0) => {
+            // A frame that does not start at the partition's first row: each row's frame is
+            // aggregated on its own (there is no inverse transition to remove rows).
+            let mut out = Vec::with_capacity(n);
+            for &(start, end) in frames {
+                let mut acc = Acc::new(a);
+                for j in start..end {
+                    acc.add(a, row(j))?;
+                }
+                out.push(acc.finish(a)?);
+            }
+            out
+        }
         WindowFunc::Aggregate(a) => {
             // Frames only grow along the partition: add the new rows, finish a copy.
             let mut acc = Acc::new(a);
             let mut out: Vec<Value> = Vec::with_capacity(n);
             let mut added = 0;
-            for &end in ends {
+            for &(_, end) in frames {
                 if added == end
                     && let Some(v) = out.last()
                 {

@@ -7,7 +7,7 @@ use super::Planner;
 use super::expr::is_aggregate_name;
 use super::expr::{Scope, ScopeColumn, cast_expr, common_type, for_each_child, ident_name};
 use super::output::sort_key;
-use crate::plan::{AggregateOrder, Expr, Frame, Node, Window, WindowFunc};
+use crate::plan::{AggregateOrder, Expr, Frame, FrameBound, Node, Window, WindowFunc};
 use crate::{Column, DataType, Error, Result, Value};
 
 fn not_supported(what: impl std::fmt::Display) -> Error {
@@ -106,24 +106,80 @@ fn resolve_spec(
     })
 }
 
-/// The frames that start at the partition's first row; others are 0A000.
+/// A window's frame: ROWS with any bounds, GROUPS with any bounds, RANGE with CURRENT ROW
+/// or UNBOUNDED bounds (RANGE offsets and EXCLUDE are 0A000). Offsets are constants.
 fn frame(f: &ast::WindowFrame, ordered: bool) -> Result<Frame> {
     use ast::WindowFrameBound as B;
-    if f.units == ast::WindowFrameUnits::Groups && !ordered {
+    use ast::WindowFrameUnits as U;
+    if f.units == U::Groups && !ordered {
         return Err(Error::Windowing(
             "GROUPS mode requires an ORDER BY clause".into(),
         ));
     }
-    let frame = match (&f.start_bound, &f.end_bound, f.units) {
-        (B::Preceding(None), None | Some(B::CurrentRow), ast::WindowFrameUnits::Rows) => {
-            Some(Frame::ToRow)
+    let end = f.end_bound.clone().unwrap_or(B::CurrentRow);
+    match (&f.start_bound, &end, f.units) {
+        (B::Preceding(None), B::CurrentRow, U::Rows) => return Ok(Frame::ToRow),
+        (B::Preceding(None), B::CurrentRow, _) => return Ok(Frame::ToPeers),
+        (B::Preceding(None), B::Following(None), _) => return Ok(Frame::Partition),
+        _ => {}
+    }
+    let bound = |b: &B, which: &str| -> Result<FrameBound> {
+        let offset = |e: &ast::Expr| -> Result<u64> {
+            if f.units == U::Range {
+                return Err(not_supported("RANGE with an offset"));
+            }
+            let n = match e {
+                ast::Expr::Value(v) => match &v.value {
+                    ast::Value::Number(n, _) => n.parse::<i64>().ok(),
+                    _ => None,
+                },
+                ast::Expr::UnaryOp {
+                    op: ast::UnaryOperator::Minus,
+                    expr,
+                } => match expr.as_ref() {
+                    ast::Expr::Value(v) => match &v.value {
+                        ast::Value::Number(n, _) => n.parse::<i64>().ok().map(|n| -n),
+                        _ => None,
+                    },
+                    _ => None,
+                },
+                _ => None,
+            };
+            match n {
+                Some(n) if n >= 0 => Ok(n as u64),
+                Some(_) => Err(Error::InvalidPrecedingOrFollowingSize(format!(
+                    "frame {which} offset must not be negative"
+                ))),
+                None => Err(not_supported(format!("a frame offset of {e}"))),
+            }
+        };
+        Ok(match b {
+            B::Preceding(None) => FrameBound::UnboundedPreceding,
+            B::Preceding(Some(e)) => FrameBound::Preceding(offset(e)?),
+            B::CurrentRow => FrameBound::CurrentRow,
+            B::Following(Some(e)) => FrameBound::Following(offset(e)?),
+            B::Following(None) => FrameBound::UnboundedFollowing,
+        })
+    };
+    let (start, end) = (bound(&f.start_bound, "starting")?, bound(&end, "ending")?);
+    let refused = match (start, end) {
+        (FrameBound::UnboundedFollowing, _) => Some("frame start cannot be UNBOUNDED FOLLOWING"),
+        (_, FrameBound::UnboundedPreceding) => Some("frame end cannot be UNBOUNDED PRECEDING"),
+        (FrameBound::CurrentRow, FrameBound::Preceding(_)) => {
+            Some("frame starting from current row cannot have preceding rows")
         }
-        (B::Preceding(None), None | Some(B::CurrentRow), _) => Some(Frame::ToPeers),
-        (B::Preceding(None), Some(B::Following(None)), _) => Some(Frame::Partition),
+        (FrameBound::Following(_), FrameBound::Preceding(_) | FrameBound::CurrentRow) => {
+            Some("frame starting from following row cannot have preceding rows")
+        }
         _ => None,
     };
-    frame.ok_or_else(|| {
-        not_supported("a window frame not from UNBOUNDED PRECEDING to CURRENT ROW or FOLLOWING")
+    if let Some(m) = refused {
+        return Err(Error::Windowing(m.into()));
+    }
+    Ok(Frame::Bounded {
+        groups: f.units != U::Rows,
+        start,
+        end,
     })
 }
 
