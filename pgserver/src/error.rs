@@ -81,6 +81,10 @@ pub fn sqlstate(err: &sql::Error) -> &'static str {
         Error::InvalidArgumentForNtile(_) => "22014",
         Error::InvalidEscapeCharacter(_) => "2200C",
         Error::NullValueNotAllowed(_) => "22004",
+        Error::CheckViolation(_) => "23514",
+        Error::PrerequisiteState(_) => "55000",
+        Error::SequenceLimit(_) => "2200H",
+        Error::GeneratedAlways(_) => "428C9",
         Error::Internal(_) => "XX000",
         Error::InvalidJson { message, .. } if message.starts_with("unsupported Unicode") => "22P05",
         Error::InvalidJson { .. } => "22P02",
@@ -180,6 +184,10 @@ mod tests {
             (Error::InvalidArgumentForNtile(m()), "22014"),
             (Error::InvalidEscapeCharacter(m()), "2200C"),
             (Error::NullValueNotAllowed(m()), "22004"),
+            (Error::CheckViolation(m()), "23514"),
+            (Error::PrerequisiteState(m()), "55000"),
+            (Error::SequenceLimit(m()), "2200H"),
+            (Error::GeneratedAlways(m()), "428C9"),
             (Error::Internal(m()), "XX000"),
         ];
         for (err, want) in cases {

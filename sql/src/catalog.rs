@@ -146,6 +146,9 @@ pub struct Column {
     /// A hidden column (the generated `rowid`) is left out of `*` and INSERT.
     #[serde(default)]
     pub hidden: bool,
+    /// The DEFAULT expression, as SQL text (absent: NULL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
 }
 
 impl Table {

@@ -163,8 +163,10 @@
 //! - EXPLAIN ANALYZE runs queries only (writes are 0A000, PostgreSQL runs them), counts KV
 //!   reads per statement rather than per operator, and leaves out the per-operator figures of
 //!   a recursive query; other EXPLAIN options (FORMAT, VERBOSE...) are 0A000.
-//! - No CHECK, FOREIGN KEY or DEFAULT constraints (NULL is the only default), no ALTER TABLE,
-//!   no RETURNING, no ON CONFLICT.
+//! - DEFAULT expressions are kept as SQL text in the column descriptor and bound again by
+//!   every statement that writes the table (`planner::defaults`); `DEFAULT` in an INSERT ...
+//!   SELECT list is 42703 (PostgreSQL: 42601). No CHECK or FOREIGN KEY constraints, no ALTER
+//!   TABLE, no RETURNING, no ON CONFLICT.
 //! - Savepoints: ROLLBACK TO SAVEPOINT undoes the writes and releases the row locks taken since
 //!   the savepoint, but the reads made since stay in the read set, so under SERIALIZABLE a row
 //!   read only by the rolled-back part can still fail the COMMIT with 40001 (PostgreSQL forgets

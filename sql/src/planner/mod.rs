@@ -16,8 +16,10 @@
 pub(crate) mod access;
 mod aggregate;
 mod array;
+mod create_table;
 mod cte;
 pub(crate) mod ddl;
+mod defaults;
 mod dml;
 pub(crate) mod expr;
 mod from;
@@ -112,7 +114,7 @@ impl<'a> Planner<'a> {
             ast::Statement::Insert(i) => self.plan_insert(i),
             ast::Statement::Update(u) => self.plan_update(u),
             ast::Statement::Delete(d) => self.plan_delete(d),
-            ast::Statement::CreateTable(c) => dml::plan_create_table(c),
+            ast::Statement::CreateTable(c) => create_table::plan_create_table(c),
             ast::Statement::CreateIndex(c) => ddl::plan_create_index(c),
             ast::Statement::CreateView(c) => self.plan_create_view(c),
             ast::Statement::Drop {
