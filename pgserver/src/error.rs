@@ -85,6 +85,7 @@ pub fn sqlstate(err: &sql::Error) -> &'static str {
         Error::PrerequisiteState(_) => "55000",
         Error::SequenceLimit(_) => "2200H",
         Error::GeneratedAlways(_) => "428C9",
+        Error::DependentObjects(_) => "2BP01",
         Error::Internal(_) => "XX000",
         Error::InvalidJson { message, .. } if message.starts_with("unsupported Unicode") => "22P05",
         Error::InvalidJson { .. } => "22P02",
@@ -188,6 +189,7 @@ mod tests {
             (Error::PrerequisiteState(m()), "55000"),
             (Error::SequenceLimit(m()), "2200H"),
             (Error::GeneratedAlways(m()), "428C9"),
+            (Error::DependentObjects(m()), "2BP01"),
             (Error::Internal(m()), "XX000"),
         ];
         for (err, want) in cases {

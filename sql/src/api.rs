@@ -224,6 +224,8 @@ pub enum Error {
     SequenceLimit(String),
     /// 428C9: a value given for a GENERATED ALWAYS identity column.
     GeneratedAlways(String),
+    /// 2BP01: other objects depend on the object to drop.
+    DependentObjects(String),
     /// XX000: an internal error (replication, malformed state).
     Internal(String),
     /// 22P02: JSON text that does not parse, with PostgreSQL's message and detail.
@@ -280,6 +282,7 @@ impl std::fmt::Display for Error {
             | Error::PrerequisiteState(m)
             | Error::SequenceLimit(m)
             | Error::GeneratedAlways(m)
+            | Error::DependentObjects(m)
             | Error::Internal(m) => f.write_str(m),
             Error::InvalidJson { message, .. } => f.write_str(message),
             Error::DivisionByZero => f.write_str("division by zero"),

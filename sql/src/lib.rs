@@ -167,6 +167,16 @@
 //!   every statement that writes the table (`planner::defaults`); `DEFAULT` in an INSERT ...
 //!   SELECT list is 42703 (PostgreSQL: 42601). No CHECK or FOREIGN KEY constraints, no ALTER
 //!   TABLE, no RETURNING, no ON CONFLICT.
+//! - Sequences (`exec::sequence`): values are taken in their own transactions, at least
+//!   `exec::sequence::BLOCK` (32) per round trip whatever the CACHE, so sessions interleave
+//!   in blocks (gaps, never duplicates); a session drops its block when the node's schema
+//!   generation changes, but a block taken before a sequence was changed through another node
+//!   lives on. The sequence functions take the sequence's name as text (no regclass) and read
+//!   the committed descriptor, so a sequence created in the open block is not found; they are
+//!   evaluated in projections, filters, VALUES of INSERT and defaults (elsewhere, as in a
+//!   plain `VALUES` query, 0A000). No ALTER SEQUENCE (sqlparser has no grammar for it), no
+//!   OWNED BY, no `SELECT ... FROM sequence`, no OVERRIDING SYSTEM VALUE; DROP SEQUENCE of an
+//!   owned sequence is 2BP01 (no CASCADE).
 //! - Savepoints: ROLLBACK TO SAVEPOINT undoes the writes and releases the row locks taken since
 //!   the savepoint, but the reads made since stay in the read set, so under SERIALIZABLE a row
 //!   read only by the rolled-back part can still fail the COMMIT with 40001 (PostgreSQL forgets

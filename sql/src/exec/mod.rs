@@ -20,6 +20,7 @@ mod lookup_join;
 pub(crate) mod memory;
 pub(crate) mod ops;
 pub(crate) mod rows;
+pub(crate) mod sequence;
 mod series;
 mod setops;
 mod srf;
@@ -167,7 +168,8 @@ pub(crate) async fn execute(
         Plan::CreateTable {
             table,
             if_not_exists,
-        } => create_table(txn, table, if_not_exists).await,
+            sequences,
+        } => create_table(txn, table, if_not_exists, sequences).await,
         Plan::DropTable { names, if_exists } => {
             for name in &names {
                 match catalog::get_table(txn, name).await? {
@@ -206,6 +208,7 @@ pub(crate) async fn execute(
             }
             Ok(command("DROP VIEW", None))
         }
+        Plan::Schema(s) => sequence::execute(s, txn).await,
     }
 }
 
@@ -213,10 +216,14 @@ async fn create_table(
     txn: &mut dyn KvTxn,
     table: Table,
     if_not_exists: bool,
+    sequences: Vec<catalog::Sequence>,
 ) -> Result<ExecResult> {
     if if_not_exists && catalog::get_table(txn, &table.name).await?.is_some() {
         return Ok(command("CREATE TABLE", None));
     }
     catalog::create_table(txn, table).await?;
+    for seq in sequences {
+        catalog::sequence::create_sequence(txn, seq).await?;
+    }
     Ok(command("CREATE TABLE", None))
 }

@@ -14,6 +14,7 @@ use super::eval::eval;
 use super::memory::Budget;
 use super::ops::{build, collect};
 use super::rows::{Row, encode_table_row, index_entry, primary_key, row_key};
+use super::subquery::eval_row;
 use crate::catalog;
 use crate::catalog::{Index, Table};
 use crate::plan::{Expr, Node};
@@ -128,9 +129,36 @@ pub(crate) async fn insert(
     columns: &[usize],
     source: Node,
 ) -> Result<u64> {
-    let mut op = build(source)?;
+    // VALUES rows are evaluated here, row by row, so that sequence calls in them (a SERIAL
+    // column's default) run with the session's state.
+    let (mut op, mut values_rows) = match source {
+        Node::Values { rows, .. } => (None, Some(rows)),
+        source => (Some(build(source)?), None),
+    };
     let mut count = 0;
-    while let Some(batch) = op.next(txn).await? {
+    loop {
+        let batch = match (&mut op, values_rows.take()) {
+            (Some(op), _) => match op.next(txn).await? {
+                Some(batch) => batch,
+                None => break,
+            },
+            (None, Some(rows)) => {
+                let mut batch = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let mut values = Vec::with_capacity(row.len());
+                    for e in &row {
+                        values.push(if e.has_subquery() {
+                            eval_row(e, &[], txn).await?
+                        } else {
+                            super::eval::eval(e, &[])?
+                        });
+                    }
+                    batch.push(values);
+                }
+                batch
+            }
+            (None, None) => break,
+        };
         for values in batch {
             let mut row = vec![Value::Null; table.columns.len()];
             for (v, &c) in values.into_iter().zip(columns) {

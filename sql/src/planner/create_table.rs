@@ -7,7 +7,7 @@ use sqlparser::ast;
 
 use super::Planner;
 use super::expr::{ident_name, object_name};
-use crate::catalog::{Column, ROWID, Table};
+use crate::catalog::{Column, Identity, ROWID, Sequence, Table};
 use crate::plan::Plan;
 use crate::{DataType, Error, Result};
 
@@ -28,6 +28,7 @@ pub(super) fn plan_create_table(c: &ast::CreateTable) -> Result<Plan> {
     let mut columns: Vec<Column> = Vec::new();
     let mut primary_key: Option<Vec<usize>> = None;
     let mut uniques = Vec::new();
+    let mut sequences = Vec::new();
     let set_pk = |pk: Vec<usize>, primary_key: &mut Option<Vec<usize>>| {
         if primary_key.is_some() {
             return Err(Error::InvalidParameter(format!(
@@ -44,14 +45,22 @@ pub(super) fn plan_create_table(c: &ast::CreateTable) -> Result<Plan> {
                 "column \"{col_name}\" specified more than once"
             )));
         }
+        let serial = super::sequence::serial_type(&def.data_type);
         let mut column = Column {
             id: columns.len() as u32 + 1,
             name: col_name,
-            data_type: DataType::from_ast(&def.data_type)?,
-            nullable: true,
+            data_type: match serial {
+                Some(t) => t,
+                None => DataType::from_ast(&def.data_type)?,
+            },
+            nullable: serial.is_none(),
             hidden: false,
             default: None,
+            identity: None,
         };
+        if serial.is_some() {
+            own_sequence(&name, &mut column, &[], &mut sequences)?;
+        }
         for opt in &def.options {
             match &opt.option {
                 ast::ColumnOption::Null => {}
@@ -66,6 +75,24 @@ pub(super) fn plan_create_table(c: &ast::CreateTable) -> Result<Plan> {
                 ast::ColumnOption::Default(e) => {
                     planner.check_default(&column, e)?;
                     column.default = Some(e.to_string());
+                }
+                ast::ColumnOption::Generated {
+                    generated_as: g @ (ast::GeneratedAs::Always | ast::GeneratedAs::ByDefault),
+                    sequence_options,
+                    generation_expr: None,
+                    ..
+                } => {
+                    if !column.data_type.is_integer() {
+                        return Err(Error::InvalidParameter(
+                            "identity column type must be smallint, integer, or bigint".into(),
+                        ));
+                    }
+                    let options = sequence_options.as_deref().unwrap_or(&[]);
+                    own_sequence(&name, &mut column, options, &mut sequences)?;
+                    column.identity = Some(match g {
+                        ast::GeneratedAs::Always => Identity::Always,
+                        _ => Identity::ByDefault,
+                    });
                 }
                 other => return Err(not_supported(format!("column option {other}"))),
             }
@@ -111,6 +138,7 @@ pub(super) fn plan_create_table(c: &ast::CreateTable) -> Result<Plan> {
                 nullable: false,
                 hidden: true,
                 default: None,
+                identity: None,
             });
             vec![columns.len() - 1]
         }
@@ -125,9 +153,29 @@ pub(super) fn plan_create_table(c: &ast::CreateTable) -> Result<Plan> {
         columns,
         primary_key,
         next_column_id,
+        sequences: sequences
+            .iter()
+            .map(|s: &Sequence| s.name.clone())
+            .collect(),
     };
     Ok(Plan::CreateTable {
         table,
         if_not_exists: c.if_not_exists,
+        sequences,
     })
+}
+
+/// Gives a SERIAL or identity column its owned sequence `<table>_<column>_seq` and the
+/// sequence's `nextval` as its default; the column is NOT NULL.
+fn own_sequence(
+    table: &str,
+    column: &mut Column,
+    options: &[ast::SequenceOptions],
+    sequences: &mut Vec<Sequence>,
+) -> Result<()> {
+    let seq = super::sequence::owned_sequence(table, &column.name, column.data_type, options)?;
+    column.default = Some(format!("nextval('{}')", seq.name.replace('\'', "''")));
+    column.nullable = false;
+    sequences.push(seq);
+    Ok(())
 }

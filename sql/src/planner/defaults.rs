@@ -10,7 +10,7 @@ use sqlparser::ast;
 
 use super::Planner;
 use super::expr::{Scope, aggregate_name, for_each_child};
-use crate::catalog::{Column, Table};
+use crate::catalog::{Column, Identity, Table};
 use crate::plan::Expr;
 use crate::{DataType, Error, Result};
 
@@ -54,6 +54,46 @@ pub(super) fn check_stored_expr(e: &ast::Expr, what: &str, columns_allowed: bool
         }
     });
     result
+}
+
+/// 428C9 for an INSERT that gives a GENERATED ALWAYS identity column a value other than
+/// `DEFAULT`.
+pub(super) fn check_identity_insert(
+    table: &Table,
+    columns: &[usize],
+    source: &ast::Query,
+) -> Result<()> {
+    for (i, &c) in columns.iter().enumerate() {
+        let column = &table.columns[c];
+        if column.identity != Some(Identity::Always) {
+            continue;
+        }
+        let all_default = match source.body.as_ref() {
+            ast::SetExpr::Values(v) => v
+                .rows
+                .iter()
+                .all(|r| r.get(i).is_some_and(is_default_keyword)),
+            _ => false,
+        };
+        if !all_default {
+            return Err(Error::GeneratedAlways(format!(
+                "cannot insert a non-DEFAULT value into column \"{}\"",
+                column.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// 428C9 for an UPDATE of a GENERATED ALWAYS identity column to anything but `DEFAULT`.
+pub(super) fn check_identity_update(column: &Column) -> Result<()> {
+    if column.identity == Some(Identity::Always) {
+        return Err(Error::GeneratedAlways(format!(
+            "column \"{}\" can only be updated to DEFAULT",
+            column.name
+        )));
+    }
+    Ok(())
 }
 
 impl Planner<'_> {

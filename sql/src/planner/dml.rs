@@ -62,6 +62,9 @@ impl Planner<'_> {
             ));
         }
         let mut columns = columns[..width].to_vec();
+        if let Some(node) = &i.source {
+            super::defaults::check_identity_insert(&table, &columns, node)?;
+        }
         let defaults = self.omitted_defaults(&table, &columns)?;
         let source = with_defaults(&table, source, &defaults);
         columns.extend(defaults.iter().map(|(c, _)| *c));
@@ -142,6 +145,7 @@ impl Planner<'_> {
                 set.push((col, self.bind_default(&table, col)?));
                 continue;
             }
+            super::defaults::check_identity_update(&table.columns[col])?;
             let (e, t) = self.bind(&a.value, &scope, Some(table.columns[col].data_type))?;
             assignable(&table.columns[col], t)?;
             set.push((col, e));

@@ -28,6 +28,7 @@ mod jsonb;
 mod lock;
 mod output;
 mod select;
+mod sequence;
 mod series;
 mod srf;
 pub(crate) mod view;
@@ -135,6 +136,21 @@ impl<'a> Planner<'a> {
                 names: names.iter().map(object_name).collect::<Result<_>>()?,
                 if_exists: *if_exists,
             }),
+            ast::Statement::CreateSequence {
+                temporary,
+                if_not_exists,
+                name,
+                sequence_options,
+            } => sequence::plan_create_sequence(*temporary, *if_not_exists, name, sequence_options),
+            ast::Statement::Drop {
+                object_type: ast::ObjectType::Sequence,
+                if_exists,
+                names,
+                ..
+            } => Ok(Plan::Schema(crate::plan::SchemaPlan::DropSequence {
+                names: names.iter().map(object_name).collect::<Result<_>>()?,
+                if_exists: *if_exists,
+            })),
             ast::Statement::Drop {
                 object_type: ast::ObjectType::Table,
                 if_exists,
