@@ -86,6 +86,7 @@ pub fn sqlstate(err: &sql::Error) -> &'static str {
         Error::SequenceLimit(_) => "2200H",
         Error::GeneratedAlways(_) => "428C9",
         Error::DependentObjects(_) => "2BP01",
+        Error::DuplicateObject(_) => "42710",
         Error::Internal(_) => "XX000",
         Error::InvalidJson { message, .. } if message.starts_with("unsupported Unicode") => "22P05",
         Error::InvalidJson { .. } => "22P02",
@@ -190,6 +191,7 @@ mod tests {
             (Error::SequenceLimit(m()), "2200H"),
             (Error::GeneratedAlways(m()), "428C9"),
             (Error::DependentObjects(m()), "2BP01"),
+            (Error::DuplicateObject(m()), "42710"),
             (Error::Internal(m()), "XX000"),
         ];
         for (err, want) in cases {

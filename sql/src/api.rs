@@ -226,6 +226,8 @@ pub enum Error {
     GeneratedAlways(String),
     /// 2BP01: other objects depend on the object to drop.
     DependentObjects(String),
+    /// 42710: an object (a constraint) of that name already exists.
+    DuplicateObject(String),
     /// XX000: an internal error (replication, malformed state).
     Internal(String),
     /// 22P02: JSON text that does not parse, with PostgreSQL's message and detail.
@@ -283,6 +285,7 @@ impl std::fmt::Display for Error {
             | Error::SequenceLimit(m)
             | Error::GeneratedAlways(m)
             | Error::DependentObjects(m)
+            | Error::DuplicateObject(m)
             | Error::Internal(m) => f.write_str(m),
             Error::InvalidJson { message, .. } => f.write_str(message),
             Error::DivisionByZero => f.write_str("division by zero"),

@@ -67,6 +67,18 @@ pub struct Table {
     /// The sequences the table's SERIAL and identity columns own (dropped with it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sequences: Vec<String>,
+    /// CHECK constraints, in declaration order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<Check>,
+}
+
+/// A CHECK constraint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    /// The constraint name (unique within the table).
+    pub name: String,
+    /// The boolean expression over the table's columns, as SQL text.
+    pub expr: String,
 }
 
 /// Whether an index is being built or in use.

@@ -165,8 +165,9 @@
 //!   a recursive query; other EXPLAIN options (FORMAT, VERBOSE...) are 0A000.
 //! - DEFAULT expressions are kept as SQL text in the column descriptor and bound again by
 //!   every statement that writes the table (`planner::defaults`); `DEFAULT` in an INSERT ...
-//!   SELECT list is 42703 (PostgreSQL: 42601). No CHECK or FOREIGN KEY constraints, no ALTER
-//!   TABLE, no RETURNING, no ON CONFLICT.
+//!   SELECT list is 42703 (PostgreSQL: 42601). CHECK constraints are kept the same way
+//!   (`planner::checks`) and bound again by each INSERT and UPDATE. No FOREIGN KEY
+//!   constraints, no ALTER TABLE, no RETURNING, no ON CONFLICT.
 //! - Sequences (`exec::sequence`): values are taken in their own transactions, at least
 //!   `exec::sequence::BLOCK` (32) per round trip whatever the CACHE, so sessions interleave
 //!   in blocks (gaps, never duplicates); a session drops its block when the node's schema

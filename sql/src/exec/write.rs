@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use super::RowIds;
-use super::eval::eval;
+use super::eval::{eval, truth};
 use super::memory::Budget;
 use super::ops::{build, collect};
 use super::rows::{Row, encode_table_row, index_entry, primary_key, row_key};
@@ -21,9 +21,11 @@ use crate::plan::{Expr, Node};
 use crate::store::{KvTxn, Store};
 use crate::{Error, Result, Value};
 
-/// Casts each value to its column's type and checks NOT NULL.
-fn check_row(table: &Table, row: Row) -> Result<Row> {
-    row.into_iter()
+/// Casts each value to its column's type and checks NOT NULL and the CHECK constraints
+/// (`checks`, bound over the table's rows; NULL passes).
+fn check_row(table: &Table, checks: &[(String, Expr)], row: Row) -> Result<Row> {
+    let row: Row = row
+        .into_iter()
         .zip(&table.columns)
         .map(|(v, c)| {
             let v = v.assign(c.data_type)?;
@@ -35,7 +37,16 @@ fn check_row(table: &Table, row: Row) -> Result<Row> {
             }
             Ok(v)
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    for (name, e) in checks {
+        if truth(eval(e, &row)?)? == Some(false) {
+            return Err(Error::CheckViolation(format!(
+                "new row for relation \"{}\" violates check constraint \"{name}\"",
+                table.name
+            )));
+        }
+    }
+    Ok(row)
 }
 
 /// 23505 for a second row with the same values in unique constraint `constraint`.
@@ -135,6 +146,7 @@ pub(crate) async fn insert(
         Node::Values { rows, .. } => (None, Some(rows)),
         source => (Some(build(source)?), None),
     };
+    let checks = crate::planner::checks::bind_checks(table)?;
     let mut count = 0;
     loop {
         let batch = match (&mut op, values_rows.take()) {
@@ -167,7 +179,7 @@ pub(crate) async fn insert(
             if table.has_rowid() {
                 row[table.primary_key[0]] = Value::Int(rowids.next().await?);
             }
-            let row = check_row(table, row)?;
+            let row = check_row(table, &checks, row)?;
             insert_row(txn, table, &row).await?;
             count += 1;
         }
@@ -220,6 +232,7 @@ pub(crate) async fn update(
     source: Node,
     set: &[(usize, Expr)],
 ) -> Result<u64> {
+    let checks = crate::planner::checks::bind_checks(table)?;
     let rows = read_and_lock(txn, table, &source).await?;
     let mut moved = Vec::new();
     // Entries whose key changed are written after every old one is gone, like moved rows.
@@ -229,7 +242,7 @@ pub(crate) async fn update(
         for (c, e) in set {
             new[*c] = eval(e, old)?;
         }
-        let new = check_row(table, new)?;
+        let new = check_row(table, &checks, new)?;
         for index in &table.indexes {
             let (was, now) = (
                 index_entry(table, index, old),

@@ -29,6 +29,7 @@ pub(super) fn plan_create_table(c: &ast::CreateTable) -> Result<Plan> {
     let mut primary_key: Option<Vec<usize>> = None;
     let mut uniques = Vec::new();
     let mut sequences = Vec::new();
+    let mut checks: Vec<(Option<String>, &ast::Expr)> = Vec::new();
     let set_pk = |pk: Vec<usize>, primary_key: &mut Option<Vec<usize>>| {
         if primary_key.is_some() {
             return Err(Error::InvalidParameter(format!(
@@ -71,6 +72,9 @@ pub(super) fn plan_create_table(c: &ast::CreateTable) -> Result<Plan> {
                 }
                 ast::ColumnOption::Default(ast::Expr::Value(v)) if v.value == ast::Value::Null => {
                     column.default = None
+                }
+                ast::ColumnOption::Check(c) => {
+                    checks.push((opt.name.as_ref().map(ident_name), &c.expr))
                 }
                 ast::ColumnOption::Default(e) => {
                     planner.check_default(&column, e)?;
@@ -117,6 +121,9 @@ pub(super) fn plan_create_table(c: &ast::CreateTable) -> Result<Plan> {
                 }
                 set_pk(idx, &mut primary_key)?;
             }
+            ast::TableConstraint::Check(c) => {
+                checks.push((c.name.as_ref().map(ident_name), &c.expr))
+            }
             ast::TableConstraint::Unique(u) => {
                 uniques.push(super::ddl::unique_constraint(u, None)?);
             }
@@ -145,7 +152,7 @@ pub(super) fn plan_create_table(c: &ast::CreateTable) -> Result<Plan> {
     };
     let next_column_id = columns.len() as u32 + 1;
     let indexes = super::ddl::unique_constraints(&name, &columns, &uniques)?;
-    let table = Table {
+    let mut table = Table {
         next_index_id: crate::catalog::FIRST_INDEX_ID + indexes.len() as u32,
         indexes,
         id: 0,
@@ -157,7 +164,9 @@ pub(super) fn plan_create_table(c: &ast::CreateTable) -> Result<Plan> {
             .iter()
             .map(|s: &Sequence| s.name.clone())
             .collect(),
+        checks: vec![],
     };
+    table.checks = super::checks::table_checks(&table, &checks)?;
     Ok(Plan::CreateTable {
         table,
         if_not_exists: c.if_not_exists,

@@ -20,14 +20,14 @@ pub(super) fn is_default_keyword(e: &ast::Expr) -> bool {
         if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("default"))
 }
 
-/// 0A000 or 42803 for what PostgreSQL refuses in a stored expression (`what`: "DEFAULT",
-/// "check constraint"): column references (only for a default), subqueries, aggregates.
+/// 0A000 or 42803 for what PostgreSQL refuses in a stored expression (`what`: "DEFAULT
+/// expression", "check constraint"): column references (only for a default), subqueries, aggregates.
 pub(super) fn check_stored_expr(e: &ast::Expr, what: &str, columns_allowed: bool) -> Result<()> {
     use ast::Expr as A;
     match e {
         A::Identifier(_) | A::CompoundIdentifier(_) if !columns_allowed => {
             return Err(Error::NotSupported(format!(
-                "cannot use column reference in {what} expression"
+                "cannot use column reference in {what}"
             )));
         }
         A::Subquery(_)
@@ -37,12 +37,12 @@ pub(super) fn check_stored_expr(e: &ast::Expr, what: &str, columns_allowed: bool
             ..
         } => {
             return Err(Error::NotSupported(format!(
-                "cannot use subquery in {what} expression"
+                "cannot use subquery in {what}"
             )));
         }
         A::Function(f) if aggregate_name(f).is_some() => {
             return Err(Error::Grouping(format!(
-                "aggregate functions are not allowed in {what} expressions"
+                "aggregate functions are not allowed in {what}s"
             )));
         }
         _ => {}
@@ -101,7 +101,7 @@ impl Planner<'_> {
     /// subqueries or aggregates (0A000, 42803), a type assignable to the column (42804), and a
     /// constant that converts to the column's type (22P02...).
     pub(super) fn check_default(&mut self, column: &Column, e: &ast::Expr) -> Result<()> {
-        check_stored_expr(e, "DEFAULT", false)?;
+        check_stored_expr(e, "DEFAULT expression", false)?;
         let (bound, ty) = self.bind(e, &Scope::default(), Some(column.data_type))?;
         if !DataType::assignable(ty, column.data_type) {
             return Err(Error::DatatypeMismatch(format!(

@@ -16,6 +16,7 @@
 pub(crate) mod access;
 mod aggregate;
 mod array;
+pub(crate) mod checks;
 mod create_table;
 mod cte;
 pub(crate) mod ddl;
