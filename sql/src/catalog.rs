@@ -426,6 +426,25 @@ pub(crate) async fn drop_table(txn: &mut dyn KvTxn, table: &Table) -> Result<()>
     delete_span(txn, prefix, &end).await
 }
 
+/// Deletes every row and index entry of a table; with `restart`, its owned sequences start
+/// over.
+pub(crate) async fn truncate_table(
+    txn: &mut dyn KvTxn,
+    table: &Table,
+    restart: bool,
+) -> Result<()> {
+    if restart {
+        for name in &table.sequences {
+            if let Some(seq) = sequence::get_sequence(txn, name).await? {
+                sequence::restart(txn, &seq)?;
+            }
+        }
+    }
+    let prefix = txn::keys::sql_index_prefix(table.id, 0);
+    let end = txn::keys::sql_index_prefix(table.id + 1, 0);
+    delete_span(txn, prefix, &end).await
+}
+
 /// Reserves `count` hidden row ids and returns the first. Runs in its own transaction in the
 /// caller (see `Engine::next_rowid`), like a sequence: ids are never reused, gaps are fine.
 pub(crate) async fn reserve_rowids(txn: &mut dyn KvTxn, count: i64) -> Result<i64> {

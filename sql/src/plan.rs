@@ -2230,7 +2230,7 @@ impl Plan {
             | Plan::DropIndex { .. }
             | Plan::CreateView { .. }
             | Plan::DropView { .. }
-            | Plan::Schema(_)) => p,
+            | Plan::Schema(_)) => p.map_schema_exprs(f),
         }
     }
 }

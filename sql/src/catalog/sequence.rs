@@ -157,6 +157,12 @@ pub(crate) fn drop_sequence(txn: &mut dyn KvTxn, seq: &Sequence) -> Result<()> {
     Ok(())
 }
 
+/// Makes a sequence start over at its start value (ALTER SEQUENCE RESTART, TRUNCATE RESTART
+/// IDENTITY).
+pub(crate) fn restart(txn: &mut dyn KvTxn, seq: &Sequence) -> Result<()> {
+    Ok(txn.delete(counter(seq.id))?)
+}
+
 /// A sequence's counter: the last value and whether it was handed out (before the first
 /// `nextval`: the start value, not handed out).
 pub(crate) async fn read_counter(txn: &mut dyn KvTxn, seq: &Sequence) -> Result<(i64, bool)> {

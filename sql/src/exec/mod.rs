@@ -20,6 +20,7 @@ mod lookup_join;
 pub(crate) mod memory;
 pub(crate) mod ops;
 pub(crate) mod rows;
+mod schema;
 pub(crate) mod sequence;
 mod series;
 mod setops;
@@ -208,7 +209,7 @@ pub(crate) async fn execute(
             }
             Ok(command("DROP VIEW", None))
         }
-        Plan::Schema(s) => sequence::execute(s, txn).await,
+        Plan::Schema(s) => schema::execute(s, txn, rowids).await,
     }
 }
 

@@ -6,8 +6,10 @@
 //! and a rolled-back statement leaves a gap. Each round trip takes a block of at least
 //! [`BLOCK`] values (or the sequence's CACHE, if larger) that the session hands out in order; a
 //! session that ends or whose block is dropped leaves the rest unused (gaps, never
-//! duplicates). A block is dropped when the node's schema generation changes (the sequence
-//! may have been dropped, created again or changed) and when the session calls `setval`.
+//! duplicates). When the node's schema generation has changed since a block was taken (the
+//! sequence may have been dropped, created again, changed or restarted), the block is checked
+//! once against the descriptor and counter before it is used again, and dropped unless both
+//! show it is still unused by anyone else; `setval` drops the session's block too.
 //!
 //! Sequence calls are evaluated row by row where an operator evaluates expressions with the
 //! transaction at hand (`Expr::has_subquery` counts them, so projections and filters resolve
@@ -36,6 +38,18 @@ const RETRIES: usize = 20;
 struct Block {
     generation: Option<u64>,
     values: VecDeque<i64>,
+    /// The descriptor the block was taken under and the block's last value.
+    seq: Sequence,
+    end: i64,
+}
+
+/// What a session's block has for a nextval.
+enum Cached {
+    Value(i64),
+    /// The schema generation changed since the block was taken: it is still good if the
+    /// sequence is unchanged and its counter has not moved back before the block's end.
+    Stale(Sequence, i64),
+    Miss,
 }
 
 #[derive(Default)]
@@ -63,15 +77,43 @@ impl SessionSequences {
         }
     }
 
-    fn take_cached(&self, name: &str) -> Option<i64> {
+    fn take_cached(&self, name: &str) -> Cached {
         let generation = self.engine.schema.stable();
         let mut state = lock(&self.state);
-        let block = state.blocks.get_mut(name)?;
-        if generation.is_none() || block.generation != generation {
+        let Some(block) = state.blocks.get_mut(name) else {
+            return Cached::Miss;
+        };
+        if block.values.is_empty() {
             state.blocks.remove(name);
-            return None;
+            return Cached::Miss;
         }
-        block.values.pop_front()
+        if generation.is_none() || block.generation != generation {
+            return Cached::Stale(block.seq.clone(), block.end);
+        }
+        match block.values.pop_front() {
+            Some(v) => Cached::Value(v),
+            None => Cached::Miss,
+        }
+    }
+
+    /// Keeps a stale block (see [`Cached::Stale`]) if it is still good, else drops it.
+    async fn revalidate(&self, name: &str, seq: Sequence, end: i64) -> Result<()> {
+        let generation = self.engine.schema.stable();
+        let (current, (last, called), _) = self.own_txn(Op::Check(name)).await?;
+        let ahead = if seq.increment > 0 {
+            last >= end
+        } else {
+            last <= end
+        };
+        let mut state = lock(&self.state);
+        if current == seq && !seq.cycle && called && ahead && generation.is_some() {
+            if let Some(block) = state.blocks.get_mut(name) {
+                block.generation = generation;
+            }
+        } else {
+            state.blocks.remove(name);
+        }
+        Ok(())
     }
 
     fn handed_out(&self, name: &str, value: i64) -> i64 {
@@ -82,7 +124,7 @@ impl SessionSequences {
     }
 
     /// Runs `op` in a transaction of its own, retrying conflicts.
-    async fn own_txn(&self, op: Op<'_>) -> Result<(u32, VecDeque<i64>)> {
+    async fn own_txn(&self, op: Op<'_>) -> Result<Outcome> {
         let mut attempt = 0;
         loop {
             let mut txn = self.engine.store.begin(txn::TxnOptions::default()).await?;
@@ -102,17 +144,31 @@ impl SessionSequences {
 
     /// nextval(name).
     pub(crate) async fn nextval(&self, name: &str) -> Result<i64> {
-        if let Some(v) = self.take_cached(name) {
+        let mut cached = self.take_cached(name);
+        if let Cached::Stale(seq, end) = cached {
+            self.revalidate(name, seq, end).await?;
+            cached = self.take_cached(name);
+        }
+        if let Cached::Value(v) = cached {
             return Ok(self.handed_out(name, v));
         }
         let generation = self.engine.schema.stable();
-        let (_, mut values) = self.own_txn(Op::Reserve(name)).await?;
+        let (seq, _, mut values) = self.own_txn(Op::Reserve(name)).await?;
+        let end = *values
+            .back()
+            .expect("a reservation holds at least one value");
         let first = values
             .pop_front()
             .expect("a reservation holds at least one value");
-        lock(&self.state)
-            .blocks
-            .insert(name.to_string(), Block { generation, values });
+        lock(&self.state).blocks.insert(
+            name.to_string(),
+            Block {
+                generation,
+                values,
+                seq,
+                end,
+            },
+        );
         Ok(self.handed_out(name, first))
     }
 
@@ -163,15 +219,22 @@ enum Op<'a> {
     Set(&'a str, i64, bool),
 }
 
+/// The descriptor, the counter as read, and the values taken (none but for `Reserve`).
+type Outcome = (Sequence, (i64, bool), VecDeque<i64>);
+
 impl Op<'_> {
-    /// Runs in `txn`: the sequence's id and the values taken (none but for `Reserve`).
-    async fn run(self, txn: &mut dyn KvTxn) -> Result<(u32, VecDeque<i64>)> {
+    /// Runs in `txn`.
+    async fn run(self, txn: &mut dyn KvTxn) -> Result<Outcome> {
         let name = match self {
             Op::Reserve(n) | Op::Check(n) | Op::Set(n, ..) => n,
         };
         let seq = catalog::sequence::must_get_sequence(txn, name).await?;
+        let counter = catalog::sequence::read_counter(txn, &seq).await?;
         match self {
-            Op::Reserve(_) => return Ok((seq.id, reserve(txn, &seq).await?)),
+            Op::Reserve(_) => {
+                let values = reserve(txn, &seq, counter)?;
+                return Ok((seq, counter, values));
+            }
             Op::Check(_) => {}
             Op::Set(_, value, called) => {
                 if value < seq.min || value > seq.max {
@@ -183,14 +246,17 @@ impl Op<'_> {
                 catalog::sequence::write_counter(txn, &seq, value, called)?;
             }
         }
-        Ok((seq.id, VecDeque::new()))
+        Ok((seq, counter, VecDeque::new()))
     }
 }
 
 /// Takes the next values of `seq` (at least one; 2200H at a bound of a sequence that does not
 /// cycle) and advances its counter past them.
-async fn reserve(txn: &mut dyn KvTxn, seq: &Sequence) -> Result<VecDeque<i64>> {
-    let (last, called) = catalog::sequence::read_counter(txn, seq).await?;
+fn reserve(
+    txn: &mut dyn KvTxn,
+    seq: &Sequence,
+    (last, called): (i64, bool),
+) -> Result<VecDeque<i64>> {
     let mut next = if called { seq.step(last) } else { Some(last) };
     let mut values = VecDeque::new();
     while let Some(v) = next {
@@ -350,51 +416,4 @@ async fn call(txn: &mut dyn KvTxn, f: Function, args: Vec<Value>) -> Result<Valu
         _ => return Err(Error::Internal(format!("bad arguments to {}", f.name()))),
     };
     Ok(Value::Int(v))
-}
-
-/// Runs a sequence DDL statement in the statement's transaction.
-pub(crate) async fn execute(
-    plan: crate::plan::SchemaPlan,
-    txn: &mut dyn KvTxn,
-) -> Result<crate::ExecResult> {
-    use crate::plan::SchemaPlan as S;
-    let tag = match plan {
-        S::CreateSequence { seq, if_not_exists } => {
-            let exists = catalog::relation_exists(txn, &seq.name).await?;
-            if !(if_not_exists && exists) {
-                catalog::sequence::create_sequence(txn, seq).await?;
-            }
-            "CREATE SEQUENCE"
-        }
-        S::DropSequence { names, if_exists } => {
-            for name in &names {
-                match catalog::sequence::get_sequence(txn, name).await? {
-                    Some(seq) => {
-                        if let Some((table, _)) = &seq.owner
-                            && catalog::get_table(txn, table).await?.is_some()
-                        {
-                            return Err(Error::DependentObjects(format!(
-                                "cannot drop sequence {name} because other objects depend on it"
-                            )));
-                        }
-                        catalog::sequence::drop_sequence(txn, &seq)?;
-                        if let Some(seqs) = txn.sequences() {
-                            seqs.forget(name);
-                        }
-                    }
-                    None if if_exists => {}
-                    None => {
-                        return Err(Error::UndefinedTable(format!(
-                            "sequence \"{name}\" does not exist"
-                        )));
-                    }
-                }
-            }
-            "DROP SEQUENCE"
-        }
-    };
-    Ok(crate::ExecResult::Command {
-        tag: tag.into(),
-        rows: None,
-    })
 }

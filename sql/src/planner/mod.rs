@@ -32,6 +32,7 @@ mod select;
 mod sequence;
 mod series;
 mod srf;
+mod table_stmts;
 pub(crate) mod view;
 mod window;
 
@@ -116,7 +117,11 @@ impl<'a> Planner<'a> {
             ast::Statement::Insert(i) => self.plan_insert(i),
             ast::Statement::Update(u) => self.plan_update(u),
             ast::Statement::Delete(d) => self.plan_delete(d),
-            ast::Statement::CreateTable(c) => create_table::plan_create_table(c),
+            ast::Statement::CreateTable(c) => match &c.query {
+                Some(q) => self.plan_create_table_as(c, q),
+                None => create_table::plan_create_table(c),
+            },
+            ast::Statement::Truncate(t) => table_stmts::plan_truncate(t),
             ast::Statement::CreateIndex(c) => ddl::plan_create_index(c),
             ast::Statement::CreateView(c) => self.plan_create_view(c),
             ast::Statement::Drop {
@@ -201,6 +206,7 @@ pub fn referenced_tables(stmt: &ast::Statement) -> Vec<String> {
         }
         ast::Statement::Explain { statement, .. } => out = referenced_tables(statement),
         ast::Statement::CreateView(c) => query_tables(&c.query, &mut out),
+        ast::Statement::CreateTable(c) => c.query.iter().for_each(|q| query_tables(q, &mut out)),
         _ => {}
     }
     out
