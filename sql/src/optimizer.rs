@@ -843,6 +843,7 @@ pub fn optimize(plan: Plan, params: &[Option<DataType>]) -> Plan {
         | Plan::DropIndex { .. }
         | Plan::CreateView { .. }
         | Plan::DropView { .. }
-        | Plan::Schema(_)) => p,
+        | Plan::Schema(_)
+        | Plan::Returning { .. }) => p,
     }
 }

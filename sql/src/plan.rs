@@ -2116,6 +2116,13 @@ pub enum Plan {
     DropView { names: Vec<String>, if_exists: bool },
     /// Schema statements of [`SchemaPlan`].
     Schema(SchemaPlan),
+    /// An INSERT, UPDATE or DELETE (`plan`, optimized when planned) with RETURNING: `exprs`
+    /// over each new row (INSERT, UPDATE) or old row (DELETE), in table column order.
+    Returning {
+        plan: Box<Plan>,
+        exprs: Vec<Expr>,
+        columns: Vec<Column>,
+    },
 }
 
 /// A CREATE INDEX statement, resolved against its table when it runs.
@@ -2181,6 +2188,12 @@ impl Plan {
             Plan::Schema(s) => {
                 let _ = writeln!(out, "{}", s.explain());
             }
+            Plan::Returning { plan, .. } => {
+                let _ = writeln!(out, "Returning");
+                for line in plan.explain().lines() {
+                    let _ = writeln!(out, "  {line}");
+                }
+            }
         }
         out
     }
@@ -2194,6 +2207,7 @@ impl Plan {
                 columns.truncate(columns.len() - table.primary_key.len());
                 columns
             }
+            Plan::Returning { columns, .. } => columns.clone(),
             _ => vec![],
         }
     }
@@ -2231,6 +2245,15 @@ impl Plan {
             | Plan::CreateView { .. }
             | Plan::DropView { .. }
             | Plan::Schema(_)) => p.map_schema_exprs(f),
+            Plan::Returning {
+                plan,
+                exprs,
+                columns,
+            } => Plan::Returning {
+                plan: Box::new(plan.map_exprs(f)),
+                exprs: exprs.into_iter().map(&mut *f).collect(),
+                columns,
+            },
         }
     }
 }

@@ -36,7 +36,7 @@ pub(crate) async fn execute(
             let columns: Vec<usize> = (0..table.columns.len())
                 .filter(|&c| !table.columns[c].hidden)
                 .collect();
-            let n = super::write::insert(txn, rowids, &table, &columns, *source).await?;
+            let n = super::write::insert(txn, rowids, &table, &columns, *source, None).await?;
             return Ok(command("SELECT", Some(n)));
         }
         S::Truncate {

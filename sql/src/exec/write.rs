@@ -132,13 +132,15 @@ async fn insert_row(txn: &mut dyn KvTxn, table: &Table, row: &[Value]) -> Result
     Ok(())
 }
 
-/// Inserts the rows of `source` into the given columns; returns the row count.
+/// Inserts the rows of `source` into the given columns; returns the row count, and the rows
+/// as stored in `returned` if given.
 pub(crate) async fn insert(
     txn: &mut dyn KvTxn,
     rowids: &RowIds,
     table: &Table,
     columns: &[usize],
     source: Node,
+    mut returned: Option<&mut Vec<Row>>,
 ) -> Result<u64> {
     // VALUES rows are evaluated here, row by row, so that sequence calls in them (a SERIAL
     // column's default) run with the session's state.
@@ -181,6 +183,9 @@ pub(crate) async fn insert(
             }
             let row = check_row(table, &checks, row)?;
             insert_row(txn, table, &row).await?;
+            if let Some(out) = returned.as_deref_mut() {
+                out.push(row);
+            }
             count += 1;
         }
     }
@@ -225,12 +230,14 @@ pub(crate) async fn select_and_lock(
     }
 }
 
-/// Updates the rows `source` emits; returns the row count.
+/// Updates the rows `source` emits; returns the row count, and the new rows in `returned` if
+/// given.
 pub(crate) async fn update(
     txn: &mut dyn KvTxn,
     table: &Arc<Table>,
     source: Node,
     set: &[(usize, Expr)],
+    mut returned: Option<&mut Vec<Row>>,
 ) -> Result<u64> {
     let checks = crate::planner::checks::bind_checks(table)?;
     let rows = read_and_lock(txn, table, &source).await?;
@@ -243,6 +250,9 @@ pub(crate) async fn update(
             new[*c] = eval(e, old)?;
         }
         let new = check_row(table, &checks, new)?;
+        if let Some(out) = returned.as_deref_mut() {
+            out.push(new.clone());
+        }
         for index in &table.indexes {
             let (was, now) = (
                 index_entry(table, index, old),
@@ -278,8 +288,14 @@ pub(crate) async fn update(
     Ok(rows.len() as u64)
 }
 
-/// Deletes the rows `source` emits; returns the row count.
-pub(crate) async fn delete(txn: &mut dyn KvTxn, table: &Arc<Table>, source: Node) -> Result<u64> {
+/// Deletes the rows `source` emits; returns the row count, and the deleted rows in
+/// `returned` if given.
+pub(crate) async fn delete(
+    txn: &mut dyn KvTxn,
+    table: &Arc<Table>,
+    source: Node,
+    returned: Option<&mut Vec<Row>>,
+) -> Result<u64> {
     let rows = read_and_lock(txn, table, &source).await?;
     for row in &rows {
         txn.delete(row_key(table, row))?;
@@ -287,5 +303,9 @@ pub(crate) async fn delete(txn: &mut dyn KvTxn, table: &Arc<Table>, source: Node
             txn.delete(index_entry(table, index, row).key)?;
         }
     }
-    Ok(rows.len() as u64)
+    let count = rows.len() as u64;
+    if let Some(out) = returned {
+        out.extend(rows);
+    }
+    Ok(count)
 }

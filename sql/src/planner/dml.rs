@@ -14,8 +14,8 @@ fn not_supported(what: impl std::fmt::Display) -> Error {
 
 impl Planner<'_> {
     pub(super) fn plan_insert(&mut self, i: &ast::Insert) -> Result<Plan> {
-        if i.on.is_some() || i.returning.is_some() || i.or.is_some() || i.table_alias.is_some() {
-            return Err(not_supported("ON CONFLICT, RETURNING and INSERT aliases"));
+        if i.on.is_some() || i.or.is_some() || i.table_alias.is_some() {
+            return Err(not_supported("ON CONFLICT and INSERT aliases"));
         }
         let ast::TableObject::TableName(name) = &i.table else {
             return Err(not_supported("INSERT INTO a table function"));
@@ -68,11 +68,13 @@ impl Planner<'_> {
         let defaults = self.omitted_defaults(&table, &columns)?;
         let source = with_defaults(&table, source, &defaults);
         columns.extend(defaults.iter().map(|(c, _)| *c));
-        Ok(Plan::Insert {
+        let scope = super::from::table_scope(&table, &table.name);
+        let plan = Plan::Insert {
             table,
             columns,
             source,
-        })
+        };
+        self.plan_returning(plan, &scope, i.returning.as_ref())
     }
 
     /// The rows an INSERT stores, for its target columns (VALUES, with its DEFAULT keywords
@@ -113,12 +115,8 @@ impl Planner<'_> {
     }
 
     pub(super) fn plan_update(&mut self, u: &ast::Update) -> Result<Plan> {
-        if u.from.is_some()
-            || u.returning.is_some()
-            || !u.table.joins.is_empty()
-            || u.limit.is_some()
-        {
-            return Err(not_supported("UPDATE with FROM, RETURNING or LIMIT"));
+        if u.from.is_some() || !u.table.joins.is_empty() || u.limit.is_some() {
+            return Err(not_supported("UPDATE with FROM or LIMIT"));
         }
         let (table, scope) = self.plan_target(std::slice::from_ref(&u.table))?;
         let mut set = Vec::new();
@@ -151,19 +149,21 @@ impl Planner<'_> {
             set.push((col, e));
         }
         let source = self.plan_where(table.clone(), &scope, u.selection.as_ref())?;
-        Ok(Plan::Update { table, source, set })
+        let plan = Plan::Update { table, source, set };
+        self.plan_returning(plan, &scope, u.returning.as_ref())
     }
 
     pub(super) fn plan_delete(&mut self, d: &ast::Delete) -> Result<Plan> {
-        if d.using.is_some() || d.returning.is_some() || !d.tables.is_empty() || d.limit.is_some() {
-            return Err(not_supported("DELETE with USING, RETURNING or LIMIT"));
+        if d.using.is_some() || !d.tables.is_empty() || d.limit.is_some() {
+            return Err(not_supported("DELETE with USING or LIMIT"));
         }
         let from = match &d.from {
             ast::FromTable::WithFromKeyword(t) | ast::FromTable::WithoutKeyword(t) => t,
         };
         let (table, scope) = self.plan_target(from)?;
         let source: Node = self.plan_where(table.clone(), &scope, d.selection.as_ref())?;
-        Ok(Plan::Delete { table, source })
+        let plan = Plan::Delete { table, source };
+        self.plan_returning(plan, &scope, d.returning.as_ref())
     }
 }
 

@@ -28,6 +28,7 @@ mod functions;
 mod jsonb;
 mod lock;
 mod output;
+mod returning;
 mod select;
 mod sequence;
 mod series;
