@@ -218,6 +218,18 @@ pub enum Error {
     InvalidEscapeCharacter(String),
     /// 22004: a NULL where a value is required (format's `%I`).
     NullValueNotAllowed(String),
+    /// 23514: a row fails a CHECK constraint.
+    CheckViolation(String),
+    /// 55000: an object is not in the state the command needs (currval before nextval).
+    PrerequisiteState(String),
+    /// 2200H: a sequence reached its minimum or maximum value.
+    SequenceLimit(String),
+    /// 428C9: a value given for a GENERATED ALWAYS identity column.
+    GeneratedAlways(String),
+    /// 2BP01: other objects depend on the object to drop.
+    DependentObjects(String),
+    /// 42710: an object (a constraint) of that name already exists.
+    DuplicateObject(String),
     /// XX000: an internal error (replication, malformed state).
     Internal(String),
     /// 22P02: JSON text that does not parse, with PostgreSQL's message and detail.
@@ -271,6 +283,12 @@ impl std::fmt::Display for Error {
             | Error::InvalidPrecedingOrFollowingSize(m)
             | Error::InvalidEscapeCharacter(m)
             | Error::NullValueNotAllowed(m)
+            | Error::CheckViolation(m)
+            | Error::PrerequisiteState(m)
+            | Error::SequenceLimit(m)
+            | Error::GeneratedAlways(m)
+            | Error::DependentObjects(m)
+            | Error::DuplicateObject(m)
             | Error::Internal(m) => f.write_str(m),
             Error::InvalidJson { message, .. } => f.write_str(message),
             Error::DivisionByZero => f.write_str("division by zero"),

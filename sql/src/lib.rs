@@ -168,8 +168,30 @@
 //! - EXPLAIN ANALYZE runs queries only (writes are 0A000, PostgreSQL runs them), counts KV
 //!   reads per statement rather than per operator, and leaves out the per-operator figures of
 //!   a recursive query; other EXPLAIN options (FORMAT, VERBOSE...) are 0A000.
-//! - No CHECK, FOREIGN KEY or DEFAULT constraints (NULL is the only default), no ALTER TABLE,
-//!   no RETURNING, no ON CONFLICT.
+//! - CREATE TABLE AS and TRUNCATE ([RESTART IDENTITY]) run in the statement's transaction,
+//!   so both are transactional; TRUNCATE deletes the rows key by key, like DROP TABLE.
+//! - DEFAULT expressions are kept as SQL text in the column descriptor and bound again by
+//!   every statement that writes the table (`planner::defaults`); `DEFAULT` in an INSERT ...
+//!   SELECT list is 42703 (PostgreSQL: 42601). CHECK constraints are kept the same way
+//!   (`planner::checks`) and bound again by each INSERT and UPDATE. No FOREIGN KEY
+//!   constraints, no ALTER TABLE, no ON CONFLICT, no UPDATE ... FROM or DELETE ... USING.
+//!   RETURNING (`planner::returning`) holds the written rows in memory until the statement
+//!   has written them all (not reserved from the memory pool), and its result reaches pgwire
+//!   as query rows, so the command tag is `SELECT n` (PostgreSQL: `INSERT 0 n`, `UPDATE n`,
+//!   `DELETE n`).
+//! - Sequences (`exec::sequence`): values are taken in their own transactions, at least
+//!   `exec::sequence::BLOCK` (32) per round trip whatever the CACHE, so sessions interleave
+//!   in blocks (gaps, never duplicates); after the node's schema generation changes a session
+//!   checks its block against the descriptor and counter once before using it again, but a
+//!   block taken before a sequence was changed through another node lives on until then. The sequence functions take the sequence's name as text (no regclass) and read
+//!   the committed descriptor, so a sequence created in the open block is not found; they are
+//!   evaluated in projections, filters, VALUES of INSERT and defaults (elsewhere, as in a
+//!   plain `VALUES` query, 0A000). No ALTER SEQUENCE (sqlparser has no grammar for it), no
+//!   OWNED BY, no `SELECT ... FROM sequence`, no OVERRIDING SYSTEM VALUE; DROP SEQUENCE of an
+//!   owned sequence is 2BP01 (no CASCADE).
+//! - CREATE TABLE ... AS takes no column name list (sqlparser does not parse one), and DROP
+//!   TABLE's CASCADE and RESTRICT change nothing (no dependencies are tracked). Storage
+//!   parameters (`WITH (fillfactor = ...)`) are accepted and ignored.
 //! - Savepoints: ROLLBACK TO SAVEPOINT undoes the writes and releases the row locks taken since
 //!   the savepoint, but the reads made since stay in the read set, so under SERIALIZABLE a row
 //!   read only by the rolled-back part can still fail the COMMIT with 40001 (PostgreSQL forgets

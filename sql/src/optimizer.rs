@@ -879,6 +879,8 @@ pub fn optimize(plan: Plan, params: &[Option<DataType>]) -> Plan {
         | Plan::CreateIndex(_)
         | Plan::DropIndex { .. }
         | Plan::CreateView { .. }
-        | Plan::DropView { .. }) => p,
+        | Plan::DropView { .. }
+        | Plan::Schema(_)
+        | Plan::Returning { .. }) => p,
     }
 }

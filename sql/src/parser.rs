@@ -132,6 +132,15 @@ pub fn parse(sql: &str) -> Result<Vec<ast::Statement>> {
         .map_err(syntax)
 }
 
+/// Parses one expression (a stored DEFAULT or CHECK expression); errors are 42601.
+pub fn parse_expr(sql: &str) -> Result<ast::Expr> {
+    Parser::new(&TinkerDialect)
+        .with_recursion_limit(RECURSION_LIMIT)
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_expr())
+        .map_err(syntax)
+}
+
 /// Parses SQL text into statements with their `AS OF SYSTEM TIME` clause, if any (only a SELECT
 /// may have one: 0A000 otherwise). Syntax errors are 42601; a bad clause value is 22023.
 pub fn parse_with_as_of(sql: &str) -> Result<Vec<(ast::Statement, Option<AsOf>)>> {

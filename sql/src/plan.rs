@@ -9,6 +9,9 @@ use crate::catalog::{Index, PRIMARY_INDEX_ID, Table};
 use crate::types::ArithOp;
 use crate::{Column, DataType, Value};
 
+mod schema;
+pub use schema::SchemaPlan;
+
 /// A comparison operator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CmpOp {
@@ -171,6 +174,14 @@ pub enum Function {
     Jsonb(JsonbFn),
     /// An array function or operator (`exec::array`).
     Array(crate::types::array::ArrayFunc),
+    /// nextval(name): bigint (`exec::sequence`; these four are resolved row by row).
+    Nextval,
+    /// currval(name).
+    Currval,
+    /// setval(name, value [, is_called]).
+    Setval,
+    /// lastval().
+    Lastval,
 }
 
 /// The jsonb operators and functions, bound in `planner::jsonb` and evaluated in
@@ -344,7 +355,19 @@ impl Function {
             F::Format => "format",
             F::Jsonb(j) => j.name(),
             F::Array(a) => a.name(),
+            F::Nextval => "nextval",
+            F::Currval => "currval",
+            F::Setval => "setval",
+            F::Lastval => "lastval",
         }
+    }
+
+    /// Whether this is a sequence function (evaluated with the session's state, row by row).
+    pub fn is_sequence(self) -> bool {
+        matches!(
+            self,
+            Function::Nextval | Function::Currval | Function::Setval | Function::Lastval
+        )
     }
 
     /// Whether a NULL argument makes the result NULL (so a call with a NULL constant folds to
@@ -368,7 +391,13 @@ impl Function {
     pub fn is_volatile(self) -> bool {
         matches!(
             self,
-            Function::Now | Function::Random | Function::GenRandomUuid
+            Function::Now
+                | Function::Random
+                | Function::GenRandomUuid
+                | Function::Nextval
+                | Function::Currval
+                | Function::Setval
+                | Function::Lastval
         )
     }
 }
@@ -561,7 +590,10 @@ impl Expr {
     /// Whether the expression (in this scope) contains a subquery.
     pub fn has_subquery(&self) -> bool {
         let mut found = false;
-        self.walk(&mut |e| found |= matches!(e, Expr::Subquery(_)));
+        self.walk(&mut |e| {
+            found |= matches!(e, Expr::Subquery(_))
+                || matches!(e, Expr::Function(f, _) if f.is_sequence())
+        });
         found
     }
 
@@ -2224,8 +2256,13 @@ pub enum Plan {
     },
     /// Deletes the rows `source` emits (whole table rows).
     Delete { table: Arc<Table>, source: Node },
-    /// Creates a table (its id is assigned at execution).
-    CreateTable { table: Table, if_not_exists: bool },
+    /// Creates a table (its id is assigned at execution) and the sequences its SERIAL and
+    /// identity columns own.
+    CreateTable {
+        table: Table,
+        if_not_exists: bool,
+        sequences: Vec<crate::catalog::Sequence>,
+    },
     /// Drops tables.
     DropTable { names: Vec<String>, if_exists: bool },
     /// Creates a secondary index and fills it from the table's rows.
@@ -2239,6 +2276,15 @@ pub enum Plan {
     },
     /// Drops views.
     DropView { names: Vec<String>, if_exists: bool },
+    /// Schema statements of [`SchemaPlan`].
+    Schema(SchemaPlan),
+    /// An INSERT, UPDATE or DELETE (`plan`, optimized when planned) with RETURNING: `exprs`
+    /// over each new row (INSERT, UPDATE) or old row (DELETE), in table column order.
+    Returning {
+        plan: Box<Plan>,
+        exprs: Vec<Expr>,
+        columns: Vec<Column>,
+    },
 }
 
 /// A CREATE INDEX statement, resolved against its table when it runs.
@@ -2301,6 +2347,15 @@ impl Plan {
             Plan::DropView { names, .. } => {
                 let _ = writeln!(out, "DropView {}", names.join(", "));
             }
+            Plan::Schema(s) => {
+                let _ = writeln!(out, "{}", s.explain());
+            }
+            Plan::Returning { plan, .. } => {
+                let _ = writeln!(out, "Returning");
+                for line in plan.explain().lines() {
+                    let _ = writeln!(out, "  {line}");
+                }
+            }
         }
         out
     }
@@ -2314,6 +2369,7 @@ impl Plan {
                 columns.truncate(columns.len() - table.primary_key.len());
                 columns
             }
+            Plan::Returning { columns, .. } => columns.clone(),
             _ => vec![],
         }
     }
@@ -2349,7 +2405,17 @@ impl Plan {
             | Plan::CreateIndex(_)
             | Plan::DropIndex { .. }
             | Plan::CreateView { .. }
-            | Plan::DropView { .. }) => p,
+            | Plan::DropView { .. }
+            | Plan::Schema(_)) => p.map_schema_exprs(f),
+            Plan::Returning {
+                plan,
+                exprs,
+                columns,
+            } => Plan::Returning {
+                plan: Box::new(plan.map_exprs(f)),
+                exprs: exprs.into_iter().map(&mut *f).collect(),
+                columns,
+            },
         }
     }
 }

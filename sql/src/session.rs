@@ -224,6 +224,8 @@ pub struct Session {
     pub(crate) parsed: crate::cache::ParseCache,
     /// Prepared statements by name ("" is the unnamed one).
     pub(crate) prepared: std::collections::HashMap<String, Arc<Prepared>>,
+    /// The session's sequence values (`nextval` blocks, `currval`, `lastval`).
+    pub(crate) sequences: exec::sequence::SessionSequences,
 }
 
 impl Session {
@@ -236,6 +238,7 @@ impl Session {
             )));
         }
         Ok(Session {
+            sequences: exec::sequence::SessionSequences::new(engine.clone()),
             engine,
             state: Default::default(),
             settings: Default::default(),
@@ -396,7 +399,8 @@ impl crate::Session {
         }
         let (plan, types) = Self::plan_cached(txn, stmt, generation).await?;
         let plan = exec::bind_params(plan, &types, params, now)?;
-        exec::execute(plan, txn, &self.engine.rowids, &self.engine.memory).await
+        let mut txn = exec::sequence::WithSequences::new(txn, &self.sequences);
+        exec::execute(plan, &mut txn, &self.engine.rowids, &self.engine.memory).await
     }
 
     /// Whether a statement must run in a transaction (everything but queries without tables).

@@ -84,6 +84,10 @@ pub(crate) trait KvTxn: Send + Sync {
     async fn commit(self: Box<Self>) -> KvResult<()>;
     /// Rolls back.
     async fn rollback(self: Box<Self>) -> KvResult<()>;
+    /// The session's sequence state, when the statement runs in a session.
+    fn sequences(&self) -> Option<&crate::exec::sequence::SessionSequences> {
+        None
+    }
 }
 
 #[async_trait]

@@ -889,3 +889,58 @@ async fn queries_past_the_memory_limit_fail_with_53200_and_give_their_memory_bac
     assert_eq!(rows(&mut s, "SELECT * FROM t", &[]).await.len(), 20000);
     assert_eq!(engine.memory_usage().1, 0);
 }
+
+/// Sessions inserting into a SERIAL table at once never get the same id: each takes blocks of
+/// values from the sequence's counter in transactions of its own.
+async fn serial_ids_are_unique_across_sessions(engine: Arc<Engine>) {
+    let mut s = session(&engine);
+    must(&mut s, "CREATE TABLE ser (id serial, who int)").await;
+    let tasks: Vec<_> = (0..8)
+        .map(|who| {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                let mut s = session(&engine);
+                for _ in 0..40 {
+                    must(&mut s, &format!("INSERT INTO ser (who) VALUES ({who})")).await;
+                }
+                // A nextval outside the table takes from the same sequence.
+                rows(&mut s, "SELECT nextval('ser_id_seq')", &[]).await
+            })
+        })
+        .collect();
+    let mut extra = Vec::new();
+    for t in tasks {
+        extra.extend(t.await.expect("task"));
+    }
+    let counts = rows(
+        &mut s,
+        "SELECT count(*), count(DISTINCT id), min(id) FROM ser",
+        &[],
+    )
+    .await;
+    assert_eq!(
+        counts,
+        vec![vec![Value::Int(320), Value::Int(320), Value::Int(1)]]
+    );
+    for v in extra {
+        let found = rows(&mut s, "SELECT count(*) FROM ser WHERE id = $1", &v).await;
+        assert_eq!(
+            found,
+            vec![vec![Value::Int(0)]],
+            "nextval {v:?} was also a row's id"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serial_ids_are_unique_across_sessions_memory() {
+    serial_ids_are_unique_across_sessions(Engine::memory()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serial_ids_are_unique_across_sessions_txn() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = txn::Db::open_local(dir.path()).await.expect("open");
+    serial_ids_are_unique_across_sessions(Engine::new(db.clone())).await;
+    db.shutdown().await.expect("shutdown");
+}

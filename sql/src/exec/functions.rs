@@ -36,6 +36,12 @@ pub(crate) fn call(f: Function, args: Vec<Value>) -> Result<Value> {
         F::Format => return super::format::format(args),
         F::Jsonb(j) => return super::jsonb::call(j, args),
         F::Array(a) => return super::array::call(a, args),
+        F::Nextval | F::Currval | F::Setval | F::Lastval => {
+            return Err(Error::NotSupported(format!(
+                "{} is not supported in this context",
+                f.name()
+            )));
+        }
         _ => {}
     }
     if args.iter().any(Value::is_null) {

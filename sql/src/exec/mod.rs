@@ -22,6 +22,8 @@ mod lookup_join;
 pub(crate) mod memory;
 pub(crate) mod ops;
 pub(crate) mod rows;
+mod schema;
+pub(crate) mod sequence;
 mod series;
 mod setops;
 mod srf;
@@ -155,21 +157,22 @@ pub(crate) async fn execute(
             columns,
             source,
         } => {
-            let n = write::insert(txn, rowids, &table, &columns, source).await?;
+            let n = write::insert(txn, rowids, &table, &columns, source, None).await?;
             Ok(command("INSERT", Some(n)))
         }
         Plan::Update { table, source, set } => Ok(command(
             "UPDATE",
-            Some(write::update(txn, &table, source, &set).await?),
+            Some(write::update(txn, &table, source, &set, None).await?),
         )),
         Plan::Delete { table, source } => Ok(command(
             "DELETE",
-            Some(write::delete(txn, &table, source).await?),
+            Some(write::delete(txn, &table, source, None).await?),
         )),
         Plan::CreateTable {
             table,
             if_not_exists,
-        } => create_table(txn, table, if_not_exists).await,
+            sequences,
+        } => create_table(txn, table, if_not_exists, sequences).await,
         Plan::DropTable { names, if_exists } => {
             for name in &names {
                 match catalog::get_table(txn, name).await? {
@@ -208,6 +211,43 @@ pub(crate) async fn execute(
             }
             Ok(command("DROP VIEW", None))
         }
+        Plan::Schema(s) => schema::execute(s, txn, rowids).await,
+        Plan::Returning {
+            plan,
+            exprs,
+            columns,
+        } => {
+            let mut rows = Vec::new();
+            match *plan {
+                Plan::Insert {
+                    table,
+                    columns,
+                    source,
+                } => {
+                    write::insert(txn, rowids, &table, &columns, source, Some(&mut rows)).await?;
+                }
+                Plan::Update { table, source, set } => {
+                    write::update(txn, &table, source, &set, Some(&mut rows)).await?;
+                }
+                Plan::Delete { table, source } => {
+                    write::delete(txn, &table, source, Some(&mut rows)).await?;
+                }
+                _ => {
+                    return Err(Error::Internal(
+                        "RETURNING of a statement that writes no rows".into(),
+                    ));
+                }
+            }
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let mut values = Vec::with_capacity(exprs.len());
+                for e in &exprs {
+                    values.push(subquery::eval_row(e, row, txn).await?);
+                }
+                out.push(values);
+            }
+            Ok(ExecResult::Rows { columns, rows: out })
+        }
     }
 }
 
@@ -215,10 +255,14 @@ async fn create_table(
     txn: &mut dyn KvTxn,
     table: Table,
     if_not_exists: bool,
+    sequences: Vec<catalog::Sequence>,
 ) -> Result<ExecResult> {
     if if_not_exists && catalog::get_table(txn, &table.name).await?.is_some() {
         return Ok(command("CREATE TABLE", None));
     }
     catalog::create_table(txn, table).await?;
+    for seq in sequences {
+        catalog::sequence::create_sequence(txn, seq).await?;
+    }
     Ok(command("CREATE TABLE", None))
 }

@@ -18,9 +18,11 @@ pub(crate) async fn resolve_uncorrelated(e: Expr, txn: &mut dyn KvTxn) -> Result
     resolve(e, None, txn).await
 }
 
-/// Evaluates `e` over `row`, running its subqueries with the row's values.
+/// Evaluates `e` over `row`, running its subqueries with the row's values and calling its
+/// sequence functions.
 pub(crate) async fn eval_row(e: &Expr, row: &[Value], txn: &mut dyn KvTxn) -> Result<Value> {
     let e = resolve(e.clone(), Some(row), txn).await?;
+    let e = super::sequence::resolve(e, row, txn).await?;
     eval(&e, row)
 }
 

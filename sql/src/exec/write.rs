@@ -10,19 +10,22 @@
 use std::sync::Arc;
 
 use super::RowIds;
-use super::eval::eval;
+use super::eval::{eval, truth};
 use super::memory::Budget;
 use super::ops::{build, collect};
 use super::rows::{Row, encode_table_row, index_entry, primary_key, row_key};
+use super::subquery::eval_row;
 use crate::catalog;
 use crate::catalog::{Index, Table};
 use crate::plan::{Expr, Node};
 use crate::store::{KvTxn, Store};
 use crate::{Error, Result, Value};
 
-/// Casts each value to its column's type and checks NOT NULL.
-fn check_row(table: &Table, row: Row) -> Result<Row> {
-    row.into_iter()
+/// Casts each value to its column's type and checks NOT NULL and the CHECK constraints
+/// (`checks`, bound over the table's rows; NULL passes).
+fn check_row(table: &Table, checks: &[(String, Expr)], row: Row) -> Result<Row> {
+    let row: Row = row
+        .into_iter()
         .zip(&table.columns)
         .map(|(v, c)| {
             let v = v.assign(c.data_type)?;
@@ -34,7 +37,16 @@ fn check_row(table: &Table, row: Row) -> Result<Row> {
             }
             Ok(v)
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    for (name, e) in checks {
+        if truth(eval(e, &row)?)? == Some(false) {
+            return Err(Error::CheckViolation(format!(
+                "new row for relation \"{}\" violates check constraint \"{name}\"",
+                table.name
+            )));
+        }
+    }
+    Ok(row)
 }
 
 /// 23505 for a second row with the same values in unique constraint `constraint`.
@@ -120,17 +132,47 @@ async fn insert_row(txn: &mut dyn KvTxn, table: &Table, row: &[Value]) -> Result
     Ok(())
 }
 
-/// Inserts the rows of `source` into the given columns; returns the row count.
+/// Inserts the rows of `source` into the given columns; returns the row count, and the rows
+/// as stored in `returned` if given.
 pub(crate) async fn insert(
     txn: &mut dyn KvTxn,
     rowids: &RowIds,
     table: &Table,
     columns: &[usize],
     source: Node,
+    mut returned: Option<&mut Vec<Row>>,
 ) -> Result<u64> {
-    let mut op = build(source)?;
+    // VALUES rows are evaluated here, row by row, so that sequence calls in them (a SERIAL
+    // column's default) run with the session's state.
+    let (mut op, mut values_rows) = match source {
+        Node::Values { rows, .. } => (None, Some(rows)),
+        source => (Some(build(source)?), None),
+    };
+    let checks = crate::planner::checks::bind_checks(table)?;
     let mut count = 0;
-    while let Some(batch) = op.next(txn).await? {
+    loop {
+        let batch = match (&mut op, values_rows.take()) {
+            (Some(op), _) => match op.next(txn).await? {
+                Some(batch) => batch,
+                None => break,
+            },
+            (None, Some(rows)) => {
+                let mut batch = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let mut values = Vec::with_capacity(row.len());
+                    for e in &row {
+                        values.push(if e.has_subquery() {
+                            eval_row(e, &[], txn).await?
+                        } else {
+                            super::eval::eval(e, &[])?
+                        });
+                    }
+                    batch.push(values);
+                }
+                batch
+            }
+            (None, None) => break,
+        };
         for values in batch {
             let mut row = vec![Value::Null; table.columns.len()];
             for (v, &c) in values.into_iter().zip(columns) {
@@ -139,8 +181,11 @@ pub(crate) async fn insert(
             if table.has_rowid() {
                 row[table.primary_key[0]] = Value::Int(rowids.next().await?);
             }
-            let row = check_row(table, row)?;
+            let row = check_row(table, &checks, row)?;
             insert_row(txn, table, &row).await?;
+            if let Some(out) = returned.as_deref_mut() {
+                out.push(row);
+            }
             count += 1;
         }
     }
@@ -185,13 +230,16 @@ pub(crate) async fn select_and_lock(
     }
 }
 
-/// Updates the rows `source` emits; returns the row count.
+/// Updates the rows `source` emits; returns the row count, and the new rows in `returned` if
+/// given.
 pub(crate) async fn update(
     txn: &mut dyn KvTxn,
     table: &Arc<Table>,
     source: Node,
     set: &[(usize, Expr)],
+    mut returned: Option<&mut Vec<Row>>,
 ) -> Result<u64> {
+    let checks = crate::planner::checks::bind_checks(table)?;
     let rows = read_and_lock(txn, table, &source).await?;
     let mut moved = Vec::new();
     // Entries whose key changed are written after every old one is gone, like moved rows.
@@ -201,7 +249,10 @@ pub(crate) async fn update(
         for (c, e) in set {
             new[*c] = eval(e, old)?;
         }
-        let new = check_row(table, new)?;
+        let new = check_row(table, &checks, new)?;
+        if let Some(out) = returned.as_deref_mut() {
+            out.push(new.clone());
+        }
         for index in &table.indexes {
             let (was, now) = (
                 index_entry(table, index, old),
@@ -237,8 +288,14 @@ pub(crate) async fn update(
     Ok(rows.len() as u64)
 }
 
-/// Deletes the rows `source` emits; returns the row count.
-pub(crate) async fn delete(txn: &mut dyn KvTxn, table: &Arc<Table>, source: Node) -> Result<u64> {
+/// Deletes the rows `source` emits; returns the row count, and the deleted rows in
+/// `returned` if given.
+pub(crate) async fn delete(
+    txn: &mut dyn KvTxn,
+    table: &Arc<Table>,
+    source: Node,
+    returned: Option<&mut Vec<Row>>,
+) -> Result<u64> {
     let rows = read_and_lock(txn, table, &source).await?;
     for row in &rows {
         txn.delete(row_key(table, row))?;
@@ -246,5 +303,9 @@ pub(crate) async fn delete(txn: &mut dyn KvTxn, table: &Arc<Table>, source: Node
             txn.delete(index_entry(table, index, row).key)?;
         }
     }
-    Ok(rows.len() as u64)
+    let count = rows.len() as u64;
+    if let Some(out) = returned {
+        out.extend(rows);
+    }
+    Ok(count)
 }

@@ -3,8 +3,8 @@
 use sqlparser::ast;
 
 use super::Planner;
-use super::expr::{ident_name, object_name};
-use crate::catalog::{Column, ROWID, Table};
+use super::expr::object_name;
+use crate::catalog::Table;
 use crate::plan::{Node, Plan};
 use crate::{DataType, Error, Result};
 
@@ -14,8 +14,8 @@ fn not_supported(what: impl std::fmt::Display) -> Error {
 
 impl Planner<'_> {
     pub(super) fn plan_insert(&mut self, i: &ast::Insert) -> Result<Plan> {
-        if i.on.is_some() || i.returning.is_some() || i.or.is_some() || i.table_alias.is_some() {
-            return Err(not_supported("ON CONFLICT, RETURNING and INSERT aliases"));
+        if i.on.is_some() || i.or.is_some() || i.table_alias.is_some() {
+            return Err(not_supported("ON CONFLICT and INSERT aliases"));
         }
         let ast::TableObject::TableName(name) = &i.table else {
             return Err(not_supported("INSERT INTO a table function"));
@@ -47,9 +47,44 @@ impl Planner<'_> {
             }
             cols
         };
-        let Some(source) = &i.source else {
-            return Err(not_supported("INSERT ... DEFAULT VALUES"));
+        let source = match i.source.as_deref() {
+            // DEFAULT VALUES: one row of no columns, filled with the defaults below.
+            None => Node::Values {
+                columns: vec![],
+                rows: vec![vec![]],
+            },
+            Some(source) => self.plan_insert_source(&table, &columns, source)?,
         };
+        let width = source.columns().len();
+        if width > columns.len() {
+            return Err(Error::Syntax(
+                "INSERT has more expressions than target columns".into(),
+            ));
+        }
+        let mut columns = columns[..width].to_vec();
+        if let Some(node) = &i.source {
+            super::defaults::check_identity_insert(&table, &columns, node)?;
+        }
+        let defaults = self.omitted_defaults(&table, &columns)?;
+        let source = with_defaults(&table, source, &defaults);
+        columns.extend(defaults.iter().map(|(c, _)| *c));
+        let scope = super::from::table_scope(&table, &table.name);
+        let plan = Plan::Insert {
+            table,
+            columns,
+            source,
+        };
+        self.plan_returning(plan, &scope, i.returning.as_ref())
+    }
+
+    /// The rows an INSERT stores, for its target columns (VALUES, with its DEFAULT keywords
+    /// replaced by the columns' defaults, or a query).
+    fn plan_insert_source(
+        &mut self,
+        table: &Table,
+        columns: &[usize],
+        source: &ast::Query,
+    ) -> Result<Node> {
         let hints: Vec<DataType> = columns
             .iter()
             .map(|&c| table.columns[c].data_type)
@@ -58,11 +93,12 @@ impl Planner<'_> {
             Some(&c) => assignable(&table.columns[c], from),
             None => Ok(()),
         };
-        let source = match source.body.as_ref() {
+        Ok(match source.body.as_ref() {
             ast::SetExpr::Values(v)
                 if source.order_by.is_none() && source.limit_clause.is_none() =>
             {
-                self.plan_values_checked(v, &hints, &mut |i, t| assignable(i, t))?
+                let v = self.values_with_defaults(table, columns, v)?;
+                self.plan_values_checked(&v, &hints, &mut |i, t| assignable(i, t))?
             }
             _ => {
                 let query = self.plan_query(source)?;
@@ -75,28 +111,12 @@ impl Planner<'_> {
                 }
                 query
             }
-        };
-        let width = source.columns().len();
-        if width > columns.len() {
-            return Err(Error::Syntax(
-                "INSERT has more expressions than target columns".into(),
-            ));
-        }
-        let columns = columns[..width].to_vec();
-        Ok(Plan::Insert {
-            table,
-            columns,
-            source,
         })
     }
 
     pub(super) fn plan_update(&mut self, u: &ast::Update) -> Result<Plan> {
-        if u.from.is_some()
-            || u.returning.is_some()
-            || !u.table.joins.is_empty()
-            || u.limit.is_some()
-        {
-            return Err(not_supported("UPDATE with FROM, RETURNING or LIMIT"));
+        if u.from.is_some() || !u.table.joins.is_empty() || u.limit.is_some() {
+            return Err(not_supported("UPDATE with FROM or LIMIT"));
         }
         let (table, scope) = self.plan_target(std::slice::from_ref(&u.table))?;
         let mut set = Vec::new();
@@ -119,24 +139,68 @@ impl Planner<'_> {
                     "multiple assignments to same column \"{name}\""
                 )));
             }
+            if super::defaults::is_default_keyword(&a.value) {
+                set.push((col, self.bind_default(&table, col)?));
+                continue;
+            }
+            super::defaults::check_identity_update(&table.columns[col])?;
             let (e, t) = self.bind(&a.value, &scope, Some(table.columns[col].data_type))?;
             assignable(&table.columns[col], t)?;
             set.push((col, e));
         }
         let source = self.plan_where(table.clone(), &scope, u.selection.as_ref())?;
-        Ok(Plan::Update { table, source, set })
+        let plan = Plan::Update { table, source, set };
+        self.plan_returning(plan, &scope, u.returning.as_ref())
     }
 
     pub(super) fn plan_delete(&mut self, d: &ast::Delete) -> Result<Plan> {
-        if d.using.is_some() || d.returning.is_some() || !d.tables.is_empty() || d.limit.is_some() {
-            return Err(not_supported("DELETE with USING, RETURNING or LIMIT"));
+        if d.using.is_some() || !d.tables.is_empty() || d.limit.is_some() {
+            return Err(not_supported("DELETE with USING or LIMIT"));
         }
         let from = match &d.from {
             ast::FromTable::WithFromKeyword(t) | ast::FromTable::WithoutKeyword(t) => t,
         };
         let (table, scope) = self.plan_target(from)?;
         let source: Node = self.plan_where(table.clone(), &scope, d.selection.as_ref())?;
-        Ok(Plan::Delete { table, source })
+        let plan = Plan::Delete { table, source };
+        self.plan_returning(plan, &scope, d.returning.as_ref())
+    }
+}
+
+/// Appends the omitted columns' defaults to the rows of `source`: to each row of a VALUES
+/// list (where the write evaluates them row by row), else through a projection.
+fn with_defaults(table: &Table, source: Node, defaults: &[(usize, crate::plan::Expr)]) -> Node {
+    if defaults.is_empty() {
+        return source;
+    }
+    let extra = defaults.iter().map(|(_, e)| e.clone());
+    let extra_columns = defaults.iter().map(|(c, _)| crate::Column {
+        name: table.columns[*c].name.clone(),
+        data_type: table.columns[*c].data_type,
+    });
+    match source {
+        Node::Values { mut columns, rows } => {
+            columns.extend(extra_columns);
+            let rows = rows
+                .into_iter()
+                .map(|mut r| {
+                    r.extend(extra.clone());
+                    r
+                })
+                .collect();
+            Node::Values { columns, rows }
+        }
+        source => {
+            let mut columns = source.columns();
+            let mut exprs: Vec<_> = (0..columns.len()).map(crate::plan::Expr::Column).collect();
+            exprs.extend(extra);
+            columns.extend(extra_columns);
+            Node::Projection {
+                source: Box::new(source),
+                exprs,
+                columns,
+            }
+        }
     }
 }
 
@@ -155,7 +219,7 @@ fn untyped_select_item(q: &ast::Query, i: usize) -> bool {
 
 /// 42804 unless a value of type `from` can be stored in `column` (PostgreSQL's assignment
 /// casts, see [`DataType::assignable`]).
-fn assignable(column: &crate::catalog::Column, from: DataType) -> Result<()> {
+pub(super) fn assignable(column: &crate::catalog::Column, from: DataType) -> Result<()> {
     if DataType::assignable(from, column.data_type) {
         return Ok(());
     }
@@ -163,111 +227,4 @@ fn assignable(column: &crate::catalog::Column, from: DataType) -> Result<()> {
         "column \"{}\" is of type {} but expression is of type {from}",
         column.name, column.data_type
     )))
-}
-
-/// Builds a table descriptor from CREATE TABLE (the id is assigned when it is created).
-pub(super) fn plan_create_table(c: &ast::CreateTable) -> Result<Plan> {
-    if c.query.is_some() || c.or_replace || c.temporary || c.like.is_some() || c.clone.is_some() {
-        return Err(not_supported(
-            "CREATE TABLE AS, LIKE, CLONE, OR REPLACE and TEMPORARY",
-        ));
-    }
-    let name = object_name(&c.name)?;
-    let mut columns: Vec<Column> = Vec::new();
-    let mut primary_key: Option<Vec<usize>> = None;
-    let mut uniques = Vec::new();
-    let set_pk = |pk: Vec<usize>, primary_key: &mut Option<Vec<usize>>| {
-        if primary_key.is_some() {
-            return Err(Error::InvalidParameter(format!(
-                "multiple primary keys for table \"{name}\" are not allowed"
-            )));
-        }
-        *primary_key = Some(pk);
-        Ok(())
-    };
-    for def in &c.columns {
-        let col_name = ident_name(&def.name);
-        if columns.iter().any(|c| c.name == col_name) {
-            return Err(Error::InvalidParameter(format!(
-                "column \"{col_name}\" specified more than once"
-            )));
-        }
-        let mut column = Column {
-            id: columns.len() as u32 + 1,
-            name: col_name,
-            data_type: DataType::from_ast(&def.data_type)?,
-            nullable: true,
-            hidden: false,
-        };
-        for opt in &def.options {
-            match &opt.option {
-                ast::ColumnOption::Null => {}
-                ast::ColumnOption::NotNull => column.nullable = false,
-                ast::ColumnOption::PrimaryKey(_) => set_pk(vec![columns.len()], &mut primary_key)?,
-                ast::ColumnOption::Unique(u) => {
-                    uniques.push(super::ddl::unique_constraint(u, Some(&column.name))?)
-                }
-                ast::ColumnOption::Default(ast::Expr::Value(v)) if v.value == ast::Value::Null => {}
-                other => return Err(not_supported(format!("column option {other}"))),
-            }
-        }
-        columns.push(column);
-    }
-    for constraint in &c.constraints {
-        match constraint {
-            ast::TableConstraint::PrimaryKey(pk) => {
-                let mut idx = Vec::new();
-                for ic in &pk.columns {
-                    let ast::Expr::Identifier(id) = &ic.column.expr else {
-                        return Err(not_supported(format!("primary key on {}", ic.column.expr)));
-                    };
-                    let n = ident_name(id);
-                    let i = columns.iter().position(|c| c.name == n).ok_or_else(|| {
-                        Error::UndefinedColumn(format!(
-                            "column \"{n}\" named in key does not exist"
-                        ))
-                    })?;
-                    idx.push(i);
-                }
-                set_pk(idx, &mut primary_key)?;
-            }
-            ast::TableConstraint::Unique(u) => {
-                uniques.push(super::ddl::unique_constraint(u, None)?);
-            }
-            other => return Err(not_supported(format!("constraint {other}"))),
-        }
-    }
-    let primary_key = match primary_key {
-        Some(pk) => {
-            pk.iter()
-                .try_for_each(|&i| super::ddl::keyable(&columns[i]))?;
-            pk.iter().for_each(|&i| columns[i].nullable = false);
-            pk
-        }
-        None => {
-            columns.push(Column {
-                id: columns.len() as u32 + 1,
-                name: ROWID.into(),
-                data_type: DataType::Int8,
-                nullable: false,
-                hidden: true,
-            });
-            vec![columns.len() - 1]
-        }
-    };
-    let next_column_id = columns.len() as u32 + 1;
-    let indexes = super::ddl::unique_constraints(&name, &columns, &uniques)?;
-    let table = Table {
-        next_index_id: crate::catalog::FIRST_INDEX_ID + indexes.len() as u32,
-        indexes,
-        id: 0,
-        name,
-        columns,
-        primary_key,
-        next_column_id,
-    };
-    Ok(Plan::CreateTable {
-        table,
-        if_not_exists: c.if_not_exists,
-    })
 }

@@ -66,6 +66,10 @@ fn lookup(name: &str) -> Option<Function> {
         "least" => F::Least,
         "gen_random_uuid" => F::GenRandomUuid,
         "format" => F::Format,
+        "nextval" => F::Nextval,
+        "currval" => F::Currval,
+        "setval" => F::Setval,
+        "lastval" => F::Lastval,
         _ => return None,
     })
 }
@@ -320,6 +324,24 @@ impl Planner<'_> {
             }
             (F::Pi | F::Random, 0) => Ok((Expr::Function(f, vec![]), float)),
             (F::GenRandomUuid, 0) => Ok((Expr::Function(f, vec![]), DataType::Uuid)),
+            (F::Nextval | F::Currval, 1) => {
+                self.typed(f, name, args, &[Text], scope, DataType::Int8)
+            }
+            (F::Lastval, 0) => Ok((Expr::Function(f, vec![]), DataType::Int8)),
+            (F::Setval, 2) => self.typed(f, name, args, &[Text, Int], scope, DataType::Int8),
+            (F::Setval, 3) => {
+                let Expr::Function(_, mut bound) =
+                    self.fixed(f, name, &args[..2], &[Text, Int], scope)?
+                else {
+                    unreachable!("fixed binds a call");
+                };
+                let (called, t) = self.bind(args[2], scope, Some(DataType::Bool))?;
+                if t != DataType::Bool {
+                    return Err(self.undefined(name, args, scope));
+                }
+                bound.push(called);
+                Ok((Expr::Function(f, bound), DataType::Int8))
+            }
             (F::Substr, 2) => self.typed(f, name, args, &[Text, Int], scope, text),
             (F::Substr, 3) => self.typed(f, name, args, &[Text, Int, Int], scope, text),
             (F::Strpos, 2) => self.typed(f, name, args, &[Text, Text], scope, DataType::Int4),

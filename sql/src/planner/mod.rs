@@ -16,8 +16,11 @@
 pub(crate) mod access;
 mod aggregate;
 mod array;
+pub(crate) mod checks;
+mod create_table;
 mod cte;
 pub(crate) mod ddl;
+mod defaults;
 mod dml;
 pub(crate) mod expr;
 mod from;
@@ -25,9 +28,12 @@ mod functions;
 mod jsonb;
 mod lock;
 mod output;
+mod returning;
 mod select;
+mod sequence;
 mod series;
 mod srf;
+mod table_stmts;
 pub(crate) mod view;
 mod window;
 
@@ -112,7 +118,11 @@ impl<'a> Planner<'a> {
             ast::Statement::Insert(i) => self.plan_insert(i),
             ast::Statement::Update(u) => self.plan_update(u),
             ast::Statement::Delete(d) => self.plan_delete(d),
-            ast::Statement::CreateTable(c) => dml::plan_create_table(c),
+            ast::Statement::CreateTable(c) => match &c.query {
+                Some(q) => self.plan_create_table_as(c, q),
+                None => create_table::plan_create_table(c),
+            },
+            ast::Statement::Truncate(t) => table_stmts::plan_truncate(t),
             ast::Statement::CreateIndex(c) => ddl::plan_create_index(c),
             ast::Statement::CreateView(c) => self.plan_create_view(c),
             ast::Statement::Drop {
@@ -133,6 +143,21 @@ impl<'a> Planner<'a> {
                 names: names.iter().map(object_name).collect::<Result<_>>()?,
                 if_exists: *if_exists,
             }),
+            ast::Statement::CreateSequence {
+                temporary,
+                if_not_exists,
+                name,
+                sequence_options,
+            } => sequence::plan_create_sequence(*temporary, *if_not_exists, name, sequence_options),
+            ast::Statement::Drop {
+                object_type: ast::ObjectType::Sequence,
+                if_exists,
+                names,
+                ..
+            } => Ok(Plan::Schema(crate::plan::SchemaPlan::DropSequence {
+                names: names.iter().map(object_name).collect::<Result<_>>()?,
+                if_exists: *if_exists,
+            })),
             ast::Statement::Drop {
                 object_type: ast::ObjectType::Table,
                 if_exists,
@@ -182,6 +207,7 @@ pub fn referenced_tables(stmt: &ast::Statement) -> Vec<String> {
         }
         ast::Statement::Explain { statement, .. } => out = referenced_tables(statement),
         ast::Statement::CreateView(c) => query_tables(&c.query, &mut out),
+        ast::Statement::CreateTable(c) => c.query.iter().for_each(|q| query_tables(q, &mut out)),
         _ => {}
     }
     out
