@@ -495,20 +495,8 @@ pub fn decode_row(input: &[u8]) -> Result<Vec<(u32, Value)>> {
 
 /// Decodes a row value, handing each `(column id, value)` pair to `f` in the order they are
 /// stored (NULL columns are absent).
-pub fn decode_row_each(mut input: &[u8], mut f: impl FnMut(u32, Value)) -> Result<()> {
-    let (&format, rest) = input.split_first().ok_or_else(|| corrupt("empty row"))?;
-    if format != ROW_FORMAT {
-        return Err(corrupt("row format"));
-    }
-    input = rest;
-    while !input.is_empty() {
-        let id = u32::try_from(get_varint(&mut input)?).map_err(|_| corrupt("column id"))?;
-        let (&tag, rest) = input.split_first().ok_or_else(|| corrupt("tag"))?;
-        input = rest;
-        let value = decode_tagged(tag, &mut input)?;
-        f(id, value);
-    }
-    Ok(())
+pub fn decode_row_each(input: &[u8], mut f: impl FnMut(u32, Value)) -> Result<()> {
+    decode_row_selected(input, |id| Some(id as usize), |id, v| f(id as u32, v))
 }
 
 /// Decodes the columns of a row value that `slot` maps to a position, handing each

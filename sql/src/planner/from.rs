@@ -123,13 +123,7 @@ impl Planner<'_> {
                     join(left, right, kind, None)
                 }
                 ast::JoinConstraint::On(e) => {
-                    let scope = left.1.clone().concat(right.1.clone());
-                    let (on, t) = self.bind(e, &scope, Some(DataType::Bool))?;
-                    if t != DataType::Bool {
-                        return Err(Error::DatatypeMismatch(format!(
-                            "argument of JOIN/ON must be type boolean, not type {t}"
-                        )));
-                    }
+                    let on = self.bind_on(e, &left.1, &right.1)?;
                     join(left, right, kind, Some(on))
                 }
                 ast::JoinConstraint::Using(names) => {
@@ -230,6 +224,18 @@ impl Planner<'_> {
         }
     }
 
+    /// Binds a join's ON condition over the columns of both sides.
+    fn bind_on(&mut self, e: &ast::Expr, left: &Scope, right: &Scope) -> Result<Expr> {
+        let scope = left.clone().concat(right.clone());
+        let (on, t) = self.bind(e, &scope, Some(DataType::Bool))?;
+        if t != DataType::Bool {
+            return Err(Error::DatatypeMismatch(format!(
+                "argument of JOIN/ON must be type boolean, not type {t}"
+            )));
+        }
+        Ok(on)
+    }
+
     /// Joins `left` and a LATERAL item planned after it.
     fn join_lateral(
         &mut self,
@@ -247,16 +253,7 @@ impl Planner<'_> {
         }
         let on = match constraint {
             ast::JoinConstraint::None => None,
-            ast::JoinConstraint::On(e) => {
-                let scope = left.1.clone().concat(right.1.clone());
-                let (on, t) = self.bind(e, &scope, Some(DataType::Bool))?;
-                if t != DataType::Bool {
-                    return Err(Error::DatatypeMismatch(format!(
-                        "argument of JOIN/ON must be type boolean, not type {t}"
-                    )));
-                }
-                Some(on)
-            }
+            ast::JoinConstraint::On(e) => Some(self.bind_on(e, &left.1, &right.1)?),
             _ => return Err(not_supported("USING or NATURAL with a LATERAL item")),
         };
         Ok(lateral_join(left, right, kind, on))
