@@ -107,21 +107,17 @@ pub fn encode_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 /// rest of the input; `None` if the input is not a valid encoding.
 pub fn decode_bytes(input: &[u8]) -> Option<(Vec<u8>, &[u8])> {
     let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        match input[i] {
-            0x00 => match input.get(i + 1)? {
-                0xFF => {
-                    out.push(0x00);
-                    i += 2;
-                }
-                0x01 => return Some((out, &input[i + 2..])),
-                _ => return None,
-            },
-            b => {
-                out.push(b);
-                i += 1;
+    let mut rest = input;
+    // Runs of plain bytes are copied whole; only a zero byte needs a look at its successor.
+    while let Some(zero) = rest.iter().position(|&b| b == 0x00) {
+        out.extend_from_slice(&rest[..zero]);
+        match rest.get(zero + 1)? {
+            0xFF => {
+                out.push(0x00);
+                rest = &rest[zero + 2..];
             }
+            0x01 => return Some((out, &rest[zero + 2..])),
+            _ => return None,
         }
     }
     None

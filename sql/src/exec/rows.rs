@@ -90,7 +90,8 @@ impl RowDecoder {
                 self.name
             ))
         })?;
-        let mut row = vec![Value::Null; self.width];
+        let mut row = Vec::with_capacity(self.width);
+        row.resize_with(self.width, || Value::Null);
         for &(i, data_type) in &self.key {
             let (v, rest) = decode_key_value(input, data_type, false)?;
             row[i] = v;
