@@ -176,9 +176,7 @@
 //!   (`planner::checks`) and bound again by each INSERT and UPDATE. No FOREIGN KEY
 //!   constraints, no ALTER TABLE, no ON CONFLICT, no UPDATE ... FROM or DELETE ... USING.
 //!   RETURNING (`planner::returning`) holds the written rows in memory until the statement
-//!   has written them all (not reserved from the memory pool), and its result reaches pgwire
-//!   as query rows, so the command tag is `SELECT n` (PostgreSQL: `INSERT 0 n`, `UPDATE n`,
-//!   `DELETE n`).
+//!   has written them all (not reserved from the memory pool).
 //! - Sequences (`exec::sequence`): values are taken in their own transactions, at least
 //!   `exec::sequence::BLOCK` (32) per round trip whatever the CACHE, so sessions interleave
 //!   in blocks (gaps, never duplicates); after the node's schema generation changes a session
