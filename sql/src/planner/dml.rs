@@ -61,6 +61,11 @@ impl Planner<'_> {
                 "INSERT has more expressions than target columns".into(),
             ));
         }
+        if width < columns.len() && !i.columns.is_empty() && i.source.is_some() {
+            return Err(Error::Syntax(
+                "INSERT has more target columns than expressions".into(),
+            ));
+        }
         let mut columns = columns[..width].to_vec();
         if let Some(node) = &i.source {
             super::defaults::check_identity_insert(&table, &columns, node)?;
