@@ -176,7 +176,7 @@
 //!   (`planner::checks`) and bound again by each INSERT and UPDATE. No FOREIGN KEY
 //!   constraints, no ALTER TABLE, no ON CONFLICT, no UPDATE ... FROM or DELETE ... USING.
 //!   RETURNING (`planner::returning`) holds the written rows in memory until the statement
-//!   has written them all (not reserved from the memory pool).
+//!   has written them all, reserved from the memory pool like a query's result.
 //! - Sequences (`exec::sequence`): values are taken in their own transactions, at least
 //!   `exec::sequence::BLOCK` (32) per round trip whatever the CACHE, so sessions interleave
 //!   in blocks (gaps, never duplicates); after the node's schema generation changes a session

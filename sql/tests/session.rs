@@ -890,6 +890,48 @@ async fn queries_past_the_memory_limit_fail_with_53200_and_give_their_memory_bac
     assert_eq!(engine.memory_usage().1, 0);
 }
 
+/// The rows a write with RETURNING keeps are reserved like a query's: past the limit the
+/// statement fails with 53200, writes nothing and gives its memory back.
+#[tokio::test]
+async fn returning_past_the_memory_limit_fails_with_53200() {
+    let engine = Engine::memory();
+    let mut s = session(&engine);
+    must(&mut s, "CREATE TABLE t (id INT PRIMARY KEY, v TEXT)").await;
+    must(&mut s, "CREATE TABLE u (id INT PRIMARY KEY, v TEXT)").await;
+    must(
+        &mut s,
+        "INSERT INTO t SELECT g, repeat('x', 200) || g FROM generate_series(1, 20000) g",
+    )
+    .await;
+    engine.set_memory_limit(2 << 20);
+    for sql in [
+        "INSERT INTO u SELECT * FROM t RETURNING *",
+        "UPDATE t SET v = v || 'y' RETURNING v",
+        "DELETE FROM t RETURNING v",
+    ] {
+        let err = exec(&mut s, sql, &[]).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::OutOfMemory(m) if m.contains("memory budget exceeded")),
+            "{sql}: {err:?}"
+        );
+        assert_eq!(engine.memory_usage().1, 0, "{sql}: reservations given back");
+    }
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT (SELECT count(*) FROM u), count(*), max(length(v)) FROM t",
+            &[]
+        )
+        .await,
+        vec![vec![Value::Int(0), Value::Int(20000), Value::Int(205)]]
+    );
+    // A small RETURNING runs.
+    assert_eq!(
+        rows(&mut s, "DELETE FROM t WHERE id = 7 RETURNING id", &[]).await,
+        vec![vec![Value::Int(7)]]
+    );
+}
+
 /// Sessions inserting into a SERIAL table at once never get the same id: each takes blocks of
 /// values from the sequence's counter in transactions of its own.
 async fn serial_ids_are_unique_across_sessions(engine: Arc<Engine>) {

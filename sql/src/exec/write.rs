@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::RowIds;
 use super::eval::{eval, truth};
-use super::memory::Budget;
+use super::memory::{Budget, row_bytes};
 use super::ops::{build, collect};
 use super::rows::{Row, encode_table_row, index_entry, primary_key, row_key};
 use super::subquery::eval_row;
@@ -20,6 +20,31 @@ use crate::catalog::{Index, Table};
 use crate::plan::{Expr, Node};
 use crate::store::{KvTxn, Store};
 use crate::{Error, Result, Value};
+
+/// The rows a write with RETURNING keeps until it has written them all, reserved from the
+/// statement's memory account as they are kept (53200 past the pool's limit).
+pub(crate) struct Returned {
+    /// The rows kept, in the order written.
+    pub(crate) rows: Vec<Row>,
+    budget: Budget,
+}
+
+impl Returned {
+    /// No rows yet; `budget` is the statement's.
+    pub(crate) fn new(budget: Budget) -> Returned {
+        Returned {
+            rows: Vec::new(),
+            budget,
+        }
+    }
+
+    /// Keeps one more row.
+    pub(crate) fn push(&mut self, row: Row) -> Result<()> {
+        self.budget.reserve(row_bytes(&row))?;
+        self.rows.push(row);
+        Ok(())
+    }
+}
 
 /// Casts each value to its column's type and checks NOT NULL and the CHECK constraints
 /// (`checks`, bound over the table's rows; NULL passes).
@@ -140,7 +165,7 @@ pub(crate) async fn insert(
     table: &Table,
     columns: &[usize],
     source: Node,
-    mut returned: Option<&mut Vec<Row>>,
+    mut returned: Option<&mut Returned>,
 ) -> Result<u64> {
     // VALUES rows are evaluated here, row by row, so that sequence calls in them (a SERIAL
     // column's default) run with the session's state.
@@ -184,7 +209,7 @@ pub(crate) async fn insert(
             let row = check_row(table, &checks, row)?;
             insert_row(txn, table, &row).await?;
             if let Some(out) = returned.as_deref_mut() {
-                out.push(row);
+                out.push(row)?;
             }
             count += 1;
         }
@@ -237,7 +262,7 @@ pub(crate) async fn update(
     table: &Arc<Table>,
     source: Node,
     set: &[(usize, Expr)],
-    mut returned: Option<&mut Vec<Row>>,
+    mut returned: Option<&mut Returned>,
 ) -> Result<u64> {
     let checks = crate::planner::checks::bind_checks(table)?;
     let rows = read_and_lock(txn, table, &source).await?;
@@ -251,7 +276,7 @@ pub(crate) async fn update(
         }
         let new = check_row(table, &checks, new)?;
         if let Some(out) = returned.as_deref_mut() {
-            out.push(new.clone());
+            out.push(new.clone())?;
         }
         for index in &table.indexes {
             let (was, now) = (
@@ -294,7 +319,7 @@ pub(crate) async fn delete(
     txn: &mut dyn KvTxn,
     table: &Arc<Table>,
     source: Node,
-    returned: Option<&mut Vec<Row>>,
+    returned: Option<&mut Returned>,
 ) -> Result<u64> {
     let rows = read_and_lock(txn, table, &source).await?;
     for row in &rows {
@@ -305,7 +330,9 @@ pub(crate) async fn delete(
     }
     let count = rows.len() as u64;
     if let Some(out) = returned {
-        out.extend(rows);
+        for row in rows {
+            out.push(row)?;
+        }
     }
     Ok(count)
 }
