@@ -174,7 +174,12 @@
 //!   every statement that writes the table (`planner::defaults`); `DEFAULT` in an INSERT ...
 //!   SELECT list is 42703 (PostgreSQL: 42601). CHECK constraints are kept the same way
 //!   (`planner::checks`) and bound again by each INSERT and UPDATE. No FOREIGN KEY
-//!   constraints, no ALTER TABLE, no ON CONFLICT, no UPDATE ... FROM or DELETE ... USING.
+//!   constraints, no ALTER TABLE, no UPDATE ... FROM or DELETE ... USING. INSERT ... ON
+//!   CONFLICT (`exec::upsert`) works out all its proposed rows in memory (not reserved from
+//!   the pool) and locks their arbiter keys before writing any; ON CONSTRAINT takes the
+//!   primary key's `<table>_pkey` or any unique index's name (PostgreSQL: constraints only,
+//!   not a CREATE UNIQUE INDEX), and a conflict target's WHERE is checked and ignored (no
+//!   partial indexes, so every unique index on the columns is inferred).
 //!   RETURNING (`planner::returning`) holds the written rows in memory until the statement
 //!   has written them all, reserved from the memory pool like a query's result.
 //! - Sequences (`exec::sequence`): values are taken in their own transactions, at least

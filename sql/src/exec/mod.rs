@@ -31,6 +31,7 @@ mod subquery;
 mod to_char;
 mod to_char_number;
 mod to_timestamp;
+mod upsert;
 mod window;
 mod write;
 pub(crate) use analyze::explain_analyze;
@@ -156,8 +157,12 @@ pub(crate) async fn execute(
             table,
             columns,
             source,
+            on_conflict,
         } => {
-            let n = write::insert(txn, rowids, &table, &columns, source, None).await?;
+            let n = match on_conflict {
+                Some(c) => upsert::upsert(txn, rowids, &table, &columns, source, &c, None).await?,
+                None => write::insert(txn, rowids, &table, &columns, source, None).await?,
+            };
             Ok(command("INSERT", Some(n)))
         }
         Plan::Update { table, source, set } => Ok(command(
@@ -227,6 +232,15 @@ pub(crate) async fn execute(
                     table,
                     columns,
                     source,
+                    on_conflict: Some(c),
+                } => {
+                    upsert::upsert(txn, rowids, &table, &columns, source, &c, kept).await?;
+                }
+                Plan::Insert {
+                    table,
+                    columns,
+                    source,
+                    on_conflict: None,
                 } => {
                     write::insert(txn, rowids, &table, &columns, source, kept).await?;
                 }

@@ -134,7 +134,8 @@ impl Planner<'_> {
         })
     }
 
-    fn bind_predicate(&mut self, e: &ast::Expr, scope: &Scope) -> Result<Expr> {
+    /// Binds a WHERE condition (42804 unless boolean).
+    pub(super) fn bind_predicate(&mut self, e: &ast::Expr, scope: &Scope) -> Result<Expr> {
         let (p, t) = self.bind(e, scope, Some(DataType::Bool))?;
         if t != DataType::Bool {
             return Err(Error::DatatypeMismatch(format!(
