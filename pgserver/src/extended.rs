@@ -53,10 +53,12 @@ struct Portal {
 enum Run {
     /// Not executed yet.
     Ready,
-    /// Executed; these rows are still to be sent.
+    /// Executed; these rows are still to be sent, then CommandComplete with `tag` (see
+    /// [`sql::Statement::rows_tag`]).
     Rows {
         rows: std::vec::IntoIter<Vec<Value>>,
         types: Vec<DataType>,
+        tag: &'static str,
     },
     /// A query opened for a row limit: its rows are read as they are fetched.
     Cursor {
@@ -285,6 +287,7 @@ impl Extended {
                     portal.run = Run::Rows {
                         rows: rows.into_iter(),
                         types,
+                        tag: stmt.rows_tag(),
                     };
                     false
                 }
@@ -397,7 +400,7 @@ impl Extended {
 /// Sends up to `max_rows` (0: all) of a portal's remaining rows, then PortalSuspended if some
 /// remain or CommandComplete if not.
 async fn send_rows(client: &mut Client, portal: &mut Portal, max_rows: usize) -> PgWireResult<()> {
-    let Run::Rows { rows, types } = &mut portal.run else {
+    let Run::Rows { rows, types, tag } = &mut portal.run else {
         // Run to completion before: nothing more, as in PostgreSQL.
         let complete = CommandComplete::from(Tag::new("SELECT").with_rows(0));
         client.push(PgWireBackendMessage::CommandComplete(complete))?;
@@ -414,8 +417,8 @@ async fn send_rows(client: &mut Client, portal: &mut Portal, max_rows: usize) ->
     if rows.len() > 0 {
         client.push(PgWireBackendMessage::PortalSuspended(PortalSuspended::new()))?;
     } else {
+        let complete = CommandComplete::from(command_tag(tag, Some(sent as u64)));
         portal.run = Run::Done;
-        let complete = CommandComplete::from(Tag::new("SELECT").with_rows(sent));
         client.push(PgWireBackendMessage::CommandComplete(complete))?;
     }
     Ok(())

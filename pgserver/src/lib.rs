@@ -65,7 +65,8 @@
 //!   empty, lower bound 1; a binary array parameter's element oid is not checked, its
 //!   elements are read in the inferred type's layout); results use those types (but name
 //!   and json: a json column is jsonb), in text and binary formats.
-//! - Results of SELECT, SHOW and EXPLAIN are all tagged `SELECT n`.
+//! - Results of SELECT, SHOW and EXPLAIN are all tagged `SELECT n` (PostgreSQL tags SHOW
+//!   `SHOW`); the rows of a write with RETURNING get the write's tag, as in PostgreSQL.
 //! - COPY, NOTICE messages, LISTEN/NOTIFY and the function-call protocol are not supported
 //!   (FunctionCall is answered with 0A000; COPY messages outside COPY are ignored).
 //! - Shutdown closes idle connections without a FATAL 57P01 message.

@@ -89,12 +89,12 @@ async fn run(conn: &Connection, query: &str) -> PgWireResult<Vec<Response>> {
     let results = session.execute_batch(&stmts).instrument(span).await;
     let after = session.txn_status();
     let mut responses = Vec::with_capacity(results.len());
-    for result in results {
+    for (result, stmt) in results.into_iter().zip(&stmts) {
         // The simple protocol sends every completion alike, so the kind of transition does
         // not matter here; the batch's overall one is reported.
         match result
             .map_err(|e| from_sql(&e))
-            .and_then(|r| into_response(r, before, after))
+            .and_then(|r| into_response(r, stmt.rows_tag(), before, after))
         {
             Ok(response) => responses.push(response),
             Err(e) => {
@@ -123,10 +123,12 @@ pub(crate) fn fields(columns: &[Column], formats: &[FieldFormat]) -> Vec<FieldIn
         .collect()
 }
 
-/// Turns one statement's result into its simple-protocol response (text format). `before` and
-/// `after` are the session's transaction states around the statement.
+/// Turns one statement's result into its simple-protocol response (text format): rows are
+/// tagged `rows_tag` (see [`sql::Statement::rows_tag`]). `before` and `after` are the
+/// session's transaction states around the statement.
 fn into_response(
     result: ExecResult,
+    rows_tag: &str,
     before: TxnStatus,
     after: TxnStatus,
 ) -> PgWireResult<Response> {
@@ -141,10 +143,14 @@ fn into_response(
                 .map(|row| encode_row(row, &types, &formats))
                 .collect::<PgWireResult<Vec<_>>>()?;
             let schema = Arc::new(fields(&columns, &formats));
-            Ok(Response::Query(QueryResponse::new(
-                schema,
-                stream::iter(rows.into_iter().map(Ok)),
-            )))
+            let mut response = QueryResponse::new(schema, stream::iter(rows.into_iter().map(Ok)));
+            // pgwire appends the row count; INSERT's legacy OID field comes before it.
+            response.set_command_tag(if rows_tag == "INSERT" {
+                "INSERT 0"
+            } else {
+                rows_tag
+            });
+            Ok(Response::Query(response))
         }
     }
 }

@@ -488,3 +488,33 @@ async fn ssl_requests_are_refused_and_start_up_continues() {
     assert_eq!(value(&client, "SELECT 1").await, "1");
     server.stop().await.unwrap();
 }
+
+/// A write with RETURNING completes with the write's tag, in both protocols, as in PostgreSQL.
+#[tokio::test]
+async fn returning_is_tagged_with_its_write() {
+    let server = TestServer::start().await;
+    let mut raw = raw(&server).await;
+    raw.query("CREATE TABLE r (id INT PRIMARY KEY, v INT)")
+        .await;
+    let reply = raw
+        .query(
+            "INSERT INTO r VALUES (1, 10), (2, 20) RETURNING id; \
+             UPDATE r SET v = v + 1 RETURNING v; DELETE FROM r WHERE id = 1 RETURNING *",
+        )
+        .await;
+    assert_eq!(
+        reply.tags,
+        ["INSERT 0 2", "UPDATE 2", "DELETE 1"],
+        "{reply:?}"
+    );
+    let reply = raw
+        .extended("INSERT INTO r VALUES (3, 30) RETURNING v")
+        .await;
+    assert_eq!(reply.tags, ["INSERT 0 1"], "{reply:?}");
+    assert_eq!(reply.values, [Some("30".into())], "{reply:?}");
+    let reply = raw.extended("UPDATE r SET v = 0 RETURNING id").await;
+    assert_eq!(reply.tags, ["UPDATE 2"], "{reply:?}");
+    let reply = raw.extended("SELECT id FROM r").await;
+    assert_eq!(reply.tags, ["SELECT 2"], "{reply:?}");
+    server.stop().await.unwrap();
+}

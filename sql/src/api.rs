@@ -355,6 +355,19 @@ impl Statement {
     pub fn sql(&self) -> String {
         self.ast.to_string()
     }
+
+    /// The CommandComplete word of the rows the statement returns: `INSERT`, `UPDATE` or
+    /// `DELETE` for a write with RETURNING (PostgreSQL tags its rows with the write), `SELECT`
+    /// for everything else.
+    pub fn rows_tag(&self) -> &'static str {
+        use sqlparser::ast::Statement as S;
+        match self.ast.as_ref() {
+            S::Insert(_) => "INSERT",
+            S::Update(_) => "UPDATE",
+            S::Delete(_) => "DELETE",
+            _ => "SELECT",
+        }
+    }
 }
 
 /// What the extended protocol needs to know about a statement before it runs.

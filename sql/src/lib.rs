@@ -174,11 +174,14 @@
 //!   every statement that writes the table (`planner::defaults`); `DEFAULT` in an INSERT ...
 //!   SELECT list is 42703 (PostgreSQL: 42601). CHECK constraints are kept the same way
 //!   (`planner::checks`) and bound again by each INSERT and UPDATE. No FOREIGN KEY
-//!   constraints, no ALTER TABLE, no ON CONFLICT, no UPDATE ... FROM or DELETE ... USING.
+//!   constraints, no ALTER TABLE, no UPDATE ... FROM or DELETE ... USING. INSERT ... ON
+//!   CONFLICT (`exec::upsert`) works out all its proposed rows in memory (not reserved from
+//!   the pool) and locks their arbiter keys before writing any; ON CONSTRAINT takes the
+//!   primary key's `<table>_pkey` or any unique index's name (PostgreSQL: constraints only,
+//!   not a CREATE UNIQUE INDEX), and a conflict target's WHERE is checked and ignored (no
+//!   partial indexes, so every unique index on the columns is inferred).
 //!   RETURNING (`planner::returning`) holds the written rows in memory until the statement
-//!   has written them all (not reserved from the memory pool), and its result reaches pgwire
-//!   as query rows, so the command tag is `SELECT n` (PostgreSQL: `INSERT 0 n`, `UPDATE n`,
-//!   `DELETE n`).
+//!   has written them all, reserved from the memory pool like a query's result.
 //! - Sequences (`exec::sequence`): values are taken in their own transactions, at least
 //!   `exec::sequence::BLOCK` (32) per round trip whatever the CACHE, so sessions interleave
 //!   in blocks (gaps, never duplicates); after the node's schema generation changes a session

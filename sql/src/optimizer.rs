@@ -869,10 +869,12 @@ pub fn optimize(plan: Plan, params: &[Option<DataType>]) -> Plan {
             table,
             columns,
             source,
+            on_conflict,
         } => Plan::Insert {
             table,
             columns,
             source: opt(source),
+            on_conflict,
         },
         p @ (Plan::CreateTable { .. }
         | Plan::DropTable { .. }

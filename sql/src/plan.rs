@@ -2242,11 +2242,13 @@ pub enum Plan {
     /// result columns followed by the primary-key columns of `table`'s row.
     LockingSelect { table: Arc<Table>, node: Node },
     /// Inserts the rows of `source`; `columns[i]` is the table column that source column `i`
-    /// fills (the others get NULL).
+    /// fills (the others get NULL). `on_conflict` says what to do with a row whose key an
+    /// existing row holds (ON CONFLICT).
     Insert {
         table: Arc<Table>,
         columns: Vec<usize>,
         source: Node,
+        on_conflict: Option<OnConflict>,
     },
     /// Updates the rows `source` emits (whole table rows): `set` gives new values by column.
     Update {
@@ -2287,6 +2289,57 @@ pub enum Plan {
     },
 }
 
+/// The ON CONFLICT clause of an INSERT.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OnConflict {
+    /// The unique constraints whose keys decide a conflict (PostgreSQL's arbiters): `None`
+    /// for the primary key, `Some(id)` for the unique index with that id.
+    pub arbiters: Vec<Option<u32>>,
+    /// DO UPDATE, or DO NOTHING when `None`.
+    pub update: Option<ConflictUpdate>,
+}
+
+/// The DO UPDATE action of ON CONFLICT: its expressions are bound over the existing row
+/// followed by the proposed one (`excluded`), both in table column order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConflictUpdate {
+    /// New values by column.
+    pub set: Vec<(usize, Expr)>,
+    /// DO UPDATE ... WHERE: rows for which it is not true are left alone.
+    pub filter: Option<Expr>,
+}
+
+impl OnConflict {
+    fn map_exprs(self, f: &mut impl FnMut(Expr) -> Expr) -> OnConflict {
+        OnConflict {
+            arbiters: self.arbiters,
+            update: self.update.map(|u| ConflictUpdate {
+                set: u.set.into_iter().map(|(i, e)| (i, f(e))).collect(),
+                filter: u.filter.map(&mut *f),
+            }),
+        }
+    }
+
+    /// The clause as EXPLAIN prints it, with the table's column names.
+    fn explain(&self, table: &Table) -> String {
+        let Some(update) = &self.update else {
+            return "on conflict do nothing".into();
+        };
+        let mut names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
+        names.extend(table.columns.iter().map(|c| format!("excluded.{}", c.name)));
+        let items: Vec<String> = update
+            .set
+            .iter()
+            .map(|(i, e)| format!("{} = {}", names[*i], e.format(&names)))
+            .collect();
+        let mut out = format!("on conflict do update set {}", items.join(", "));
+        if let Some(filter) = &update.filter {
+            let _ = write!(out, " where {}", filter.format(&names));
+        }
+        out
+    }
+}
+
 /// A CREATE INDEX statement, resolved against its table when it runs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IndexSpec {
@@ -2312,8 +2365,16 @@ impl Plan {
                 let _ = writeln!(out, "LockRows {}", table.name);
                 node.explain(&mut out, 1);
             }
-            Plan::Insert { table, source, .. } => {
-                let _ = writeln!(out, "Insert {}", table.name);
+            Plan::Insert {
+                table,
+                source,
+                on_conflict,
+                ..
+            } => {
+                let _ = match on_conflict {
+                    Some(c) => writeln!(out, "Insert {} {}", table.name, c.explain(table)),
+                    None => writeln!(out, "Insert {}", table.name),
+                };
                 source.explain(&mut out, 1);
             }
             Plan::Update { table, source, set } => {
@@ -2386,10 +2447,12 @@ impl Plan {
                 table,
                 columns,
                 source,
+                on_conflict,
             } => Plan::Insert {
                 table,
                 columns,
                 source: source.map_exprs(f),
+                on_conflict: on_conflict.map(|c| c.map_exprs(f)),
             },
             Plan::Update { table, source, set } => Plan::Update {
                 table,

@@ -890,6 +890,48 @@ async fn queries_past_the_memory_limit_fail_with_53200_and_give_their_memory_bac
     assert_eq!(engine.memory_usage().1, 0);
 }
 
+/// The rows a write with RETURNING keeps are reserved like a query's: past the limit the
+/// statement fails with 53200, writes nothing and gives its memory back.
+#[tokio::test]
+async fn returning_past_the_memory_limit_fails_with_53200() {
+    let engine = Engine::memory();
+    let mut s = session(&engine);
+    must(&mut s, "CREATE TABLE t (id INT PRIMARY KEY, v TEXT)").await;
+    must(&mut s, "CREATE TABLE u (id INT PRIMARY KEY, v TEXT)").await;
+    must(
+        &mut s,
+        "INSERT INTO t SELECT g, repeat('x', 200) || g FROM generate_series(1, 20000) g",
+    )
+    .await;
+    engine.set_memory_limit(2 << 20);
+    for sql in [
+        "INSERT INTO u SELECT * FROM t RETURNING *",
+        "UPDATE t SET v = v || 'y' RETURNING v",
+        "DELETE FROM t RETURNING v",
+    ] {
+        let err = exec(&mut s, sql, &[]).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::OutOfMemory(m) if m.contains("memory budget exceeded")),
+            "{sql}: {err:?}"
+        );
+        assert_eq!(engine.memory_usage().1, 0, "{sql}: reservations given back");
+    }
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT (SELECT count(*) FROM u), count(*), max(length(v)) FROM t",
+            &[]
+        )
+        .await,
+        vec![vec![Value::Int(0), Value::Int(20000), Value::Int(205)]]
+    );
+    // A small RETURNING runs.
+    assert_eq!(
+        rows(&mut s, "DELETE FROM t WHERE id = 7 RETURNING id", &[]).await,
+        vec![vec![Value::Int(7)]]
+    );
+}
+
 /// Sessions inserting into a SERIAL table at once never get the same id: each takes blocks of
 /// values from the sequence's counter in transactions of its own.
 async fn serial_ids_are_unique_across_sessions(engine: Arc<Engine>) {
@@ -942,5 +984,48 @@ async fn serial_ids_are_unique_across_sessions_txn() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = txn::Db::open_local(dir.path()).await.expect("open");
     serial_ids_are_unique_across_sessions(Engine::new(db.clone())).await;
+    db.shutdown().await.expect("shutdown");
+}
+
+/// Sessions upserting the same keys at once: each waits behind the others' locks on the
+/// conflicting keys, so no 23505 escapes (only retryable 40001 may), and every applied
+/// statement counts once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_upserts_of_the_same_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = txn::Db::open_local(dir.path()).await.expect("open");
+    let engine = Engine::new(db.clone());
+    let mut s = session(&engine);
+    must(&mut s, "CREATE TABLE up (k INT PRIMARY KEY, n INT)").await;
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                let mut s = session(&engine);
+                let mut applied = 0;
+                for i in 0..15 {
+                    let sql = format!(
+                        "INSERT INTO up VALUES ({}, 1) ON CONFLICT (k) DO UPDATE SET n = up.n + 1",
+                        i % 3
+                    );
+                    match exec(&mut s, &sql, &[]).await {
+                        Ok(_) => applied += 1,
+                        Err(Error::Serialization(_)) => {}
+                        Err(e) => panic!("{sql}: {e:?}"),
+                    }
+                }
+                applied
+            })
+        })
+        .collect();
+    let mut applied = 0;
+    for t in tasks {
+        applied += t.await.expect("task");
+    }
+    assert!(applied > 0);
+    assert_eq!(
+        rows(&mut s, "SELECT count(*), sum(n) FROM up", &[]).await,
+        vec![vec![Value::Int(3), Value::Int(applied)]]
+    );
     db.shutdown().await.expect("shutdown");
 }

@@ -31,6 +31,7 @@ mod subquery;
 mod to_char;
 mod to_char_number;
 mod to_timestamp;
+mod upsert;
 mod window;
 mod write;
 pub(crate) use analyze::explain_analyze;
@@ -156,8 +157,12 @@ pub(crate) async fn execute(
             table,
             columns,
             source,
+            on_conflict,
         } => {
-            let n = write::insert(txn, rowids, &table, &columns, source, None).await?;
+            let n = match on_conflict {
+                Some(c) => upsert::upsert(txn, rowids, &table, &columns, source, &c, None).await?,
+                None => write::insert(txn, rowids, &table, &columns, source, None).await?,
+            };
             Ok(command("INSERT", Some(n)))
         }
         Plan::Update { table, source, set } => Ok(command(
@@ -217,20 +222,33 @@ pub(crate) async fn execute(
             exprs,
             columns,
         } => {
-            let mut rows = Vec::new();
+            // The written rows and the result are reserved while the statement runs.
+            let account = memory::Account::new(memory);
+            let budget = memory::building(&account, memory::Budget::current);
+            let mut written = write::Returned::new(budget.clone());
+            let kept = Some(&mut written);
             match *plan {
                 Plan::Insert {
                     table,
                     columns,
                     source,
+                    on_conflict: Some(c),
                 } => {
-                    write::insert(txn, rowids, &table, &columns, source, Some(&mut rows)).await?;
+                    upsert::upsert(txn, rowids, &table, &columns, source, &c, kept).await?;
+                }
+                Plan::Insert {
+                    table,
+                    columns,
+                    source,
+                    on_conflict: None,
+                } => {
+                    write::insert(txn, rowids, &table, &columns, source, kept).await?;
                 }
                 Plan::Update { table, source, set } => {
-                    write::update(txn, &table, source, &set, Some(&mut rows)).await?;
+                    write::update(txn, &table, source, &set, kept).await?;
                 }
                 Plan::Delete { table, source } => {
-                    write::delete(txn, &table, source, Some(&mut rows)).await?;
+                    write::delete(txn, &table, source, kept).await?;
                 }
                 _ => {
                     return Err(Error::Internal(
@@ -238,12 +256,13 @@ pub(crate) async fn execute(
                     ));
                 }
             }
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
+            let mut out = Vec::with_capacity(written.rows.len());
+            for row in &written.rows {
                 let mut values = Vec::with_capacity(exprs.len());
                 for e in &exprs {
                     values.push(subquery::eval_row(e, row, txn).await?);
                 }
+                budget.reserve(memory::row_bytes(&values))?;
                 out.push(values);
             }
             Ok(ExecResult::Rows { columns, rows: out })

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::RowIds;
 use super::eval::{eval, truth};
-use super::memory::Budget;
+use super::memory::{Budget, row_bytes};
 use super::ops::{build, collect};
 use super::rows::{Row, encode_table_row, index_entry, primary_key, row_key};
 use super::subquery::eval_row;
@@ -21,9 +21,34 @@ use crate::plan::{Expr, Node};
 use crate::store::{KvTxn, Store};
 use crate::{Error, Result, Value};
 
+/// The rows a write with RETURNING keeps until it has written them all, reserved from the
+/// statement's memory account as they are kept (53200 past the pool's limit).
+pub(crate) struct Returned {
+    /// The rows kept, in the order written.
+    pub(crate) rows: Vec<Row>,
+    budget: Budget,
+}
+
+impl Returned {
+    /// No rows yet; `budget` is the statement's.
+    pub(crate) fn new(budget: Budget) -> Returned {
+        Returned {
+            rows: Vec::new(),
+            budget,
+        }
+    }
+
+    /// Keeps one more row.
+    pub(crate) fn push(&mut self, row: Row) -> Result<()> {
+        self.budget.reserve(row_bytes(&row))?;
+        self.rows.push(row);
+        Ok(())
+    }
+}
+
 /// Casts each value to its column's type and checks NOT NULL and the CHECK constraints
 /// (`checks`, bound over the table's rows; NULL passes).
-fn check_row(table: &Table, checks: &[(String, Expr)], row: Row) -> Result<Row> {
+pub(crate) fn check_row(table: &Table, checks: &[(String, Expr)], row: Row) -> Result<Row> {
     let row: Row = row
         .into_iter()
         .zip(&table.columns)
@@ -57,7 +82,7 @@ fn duplicate(constraint: &str) -> Error {
 }
 
 /// The name of a table's primary-key constraint (PostgreSQL's `<table>_pkey`).
-fn pkey_name(table: &Table) -> String {
+pub(crate) fn pkey_name(table: &Table) -> String {
     format!("{}_pkey", table.name)
 }
 
@@ -66,7 +91,7 @@ fn pkey_name(table: &Table) -> String {
 /// the write and is checked where it applies, see `txn::Transaction::insert`;
 /// [`duplicate_at_commit`] names the constraint then). Every insert of a key that must be new
 /// goes through here.
-async fn put_new(
+pub(crate) async fn put_new(
     txn: &mut dyn KvTxn,
     key: Vec<u8>,
     value: Vec<u8>,
@@ -123,7 +148,7 @@ async fn put_index_entry(
 }
 
 /// Writes a new row and its index entries, failing with 23505 if its key exists.
-async fn insert_row(txn: &mut dyn KvTxn, table: &Table, row: &[Value]) -> Result<()> {
+pub(crate) async fn insert_row(txn: &mut dyn KvTxn, table: &Table, row: &[Value]) -> Result<()> {
     let (key, value) = encode_table_row(table, row);
     put_new(txn, key, value, &pkey_name(table)).await?;
     for index in &table.indexes {
@@ -132,29 +157,48 @@ async fn insert_row(txn: &mut dyn KvTxn, table: &Table, row: &[Value]) -> Result
     Ok(())
 }
 
-/// Inserts the rows of `source` into the given columns; returns the row count, and the rows
-/// as stored in `returned` if given.
-pub(crate) async fn insert(
-    txn: &mut dyn KvTxn,
-    rowids: &RowIds,
-    table: &Table,
-    columns: &[usize],
-    source: Node,
-    mut returned: Option<&mut Vec<Row>>,
-) -> Result<u64> {
-    // VALUES rows are evaluated here, row by row, so that sequence calls in them (a SERIAL
-    // column's default) run with the session's state.
-    let (mut op, mut values_rows) = match source {
-        Node::Values { rows, .. } => (None, Some(rows)),
-        source => (Some(build(source)?), None),
-    };
-    let checks = crate::planner::checks::bind_checks(table)?;
-    let mut count = 0;
-    loop {
-        let batch = match (&mut op, values_rows.take()) {
+/// The rows an INSERT proposes, as full table rows: the source's values in their columns
+/// (NULL in the others), a new rowid where the table has one, each cast to its column's type
+/// and checked (NOT NULL, CHECK).
+pub(crate) struct Proposed<'a> {
+    table: &'a Table,
+    columns: &'a [usize],
+    rowids: &'a RowIds,
+    checks: Vec<(String, Expr)>,
+    op: Option<Box<dyn super::ops::Operator>>,
+    values_rows: Option<Vec<Vec<Expr>>>,
+}
+
+impl<'a> Proposed<'a> {
+    /// The rows of `source` for `columns` of `table`.
+    pub(crate) fn new(
+        table: &'a Table,
+        columns: &'a [usize],
+        rowids: &'a RowIds,
+        source: Node,
+    ) -> Result<Proposed<'a>> {
+        // VALUES rows are evaluated here, row by row, so that sequence calls in them (a SERIAL
+        // column's default) run with the session's state.
+        let (op, values_rows) = match source {
+            Node::Values { rows, .. } => (None, Some(rows)),
+            source => (Some(build(source)?), None),
+        };
+        Ok(Proposed {
+            table,
+            columns,
+            rowids,
+            checks: crate::planner::checks::bind_checks(table)?,
+            op,
+            values_rows,
+        })
+    }
+
+    /// The next batch of rows; None when there are no more.
+    pub(crate) async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
+        let batch = match (&mut self.op, self.values_rows.take()) {
             (Some(op), _) => match op.next(txn).await? {
                 Some(batch) => batch,
-                None => break,
+                None => return Ok(None),
             },
             (None, Some(rows)) => {
                 let mut batch = Vec::with_capacity(rows.len());
@@ -171,20 +215,40 @@ pub(crate) async fn insert(
                 }
                 batch
             }
-            (None, None) => break,
+            (None, None) => return Ok(None),
         };
+        let mut rows = Vec::with_capacity(batch.len());
         for values in batch {
-            let mut row = vec![Value::Null; table.columns.len()];
-            for (v, &c) in values.into_iter().zip(columns) {
+            let mut row = vec![Value::Null; self.table.columns.len()];
+            for (v, &c) in values.into_iter().zip(self.columns) {
                 row[c] = v;
             }
-            if table.has_rowid() {
-                row[table.primary_key[0]] = Value::Int(rowids.next().await?);
+            if self.table.has_rowid() {
+                row[self.table.primary_key[0]] = Value::Int(self.rowids.next().await?);
             }
-            let row = check_row(table, &checks, row)?;
+            rows.push(check_row(self.table, &self.checks, row)?);
+        }
+        Ok(Some(rows))
+    }
+}
+
+/// Inserts the rows of `source` into the given columns; returns the row count, and the rows
+/// as stored in `returned` if given.
+pub(crate) async fn insert(
+    txn: &mut dyn KvTxn,
+    rowids: &RowIds,
+    table: &Table,
+    columns: &[usize],
+    source: Node,
+    mut returned: Option<&mut Returned>,
+) -> Result<u64> {
+    let mut proposed = Proposed::new(table, columns, rowids, source)?;
+    let mut count = 0;
+    while let Some(batch) = proposed.next(txn).await? {
+        for row in batch {
             insert_row(txn, table, &row).await?;
             if let Some(out) = returned.as_deref_mut() {
-                out.push(row);
+                out.push(row)?;
             }
             count += 1;
         }
@@ -237,7 +301,7 @@ pub(crate) async fn update(
     table: &Arc<Table>,
     source: Node,
     set: &[(usize, Expr)],
-    mut returned: Option<&mut Vec<Row>>,
+    mut returned: Option<&mut Returned>,
 ) -> Result<u64> {
     let checks = crate::planner::checks::bind_checks(table)?;
     let rows = read_and_lock(txn, table, &source).await?;
@@ -251,7 +315,7 @@ pub(crate) async fn update(
         }
         let new = check_row(table, &checks, new)?;
         if let Some(out) = returned.as_deref_mut() {
-            out.push(new.clone());
+            out.push(new.clone())?;
         }
         for index in &table.indexes {
             let (was, now) = (
@@ -294,7 +358,7 @@ pub(crate) async fn delete(
     txn: &mut dyn KvTxn,
     table: &Arc<Table>,
     source: Node,
-    returned: Option<&mut Vec<Row>>,
+    returned: Option<&mut Returned>,
 ) -> Result<u64> {
     let rows = read_and_lock(txn, table, &source).await?;
     for row in &rows {
@@ -305,7 +369,9 @@ pub(crate) async fn delete(
     }
     let count = rows.len() as u64;
     if let Some(out) = returned {
-        out.extend(rows);
+        for row in rows {
+            out.push(row)?;
+        }
     }
     Ok(count)
 }

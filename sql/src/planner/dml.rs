@@ -14,13 +14,17 @@ fn not_supported(what: impl std::fmt::Display) -> Error {
 
 impl Planner<'_> {
     pub(super) fn plan_insert(&mut self, i: &ast::Insert) -> Result<Plan> {
-        if i.on.is_some() || i.or.is_some() || i.table_alias.is_some() {
-            return Err(not_supported("ON CONFLICT and INSERT aliases"));
+        if i.or.is_some() || matches!(i.on, Some(ast::OnInsert::DuplicateKeyUpdate(_))) {
+            return Err(not_supported("INSERT OR and ON DUPLICATE KEY"));
         }
         let ast::TableObject::TableName(name) = &i.table else {
             return Err(not_supported("INSERT INTO a table function"));
         };
         let table = self.table(&object_name(name)?)?;
+        let relation = match &i.table_alias {
+            Some(a) => super::expr::ident_name(&a.alias),
+            None => table.name.clone(),
+        };
         let columns: Vec<usize> = if i.columns.is_empty() {
             (0..table.columns.len())
                 .filter(|&c| !table.columns[c].hidden)
@@ -61,6 +65,11 @@ impl Planner<'_> {
                 "INSERT has more expressions than target columns".into(),
             ));
         }
+        if width < columns.len() && !i.columns.is_empty() && i.source.is_some() {
+            return Err(Error::Syntax(
+                "INSERT has more target columns than expressions".into(),
+            ));
+        }
         let mut columns = columns[..width].to_vec();
         if let Some(node) = &i.source {
             super::defaults::check_identity_insert(&table, &columns, node)?;
@@ -68,11 +77,16 @@ impl Planner<'_> {
         let defaults = self.omitted_defaults(&table, &columns)?;
         let source = with_defaults(&table, source, &defaults);
         columns.extend(defaults.iter().map(|(c, _)| *c));
-        let scope = super::from::table_scope(&table, &table.name);
+        let scope = super::from::table_scope(&table, &relation);
+        let on_conflict = match &i.on {
+            Some(ast::OnInsert::OnConflict(c)) => Some(self.plan_on_conflict(&table, &scope, c)?),
+            _ => None,
+        };
         let plan = Plan::Insert {
             table,
             columns,
             source,
+            on_conflict,
         };
         self.plan_returning(plan, &scope, i.returning.as_ref())
     }
@@ -119,8 +133,22 @@ impl Planner<'_> {
             return Err(not_supported("UPDATE with FROM or LIMIT"));
         }
         let (table, scope) = self.plan_target(std::slice::from_ref(&u.table))?;
+        let set = self.bind_assignments(&table, &scope, &u.assignments)?;
+        let source = self.plan_where(table.clone(), &scope, u.selection.as_ref())?;
+        let plan = Plan::Update { table, source, set };
+        self.plan_returning(plan, &scope, u.returning.as_ref())
+    }
+
+    /// Binds the SET list of an UPDATE (or of ON CONFLICT DO UPDATE) over `scope`: new values
+    /// by column of `table`.
+    pub(super) fn bind_assignments(
+        &mut self,
+        table: &Table,
+        scope: &super::expr::Scope,
+        assignments: &[ast::Assignment],
+    ) -> Result<Vec<(usize, crate::plan::Expr)>> {
         let mut set = Vec::new();
-        for a in &u.assignments {
+        for a in assignments {
             let ast::AssignmentTarget::ColumnName(name) = &a.target else {
                 return Err(not_supported("tuple assignments"));
             };
@@ -140,17 +168,15 @@ impl Planner<'_> {
                 )));
             }
             if super::defaults::is_default_keyword(&a.value) {
-                set.push((col, self.bind_default(&table, col)?));
+                set.push((col, self.bind_default(table, col)?));
                 continue;
             }
             super::defaults::check_identity_update(&table.columns[col])?;
-            let (e, t) = self.bind(&a.value, &scope, Some(table.columns[col].data_type))?;
+            let (e, t) = self.bind(&a.value, scope, Some(table.columns[col].data_type))?;
             assignable(&table.columns[col], t)?;
             set.push((col, e));
         }
-        let source = self.plan_where(table.clone(), &scope, u.selection.as_ref())?;
-        let plan = Plan::Update { table, source, set };
-        self.plan_returning(plan, &scope, u.returning.as_ref())
+        Ok(set)
     }
 
     pub(super) fn plan_delete(&mut self, d: &ast::Delete) -> Result<Plan> {

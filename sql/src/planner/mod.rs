@@ -34,6 +34,7 @@ mod sequence;
 mod series;
 mod srf;
 mod table_stmts;
+mod upsert;
 pub(crate) mod view;
 mod window;
 

@@ -134,7 +134,8 @@ impl Planner<'_> {
         })
     }
 
-    fn bind_predicate(&mut self, e: &ast::Expr, scope: &Scope) -> Result<Expr> {
+    /// Binds a WHERE condition (42804 unless boolean).
+    pub(super) fn bind_predicate(&mut self, e: &ast::Expr, scope: &Scope) -> Result<Expr> {
         let (p, t) = self.bind(e, scope, Some(DataType::Bool))?;
         if t != DataType::Bool {
             return Err(Error::DatatypeMismatch(format!(
@@ -270,16 +271,13 @@ impl Planner<'_> {
         })
     }
 
-    /// Plans the select list and ORDER BY. Sort expressions that are not output columns are
-    /// computed as hidden trailing columns, dropped after sorting.
-    fn plan_projection(
+    /// Binds a select list (or a RETURNING list) over `scope`: an expression and an output
+    /// column per item, wildcards expanded.
+    pub(super) fn bind_select_list(
         &mut self,
-        source: Node,
-        scope: &Scope,
         items: &[ast::SelectItem],
-        order_by: &[ast::OrderByExpr],
-        distinct: SelectDistinct,
-    ) -> Result<(Node, usize)> {
+        scope: &Scope,
+    ) -> Result<(Vec<Expr>, Vec<Column>)> {
         let mut exprs = Vec::new();
         let mut columns = Vec::new();
         for item in items {
@@ -310,6 +308,20 @@ impl Planner<'_> {
                 other => return Err(not_supported(format!("select item {other}"))),
             }
         }
+        Ok((exprs, columns))
+    }
+
+    /// Plans the select list and ORDER BY. Sort expressions that are not output columns are
+    /// computed as hidden trailing columns, dropped after sorting.
+    fn plan_projection(
+        &mut self,
+        source: Node,
+        scope: &Scope,
+        items: &[ast::SelectItem],
+        order_by: &[ast::OrderByExpr],
+        distinct: SelectDistinct,
+    ) -> Result<(Node, usize)> {
+        let (mut exprs, mut columns) = self.bind_select_list(items, scope)?;
         let visible = exprs.len();
         let mut keys = Vec::new();
         for o in order_by {
