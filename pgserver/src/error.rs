@@ -91,6 +91,7 @@ pub fn sqlstate(err: &sql::Error) -> &'static str {
         Error::Internal(_) => "XX000",
         Error::InvalidJson { message, .. } if message.starts_with("unsupported Unicode") => "22P05",
         Error::InvalidJson { .. } => "22P02",
+        Error::QueryCanceled(_) => "57014",
     }
 }
 

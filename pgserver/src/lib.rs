@@ -47,7 +47,12 @@
 //! - Authentication is trust only (insecure mode): any user, no password. SCRAM-SHA-256 and TLS
 //!   are not implemented yet ([`Auth`] is where they go); SSL and GSSAPI requests are refused
 //!   with 'N' and start-up continues in plaintext.
-//! - Query cancellation: a CancelRequest's connection is closed and nothing is cancelled.
+//! - Query cancellation: a CancelRequest with the session's (pid, key) from BackendKeyData,
+//!   `pg_cancel_backend` and `statement_timeout` stop a statement where the executor checks
+//!   (between batches of scanned or generated rows, and in `pg_sleep`); a statement waiting
+//!   for a lock or a KV reply stops only after that wait (bounded by `lock_timeout`).
+//! - Start-up parameters and `options=-c name=value` become session settings (the client's
+//!   encoding aside: text is UTF-8 only); an invalid value is FATAL.
 //! - Results are streamed from the executor only for a query's portal executed with a row
 //!   limit (`max_rows`): it reads its rows as they are fetched, in an implicit transaction that
 //!   lasts until Sync outside a block (statements executed after it before the Sync join it,

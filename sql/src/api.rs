@@ -234,6 +234,8 @@ pub enum Error {
     Internal(String),
     /// 22P02: JSON text that does not parse, with PostgreSQL's message and detail.
     InvalidJson { message: String, detail: String },
+    /// 57014: the statement was cancelled (a cancel request, `statement_timeout`).
+    QueryCanceled(String),
 }
 
 impl std::fmt::Display for Error {
@@ -289,7 +291,8 @@ impl std::fmt::Display for Error {
             | Error::GeneratedAlways(m)
             | Error::DependentObjects(m)
             | Error::DuplicateObject(m)
-            | Error::Internal(m) => f.write_str(m),
+            | Error::Internal(m)
+            | Error::QueryCanceled(m) => f.write_str(m),
             Error::InvalidJson { message, .. } => f.write_str(message),
             Error::DivisionByZero => f.write_str("division by zero"),
             Error::InFailedTransaction => f.write_str(
@@ -388,6 +391,8 @@ pub struct Engine {
     pub(crate) rowids: crate::exec::RowIds,
     pub(crate) schema: crate::cache::Schema,
     pub(crate) memory: Arc<crate::exec::memory::Pool>,
+    /// The live sessions, for cancel requests.
+    pub(crate) backends: Arc<crate::exec::interrupt::Backends>,
 }
 
 impl Engine {
@@ -409,7 +414,15 @@ impl Engine {
             rowids,
             schema: Default::default(),
             memory: crate::exec::memory::Pool::with_default_limit(),
+            backends: Default::default(),
         })
+    }
+
+    /// A CancelRequest for the session with process id `pid`: cancels its running statement
+    /// if `secret` is that session's key; otherwise (or with no statement running) nothing
+    /// happens, as in PostgreSQL.
+    pub fn cancel_request(&self, pid: i32, secret: i32) -> bool {
+        self.backends.cancel_request(pid, secret)
     }
 
     /// Limits the memory the node's queries may hold in sorts, hash tables, aggregation
