@@ -71,13 +71,20 @@
 //!   elements are read in the inferred type's layout); results use those types (but name
 //!   and json: a json column is jsonb), in text and binary formats.
 //! - Results of SELECT, SHOW and EXPLAIN are all tagged `SELECT n`.
-//! - COPY, NOTICE messages, LISTEN/NOTIFY and the function-call protocol are not supported
+//! - COPY FROM STDIN and COPY TO STDOUT run in text and CSV formats only (`copy`; BINARY,
+//!   files and programs are 0A000), only as the sole statement of a Query or as a portal;
+//!   COPY TO buffers its rows before sending them. Outside a block, COPY FROM commits every
+//!   batch of rows on its own (an error keeps the batches committed before it, where
+//!   PostgreSQL keeps none). After a COPY that failed in the extended protocol,
+//!   tokio-postgres has been seen to report an unexpected message on that connection.
+//! - NOTICE messages, LISTEN/NOTIFY and the function-call protocol are not supported
 //!   (FunctionCall is answered with 0A000; COPY messages outside COPY are ignored).
 //! - Shutdown closes idle connections without a FATAL 57P01 message.
 
 mod array;
 mod client;
 mod conn;
+mod copy;
 mod error;
 mod extended;
 mod frame;

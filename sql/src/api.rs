@@ -236,6 +236,10 @@ pub enum Error {
     InvalidJson { message: String, detail: String },
     /// 57014: the statement was cancelled (a cancel request, `statement_timeout`).
     QueryCanceled(String),
+    /// 22P04: COPY data that does not have the table's shape (too many or too few fields).
+    BadCopyFileFormat(String),
+    /// An error with the CONTEXT line that says where it happened (the line of a COPY).
+    WithContext(Box<Error>, String),
 }
 
 impl std::fmt::Display for Error {
@@ -292,7 +296,9 @@ impl std::fmt::Display for Error {
             | Error::DependentObjects(m)
             | Error::DuplicateObject(m)
             | Error::Internal(m)
-            | Error::QueryCanceled(m) => f.write_str(m),
+            | Error::QueryCanceled(m)
+            | Error::BadCopyFileFormat(m) => f.write_str(m),
+            Error::WithContext(e, _) => e.fmt(f),
             Error::InvalidJson { message, .. } => f.write_str(message),
             Error::DivisionByZero => f.write_str("division by zero"),
             Error::InFailedTransaction => f.write_str(
@@ -305,10 +311,19 @@ impl std::fmt::Display for Error {
 impl std::error::Error for Error {}
 
 impl Error {
+    /// The error's CONTEXT line, where it has one.
+    pub fn context(&self) -> Option<&str> {
+        match self {
+            Error::WithContext(_, context) => Some(context),
+            _ => None,
+        }
+    }
+
     /// The error's DETAIL line, where it has one.
     pub fn detail(&self) -> Option<&str> {
         match self {
             Error::InvalidJson { detail, .. } => Some(detail),
+            Error::WithContext(e, _) => e.detail(),
             _ => None,
         }
     }

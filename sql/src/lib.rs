@@ -289,6 +289,7 @@ pub mod types;
 pub use api::*;
 pub use exec::cursor::Cursor;
 pub use exec::memory::machine_memory;
+pub use session::copy::{CopyIn, CopyOut};
 pub use session::{SERVER_VERSION, Session};
 
 /// The one database a node serves.

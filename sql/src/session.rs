@@ -31,6 +31,7 @@ use crate::{
     TxnStatus, Value, exec, optimizer,
 };
 
+pub(crate) mod copy;
 mod cursor;
 mod settings;
 
@@ -940,6 +941,7 @@ impl crate::Session {
             _ if self.state.is_failed() => return Err(Error::InFailedTransaction),
             ast::Statement::StartTransaction { .. }
             | ast::Statement::Set(_)
+            | ast::Statement::Copy { .. }
             | ast::Statement::Savepoint { .. }
             | ast::Statement::ReleaseSavepoint { .. } => {
                 return Ok(Description {
