@@ -277,8 +277,14 @@ async fn start(client: &mut Client, startup: &Startup) -> std::io::Result<bool> 
             frame::GSSENC_REQUEST_CODE => {
                 client.push(PgWireBackendMessage::GssEncResponse(GssEncResponse::Refuse))?
             }
-            // Cancellation is not supported yet: the request's connection just closes.
-            frame::CANCEL_REQUEST_CODE => return Ok(false),
+            // A CancelRequest is answered by closing its connection, whether it matched or not.
+            frame::CANCEL_REQUEST_CODE => {
+                if let Some((pid, secret)) = frame::cancel_request(&frame.body) {
+                    let matched = startup.shared.engine.cancel_request(pid, secret);
+                    tracing::debug!(pid, matched, "cancel request");
+                }
+                return Ok(false);
+            }
             _ => break std::mem::take(&mut frame.body),
         }
         client.flush_out().await?;

@@ -91,6 +91,9 @@ pub fn sqlstate(err: &sql::Error) -> &'static str {
         Error::Internal(_) => "XX000",
         Error::InvalidJson { message, .. } if message.starts_with("unsupported Unicode") => "22P05",
         Error::InvalidJson { .. } => "22P02",
+        Error::QueryCanceled(_) => "57014",
+        Error::BadCopyFileFormat(_) => "22P04",
+        Error::WithContext(e, _) => sqlstate(e),
     }
 }
 
@@ -108,6 +111,7 @@ pub fn startup_sqlstate(err: &sql::Error) -> &'static str {
 pub(crate) fn error_info(err: &sql::Error) -> ErrorInfo {
     let mut info = ErrorInfo::new(SEVERITY_ERROR.into(), sqlstate(err).into(), err.to_string());
     info.detail = err.detail().map(str::to_string);
+    info.where_context = err.context().map(str::to_string);
     info
 }
 

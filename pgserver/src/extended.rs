@@ -259,6 +259,16 @@ impl Extended {
                 return Ok(());
             };
             let params = std::mem::take(&mut portal.params);
+            if stmt.is_copy_from() || stmt.is_copy_to() {
+                portal.run = Run::Done;
+                let conn = self.conn.clone();
+                let result = crate::copy::run(&conn, client, &stmt).await?;
+                if let ExecResult::Command { tag, rows } = result {
+                    let complete = CommandComplete::from(command_tag(&tag, rows));
+                    client.push(PgWireBackendMessage::CommandComplete(complete))?;
+                }
+                return Ok(());
+            }
             let mut session = self.conn.session().await?;
             if msg.max_rows > 0 {
                 let span = tracing::debug_span!("cursor", portal = %msg.portal);

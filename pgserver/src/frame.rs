@@ -20,6 +20,17 @@ pub(crate) const SSL_REQUEST_CODE: u32 = 80_877_103;
 pub(crate) const GSSENC_REQUEST_CODE: u32 = 80_877_104;
 pub(crate) const CANCEL_REQUEST_CODE: u32 = 80_877_102;
 
+/// The process id and secret key of a CancelRequest packet (length, code, pid, key); None
+/// when the packet does not hold them. A longer key (protocol 3.2) never matches a session's
+/// 4-byte key.
+pub(crate) fn cancel_request(packet: &[u8]) -> Option<(i32, i32)> {
+    let pid = packet.get(8..12)?;
+    let key = packet.get(12..)?;
+    let key: [u8; 4] = key.try_into().ok()?;
+    let pid: [u8; 4] = pid.try_into().ok()?;
+    Some((i32::from_be_bytes(pid), i32::from_be_bytes(key)))
+}
+
 /// Why the byte stream cannot be read as messages any more.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct FrameError(pub(crate) String);

@@ -47,7 +47,12 @@
 //! - Authentication is trust only (insecure mode): any user, no password. SCRAM-SHA-256 and TLS
 //!   are not implemented yet ([`Auth`] is where they go); SSL and GSSAPI requests are refused
 //!   with 'N' and start-up continues in plaintext.
-//! - Query cancellation: a CancelRequest's connection is closed and nothing is cancelled.
+//! - Query cancellation: a CancelRequest with the session's (pid, key) from BackendKeyData,
+//!   `pg_cancel_backend` and `statement_timeout` stop a statement where the executor checks
+//!   (between batches of scanned or generated rows, and in `pg_sleep`); a statement waiting
+//!   for a lock or a KV reply stops only after that wait (bounded by `lock_timeout`).
+//! - Start-up parameters and `options=-c name=value` become session settings (the client's
+//!   encoding aside: text is UTF-8 only); an invalid value is FATAL.
 //! - Results are streamed from the executor only for a query's portal executed with a row
 //!   limit (`max_rows`): it reads its rows as they are fetched, in an implicit transaction that
 //!   lasts until Sync outside a block (statements executed after it before the Sync join it,
@@ -67,13 +72,20 @@
 //!   and json: a json column is jsonb), in text and binary formats.
 //! - Results of SELECT, SHOW and EXPLAIN are all tagged `SELECT n` (PostgreSQL tags SHOW
 //!   `SHOW`); the rows of a write with RETURNING get the write's tag, as in PostgreSQL.
-//! - COPY, NOTICE messages, LISTEN/NOTIFY and the function-call protocol are not supported
+//! - COPY FROM STDIN and COPY TO STDOUT run in text and CSV formats only (`copy`; BINARY,
+//!   files and programs are 0A000), only as the sole statement of a Query or as a portal;
+//!   COPY TO buffers its rows before sending them. Outside a block, COPY FROM commits every
+//!   batch of rows on its own (an error keeps the batches committed before it, where
+//!   PostgreSQL keeps none). After a COPY that failed in the extended protocol,
+//!   tokio-postgres has been seen to report an unexpected message on that connection.
+//! - NOTICE messages, LISTEN/NOTIFY and the function-call protocol are not supported
 //!   (FunctionCall is answered with 0A000; COPY messages outside COPY are ignored).
 //! - Shutdown closes idle connections without a FATAL 57P01 message.
 
 mod array;
 mod client;
 mod conn;
+mod copy;
 mod error;
 mod extended;
 mod frame;

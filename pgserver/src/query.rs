@@ -31,7 +31,7 @@ pub(crate) async fn simple_query(
     let responses = if is_empty_query(sql) {
         vec![Response::EmptyQuery]
     } else {
-        run(conn, sql).await?
+        run(conn, client, sql).await?
     };
     let mut tags = Vec::new();
     for response in responses {
@@ -73,7 +73,7 @@ pub(crate) async fn simple_query(
 }
 
 /// Parses and runs the statements of a Query string.
-async fn run(conn: &Connection, query: &str) -> PgWireResult<Vec<Response>> {
+async fn run(conn: &Connection, client: &mut Client, query: &str) -> PgWireResult<Vec<Response>> {
     let mut session = conn.session().await?;
     let stmts = match session.parse(query) {
         Ok(stmts) => stmts,
@@ -81,6 +81,17 @@ async fn run(conn: &Connection, query: &str) -> PgWireResult<Vec<Response>> {
     };
     if stmts.is_empty() {
         return Ok(vec![Response::EmptyQuery]);
+    }
+    if let [stmt] = stmts.as_slice()
+        && (stmt.is_copy_from() || stmt.is_copy_to())
+    {
+        drop(session);
+        let result = match crate::copy::run(conn, client, stmt).await {
+            Ok(result) => result,
+            Err(e) => return Ok(vec![Response::Error(Box::new(ErrorInfo::from(e)))]),
+        };
+        let status = conn.txn_status().await;
+        return Ok(vec![into_response(result, status, status)?]);
     }
     // The statements of one Query run as one implicit transaction (all or nothing), and
     // the rest of the string is abandoned at the first error, as in PostgreSQL.

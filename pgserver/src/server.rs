@@ -6,7 +6,6 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pgwire::api::RandomPidSecretKeyGenerator;
 use sql::Engine;
 use tokio::net::TcpListener;
 use tokio::task::{AbortHandle, Id, JoinSet};
@@ -65,8 +64,6 @@ impl Options {
 pub(crate) struct Shared {
     pub(crate) engine: Arc<Engine>,
     pub(crate) opts: Options,
-    /// Process ids and cancel keys handed to clients (unique per server).
-    pub(crate) pids: RandomPidSecretKeyGenerator,
 }
 
 /// A PostgreSQL wire protocol server over one SQL engine.
@@ -79,9 +76,8 @@ impl Server {
     pub fn new(engine: Arc<Engine>, opts: Options) -> io::Result<Server> {
         opts.validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let pids = RandomPidSecretKeyGenerator::default();
         Ok(Server {
-            shared: Arc::new(Shared { engine, opts, pids }),
+            shared: Arc::new(Shared { engine, opts }),
         })
     }
 

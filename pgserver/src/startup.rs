@@ -11,15 +11,14 @@ use pgwire::api::auth::{
     ServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
     save_startup_parameters_to_metadata,
 };
-use pgwire::api::{
-    ClientInfo, METADATA_APPLICATION_NAME, METADATA_DATABASE, METADATA_USER, PidSecretKeyGenerator,
-};
+use pgwire::api::{ClientInfo, METADATA_APPLICATION_NAME, METADATA_DATABASE, METADATA_USER};
 use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::startup::SecretKey;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use sql::Session;
 
 use crate::conn::Connection;
-use crate::error::{code, fatal, startup_sqlstate};
+use crate::error::{code, fatal, sqlstate, startup_sqlstate};
 use crate::server::{Auth, Shared};
 
 /// The start-up phase of one connection. With [`Auth::Trust`] any user is accepted without a
@@ -52,20 +51,20 @@ impl StartupHandler for Startup {
         };
         protocol_negotiation(client, &startup).await?;
         save_startup_parameters_to_metadata(client, &startup);
-        let (pid, secret_key) = self.shared.pids.generate(&*client);
-        client.set_pid_and_secret_key(pid, secret_key);
         match self.shared.opts.auth {
             Auth::Trust => {}
         }
-        self.open_session(client)?;
+        let (pid, secret) = self.open_session(client)?;
+        client.set_pid_and_secret_key(pid, SecretKey::I32(secret));
         finish_authentication(client, &Parameters).await
     }
 }
 
 impl Startup {
     /// Opens the connection's session for the startup packet's user and database (the database
-    /// defaults to the user name, as in PostgreSQL). Failure is FATAL.
-    fn open_session<C: ClientInfo>(&self, client: &C) -> PgWireResult<()> {
+    /// defaults to the user name, as in PostgreSQL). Failure is FATAL. Returns the session's
+    /// process id and cancel key.
+    fn open_session<C: ClientInfo>(&self, client: &C) -> PgWireResult<(i32, i32)> {
         let meta = client.metadata();
         let Some(user) = meta.get(METADATA_USER) else {
             return Err(fatal(
@@ -74,12 +73,48 @@ impl Startup {
             ));
         };
         let database = meta.get(METADATA_DATABASE).unwrap_or(user);
-        let session = Session::new(self.shared.engine.clone(), user, database)
+        let mut session = Session::new(self.shared.engine.clone(), user, database)
             .map_err(|e| fatal(startup_sqlstate(&e), e.to_string()))?;
+        for (name, value) in startup_settings(meta) {
+            session
+                .set_parameter(&name, &value)
+                .map_err(|e| fatal(sqlstate(&e), e.to_string()))?;
+        }
         tracing::debug!(%user, %database, "session opened");
+        let key = session.backend_key();
         self.conn.set_session(session);
-        Ok(())
+        Ok(key)
     }
+}
+
+/// The session settings a startup packet carries: its parameters other than the connection's
+/// own (user, database, replication, options) and client_encoding, then the `-c name=value` and `--name=value`
+/// switches of its `options` parameter, as PostgreSQL applies them.
+fn startup_settings(meta: &HashMap<String, String>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = meta
+        .iter()
+        .filter(|(k, _)| {
+            // Text travels as UTF-8 only: the client's encoding is not a setting here.
+            !matches!(
+                k.as_str(),
+                "user" | "database" | "replication" | "options" | "client_encoding"
+            )
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    out.sort();
+    let options = meta.get("options").map(String::as_str).unwrap_or("");
+    let mut words = options.split_whitespace();
+    while let Some(word) = words.next() {
+        let setting = match word {
+            "-c" => words.next(),
+            w => w.strip_prefix("--").or_else(|| w.strip_prefix("-c")),
+        };
+        if let Some((name, value)) = setting.and_then(|s| s.split_once('=')) {
+            out.push((name.replace('-', "_"), value.to_string()));
+        }
+    }
+    out
 }
 
 /// The server version reported to clients: a PostgreSQL 15 version that drivers parse, then ours.
@@ -126,6 +161,33 @@ mod tests {
     use pgwire::api::DefaultClient;
 
     use super::*;
+
+    #[test]
+    fn startup_options_become_settings() {
+        let meta: HashMap<String, String> = [
+            ("user", "alice"),
+            ("database", "tinkerdb"),
+            ("application_name", "app"),
+            (
+                "options",
+                "-c statement_timeout=100ms --lock-timeout=2s -cDateStyle=ISO",
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let settings = startup_settings(&meta);
+        let want: Vec<(String, String)> = [
+            ("application_name", "app"),
+            ("statement_timeout", "100ms"),
+            ("lock_timeout", "2s"),
+            ("DateStyle", "ISO"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(settings, want);
+    }
 
     #[test]
     fn parameters_report_a_postgres_15_server() {

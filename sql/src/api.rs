@@ -234,6 +234,12 @@ pub enum Error {
     Internal(String),
     /// 22P02: JSON text that does not parse, with PostgreSQL's message and detail.
     InvalidJson { message: String, detail: String },
+    /// 57014: the statement was cancelled (a cancel request, `statement_timeout`).
+    QueryCanceled(String),
+    /// 22P04: COPY data that does not have the table's shape (too many or too few fields).
+    BadCopyFileFormat(String),
+    /// An error with the CONTEXT line that says where it happened (the line of a COPY).
+    WithContext(Box<Error>, String),
 }
 
 impl std::fmt::Display for Error {
@@ -289,7 +295,10 @@ impl std::fmt::Display for Error {
             | Error::GeneratedAlways(m)
             | Error::DependentObjects(m)
             | Error::DuplicateObject(m)
-            | Error::Internal(m) => f.write_str(m),
+            | Error::Internal(m)
+            | Error::QueryCanceled(m)
+            | Error::BadCopyFileFormat(m) => f.write_str(m),
+            Error::WithContext(e, _) => e.fmt(f),
             Error::InvalidJson { message, .. } => f.write_str(message),
             Error::DivisionByZero => f.write_str("division by zero"),
             Error::InFailedTransaction => f.write_str(
@@ -302,10 +311,19 @@ impl std::fmt::Display for Error {
 impl std::error::Error for Error {}
 
 impl Error {
+    /// The error's CONTEXT line, where it has one.
+    pub fn context(&self) -> Option<&str> {
+        match self {
+            Error::WithContext(_, context) => Some(context),
+            _ => None,
+        }
+    }
+
     /// The error's DETAIL line, where it has one.
     pub fn detail(&self) -> Option<&str> {
         match self {
             Error::InvalidJson { detail, .. } => Some(detail),
+            Error::WithContext(e, _) => e.detail(),
             _ => None,
         }
     }
@@ -401,6 +419,8 @@ pub struct Engine {
     pub(crate) rowids: crate::exec::RowIds,
     pub(crate) schema: crate::cache::Schema,
     pub(crate) memory: Arc<crate::exec::memory::Pool>,
+    /// The live sessions, for cancel requests.
+    pub(crate) backends: Arc<crate::exec::interrupt::Backends>,
 }
 
 impl Engine {
@@ -422,7 +442,15 @@ impl Engine {
             rowids,
             schema: Default::default(),
             memory: crate::exec::memory::Pool::with_default_limit(),
+            backends: Default::default(),
         })
+    }
+
+    /// A CancelRequest for the session with process id `pid`: cancels its running statement
+    /// if `secret` is that session's key; otherwise (or with no statement running) nothing
+    /// happens, as in PostgreSQL.
+    pub fn cancel_request(&self, pid: i32, secret: i32) -> bool {
+        self.backends.cancel_request(pid, secret)
     }
 
     /// Limits the memory the node's queries may hold in sorts, hash tables, aggregation

@@ -97,7 +97,9 @@
 //!   expression operators (the `regex` crate's syntax, close to but not exactly PostgreSQL's
 //!   ARE), the common string functions (substr, position, replace, concat, trim forms,
 //!   split_part, pads, left/right...) and math functions (round, trunc, ceil, floor, sign,
-//!   sqrt, power, exp, ln, log, mod, pi, random), gen_random_uuid and pg_typeof
+//!   sqrt, power, exp, ln, log, mod, pi, random), gen_random_uuid and pg_typeof,
+//!   pg_backend_pid, pg_cancel_backend and pg_sleep (which returns an empty text, not void;
+//!   a cancel or `statement_timeout` stops it and any scan or series, `exec::interrupt`)
 //!   (`planner::functions`); sqrt, exp, ln, log and power compute in double precision even
 //!   for numeric arguments; date/time, formatting and pattern functions below;
 //!   aggregates: count, sum,
@@ -290,6 +292,7 @@ pub mod types;
 pub use api::*;
 pub use exec::cursor::Cursor;
 pub use exec::memory::machine_memory;
+pub use session::copy::{CopyIn, CopyOut};
 pub use session::{SERVER_VERSION, Session};
 
 /// The one database a node serves.

@@ -182,6 +182,12 @@ pub enum Function {
     Setval,
     /// lastval().
     Lastval,
+    /// pg_sleep(seconds): waits (cancellable), returns an empty value.
+    PgSleep,
+    /// pg_backend_pid(): the session's process id.
+    PgBackendPid,
+    /// pg_cancel_backend(pid): cancels that session's running statement.
+    PgCancelBackend,
 }
 
 /// The jsonb operators and functions, bound in `planner::jsonb` and evaluated in
@@ -359,6 +365,9 @@ impl Function {
             F::Currval => "currval",
             F::Setval => "setval",
             F::Lastval => "lastval",
+            F::PgSleep => "pg_sleep",
+            F::PgBackendPid => "pg_backend_pid",
+            F::PgCancelBackend => "pg_cancel_backend",
         }
     }
 
@@ -368,6 +377,12 @@ impl Function {
             self,
             Function::Nextval | Function::Currval | Function::Setval | Function::Lastval
         )
+    }
+
+    /// Whether calls are evaluated row by row with the transaction at hand (sequence
+    /// functions and `pg_sleep`, which waits), never in plain expression evaluation.
+    pub fn runs_async(self) -> bool {
+        self.is_sequence() || self == Function::PgSleep
     }
 
     /// Whether a NULL argument makes the result NULL (so a call with a NULL constant folds to
@@ -398,6 +413,9 @@ impl Function {
                 | Function::Currval
                 | Function::Setval
                 | Function::Lastval
+                | Function::PgSleep
+                | Function::PgBackendPid
+                | Function::PgCancelBackend
         )
     }
 }
@@ -592,7 +610,7 @@ impl Expr {
         let mut found = false;
         self.walk(&mut |e| {
             found |= matches!(e, Expr::Subquery(_))
-                || matches!(e, Expr::Function(f, _) if f.is_sequence())
+                || matches!(e, Expr::Function(f, _) if f.runs_async())
         });
         found
     }

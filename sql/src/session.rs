@@ -31,6 +31,7 @@ use crate::{
     TxnStatus, Value, exec, optimizer,
 };
 
+pub(crate) mod copy;
 mod cursor;
 mod settings;
 
@@ -226,6 +227,14 @@ pub struct Session {
     pub(crate) prepared: std::collections::HashMap<String, Arc<Prepared>>,
     /// The session's sequence values (`nextval` blocks, `currval`, `lastval`).
     pub(crate) sequences: exec::sequence::SessionSequences,
+    /// The session as cancel requests and `pg_cancel_backend` see it.
+    pub(crate) backend: Arc<exec::interrupt::Backend>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.engine.backends.unregister(self.backend.pid());
+    }
 }
 
 impl Session {
@@ -239,6 +248,7 @@ impl Session {
         }
         Ok(Session {
             sequences: exec::sequence::SessionSequences::new(engine.clone()),
+            backend: engine.backends.register(),
             engine,
             state: Default::default(),
             settings: Default::default(),
@@ -289,7 +299,31 @@ impl Session {
     /// failed transaction block every statement except COMMIT/ROLLBACK returns 25P02; an error in a
     /// block moves the session to `TxnStatus::Failed`; an error outside a block rolls back the
     /// implicit transaction.
+    /// A running statement stops with 57014 when the session is cancelled or its
+    /// `statement_timeout` passes.
     pub async fn execute(&mut self, stmt: &Statement, params: &[Value]) -> Result<ExecResult> {
+        let backend = self.start_statement();
+        exec::interrupt::scope(backend, self.execute_one(stmt, params)).await
+    }
+
+    /// Sets a session variable from a start-up parameter or `-c name=value` option.
+    pub fn set_parameter(&mut self, name: &str, value: &str) -> Result<()> {
+        self.settings.set_text(name, value)
+    }
+
+    /// The process id and secret key of the session (BackendKeyData): a CancelRequest with
+    /// both cancels its running statement ([`Engine::cancel_request`]).
+    pub fn backend_key(&self) -> (i32, i32) {
+        (self.backend.pid(), self.backend.secret())
+    }
+
+    /// Marks the start of a statement for cancellation and `statement_timeout`.
+    pub(crate) fn start_statement(&self) -> Arc<exec::interrupt::Backend> {
+        self.backend.start(self.settings.statement_timeout());
+        self.backend.clone()
+    }
+
+    async fn execute_one(&mut self, stmt: &Statement, params: &[Value]) -> Result<ExecResult> {
         let result = match (&stmt.as_of, &stmt.split_at) {
             (_, Some(split)) => self.execute_split_at(split, stmt, params).await,
             (Some(as_of), None) => self.execute_as_of(stmt, as_of, params).await,
@@ -311,6 +345,11 @@ impl Session {
         if stmts.len() == 1 {
             return vec![self.execute(&stmts[0], &[]).await];
         }
+        let backend = self.start_statement();
+        exec::interrupt::scope(backend, self.execute_many(stmts)).await
+    }
+
+    async fn execute_many(&mut self, stmts: &[Statement]) -> Vec<Result<ExecResult>> {
         let retryable = self.txn_status() == TxnStatus::Idle
             && stmts.iter().all(|s| !is_transaction_control(&s.ast));
         let mut attempt = 0;
@@ -328,7 +367,7 @@ impl Session {
         self.in_batch = true;
         let mut results = Vec::with_capacity(stmts.len());
         for stmt in stmts {
-            let result = self.execute(stmt, &[]).await;
+            let result = self.execute_one(stmt, &[]).await;
             let failed = result.is_err();
             results.push(result);
             if failed {
@@ -902,6 +941,7 @@ impl crate::Session {
             _ if self.state.is_failed() => return Err(Error::InFailedTransaction),
             ast::Statement::StartTransaction { .. }
             | ast::Statement::Set(_)
+            | ast::Statement::Copy { .. }
             | ast::Statement::Savepoint { .. }
             | ast::Statement::ReleaseSavepoint { .. } => {
                 return Ok(Description {

@@ -36,7 +36,14 @@ pub(crate) fn call(f: Function, args: Vec<Value>) -> Result<Value> {
         F::Format => return super::format::format(args),
         F::Jsonb(j) => return super::jsonb::call(j, args),
         F::Array(a) => return super::array::call(a, args),
-        F::Nextval | F::Currval | F::Setval | F::Lastval => {
+        F::PgBackendPid => return Ok(Value::Int(i64::from(super::interrupt::current_pid()))),
+        F::PgCancelBackend => {
+            return Ok(match args.first() {
+                Some(Value::Int(pid)) => Value::Bool(super::interrupt::cancel_backend(*pid)),
+                _ => Value::Null,
+            });
+        }
+        F::Nextval | F::Currval | F::Setval | F::Lastval | F::PgSleep => {
             return Err(Error::NotSupported(format!(
                 "{} is not supported in this context",
                 f.name()

@@ -15,6 +15,7 @@ mod format;
 mod functions;
 pub(crate) mod index;
 mod index_scan;
+pub(crate) mod interrupt;
 mod jsonb;
 mod jsonb_table;
 mod lateral;

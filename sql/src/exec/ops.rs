@@ -225,6 +225,7 @@ pub(crate) async fn collect(
 ) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     while let Some(batch) = op.next(txn).await? {
+        super::interrupt::check()?;
         budget.reserve_rows(&batch)?;
         rows.extend(batch);
     }
@@ -321,6 +322,7 @@ pub(crate) async fn scan_batch(
     end: &[u8],
     size: &mut usize,
 ) -> Result<Option<Vec<(Vec<u8>, Vec<u8>)>>> {
+    super::interrupt::check()?;
     let Some(from) = start.take() else {
         return Ok(None);
     };

@@ -348,7 +348,7 @@ impl KvTxn for WithSequences<'_> {
 /// Whether `e` calls a sequence function outside of subquery plans.
 pub(crate) fn has_sequence_call(e: &Expr) -> bool {
     let mut found = false;
-    e.walk(&mut |e| found |= matches!(e, Expr::Function(f, _) if f.is_sequence()));
+    e.walk(&mut |e| found |= matches!(e, Expr::Function(f, _) if f.runs_async()));
     found
 }
 
@@ -374,7 +374,7 @@ pub(crate) async fn resolve(mut e: Expr, row: &[Value], txn: &mut dyn KvTxn) -> 
 /// The sequence calls of `e` whose arguments hold none, in the order [`replace`] meets them.
 fn collect(e: &Expr, out: &mut Vec<(Function, Vec<Expr>)>) {
     match e {
-        Expr::Function(f, args) if f.is_sequence() && !args.iter().any(has_sequence_call) => {
+        Expr::Function(f, args) if f.runs_async() && !args.iter().any(has_sequence_call) => {
             out.push((*f, args.clone()))
         }
         e => e.children().into_iter().for_each(|c| collect(c, out)),
@@ -383,7 +383,7 @@ fn collect(e: &Expr, out: &mut Vec<(Function, Vec<Expr>)>) {
 
 fn replace(e: Expr, values: &mut impl Iterator<Item = Expr>) -> Expr {
     match e {
-        Expr::Function(f, args) if f.is_sequence() && !args.iter().any(has_sequence_call) => values
+        Expr::Function(f, args) if f.runs_async() && !args.iter().any(has_sequence_call) => values
             .next()
             .expect("one value was computed for each call collected"),
         e => e.map_children(&mut |c| replace(c, values)),
@@ -392,6 +392,12 @@ fn replace(e: Expr, values: &mut impl Iterator<Item = Expr>) -> Expr {
 
 /// Calls one sequence function.
 async fn call(txn: &mut dyn KvTxn, f: Function, args: Vec<Value>) -> Result<Value> {
+    if f == Function::PgSleep {
+        if let Some(Value::Float(seconds)) = args.first() {
+            super::interrupt::sleep(*seconds).await?;
+        }
+        return Ok(Value::Text(String::new()));
+    }
     let Some(seqs) = txn.sequences() else {
         return Err(Error::NotSupported(format!(
             "{} is not supported in this context",

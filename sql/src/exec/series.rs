@@ -110,6 +110,9 @@ impl Series {
 #[async_trait]
 impl Operator for Series {
     async fn next(&mut self, _txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
+        super::interrupt::check()?;
+        // Generating values never waits: give other tasks on this thread their turn.
+        tokio::task::consume_budget().await;
         if let Some(args) = self.args.take() {
             self.start(args)?;
         }

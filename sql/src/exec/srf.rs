@@ -92,6 +92,7 @@ async fn values(f: &SetFunction, row: &[Value], txn: &mut dyn KvTxn) -> Result<V
 #[async_trait]
 impl Operator for ProjectSet {
     async fn next(&mut self, txn: &mut dyn KvTxn) -> Result<Option<Vec<Row>>> {
+        super::interrupt::check()?;
         loop {
             let Some(batch) = self.source.next(txn).await? else {
                 return Ok(None);

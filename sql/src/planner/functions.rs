@@ -70,6 +70,9 @@ fn lookup(name: &str) -> Option<Function> {
         "currval" => F::Currval,
         "setval" => F::Setval,
         "lastval" => F::Lastval,
+        "pg_sleep" => F::PgSleep,
+        "pg_backend_pid" => F::PgBackendPid,
+        "pg_cancel_backend" => F::PgCancelBackend,
         _ => return None,
     })
 }
@@ -328,6 +331,9 @@ impl Planner<'_> {
                 self.typed(f, name, args, &[Text], scope, DataType::Int8)
             }
             (F::Lastval, 0) => Ok((Expr::Function(f, vec![]), DataType::Int8)),
+            (F::PgSleep, 1) => self.typed(f, name, args, &[Float], scope, text),
+            (F::PgBackendPid, 0) => Ok((Expr::Function(f, vec![]), DataType::Int4)),
+            (F::PgCancelBackend, 1) => self.typed(f, name, args, &[Int], scope, DataType::Bool),
             (F::Setval, 2) => self.typed(f, name, args, &[Text, Int], scope, DataType::Int8),
             (F::Setval, 3) => {
                 let Expr::Function(_, mut bound) =

@@ -22,6 +22,15 @@ impl crate::Session {
         stmt: &Statement,
         params: &[Value],
     ) -> Result<Option<Cursor>> {
+        let backend = self.start_statement();
+        exec::interrupt::scope(backend, self.open_cursor_in(stmt, params)).await
+    }
+
+    async fn open_cursor_in(
+        &mut self,
+        stmt: &Statement,
+        params: &[Value],
+    ) -> Result<Option<Cursor>> {
         let query = matches!(&*stmt.ast, ast::Statement::Query(_));
         if !query || !stmt.needs_txn || stmt.as_of.is_some() || stmt.split_at.is_some() {
             return Ok(None);
@@ -68,6 +77,11 @@ impl crate::Session {
     /// The next rows of a cursor, at most `max` (fewer only once it is done). An error fails
     /// the transaction as a statement's would.
     pub async fn fetch(&mut self, cursor: &mut Cursor, max: usize) -> Result<Vec<Vec<Value>>> {
+        let backend = self.start_statement();
+        exec::interrupt::scope(backend, self.fetch_in(cursor, max)).await
+    }
+
+    async fn fetch_in(&mut self, cursor: &mut Cursor, max: usize) -> Result<Vec<Vec<Value>>> {
         let TxnState::InBlock(block) = &mut self.state else {
             return Err(Error::InvalidParameter(
                 "the transaction of this portal has ended".into(),

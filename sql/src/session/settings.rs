@@ -69,12 +69,17 @@ pub(super) fn isolation_name(level: IsolationLevel) -> &'static str {
 /// Parses a `lock_timeout` value as PostgreSQL does: milliseconds, or a number with a unit
 /// (`ms`, `s`, `min`, `h`, `d`); 0 disables the limit.
 pub(super) fn parse_lock_timeout(value: &str) -> Result<std::time::Duration> {
+    parse_duration("lock_timeout", value)
+}
+
+/// Parses a duration setting named `name` (milliseconds by default, or with a unit).
+pub(super) fn parse_duration(name: &str, value: &str) -> Result<std::time::Duration> {
     let v = value.trim();
     let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
     let (number, unit) = v.split_at(split);
     let invalid = || {
         Error::InvalidParameter(format!(
-            "invalid value for parameter \"lock_timeout\": \"{value}\""
+            "invalid value for parameter \"{name}\": \"{value}\""
         ))
     };
     let n: u64 = number.parse().map_err(|_| invalid())?;
@@ -97,6 +102,14 @@ impl Settings {
         self.0
             .get("lock_timeout")
             .and_then(|v| parse_lock_timeout(v).ok())
+    }
+
+    /// The session's `statement_timeout` (None: no limit).
+    pub(super) fn statement_timeout(&self) -> Option<std::time::Duration> {
+        self.0
+            .get("statement_timeout")
+            .and_then(|v| parse_duration("statement_timeout", v).ok())
+            .filter(|d| !d.is_zero())
     }
 
     /// The isolation level of transactions that do not ask for one.
@@ -132,12 +145,31 @@ impl Settings {
             "max_identifier_length" => "63".into(),
             // Lock waits are bounded by default, unlike PostgreSQL's 0 (no limit).
             "lock_timeout" => "10s".into(),
+            "statement_timeout" => "0".into(),
             _ => {
                 return Err(Error::InvalidParameter(format!(
                     "unrecognized configuration parameter \"{name}\""
                 )));
             }
         })
+    }
+
+    /// Sets a variable from its text (a start-up parameter), checking the values it knows.
+    pub(super) fn set_text(&mut self, name: &str, value: &str) -> Result<()> {
+        let name = name.to_lowercase();
+        match name.as_str() {
+            "default_transaction_isolation" => {
+                let level = parse_isolation(value)?;
+                self.0.insert(name, isolation_name(level).into());
+                return Ok(());
+            }
+            "lock_timeout" | "statement_timeout" => {
+                parse_duration(&name, value)?;
+            }
+            _ => {}
+        }
+        self.0.insert(name, value.to_string());
+        Ok(())
     }
 
     /// Applies a SET statement.
@@ -153,8 +185,8 @@ impl Settings {
                     self.0.insert(name, isolation_name(level).into());
                     return Ok(());
                 }
-                if name == "lock_timeout" {
-                    parse_lock_timeout(&value)?;
+                if name == "lock_timeout" || name == "statement_timeout" {
+                    parse_duration(&name, &value)?;
                 }
                 self.0.insert(name, value);
                 Ok(())
