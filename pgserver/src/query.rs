@@ -91,7 +91,12 @@ async fn run(conn: &Connection, client: &mut Client, query: &str) -> PgWireResul
             Err(e) => return Ok(vec![Response::Error(Box::new(ErrorInfo::from(e)))]),
         };
         let status = conn.txn_status().await;
-        return Ok(vec![into_response(result, status, status)?]);
+        return Ok(vec![into_response(
+            result,
+            stmt.rows_tag(),
+            status,
+            status,
+        )?]);
     }
     // The statements of one Query run as one implicit transaction (all or nothing), and
     // the rest of the string is abandoned at the first error, as in PostgreSQL.

@@ -319,6 +319,7 @@ impl CopyIn {
                     columns: vc,
                     rows: template,
                 },
+            on_conflict,
         } = &self.insert
         else {
             return None;
@@ -347,6 +348,7 @@ impl CopyIn {
                 columns: vc.clone(),
                 rows: values,
             },
+            on_conflict: on_conflict.clone(),
         })
     }
 }
