@@ -264,7 +264,9 @@ impl CopyIn {
         if self.line == 1 && self.format.header {
             return Ok(());
         }
-        if !self.format.csv && record == "\\." {
+        // `\.` alone ends the data in CSV too (a quoted `"\."` is a value), as in PostgreSQL;
+        // psql sends it after the rows of `COPY ... FROM STDIN` in a script.
+        if record == "\\." {
             self.ended = true;
             return Ok(());
         }
